@@ -1,0 +1,255 @@
+//! Command dispatch and exit codes.
+
+use crate::cli::{Cli, Command, ListArgs, RunArgs, ScenarioArgs, SinkArgs, ValidateArgs};
+use crate::diag::{LoadError, Severity};
+use crate::plan::WorldOptions;
+use crate::registry::{self, Picker, Registry};
+use crate::runner::{self, Picks, RunSpec};
+use crate::settings::Settings;
+use crate::show;
+
+/// Process exit codes (documented in `--help` and the README).
+pub mod exit {
+    pub const OK: i32 = 0;
+    pub const RUNTIME: i32 = 1;
+    pub const INPUT: i32 = 2;
+    pub const EXPORT: i32 = 3;
+    pub const INTERRUPTED: i32 = 130;
+}
+
+fn print_load_error(e: &LoadError) {
+    eprint!("otelsim: {e}");
+    let warnings = e
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Warning)
+        .count();
+    if warnings > 0 {
+        eprintln!("  (and {warnings} warning(s); `otelsim validate` lists them)");
+    }
+}
+
+fn world_options(s: &Settings) -> WorldOptions {
+    WorldOptions {
+        vendor: s.vendor.clone(),
+        service_name: s.service_name.clone(),
+        extra_resource: s.resource_attrs.clone(),
+    }
+}
+
+pub async fn run(cli: Cli) -> i32 {
+    if let Command::Sink(args) = &cli.command {
+        return sink(args).await;
+    }
+    let settings = match Settings::resolve(&cli.global, &|k| std::env::var(k).ok()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("otelsim: {e:#}");
+            return exit::INPUT;
+        }
+    };
+    match &cli.command {
+        Command::List(a) => list(&settings, a),
+        Command::Validate(a) => validate(&settings, a),
+        Command::Scenario(a) => scenario(&settings, a).await,
+        Command::Run(a) => run_mixed(&settings, a).await,
+        Command::Sink(_) => unreachable!("handled above"),
+    }
+}
+
+fn list(s: &Settings, a: &ListArgs) -> i32 {
+    let reg = match Registry::load(&s.sources) {
+        Ok(r) => r,
+        Err(e) => {
+            print_load_error(&e);
+            return exit::INPUT;
+        }
+    };
+    let rows = reg.filtered(&a.tags);
+    let w = rows.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
+    println!(
+        "{:<w$}  {:>6}  {:<32}  description",
+        "name", "weight", "tags"
+    );
+    for r in &rows {
+        let mut desc: String = r
+            .description
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        if desc.chars().count() > 70 {
+            desc = desc.chars().take(69).collect::<String>() + "…";
+        }
+        println!(
+            "{:<w$}  {:>6}  {:<32}  {desc}",
+            r.name,
+            format_weight(r.workload_weight),
+            r.tags.join(",")
+        );
+    }
+    if !s.quiet {
+        eprintln!("{} scenario(s)", rows.len());
+    }
+    exit::OK
+}
+
+fn format_weight(w: f64) -> String {
+    let s = format!("{w:.2}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+fn validate(s: &Settings, a: &ValidateArgs) -> i32 {
+    match runner::prepare(&s.sources, &world_options(s)) {
+        Ok(p) => {
+            for w in &p.warnings {
+                println!("{w}");
+            }
+            if a.show_schema {
+                println!("span names ({}):", p.registry.semconv.spans.len());
+                for sp in &p.registry.semconv.spans {
+                    println!(
+                        "  {} [{}]",
+                        p.world.prefix.rewrite(&sp.name),
+                        sp.kind.map_or("-", |k| k.as_str())
+                    );
+                }
+                let mut enums: Vec<_> = p.world.enums.iter().collect();
+                enums.sort_by(|a, b| a.0.cmp(b.0));
+                println!("enum attributes ({}):", enums.len());
+                for (k, v) in enums {
+                    let vals: Vec<String> = v.iter().map(ToString::to_string).collect();
+                    println!("  {k}: {}", vals.join(", "));
+                }
+            }
+            println!(
+                "ok: config {}, semconv {}, {} scenario(s), {} warning(s)",
+                p.registry.config.source,
+                p.registry.semconv.source,
+                p.plans.len(),
+                p.warnings.len()
+            );
+            exit::OK
+        }
+        Err(e) => {
+            for d in &e.diagnostics {
+                println!("{d}");
+            }
+            let n = e.errors().count();
+            println!("{n} error(s)");
+            exit::INPUT
+        }
+    }
+}
+
+async fn execute(s: &Settings, prep: &runner::Prepared, spec: RunSpec) -> i32 {
+    if s.verbose > 0 {
+        for w in &prep.warnings {
+            eprintln!("{w}");
+        }
+    }
+    let report = match runner::execute(prep, s, spec).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("otelsim: {e:#}");
+            return exit::EXPORT;
+        }
+    };
+    if !s.quiet {
+        print!("{}", report.render());
+    }
+    if report.interrupted {
+        exit::INTERRUPTED
+    } else if report.fatal.is_some() || report.export.spans_failed > 0 {
+        if s.quiet {
+            eprintln!(
+                "otelsim: {} span(s) failed to export",
+                report.export.spans_failed
+            );
+        }
+        exit::EXPORT
+    } else {
+        exit::OK
+    }
+}
+
+fn prepare(s: &Settings) -> Result<runner::Prepared, i32> {
+    runner::prepare(&s.sources, &world_options(s)).map_err(|e| {
+        print_load_error(&e);
+        exit::INPUT
+    })
+}
+
+async fn scenario(s: &Settings, a: &ScenarioArgs) -> i32 {
+    let prep = match prepare(s) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let Some(plan) = prep.plans.get(&a.name) else {
+        eprintln!("otelsim: {}", prep.registry.unknown_scenario(&a.name));
+        return exit::INPUT;
+    };
+    let count = a.count.unwrap_or(u64::from(plan.repeat_count));
+    let spec = RunSpec {
+        picks: Picks::Repeat {
+            name: a.name.clone(),
+            count,
+        },
+        interval_ms: None,
+        show: show::Mode::from_flags(a.show.show_spans, a.show.show_full_spans),
+    };
+    execute(s, &prep, spec).await
+}
+
+async fn run_mixed(s: &Settings, a: &RunArgs) -> i32 {
+    let prep = match prepare(s) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let candidates = prep.registry.filtered(&a.tags);
+    let picks = if a.each_once {
+        if candidates.is_empty() {
+            eprintln!("otelsim: no scenario matches --tags {}", a.tags.join(","));
+            return exit::INPUT;
+        }
+        Picks::EachOnce(candidates.iter().map(|c| c.name.clone()).collect())
+    } else {
+        match Picker::new(&candidates) {
+            Ok(p) => Picks::Weighted {
+                names: candidates.iter().map(|c| c.name.clone()).collect(),
+                weights: p,
+                count: a.count,
+            },
+            Err(msg) => {
+                eprintln!("otelsim: {msg}");
+                return exit::INPUT;
+            }
+        }
+    };
+    if !a.interval.is_finite() || a.interval < 0.0 {
+        eprintln!("otelsim: --interval must be a number of milliseconds ≥ 0");
+        return exit::INPUT;
+    }
+    let _ = registry::is_hidden;
+    let spec = RunSpec {
+        picks,
+        interval_ms: Some(a.interval),
+        show: show::Mode::from_flags(a.show.show_spans, a.show.show_full_spans),
+    };
+    execute(s, &prep, spec).await
+}
+
+async fn sink(a: &SinkArgs) -> i32 {
+    let opts = crate::sink::SinkOptions {
+        grpc_addr: a.grpc_addr,
+        http_addr: a.http_addr,
+        max_request_bytes: a.max_request_bytes,
+        keep_requests: false,
+    };
+    match crate::sink::run_until_signal(opts, a.summary_file.clone(), a.duration).await {
+        Ok(_) => exit::OK,
+        Err(e) => {
+            eprintln!("otelsim sink: {e:#}");
+            exit::RUNTIME
+        }
+    }
+}

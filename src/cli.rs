@@ -1,0 +1,172 @@
+//! Command-line flags (clap). Global options are accepted before or after the
+//! subcommand; `settings` turns flags + environment into effective settings.
+
+use crate::export::Protocol;
+use clap::{ArgAction, Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "otelsim",
+    version,
+    about = "OpenTelemetry-native load and scenario simulator for agent telemetry",
+    long_about = "Generates realistic agent telemetry (orchestrator turns, planner, LLM calls with GenAI \
+attributes, MCP tool calls with retries, control-plane validation, multi-turn sessions) from scenario \
+YAML and sends it as real OTLP. Run `otelsim sink` in another terminal for a local receiver.",
+    after_help = "Exit codes: 0 all delivered · 1 runtime error · 2 invalid input or usage · 3 export failures · 130 interrupted"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct GlobalArgs {
+    /// OTLP endpoint (default http://localhost:4317 for grpc, http://localhost:4318 for http).
+    /// Env: OTEL_EXPORTER_OTLP_ENDPOINT, OTLP_HTTP_ENDPOINT.
+    #[arg(long, global = true, value_name = "URL")]
+    pub endpoint: Option<String>,
+
+    /// OTLP protocol. Env: OTEL_EXPORTER_OTLP_PROTOCOL.
+    #[arg(long, global = true, value_enum)]
+    pub protocol: Option<Protocol>,
+
+    /// Extra export header, repeatable (e.g. an auth token). Env: OTEL_EXPORTER_OTLP_HEADERS.
+    #[arg(long = "header", global = true, value_name = "KEY=VALUE")]
+    pub headers: Vec<String>,
+
+    /// Compress export requests with gzip. Env: OTEL_EXPORTER_OTLP_COMPRESSION=gzip.
+    #[arg(long, global = true)]
+    pub gzip: bool,
+
+    /// Write OTLP/JSON lines (one export request per line) to this file instead of sending.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub output_file: Option<PathBuf>,
+
+    /// Semantic-conventions YAML (default: the embedded one). Env: SEMCONV.
+    #[arg(long, global = true, value_name = "PATH", env = "SEMCONV")]
+    pub semconv: Option<PathBuf>,
+
+    /// config.yaml (default: the embedded one). Env: OTELSIM_CONFIG.
+    #[arg(long, global = true, value_name = "PATH", env = "OTELSIM_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Folder of scenario definitions, searched recursively (default: the embedded ones). Env: SCENARIOS_DIR.
+    #[arg(long, global = true, value_name = "DIR", env = "SCENARIOS_DIR")]
+    pub scenarios_dir: Option<PathBuf>,
+
+    /// Attribute and span-name prefix (default `vendor`). Env: VENDOR.
+    #[arg(long, global = true, env = "VENDOR")]
+    pub vendor: Option<String>,
+
+    /// Seed for every random choice (scenario picks, latencies, ids): same seed, same telemetry.
+    #[arg(long, global = true)]
+    pub seed: Option<u64>,
+
+    /// Lay timestamps on a virtual clock starting here (RFC 3339, or Unix seconds) instead of
+    /// now, without sleeping between traces. With --seed the output is byte-identical.
+    #[arg(long, global = true, value_name = "TIME")]
+    pub start_time: Option<String>,
+
+    /// service.name resource attribute. Env: OTEL_SERVICE_NAME.
+    #[arg(long, global = true)]
+    pub service_name: Option<String>,
+
+    /// More output (-v: progress per trace; -vv: export details).
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Only errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// List scenarios: name, description, tags, weight.
+    List(ListArgs),
+    /// Run one scenario repeat_count times (or --count), honouring its interval.
+    Scenario(ScenarioArgs),
+    /// Run a weighted random mix of scenarios.
+    Run(RunArgs),
+    /// Load config, semconv and every definition; report every problem.
+    Validate(ValidateArgs),
+    /// otelsim's own OTLP receiver: counts what arrives and prints a summary on exit.
+    Sink(SinkArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    /// Only scenarios with any of these tags (comma-separated, case-insensitive).
+    #[arg(long, value_delimiter = ',')]
+    pub tags: Vec<String>,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct ShowArgs {
+    /// Print each trace as a tree: name, duration, status.
+    #[arg(long)]
+    pub show_spans: bool,
+    /// Like --show-spans plus every attribute and event of every span.
+    #[arg(long, alias = "show-all-attributes")]
+    pub show_full_spans: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ScenarioArgs {
+    /// Scenario name (its file stem).
+    #[arg(long, short = 'n')]
+    pub name: String,
+    /// Iterations (default: the scenario's repeat_count).
+    #[arg(long)]
+    pub count: Option<u64>,
+    #[command(flatten)]
+    pub show: ShowArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Number of scenario picks (each pick is one request, or one session for multi-turn).
+    #[arg(long, default_value_t = 100)]
+    pub count: u64,
+    /// Milliseconds between picks.
+    #[arg(long, default_value_t = 500.0, value_name = "MS")]
+    pub interval: f64,
+    /// Only scenarios with any of these tags (comma-separated, case-insensitive).
+    #[arg(long, value_delimiter = ',')]
+    pub tags: Vec<String>,
+    /// Run every (filtered) scenario exactly once, ignoring weights and --count.
+    #[arg(long)]
+    pub each_once: bool,
+    #[command(flatten)]
+    pub show: ShowArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct ValidateArgs {
+    /// Also print the span names and attribute enums the semconv file defines.
+    #[arg(long)]
+    pub show_schema: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct SinkArgs {
+    /// gRPC listen address.
+    #[arg(long, default_value = "127.0.0.1:4317")]
+    pub grpc_addr: SocketAddr,
+    /// HTTP (OTLP/HTTP protobuf and JSON) listen address.
+    #[arg(long, default_value = "127.0.0.1:4318")]
+    pub http_addr: SocketAddr,
+    /// Write the final summary as JSON here.
+    #[arg(long, value_name = "PATH")]
+    pub summary_file: Option<PathBuf>,
+    /// Stop by itself after this long (e.g. 30s, 5m); default: until Ctrl-C / SIGTERM.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub duration: Option<std::time::Duration>,
+    /// Largest accepted request, in bytes (after decompression).
+    #[arg(long, default_value_t = 64 << 20)]
+    pub max_request_bytes: usize,
+}

@@ -1,0 +1,171 @@
+//! Encode: trace records → OTLP export requests (protobuf types; JSON via serde).
+//!
+//! All spans of the given traces go into ONE request, grouped by resource
+//! (plane + component) and instrumentation scope (`otelsim.<scenario>`), so a
+//! trace never spans two export requests.
+
+use crate::model::AttrValue;
+use crate::plan::World;
+use crate::record::{ResourceKey, SpanKind, SpanRecord, StatusCode, TraceRecord};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{
+    span, status, ResourceSpans, ScopeSpans, Span, Status,
+};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+pub fn any_value(v: &AttrValue) -> AnyValue {
+    AnyValue {
+        value: Some(match v {
+            AttrValue::Str(s) => any_value::Value::StringValue(s.to_string()),
+            AttrValue::Int(i) => any_value::Value::IntValue(*i),
+            AttrValue::Double(d) => any_value::Value::DoubleValue(*d),
+            AttrValue::Bool(b) => any_value::Value::BoolValue(*b),
+        }),
+    }
+}
+
+pub fn key_value(k: &str, v: &AttrValue) -> KeyValue {
+    KeyValue {
+        key: k.to_string(),
+        value: Some(any_value(v)),
+    }
+}
+
+/// Resources per (plane, component), built once.
+#[derive(Clone, Debug)]
+pub struct Resources {
+    schema_url: String,
+    data_plane: Vec<KeyValue>,
+    control_plane: Vec<KeyValue>,
+    component_key: String,
+}
+
+impl Resources {
+    pub fn new(world: &World, extra: &[(String, AttrValue)]) -> Self {
+        let conv = |attrs: &[(String, AttrValue)]| -> Vec<KeyValue> {
+            attrs
+                .iter()
+                .chain(extra.iter())
+                .map(|(k, v)| key_value(k, v))
+                .collect()
+        };
+        Resources {
+            schema_url: world.schema_url.clone().unwrap_or_default(),
+            data_plane: conv(&world.data_plane_resource),
+            control_plane: conv(&world.control_plane_resource),
+            component_key: world.prefix.attr("component"),
+        }
+    }
+
+    pub fn resource(&self, key: &ResourceKey) -> Resource {
+        let mut attributes = if key.control_plane {
+            self.control_plane.clone()
+        } else {
+            self.data_plane.clone()
+        };
+        if let Some(c) = &key.component {
+            attributes.retain(|kv| kv.key != self.component_key);
+            attributes.push(key_value(&self.component_key, &AttrValue::Str(c.clone())));
+        }
+        Resource {
+            attributes,
+            dropped_attributes_count: 0,
+            entity_refs: Vec::new(),
+        }
+    }
+
+    pub fn schema_url(&self) -> &str {
+        &self.schema_url
+    }
+}
+
+fn kind(k: SpanKind) -> i32 {
+    (match k {
+        SpanKind::Internal => span::SpanKind::Internal,
+        SpanKind::Server => span::SpanKind::Server,
+        SpanKind::Client => span::SpanKind::Client,
+        SpanKind::Producer => span::SpanKind::Producer,
+        SpanKind::Consumer => span::SpanKind::Consumer,
+    }) as i32
+}
+
+fn encode_span(trace_id: &[u8; 16], s: &SpanRecord) -> Span {
+    Span {
+        trace_id: trace_id.to_vec(),
+        span_id: s.span_id.to_vec(),
+        trace_state: String::new(),
+        parent_span_id: s.parent_span_id.map(|p| p.to_vec()).unwrap_or_default(),
+        flags: 0x100 | 0x01, // sampled; parent-is-remote known (false)
+        name: s.name.to_string(),
+        kind: kind(s.kind),
+        start_time_unix_nano: s.start_ns,
+        end_time_unix_nano: s.end_ns,
+        attributes: s.attrs.iter().map(|(k, v)| key_value(k, v)).collect(),
+        dropped_attributes_count: 0,
+        events: s
+            .events
+            .iter()
+            .map(|e| span::Event {
+                time_unix_nano: e.time_ns,
+                name: e.name.to_string(),
+                attributes: e.attrs.iter().map(|(k, v)| key_value(k, v)).collect(),
+                dropped_attributes_count: 0,
+            })
+            .collect(),
+        dropped_events_count: 0,
+        links: Vec::new(),
+        dropped_links_count: 0,
+        status: Some(Status {
+            message: s.status_message.as_deref().unwrap_or_default().to_string(),
+            code: match s.status {
+                StatusCode::Unset => status::StatusCode::Unset,
+                StatusCode::Ok => status::StatusCode::Ok,
+                StatusCode::Error => status::StatusCode::Error,
+            } as i32,
+        }),
+    }
+}
+
+/// One export request holding every span of `traces`.
+pub fn traces_request(traces: &[TraceRecord], resources: &Resources) -> ExportTraceServiceRequest {
+    let mut groups: BTreeMap<ResourceKey, BTreeMap<Arc<str>, Vec<Span>>> = BTreeMap::new();
+    for t in traces {
+        for s in &t.spans {
+            groups
+                .entry(s.resource.clone())
+                .or_default()
+                .entry(t.scope.clone())
+                .or_default()
+                .push(encode_span(&t.trace_id, s));
+        }
+    }
+    let resource_spans = groups
+        .into_iter()
+        .map(|(rk, scopes)| ResourceSpans {
+            resource: Some(resources.resource(&rk)),
+            scope_spans: scopes
+                .into_iter()
+                .map(|(scope, spans)| ScopeSpans {
+                    scope: Some(InstrumentationScope {
+                        name: scope.to_string(),
+                        version: env!("CARGO_PKG_VERSION").to_string(),
+                        attributes: Vec::new(),
+                        dropped_attributes_count: 0,
+                    }),
+                    spans,
+                    schema_url: resources.schema_url().to_string(),
+                })
+                .collect(),
+            schema_url: resources.schema_url().to_string(),
+        })
+        .collect();
+    ExportTraceServiceRequest { resource_spans }
+}
+
+/// OTLP/JSON of a request, as one line (the Collector file exporter's format).
+pub fn to_json_line<T: serde::Serialize>(req: &T) -> String {
+    serde_json::to_string(req).unwrap_or_else(|e| format!("{{\"error\":\"cannot encode: {e}\"}}"))
+}

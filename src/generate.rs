@@ -1,0 +1,728 @@
+//! Generate: plan + seeded RNG + anchor time → trace records. Pure: no I/O, no clock.
+//!
+//! Each span instance is first built at relative time 0 with its sampled
+//! duration; a parent then lays its children out (sequentially with small gaps,
+//! or concurrently when `parallel`) and shifts each child's contiguous span range
+//! into place. Durations are the sampled latencies, extended only when children
+//! need more room, so children always nest inside their parents.
+
+use crate::model::config::Sample;
+use crate::model::AttrValue;
+use crate::plan::{AttrGen, Node, Part, RetryPlan, Role, ScenarioPlan, World};
+use crate::record::{Event, Key, ResourceKey, SpanKind, SpanRecord, StatusCode, TraceRecord};
+use rand::Rng;
+use std::sync::Arc;
+
+const MS: f64 = 1_000_000.0;
+
+/// Per-request identity shared by every span of every trace of one request.
+#[derive(Clone, Debug)]
+pub struct RequestInput<'a> {
+    pub session_id: &'a str,
+    pub request_id: &'a str,
+    pub enduser_id: &'a str,
+    /// 1-based turn number for multi-turn sessions.
+    pub turn_index: Option<u32>,
+    pub sample: Option<&'a Sample>,
+}
+
+/// Generates every trace of one request (control-plane and data-plane parts),
+/// laid back so that the last part ends exactly at `end_ns`.
+pub fn generate_request<R: Rng + ?Sized>(
+    world: &World,
+    plan: &ScenarioPlan,
+    input: &RequestInput<'_>,
+    end_ns: u64,
+    rng: &mut R,
+) -> Vec<TraceRecord> {
+    let mut traces: Vec<(TraceRecord, u64)> = plan
+        .parts
+        .iter()
+        .map(|part| {
+            let t = generate_part(world, plan, part, input, rng);
+            let dur = t.spans.first().map_or(0, |s| s.end_ns);
+            (t, dur)
+        })
+        .collect();
+    // Parts follow one another (validation → turn → response validation) with a short hand-off gap.
+    let gaps: Vec<u64> = (0..traces.len())
+        .map(|_| ms_ns(rng.random_range(0.5..3.0)))
+        .collect();
+    let total: u64 = traces.iter().map(|(_, d)| d).sum::<u64>() + gaps.iter().skip(1).sum::<u64>();
+    let mut cursor = end_ns.saturating_sub(total);
+    for (i, (t, dur)) in traces.iter_mut().enumerate() {
+        if i > 0 {
+            cursor += gaps[i];
+        }
+        shift(&mut t.spans, cursor);
+        cursor += *dur;
+    }
+    traces.into_iter().map(|(t, _)| t).collect()
+}
+
+/// Total duration of a request's parts including hand-off gaps; used to lay sessions out.
+pub fn request_duration_ns(traces: &[TraceRecord]) -> u64 {
+    let start = traces
+        .iter()
+        .filter_map(|t| t.spans.first())
+        .map(|s| s.start_ns)
+        .min()
+        .unwrap_or(0);
+    let end = traces
+        .iter()
+        .filter_map(|t| t.spans.first())
+        .map(|s| s.end_ns)
+        .max()
+        .unwrap_or(0);
+    end.saturating_sub(start)
+}
+
+fn ms_ns(ms: f64) -> u64 {
+    (ms.max(0.0) * MS) as u64
+}
+
+fn shift(spans: &mut [SpanRecord], by: u64) {
+    for s in spans {
+        s.start_ns += by;
+        s.end_ns += by;
+        for e in &mut s.events {
+            e.time_ns += by;
+        }
+    }
+}
+
+fn nonzero_id<const N: usize, R: Rng + ?Sized>(rng: &mut R) -> [u8; N] {
+    loop {
+        let mut b = [0u8; N];
+        rng.fill(&mut b[..]);
+        if b.iter().any(|x| *x != 0) {
+            return b;
+        }
+    }
+}
+
+/// Generates one trace at relative time 0 (the root starts at 0).
+fn generate_part<R: Rng + ?Sized>(
+    world: &World,
+    plan: &ScenarioPlan,
+    part: &Part,
+    input: &RequestInput<'_>,
+    rng: &mut R,
+) -> TraceRecord {
+    let trace_id = nonzero_id::<16, R>(rng);
+    let mut b = Builder {
+        world,
+        plan,
+        input,
+        rng,
+        spans: Vec::with_capacity(16),
+        tasks: 0,
+    };
+    b.instance(&part.root, None, false);
+    TraceRecord {
+        trace_id,
+        scope: plan.scope.clone(),
+        scenario: plan.name.clone(),
+        spans: b.spans,
+    }
+}
+
+struct Builder<'a, 'r, R: Rng + ?Sized> {
+    world: &'a World,
+    plan: &'a ScenarioPlan,
+    input: &'a RequestInput<'a>,
+    rng: &'r mut R,
+    spans: Vec<SpanRecord>,
+    tasks: u32,
+}
+
+/// A laid-out unit inside a parent: a contiguous range of spans and its duration.
+struct Item {
+    first: usize,
+    end: usize,
+    dur: u64,
+    failed: Option<Key>,
+    /// Fixed gap before this item (retry backoff), instead of a random one.
+    backoff: Option<u64>,
+}
+
+impl<R: Rng + ?Sized> Builder<'_, '_, R> {
+    fn new_span(
+        &mut self,
+        name: Key,
+        kind: SpanKind,
+        parent: Option<[u8; 8]>,
+        node: &Node,
+    ) -> usize {
+        let span_id = nonzero_id::<8, R>(self.rng);
+        let k = &self.world.keys;
+        let mut attrs: Vec<(Key, AttrValue)> = Vec::with_capacity(20);
+        attrs.push((k.span_class.clone(), AttrValue::Str(node.class.clone())));
+        attrs.push((k.session_id.clone(), AttrValue::str(self.input.session_id)));
+        attrs.push((
+            k.conversation_id.clone(),
+            AttrValue::str(self.input.session_id),
+        ));
+        attrs.push((k.request_id.clone(), AttrValue::str(self.input.request_id)));
+        attrs.push((
+            k.tenant_id.clone(),
+            AttrValue::Str(self.plan.tenant_id.clone()),
+        ));
+        self.spans.push(SpanRecord {
+            span_id,
+            parent_span_id: parent,
+            name,
+            kind,
+            start_ns: 0,
+            end_ns: 0,
+            attrs,
+            events: Vec::new(),
+            status: StatusCode::Unset,
+            status_message: None,
+            resource: ResourceKey {
+                control_plane: node.control_plane,
+                component: node.component.clone(),
+            },
+        });
+        self.spans.len() - 1
+    }
+
+    /// Builds one instance of `node` (and its subtree) at relative time 0.
+    fn instance(&mut self, node: &Node, parent: Option<[u8; 8]>, forced_fail: bool) -> Item {
+        let first = self.spans.len();
+        let idx = self.new_span(node.name.clone(), node.kind, parent, node);
+        let span_id = self.spans[idx].span_id;
+        let own_fail = forced_fail
+            || (node.error.rate > 0.0 && self.rng.random_bool(node.error.rate.min(1.0)));
+        let own_type = own_fail.then(|| as_key(node.error.types.sample(self.rng)));
+        let sampled = ms_ns(node.latency.sample(self.rng));
+        let mcp_call_id: Option<String> = (node.role == Role::McpExecute).then(|| {
+            self.world
+                .id_formats
+                .mcp_tool_call_id
+                .render(self.rng, &self.plan.tenant_id)
+        });
+
+        let mut items: Vec<Item> = Vec::new();
+        let mut child_fail: Option<Key> = None;
+        let mut attempts = 0u32;
+        if let Some(retry) = &node.retry {
+            let (n, fail) = self.attempts(node, retry, span_id, mcp_call_id.as_deref(), &mut items);
+            attempts = n;
+            child_fail = fail;
+        } else {
+            let mut cascade = false;
+            for child in &node.children {
+                if child.probability < 1.0 && !self.rng.random_bool(child.probability) {
+                    continue;
+                }
+                for _ in 0..child.count.sample(self.rng) {
+                    let forced = cascade
+                        || (own_fail
+                            && child.error.from_parent > 0.0
+                            && self.rng.random_bool(child.error.from_parent));
+                    let it = self.instance(child, Some(span_id), forced);
+                    if it.failed.is_some() {
+                        if child.error.cascade_to_siblings > 0.0
+                            && self.rng.random_bool(child.error.cascade_to_siblings)
+                        {
+                            cascade = true;
+                        }
+                        if child.error.propagate && child_fail.is_none() {
+                            child_fail.clone_from(&it.failed);
+                        }
+                    }
+                    items.push(it);
+                }
+            }
+        }
+        let dur = self.layout(&items, sampled, node.parallel);
+        self.spans[idx].end_ns = dur;
+        let failed = own_type.clone().or(child_fail);
+        self.finish_span(
+            idx,
+            node,
+            failed.as_ref(),
+            own_type.is_some(),
+            attempts,
+            mcp_call_id.as_deref(),
+        );
+        Item {
+            first,
+            end: self.spans.len(),
+            dur,
+            failed,
+            backoff: None,
+        }
+    }
+
+    /// One attempt span per attempt, separated by backoff gaps; the subtree of the
+    /// step goes under the attempt that ends the sequence.
+    fn attempts(
+        &mut self,
+        node: &Node,
+        retry: &crate::plan::Retry,
+        parent: [u8; 8],
+        call_id: Option<&str>,
+        items: &mut Vec<Item>,
+    ) -> (u32, Option<Key>) {
+        let mut last_fail = None;
+        let max = match &retry.plan {
+            RetryPlan::Random { max_attempts, .. } => *max_attempts,
+            RetryPlan::Scripted(s) => s.len() as u32,
+        };
+        let mut prev_error: Option<Key> = None;
+        let mut made = 0;
+        for i in 0..max {
+            let (success, error_type, latency) = match &retry.plan {
+                RetryPlan::Random {
+                    force_initial_failure,
+                    success_rate_per_attempt,
+                    error_types,
+                    ..
+                } => {
+                    let p = if i == 0 && *force_initial_failure {
+                        0.0
+                    } else {
+                        *success_rate_per_attempt
+                            .get(i as usize)
+                            .or(success_rate_per_attempt.last())
+                            .unwrap_or(&1.0)
+                    };
+                    let ok = p >= 1.0 || (p > 0.0 && self.rng.random_bool(p));
+                    (
+                        ok,
+                        as_key(error_types.sample(self.rng)),
+                        node.latency.sample(self.rng),
+                    )
+                }
+                RetryPlan::Scripted(script) => {
+                    let a = &script[i as usize];
+                    (a.success, a.error_type.clone(), a.latency.sample(self.rng))
+                }
+            };
+            let is_last = success || i + 1 == max;
+            let backoff = (i > 0).then(|| {
+                let base = retry.backoff_base_ms * retry.backoff_multiplier.powi(i as i32 - 1);
+                let j = if retry.backoff_jitter > 0.0 {
+                    self.rng
+                        .random_range(-retry.backoff_jitter..retry.backoff_jitter)
+                } else {
+                    0.0
+                };
+                ms_ns(base * (1.0 + j))
+            });
+            let first = self.spans.len();
+            let idx = self.new_span(retry.attempt_name.clone(), node.kind, Some(parent), node);
+            let attempt_id = self.spans[idx].span_id;
+            let mut sub: Vec<Item> = Vec::new();
+            if is_last {
+                for child in &node.children {
+                    if child.probability < 1.0 && !self.rng.random_bool(child.probability) {
+                        continue;
+                    }
+                    for _ in 0..child.count.sample(self.rng) {
+                        sub.push(self.instance(child, Some(attempt_id), false));
+                    }
+                }
+            }
+            let dur = self.layout(&sub, ms_ns(latency), false);
+            let k = &self.world.keys;
+            let s = &mut self.spans[idx];
+            s.end_ns = dur;
+            if node.role == Role::McpExecute {
+                s.attrs[0].1 = AttrValue::Str(Arc::from(format!("{}.attempt", node.class)));
+                if let Some(c) = call_id {
+                    s.set_attr(k.mcp_call_id.clone(), AttrValue::str(c));
+                }
+                s.set_attr(k.attempt_index.clone(), AttrValue::Int(i64::from(i) + 1));
+                s.set_attr(
+                    k.attempt_outcome.clone(),
+                    AttrValue::str(if success { "success" } else { "fail" }),
+                );
+            } else {
+                s.set_attr(k.retry_attempt.clone(), AttrValue::Int(i64::from(i) + 1));
+                s.set_attr(
+                    k.step_outcome.clone(),
+                    AttrValue::str(if success { "success" } else { "fail" }),
+                );
+            }
+            if let Some(prev) = &prev_error {
+                s.set_attr(k.retry_reason.clone(), AttrValue::str(retry_reason(prev)));
+            }
+            if !success {
+                self.mark_failed(idx, &error_type, None);
+                prev_error = Some(error_type.clone());
+                last_fail = Some(error_type);
+            } else {
+                last_fail = None;
+            }
+            items.push(Item {
+                first,
+                end: self.spans.len(),
+                dur,
+                failed: None,
+                backoff,
+            });
+            made += 1;
+            if success {
+                break;
+            }
+        }
+        (made, last_fail)
+    }
+
+    /// Places items inside a span of sampled length `sampled`; returns the span's duration.
+    fn layout(&mut self, items: &[Item], sampled: u64, parallel: bool) -> u64 {
+        if items.is_empty() {
+            return sampled.max(1_000);
+        }
+        let lead = ms_ns(self.rng.random_range(0.2..1.5));
+        let tail = ms_ns(self.rng.random_range(0.1..1.0));
+        if parallel {
+            let mut window = 0;
+            for it in items {
+                let off = lead + ms_ns(self.rng.random_range(0.0..2.0));
+                shift(&mut self.spans[it.first..it.end], off);
+                window = window.max(off + it.dur);
+            }
+            return sampled.max(window + tail);
+        }
+        let mut gaps: Vec<u64> = Vec::with_capacity(items.len());
+        for (i, it) in items.iter().enumerate() {
+            gaps.push(match (i, it.backoff) {
+                (0, _) => lead,
+                (_, Some(b)) => b,
+                _ => ms_ns(self.rng.random_range(0.1..1.0)),
+            });
+        }
+        let busy: u64 = items.iter().map(|i| i.dur).sum::<u64>() + gaps.iter().sum::<u64>() + tail;
+        // Spread spare time over the free gaps (never the backoff ones) as the parent's own work.
+        if sampled > busy {
+            let slack = (sampled - busy) as f64;
+            let free: Vec<usize> = (0..gaps.len())
+                .filter(|&i| i == 0 || items[i].backoff.is_none())
+                .collect();
+            let weights: Vec<f64> = free
+                .iter()
+                .map(|_| self.rng.random_range(0.05..1.0))
+                .collect();
+            let tail_w = self.rng.random_range(0.05..1.0);
+            let total: f64 = weights.iter().sum::<f64>() + tail_w;
+            for (g, w) in free.iter().zip(&weights) {
+                gaps[*g] += (slack * w / total) as u64;
+            }
+        }
+        let mut cursor = 0;
+        for (it, gap) in items.iter().zip(&gaps) {
+            cursor += gap;
+            shift(&mut self.spans[it.first..it.end], cursor);
+            cursor += it.dur;
+        }
+        sampled.max(cursor + tail)
+    }
+
+    fn mark_failed(
+        &mut self,
+        idx: usize,
+        error_type: &Key,
+        exception: Option<&(Arc<str>, Arc<str>)>,
+    ) {
+        let k = &self.world.keys;
+        let s = &mut self.spans[idx];
+        s.status = StatusCode::Error;
+        s.set_attr(k.error_type.clone(), AttrValue::Str(error_type.clone()));
+        let (etype, emsg): (Arc<str>, Arc<str>) = match exception {
+            Some((t, m)) => (t.clone(), m.clone()),
+            None => (
+                Arc::from(exception_class(error_type)),
+                Arc::from(exception_message(error_type)),
+            ),
+        };
+        s.status_message = Some(emsg.clone());
+        let at = s.end_ns.saturating_sub(1_000).max(s.start_ns);
+        s.events.push(Event {
+            name: k.exception.clone(),
+            time_ns: at,
+            attrs: vec![
+                (k.exception_type.clone(), AttrValue::Str(etype)),
+                (k.exception_message.clone(), AttrValue::Str(emsg)),
+            ],
+        });
+    }
+
+    /// Role attributes, declared attributes, outcome attributes and semconv fill.
+    fn finish_span(
+        &mut self,
+        idx: usize,
+        node: &Node,
+        failed: Option<&Key>,
+        own: bool,
+        attempts: u32,
+        call_id: Option<&str>,
+    ) {
+        let k = self.world.keys.clone();
+        let dur_ms = self.spans[idx].duration_ns() as f64 / MS;
+        let mut set: Vec<(Key, AttrValue)> = Vec::with_capacity(16);
+        let outcome = if failed.is_some() { "fail" } else { "success" };
+        match node.role {
+            Role::Orchestrate => {
+                set.push((
+                    k.a2a_outcome.clone(),
+                    AttrValue::str(if failed.is_some() { "error" } else { "success" }),
+                ));
+                if let Some(a) = &self.plan.agent_id {
+                    set.push((k.agent_target.clone(), AttrValue::Str(a.clone())));
+                }
+                set.push((k.enduser.clone(), AttrValue::str(self.input.enduser_id)));
+                set.push((
+                    k.redaction.clone(),
+                    AttrValue::Str(self.plan.redaction.clone()),
+                ));
+                set.push((k.op_name.clone(), AttrValue::str("invoke_agent")));
+                if let Some(t) = self.input.turn_index {
+                    set.push((k.turn_index.clone(), AttrValue::Int(i64::from(t))));
+                }
+            }
+            Role::Planner | Role::Compose | Role::Rag => {
+                set.push((k.step_outcome.clone(), AttrValue::str(outcome)))
+            }
+            Role::Task => {
+                self.tasks += 1;
+                set.push((
+                    k.task_id.clone(),
+                    AttrValue::Str(Arc::from(format!("task_{}", self.tasks))),
+                ));
+                let tt = node.task_type.clone().unwrap_or_else(|| Arc::from("other"));
+                set.push((k.task_type.clone(), AttrValue::Str(tt)));
+                set.push((k.step_outcome.clone(), AttrValue::str(outcome)));
+            }
+            Role::Llm => self.llm_attrs(node, dur_ms, failed.is_some(), &mut set),
+            Role::ToolsRecommend => {
+                set.push((k.step_outcome.clone(), AttrValue::str(outcome)));
+                set.push((
+                    k.selection_latency.clone(),
+                    AttrValue::Int(dur_ms.round() as i64),
+                ));
+                if let Some(t) = &node.tool {
+                    set.push((k.tool_name.clone(), AttrValue::Str(t.name.clone())));
+                    set.push((
+                        k.tools_available.clone(),
+                        AttrValue::Int(t.server_tool_count),
+                    ));
+                    let input = self.input.sample.map_or("", |s| s.user_input.as_str());
+                    let plan = serde_json::json!({"tool_plan": [{"tool_name": &*t.name, "trigger_summary": format!("user request maps to {}", t.name), "confidence": (self.rng.random_range(0.80..0.97_f64) * 100.0).round() / 100.0}]});
+                    let at = self.spans[idx].start_ns + self.spans[idx].duration_ns() / 2;
+                    self.spans[idx].events.push(Event {
+                        name: k.tool_selection_event.clone(),
+                        time_ns: at,
+                        attrs: vec![
+                            (k.tool_selection_input.clone(), AttrValue::str(input)),
+                            (
+                                k.tool_selection_plan.clone(),
+                                AttrValue::Str(Arc::from(plan.to_string())),
+                            ),
+                        ],
+                    });
+                }
+            }
+            Role::McpExecute => {
+                set.push((k.step_outcome.clone(), AttrValue::str(outcome)));
+                set.push((k.op_name.clone(), AttrValue::str("execute_tool")));
+                if let Some(t) = &node.tool {
+                    set.push((k.tool_name.clone(), AttrValue::Str(t.name.clone())));
+                    set.push((
+                        k.mcp_server_uuid.clone(),
+                        AttrValue::Str(t.server_uuid.clone()),
+                    ));
+                    set.push((k.mcp_tool_uuid.clone(), AttrValue::Str(t.tool_uuid.clone())));
+                }
+                if let Some(c) = call_id {
+                    set.push((k.mcp_call_id.clone(), AttrValue::str(c)));
+                    set.push((k.tool_call_id.clone(), AttrValue::str(c)));
+                }
+                set.push((
+                    k.retry_count.clone(),
+                    AttrValue::Int(i64::from(attempts.saturating_sub(1))),
+                ));
+                set.push((k.retry_policy.clone(), self.world.retry_policy.clone()));
+            }
+            Role::McpAttempt | Role::ControlPlane | Role::Generic => {}
+        }
+        for (key, gen) in &node.attrs {
+            let v = match gen {
+                AttrGen::Literal(v) => v.clone(),
+                AttrGen::Choice(c) => c.sample(self.rng).clone(),
+                AttrGen::Numeric { dist, integer } => {
+                    let x = dist.sample(self.rng);
+                    if *integer {
+                        AttrValue::Int(x.round() as i64)
+                    } else {
+                        AttrValue::Double((x * 1000.0).round() / 1000.0)
+                    }
+                }
+            };
+            set.push((key.clone(), v));
+        }
+        let span = &mut self.spans[idx];
+        for (key, v) in set {
+            span.set_attr(key, v);
+        }
+        if failed.is_some()
+            && node.role == Role::ControlPlane
+            && span.attr(&k.step_outcome).is_some()
+        {
+            span.set_attr(k.step_outcome.clone(), AttrValue::str("fail"));
+        }
+        for e in &node.events {
+            let at = span.start_ns + span.duration_ns() / 3;
+            span.events.push(Event {
+                name: e.name.clone(),
+                time_ns: at,
+                attrs: e.attrs.clone(),
+            });
+        }
+        for (key, gen) in &node.fill {
+            if self.spans[idx].attr(key).is_none() {
+                let v = match gen {
+                    AttrGen::Literal(v) => v.clone(),
+                    AttrGen::Choice(c) => c.sample(self.rng).clone(),
+                    AttrGen::Numeric { dist, .. } => {
+                        AttrValue::Int(dist.sample(self.rng).round() as i64)
+                    }
+                };
+                self.spans[idx].set_attr(key.clone(), v);
+            }
+        }
+        if let Some(et) = failed {
+            let exc = if own {
+                node.error.exception.as_ref()
+            } else {
+                None
+            };
+            self.mark_failed(idx, et, exc);
+            if let Some(m) = node.error.message.as_ref().filter(|_| own) {
+                self.spans[idx].status_message = Some(m.clone());
+            }
+        }
+    }
+
+    fn llm_attrs(
+        &mut self,
+        node: &Node,
+        dur_ms: f64,
+        failed: bool,
+        set: &mut Vec<(Key, AttrValue)>,
+    ) {
+        let k = &self.world.keys;
+        let i = match self.world.model_weights.sample(self.rng) {
+            AttrValue::Int(i) => *i as usize,
+            _ => 0,
+        };
+        let m = &self.world.models[i.min(self.world.models.len().saturating_sub(1))];
+        set.push((k.op_name.clone(), AttrValue::str("chat")));
+        set.push((k.provider.clone(), m.provider.clone()));
+        if self.world.semconv_has_gen_ai_system {
+            let allowed = self.world.enums.get("gen_ai.system");
+            let v = match allowed {
+                Some(a) if !a.contains(&m.provider) => crate::plan::closest_allowed(&m.provider, a),
+                _ => m.provider.clone(),
+            };
+            set.push((k.system.clone(), v));
+        }
+        set.push((k.request_model.clone(), m.model.clone()));
+        set.push((k.response_model.clone(), m.model.clone()));
+        let user = self.input.sample.map_or("", |s| s.user_input.as_str());
+        let reply = self.input.sample.map_or("", |s| s.llm_response.as_str());
+        // System prompt and tool schemas dominate the prompt; the reply length follows the decode time.
+        let input_tokens = (user.len() / 4) as i64 + self.rng.random_range(180..900);
+        // ~4 characters per token for the reply text, plus decode time at 20–50 tokens/s.
+        let output_tokens = if failed {
+            0
+        } else {
+            let text = reply.len() as f64 / 4.0 * self.rng.random_range(0.8..1.2);
+            ((text + dur_ms * self.rng.random_range(0.02..0.05)) as i64).clamp(1, 8192)
+        };
+        set.push((k.input_tokens.clone(), AttrValue::Int(input_tokens)));
+        set.push((k.output_tokens.clone(), AttrValue::Int(output_tokens)));
+        let finish = AttrValue::str(if failed { "error" } else { "stop" });
+        set.push((k.finish_reasons.clone(), finish.clone()));
+        if self.world.semconv_declares(&k.finish_reason) {
+            set.push((k.finish_reason.clone(), finish));
+        }
+        if self.world.semconv_declares(&k.request_type) {
+            set.push((k.request_type.clone(), AttrValue::str("chat")));
+        }
+        set.push((
+            k.step_outcome.clone(),
+            AttrValue::str(if failed { "fail" } else { "success" }),
+        ));
+        if let Some(t) = &node.tool {
+            set.push((k.tool_name.clone(), AttrValue::Str(t.name.clone())));
+        }
+        if let Some(sample) = self.input.sample {
+            let input = serde_json::json!([{"role": "user", "parts": [{"type": "text", "content": sample.user_input}]}]);
+            set.push((
+                k.input_messages.clone(),
+                AttrValue::Str(Arc::from(input.to_string())),
+            ));
+            if !failed {
+                let output = serde_json::json!([{"role": "assistant", "parts": [{"type": "text", "content": reply}], "finish_reason": "stop"}]);
+                set.push((
+                    k.output_messages.clone(),
+                    AttrValue::Str(Arc::from(output.to_string())),
+                ));
+            }
+            if &*self.plan.redaction != "none" {
+                let ui = sample
+                    .user_input_redacted
+                    .as_deref()
+                    .unwrap_or(&sample.user_input);
+                let lr = sample
+                    .llm_response_redacted
+                    .as_deref()
+                    .unwrap_or(&sample.llm_response);
+                set.push((k.input_redacted.clone(), AttrValue::str(ui)));
+                set.push((k.output_redacted.clone(), AttrValue::str(lr)));
+            }
+        }
+    }
+}
+
+fn as_key(v: &AttrValue) -> Key {
+    match v {
+        AttrValue::Str(s) => s.clone(),
+        other => Arc::from(other.to_string()),
+    }
+}
+
+/// `retry.reason` of the next attempt, from the previous attempt's `error.type`.
+fn retry_reason(prev: &str) -> &'static str {
+    match prev {
+        "timeout" => "timeout",
+        "unavailable" => "unavailable",
+        _ => "transient_error",
+    }
+}
+
+fn exception_class(error_type: &str) -> &'static str {
+    match error_type {
+        "timeout" => "TimeoutError",
+        "unavailable" => "ServiceUnavailableError",
+        "invalid_arguments" => "InvalidArgumentsError",
+        "tool_error" => "ToolExecutionError",
+        "protocol_error" => "ProtocolError",
+        _ => "RuntimeError",
+    }
+}
+
+fn exception_message(error_type: &str) -> &'static str {
+    match error_type {
+        "timeout" => "operation timed out before the upstream answered",
+        "unavailable" => "upstream service unavailable",
+        "invalid_arguments" => "request arguments failed validation",
+        "tool_error" => "tool returned an error result",
+        "protocol_error" => "malformed response from upstream",
+        _ => "operation failed",
+    }
+}

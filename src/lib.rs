@@ -1,0 +1,23 @@
+//! otelsim: an OpenTelemetry-native load and scenario simulator for agent telemetry.
+//!
+//! Pipeline: `registry` (files → validated model) → `plan` (scenario → resolved span plan)
+//! → `generate` (plan + seeded RNG + anchor time → records) → `encode` (OTLP) → `export`
+//! (batching, lossless sending, counters). `runner` drives it for the CLI; `sink` receives.
+
+pub mod app;
+pub mod cli;
+pub mod diag;
+pub mod embedded;
+pub mod encode;
+pub mod export;
+pub mod generate;
+pub mod ids;
+pub mod model;
+pub mod plan;
+pub mod record;
+pub mod registry;
+pub mod runner;
+pub mod settings;
+pub mod show;
+pub mod sink;
+pub mod yaml;

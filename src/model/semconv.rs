@@ -1,0 +1,303 @@
+//! The semantic-conventions file: attribute definitions (type, allowed values,
+//! examples, defaults), span names with kinds, and canonical metrics.
+//!
+//! Only the keys below are read; everything else in such a file is documentation:
+//! `namespace`, `schema_version`, `span_names`, every top-level `*_attributes`
+//! section, and `canonical_metrics`.
+
+use crate::diag::Diags;
+use crate::model::AttrValue;
+use crate::record::SpanKind;
+use crate::yaml::{join, read_str, read_str_list, Kind, Node};
+use std::collections::BTreeMap;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttrType {
+    String,
+    Int,
+    Double,
+    Bool,
+    Any,
+}
+
+#[derive(Clone, Debug)]
+pub struct AttrDef {
+    pub name: String,
+    pub ty: AttrType,
+    pub required: bool,
+    pub allowed: Vec<AttrValue>,
+    pub examples: Vec<AttrValue>,
+    pub default: Option<AttrValue>,
+    /// Span classes (names without prefix) this attribute applies to, when declared per attribute.
+    pub applies_to: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct SpanDef {
+    pub name: String,
+    pub kind: Option<SpanKind>,
+    pub parents: Vec<String>,
+    pub is_root: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct MetricDef {
+    pub name: String,
+    pub instrument: String,
+    pub unit: String,
+    pub description: String,
+    pub dimensions: Vec<String>,
+    pub aligns_with_span: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Semconv {
+    pub source: String,
+    /// The vendor namespace the file's own names use (e.g. `vendor`), if any.
+    pub namespace: Option<String>,
+    pub schema_version: Option<String>,
+    /// Section name (`mcp_tool_attributes`) → attributes, in file order.
+    pub sections: Vec<(String, Vec<AttrDef>)>,
+    pub spans: Vec<SpanDef>,
+    pub metrics: Vec<MetricDef>,
+}
+
+/// Values `error.type` may take whatever the file says (the spec fixes them).
+pub const ERROR_TYPES: &[&str] = &[
+    "timeout",
+    "unavailable",
+    "invalid_arguments",
+    "tool_error",
+    "protocol_error",
+];
+pub const STEP_OUTCOMES: &[&str] = &["success", "fail", "skipped"];
+pub const RESPONSE_FORMATS: &[&str] = &["a2a_json", "a2a_stream"];
+
+impl Semconv {
+    pub fn section(&self, name: &str) -> Option<&[AttrDef]> {
+        self.sections
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, a)| a.as_slice())
+    }
+
+    pub fn span(&self, name: &str) -> Option<&SpanDef> {
+        self.spans.iter().find(|s| s.name == name)
+    }
+}
+
+fn parse_type(s: &str) -> AttrType {
+    let s = s.to_ascii_lowercase();
+    if s.starts_with("int") {
+        AttrType::Int
+    } else if s.starts_with("bool") {
+        AttrType::Bool
+    } else if s.starts_with("double") || s.starts_with("float") || s.starts_with("number") {
+        AttrType::Double
+    } else if s.starts_with("string") {
+        AttrType::String
+    } else {
+        AttrType::Any
+    }
+}
+
+fn scalar_list(node: &Node) -> Vec<AttrValue> {
+    match &node.kind {
+        Kind::Seq(items) => items.iter().filter_map(AttrValue::from_node).collect(),
+        _ => AttrValue::from_node(node).into_iter().collect(),
+    }
+}
+
+/// Loads a semconv file; structural problems are reported, documentation is ignored.
+pub fn load(root: &Node, d: &mut Diags) -> Option<Semconv> {
+    let Some(entries) = root.as_map() else {
+        d.error(
+            root.pos,
+            "",
+            "a semantic-conventions file must be a mapping at the top level",
+        );
+        return None;
+    };
+    let mut sc = Semconv {
+        source: d.file.to_string(),
+        namespace: None,
+        schema_version: None,
+        sections: Vec::new(),
+        spans: Vec::new(),
+        metrics: Vec::new(),
+    };
+    for (key, body) in entries {
+        match key.as_str() {
+            "namespace" => sc.namespace = read_str(body, key, d),
+            "schema_version" => sc.schema_version = body.scalar_text(),
+            "span_names" => sc.spans = read_spans(body, d),
+            "canonical_metrics" => sc.metrics = read_metrics(body, d),
+            k if k.ends_with("_attributes") => {
+                let attrs = read_section(body, k, d);
+                sc.sections.push((k.to_string(), attrs));
+            }
+            _ => {}
+        }
+    }
+    if sc.namespace.is_none() {
+        sc.namespace = detect_namespace(&sc);
+    }
+    if sc.sections.is_empty() && sc.spans.is_empty() {
+        d.error(
+            root.pos,
+            "",
+            "no `span_names` and no `*_attributes` sections found: is this a semantic-conventions file?",
+        );
+    }
+    Some(sc)
+}
+
+/// The most common first segment of multi-segment span names (e.g. `vendor`).
+fn detect_namespace(sc: &Semconv) -> Option<String> {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for s in &sc.spans {
+        if let Some((first, rest)) = s.name.split_once('.') {
+            if !rest.is_empty() {
+                *counts.entry(first).or_default() += 1;
+            }
+        }
+    }
+    counts
+        .into_iter()
+        .max_by_key(|(_, c)| *c)
+        .filter(|(_, c)| *c >= 2)
+        .map(|(n, _)| n.to_string())
+}
+
+fn read_spans(node: &Node, d: &mut Diags) -> Vec<SpanDef> {
+    let Some(entries) = node.as_map() else {
+        d.error(
+            node.pos,
+            "span_names",
+            "expected a mapping of span name → {span_kind, parent, is_root}",
+        );
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (name, body) in entries {
+        let path = join("span_names", name);
+        let kind = match body.get("span_kind").and_then(|n| n.as_str()) {
+            Some(k) => match SpanKind::parse(k) {
+                Some(k) => Some(k),
+                None => {
+                    d.error(body.pos, &format!("{path}.span_kind"), format!("unknown span kind `{k}`; valid: INTERNAL, SERVER, CLIENT, PRODUCER, CONSUMER"));
+                    None
+                }
+            },
+            None => None,
+        };
+        let parents = body
+            .get("parent")
+            .and_then(|n| n.as_str())
+            .map(|p| {
+                p.split('|')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let is_root = matches!(body.get("is_root").map(|n| &n.kind), Some(Kind::Bool(true)));
+        out.push(SpanDef {
+            name: name.clone(),
+            kind,
+            parents,
+            is_root,
+        });
+    }
+    out
+}
+
+fn read_section(node: &Node, section: &str, d: &mut Diags) -> Vec<AttrDef> {
+    let Some(entries) = node.as_map() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (name, body) in entries {
+        // Non-mapping entries and nested models are documentation.
+        if body.as_map().is_none()
+            || body.get("type").is_none() && body.get("allowed_values").is_none()
+        {
+            continue;
+        }
+        let path = join(section, name);
+        let ty = body
+            .get("type")
+            .and_then(|n| n.as_str())
+            .map_or(AttrType::Any, parse_type);
+        let required = matches!(
+            body.get("required").map(|n| &n.kind),
+            Some(Kind::Bool(true))
+        );
+        let allowed = body
+            .get("allowed_values")
+            .map(scalar_list)
+            .unwrap_or_default();
+        if let Some(av) = body.get("allowed_values") {
+            if allowed.is_empty() {
+                d.error(
+                    av.pos,
+                    &format!("{path}.allowed_values"),
+                    "expected a non-empty list of values",
+                );
+            }
+        }
+        let examples = body.get("examples").map(scalar_list).unwrap_or_default();
+        let default = body.get("default").and_then(AttrValue::from_node);
+        let applies_to = body
+            .get("applies_to")
+            .map(|n| read_str_list(n, &format!("{path}.applies_to"), d))
+            .unwrap_or_default();
+        out.push(AttrDef {
+            name: name.clone(),
+            ty,
+            required,
+            allowed,
+            examples,
+            default,
+            applies_to,
+        });
+    }
+    out
+}
+
+fn read_metrics(node: &Node, d: &mut Diags) -> Vec<MetricDef> {
+    let Some(entries) = node.as_map() else {
+        d.error(
+            node.pos,
+            "canonical_metrics",
+            "expected a mapping of metric name → definition",
+        );
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (name, body) in entries {
+        if body.as_map().is_none() {
+            continue;
+        }
+        let text = |k: &str| {
+            body.get(k)
+                .and_then(|n| n.scalar_text())
+                .unwrap_or_default()
+        };
+        out.push(MetricDef {
+            name: name.clone(),
+            instrument: text("type"),
+            unit: text("unit"),
+            description: text("description"),
+            dimensions: body
+                .get("dimensions")
+                .map(|n| read_str_list(n, &format!("canonical_metrics.{name}.dimensions"), d))
+                .unwrap_or_default(),
+            aligns_with_span: body
+                .get("aligns_with_span")
+                .and_then(|n| n.as_str())
+                .map(String::from),
+        });
+    }
+    out
+}

@@ -1,0 +1,106 @@
+//! Generated telemetry records: what the generator produces and the encoders consume.
+//! Plain data, independent of any OTLP crate.
+
+use crate::model::AttrValue;
+use std::sync::Arc;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SpanKind {
+    Internal,
+    Server,
+    Client,
+    Producer,
+    Consumer,
+}
+
+impl SpanKind {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s.to_ascii_uppercase().as_str() {
+            "INTERNAL" => SpanKind::Internal,
+            "SERVER" => SpanKind::Server,
+            "CLIENT" => SpanKind::Client,
+            "PRODUCER" => SpanKind::Producer,
+            "CONSUMER" => SpanKind::Consumer,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SpanKind::Internal => "INTERNAL",
+            SpanKind::Server => "SERVER",
+            SpanKind::Client => "CLIENT",
+            SpanKind::Producer => "PRODUCER",
+            SpanKind::Consumer => "CONSUMER",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatusCode {
+    Unset,
+    Ok,
+    Error,
+}
+
+pub type Key = Arc<str>;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    pub name: Key,
+    pub time_ns: u64,
+    pub attrs: Vec<(Key, AttrValue)>,
+}
+
+/// Which resource a span is emitted under: the plane and the component.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ResourceKey {
+    pub control_plane: bool,
+    pub component: Option<Key>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct SpanRecord {
+    pub span_id: [u8; 8],
+    pub parent_span_id: Option<[u8; 8]>,
+    pub name: Key,
+    pub kind: SpanKind,
+    pub start_ns: u64,
+    pub end_ns: u64,
+    pub attrs: Vec<(Key, AttrValue)>,
+    pub events: Vec<Event>,
+    pub status: StatusCode,
+    pub status_message: Option<Arc<str>>,
+    pub resource: ResourceKey,
+}
+
+impl SpanRecord {
+    pub fn attr(&self, key: &str) -> Option<&AttrValue> {
+        self.attrs.iter().find(|(k, _)| &**k == key).map(|(_, v)| v)
+    }
+
+    pub fn set_attr(&mut self, key: Key, value: AttrValue) {
+        match self.attrs.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, v)) => *v = value,
+            None => self.attrs.push((key, value)),
+        }
+    }
+
+    pub fn remove_attr(&mut self, key: &str) {
+        self.attrs.retain(|(k, _)| &**k != key);
+    }
+
+    pub fn duration_ns(&self) -> u64 {
+        self.end_ns.saturating_sub(self.start_ns)
+    }
+}
+
+/// One trace: every span shares `trace_id`; spans are in creation order (parents first).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TraceRecord {
+    pub trace_id: [u8; 16],
+    /// Instrumentation scope name, `otelsim.<scenario>`.
+    pub scope: Key,
+    pub scenario: Key,
+    pub spans: Vec<SpanRecord>,
+}

@@ -1,0 +1,284 @@
+//! The scenario registry: config, semantic conventions and every scenario
+//! definition, loaded and validated once per process, plus the weighted picker.
+//!
+//! Each input comes from a file given by flag or env, or else from the copy
+//! embedded in the binary, so an installed `otelsim` works from any directory.
+
+use crate::diag::{Diagnostic, Diags, LoadError, Pos, Severity};
+use crate::embedded;
+use crate::model::config::{self, Config};
+use crate::model::scenario::{self, ScenarioDef};
+use crate::model::semconv::{self, Semconv};
+use crate::yaml;
+use rand::Rng;
+use std::path::{Path, PathBuf};
+
+/// Where to read inputs from; `None` means the embedded default.
+#[derive(Clone, Debug, Default)]
+pub struct Sources {
+    pub config: Option<PathBuf>,
+    pub semconv: Option<PathBuf>,
+    pub scenarios_dir: Option<PathBuf>,
+}
+
+#[derive(Debug)]
+pub struct Registry {
+    pub config: Config,
+    pub semconv: Semconv,
+    pub scenarios: Vec<ScenarioDef>,
+    /// Warnings found while loading (errors abort the load).
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Scenarios that document the format; they run by name only.
+pub fn is_hidden(name: &str) -> bool {
+    matches!(name, "example_scenario" | "_EXAMPLE_SCENARIO_")
+}
+
+fn read_file(path: &Path, all: &mut Vec<Diagnostic>) -> Option<String> {
+    match std::fs::read_to_string(path) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            all.push(Diagnostic {
+                severity: Severity::Error,
+                file: path.display().to_string().into(),
+                line: 0,
+                col: 0,
+                key: String::new(),
+                message: format!("cannot read file: {e}"),
+            });
+            None
+        }
+    }
+}
+
+/// Parses one YAML source; diagnostics go to `all`.
+fn parse_source(file: &str, text: &str, all: &mut Vec<Diagnostic>) -> Option<(yaml::Node, Diags)> {
+    let mut d = Diags::new(file);
+    let node = yaml::parse(text, &mut d);
+    if d.has_errors() {
+        all.append(&mut d.items);
+        return None;
+    }
+    node.map(|n| (n, d))
+}
+
+impl Registry {
+    /// Loads everything; on any error returns every diagnostic found (not just the first).
+    pub fn load(src: &Sources) -> Result<Registry, LoadError> {
+        let mut all: Vec<Diagnostic> = Vec::new();
+
+        let (cfg_name, cfg_text) = match &src.config {
+            Some(p) => (p.display().to_string(), read_file(p, &mut all)),
+            None => (
+                "<embedded>/config/config.yaml".to_string(),
+                Some(embedded::CONFIG.to_string()),
+            ),
+        };
+        // The predecessor kept resource attributes in a `resource.yaml` beside config.yaml.
+        let resource = src.config.as_ref().and_then(|p| {
+            let r = p.with_file_name("resource.yaml");
+            r.exists()
+                .then(|| (r.display().to_string(), read_file(&r, &mut all)))
+        });
+        let mut config = None;
+        if let Some((node, mut d)) = cfg_text.and_then(|t| parse_source(&cfg_name, &t, &mut all)) {
+            let res_parsed = resource
+                .and_then(|(name, text)| text.and_then(|t| parse_source(&name, &t, &mut all)));
+            config = match res_parsed {
+                Some((rnode, mut rd)) => {
+                    let c = config::load(&node, Some((&rnode, &mut rd)), &mut d);
+                    all.append(&mut rd.items);
+                    c
+                }
+                None => config::load(&node, None, &mut d),
+            };
+            all.append(&mut d.items);
+        }
+
+        let (sc_name, sc_text) = match &src.semconv {
+            Some(p) => (p.display().to_string(), read_file(p, &mut all)),
+            None => (
+                "<embedded>/conventions/semconv.yaml".to_string(),
+                Some(embedded::SEMCONV.to_string()),
+            ),
+        };
+        let mut semconv = None;
+        if let Some((node, mut d)) = sc_text.and_then(|t| parse_source(&sc_name, &t, &mut all)) {
+            semconv = semconv::load(&node, &mut d);
+            all.append(&mut d.items);
+        }
+
+        let mut scenarios = Vec::new();
+        if let Some(cfg) = &config {
+            let files = match &src.scenarios_dir {
+                Some(dir) => scenario_files(dir, &mut all),
+                None => embedded::DEFINITIONS
+                    .iter()
+                    .map(|(name, text)| {
+                        (
+                            name.to_string(),
+                            format!("<embedded>/definitions/{name}.yaml"),
+                            Some(text.to_string()),
+                        )
+                    })
+                    .collect(),
+            };
+            for (name, file, text) in files {
+                let Some(text) = text else { continue };
+                if let Some((node, mut d)) = parse_source(&file, &text, &mut all) {
+                    if let Some(s) = scenario::load(&node, &name, cfg, &mut d) {
+                        scenarios.push(s);
+                    }
+                    all.append(&mut d.items);
+                }
+            }
+            // Registry-only control-plane scenarios; a file of the same name wins.
+            for rs in &cfg.control_plane.request_scenarios {
+                if !scenarios.iter().any(|s| s.name == rs.name) {
+                    scenarios.push(ScenarioDef::from_request_scenario(rs, cfg));
+                }
+            }
+            scenarios.sort_by(|a, b| a.name.cmp(&b.name));
+        }
+
+        if all.iter().any(|d| d.severity == Severity::Error)
+            || config.is_none()
+            || semconv.is_none()
+        {
+            all.sort_by_key(|d| std::cmp::Reverse(d.severity));
+            return Err(LoadError { diagnostics: all });
+        }
+        Ok(Registry {
+            config: config.expect("checked above"),
+            semconv: semconv.expect("checked above"),
+            scenarios,
+            warnings: all,
+        })
+    }
+
+    pub fn get(&self, name: &str) -> Option<&ScenarioDef> {
+        self.scenarios.iter().find(|s| s.name == name)
+    }
+
+    /// Scenarios shown by `list` and used by `run`: not hidden, matching any of
+    /// `tags` (case-insensitive) when tags are given.
+    pub fn filtered(&self, tags: &[String]) -> Vec<&ScenarioDef> {
+        let wanted: Vec<String> = tags
+            .iter()
+            .map(|t| t.trim().to_ascii_lowercase())
+            .filter(|t| !t.is_empty())
+            .collect();
+        self.scenarios
+            .iter()
+            .filter(|s| !is_hidden(&s.name))
+            .filter(|s| {
+                wanted.is_empty()
+                    || s.tags
+                        .iter()
+                        .any(|t| wanted.contains(&t.to_ascii_lowercase()))
+            })
+            .collect()
+    }
+
+    /// A helpful message for an unknown scenario name.
+    pub fn unknown_scenario(&self, name: &str) -> String {
+        let names: Vec<&str> = self.scenarios.iter().map(|s| s.name.as_str()).collect();
+        let hint = crate::diag::closest(name, names.iter().copied())
+            .map(|c| format!(" Did you mean `{c}`?"))
+            .unwrap_or_default();
+        format!(
+            "unknown scenario `{name}`.{hint} Run `otelsim list` to see the available scenarios."
+        )
+    }
+}
+
+/// Every `*.yaml`/`*.yml` under `dir` (recursively), sorted, as (stem, path, text).
+fn scenario_files(dir: &Path, all: &mut Vec<Diagnostic>) -> Vec<(String, String, Option<String>)> {
+    let mut paths = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    if !dir.is_dir() {
+        all.push(Diagnostic {
+            severity: Severity::Error,
+            file: dir.display().to_string().into(),
+            line: 0,
+            col: 0,
+            key: String::new(),
+            message: "scenarios directory does not exist or is not a directory".into(),
+        });
+        return Vec::new();
+    }
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if matches!(p.extension().and_then(|x| x.to_str()), Some("yaml" | "yml")) {
+                paths.push(p);
+            }
+        }
+    }
+    paths.sort();
+    let mut out: Vec<(String, String, Option<String>)> = Vec::new();
+    for p in paths {
+        let stem = p
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default()
+            .to_string();
+        let file = p.display().to_string();
+        if let Some((_, first, _)) = out.iter().find(|(s, _, _)| *s == stem) {
+            let mut d = Diags::new(file.as_str());
+            d.error(Pos::default(), "", format!("scenario name `{stem}` is already defined by {first}; scenario names (file stems) must be unique"));
+            all.append(&mut d.items);
+            continue;
+        }
+        let text = read_file(&p, all);
+        out.push((stem, file, text));
+    }
+    out
+}
+
+/// Weighted random choice among scenarios; weight ≤ 0 is never picked.
+#[derive(Clone, Debug)]
+pub struct Picker {
+    names: Vec<String>,
+    cumulative: Vec<f64>,
+}
+
+impl Picker {
+    /// Fails when no candidate has a positive weight.
+    pub fn new(candidates: &[&ScenarioDef]) -> Result<Picker, String> {
+        let mut names = Vec::new();
+        let mut cumulative = Vec::new();
+        let mut acc = 0.0;
+        for s in candidates {
+            if s.workload_weight > 0.0 {
+                acc += s.workload_weight;
+                names.push(s.name.clone());
+                cumulative.push(acc);
+            }
+        }
+        if names.is_empty() {
+            return Err(if candidates.is_empty() {
+                "no scenario matches the selection (check --tags and --scenarios-dir; `otelsim list` shows what is loaded)".into()
+            } else {
+                "every selected scenario has workload_weight ≤ 0, so none can be picked at random; give one a positive weight or use --each-once".into()
+            });
+        }
+        Ok(Picker { names, cumulative })
+    }
+
+    pub fn pick<R: Rng + ?Sized>(&self, rng: &mut R) -> &str {
+        let total = *self.cumulative.last().expect("non-empty");
+        let x = rng.random_range(0.0..total);
+        let i = self
+            .cumulative
+            .partition_point(|c| *c <= x)
+            .min(self.names.len() - 1);
+        &self.names[i]
+    }
+}

@@ -1,0 +1,401 @@
+//! Drives a run for the CLI: picks scenarios, paces picks, generates requests
+//! and sessions, hands traces to the exporter, handles Ctrl-C, and reports.
+
+use crate::diag::Diags;
+use crate::encode::Resources;
+use crate::export::{CountersSnapshot, Exporter};
+use crate::generate::{self, RequestInput};
+use crate::model::AttrValue;
+use crate::plan::{Compiler, ScenarioPlan, World, WorldOptions};
+use crate::record::{StatusCode, TraceRecord};
+use crate::registry::{Registry, Sources};
+use crate::settings::Settings;
+use crate::show;
+use anyhow::Result;
+use rand::{Rng, SeedableRng};
+use rand_pcg::Pcg64Mcg;
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::Notify;
+
+/// Everything loaded and compiled once per process.
+pub struct Prepared {
+    pub registry: Registry,
+    pub world: World,
+    pub plans: BTreeMap<String, ScenarioPlan>,
+    /// Compile-time warnings (enum values normalised and the like).
+    pub warnings: Vec<crate::diag::Diagnostic>,
+}
+
+/// Loads and compiles; errors carry every diagnostic.
+pub fn prepare(sources: &Sources, opts: &WorldOptions) -> Result<Prepared, crate::diag::LoadError> {
+    let registry = Registry::load(sources)?;
+    let mut wd = Diags::new(registry.config.source.as_str());
+    let world = World::new(&registry.config, &registry.semconv, opts, &mut wd);
+    let mut warnings = registry.warnings.clone();
+    warnings.append(&mut wd.items);
+    let compiler = Compiler {
+        world: &world,
+        cfg: &registry.config,
+        sc: &registry.semconv,
+    };
+    let mut plans = BTreeMap::new();
+    let mut errors = Vec::new();
+    for s in &registry.scenarios {
+        let mut d = Diags::new(s.source.as_str());
+        if let Some(p) = compiler.scenario(s, &mut d) {
+            plans.insert(s.name.clone(), p);
+        }
+        for item in d.items {
+            if item.severity == crate::diag::Severity::Error {
+                errors.push(item);
+            } else {
+                warnings.push(item);
+            }
+        }
+    }
+    if !errors.is_empty() {
+        errors.extend(warnings);
+        return Err(crate::diag::LoadError {
+            diagnostics: errors,
+        });
+    }
+    Ok(Prepared {
+        registry,
+        world,
+        plans,
+        warnings,
+    })
+}
+
+/// What to run.
+pub enum Picks {
+    /// `run`: `count` weighted random picks.
+    Weighted {
+        names: Vec<String>,
+        weights: crate::registry::Picker,
+        count: u64,
+    },
+    /// `run --each-once`: every name once, in order.
+    EachOnce(Vec<String>),
+    /// `scenario`: one scenario `count` times.
+    Repeat { name: String, count: u64 },
+}
+
+pub struct RunSpec {
+    pub picks: Picks,
+    /// Gap between picks in ms; `None` means "use each scenario's own interval".
+    pub interval_ms: Option<f64>,
+    pub show: show::Mode,
+}
+
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct ScenarioCount {
+    pub requests: u64,
+    pub traces: u64,
+    pub spans: u64,
+    pub error_spans: u64,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct RunReport {
+    pub seed: u64,
+    pub elapsed_s: f64,
+    pub interrupted: bool,
+    pub fatal: Option<String>,
+    pub scenarios: BTreeMap<String, ScenarioCount>,
+    pub export: CountersSnapshot,
+}
+
+impl RunReport {
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let total_traces: u64 = self.scenarios.values().map(|c| c.traces).sum();
+        let total_err: u64 = self.scenarios.values().map(|c| c.error_spans).sum();
+        out.push_str(&format!(
+            "otelsim: {} traces, {} spans ({} with status ERROR) in {:.1} s · seed {}{}\n",
+            total_traces,
+            self.export.spans_generated,
+            total_err,
+            self.elapsed_s,
+            self.seed,
+            if self.interrupted {
+                " · interrupted"
+            } else {
+                ""
+            }
+        ));
+        let w = self
+            .scenarios
+            .keys()
+            .map(String::len)
+            .max()
+            .unwrap_or(8)
+            .max(8);
+        out.push_str(&format!(
+            "  {:<w$}  {:>8}  {:>7}  {:>8}  {:>7}\n",
+            "scenario", "requests", "traces", "spans", "errors"
+        ));
+        for (name, c) in &self.scenarios {
+            out.push_str(&format!(
+                "  {:<w$}  {:>8}  {:>7}  {:>8}  {:>7}\n",
+                name, c.requests, c.traces, c.spans, c.error_spans
+            ));
+        }
+        let e = &self.export;
+        out.push_str(&format!(
+            "  export: {} spans sent in {} requests · {} acknowledged · {} failed · {} retries · {} bytes\n",
+            e.spans_sent, e.requests_sent, e.spans_acked, e.spans_failed, e.retries, e.bytes_sent
+        ));
+        if let Some(err) = &e.first_error {
+            out.push_str(&format!("  first export error: {err}\n"));
+        }
+        if let Some(f) = &self.fatal {
+            out.push_str(&format!("  run stopped: {f}\n"));
+        }
+        out
+    }
+}
+
+/// Ctrl-C / SIGTERM: the first stops the run (which then flushes); the second aborts.
+struct Interrupt {
+    flag: Arc<AtomicBool>,
+    notify: Arc<Notify>,
+}
+
+impl Interrupt {
+    fn install() -> Self {
+        let flag = Arc::new(AtomicBool::new(false));
+        let notify = Arc::new(Notify::new());
+        let (f, n) = (flag.clone(), notify.clone());
+        tokio::spawn(async move {
+            loop {
+                wait_for_signal().await;
+                if f.swap(true, Ordering::SeqCst) {
+                    eprintln!("otelsim: aborted without flushing");
+                    std::process::exit(130);
+                }
+                n.notify_waiters();
+            }
+        });
+        Interrupt { flag, notify }
+    }
+
+    fn is_set(&self) -> bool {
+        self.flag.load(Ordering::SeqCst)
+    }
+
+    async fn notified(&self) {
+        if !self.is_set() {
+            self.notify.notified().await;
+        }
+    }
+}
+
+/// SIGINT or SIGTERM.
+pub async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// A small, fast mixer so request `i` gets its own reproducible RNG stream.
+fn stream_seed(seed: u64, i: u64) -> u64 {
+    let mut z = seed ^ i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// Generates one iteration of a scenario: one request, or one session of several
+/// turns laid back so the last turn ends at `end_ns`.
+pub fn generate_iteration<R: Rng + ?Sized>(
+    world: &World,
+    plan: &ScenarioPlan,
+    end_ns: u64,
+    rng: &mut R,
+) -> Vec<TraceRecord> {
+    let ids = &world.id_formats;
+    let session = ids.session_id.render(rng, &plan.tenant_id);
+    let enduser = ids.enduser_pseudo_id.render(rng, &plan.tenant_id);
+    if plan.turns.is_empty() {
+        let request = ids.request_id.render(rng, &plan.tenant_id);
+        let sample = (!plan.samples.is_empty())
+            .then(|| &plan.samples[rng.random_range(0..plan.samples.len())]);
+        let input = RequestInput {
+            session_id: &session,
+            request_id: &request,
+            enduser_id: &enduser,
+            turn_index: None,
+            sample,
+        };
+        return generate::generate_request(world, plan, &input, end_ns, rng);
+    }
+    // Generate each turn at a provisional end, then lay the session back from end_ns.
+    let mut turns: Vec<Vec<TraceRecord>> = Vec::new();
+    for (i, sample) in plan.turns.iter().enumerate() {
+        let request = ids.request_id.render(rng, &plan.tenant_id);
+        let input = RequestInput {
+            session_id: &session,
+            request_id: &request,
+            enduser_id: &enduser,
+            turn_index: Some(i as u32 + 1),
+            sample: Some(sample),
+        };
+        turns.push(generate::generate_request(world, plan, &input, end_ns, rng));
+    }
+    // Think time between a reply and the next user message.
+    let mut offset = 0u64;
+    for i in (0..turns.len()).rev() {
+        if offset > 0 {
+            for t in &mut turns[i] {
+                for s in &mut t.spans {
+                    s.start_ns -= offset.min(s.start_ns);
+                    s.end_ns -= offset.min(s.end_ns);
+                    for e in &mut s.events {
+                        e.time_ns -= offset.min(e.time_ns);
+                    }
+                }
+            }
+        }
+        if i > 0 {
+            let think_ms: f64 = rng.random_range(2_000.0..12_000.0);
+            offset += generate::request_duration_ns(&turns[i]) + (think_ms * 1e6) as u64;
+        }
+    }
+    turns.into_iter().flatten().collect()
+}
+
+/// Runs picks until done, Ctrl-C, or a fatal export error.
+pub async fn execute(prep: &Prepared, settings: &Settings, spec: RunSpec) -> Result<RunReport> {
+    let seed = settings.seed.unwrap_or_else(|| rand::rng().random());
+    let extra: Vec<(String, AttrValue)> = Vec::new();
+    let exporter =
+        Exporter::start(settings.export.clone(), Resources::new(&prep.world, &extra)).await?;
+    let mut pick_rng = Pcg64Mcg::seed_from_u64(stream_seed(seed, u64::MAX));
+    let started = Instant::now();
+    let mut virtual_now = settings.start_time_ns;
+    let total = match &spec.picks {
+        Picks::Weighted { count, .. } | Picks::Repeat { count, .. } => *count,
+        Picks::EachOnce(names) => names.len() as u64,
+    };
+    let mut counts: BTreeMap<String, ScenarioCount> = BTreeMap::new();
+    let mut interrupted = false;
+    let mut fatal = None;
+    let stop = Interrupt::install();
+    let stdout = std::io::stdout();
+    for i in 0..total {
+        if stop.is_set() {
+            interrupted = true;
+            break;
+        }
+        let name: &str = match &spec.picks {
+            Picks::Weighted { weights, .. } => weights.pick(&mut pick_rng),
+            Picks::EachOnce(names) => &names[i as usize],
+            Picks::Repeat { name, .. } => name,
+        };
+        let Some(plan) = prep.plans.get(name) else {
+            continue;
+        };
+        let end_ns = virtual_now.unwrap_or_else(now_ns);
+        let mut rng = Pcg64Mcg::seed_from_u64(stream_seed(seed, i));
+        let traces = generate_iteration(&prep.world, plan, end_ns, &mut rng);
+        let c = counts.entry(name.to_string()).or_default();
+        c.requests += 1;
+        c.traces += traces.len() as u64;
+        for t in &traces {
+            c.spans += t.spans.len() as u64;
+            c.error_spans += t
+                .spans
+                .iter()
+                .filter(|s| s.status == StatusCode::Error)
+                .count() as u64;
+        }
+        if spec.show != show::Mode::Off {
+            let mut out = stdout.lock();
+            for t in &traces {
+                let _ = out.write_all(show::render_trace(t, spec.show).as_bytes());
+            }
+        } else if settings.verbose > 0 && !settings.quiet {
+            let spans: usize = traces.iter().map(|t| t.spans.len()).sum();
+            let first = traces
+                .first()
+                .map(|t| hex::encode(t.trace_id))
+                .unwrap_or_default();
+            eprintln!(
+                "[{}/{}] {name} trace_id={first} traces={} spans={spans}",
+                i + 1,
+                total,
+                traces.len()
+            );
+        }
+        // Not raced against Ctrl-C: once generated, a request is always counted through to the end.
+        exporter.submit(traces).await;
+        if let Some(f) = exporter.counters.fatal() {
+            fatal = Some(f);
+            break;
+        }
+        if i + 1 == total {
+            break;
+        }
+        let gap_ms = match spec.interval_ms {
+            Some(ms) => ms,
+            None => {
+                let dev = plan.interval_deviation_ms;
+                let jitter = if dev > 0.0 {
+                    pick_rng.random_range(-dev..dev)
+                } else {
+                    0.0
+                };
+                (plan.interval_ms + jitter).max(0.0)
+            }
+        };
+        match &mut virtual_now {
+            Some(v) => *v += (gap_ms * 1e6) as u64,
+            None if gap_ms > 0.0 => {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs_f64(gap_ms / 1000.0)) => {}
+                    _ = stop.notified() => { interrupted = true; break; }
+                }
+            }
+            None => {}
+        }
+    }
+    if interrupted && !settings.quiet {
+        eprintln!("otelsim: interrupted; flushing what was generated (Ctrl-C again to abort)");
+    }
+    let export = exporter.finish().await;
+    Ok(RunReport {
+        seed,
+        elapsed_s: started.elapsed().as_secs_f64(),
+        interrupted,
+        fatal,
+        scenarios: counts,
+        export,
+    })
+}

@@ -1,0 +1,262 @@
+//! Effective settings: flags beat environment beats files beat built-in defaults.
+//!
+//! The environment is passed in as a lookup function so precedence can be tested
+//! without touching the process environment.
+
+use crate::cli::GlobalArgs;
+use crate::export::{ExportConfig, Protocol};
+use crate::registry::Sources;
+use anyhow::{bail, Result};
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub sources: Sources,
+    pub export: ExportConfig,
+    pub vendor: String,
+    pub service_name: Option<String>,
+    pub resource_attrs: Vec<(String, String)>,
+    pub seed: Option<u64>,
+    /// Virtual start time in Unix nanoseconds.
+    pub start_time_ns: Option<u64>,
+    pub verbose: u8,
+    pub quiet: bool,
+}
+
+/// Parses `k=v,k2=v2` (the OTEL_* list format, values percent-decoded).
+pub fn parse_kv_list(s: &str) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let Some((k, v)) = item.split_once('=') else {
+            bail!("`{item}` is not KEY=VALUE");
+        };
+        out.push((percent_decode(k.trim()), percent_decode(v.trim())));
+    }
+    Ok(out)
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+            if let Some(b) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// RFC 3339 (`2026-01-01T00:00:00Z`) or Unix seconds (may be fractional).
+pub fn parse_start_time(s: &str) -> Result<u64> {
+    if let Ok(secs) = s.trim().parse::<f64>() {
+        if secs >= 0.0 && secs.is_finite() {
+            return Ok((secs * 1e9) as u64);
+        }
+    }
+    match humantime::parse_rfc3339_weak(s.trim()) {
+        Ok(t) => Ok(t
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0)),
+        Err(_) => bail!(
+            "--start-time `{s}`: expected RFC 3339 (e.g. 2026-01-01T00:00:00Z) or Unix seconds"
+        ),
+    }
+}
+
+impl Settings {
+    pub fn resolve(g: &GlobalArgs, env: &dyn Fn(&str) -> Option<String>) -> Result<Settings> {
+        let env_nonempty = |k: &str| env(k).filter(|v| !v.trim().is_empty());
+        let protocol = match g.protocol {
+            Some(p) => p,
+            None => match env_nonempty("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL").or_else(|| env_nonempty("OTEL_EXPORTER_OTLP_PROTOCOL")) {
+                Some(p) => match Protocol::parse(&p) {
+                    Some(p) => p,
+                    None => bail!("OTEL_EXPORTER_OTLP_PROTOCOL=`{p}`: expected grpc, http/protobuf or http/json"),
+                },
+                // The predecessor's variable implies OTLP/HTTP.
+                None if env_nonempty("OTLP_HTTP_ENDPOINT").is_some() && g.endpoint.is_none() && env_nonempty("OTEL_EXPORTER_OTLP_ENDPOINT").is_none() => Protocol::HttpProtobuf,
+                None => Protocol::Grpc,
+            },
+        };
+        let endpoint = g
+            .endpoint
+            .clone()
+            .or_else(|| env_nonempty("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
+            .or_else(|| env_nonempty("OTEL_EXPORTER_OTLP_ENDPOINT"))
+            .or_else(|| {
+                if protocol == Protocol::Grpc {
+                    None
+                } else {
+                    env_nonempty("OTLP_HTTP_ENDPOINT")
+                }
+            })
+            .unwrap_or_else(|| protocol.default_endpoint().to_string());
+
+        let mut headers: Vec<(String, String)> = match env_nonempty("OTEL_EXPORTER_OTLP_HEADERS") {
+            Some(h) => {
+                parse_kv_list(&h).map_err(|e| anyhow::anyhow!("OTEL_EXPORTER_OTLP_HEADERS: {e}"))?
+            }
+            None => Vec::new(),
+        };
+        for h in &g.headers {
+            let Some((k, v)) = h.split_once('=') else {
+                bail!("--header `{h}`: expected KEY=VALUE");
+            };
+            headers.retain(|(ek, _)| !ek.eq_ignore_ascii_case(k.trim()));
+            headers.push((k.trim().to_string(), v.trim().to_string()));
+        }
+        let gzip = g.gzip
+            || env_nonempty("OTEL_EXPORTER_OTLP_COMPRESSION")
+                .is_some_and(|c| c.eq_ignore_ascii_case("gzip"));
+
+        let resource_attrs = match env_nonempty("OTEL_RESOURCE_ATTRIBUTES") {
+            Some(r) => {
+                parse_kv_list(&r).map_err(|e| anyhow::anyhow!("OTEL_RESOURCE_ATTRIBUTES: {e}"))?
+            }
+            None => Vec::new(),
+        };
+        let service_name = g
+            .service_name
+            .clone()
+            .or_else(|| env_nonempty("OTEL_SERVICE_NAME"));
+
+        for (what, path) in [("--semconv / SEMCONV", &g.semconv), ("--config", &g.config)] {
+            if let Some(p) = path {
+                if !p.is_file() {
+                    bail!("{what}: file {} does not exist", p.display());
+                }
+            }
+        }
+        let vendor = g
+            .vendor
+            .clone()
+            .filter(|v| !v.trim().is_empty())
+            .unwrap_or_else(|| "vendor".into())
+            .to_ascii_lowercase();
+        if !vendor
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            bail!("--vendor / VENDOR `{vendor}`: use letters, digits, `_` or `-` (it becomes the attribute prefix)");
+        }
+        Ok(Settings {
+            sources: Sources {
+                config: g.config.clone(),
+                semconv: g.semconv.clone(),
+                scenarios_dir: g.scenarios_dir.clone(),
+            },
+            export: ExportConfig {
+                endpoint,
+                protocol,
+                headers,
+                gzip,
+                output_file: g.output_file.clone(),
+                ..ExportConfig::default()
+            },
+            vendor,
+            service_name,
+            resource_attrs,
+            seed: g.seed,
+            start_time_ns: g.start_time.as_deref().map(parse_start_time).transpose()?,
+            verbose: g.verbose,
+            quiet: g.quiet,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| m.get(k).cloned()
+    }
+
+    #[test]
+    fn flags_beat_env_beats_defaults() {
+        let env = env_of(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4317"),
+            ("OTEL_SERVICE_NAME", "from-env"),
+        ]);
+        let s = Settings::resolve(&GlobalArgs::default(), &env).unwrap();
+        assert_eq!(s.export.endpoint, "http://collector:4317");
+        assert_eq!(s.service_name.as_deref(), Some("from-env"));
+        let g = GlobalArgs {
+            endpoint: Some("http://flag:1".into()),
+            service_name: Some("flag".into()),
+            ..Default::default()
+        };
+        let s = Settings::resolve(&g, &env).unwrap();
+        assert_eq!(s.export.endpoint, "http://flag:1");
+        assert_eq!(s.service_name.as_deref(), Some("flag"));
+        let s = Settings::resolve(&GlobalArgs::default(), &env_of(&[])).unwrap();
+        assert_eq!(s.export.endpoint, "http://localhost:4317");
+        assert_eq!(s.export.protocol, Protocol::Grpc);
+        assert_eq!(s.vendor, "vendor");
+    }
+
+    #[test]
+    fn otlp_http_endpoint_implies_http() {
+        let s = Settings::resolve(
+            &GlobalArgs::default(),
+            &env_of(&[("OTLP_HTTP_ENDPOINT", "http://dp:4318")]),
+        )
+        .unwrap();
+        assert_eq!(s.export.protocol, Protocol::HttpProtobuf);
+        assert_eq!(s.export.endpoint, "http://dp:4318");
+    }
+
+    #[test]
+    fn headers_merge_env_and_flags() {
+        let g = GlobalArgs {
+            headers: vec!["authorization=Bearer flag".into()],
+            ..Default::default()
+        };
+        let s = Settings::resolve(
+            &g,
+            &env_of(&[(
+                "OTEL_EXPORTER_OTLP_HEADERS",
+                "Authorization=Bearer%20env,x-team=obs",
+            )]),
+        )
+        .unwrap();
+        assert_eq!(s.export.headers.len(), 2);
+        assert!(s.export.headers.contains(&("x-team".into(), "obs".into())));
+        assert!(s
+            .export
+            .headers
+            .contains(&("authorization".into(), "Bearer flag".into())));
+    }
+
+    #[test]
+    fn bad_values_are_clear_errors() {
+        let e = Settings::resolve(
+            &GlobalArgs::default(),
+            &env_of(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "carrier-pigeon")]),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("grpc, http/protobuf or http/json"));
+        assert!(parse_start_time("yesterday").is_err());
+        assert_eq!(
+            parse_start_time("1700000000").unwrap(),
+            1_700_000_000_000_000_000
+        );
+        assert_eq!(
+            parse_start_time("2023-11-14T22:13:20Z").unwrap(),
+            1_700_000_000_000_000_000
+        );
+    }
+}

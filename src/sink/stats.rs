@@ -1,0 +1,483 @@
+//! Thread-safe counters shared by the gRPC and HTTP receivers, and the
+//! human-readable summary printed when `otelsim sink` stops.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt::Write as _;
+use std::sync::{Mutex, MutexGuard};
+
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
+use opentelemetry_proto::tonic::metrics::v1::{metric::Data, Metric};
+use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
+
+/// Scope-name prefix otelsim uses to tag the scenario a span belongs to.
+pub const SCENARIO_SCOPE_PREFIX: &str = "otelsim.";
+
+/// Key under which spans from scopes without the otelsim prefix are counted.
+pub const OTHER_SCENARIO: &str = "(other)";
+
+/// Key that absorbs new names once a per-name map is full, so a sender that
+/// puts unique ids into span names cannot grow the sink's memory without bound.
+pub const OVERFLOW_KEY: &str = "(overflow)";
+
+/// Distinct keys kept per breakdown map before new keys go to [`OVERFLOW_KEY`].
+pub const MAX_DISTINCT_KEYS: usize = 10_000;
+
+/// How many span names `render_summary` lists.
+const TOP_SPAN_NAMES: usize = 15;
+
+/// The wire format a request arrived in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+pub enum Transport {
+    #[serde(rename = "grpc")]
+    Grpc,
+    #[serde(rename = "http/protobuf")]
+    HttpProtobuf,
+    #[serde(rename = "http/json")]
+    HttpJson,
+}
+
+impl Transport {
+    /// The key used in [`SinkSnapshot::requests_by_transport`]; matches the
+    /// `OTEL_EXPORTER_OTLP_PROTOCOL` spelling so users recognise it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Grpc => "grpc",
+            Transport::HttpProtobuf => "http/protobuf",
+            Transport::HttpJson => "http/json",
+        }
+    }
+}
+
+impl std::fmt::Display for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A stored trace export request together with how it arrived (tests use the
+/// transport to check that each exporter path really was exercised).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReceivedTraces {
+    pub transport: Transport,
+    pub request: ExportTraceServiceRequest,
+}
+
+/// Point-in-time copy of the sink's counters.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct SinkSnapshot {
+    pub trace_requests: u64,
+    pub metrics_requests: u64,
+    pub logs_requests: u64,
+    /// Accepted requests keyed by "grpc", "http/protobuf" or "http/json".
+    pub requests_by_transport: BTreeMap<String, u64>,
+    /// Malformed, too large, or unsupported content type / encoding.
+    pub rejected_requests: u64,
+    pub spans: u64,
+    /// Data points summed over all metric types.
+    pub metric_points: u64,
+    pub log_records: u64,
+    /// Uncompressed payload bytes of accepted requests (protobuf or JSON body
+    /// after gzip decoding), so gRPC and HTTP numbers are comparable.
+    pub bytes_received: u64,
+    pub spans_by_scenario: BTreeMap<String, u64>,
+    pub spans_by_name: BTreeMap<String, u64>,
+    /// Distinct 16-byte trace ids seen.
+    pub traces_seen: u64,
+    /// Spans whose status code is ERROR.
+    pub error_spans: u64,
+}
+
+#[derive(Default)]
+struct Inner {
+    counters: SinkSnapshot,
+    trace_ids: HashSet<[u8; 16]>,
+    kept_traces: Vec<ReceivedTraces>,
+    kept_metrics: Vec<ExportMetricsServiceRequest>,
+    kept_logs: Vec<ExportLogsServiceRequest>,
+}
+
+/// Counters updated by both servers. One mutex keeps every snapshot
+/// internally consistent (a request's spans and its request count move
+/// together); the critical sections are short and never await.
+pub struct SinkStats {
+    keep_requests: bool,
+    inner: Mutex<Inner>,
+}
+
+impl std::fmt::Debug for SinkStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SinkStats")
+            .field("keep_requests", &self.keep_requests)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for SinkStats {
+    fn default() -> Self {
+        Self::new(false)
+    }
+}
+
+impl SinkStats {
+    /// `keep_requests` stores every accepted request in memory (for tests).
+    pub fn new(keep_requests: bool) -> Self {
+        SinkStats {
+            keep_requests,
+            inner: Mutex::new(Inner::default()),
+        }
+    }
+
+    /// Whether accepted requests are stored.
+    pub fn keeps_requests(&self) -> bool {
+        self.keep_requests
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave counters in a state
+        // worse than "slightly off", so keep serving instead of cascading.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn snapshot(&self) -> SinkSnapshot {
+        let inner = self.lock();
+        let mut snap = inner.counters.clone();
+        snap.traces_seen = inner.trace_ids.len() as u64;
+        snap
+    }
+
+    /// Stored trace requests, in arrival order (empty unless `keep_requests`).
+    pub fn trace_requests(&self) -> Vec<ReceivedTraces> {
+        self.lock().kept_traces.clone()
+    }
+
+    /// Stored metrics requests, in arrival order (empty unless `keep_requests`).
+    pub fn metrics_requests(&self) -> Vec<ExportMetricsServiceRequest> {
+        self.lock().kept_metrics.clone()
+    }
+
+    /// Stored logs requests, in arrival order (empty unless `keep_requests`).
+    pub fn logs_requests(&self) -> Vec<ExportLogsServiceRequest> {
+        self.lock().kept_logs.clone()
+    }
+
+    /// Counts a request that was refused before reaching the counters.
+    pub fn record_rejected(&self) {
+        self.lock().counters.rejected_requests += 1;
+    }
+
+    /// Counts an accepted trace request; `payload_bytes` is its uncompressed size.
+    pub fn record_traces(
+        &self,
+        transport: Transport,
+        payload_bytes: usize,
+        request: ExportTraceServiceRequest,
+    ) {
+        let error_code = StatusCode::Error as i32;
+        let mut inner = self.lock();
+        let inner = &mut *inner;
+        let c = &mut inner.counters;
+        c.trace_requests += 1;
+        count_request(c, transport, payload_bytes);
+        for rs in &request.resource_spans {
+            for ss in &rs.scope_spans {
+                let n = ss.spans.len() as u64;
+                if n == 0 {
+                    continue;
+                }
+                c.spans += n;
+                bump(&mut c.spans_by_scenario, scenario_of(ss.scope.as_ref()), n);
+                for span in &ss.spans {
+                    bump(&mut c.spans_by_name, &span.name, 1);
+                    if span.status.as_ref().is_some_and(|s| s.code == error_code) {
+                        c.error_spans += 1;
+                    }
+                    // Ids of the wrong length are invalid OTLP; count the span
+                    // but do not guess a trace for it.
+                    if let Ok(id) = <[u8; 16]>::try_from(span.trace_id.as_slice()) {
+                        inner.trace_ids.insert(id);
+                    }
+                }
+            }
+        }
+        if self.keep_requests {
+            inner
+                .kept_traces
+                .push(ReceivedTraces { transport, request });
+        }
+    }
+
+    /// Counts an accepted metrics request; `payload_bytes` is its uncompressed size.
+    pub fn record_metrics(
+        &self,
+        transport: Transport,
+        payload_bytes: usize,
+        request: ExportMetricsServiceRequest,
+    ) {
+        let points: u64 = request
+            .resource_metrics
+            .iter()
+            .flat_map(|rm| &rm.scope_metrics)
+            .flat_map(|sm| &sm.metrics)
+            .map(data_points)
+            .sum();
+        let mut inner = self.lock();
+        let c = &mut inner.counters;
+        c.metrics_requests += 1;
+        count_request(c, transport, payload_bytes);
+        c.metric_points += points;
+        if self.keep_requests {
+            inner.kept_metrics.push(request);
+        }
+    }
+
+    /// Counts an accepted logs request; `payload_bytes` is its uncompressed size.
+    pub fn record_logs(
+        &self,
+        transport: Transport,
+        payload_bytes: usize,
+        request: ExportLogsServiceRequest,
+    ) {
+        let records: u64 = request
+            .resource_logs
+            .iter()
+            .flat_map(|rl| &rl.scope_logs)
+            .map(|sl| sl.log_records.len() as u64)
+            .sum();
+        let mut inner = self.lock();
+        let c = &mut inner.counters;
+        c.logs_requests += 1;
+        count_request(c, transport, payload_bytes);
+        c.log_records += records;
+        if self.keep_requests {
+            inner.kept_logs.push(request);
+        }
+    }
+}
+
+fn count_request(c: &mut SinkSnapshot, transport: Transport, payload_bytes: usize) {
+    bump(&mut c.requests_by_transport, transport.as_str(), 1);
+    c.bytes_received += payload_bytes as u64;
+}
+
+/// Adds `n` under `key`, without allocating when the key already exists and
+/// folding new keys into [`OVERFLOW_KEY`] once the map is full.
+fn bump(map: &mut BTreeMap<String, u64>, key: &str, n: u64) {
+    if let Some(v) = map.get_mut(key) {
+        *v += n;
+        return;
+    }
+    let key = if map.len() >= MAX_DISTINCT_KEYS {
+        OVERFLOW_KEY
+    } else {
+        key
+    };
+    *map.entry(key.to_owned()).or_insert(0) += n;
+}
+
+/// Scenario name encoded in the scope name (`otelsim.<scenario>`), or
+/// [`OTHER_SCENARIO`] for spans that did not come from an otelsim scenario.
+pub fn scenario_of(scope: Option<&InstrumentationScope>) -> &str {
+    scope
+        .and_then(|s| s.name.strip_prefix(SCENARIO_SCOPE_PREFIX))
+        .filter(|rest| !rest.is_empty())
+        .unwrap_or(OTHER_SCENARIO)
+}
+
+/// Number of data points in one metric, whatever its type.
+pub fn data_points(metric: &Metric) -> u64 {
+    let n = match &metric.data {
+        Some(Data::Gauge(g)) => g.data_points.len(),
+        Some(Data::Sum(s)) => s.data_points.len(),
+        Some(Data::Histogram(h)) => h.data_points.len(),
+        Some(Data::ExponentialHistogram(h)) => h.data_points.len(),
+        Some(Data::Summary(s)) => s.data_points.len(),
+        None => 0,
+    };
+    n as u64
+}
+
+impl SinkSnapshot {
+    /// Multi-line report for a terminal: totals per signal, then aligned
+    /// tables for transports, scenarios and the busiest span names.
+    pub fn render_summary(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "otelsim sink summary");
+        let signal_row = |name: &str, requests: u64, items: u64, unit: &str| {
+            vec![
+                name.to_owned(),
+                requests.to_string(),
+                items.to_string(),
+                unit.to_owned(),
+            ]
+        };
+        table(
+            &mut out,
+            &["signal", "requests", "items", ""],
+            &[
+                signal_row("traces", self.trace_requests, self.spans, "spans"),
+                signal_row(
+                    "metrics",
+                    self.metrics_requests,
+                    self.metric_points,
+                    "data points",
+                ),
+                signal_row("logs", self.logs_requests, self.log_records, "log records"),
+            ],
+        );
+        let _ = writeln!(out, "  rejected requests: {}", self.rejected_requests);
+        let _ = writeln!(
+            out,
+            "  payload received:  {} ({} bytes)",
+            human_bytes(self.bytes_received),
+            self.bytes_received
+        );
+        let _ = writeln!(out, "  distinct traces:   {}", self.traces_seen);
+        let _ = writeln!(out, "  error spans:       {}", self.error_spans);
+
+        if !self.requests_by_transport.is_empty() {
+            let _ = writeln!(out, "\nrequests by transport");
+            let rows: Vec<Vec<String>> = self
+                .requests_by_transport
+                .iter()
+                .map(|(k, v)| vec![k.clone(), v.to_string()])
+                .collect();
+            table(&mut out, &["transport", "requests"], &rows);
+        }
+
+        if !self.spans_by_scenario.is_empty() {
+            let _ = writeln!(out, "\nspans by scenario");
+            let rows: Vec<Vec<String>> = sorted_desc(&self.spans_by_scenario)
+                .into_iter()
+                .map(|(k, v)| vec![k.to_owned(), v.to_string(), percent(v, self.spans)])
+                .collect();
+            table(&mut out, &["scenario", "spans", "share"], &rows);
+        }
+
+        if !self.spans_by_name.is_empty() {
+            let all = sorted_desc(&self.spans_by_name);
+            let shown = all.len().min(TOP_SPAN_NAMES);
+            let _ = writeln!(out, "\ntop span names ({shown} of {} distinct)", all.len());
+            let rows: Vec<Vec<String>> = all
+                .into_iter()
+                .take(shown)
+                .map(|(k, v)| vec![k.to_owned(), v.to_string(), percent(v, self.spans)])
+                .collect();
+            table(&mut out, &["span name", "spans", "share"], &rows);
+        }
+        out
+    }
+}
+
+/// Entries by descending count, ties by name, so output is deterministic.
+fn sorted_desc(map: &BTreeMap<String, u64>) -> Vec<(&str, u64)> {
+    let mut v: Vec<(&str, u64)> = map.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    v
+}
+
+fn percent(part: u64, total: u64) -> String {
+    if total == 0 {
+        return "-".into();
+    }
+    format!("{:.1}%", part as f64 * 100.0 / total as f64)
+}
+
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+/// Writes an indented table: first column left-aligned, then numeric
+/// columns right-aligned; a column with an empty header is a left-aligned
+/// label (a unit). Widths come from the widest cell.
+fn table(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
+    let cols = header.len();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate().take(cols) {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let line = |out: &mut String, cells: &mut dyn Iterator<Item = &str>| {
+        let mut s = String::from(" ");
+        for (i, cell) in cells.enumerate().take(cols) {
+            let w = widths[i];
+            if i == 0 || header[i].is_empty() {
+                let _ = write!(s, " {cell:<w$}");
+            } else {
+                let _ = write!(s, "  {cell:>w$}");
+            }
+        }
+        let _ = writeln!(out, "{}", s.trim_end());
+    };
+    line(out, &mut header.iter().copied());
+    for row in rows {
+        line(out, &mut row.iter().map(String::as_str));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scenario_prefix_is_stripped() {
+        let scope = |name: &str| InstrumentationScope {
+            name: name.into(),
+            ..Default::default()
+        };
+        assert_eq!(scenario_of(Some(&scope("otelsim.demo"))), "demo");
+        assert_eq!(scenario_of(Some(&scope("otelsim."))), OTHER_SCENARIO);
+        assert_eq!(scenario_of(Some(&scope("io.other"))), OTHER_SCENARIO);
+        assert_eq!(scenario_of(None), OTHER_SCENARIO);
+    }
+
+    #[test]
+    fn bump_caps_distinct_keys() {
+        let mut m = BTreeMap::new();
+        for i in 0..(MAX_DISTINCT_KEYS + 5) {
+            bump(&mut m, &format!("k{i}"), 1);
+        }
+        assert_eq!(m.len(), MAX_DISTINCT_KEYS + 1);
+        assert_eq!(m[OVERFLOW_KEY], 5);
+    }
+
+    #[test]
+    fn summary_tables_are_aligned() {
+        let mut snap = SinkSnapshot {
+            trace_requests: 3,
+            spans: 6,
+            ..Default::default()
+        };
+        snap.spans_by_name.insert("a-very-long-span-name".into(), 4);
+        snap.spans_by_name.insert("short".into(), 2);
+        snap.spans_by_scenario.insert("demo".into(), 6);
+        snap.requests_by_transport.insert("grpc".into(), 3);
+        let text = snap.render_summary();
+        assert!(text.contains("top span names (2 of 2 distinct)"), "{text}");
+        let rows: Vec<&str> = text
+            .lines()
+            .skip_while(|l| !l.starts_with("top span names"))
+            .skip(1)
+            .collect();
+        assert_eq!(rows.len(), 3, "{text}");
+        // Right-aligned numeric columns end at the same position.
+        assert_eq!(rows[0].len(), rows[1].len(), "{text}");
+        assert_eq!(rows[1].len(), rows[2].len(), "{text}");
+        assert!(rows[1].trim_start().starts_with("a-very-long-span-name"));
+    }
+}
