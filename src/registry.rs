@@ -133,8 +133,16 @@ impl Registry {
                     all.append(&mut d.items);
                 }
             }
-            // Registry-only control-plane scenarios; a file of the same name wins.
-            for rs in &cfg.control_plane.request_scenarios {
+            // Registry-only control-plane scenarios belong to the config that declares them:
+            // added with the bundled definitions or a config of the user's own, but the bundled
+            // config's entries are not mixed into a user's scenarios folder. A file of the same name wins.
+            let registry_applies = src.scenarios_dir.is_none() || src.config.is_some();
+            for rs in cfg
+                .control_plane
+                .request_scenarios
+                .iter()
+                .filter(|_| registry_applies)
+            {
                 if !scenarios.iter().any(|s| s.name == rs.name) {
                     scenarios.push(ScenarioDef::from_request_scenario(rs, cfg));
                 }

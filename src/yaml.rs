@@ -23,6 +23,8 @@ pub enum Kind {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Node {
     pub pos: Pos,
+    /// For a mapping value: where its key is (errors about the key point here).
+    pub key_pos: Pos,
     pub kind: Kind,
 }
 
@@ -131,9 +133,9 @@ fn check_duplicates(node: &Node, path: &str, diags: &mut Diags) {
             let mut seen: HashMap<&str, Pos> = HashMap::new();
             for (k, v) in entries {
                 let p = join(path, k);
-                if let Some(first) = seen.insert(k.as_str(), v.pos) {
+                if let Some(first) = seen.insert(k.as_str(), v.key_pos) {
                     diags.error(
-                        v.pos,
+                        v.key_pos,
                         &p,
                         format!(
                             "duplicate key (first defined on line {}); each key may appear once",
@@ -199,7 +201,14 @@ impl Builder {
                 } else {
                     Kind::Str(text.into_owned())
                 };
-                self.emit(Node { pos, kind }, anchor)?;
+                self.emit(
+                    Node {
+                        pos,
+                        key_pos: pos,
+                        kind,
+                    },
+                    anchor,
+                )?;
             }
             Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq(pos, anchor, Vec::new())),
             Event::SequenceEnd => {
@@ -207,6 +216,7 @@ impl Builder {
                     self.emit(
                         Node {
                             pos: p,
+                            key_pos: p,
                             kind: Kind::Seq(items),
                         },
                         anchor,
@@ -222,6 +232,7 @@ impl Builder {
                     self.emit(
                         Node {
                             pos: p,
+                            key_pos: p,
                             kind: Kind::Map(entries),
                         },
                         anchor,
@@ -235,7 +246,14 @@ impl Builder {
                         "alias refers to an anchor that is not defined".to_string(),
                     )
                 })?;
-                self.emit(Node { pos, ..node }, 0)?;
+                self.emit(
+                    Node {
+                        pos,
+                        key_pos: pos,
+                        ..node
+                    },
+                    0,
+                )?;
             }
             _ => {}
         }
@@ -267,6 +285,8 @@ impl Builder {
                             }
                         },
                     };
+                    let mut node = node;
+                    node.key_pos = key.pos;
                     if key_text == "<<" {
                         merge_into(entries, node, merged)?;
                     } else if let Some(i) = merged.iter().position(|m| *m == key_text) {
@@ -459,7 +479,7 @@ impl<'a> MapReader<'a> {
                 None => String::new(),
             };
             diags.error(
-                v.pos,
+                v.key_pos,
                 &join(&self.path, k),
                 format!("unknown key{hint}; valid keys here: {}", known.join(", ")),
             );

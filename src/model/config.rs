@@ -934,6 +934,7 @@ pub fn deep_merge(base: &Node, over: &Node) -> Node {
             }
             Node {
                 pos: over.pos,
+                key_pos: over.key_pos,
                 kind: Kind::Map(out),
             }
         }

@@ -254,6 +254,8 @@ pub fn read_numeric(node: &Node, path: &str, diags: &mut Diags) -> Option<Distri
     // Count caps are read by the caller (`min`/`max`) for count distributions.
     r.ignore("min");
     r.ignore("max");
+    // `integer: true` is read by attribute readers.
+    r.ignore("integer");
     r.finish(diags);
     d
 }
@@ -392,6 +394,7 @@ fn strip_key(node: &Node, key: &str) -> Option<Node> {
     let m = node.as_map()?;
     Some(Node {
         pos: node.pos,
+        key_pos: node.key_pos,
         kind: Kind::Map(m.iter().filter(|(k, _)| k != key).cloned().collect()),
     })
 }

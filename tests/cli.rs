@@ -1,0 +1,430 @@
+//! CLI behaviour through the real binary, writing OTLP/JSON files on a virtual
+//! clock (--start-time) so runs are fast and deterministic.
+
+mod common;
+
+use common::*;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+use std::time::Duration;
+
+const LIMIT: Duration = Duration::from_secs(120);
+const T0: &str = "2026-01-01T00:00:00Z";
+
+fn run_to_file(dir: &Path, file: &str, args: &[&str], env: &[(&str, &str)]) -> (Vec<Flat>, String) {
+    let path = dir.join(file);
+    let p = path.to_str().unwrap().to_string();
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend_from_slice(&["--output-file", &p]);
+    let out = otelsim(&all, env, LIMIT);
+    assert!(
+        out.status.success(),
+        "otelsim {args:?} failed: {}",
+        text(&out)
+    );
+    (flatten(&read_output_file(&path)), text(&out))
+}
+
+/// Picks per scenario: each pick is one session.
+fn picks_by_scenario(spans: &[Flat]) -> BTreeMap<String, usize> {
+    let mut sessions: HashMap<String, HashSet<String>> = HashMap::new();
+    for s in spans {
+        let sc = s.scope.trim_start_matches("otelsim.").to_string();
+        sessions
+            .entry(sc)
+            .or_default()
+            .insert(s.attrs["vendor.session.id"].clone());
+    }
+    sessions.into_iter().map(|(k, v)| (k, v.len())).collect()
+}
+
+#[test]
+fn global_flags_work_before_and_after_the_subcommand() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.jsonl");
+    let b = dir.path().join("b.jsonl");
+    let (a_s, b_s) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let before = otelsim(
+        &[
+            "--seed",
+            "4",
+            "--start-time",
+            T0,
+            "--vendor",
+            "acme",
+            "--service-name",
+            "svc-x",
+            "--output-file",
+            a_s,
+            "scenario",
+            "--name",
+            "new_claim_phone",
+            "--count",
+            "2",
+        ],
+        &[],
+        LIMIT,
+    );
+    let after = otelsim(
+        &[
+            "scenario",
+            "--name",
+            "new_claim_phone",
+            "--count",
+            "2",
+            "--seed",
+            "4",
+            "--start-time",
+            T0,
+            "--vendor",
+            "acme",
+            "--service-name",
+            "svc-x",
+            "--output-file",
+            b_s,
+        ],
+        &[],
+        LIMIT,
+    );
+    assert!(
+        before.status.success() && after.status.success(),
+        "{}{}",
+        text(&before),
+        text(&after)
+    );
+    let (fa, fb) = (std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    assert!(!fa.is_empty());
+    assert_eq!(
+        fa, fb,
+        "the same flags before or after the subcommand give the same output"
+    );
+    let spans = flatten(&read_output_file(&a));
+    assert!(
+        spans.iter().all(|s| s.name.starts_with("acme.")),
+        "--vendor applied"
+    );
+    assert!(
+        spans.iter().all(|s| s.resource["service.name"] == "svc-x"),
+        "--service-name applied"
+    );
+}
+
+#[test]
+fn seed_and_start_time_give_byte_identical_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "run",
+        "--count",
+        "60",
+        "--interval",
+        "250",
+        "--seed",
+        "42",
+        "--start-time",
+        T0,
+    ];
+    let (one, _) = run_to_file(dir.path(), "1.jsonl", &args, &[]);
+    let (two, _) = run_to_file(dir.path(), "2.jsonl", &args, &[]);
+    assert_eq!(
+        std::fs::read(dir.path().join("1.jsonl")).unwrap(),
+        std::fs::read(dir.path().join("2.jsonl")).unwrap()
+    );
+    assert_eq!(one.len(), two.len());
+    let other = [
+        "run",
+        "--count",
+        "60",
+        "--interval",
+        "250",
+        "--seed",
+        "43",
+        "--start-time",
+        T0,
+    ];
+    run_to_file(dir.path(), "3.jsonl", &other, &[]);
+    assert_ne!(
+        std::fs::read(dir.path().join("1.jsonl")).unwrap(),
+        std::fs::read(dir.path().join("3.jsonl")).unwrap()
+    );
+    // The virtual clock: no trace ends after the last pick's emission time.
+    let last_emit = otelsim::settings::parse_start_time(T0).unwrap() + 59 * 250_000_000;
+    assert!(one.iter().all(|s| s.end <= last_emit));
+}
+
+#[test]
+fn weights_are_honoured_in_mixed_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 4000usize;
+    let count = n.to_string();
+    let (spans, _) = run_to_file(
+        dir.path(),
+        "w.jsonl",
+        &[
+            "run",
+            "--count",
+            &count,
+            "--interval",
+            "0",
+            "--seed",
+            "8",
+            "--start-time",
+            T0,
+        ],
+        &[],
+    );
+    let got = picks_by_scenario(&spans);
+    let reg = otelsim::registry::Registry::load(&Default::default()).unwrap();
+    let listable = reg.filtered(&[]);
+    let total: f64 = listable.iter().map(|s| s.workload_weight).sum();
+    for s in &listable {
+        let expected = s.workload_weight / total;
+        let observed = *got.get(&s.name).unwrap_or(&0) as f64 / n as f64;
+        let sigma = (expected * (1.0 - expected) / n as f64).sqrt();
+        assert!(
+            (observed - expected).abs() <= 4.0 * sigma + 1e-9,
+            "{}: observed share {observed:.4}, expected {expected:.4} (±{:.4})",
+            s.name,
+            4.0 * sigma
+        );
+    }
+    assert!(
+        !got.contains_key("example_scenario"),
+        "example_scenario is never picked at random"
+    );
+}
+
+#[test]
+fn tags_filter_case_insensitively_and_each_once_runs_each_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spans, _) = run_to_file(
+        dir.path(),
+        "t.jsonl",
+        &[
+            "run",
+            "--tags",
+            "CONTROL-Plane",
+            "--each-once",
+            "--seed",
+            "1",
+            "--start-time",
+            T0,
+        ],
+        &[],
+    );
+    let got = picks_by_scenario(&spans);
+    let reg = otelsim::registry::Registry::load(&Default::default()).unwrap();
+    let expected: BTreeMap<String, usize> = reg
+        .filtered(&["control-plane".into()])
+        .iter()
+        .map(|s| (s.name.clone(), 1))
+        .collect();
+    assert!(expected.len() >= 9);
+    assert_eq!(got, expected);
+
+    let (all, _) = run_to_file(
+        dir.path(),
+        "e.jsonl",
+        &["run", "--each-once", "--seed", "1", "--start-time", T0],
+        &[],
+    );
+    let got = picks_by_scenario(&all);
+    assert_eq!(got.len(), reg.filtered(&[]).len());
+    assert!(got.values().all(|n| *n == 1));
+    assert!(!got.contains_key("example_scenario"));
+}
+
+#[test]
+fn example_scenario_is_hidden_but_runs_by_name() {
+    let out = otelsim(&["list"], &[], LIMIT);
+    assert!(out.status.success());
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(!listed.contains("example_scenario"));
+    assert!(listed.contains("new_claim_phone "));
+    let dir = tempfile::tempdir().unwrap();
+    let (spans, _) = run_to_file(
+        dir.path(),
+        "x.jsonl",
+        &[
+            "scenario",
+            "--name",
+            "example_scenario",
+            "--count",
+            "1",
+            "--start-time",
+            T0,
+        ],
+        &[],
+    );
+    assert!(spans.iter().all(|s| s.scope == "otelsim.example_scenario") && !spans.is_empty());
+}
+
+#[test]
+fn zero_weight_is_never_picked_but_runs_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let defs = dir.path().join("defs");
+    std::fs::create_dir_all(defs.join("nested")).unwrap();
+    let tree = |w: f64| {
+        format!("workload_weight: {w}\nroot:\n  type: vendor.a2a.orchestrate\n  latency: 100\n  children:\n    - type: planner\n      latency: {{distribution: uniform, min_ms: 5, max_ms: 10}}\n")
+    };
+    std::fs::write(defs.join("often.yaml"), tree(1.0)).unwrap();
+    std::fs::write(defs.join("nested/never.yaml"), tree(0.0)).unwrap();
+    let d = defs.to_str().unwrap();
+    let (spans, _) = run_to_file(
+        dir.path(),
+        "z.jsonl",
+        &[
+            "--scenarios-dir",
+            d,
+            "run",
+            "--count",
+            "300",
+            "--interval",
+            "0",
+            "--start-time",
+            T0,
+        ],
+        &[],
+    );
+    let got = picks_by_scenario(&spans);
+    assert_eq!(got.get("often"), Some(&300));
+    assert!(!got.contains_key("never"));
+    let (spans, _) = run_to_file(
+        dir.path(),
+        "n.jsonl",
+        &[
+            "scenario",
+            "--name",
+            "never",
+            "--count",
+            "2",
+            "--start-time",
+            T0,
+        ],
+        &[("SCENARIOS_DIR", d)],
+    );
+    assert_eq!(
+        picks_by_scenario(&spans).get("never"),
+        Some(&2),
+        "found recursively via SCENARIOS_DIR"
+    );
+}
+
+#[test]
+fn vendor_prefix_is_coherent_on_every_span_and_attribute() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spans, _) = run_to_file(
+        dir.path(),
+        "v.jsonl",
+        &[
+            "run",
+            "--count",
+            "200",
+            "--interval",
+            "0",
+            "--seed",
+            "2",
+            "--start-time",
+            T0,
+        ],
+        &[("VENDOR", "Acme")],
+    );
+    for s in &spans {
+        assert!(s.name.starts_with("acme."), "{}", s.name);
+        for k in s.attrs.keys().chain(s.resource.keys()) {
+            assert!(!k.starts_with("vendor."), "{} carries {k}", s.name);
+        }
+    }
+}
+
+#[test]
+fn predecessor_files_load_and_new_claim_phone_runs() {
+    let c = compat_dir();
+    let (cfg, sem, defs) = (
+        c.join("config/config.yaml"),
+        c.join("conventions/semconv.yaml"),
+        c.join("definitions"),
+    );
+    let (cfg, sem, defs) = (
+        cfg.to_str().unwrap(),
+        sem.to_str().unwrap(),
+        defs.to_str().unwrap(),
+    );
+    let v = otelsim(
+        &[
+            "validate",
+            "--config",
+            cfg,
+            "--semconv",
+            sem,
+            "--scenarios-dir",
+            defs,
+        ],
+        &[("VENDOR", "gentoro")],
+        LIMIT,
+    );
+    assert!(v.status.success(), "{}", text(&v));
+    assert!(
+        text(&v).contains("14 scenario(s)"),
+        "13 files plus one registry-only scenario: {}",
+        text(&v)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (spans, _) = run_to_file(
+        dir.path(),
+        "c.jsonl",
+        &[
+            "scenario",
+            "--name",
+            "new_claim_phone",
+            "--config",
+            cfg,
+            "--semconv",
+            sem,
+            "--scenarios-dir",
+            defs,
+            "--seed",
+            "1",
+            "--start-time",
+            T0,
+        ],
+        &[("VENDOR", "gentoro")],
+    );
+    let roots = spans
+        .iter()
+        .filter(|s| s.name == "gentoro.a2a.orchestrate")
+        .count();
+    assert_eq!(roots, 5, "repeat_count 5 from the predecessor's file");
+    for s in &spans {
+        assert!(s.name.starts_with("gentoro."));
+        assert!(s.attrs.keys().all(|k| !k.starts_with("vendor.")));
+    }
+    // With the default VENDOR the predecessor's gentoro.* names are rewritten, not mixed.
+    let (spans, _) = run_to_file(
+        dir.path(),
+        "d.jsonl",
+        &[
+            "--config",
+            cfg,
+            "--semconv",
+            sem,
+            "--scenarios-dir",
+            defs,
+            "run",
+            "--each-once",
+            "--start-time",
+            T0,
+        ],
+        &[],
+    );
+    for s in &spans {
+        assert!(s.name.starts_with("vendor."), "{}", s.name);
+        assert!(
+            s.attrs
+                .keys()
+                .chain(s.resource.keys())
+                .all(|k| !k.starts_with("gentoro.")),
+            "{} mixes prefixes",
+            s.name
+        );
+    }
+}
