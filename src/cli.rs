@@ -75,7 +75,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true)]
     pub service_name: Option<String>,
 
-    /// More output (-v: progress per trace; -vv: export details).
+    /// More output (-v: one line per request, plus load warnings).
     #[arg(short, long, global = true, action = ArgAction::Count)]
     pub verbose: u8,
 

@@ -842,6 +842,17 @@ impl<'a> Compiler<'a> {
                 _ => {}
             }
         }
+        for part in &parts {
+            let n = max_spans(&part.root);
+            if n > MAX_SPANS_PER_TRACE {
+                d.error(
+                    s.root.as_ref().map_or(Pos::default(), |r| r.pos),
+                    "root",
+                    format!("this tree can produce up to {n:.0} spans in one trace (counts multiply down the tree); the limit is {MAX_SPANS_PER_TRACE:.0}: lower `count` or `max_attempts`"),
+                );
+                return None;
+            }
+        }
         if parts.is_empty() {
             d.error(Pos::default(), "", format!("scenario `{}` produces no trace (no root, workflow or control-plane template resolved)", s.name));
             return None;
@@ -1412,6 +1423,37 @@ impl<'a> Compiler<'a> {
         }
         n
     }
+}
+
+/// Upper bound on spans in one trace, so a typo in nested counts cannot exhaust memory.
+pub const MAX_SPANS_PER_TRACE: f64 = 100_000.0;
+
+/// The most spans one instance of `n` can produce.
+fn max_spans(n: &Node) -> f64 {
+    let attempts = match &n.retry {
+        Some(Retry {
+            plan: RetryPlan::Random { max_attempts, .. },
+            ..
+        }) => f64::from(*max_attempts),
+        Some(Retry {
+            plan: RetryPlan::Scripted(s),
+            ..
+        }) => s.len() as f64,
+        None => 0.0,
+    };
+    let children: f64 = n
+        .children
+        .iter()
+        .map(|c| {
+            let count = match &c.count {
+                Count::Fixed(k) => f64::from(*k),
+                Count::Sampled { max, .. } => f64::from(*max),
+            };
+            count * max_spans(c)
+        })
+        .sum();
+    // Children go under one attempt only; with no retry they go under the span itself.
+    1.0 + attempts + children
 }
 
 fn mean_var(mean: f64, variance: f64) -> Distribution {
