@@ -1,0 +1,434 @@
+//! What every scenario of a run shares: the prefix, interned keys, the semconv
+//! enums, resources, the LLM model catalogue and id formats.
+
+use crate::diag::{Diags, Pos};
+use crate::model::config::Config;
+use crate::model::distribution::Categorical;
+use crate::model::semconv::{Semconv, ERROR_TYPES, RESPONSE_FORMATS, STEP_OUTCOMES};
+use crate::model::AttrValue;
+use crate::record::Key;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Rewrites names written with `vendor.` or the semconv file's own namespace to
+/// the active prefix, so every span and attribute carries one coherent prefix.
+#[derive(Clone, Debug)]
+pub struct Prefixer {
+    pub active: String,
+    aliases: Vec<String>,
+}
+
+impl Prefixer {
+    pub fn new(active: &str, semconv_namespace: Option<&str>) -> Self {
+        let active = active.trim().trim_end_matches('.').to_ascii_lowercase();
+        let mut aliases = vec!["vendor".to_string()];
+        if let Some(ns) = semconv_namespace {
+            if !aliases.iter().any(|a| a == ns) {
+                aliases.push(ns.to_string());
+            }
+        }
+        Prefixer { active, aliases }
+    }
+
+    /// `vendor.x` / `<ns>.x` → `<active>.x`; other names unchanged.
+    pub fn rewrite(&self, name: &str) -> String {
+        for a in self.aliases.iter().chain(std::iter::once(&self.active)) {
+            if let Some(rest) = name
+                .strip_prefix(a.as_str())
+                .and_then(|r| r.strip_prefix('.'))
+            {
+                return format!("{}.{rest}", self.active);
+            }
+        }
+        name.to_string()
+    }
+
+    /// The class of a span name: the name without its prefix.
+    pub fn class_of<'a>(&self, name: &'a str) -> &'a str {
+        for a in self.aliases.iter().chain(std::iter::once(&self.active)) {
+            if let Some(rest) = name
+                .strip_prefix(a.as_str())
+                .and_then(|r| r.strip_prefix('.'))
+            {
+                return rest;
+            }
+        }
+        name
+    }
+
+    /// Span type as written in YAML → (full name, class). Bare suffixes get the prefix.
+    pub fn span_type(&self, written: &str) -> (String, String) {
+        let class = self.class_of(written).to_string();
+        (format!("{}.{class}", self.active), class)
+    }
+
+    /// `<active>.<short>`.
+    pub fn attr(&self, short: &str) -> String {
+        format!("{}.{short}", self.active)
+    }
+}
+
+/// Interned attribute keys every trace uses, built once with the active prefix.
+#[derive(Clone, Debug)]
+pub struct Keys {
+    pub session_id: Key,
+    pub conversation_id: Key,
+    pub request_id: Key,
+    pub tenant_id: Key,
+    pub span_class: Key,
+    pub step_outcome: Key,
+    pub error_type: Key,
+    pub error_category: Key,
+    pub a2a_outcome: Key,
+    pub agent_target: Key,
+    pub enduser: Key,
+    pub redaction: Key,
+    pub turn_index: Key,
+    pub task_id: Key,
+    pub task_type: Key,
+    pub tool_name: Key,
+    pub tool_call_id: Key,
+    pub mcp_call_id: Key,
+    pub mcp_server_uuid: Key,
+    pub mcp_tool_uuid: Key,
+    pub attempt_index: Key,
+    pub attempt_outcome: Key,
+    pub retry_attempt: Key,
+    pub retry_count: Key,
+    pub retry_policy: Key,
+    pub retry_reason: Key,
+    pub response_format: Key,
+    pub op_name: Key,
+    pub provider: Key,
+    pub system: Key,
+    pub request_model: Key,
+    pub response_model: Key,
+    pub input_tokens: Key,
+    pub output_tokens: Key,
+    pub finish_reason: Key,
+    pub finish_reasons: Key,
+    pub request_type: Key,
+    pub input_messages: Key,
+    pub output_messages: Key,
+    pub input_redacted: Key,
+    pub output_redacted: Key,
+    pub tools_available: Key,
+    pub tools_selected: Key,
+    pub selection_latency: Key,
+    pub selection_strategy: Key,
+    pub selection_constraints: Key,
+    pub selection_fallback: Key,
+    pub tool_selection_event: Key,
+    pub tool_selection_input: Key,
+    pub tool_selection_plan: Key,
+    pub exception: Key,
+    pub exception_type: Key,
+    pub exception_message: Key,
+    pub http_status: Key,
+}
+
+impl Keys {
+    fn new(p: &Prefixer) -> Self {
+        let k = |s: &str| -> Key { Arc::from(s) };
+        let v = |s: &str| -> Key { Arc::from(p.attr(s).as_str()) };
+        Keys {
+            session_id: v("session.id"),
+            conversation_id: k("gen_ai.conversation.id"),
+            request_id: v("request.id"),
+            tenant_id: v("tenant.id"),
+            span_class: v("span.class"),
+            step_outcome: v("step.outcome"),
+            error_type: k("error.type"),
+            error_category: v("error.category"),
+            a2a_outcome: v("a2a.outcome"),
+            agent_target: v("a2a.agent.target.id"),
+            enduser: v("enduser.pseudo.id"),
+            redaction: v("redaction.applied"),
+            turn_index: v("turn.index"),
+            task_id: v("task.id"),
+            task_type: v("task.type"),
+            tool_name: k("gen_ai.tool.name"),
+            tool_call_id: k("gen_ai.tool.call.id"),
+            mcp_call_id: v("mcp.tool.call.id"),
+            mcp_server_uuid: v("mcp.server.uuid"),
+            mcp_tool_uuid: v("mcp.tool.uuid"),
+            attempt_index: v("mcp.attempt.index"),
+            attempt_outcome: v("mcp.attempt.outcome"),
+            retry_attempt: v("retry.attempt"),
+            retry_count: v("retry.count"),
+            retry_policy: v("retry.policy"),
+            retry_reason: v("retry.reason"),
+            response_format: v("response.format"),
+            op_name: k("gen_ai.operation.name"),
+            provider: k("gen_ai.provider.name"),
+            system: k("gen_ai.system"),
+            request_model: k("gen_ai.request.model"),
+            response_model: k("gen_ai.response.model"),
+            input_tokens: k("gen_ai.usage.input_tokens"),
+            output_tokens: k("gen_ai.usage.output_tokens"),
+            finish_reason: k("gen_ai.response.finish_reason"),
+            finish_reasons: k("gen_ai.response.finish_reasons"),
+            request_type: k("gen_ai.request.type"),
+            input_messages: k("gen_ai.input.messages"),
+            output_messages: k("gen_ai.output.messages"),
+            input_redacted: v("gen_ai.input.redacted"),
+            output_redacted: v("gen_ai.output.redacted"),
+            tools_available: v("mcp.tools.available.count"),
+            tools_selected: v("mcp.tools.selected.count"),
+            selection_latency: v("mcp.selection.latency.ms"),
+            selection_strategy: v("mcp.selection.strategy"),
+            selection_constraints: v("mcp.selection.constraints"),
+            selection_fallback: v("mcp.selection.fallback.used"),
+            tool_selection_event: v("agent.tool_selection"),
+            tool_selection_input: v("agent.tool_selection.input.raw"),
+            tool_selection_plan: v("agent.tool_selection.tool.plan"),
+            exception: k("exception"),
+            exception_type: k("exception.type"),
+            exception_message: k("exception.message"),
+            http_status: k("http.response.status_code"),
+        }
+    }
+}
+
+/// An LLM model the generator may attribute a call to.
+#[derive(Clone, Debug)]
+pub struct ModelChoice {
+    pub provider: AttrValue,
+    pub model: AttrValue,
+}
+
+/// Everything shared by all scenarios of a run: prefix, keys, enums, resources, models.
+#[derive(Debug)]
+pub struct World {
+    pub prefix: Prefixer,
+    pub keys: Keys,
+    /// Full attribute name → allowed values.
+    pub enums: HashMap<String, Vec<AttrValue>>,
+    pub models: Vec<ModelChoice>,
+    pub model_weights: Categorical,
+    pub schema_url: Option<String>,
+    pub data_plane_resource: Vec<(String, AttrValue)>,
+    pub control_plane_resource: Vec<(String, AttrValue)>,
+    pub id_formats: crate::model::config::IdFormats,
+    pub retry_policy: AttrValue,
+    pub semconv_has_gen_ai_system: bool,
+    /// Every attribute name the semconv file declares (prefix applied).
+    pub declared: std::collections::HashSet<String>,
+}
+
+/// Settings that shape the world beyond the files.
+#[derive(Clone, Debug, Default)]
+pub struct WorldOptions {
+    pub vendor: String,
+    pub service_name: Option<String>,
+    /// `OTEL_RESOURCE_ATTRIBUTES` pairs; they win over config.
+    pub extra_resource: Vec<(String, String)>,
+}
+
+impl World {
+    pub fn new(cfg: &Config, sc: &Semconv, opts: &WorldOptions, d: &mut Diags) -> World {
+        let prefix = Prefixer::new(&opts.vendor, sc.namespace.as_deref());
+        let keys = Keys::new(&prefix);
+        let mut enums: HashMap<String, Vec<AttrValue>> = HashMap::new();
+        for (_, attrs) in &sc.sections {
+            for a in attrs {
+                if !a.allowed.is_empty() {
+                    enums
+                        .entry(prefix.rewrite(&a.name))
+                        .or_insert_with(|| a.allowed.clone());
+                }
+            }
+        }
+        // The spec fixes these whatever the file says.
+        let fixed = |vals: &[&str]| vals.iter().map(|v| AttrValue::str(v)).collect::<Vec<_>>();
+        enums.insert("error.type".into(), fixed(ERROR_TYPES));
+        enums
+            .entry(prefix.attr("step.outcome"))
+            .or_insert_with(|| fixed(STEP_OUTCOMES));
+        enums
+            .entry(prefix.attr("response.format"))
+            .or_insert_with(|| fixed(RESPONSE_FORMATS));
+
+        let models: Vec<ModelChoice> = cfg
+            .llm_models
+            .iter()
+            .map(|m| ModelChoice {
+                provider: AttrValue::str(&m.provider),
+                model: AttrValue::str(&m.model),
+            })
+            .collect();
+        let model_weights = Categorical::new(
+            cfg.llm_models
+                .iter()
+                .enumerate()
+                .map(|(i, m)| (AttrValue::Int(i as i64), m.weight))
+                .collect(),
+        )
+        .unwrap_or_else(|| Categorical::uniform(vec![AttrValue::Int(0)]).expect("one value"));
+
+        let mut world = World {
+            keys,
+            enums,
+            models,
+            model_weights,
+            schema_url: cfg.resource.schema_url.clone(),
+            data_plane_resource: Vec::new(),
+            control_plane_resource: Vec::new(),
+            id_formats: cfg.id_formats.clone(),
+            retry_policy: AttrValue::str(&cfg.mcp_retry.retry_policy),
+            semconv_has_gen_ai_system: sc
+                .sections
+                .iter()
+                .any(|(_, a)| a.iter().any(|x| x.name == "gen_ai.system")),
+            declared: sc
+                .sections
+                .iter()
+                .flat_map(|(_, a)| a.iter().map(|x| prefix.rewrite(&x.name)))
+                .collect(),
+            prefix,
+        };
+        let rp = world.keys.retry_policy.clone();
+        world.retry_policy = world.normalise(
+            &rp,
+            world.retry_policy.clone(),
+            Pos::default(),
+            "mcp_retry.retry_policy",
+            d,
+        );
+        let mut rd = Diags::new(
+            cfg.resource
+                .source
+                .clone()
+                .unwrap_or_else(|| cfg.source.clone()),
+        );
+        world.data_plane_resource = world.resource(&cfg.resource.data_plane, cfg, opts, &mut rd);
+        world.control_plane_resource =
+            world.resource(&cfg.resource.control_plane, cfg, opts, &mut rd);
+        // Both planes usually share attributes: report each normalisation once.
+        let mut seen = std::collections::HashSet::new();
+        rd.items.retain(|i| seen.insert(i.to_string()));
+        d.items.append(&mut rd.items);
+        world
+    }
+
+    fn resource(
+        &self,
+        attrs: &[(String, AttrValue)],
+        cfg: &Config,
+        opts: &WorldOptions,
+        d: &mut Diags,
+    ) -> Vec<(String, AttrValue)> {
+        let mut out: Vec<(String, AttrValue)> = Vec::new();
+        fn set(out: &mut Vec<(String, AttrValue)>, k: String, v: AttrValue) {
+            match out.iter_mut().find(|(ok, _)| *ok == k) {
+                Some((_, ov)) => *ov = v,
+                None => out.push((k, v)),
+            }
+        }
+        for (k, v) in attrs {
+            // Short platform keys (module, component, otel.source) get the prefix.
+            let key = if matches!(k.as_str(), "module" | "component" | "otel.source") {
+                self.prefix.attr(k)
+            } else {
+                self.prefix.rewrite(k)
+            };
+            let v = self.normalise(&key, v.clone(), Pos::default(), &format!("resource.{k}"), d);
+            set(&mut out, key, v);
+        }
+        if let Some(t) = cfg.tenants.first() {
+            let k = self.prefix.attr("tenant.id");
+            if !out.iter().any(|(ok, _)| *ok == k) {
+                set(&mut out, k, AttrValue::str(&t.id));
+            }
+        }
+        for (k, v) in &opts.extra_resource {
+            set(&mut out, k.clone(), AttrValue::str(v));
+        }
+        if let Some(s) = &opts.service_name {
+            set(&mut out, "service.name".into(), AttrValue::str(s));
+        }
+        if !out.iter().any(|(k, _)| k == "service.name") {
+            set(&mut out, "service.name".into(), AttrValue::str("otelsim"));
+        }
+        set(
+            &mut out,
+            "telemetry.sdk.name".into(),
+            AttrValue::str("otelsim"),
+        );
+        set(
+            &mut out,
+            "telemetry.sdk.language".into(),
+            AttrValue::str("rust"),
+        );
+        set(
+            &mut out,
+            "telemetry.sdk.version".into(),
+            AttrValue::str(env!("CARGO_PKG_VERSION")),
+        );
+        out
+    }
+
+    /// Returns `value` if `key` has no enum or the value is allowed; otherwise the
+    /// closest allowed value, with a warning naming where the value came from.
+    pub fn normalise(
+        &self,
+        key: &str,
+        value: AttrValue,
+        pos: Pos,
+        path: &str,
+        d: &mut Diags,
+    ) -> AttrValue {
+        let Some(allowed) = self.enums.get(key) else {
+            return value;
+        };
+        if allowed.contains(&value) {
+            return value;
+        }
+        let fixed = closest_allowed(&value, allowed);
+        let list: Vec<String> = allowed.iter().map(ToString::to_string).collect();
+        d.warn(
+            pos,
+            path,
+            format!(
+                "value `{value}` of `{key}` is not an allowed value ({}); emitted as `{fixed}`",
+                list.join(", ")
+            ),
+        );
+        fixed
+    }
+
+    pub fn semconv_declares(&self, name: &str) -> bool {
+        self.declared.contains(name)
+    }
+
+    pub(crate) fn enum_choice(&self, key: &str) -> Option<Categorical> {
+        Categorical::uniform(self.enums.get(key)?.clone())
+    }
+}
+
+/// Case-insensitive match, then prefix match either way, then the first value
+/// (or a catch-all such as `unknown`/`other` when the enum has one).
+pub fn closest_allowed(value: &AttrValue, allowed: &[AttrValue]) -> AttrValue {
+    let text = value.to_string().to_ascii_lowercase();
+    let as_text: Vec<String> = allowed
+        .iter()
+        .map(|a| a.to_string().to_ascii_lowercase())
+        .collect();
+    if let Some(i) = as_text.iter().position(|a| *a == text) {
+        return allowed[i].clone();
+    }
+    if !text.is_empty() {
+        let hits: Vec<usize> = (0..as_text.len())
+            .filter(|&i| as_text[i].starts_with(&text) || text.starts_with(&as_text[i]))
+            .collect();
+        if hits.len() == 1 {
+            return allowed[hits[0]].clone();
+        }
+    }
+    for catch_all in ["unknown", "other", "transient_error"] {
+        if let Some(i) = as_text.iter().position(|a| a == catch_all) {
+            return allowed[i].clone();
+        }
+    }
+    allowed[0].clone()
+}
