@@ -34,6 +34,7 @@ fn world_options(s: &Settings) -> WorldOptions {
         vendor: s.vendor.clone(),
         service_name: s.service_name.clone(),
         extra_resource: s.resource_attrs.clone(),
+        tenant_id: s.tenant_id.clone(),
     }
 }
 

@@ -71,6 +71,10 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "TIME")]
     pub start_time: Option<String>,
 
+    /// Tenant id for every scenario (overrides context.tenant and context.tenant_uuid).
+    #[arg(long, global = true, value_name = "ID")]
+    pub tenant_id: Option<String>,
+
     /// service.name resource attribute. Env: OTEL_SERVICE_NAME.
     #[arg(long, global = true)]
     pub service_name: Option<String>,

@@ -8,7 +8,7 @@
 
 use crate::model::config::Sample;
 use crate::model::AttrValue;
-use crate::plan::{AttrGen, Node, Part, RetryPlan, Role, ScenarioPlan, World};
+use crate::plan::{AttrGen, Injection, Node, Part, RetryPlan, Role, ScenarioPlan, ToolRef, World};
 use crate::record::{Event, Key, ResourceKey, SpanKind, SpanRecord, StatusCode, TraceRecord};
 use rand::Rng;
 use std::sync::Arc;
@@ -117,7 +117,15 @@ fn generate_part<R: Rng + ?Sized>(
         rng,
         spans: Vec::with_capacity(16),
         tasks: 0,
+        goal_target: None,
+        mcp_session: None,
     };
+    if let Some(g) = &plan.goal {
+        let fires = g.rate >= 1.0 || (g.rate > 0.0 && b.rng.random_bool(g.rate));
+        if fires && g.slots > 0 {
+            b.goal_target = Some(g.fixed.unwrap_or_else(|| b.rng.random_range(0..g.slots)));
+        }
+    }
     b.instance(&part.root, None, false);
     TraceRecord {
         trace_id,
@@ -134,6 +142,29 @@ struct Builder<'a, 'r, R: Rng + ?Sized> {
     rng: &'r mut R,
     spans: Vec<SpanRecord>,
     tasks: u32,
+    /// The injection slot this trace's goal targets, if the goal fires.
+    goal_target: Option<u32>,
+    /// `mcp.session.id`: one MCP client session per trace, made on first use.
+    mcp_session: Option<Arc<str>>,
+}
+
+/// What happened to a span instance, for `finish_span`.
+#[derive(Clone, Copy)]
+struct Outcome<'a> {
+    /// The `error.type` if the span failed (its own failure or a propagated one).
+    failed: Option<&'a Key>,
+    /// Whether the failure is the span's own (so its declared exception applies).
+    own: bool,
+    attempts: u32,
+    call_id: Option<&'a str>,
+    tool: Option<&'a ToolRef>,
+}
+
+/// The single failing attempt a goal forces on a tool call.
+struct ForcedAttempt {
+    error_type: Key,
+    latency_ms: f64,
+    http_status: Option<i64>,
 }
 
 /// A laid-out unit inside a parent: a contiguous range of spans and its duration.
@@ -192,9 +223,52 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
         let first = self.spans.len();
         let idx = self.new_span(node.name.clone(), node.kind, parent, node);
         let span_id = self.spans[idx].span_id;
-        let own_fail = forced_fail
+        let injection = match (&node.injection, self.goal_target) {
+            (Some((slot, inj)), Some(target)) if *slot == target => Some(inj),
+            _ => None,
+        };
+        // A goal's tool-call failure replaces the attempts; a step failure is the span's own.
+        let mut forced_attempt: Option<ForcedAttempt> = None;
+        let mut tool_override: Option<ToolRef> = None;
+        let mut injected_type: Option<Key> = None;
+        match injection {
+            Some(Injection::FailStep { error_type }) => injected_type = Some(error_type.clone()),
+            Some(Injection::FailToolCall {
+                error_type,
+                http_status,
+                latency,
+            }) => {
+                let status = (!http_status.is_empty())
+                    .then(|| http_status[self.rng.random_range(0..http_status.len())]);
+                forced_attempt = Some(ForcedAttempt {
+                    error_type: error_type.clone(),
+                    latency_ms: latency.sample(self.rng),
+                    http_status: status,
+                });
+            }
+            Some(Injection::WrongDivision {
+                targets,
+                error_type,
+                latency,
+            }) => {
+                if !targets.is_empty() {
+                    tool_override = Some(targets[self.rng.random_range(0..targets.len())].clone());
+                }
+                forced_attempt = Some(ForcedAttempt {
+                    error_type: error_type.clone(),
+                    latency_ms: latency.sample(self.rng),
+                    http_status: None,
+                });
+            }
+            None => {}
+        }
+        let own_fail = injected_type.is_some()
+            || forced_fail
             || (node.error.rate > 0.0 && self.rng.random_bool(node.error.rate.min(1.0)));
-        let own_type = own_fail.then(|| as_key(node.error.types.sample(self.rng)));
+        let own_type = match injected_type {
+            Some(t) => Some(t),
+            None => own_fail.then(|| as_key(node.error.types.sample(self.rng))),
+        };
         let sampled = ms_ns(node.latency.sample(self.rng));
         let mcp_call_id: Option<String> = (node.role == Role::McpExecute).then(|| {
             self.world
@@ -207,7 +281,14 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
         let mut child_fail: Option<Key> = None;
         let mut attempts = 0u32;
         if let Some(retry) = &node.retry {
-            let (n, fail) = self.attempts(node, retry, span_id, mcp_call_id.as_deref(), &mut items);
+            let (n, fail) = self.attempts(
+                node,
+                retry,
+                span_id,
+                mcp_call_id.as_deref(),
+                forced_attempt.as_ref(),
+                &mut items,
+            );
             attempts = n;
             child_fail = fail;
         } else {
@@ -239,14 +320,19 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
         let dur = self.layout(&items, sampled, node.parallel);
         self.spans[idx].end_ns = dur;
         let failed = own_type.clone().or(child_fail);
-        self.finish_span(
-            idx,
-            node,
-            failed.as_ref(),
-            own_type.is_some(),
+        let tool = tool_override.as_ref().or(node.tool.as_ref());
+        let outcome = Outcome {
+            failed: failed.as_ref(),
+            own: own_type.is_some(),
             attempts,
-            mcp_call_id.as_deref(),
-        );
+            call_id: mcp_call_id.as_deref(),
+            tool,
+        };
+        self.finish_span(idx, node, &outcome);
+        if let Some(code) = forced_attempt.as_ref().and_then(|f| f.http_status) {
+            let k = self.world.keys.http_status.clone();
+            self.spans[idx].set_attr(k, AttrValue::Int(code));
+        }
         Item {
             first,
             end: self.spans.len(),
@@ -264,23 +350,29 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
         retry: &crate::plan::Retry,
         parent: [u8; 8],
         call_id: Option<&str>,
+        forced: Option<&ForcedAttempt>,
         items: &mut Vec<Item>,
     ) -> (u32, Option<Key>) {
         let mut last_fail = None;
-        let max = match &retry.plan {
-            RetryPlan::Random { max_attempts, .. } => *max_attempts,
-            RetryPlan::Scripted(s) => s.len() as u32,
+        let max = match (&retry.plan, forced) {
+            (_, Some(_)) => 1,
+            (RetryPlan::Random { max_attempts, .. }, None) => *max_attempts,
+            (RetryPlan::Scripted(s), None) => s.len() as u32,
         };
         let mut prev_error: Option<Key> = None;
         let mut made = 0;
         for i in 0..max {
-            let (success, error_type, latency) = match &retry.plan {
-                RetryPlan::Random {
-                    force_initial_failure,
-                    success_rate_per_attempt,
-                    error_types,
-                    ..
-                } => {
+            let (success, error_type, latency) = match (&retry.plan, forced) {
+                (_, Some(f)) => (false, f.error_type.clone(), f.latency_ms),
+                (
+                    RetryPlan::Random {
+                        force_initial_failure,
+                        success_rate_per_attempt,
+                        error_types,
+                        ..
+                    },
+                    None,
+                ) => {
                     let p = if i == 0 && *force_initial_failure {
                         0.0
                     } else {
@@ -296,7 +388,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
                         node.latency.sample(self.rng),
                     )
                 }
-                RetryPlan::Scripted(script) => {
+                (RetryPlan::Scripted(script), None) => {
                     let a = &script[i as usize];
                     (a.success, a.error_type.clone(), a.latency.sample(self.rng))
                 }
@@ -327,11 +419,16 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
                 }
             }
             let dur = self.layout(&sub, ms_ns(latency), false);
+            let session = (node.role == Role::McpExecute).then(|| self.mcp_session());
             let k = &self.world.keys;
             let s = &mut self.spans[idx];
             s.end_ns = dur;
+            s.attrs[0].1 = AttrValue::Str(retry.attempt_class.clone());
+            if let Some(sess) = session {
+                s.set_attr(k.mcp_session.clone(), AttrValue::Str(sess));
+            }
             if node.role == Role::McpExecute {
-                s.attrs[0].1 = AttrValue::Str(Arc::from(format!("{}.attempt", node.class)));
+                s.set_attr(k.mcp_method.clone(), AttrValue::str("tools/call"));
                 if let Some(c) = call_id {
                     s.set_attr(k.mcp_call_id.clone(), AttrValue::str(c));
                 }
@@ -349,6 +446,9 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
             }
             if let Some(prev) = &prev_error {
                 s.set_attr(k.retry_reason.clone(), AttrValue::str(retry_reason(prev)));
+            }
+            if let Some(code) = forced.and_then(|f| f.http_status) {
+                s.set_attr(k.http_status.clone(), AttrValue::Int(code));
             }
             if !success {
                 self.mark_failed(idx, &error_type, None);
@@ -422,6 +522,14 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
         sampled.max(cursor + tail)
     }
 
+    fn mcp_session(&mut self) -> Arc<str> {
+        if self.mcp_session.is_none() {
+            let bytes: [u8; 8] = self.rng.random();
+            self.mcp_session = Some(Arc::from(format!("mcps_{}", hex::encode(bytes))));
+        }
+        self.mcp_session.clone().unwrap_or_else(|| Arc::from(""))
+    }
+
     fn mark_failed(
         &mut self,
         idx: usize,
@@ -452,16 +560,16 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
     }
 
     /// Role attributes, declared attributes, outcome attributes and semconv fill.
-    fn finish_span(
-        &mut self,
-        idx: usize,
-        node: &Node,
-        failed: Option<&Key>,
-        own: bool,
-        attempts: u32,
-        call_id: Option<&str>,
-    ) {
-        let k = self.world.keys.clone();
+    fn finish_span(&mut self, idx: usize, node: &Node, o: &Outcome<'_>) {
+        let Outcome {
+            failed,
+            own,
+            attempts,
+            call_id,
+            tool,
+        } = *o;
+        let world = self.world;
+        let k = &world.keys;
         let dur_ms = self.spans[idx].duration_ns() as f64 / MS;
         let mut set: Vec<(Key, AttrValue)> = Vec::with_capacity(16);
         let outcome = if failed.is_some() { "fail" } else { "success" };
@@ -529,7 +637,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
             Role::McpExecute => {
                 set.push((k.step_outcome.clone(), AttrValue::str(outcome)));
                 set.push((k.op_name.clone(), AttrValue::str("execute_tool")));
-                if let Some(t) = &node.tool {
+                if let Some(t) = tool {
                     set.push((k.tool_name.clone(), AttrValue::Str(t.name.clone())));
                     set.push((
                         k.mcp_server_uuid.clone(),
@@ -546,6 +654,8 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
                     AttrValue::Int(i64::from(attempts.saturating_sub(1))),
                 ));
                 set.push((k.retry_policy.clone(), self.world.retry_policy.clone()));
+                set.push((k.mcp_method.clone(), AttrValue::str("tools/call")));
+                set.push((k.mcp_session.clone(), AttrValue::Str(self.mcp_session())));
             }
             Role::McpAttempt | Role::ControlPlane | Role::Generic => {}
         }

@@ -14,6 +14,7 @@ pub struct Settings {
     pub export: ExportConfig,
     pub vendor: String,
     pub service_name: Option<String>,
+    pub tenant_id: Option<String>,
     pub resource_attrs: Vec<(String, String)>,
     pub seed: Option<u64>,
     /// Virtual start time in Unix nanoseconds.
@@ -163,6 +164,7 @@ impl Settings {
             },
             vendor,
             service_name,
+            tenant_id: g.tenant_id.clone().filter(|t| !t.trim().is_empty()),
             resource_attrs,
             seed: g.seed,
             start_time_ns: g.start_time.as_deref().map(parse_start_time).transpose()?,

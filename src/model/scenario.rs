@@ -118,7 +118,25 @@ pub struct ContextDef {
     pub workflow: Option<String>,
     pub correct_flow: Vec<String>,
     pub error_pattern: Option<String>,
+    /// `error_config.rate`: chance per trace that `error_pattern` injects its failure.
+    pub error_rate: Option<f64>,
+    /// `error_config.step_index`: which tool step fails (None = random).
+    pub error_step_index: Option<u32>,
+    /// `context.tenant_uuid`: a literal tenant id that overrides the `tenant` key.
+    pub tenant_uuid: Option<String>,
+    /// Used when the top-level `redaction_applied` is absent (predecessor layout).
+    pub redaction_applied: Option<(Pos, String)>,
 }
+
+pub const ERROR_PATTERNS: &[&str] = &[
+    "happy_path",
+    "none",
+    "single_tool_failure",
+    "first_tool_failure",
+    "last_tool_failure",
+    "cascade",
+    "random",
+];
 
 #[derive(Clone, Debug)]
 pub struct ScenarioDef {
@@ -257,23 +275,25 @@ pub fn load(root: &Node, name: &str, cfg: &Config, d: &mut Diags) -> Option<Scen
     r.finish(d);
 
     let mut context = context.unwrap_or_default();
-    let redaction =
-        match redaction_node.and_then(|n| read_str(n, "redaction_applied", d).map(|s| (n, s))) {
-            Some((n, s)) => {
-                if !REDACTION_LEVELS.contains(&s.as_str()) {
-                    d.error(
-                        n.pos,
-                        "redaction_applied",
-                        format!(
-                            "unknown level `{s}`; valid: {}",
-                            REDACTION_LEVELS.join(", ")
-                        ),
-                    );
-                }
-                s
+    let redaction_set = redaction_node
+        .and_then(|n| read_str(n, "redaction_applied", d).map(|s| (n.pos, s)))
+        .or(context.redaction_applied.clone());
+    let redaction = match redaction_set {
+        Some((pos, s)) => {
+            if !REDACTION_LEVELS.contains(&s.as_str()) {
+                d.error(
+                    pos,
+                    "redaction_applied",
+                    format!(
+                        "unknown level `{s}`; valid: {}",
+                        REDACTION_LEVELS.join(", ")
+                    ),
+                );
             }
-            None => "none".into(),
-        };
+            s
+        }
+        None => "none".into(),
+    };
     if let Some((n, Some(key))) = &top_mcp {
         if cfg.mcp_server(key).is_none() {
             d.error(
@@ -426,18 +446,21 @@ fn read_context(node: &Node, cfg: &Config, d: &mut Diags) -> ContextDef {
     let Some(mut r) = MapReader::new(node, "context", d) else {
         return c;
     };
-    if let Some((k, n)) = r.get_any(&["tenant", "tenant_uuid"]) {
-        if let Some(t) = read_str(n, &r.sub(k), d) {
+    if let Some(n) = r.get("tenant") {
+        if let Some(t) = read_str(n, "context.tenant", d) {
             if cfg.tenant(&t).is_none() {
                 d.error(
                     n.pos,
-                    &r.sub(k),
+                    "context.tenant",
                     unknown("tenants", &t, cfg.tenants.iter().map(|t| t.key.as_str())),
                 );
             }
             c.tenant = Some(t);
         }
     }
+    c.tenant_uuid = r
+        .get("tenant_uuid")
+        .and_then(|n| read_str(n, "context.tenant_uuid", d));
     if let Some(n) = r.get("agent") {
         if let Some(a) = read_str(n, "context.agent", d) {
             if !cfg.agents.contains(&a) {
@@ -473,11 +496,37 @@ fn read_context(node: &Node, cfg: &Config, d: &mut Diags) -> ContextDef {
         let list = n.get("steps").unwrap_or(n);
         c.correct_flow = read_str_list(list, "context.correct_flow", d);
     }
-    c.error_pattern = r
-        .get("error_pattern")
-        .and_then(|n| read_str(n, "context.error_pattern", d));
-    r.ignore("error_config");
-    r.ignore("redaction_applied");
+    if let Some(n) = r.get("error_pattern") {
+        if let Some(p) = read_str(n, "context.error_pattern", d) {
+            if !ERROR_PATTERNS.contains(&p.as_str()) {
+                d.error(
+                    n.pos,
+                    "context.error_pattern",
+                    format!(
+                        "unknown error pattern `{p}`; valid: {}",
+                        ERROR_PATTERNS.join(", ")
+                    ),
+                );
+            }
+            c.error_pattern = Some(p);
+        }
+    }
+    if let Some(n) = r.get("error_config") {
+        if let Some(mut er) = MapReader::new(n, "context.error_config", d) {
+            c.error_rate = er
+                .get("rate")
+                .and_then(|v| read_prob(v, "context.error_config.rate", d));
+            c.error_step_index = match er.get("step_index") {
+                Some(v) if v.as_str() == Some("random") => None,
+                Some(v) => read_u64(v, "context.error_config.step_index", d).map(|i| i as u32),
+                None => None,
+            };
+            er.finish(d);
+        }
+    }
+    c.redaction_applied = r
+        .get("redaction_applied")
+        .and_then(|n| read_str(n, "context.redaction_applied", d).map(|v| (n.pos, v)));
     r.finish(d);
     c
 }

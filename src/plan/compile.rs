@@ -50,6 +50,9 @@ fn code_owned(world: &World, name: &str) -> bool {
         &k.tools_available,
         &k.tools_selected,
         &k.selection_latency,
+        &k.http_status,
+        &k.mcp_method,
+        &k.mcp_session,
     ];
     owned.iter().any(|o| &***o == name)
         || name == "deployment.environment.name"
@@ -115,12 +118,21 @@ pub struct Compiler<'a> {
 
 impl<'a> Compiler<'a> {
     pub fn scenario(&self, s: &ScenarioDef, d: &mut Diags) -> Option<ScenarioPlan> {
-        let tenant = s
-            .context
-            .tenant
-            .as_deref()
-            .and_then(|t| self.cfg.tenant(t))
-            .map_or_else(|| "default".to_string(), |t| t.id.clone());
+        // --tenant-id beats context.tenant_uuid beats context.tenant (a config key).
+        let tenant = self
+            .world
+            .tenant_override
+            .clone()
+            .or_else(|| s.context.tenant_uuid.clone())
+            .or_else(|| {
+                s.context
+                    .tenant
+                    .as_deref()
+                    .and_then(|t| self.cfg.tenant(t))
+                    .map(|t| t.id.clone())
+            })
+            .unwrap_or_else(|| "default".to_string());
+        let mut goal = None;
         let server = s
             .context
             .mcp_server
@@ -179,6 +191,10 @@ impl<'a> Compiler<'a> {
                             .or(s.context.workflow.clone())
                             .or_else(|| self.cfg.control_plane.default_data_plane_workflow.clone());
                         wf.and_then(|wf| self.workflow(&wf, s, server, profile, d))
+                            .map(|(root, g)| {
+                                goal = g;
+                                root
+                            })
                     };
                     if let Some(root) = root {
                         parts.push(Part {
@@ -234,6 +250,7 @@ impl<'a> Compiler<'a> {
             interval_deviation_ms: s.interval_deviation_ms,
             emit_metrics: s.emit_metrics,
             emit_logs: s.emit_logs,
+            goal,
         })
     }
 
@@ -295,6 +312,7 @@ impl<'a> Compiler<'a> {
             tool: None,
             task_type: None,
             fill,
+            injection: None,
         }
     }
 
@@ -406,8 +424,9 @@ impl<'a> Compiler<'a> {
             }
         }
         let attempt_name = key(&format!("{}.attempt", n.name));
+        let attempt_class = key(&format!("{}.attempt", n.class));
         n.retry = match &st.retry {
-            Some(r) => Some(self.random_retry(r, attempt_name, st, d)),
+            Some(r) => Some(self.random_retry(r, attempt_name, attempt_class.clone(), st, d)),
             // An MCP tool call always has at least one attempt span (semconv two-level model).
             None if n.role == Role::McpExecute => Some(Retry {
                 plan: RetryPlan::Scripted(vec![ScriptedAttempt {
@@ -416,6 +435,7 @@ impl<'a> Compiler<'a> {
                     latency: n.latency.clone(),
                 }]),
                 attempt_name,
+                attempt_class: attempt_class.clone(),
                 backoff_base_ms: 100.0,
                 backoff_multiplier: 2.0,
                 backoff_jitter: 0.2,
@@ -439,7 +459,14 @@ impl<'a> Compiler<'a> {
         n
     }
 
-    fn random_retry(&self, r: &RetryDef, attempt_name: Key, st: &StepDef, d: &mut Diags) -> Retry {
+    fn random_retry(
+        &self,
+        r: &RetryDef,
+        attempt_name: Key,
+        attempt_class: Key,
+        st: &StepDef,
+        d: &mut Diags,
+    ) -> Retry {
         let types = if r.error_types.is_empty() {
             Categorical::uniform(vec![
                 AttrValue::str("timeout"),
@@ -470,6 +497,7 @@ impl<'a> Compiler<'a> {
                 error_types: types,
             },
             attempt_name,
+            attempt_class: attempt_class.clone(),
             backoff_base_ms: r.backoff_base_ms,
             backoff_multiplier: r.backoff_multiplier,
             backoff_jitter: r.backoff_jitter,
@@ -490,7 +518,7 @@ impl<'a> Compiler<'a> {
         server: Option<&McpServer>,
         profile: &LatencyProfile,
         d: &mut Diags,
-    ) -> Option<Node> {
+    ) -> Option<(Node, Option<GoalPlan>)> {
         let Some(steps) = self.cfg.workflow_templates.get(wf) else {
             d.error(
                 Pos::default(),
@@ -499,10 +527,33 @@ impl<'a> Compiler<'a> {
             );
             return None;
         };
-        let steps: Vec<String> = match &s.overrides.actual_steps {
-            Some(actual) if s.goal.as_deref() == Some("partial_workflow") => actual.clone(),
+        let goal_name = s.goal.as_deref().unwrap_or("happy_path");
+        let steps: Vec<String> = match (&s.overrides.actual_steps, goal_name) {
+            (Some(actual), "partial_workflow") => actual.clone(),
+            (None, "partial_workflow") => {
+                for i in &s.overrides.skip_steps {
+                    if *i as usize >= steps.len() {
+                        d.error(
+                            Pos::default(),
+                            "realistic_overrides.skip_steps",
+                            format!(
+                                "index {i} is outside workflow `{wf}` (steps 0..{})",
+                                steps.len()
+                            ),
+                        );
+                    }
+                }
+                steps
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| !s.overrides.skip_steps.contains(&(*i as u32)))
+                    .map(|(_, st)| st.clone())
+                    .collect()
+            }
             _ => steps.clone(),
         };
+        let injector = GoalInjector::new(self, s, goal_name, server, d);
+        let mut tool_slots = 0u32;
         let first_tool = steps
             .iter()
             .find(|st| step_kind(st) == StepKind::Tool)
@@ -562,6 +613,7 @@ impl<'a> Compiler<'a> {
                         self.world.keys.response_format.clone(),
                         AttrGen::Literal(AttrValue::str("a2a_json")),
                     ));
+                    c.injection = injector.compose_injection().map(|inj| (0, inj));
                     c
                 }
                 StepKind::Tool => {
@@ -581,13 +633,18 @@ impl<'a> Compiler<'a> {
                         );
                         continue;
                     };
-                    let mcp = self.mcp_call(tool, retry_script.as_deref(), profile);
+                    let mut mcp = self.mcp_call(tool, retry_script.as_deref(), profile);
+                    if let Some(inj) = injector.tool_injection(self, step, d) {
+                        mcp.injection = Some((tool_slots, inj));
+                    }
+                    tool_slots += 1;
                     self.task("tool_execution", mcp, profile)
                 }
             };
             root.children.push(child);
         }
-        Some(root)
+        let goal = injector.plan(tool_slots, d);
+        Some((root, goal))
     }
 
     /// Wraps a step in a `task.execute` span of the given task type.
@@ -637,6 +694,7 @@ impl<'a> Compiler<'a> {
         n.retry = Some(Retry {
             plan: RetryPlan::Scripted(scripted),
             attempt_name: key(&format!("{}.attempt", n.name)),
+            attempt_class: key(&format!("{}.attempt", n.class)),
             backoff_base_ms: self.cfg.mcp_retry.backoff_base_ms,
             backoff_multiplier: self.cfg.mcp_retry.backoff_multiplier,
             backoff_jitter: self.cfg.mcp_retry.backoff_jitter,
@@ -867,4 +925,208 @@ pub fn sanitize_scope(name: &str) -> String {
         })
         .take(128)
         .collect()
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum GoalKind {
+    None,
+    /// `4xx_invalid_arguments`, and `error_pattern` tool failures.
+    FailTool,
+    WrongDivision,
+    /// `ungrounded_response`, `partial_workflow`.
+    FailCompose,
+}
+
+/// Turns a simulation goal (or `context.error_pattern`) into injections on
+/// workflow steps, with values from `realistic_scenarios.error_templates`.
+struct GoalInjector {
+    kind: GoalKind,
+    name: String,
+    error_type: Key,
+    http_status: Vec<i64>,
+    latency: Distribution,
+    /// Fixed tool-step index, `Some(u32::MAX)` meaning "the last one".
+    fixed: Option<u32>,
+    rate: f64,
+    correct_server: Option<String>,
+    target_server: Option<String>,
+}
+
+impl GoalInjector {
+    fn new(
+        c: &Compiler<'_>,
+        s: &ScenarioDef,
+        goal: &str,
+        server: Option<&McpServer>,
+        d: &mut Diags,
+    ) -> Self {
+        let tmpl = c.cfg.error_templates.get(goal).cloned().unwrap_or_default();
+        let pattern = s.context.error_pattern.as_deref().unwrap_or("none");
+        let (kind, default_type, fixed, rate) = match goal {
+            "4xx_invalid_arguments" => (
+                GoalKind::FailTool,
+                "invalid_arguments",
+                s.overrides.step_index_for_4xx,
+                1.0,
+            ),
+            "wrong_division" => (
+                GoalKind::WrongDivision,
+                "tool_error",
+                s.overrides.step_index_wrong_division,
+                1.0,
+            ),
+            "ungrounded_response" => (GoalKind::FailCompose, "unavailable", Some(0), 1.0),
+            "partial_workflow" => (GoalKind::FailCompose, "tool_error", Some(0), 1.0),
+            _ => {
+                let rate = s.context.error_rate.unwrap_or(0.1);
+                match pattern {
+                    "first_tool_failure" => (GoalKind::FailTool, "tool_error", Some(0), rate),
+                    "last_tool_failure" => (GoalKind::FailTool, "tool_error", Some(u32::MAX), rate),
+                    "single_tool_failure" | "cascade" | "random" => (
+                        GoalKind::FailTool,
+                        "tool_error",
+                        s.context.error_step_index,
+                        rate,
+                    ),
+                    _ => (GoalKind::None, "tool_error", None, 0.0),
+                }
+            }
+        };
+        let raw = if kind == GoalKind::FailTool && goal != "4xx_invalid_arguments" {
+            default_type.to_string()
+        } else {
+            tmpl.error_type
+                .clone()
+                .unwrap_or_else(|| default_type.to_string())
+        };
+        let path = format!("realistic_scenarios.error_templates.{goal}.error_type");
+        let error_type = c
+            .world
+            .normalise("error.type", AttrValue::str(&raw), Pos::default(), &path, d)
+            .to_string();
+        let http_status = if goal == "4xx_invalid_arguments" {
+            if tmpl.http_status_codes.is_empty() {
+                vec![400]
+            } else {
+                tmpl.http_status_codes.clone()
+            }
+        } else {
+            Vec::new()
+        };
+        let ms = c
+            .cfg
+            .mcp_retry
+            .latency_by_error_type
+            .get(&error_type)
+            .copied()
+            .unwrap_or(100.0);
+        let target_server = s
+            .overrides
+            .wrong_division_target
+            .as_deref()
+            .and_then(|t| c.cfg.division_server(t))
+            .map(String::from);
+        let correct_server = s
+            .mcp_server
+            .clone()
+            .or_else(|| server.map(|srv| srv.key.clone()));
+        if kind == GoalKind::WrongDivision
+            && target_server.is_some()
+            && target_server == correct_server
+        {
+            d.error(
+                Pos::default(),
+                "realistic_overrides.wrong_division_target",
+                "names the scenario's own division; wrong_division needs another one",
+            );
+        }
+        GoalInjector {
+            kind,
+            name: if kind == GoalKind::None {
+                String::new()
+            } else if goal == "happy_path" {
+                format!("error_pattern:{pattern}")
+            } else {
+                goal.to_string()
+            },
+            error_type: key(&error_type),
+            http_status,
+            latency: mean_var(ms, 0.1),
+            fixed,
+            rate,
+            correct_server,
+            target_server,
+        }
+    }
+
+    fn tool_injection(&self, c: &Compiler<'_>, tool: &str, d: &mut Diags) -> Option<Injection> {
+        match self.kind {
+            GoalKind::FailTool => Some(Injection::FailToolCall {
+                error_type: self.error_type.clone(),
+                http_status: self.http_status.clone(),
+                latency: self.latency.clone(),
+            }),
+            GoalKind::WrongDivision => {
+                let targets: Vec<ToolRef> = c
+                    .cfg
+                    .mcp_servers
+                    .iter()
+                    .filter(|srv| match &self.target_server {
+                        Some(t) => &srv.key == t,
+                        None => Some(&srv.key) != self.correct_server.as_ref(),
+                    })
+                    .filter_map(|srv| c.tool_ref(srv, tool))
+                    .collect();
+                if targets.is_empty() {
+                    d.error(Pos::default(), "simulation_goal", format!("wrong_division: no other division's MCP server has a tool named `{tool}`"));
+                    return None;
+                }
+                Some(Injection::WrongDivision {
+                    targets,
+                    error_type: self.error_type.clone(),
+                    latency: self.latency.clone(),
+                })
+            }
+            GoalKind::None | GoalKind::FailCompose => None,
+        }
+    }
+
+    fn compose_injection(&self) -> Option<Injection> {
+        (self.kind == GoalKind::FailCompose).then(|| Injection::FailStep {
+            error_type: self.error_type.clone(),
+        })
+    }
+
+    fn plan(&self, tool_slots: u32, d: &mut Diags) -> Option<GoalPlan> {
+        let slots = match self.kind {
+            GoalKind::None => return None,
+            GoalKind::FailCompose => 1,
+            GoalKind::FailTool | GoalKind::WrongDivision => tool_slots,
+        };
+        if slots == 0 {
+            d.error(
+                Pos::default(),
+                "simulation_goal",
+                format!(
+                    "`{}` needs a workflow step that calls an MCP tool",
+                    self.name
+                ),
+            );
+            return None;
+        }
+        let fixed = match self.fixed {
+            Some(u32::MAX) => Some(slots - 1),
+            Some(i) if i >= slots => {
+                d.error(Pos::default(), "realistic_overrides", format!("`{}`: step index {i} is out of range; the workflow has {slots} tool step(s), indexed from 0", self.name));
+                return None;
+            }
+            other => other,
+        };
+        Some(GoalPlan {
+            name: key(&self.name),
+            slots,
+            fixed,
+            rate: self.rate,
+        })
+    }
 }

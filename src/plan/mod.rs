@@ -162,6 +162,8 @@ pub enum RetryPlan {
 pub struct Retry {
     pub plan: RetryPlan,
     pub attempt_name: Key,
+    /// `span.class` of attempt spans (the class plus `.attempt`).
+    pub attempt_class: Key,
     pub backoff_base_ms: f64,
     pub backoff_multiplier: f64,
     pub backoff_jitter: f64,
@@ -205,6 +207,37 @@ pub struct Node {
     pub task_type: Option<Key>,
     /// Attributes filled from the semconv file when nothing else set them.
     pub fill: Vec<(Key, AttrGen)>,
+    /// A failure a simulation goal injects here, when this node's slot is the trace's target.
+    pub injection: Option<(u32, Injection)>,
+}
+
+/// What a simulation goal (or `error_pattern`) does to the span it targets.
+#[derive(Clone, Debug)]
+pub enum Injection {
+    /// The tool call fails on its one attempt (client errors are not retried).
+    FailToolCall {
+        error_type: Key,
+        http_status: Vec<i64>,
+        latency: Distribution,
+    },
+    /// The tool call goes to another division's server (same tool name) and fails.
+    WrongDivision {
+        targets: Vec<ToolRef>,
+        error_type: Key,
+        latency: Distribution,
+    },
+    /// The span itself fails.
+    FailStep { error_type: Key },
+}
+
+/// Which injection slot a trace targets: `fixed`, or one of `slots` at random;
+/// applied to a trace with probability `rate`.
+#[derive(Clone, Debug)]
+pub struct GoalPlan {
+    pub name: Key,
+    pub slots: u32,
+    pub fixed: Option<u32>,
+    pub rate: f64,
 }
 
 /// One trace of a request: control-plane validation, the data-plane turn, or response validation.
@@ -231,4 +264,6 @@ pub struct ScenarioPlan {
     pub interval_deviation_ms: f64,
     pub emit_metrics: bool,
     pub emit_logs: bool,
+    /// The simulation goal's targeting, for the data-plane part.
+    pub goal: Option<GoalPlan>,
 }

@@ -125,6 +125,8 @@ pub struct Keys {
     pub exception_type: Key,
     pub exception_message: Key,
     pub http_status: Key,
+    pub mcp_method: Key,
+    pub mcp_session: Key,
 }
 
 impl Keys {
@@ -186,6 +188,8 @@ impl Keys {
             exception_type: k("exception.type"),
             exception_message: k("exception.message"),
             http_status: k("http.response.status_code"),
+            mcp_method: k("mcp.method.name"),
+            mcp_session: k("mcp.session.id"),
         }
     }
 }
@@ -212,6 +216,7 @@ pub struct World {
     pub id_formats: crate::model::config::IdFormats,
     pub retry_policy: AttrValue,
     pub semconv_has_gen_ai_system: bool,
+    pub tenant_override: Option<String>,
     /// Every attribute name the semconv file declares (prefix applied).
     pub declared: std::collections::HashSet<String>,
 }
@@ -223,6 +228,8 @@ pub struct WorldOptions {
     pub service_name: Option<String>,
     /// `OTEL_RESOURCE_ATTRIBUTES` pairs; they win over config.
     pub extra_resource: Vec<(String, String)>,
+    /// `--tenant-id`: the tenant of every scenario.
+    pub tenant_id: Option<String>,
 }
 
 impl World {
@@ -276,6 +283,7 @@ impl World {
             control_plane_resource: Vec::new(),
             id_formats: cfg.id_formats.clone(),
             retry_policy: AttrValue::str(&cfg.mcp_retry.retry_policy),
+            tenant_override: opts.tenant_id.clone(),
             semconv_has_gen_ai_system: sc
                 .sections
                 .iter()
@@ -335,11 +343,13 @@ impl World {
             let v = self.normalise(&key, v.clone(), Pos::default(), &format!("resource.{k}"), d);
             set(&mut out, key, v);
         }
-        if let Some(t) = cfg.tenants.first() {
-            let k = self.prefix.attr("tenant.id");
-            if !out.iter().any(|(ok, _)| *ok == k) {
-                set(&mut out, k, AttrValue::str(&t.id));
+        let k = self.prefix.attr("tenant.id");
+        match (&opts.tenant_id, cfg.tenants.first()) {
+            (Some(t), _) => set(&mut out, k, AttrValue::str(t)),
+            (None, Some(t)) if !out.iter().any(|(ok, _)| *ok == k) => {
+                set(&mut out, k, AttrValue::str(&t.id))
             }
+            _ => {}
         }
         for (k, v) in &opts.extra_resource {
             set(&mut out, k.clone(), AttrValue::str(v));
