@@ -3,7 +3,7 @@
 use crate::cli::{Cli, Command, ListArgs, RunArgs, ScenarioArgs, SinkArgs, ValidateArgs};
 use crate::diag::{LoadError, Severity};
 use crate::plan::WorldOptions;
-use crate::registry::{self, Picker, Registry};
+use crate::registry::{Picker, Registry};
 use crate::runner::{self, Picks, RunSpec};
 use crate::settings::Settings;
 use crate::show;
@@ -226,11 +226,10 @@ async fn run_mixed(s: &Settings, a: &RunArgs) -> i32 {
             }
         }
     };
-    if !a.interval.is_finite() || a.interval < 0.0 {
-        eprintln!("otelsim: --interval must be a number of milliseconds ≥ 0");
+    if !(0.0..=crate::model::scenario::MAX_INTERVAL_MS).contains(&a.interval) {
+        eprintln!("otelsim: --interval must be between 0 and 86400000 ms (one day)");
         return exit::INPUT;
     }
-    let _ = registry::is_hidden;
     let spec = RunSpec {
         picks,
         interval_ms: Some(a.interval),

@@ -6,7 +6,9 @@ use crate::encode::{self, Resources};
 use crate::record::TraceRecord;
 use anyhow::{anyhow, bail, Context as _, Result};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
 use prost::Message as _;
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -65,7 +67,11 @@ pub struct ExportConfig {
     /// Write OTLP/JSON lines here instead of sending.
     pub output_file: Option<PathBuf>,
     pub max_batch_spans: usize,
-    pub linger: Duration,
+    /// Flush a partial batch after this long; `None`: only by size and at the end
+    /// (what file output uses, so batches do not depend on timing).
+    pub linger: Option<Duration>,
+    /// The endpoint is already the full traces URL (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT): use as is.
+    pub signal_url: bool,
     pub concurrency: usize,
     pub queue_batches: usize,
     pub request_timeout: Duration,
@@ -83,7 +89,8 @@ impl Default for ExportConfig {
             gzip: false,
             output_file: None,
             max_batch_spans: 512,
-            linger: Duration::from_millis(200),
+            linger: Some(Duration::from_millis(200)),
+            signal_url: false,
             concurrency: 4,
             queue_batches: 64,
             request_timeout: Duration::from_secs(10),
@@ -106,7 +113,8 @@ pub struct Counters {
     pub retries: AtomicU64,
     pub bytes_sent: AtomicU64,
     first_error: Mutex<Option<String>>,
-    unreachable_since: Mutex<Option<Instant>>,
+    /// When the endpoint started failing (reset by any success).
+    failing_since: Mutex<Option<Instant>>,
     fatal: Mutex<Option<String>>,
 }
 
@@ -150,7 +158,32 @@ impl Counters {
         }
     }
 
-    /// The reason the run must stop (endpoint unreachable beyond the retry budget).
+    fn mark_healthy(&self) {
+        if let Ok(mut f) = self.failing_since.lock() {
+            *f = None;
+        }
+    }
+
+    /// Starts (or continues) the failing clock; past the budget the run is failing.
+    fn mark_failing(&self, cfg: &ExportConfig, msg: &str) {
+        let Ok(mut f) = self.failing_since.lock() else {
+            return;
+        };
+        let since = *f.get_or_insert_with(Instant::now);
+        if since.elapsed() >= cfg.retry_budget {
+            if let Ok(mut fatal) = self.fatal.lock() {
+                fatal.get_or_insert_with(|| {
+                    format!(
+                        "OTLP endpoint {} failing for {:.0?}: {msg}",
+                        cfg.endpoint,
+                        since.elapsed()
+                    )
+                });
+            }
+        }
+    }
+
+    /// The reason the run must stop (endpoint failing beyond the retry budget).
     pub fn fatal(&self) -> Option<String> {
         self.fatal.lock().ok().and_then(|f| f.clone())
     }
@@ -163,9 +196,11 @@ struct Batch {
 }
 
 enum Outcome {
-    Ok,
+    /// Accepted; `rejected` spans were refused by the receiver (OTLP partial success).
+    Ok { rejected: u64, message: String },
+    /// Transient: retry after the hint or the backoff.
     Retry(String, Option<Duration>),
-    Unreachable(String),
+    /// Permanent: the batch fails.
     Fail(String),
 }
 
@@ -189,14 +224,17 @@ fn grpc_headers(cfg: &ExportConfig) -> Result<GrpcHeaders> {
 
 #[derive(Clone)]
 enum Transport {
+    /// Client, headers, gzip.
     Grpc(
         TraceServiceClient<tonic::transport::Channel>,
         Arc<GrpcHeaders>,
+        bool,
     ),
     Http {
         client: reqwest::Client,
         url: String,
         json: bool,
+        gzip: bool,
     },
     File(Arc<Mutex<std::io::BufWriter<std::fs::File>>>),
 }
@@ -257,7 +295,12 @@ async fn preflight(endpoint: &str, protocol: Protocol) -> Result<()> {
 }
 
 impl Exporter {
-    pub async fn start(cfg: ExportConfig, resources: Resources) -> Result<Exporter> {
+    pub async fn start(mut cfg: ExportConfig, resources: Resources) -> Result<Exporter> {
+        if cfg.output_file.is_some() {
+            // One writer, batches cut by size only: the file's bytes depend on the data alone.
+            cfg.concurrency = 1;
+            cfg.linger = None;
+        }
         let transport = match &cfg.output_file {
             Some(path) => {
                 let f = std::fs::File::create(path)
@@ -276,13 +319,9 @@ impl Exporter {
                                 .connect_timeout(Duration::from_secs(3))
                                 .timeout(cfg.request_timeout)
                                 .connect_lazy();
-                        let mut client =
+                        let client =
                             TraceServiceClient::new(channel).max_encoding_message_size(64 << 20);
-                        if cfg.gzip {
-                            client =
-                                client.send_compressed(tonic::codec::CompressionEncoding::Gzip);
-                        }
-                        Transport::Grpc(client, Arc::new(grpc_headers(&cfg)?))
+                        Transport::Grpc(client, Arc::new(grpc_headers(&cfg)?), cfg.gzip)
                     }
                     Protocol::HttpProtobuf | Protocol::HttpJson => Transport::Http {
                         client: reqwest::Client::builder()
@@ -291,8 +330,13 @@ impl Exporter {
                             .connect_timeout(Duration::from_secs(3))
                             .build()
                             .context("cannot build the HTTP client")?,
-                        url: http_traces_url(&cfg.endpoint),
+                        url: if cfg.signal_url {
+                            endpoint_url(&cfg.endpoint)
+                        } else {
+                            http_traces_url(&cfg.endpoint)
+                        },
                         json: cfg.protocol == Protocol::HttpJson,
+                        gzip: cfg.gzip,
                     },
                 }
             }
@@ -392,7 +436,7 @@ async fn run_batcher(
             flush(&mut pending, &mut pending_spans, &btx, &resources).await;
             deadline = None;
         } else if deadline.is_none() && !pending.is_empty() {
-            deadline = Some(tokio::time::Instant::now() + cfg.linger);
+            deadline = cfg.linger.map(|l| tokio::time::Instant::now() + l);
         }
     }
     flush(&mut pending, &mut pending_spans, &btx, &resources).await;
@@ -434,19 +478,24 @@ async fn send_with_retry(
     let started = Instant::now();
     let mut delay = Duration::from_millis(100);
     loop {
-        // Once the endpoint has been unreachable past the budget, stop trying: the run is failing.
+        // Once the endpoint has been failing past the budget, stop trying: the run is failing.
         if let Some(reason) = counters.fatal() {
             fail(counters, &batch, &reason);
             return;
         }
-        let outcome = send_once(transport, &batch, counters).await;
-        let (msg, hint) = match outcome {
-            Outcome::Ok => {
+        let (msg, hint) = match send_once(transport, &batch, counters).await {
+            Outcome::Ok { rejected, message } => {
+                let rejected = rejected.min(batch.spans);
                 counters.requests_acked.fetch_add(1, Relaxed);
-                counters.spans_acked.fetch_add(batch.spans, Relaxed);
-                if let Ok(mut u) = counters.unreachable_since.lock() {
-                    *u = None;
+                counters
+                    .spans_acked
+                    .fetch_add(batch.spans - rejected, Relaxed);
+                if rejected > 0 {
+                    counters.spans_failed.fetch_add(rejected, Relaxed);
+                    counters
+                        .note_error(&format!("receiver rejected {rejected} span(s): {message}"));
                 }
+                counters.mark_healthy();
                 return;
             }
             Outcome::Fail(msg) => {
@@ -454,33 +503,19 @@ async fn send_with_retry(
                 return;
             }
             Outcome::Retry(msg, hint) => (msg, hint),
-            Outcome::Unreachable(msg) => {
-                if let Ok(mut u) = counters.unreachable_since.lock() {
-                    let since = *u.get_or_insert_with(Instant::now);
-                    if since.elapsed() >= cfg.retry_budget {
-                        if let Ok(mut f) = counters.fatal.lock() {
-                            f.get_or_insert_with(|| {
-                                format!(
-                                    "OTLP endpoint {} unreachable for {:?}: {msg}",
-                                    cfg.endpoint, cfg.retry_budget
-                                )
-                            });
-                        }
-                    }
-                }
-                (msg, None)
-            }
         };
-        if started.elapsed() + delay > cfg.retry_budget {
+        counters.mark_failing(cfg, &msg);
+        let wait = hint.unwrap_or(delay).min(Duration::from_secs(5));
+        if started.elapsed() + wait > cfg.retry_budget {
             fail(
                 counters,
                 &batch,
-                &format!("gave up after {:?} of retries: {msg}", started.elapsed()),
+                &format!("gave up after {:.1?} of retries: {msg}", started.elapsed()),
             );
             return;
         }
         counters.retries.fetch_add(1, Relaxed);
-        tokio::time::sleep(hint.unwrap_or(delay).min(Duration::from_secs(5))).await;
+        tokio::time::sleep(wait).await;
         delay = (delay * 2).min(Duration::from_secs(2));
     }
 }
@@ -498,16 +533,23 @@ async fn send_once(transport: &Transport, batch: &Batch, counters: &Counters) ->
             counters
                 .bytes_sent
                 .fetch_add(line.len() as u64 + 1, Relaxed);
-            match f.lock() {
-                Ok(mut w) => match writeln!(w, "{line}") {
-                    Ok(()) => Outcome::Ok,
-                    Err(e) => Outcome::Fail(format!("cannot write output file: {e}")),
+            let Ok(mut w) = f.lock() else {
+                return Outcome::Fail("output file lock poisoned".into());
+            };
+            // Flushed per line so a write error is charged to the spans it lost.
+            match writeln!(w, "{line}").and_then(|()| w.flush()) {
+                Ok(()) => Outcome::Ok {
+                    rejected: 0,
+                    message: String::new(),
                 },
-                Err(_) => Outcome::Fail("output file lock poisoned".into()),
+                Err(e) => Outcome::Fail(format!("cannot write output file: {e}")),
             }
         }
-        Transport::Grpc(client, headers) => {
+        Transport::Grpc(client, headers, gzip) => {
             let mut client = client.clone();
+            if *gzip {
+                client = client.send_compressed(tonic::codec::CompressionEncoding::Gzip);
+            }
             counters
                 .bytes_sent
                 .fetch_add(batch.request.encoded_len() as u64, Relaxed);
@@ -516,33 +558,36 @@ async fn send_once(transport: &Transport, batch: &Batch, counters: &Counters) ->
                 req.metadata_mut().insert(k.clone(), v.clone());
             }
             match client.export(req).await {
-                Ok(_) => Outcome::Ok,
+                Ok(resp) => {
+                    let ps = resp.into_inner().partial_success.unwrap_or_default();
+                    Outcome::Ok {
+                        rejected: ps.rejected_spans.max(0) as u64,
+                        message: ps.error_message,
+                    }
+                }
                 Err(status) => {
                     use tonic::Code;
                     let msg = format!("gRPC {:?}: {}", status.code(), status.message());
                     match status.code() {
-                        Code::Unavailable
-                            if status.message().contains("connect")
-                                || status.message().contains("transport") =>
-                        {
-                            Outcome::Unreachable(msg)
-                        }
                         Code::Unavailable
                         | Code::ResourceExhausted
                         | Code::Aborted
                         | Code::DeadlineExceeded
                         | Code::Cancelled
                         | Code::OutOfRange
-                        | Code::DataLoss => Outcome::Retry(msg, None),
-                        Code::Unknown if status.message().contains("transport") => {
-                            Outcome::Unreachable(msg)
-                        }
+                        | Code::DataLoss
+                        | Code::Unknown => Outcome::Retry(msg, None),
                         _ => Outcome::Fail(msg),
                     }
                 }
             }
         }
-        Transport::Http { client, url, json } => {
+        Transport::Http {
+            client,
+            url,
+            json,
+            gzip,
+        } => {
             let (body, ctype) = if *json {
                 (
                     encode::to_json_line(&batch.request).into_bytes(),
@@ -551,14 +596,15 @@ async fn send_once(transport: &Transport, batch: &Batch, counters: &Counters) ->
             } else {
                 (batch.request.encode_to_vec(), "application/x-protobuf")
             };
+            let mut req = client.post(url).header("content-type", ctype);
+            let body = if *gzip {
+                req = req.header("content-encoding", "gzip");
+                gzip_bytes(&body)
+            } else {
+                body
+            };
             counters.bytes_sent.fetch_add(body.len() as u64, Relaxed);
-            match client
-                .post(url)
-                .header("content-type", ctype)
-                .body(body)
-                .send()
-                .await
-            {
+            match req.body(body).send().await {
                 Ok(resp) => {
                     let code = resp.status().as_u16();
                     let retry_after = resp
@@ -568,7 +614,11 @@ async fn send_once(transport: &Transport, batch: &Batch, counters: &Counters) ->
                         .and_then(|v| v.trim().parse::<u64>().ok())
                         .map(Duration::from_secs);
                     match code {
-                        200..=299 => Outcome::Ok,
+                        200..=299 => {
+                            let body = resp.bytes().await.unwrap_or_default();
+                            let (rejected, message) = http_partial_success(&body, *json);
+                            Outcome::Ok { rejected, message }
+                        }
                         429 | 502 | 503 | 504 => {
                             Outcome::Retry(format!("HTTP {code} from {url}"), retry_after)
                         }
@@ -581,12 +631,45 @@ async fn send_once(transport: &Transport, batch: &Batch, counters: &Counters) ->
                         }
                     }
                 }
-                Err(e) if e.is_connect() => {
-                    Outcome::Unreachable(format!("cannot connect to {url}: {e}"))
-                }
                 Err(e) => Outcome::Retry(format!("HTTP request to {url} failed: {e}"), None),
             }
         }
+    }
+}
+
+fn gzip_bytes(body: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(
+        Vec::with_capacity(body.len() / 4),
+        flate2::Compression::fast(),
+    );
+    // Writing to a Vec cannot fail.
+    let _ = enc.write_all(body);
+    enc.finish().unwrap_or_default()
+}
+
+/// Rejected spans from an OTLP/HTTP response body (protobuf or JSON); 0 when absent.
+fn http_partial_success(body: &[u8], json: bool) -> (u64, String) {
+    if body.is_empty() {
+        return (0, String::new());
+    }
+    if json {
+        let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+        let ps = &v["partialSuccess"];
+        let rejected = match &ps["rejectedSpans"] {
+            serde_json::Value::String(s) => s.parse().unwrap_or(0),
+            n => n.as_u64().unwrap_or(0),
+        };
+        return (
+            rejected,
+            ps["errorMessage"].as_str().unwrap_or_default().to_string(),
+        );
+    }
+    match ExportTraceServiceResponse::decode(body) {
+        Ok(r) => {
+            let ps = r.partial_success.unwrap_or_default();
+            (ps.rejected_spans.max(0) as u64, ps.error_message)
+        }
+        Err(_) => (0, String::new()),
     }
 }
 

@@ -77,16 +77,20 @@ pub fn request_duration_ns(traces: &[TraceRecord]) -> u64 {
     end.saturating_sub(start)
 }
 
+/// Longest span otelsim lays out (one day): keeps every sum of durations far from overflow.
+const MAX_SPAN_MS: f64 = 86_400_000.0;
+
 fn ms_ns(ms: f64) -> u64 {
-    (ms.max(0.0) * MS) as u64
+    // NaN and negatives become 0; `as` saturates.
+    (ms.clamp(0.0, MAX_SPAN_MS) * MS) as u64
 }
 
 fn shift(spans: &mut [SpanRecord], by: u64) {
     for s in spans {
-        s.start_ns += by;
-        s.end_ns += by;
+        s.start_ns = s.start_ns.saturating_add(by);
+        s.end_ns = s.end_ns.saturating_add(by);
         for e in &mut s.events {
-            e.time_ns += by;
+            e.time_ns = e.time_ns.saturating_add(by);
         }
     }
 }
@@ -158,6 +162,8 @@ struct Outcome<'a> {
     attempts: u32,
     call_id: Option<&'a str>,
     tool: Option<&'a ToolRef>,
+    /// An exception that replaces the node's own on an injected failure.
+    exception: Option<&'a (Arc<str>, Arc<str>)>,
 }
 
 /// The single failing attempt a goal forces on a tool call.
@@ -165,6 +171,7 @@ struct ForcedAttempt {
     error_type: Key,
     latency_ms: f64,
     http_status: Option<i64>,
+    exception: Option<(Arc<str>, Arc<str>)>,
 }
 
 /// A laid-out unit inside a parent: a contiguous range of spans and its duration.
@@ -228,6 +235,9 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
             _ => None,
         };
         // A goal's tool-call failure replaces the attempts; a step failure is the span's own.
+        let goal_exception = injection
+            .and(self.plan.goal.as_ref())
+            .and_then(|g| g.exception.clone());
         let mut forced_attempt: Option<ForcedAttempt> = None;
         let mut tool_override: Option<ToolRef> = None;
         let mut injected_type: Option<Key> = None;
@@ -244,6 +254,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
                     error_type: error_type.clone(),
                     latency_ms: latency.sample(self.rng),
                     http_status: status,
+                    exception: goal_exception.clone(),
                 });
             }
             Some(Injection::WrongDivision {
@@ -258,6 +269,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
                     error_type: error_type.clone(),
                     latency_ms: latency.sample(self.rng),
                     http_status: None,
+                    exception: goal_exception.clone(),
                 });
             }
             None => {}
@@ -317,7 +329,9 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
                 }
             }
         }
-        let dur = self.layout(&items, sampled, node.parallel);
+        // Attempts always run one after another; `parallel` applies to the step's children.
+        let parallel = node.parallel && node.retry.is_none();
+        let dur = self.layout(&items, sampled, parallel);
         self.spans[idx].end_ns = dur;
         let failed = own_type.clone().or(child_fail);
         let tool = tool_override.as_ref().or(node.tool.as_ref());
@@ -327,6 +341,8 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
             attempts,
             call_id: mcp_call_id.as_deref(),
             tool,
+            // Only a step failure injected here is this span's own exception.
+            exception: goal_exception.as_ref().filter(|_| forced_attempt.is_none()),
         };
         self.finish_span(idx, node, &outcome);
         if let Some(code) = forced_attempt.as_ref().and_then(|f| f.http_status) {
@@ -385,7 +401,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
                     (
                         ok,
                         as_key(error_types.sample(self.rng)),
-                        node.latency.sample(self.rng),
+                        retry.attempt_latency.sample(self.rng),
                     )
                 }
                 (RetryPlan::Scripted(script), None) => {
@@ -393,7 +409,13 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
                     (a.success, a.error_type.clone(), a.latency.sample(self.rng))
                 }
             };
-            let is_last = success || i + 1 == max;
+            let retryable = match &retry.plan {
+                RetryPlan::Random { retryable, .. } => {
+                    retryable.is_empty() || retryable.contains(&error_type)
+                }
+                RetryPlan::Scripted(_) => true,
+            };
+            let is_last = success || i + 1 == max || !retryable;
             let backoff = (i > 0).then(|| {
                 let base = retry.backoff_base_ms * retry.backoff_multiplier.powi(i as i32 - 1);
                 let j = if retry.backoff_jitter > 0.0 {
@@ -408,17 +430,27 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
             let idx = self.new_span(retry.attempt_name.clone(), node.kind, Some(parent), node);
             let attempt_id = self.spans[idx].span_id;
             let mut sub: Vec<Item> = Vec::new();
+            let mut sub_fail: Option<Key> = None;
             if is_last {
                 for child in &node.children {
                     if child.probability < 1.0 && !self.rng.random_bool(child.probability) {
                         continue;
                     }
                     for _ in 0..child.count.sample(self.rng) {
-                        sub.push(self.instance(child, Some(attempt_id), false));
+                        let it = self.instance(child, Some(attempt_id), false);
+                        if child.error.propagate && sub_fail.is_none() {
+                            sub_fail.clone_from(&it.failed);
+                        }
+                        sub.push(it);
                     }
                 }
             }
-            let dur = self.layout(&sub, ms_ns(latency), false);
+            // A failed child (that propagates) fails the attempt it ran under.
+            let (success, error_type) = match (success, sub_fail) {
+                (true, Some(t)) => (false, t),
+                (ok, _) => (ok, error_type),
+            };
+            let dur = self.layout(&sub, ms_ns(latency), node.parallel);
             let session = (node.role == Role::McpExecute).then(|| self.mcp_session());
             let k = &self.world.keys;
             let s = &mut self.spans[idx];
@@ -451,7 +483,8 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
                 s.set_attr(k.http_status.clone(), AttrValue::Int(code));
             }
             if !success {
-                self.mark_failed(idx, &error_type, None);
+                let exc = forced.and_then(|f| f.exception.as_ref());
+                self.mark_failed(idx, &error_type, exc);
                 prev_error = Some(error_type.clone());
                 last_fail = Some(error_type);
             } else {
@@ -465,7 +498,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
                 backoff,
             });
             made += 1;
-            if success {
+            if is_last {
                 break;
             }
         }
@@ -567,6 +600,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
             attempts,
             call_id,
             tool,
+            ..
         } = *o;
         let world = self.world;
         let k = &world.keys;
@@ -678,11 +712,14 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
         for (key, v) in set {
             span.set_attr(key, v);
         }
-        if failed.is_some()
-            && node.role == Role::ControlPlane
-            && span.attr(&k.step_outcome).is_some()
-        {
-            span.set_attr(k.step_outcome.clone(), AttrValue::str("fail"));
+        // Outcome attributes follow the status, whatever a declared literal says.
+        if failed.is_some() {
+            if span.attr(&k.step_outcome).is_some() {
+                span.set_attr(k.step_outcome.clone(), AttrValue::str("fail"));
+            }
+            if span.attr(&k.a2a_outcome).is_some() {
+                span.set_attr(k.a2a_outcome.clone(), AttrValue::str("error"));
+            }
         }
         for e in &node.events {
             let at = span.start_ns + span.duration_ns() / 3;
@@ -706,7 +743,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
         }
         if let Some(et) = failed {
             let exc = if own {
-                node.error.exception.as_ref()
+                o.exception.or(node.error.exception.as_ref())
             } else {
                 None
             };

@@ -216,7 +216,17 @@ fn scenario_files(dir: &Path, all: &mut Vec<Diagnostic>) -> Vec<(String, String,
         });
         return Vec::new();
     }
+    // Canonical paths already walked, so symlink loops are followed once at most.
+    let mut seen: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
     while let Some(d) = stack.pop() {
+        match std::fs::canonicalize(&d) {
+            Ok(c) => {
+                if !seen.insert(c) {
+                    continue;
+                }
+            }
+            Err(_) => continue,
+        }
         let Ok(entries) = std::fs::read_dir(&d) else {
             continue;
         };
@@ -230,6 +240,9 @@ fn scenario_files(dir: &Path, all: &mut Vec<Diagnostic>) -> Vec<(String, String,
         }
     }
     paths.sort();
+    // The same file reached twice (through a symlink) is one scenario.
+    let mut seen_files = std::collections::HashSet::new();
+    paths.retain(|p| std::fs::canonicalize(p).map_or(true, |c| seen_files.insert(c)));
     let mut out: Vec<(String, String, Option<String>)> = Vec::new();
     for p in paths {
         let stem = p

@@ -178,7 +178,8 @@ impl Interrupt {
                     eprintln!("otelsim: aborted without flushing");
                     std::process::exit(130);
                 }
-                n.notify_waiters();
+                // notify_one keeps a permit if nobody waits yet, so the stop is never missed.
+                n.notify_one();
             }
         });
         Interrupt { flag, notify }
@@ -376,7 +377,7 @@ pub async fn execute(prep: &Prepared, settings: &Settings, spec: RunSpec) -> Res
             }
         };
         match &mut virtual_now {
-            Some(v) => *v += (gap_ms * 1e6) as u64,
+            Some(v) => *v = v.saturating_add((gap_ms * 1e6) as u64),
             None if gap_ms > 0.0 => {
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_secs_f64(gap_ms / 1000.0)) => {}

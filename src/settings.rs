@@ -54,22 +54,27 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// RFC 3339 (`2026-01-01T00:00:00Z`) or Unix seconds (may be fractional).
+/// RFC 3339 (`2026-01-01T00:00:00Z`) or Unix seconds (may be fractional), between
+/// 2000-01-01 and 2200-01-01 (earlier or later anchors make no sense for telemetry
+/// and would push timestamp arithmetic out of range).
 pub fn parse_start_time(s: &str) -> Result<u64> {
-    if let Ok(secs) = s.trim().parse::<f64>() {
-        if secs >= 0.0 && secs.is_finite() {
-            return Ok((secs * 1e9) as u64);
-        }
+    const MIN_S: f64 = 946_684_800.0; // 2000-01-01T00:00:00Z
+    const MAX_S: f64 = 7_258_118_400.0; // 2200-01-01T00:00:00Z
+    let secs = match s.trim().parse::<f64>() {
+        Ok(secs) => secs,
+        Err(_) => match humantime::parse_rfc3339_weak(s.trim()) {
+            Ok(t) => t
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(-1.0, |d| d.as_secs_f64()),
+            Err(_) => bail!(
+                "--start-time `{s}`: expected RFC 3339 (e.g. 2026-01-01T00:00:00Z) or Unix seconds"
+            ),
+        },
+    };
+    if !(MIN_S..=MAX_S).contains(&secs) {
+        bail!("--start-time `{s}`: must lie between 2000-01-01 and 2200-01-01");
     }
-    match humantime::parse_rfc3339_weak(s.trim()) {
-        Ok(t) => Ok(t
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0)),
-        Err(_) => bail!(
-            "--start-time `{s}`: expected RFC 3339 (e.g. 2026-01-01T00:00:00Z) or Unix seconds"
-        ),
-    }
+    Ok((secs * 1e9) as u64)
 }
 
 impl Settings {
@@ -87,10 +92,13 @@ impl Settings {
                 None => Protocol::Grpc,
             },
         };
+        // A signal-specific endpoint is the full URL, used as is (OTel exporter spec).
+        let traces_env = env_nonempty("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+        let signal_url = g.endpoint.is_none() && traces_env.is_some();
         let endpoint = g
             .endpoint
             .clone()
-            .or_else(|| env_nonempty("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
+            .or(traces_env)
             .or_else(|| env_nonempty("OTEL_EXPORTER_OTLP_ENDPOINT"))
             .or_else(|| {
                 if protocol == Protocol::Grpc {
@@ -160,6 +168,7 @@ impl Settings {
                 headers,
                 gzip,
                 output_file: g.output_file.clone(),
+                signal_url,
                 ..ExportConfig::default()
             },
             vendor,

@@ -89,6 +89,7 @@ pub fn parse(source: &str, diags: &mut Diags) -> Option<Node> {
     let mut builder = Builder {
         stack: Vec::new(),
         anchors: HashMap::new(),
+        nodes: 0,
         root: None,
         docs: 0,
     };
@@ -171,9 +172,23 @@ enum Frame {
     Map(Pos, usize, Vec<(String, Node)>, Option<Node>, Vec<String>),
 }
 
+/// Most nodes a document may expand to (aliases copy their anchor), so a small
+/// file of nested aliases cannot exhaust memory.
+pub const MAX_NODES: usize = 1_000_000;
+
+fn count_nodes(n: &Node) -> usize {
+    1 + match &n.kind {
+        Kind::Seq(items) => items.iter().map(count_nodes).sum(),
+        Kind::Map(entries) => entries.iter().map(|(_, v)| 1 + count_nodes(v)).sum(),
+        _ => 0,
+    }
+}
+
 struct Builder {
     stack: Vec<Frame>,
-    anchors: HashMap<usize, Node>,
+    /// Anchored nodes and their sizes in nodes.
+    anchors: HashMap<usize, (Node, usize)>,
+    nodes: usize,
     root: Option<Node>,
     docs: usize,
 }
@@ -240,12 +255,21 @@ impl Builder {
                 }
             }
             Event::Alias(id) => {
-                let node = self.anchors.get(&id).cloned().ok_or_else(|| {
+                let (node, size) = self.anchors.get(&id).cloned().ok_or_else(|| {
                     (
                         pos,
                         "alias refers to an anchor that is not defined".to_string(),
                     )
                 })?;
+                self.nodes += size;
+                if self.nodes > MAX_NODES {
+                    return Err((
+                        pos,
+                        format!(
+                            "the document expands to more than {MAX_NODES} nodes through aliases"
+                        ),
+                    ));
+                }
                 self.emit(
                     Node {
                         pos,
@@ -261,8 +285,10 @@ impl Builder {
     }
 
     fn emit(&mut self, node: Node, anchor: usize) -> BuildResult {
+        self.nodes += 1;
         if anchor > 0 {
-            self.anchors.insert(anchor, node.clone());
+            let size = count_nodes(&node);
+            self.anchors.insert(anchor, (node.clone(), size));
         }
         match self.stack.last_mut() {
             None => self.root = Some(node),
@@ -663,6 +689,22 @@ mod tests {
         let derived = n.get("derived").unwrap();
         assert_eq!(derived.get("x").unwrap().kind, Kind::Int(1));
         assert_eq!(derived.get("y").unwrap().kind, Kind::Int(3));
+    }
+
+    #[test]
+    fn alias_bombs_are_refused() {
+        let mut src = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..8 {
+            let prev = format!("*a{}", i - 1);
+            src.push_str(&format!("a{i}: &a{i} [{}]\n", vec![prev; 10].join(", ")));
+        }
+        let (n, d) = load(&src);
+        assert!(n.is_none());
+        assert!(
+            d.items[0].message.contains("expands to more than"),
+            "{:?}",
+            d.items
+        );
     }
 
     #[test]

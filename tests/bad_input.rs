@@ -98,7 +98,7 @@ fn every_problem_is_listed_with_file_line_and_key() {
         ("negative_weight.yaml:1", "is negative"),
         ("text_weight.yaml:1", "expected a number"),
         ("probability.yaml:5", "probability 1.5 is outside [0, 1]"),
-        ("distribution.yaml:4", "sigma ≥ 0"),
+        ("distribution.yaml:4", "0 ≤ sigma ≤ 10"),
         (
             "duplicate.yaml:3",
             "duplicate key (first defined on line 1)",

@@ -5,9 +5,7 @@
 
 use crate::diag::Diags;
 use crate::model::AttrValue;
-use crate::yaml::{
-    describe, read_f64, read_non_negative, read_prob, read_u64, Kind, MapReader, Node,
-};
+use crate::yaml::{describe, read_f64, read_prob, read_u64, Kind, MapReader, Node};
 use rand::Rng;
 use rand_distr::{Distribution as _, Exp, Geometric, LogNormal, Normal, Poisson};
 
@@ -109,7 +107,9 @@ impl Distribution {
             }
         };
         if v.is_finite() {
-            v.max(0.0)
+            v.clamp(0.0, MAX_VALUE)
+        } else if v > 0.0 {
+            MAX_VALUE
         } else {
             0.0
         }
@@ -144,6 +144,11 @@ impl Distribution {
         }
     }
 }
+
+/// Largest value any distribution yields (fits an i64 attribute; latencies are capped further).
+pub const MAX_VALUE: f64 = 1e15;
+/// Largest parameter (mean, median, bound) a distribution may declare.
+pub const MAX_PARAM: f64 = 1e12;
 
 /// Defaults for the `mean`/`variance` latency shorthand.
 pub const DEFAULT_VARIANCE: f64 = 0.3;
@@ -182,7 +187,7 @@ pub fn read_latency(
             };
             let variance = r
                 .get("variance")
-                .and_then(|n| read_non_negative(n, &r.sub("variance"), diags))
+                .and_then(|n| read_bounded_non_negative(n, &r.sub("variance"), diags))
                 .unwrap_or(default_variance);
             let spike_rate = r
                 .get("spike_rate")
@@ -214,8 +219,36 @@ pub fn read_latency(
     }
 }
 
-fn read_positive(node: &Node, path: &str, diags: &mut Diags) -> Option<f64> {
+/// A finite number no larger in magnitude than `MAX_PARAM`.
+pub fn read_bounded(node: &Node, path: &str, diags: &mut Diags) -> Option<f64> {
     let v = read_f64(node, path, diags)?;
+    if v.abs() > MAX_PARAM {
+        diags.error(
+            node.pos,
+            path,
+            format!("{v} is too large; values up to {MAX_PARAM:e} are accepted"),
+        );
+        return None;
+    }
+    Some(v)
+}
+
+/// A finite number in [0, `MAX_PARAM`] (weights, variances, constants).
+pub fn read_bounded_non_negative(node: &Node, path: &str, diags: &mut Diags) -> Option<f64> {
+    let v = read_bounded(node, path, diags)?;
+    if v < 0.0 {
+        diags.error(
+            node.pos,
+            path,
+            format!("{v} is negative; expected a value ≥ 0"),
+        );
+        return None;
+    }
+    Some(v)
+}
+
+fn read_positive(node: &Node, path: &str, diags: &mut Diags) -> Option<f64> {
+    let v = read_bounded(node, path, diags)?;
     if v <= 0.0 {
         diags.error(node.pos, path, format!("{v} must be greater than 0"));
         return None;
@@ -226,7 +259,7 @@ fn read_positive(node: &Node, path: &str, diags: &mut Diags) -> Option<f64> {
 /// Reads `{distribution: <name>, ...params}` (a bare number is a constant).
 pub fn read_numeric(node: &Node, path: &str, diags: &mut Diags) -> Option<Distribution> {
     if node.as_f64().is_some() {
-        return read_non_negative(node, path, diags).map(Distribution::Constant);
+        return read_bounded_non_negative(node, path, diags).map(Distribution::Constant);
     }
     let mut r = MapReader::new(node, path, diags)?;
     let name = match r.get_any(&["distribution", "type"]) {
@@ -267,7 +300,7 @@ fn param(
     what: &str,
 ) -> Option<f64> {
     match r.get_any(keys) {
-        Some((k, n)) => read_f64(n, &r.sub(k), diags),
+        Some((k, n)) => read_bounded(n, &r.sub(k), diags),
         None => {
             diags.error(r.pos(), r.path(), format!("{what} needs `{}`", keys[0]));
             None
@@ -302,11 +335,11 @@ fn read_params(name: &str, r: &mut MapReader<'_>, diags: &mut Diags) -> Option<D
         "log_normal" | "lognormal" => {
             let median = param(r, &["median_ms", "median"], diags, "log_normal")?;
             let sigma = match r.get("sigma") {
-                Some(n) => read_f64(n, &r.sub("sigma"), diags)?,
+                Some(n) => read_bounded(n, &r.sub("sigma"), diags)?,
                 None => 0.8,
             };
-            if median <= 0.0 || sigma < 0.0 {
-                return bad(diags, format!("log_normal needs median_ms > 0 and sigma ≥ 0 (got median {median}, sigma {sigma})"));
+            if median <= 0.0 || !(0.0..=10.0).contains(&sigma) {
+                return bad(diags, format!("log_normal needs median_ms > 0 and 0 ≤ sigma ≤ 10 (got median {median}, sigma {sigma})"));
             }
             Some(Distribution::LogNormal { median, sigma })
         }
@@ -321,10 +354,10 @@ fn read_params(name: &str, r: &mut MapReader<'_>, diags: &mut Diags) -> Option<D
         }
         "exponential" => {
             let mean = match r.get_any(&["mean_ms", "mean"]) {
-                Some((k, n)) => read_f64(n, &r.sub(k), diags)?,
+                Some((k, n)) => read_bounded(n, &r.sub(k), diags)?,
                 None => match r.get_any(&["rate", "lambda"]) {
                     Some((k, n)) => {
-                        let rate = read_f64(n, &r.sub(k), diags)?;
+                        let rate = read_bounded(n, &r.sub(k), diags)?;
                         if rate <= 0.0 {
                             return bad(diags, format!("exponential rate must be > 0 (got {rate})"));
                         }
@@ -371,7 +404,7 @@ fn read_params(name: &str, r: &mut MapReader<'_>, diags: &mut Diags) -> Option<D
                 let p = format!("{}.components[{i}]", r.path());
                 let w = it
                     .get("weight")
-                    .and_then(|w| read_non_negative(w, &format!("{p}.weight"), diags))
+                    .and_then(|w| read_bounded_non_negative(w, &format!("{p}.weight"), diags))
                     .unwrap_or(1.0);
                 let Some(inner) = strip_key(it, "weight") else {
                     diags.error(it.pos, &p, "each mixture component must be a mapping");
@@ -527,7 +560,7 @@ pub fn read_categorical(node: &Node, path: &str, diags: &mut Diags) -> Option<Ca
     match &values.kind {
         Kind::Map(m) => {
             for (k, w) in m {
-                let w = read_non_negative(w, &format!("{vpath}.{k}"), diags)?;
+                let w = read_bounded_non_negative(w, &format!("{vpath}.{k}"), diags)?;
                 pairs.push((AttrValue::from_key(k), w));
             }
         }
@@ -538,7 +571,7 @@ pub fn read_categorical(node: &Node, path: &str, diags: &mut Diags) -> Option<Ca
                         .iter()
                         .enumerate()
                         .filter_map(|(i, w)| {
-                            read_non_negative(w, &format!("{path}.weights[{i}]"), diags)
+                            read_bounded_non_negative(w, &format!("{path}.weights[{i}]"), diags)
                         })
                         .collect(),
                     _ => {

@@ -11,6 +11,11 @@ use crate::yaml::{
     read_u64, Kind, MapReader, Node,
 };
 
+/// Largest `workload_weight` (weights are relative; this keeps their sum finite).
+pub const MAX_WEIGHT: f64 = 1e6;
+/// Longest interval between iterations or picks, in ms (one day).
+pub const MAX_INTERVAL_MS: f64 = 86_400_000.0;
+
 pub const REDACTION_LEVELS: &[&str] = &["none", "basic", "strict"];
 pub const GOALS: &[&str] = &[
     "happy_path",
@@ -39,6 +44,8 @@ pub struct ErrorDef {
     /// Probability that a later sibling fails after this one failed.
     pub cascade_to_siblings: f64,
     pub message: Option<String>,
+    /// Error types worth retrying; a failed attempt of another type ends the retries.
+    pub retryable_types: Vec<String>,
 }
 
 impl Default for ErrorDef {
@@ -50,6 +57,7 @@ impl Default for ErrorDef {
             from_parent: 0.0,
             cascade_to_siblings: 0.0,
             message: None,
+            retryable_types: Vec::new(),
         }
     }
 }
@@ -217,6 +225,14 @@ pub fn load(root: &Node, name: &str, cfg: &Config, d: &mut Diags) -> Option<Scen
         .unwrap_or_default();
     let workload_weight = match r.get("workload_weight") {
         Some(n) => match read_f64(n, "workload_weight", d) {
+            Some(w) if w > MAX_WEIGHT => {
+                d.error(
+                    n.pos,
+                    "workload_weight",
+                    format!("{w} is too large; weights are relative, up to {MAX_WEIGHT}"),
+                );
+                0.0
+            }
             Some(w) if w < 0.0 => {
                 d.error(n.pos, "workload_weight", format!("{w} is negative; use 0 to exclude the scenario from `run`, or a positive relative weight"));
                 0.0
@@ -233,11 +249,11 @@ pub fn load(root: &Node, name: &str, cfg: &Config, d: &mut Diags) -> Option<Scen
         .min(u64::from(u32::MAX)) as u32;
     let interval_ms = r
         .get("interval_ms")
-        .and_then(|n| read_non_negative(n, "interval_ms", d))
+        .and_then(|n| read_interval(n, "interval_ms", d))
         .unwrap_or(500.0);
     let interval_deviation_ms = r
         .get("interval_deviation_ms")
-        .and_then(|n| read_non_negative(n, "interval_deviation_ms", d))
+        .and_then(|n| read_interval(n, "interval_deviation_ms", d))
         .unwrap_or(0.0);
     let emit_metrics = r
         .get("emit_metrics")
@@ -351,6 +367,19 @@ pub fn load(root: &Node, name: &str, cfg: &Config, d: &mut Diags) -> Option<Scen
     })
 }
 
+fn read_interval(n: &Node, path: &str, d: &mut Diags) -> Option<f64> {
+    let v = read_non_negative(n, path, d)?;
+    if v > MAX_INTERVAL_MS {
+        d.error(
+            n.pos,
+            path,
+            format!("{v} ms is longer than one day ({MAX_INTERVAL_MS} ms)"),
+        );
+        return None;
+    }
+    Some(v)
+}
+
 fn unknown<'a>(what: &str, key: &str, defined: impl Iterator<Item = &'a str>) -> String {
     let defined: Vec<&str> = defined.collect();
     let hint = crate::diag::closest(key, defined.iter().copied())
@@ -428,9 +457,22 @@ fn read_overrides(node: &Node, path: &str, cfg: &Config, d: &mut Diags) -> Overr
             ),
         }
     }
-    o.mcp_server_key = r
-        .get("mcp_server_key")
-        .and_then(|n| read_str(n, &r.sub("mcp_server_key"), d));
+    if let Some(n) = r.get("mcp_server_key") {
+        o.mcp_server_key = read_str(n, &r.sub("mcp_server_key"), d);
+        if let Some(k) = &o.mcp_server_key {
+            if cfg.mcp_server(k).is_none() {
+                d.error(
+                    n.pos,
+                    &r.sub("mcp_server_key"),
+                    unknown(
+                        "mcp_servers",
+                        k,
+                        cfg.mcp_servers.iter().map(|s| s.key.as_str()),
+                    ),
+                );
+            }
+        }
+    }
     o.exception_type = r
         .get("exception_type")
         .and_then(|n| read_str(n, &r.sub("exception_type"), d));
@@ -874,7 +916,10 @@ fn read_error(node: &Node, path: &str, d: &mut Diags) -> ErrorDef {
         .get_any(&["types", "type"])
         .map(|(k, n)| read_str_list(n, &r.sub(k), d))
         .unwrap_or_default();
-    r.ignore("retryable_types");
+    e.retryable_types = r
+        .get("retryable_types")
+        .map(|n| read_str_list(n, &r.sub("retryable_types"), d))
+        .unwrap_or_default();
     e.message = r
         .get("message")
         .and_then(|n| read_str(n, &r.sub("message"), d));
@@ -948,21 +993,43 @@ fn read_retry(node: &Node, path: &str, d: &mut Diags) -> Option<RetryDef> {
             rates[0] = 0.9;
         }
     }
-    let mut num = |k: &'static str, dflt: f64, r: &mut MapReader<'_>| {
-        r.get(k)
-            .and_then(|n| read_non_negative(n, &join(path, k), d))
-            .unwrap_or(dflt)
+    // Bounded so that base × multiplier^(attempts−1) stays a plausible wait.
+    let mut num = |k: &'static str, dflt: f64, max: f64, why: &str, r: &mut MapReader<'_>| {
+        let Some(n) = r.get(k) else { return dflt };
+        match read_non_negative(n, &join(path, k), d) {
+            Some(v) if v <= max => v,
+            Some(v) => {
+                d.error(
+                    n.pos,
+                    &join(path, k),
+                    format!("{v} is too large: {why} (at most {max})"),
+                );
+                dflt
+            }
+            None => dflt,
+        }
     };
-    let backoff_base_ms = num("backoff_base_ms", 100.0, &mut r);
-    let backoff_multiplier = num("backoff_multiplier", 2.0, &mut r);
-    let backoff_jitter = num("backoff_jitter", 0.2, &mut r);
-    if backoff_jitter > 1.0 {
-        d.error(
-            node.pos,
-            &r.sub("backoff_jitter"),
-            "backoff_jitter is a fraction of the delay and must be ≤ 1",
-        );
-    }
+    let backoff_base_ms = num(
+        "backoff_base_ms",
+        100.0,
+        3_600_000.0,
+        "the first wait is in ms, at most one hour",
+        &mut r,
+    );
+    let backoff_multiplier = num(
+        "backoff_multiplier",
+        2.0,
+        10.0,
+        "each wait is this many times the previous one",
+        &mut r,
+    );
+    let backoff_jitter = num(
+        "backoff_jitter",
+        0.2,
+        1.0,
+        "jitter is a fraction of the delay",
+        &mut r,
+    );
     let error_types = r
         .get("error_types")
         .map(|n| read_str_list(n, &r.sub("error_types"), d))

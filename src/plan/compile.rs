@@ -70,7 +70,12 @@ fn semconv_fill(world: &World, sc: &Semconv, role: Role, class: &str) -> Vec<(Ke
             return;
         }
         let gen = if let Some(def) = &a.default {
-            Some(AttrGen::Literal(def.clone()))
+            // World::new already warned about a default outside the enum.
+            let v = match world.enums.get(&name) {
+                Some(allowed) if !allowed.contains(def) => closest_allowed(def, allowed),
+                _ => def.clone(),
+            };
+            Some(AttrGen::Literal(v))
         } else if !a.allowed.is_empty() {
             world.enum_choice(&name).map(AttrGen::Choice)
         } else if a.required {
@@ -134,12 +139,45 @@ impl<'a> Compiler<'a> {
             .unwrap_or_else(|| "default".to_string());
         let mut goal = None;
         let server = s
-            .context
-            .mcp_server
+            .overrides
+            .mcp_server_key
             .as_deref()
+            .or(s.context.mcp_server.as_deref())
             .or(s.mcp_server.as_deref())
             .and_then(|k| self.cfg.mcp_server(k))
             .or_else(|| self.cfg.mcp_servers.first());
+        // The workflow: data_plane.workflow, context.workflow, context.correct_flow, or the default.
+        let workflow: Option<(String, Vec<String>)> = s
+            .data_plane
+            .as_ref()
+            .and_then(|dp| dp.workflow.clone())
+            .or(s.context.workflow.clone())
+            .and_then(|w| {
+                self.cfg
+                    .workflow_templates
+                    .get(&w)
+                    .map(|st| (w, st.clone()))
+            })
+            .or_else(|| {
+                (!s.context.correct_flow.is_empty()).then(|| {
+                    (
+                        "context.correct_flow".to_string(),
+                        s.context.correct_flow.clone(),
+                    )
+                })
+            })
+            .or_else(|| {
+                let w = self.cfg.control_plane.default_data_plane_workflow.clone()?;
+                self.cfg
+                    .workflow_templates
+                    .get(&w)
+                    .map(|st| (w, st.clone()))
+            });
+        if let Some(root) = &s.root {
+            if root.probability < 1.0 || root.count != Count::Fixed(1) {
+                d.warn(root.pos, "root", "`probability` and `count` do not apply to the root step (every iteration has one root); they are ignored");
+            }
+        }
         let profile = self.cfg.latency_profile(
             s.data_plane
                 .as_ref()
@@ -184,13 +222,11 @@ impl<'a> Compiler<'a> {
                     let root = if let Some(step) = &s.root {
                         Some(self.step(step, server, d))
                     } else {
-                        let wf = s
-                            .data_plane
+                        workflow
                             .as_ref()
-                            .and_then(|dp| dp.workflow.clone())
-                            .or(s.context.workflow.clone())
-                            .or_else(|| self.cfg.control_plane.default_data_plane_workflow.clone());
-                        wf.and_then(|wf| self.workflow(&wf, s, server, profile, d))
+                            .and_then(|(name, steps)| {
+                                self.workflow(name, steps, s, server, profile, d)
+                            })
                             .map(|(root, g)| {
                                 goal = g;
                                 root
@@ -231,11 +267,9 @@ impl<'a> Compiler<'a> {
             parts,
             turns: s.turns.clone(),
             samples: if s.samples.is_empty() {
-                let wf = s
-                    .data_plane
+                let wf = workflow
                     .as_ref()
-                    .and_then(|dp| dp.workflow.as_deref())
-                    .unwrap_or("default");
+                    .map_or("default", |(name, _)| name.as_str());
                 self.cfg
                     .conversation_samples
                     .get(wf)
@@ -401,9 +435,16 @@ impl<'a> Compiler<'a> {
                         .collect();
                     AttrGen::Choice(Categorical::new(pairs).unwrap_or_else(|| c.clone()))
                 }
-                AttrSpec::Numeric { dist, integer } => AttrGen::Numeric {
-                    dist: dist.clone(),
-                    integer: *integer,
+                AttrSpec::Numeric { dist, integer } => match self.world.enum_choice(&name) {
+                    // A number can never be an allowed value of an enum: draw from the enum instead.
+                    Some(choice) => {
+                        d.warn(*pos, &path, format!("`{name}` is an enum; a numeric distribution cannot produce its values, so a random allowed value is emitted"));
+                        AttrGen::Choice(choice)
+                    }
+                    None => AttrGen::Numeric {
+                        dist: dist.clone(),
+                        integer: *integer,
+                    },
                 },
             };
             n.attrs.push((key(&name), gen));
@@ -435,20 +476,16 @@ impl<'a> Compiler<'a> {
                     latency: n.latency.clone(),
                 }]),
                 attempt_name,
-                attempt_class: attempt_class.clone(),
+                attempt_class,
+                attempt_latency: n.latency.clone(),
                 backoff_base_ms: 100.0,
                 backoff_multiplier: 2.0,
                 backoff_jitter: 0.2,
             }),
             None => None,
         };
-        if let (Some(r), Role::McpExecute) = (&mut n.retry, n.role) {
-            // The logical call's own latency is small overhead; attempts carry the work.
-            if let RetryPlan::Scripted(attempts) = &mut r.plan {
-                for a in attempts {
-                    a.latency = n.latency.clone();
-                }
-            }
+        if n.retry.is_some() {
+            // A retried step's own span is the logical call: attempts carry the work.
             n.latency = Distribution::Constant(0.5);
         }
         n.children = st
@@ -495,9 +532,30 @@ impl<'a> Compiler<'a> {
                 force_initial_failure: r.force_initial_failure,
                 success_rate_per_attempt: r.success_rate_per_attempt.clone(),
                 error_types: types,
+                retryable: st
+                    .error
+                    .retryable_types
+                    .iter()
+                    .map(|t| {
+                        let v = self.world.normalise(
+                            "error.type",
+                            AttrValue::str(t),
+                            st.pos,
+                            &format!("{}.error.retryable_types", st.path),
+                            d,
+                        );
+                        key(&v.to_string())
+                    })
+                    .collect(),
             },
+            attempt_latency: st.latency.clone().unwrap_or(Distribution::MeanVariance {
+                mean: 150.0,
+                variance: 0.3,
+                spike_rate: 0.0,
+                spike_multiplier: 1.0,
+            }),
             attempt_name,
-            attempt_class: attempt_class.clone(),
+            attempt_class,
             backoff_base_ms: r.backoff_base_ms,
             backoff_multiplier: r.backoff_multiplier,
             backoff_jitter: r.backoff_jitter,
@@ -514,19 +572,12 @@ impl<'a> Compiler<'a> {
     fn workflow(
         &self,
         wf: &str,
+        steps: &[String],
         s: &ScenarioDef,
         server: Option<&McpServer>,
         profile: &LatencyProfile,
         d: &mut Diags,
     ) -> Option<(Node, Option<GoalPlan>)> {
-        let Some(steps) = self.cfg.workflow_templates.get(wf) else {
-            d.error(
-                Pos::default(),
-                "data_plane.workflow",
-                format!("unknown workflow `{wf}`"),
-            );
-            return None;
-        };
         let goal_name = s.goal.as_deref().unwrap_or("happy_path");
         let steps: Vec<String> = match (&s.overrides.actual_steps, goal_name) {
             (Some(actual), "partial_workflow") => actual.clone(),
@@ -550,7 +601,7 @@ impl<'a> Compiler<'a> {
                     .map(|(_, st)| st.clone())
                     .collect()
             }
-            _ => steps.clone(),
+            _ => steps.to_vec(),
         };
         let injector = GoalInjector::new(self, s, goal_name, server, d);
         let mut tool_slots = 0u32;
@@ -597,6 +648,12 @@ impl<'a> Compiler<'a> {
                         &k.tools_selected,
                         AttrValue::Int(tcfg.tools_selected_count as i64),
                         "tools_recommend.tools_selected_count",
+                        d,
+                    );
+                    lit(
+                        &k.step_outcome,
+                        AttrValue::str(&tcfg.step_outcome),
+                        "tools_recommend.step_outcome",
                         d,
                     );
                     lit(
@@ -695,6 +752,7 @@ impl<'a> Compiler<'a> {
             plan: RetryPlan::Scripted(scripted),
             attempt_name: key(&format!("{}.attempt", n.name)),
             attempt_class: key(&format!("{}.attempt", n.class)),
+            attempt_latency,
             backoff_base_ms: self.cfg.mcp_retry.backoff_base_ms,
             backoff_multiplier: self.cfg.mcp_retry.backoff_multiplier,
             backoff_jitter: self.cfg.mcp_retry.backoff_jitter,
@@ -950,6 +1008,7 @@ struct GoalInjector {
     rate: f64,
     correct_server: Option<String>,
     target_server: Option<String>,
+    exception: Option<(Arc<str>, Arc<str>)>,
 }
 
 impl GoalInjector {
@@ -1056,6 +1115,10 @@ impl GoalInjector {
             rate,
             correct_server,
             target_server,
+            exception: s.overrides.exception_type.as_deref().map(|t| {
+                let msg = s.overrides.exception_message.as_deref().unwrap_or(t);
+                (Arc::from(t), Arc::from(msg))
+            }),
         }
     }
 
@@ -1127,6 +1190,7 @@ impl GoalInjector {
             slots,
             fixed,
             rate: self.rate,
+            exception: self.exception.clone(),
         })
     }
 }

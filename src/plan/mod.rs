@@ -154,6 +154,8 @@ pub enum RetryPlan {
         force_initial_failure: bool,
         success_rate_per_attempt: Vec<f64>,
         error_types: Categorical,
+        /// When non-empty, a failure of another type is not retried.
+        retryable: Vec<Key>,
     },
     Scripted(Vec<ScriptedAttempt>),
 }
@@ -164,6 +166,8 @@ pub struct Retry {
     pub attempt_name: Key,
     /// `span.class` of attempt spans (the class plus `.attempt`).
     pub attempt_class: Key,
+    /// Latency of each attempt of a `Random` plan (scripted attempts carry their own).
+    pub attempt_latency: Distribution,
     pub backoff_base_ms: f64,
     pub backoff_multiplier: f64,
     pub backoff_jitter: f64,
@@ -238,6 +242,8 @@ pub struct GoalPlan {
     pub slots: u32,
     pub fixed: Option<u32>,
     pub rate: f64,
+    /// `exception_type` / `exception_message` overrides for the injected failure.
+    pub exception: Option<(Arc<str>, Arc<str>)>,
 }
 
 /// One trace of a request: control-plane validation, the data-plane turn, or response validation.

@@ -256,14 +256,46 @@ impl World {
             .entry(prefix.attr("response.format"))
             .or_insert_with(|| fixed(RESPONSE_FORMATS));
 
+        // Providers are an enum in the GenAI conventions: normalise config values once.
+        let provider_key = "gen_ai.provider.name";
         let models: Vec<ModelChoice> = cfg
             .llm_models
             .iter()
-            .map(|m| ModelChoice {
-                provider: AttrValue::str(&m.provider),
-                model: AttrValue::str(&m.model),
+            .enumerate()
+            .map(|(i, m)| {
+                let raw = AttrValue::str(&m.provider);
+                let provider = match enums.get(provider_key) {
+                    Some(allowed) if !allowed.contains(&raw) => {
+                        let fixed = closest_allowed(&raw, allowed);
+                        d.warn(Pos::default(), &format!("llm.models[{i}].provider"), format!("`{raw}` is not an allowed value of {provider_key}; emitted as `{fixed}`"));
+                        fixed
+                    }
+                    _ => raw,
+                };
+                ModelChoice {
+                    provider,
+                    model: AttrValue::str(&m.model),
+                }
             })
             .collect();
+        let mut sd = Diags::new(sc.source.as_str());
+        for (section, attrs) in &sc.sections {
+            for a in attrs {
+                if let (Some(def), false) = (&a.default, a.allowed.is_empty()) {
+                    if !a.allowed.contains(def) {
+                        sd.warn(
+                            Pos::default(),
+                            &format!("{section}.{}.default", a.name),
+                            format!(
+                                "default `{def}` is not one of its allowed_values; emitted as `{}`",
+                                closest_allowed(def, &a.allowed)
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+        d.items.append(&mut sd.items);
         let model_weights = Categorical::new(
             cfg.llm_models
                 .iter()
@@ -352,7 +384,14 @@ impl World {
             _ => {}
         }
         for (k, v) in &opts.extra_resource {
-            set(&mut out, k.clone(), AttrValue::str(v));
+            let v = self.normalise(
+                k,
+                AttrValue::str(v),
+                Pos::default(),
+                &format!("OTEL_RESOURCE_ATTRIBUTES {k}"),
+                d,
+            );
+            set(&mut out, k.clone(), v);
         }
         if let Some(s) = &opts.service_name {
             set(&mut out, "service.name".into(), AttrValue::str(s));
