@@ -38,6 +38,11 @@ pub struct GlobalArgs {
     #[arg(long = "header", global = true, value_name = "KEY=VALUE")]
     pub headers: Vec<String>,
 
+    /// How long a failing endpoint is retried before its batches count as failed and the
+    /// run stops with exit 3 (e.g. 15s, 2m). Each request also times out after this long (at most 10 s).
+    #[arg(long, global = true, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub retry_budget: Option<std::time::Duration>,
+
     /// Compress export requests with gzip. Env: OTEL_EXPORTER_OTLP_COMPRESSION=gzip.
     #[arg(long, global = true)]
     pub gzip: bool,
