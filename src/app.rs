@@ -190,12 +190,18 @@ async fn scenario(s: &Settings, a: &ScenarioArgs) -> i32 {
         return exit::INPUT;
     };
     let count = a.count.unwrap_or(u64::from(plan.repeat_count));
+    if let Some(ms) = a.interval {
+        if !(0.0..=crate::model::scenario::MAX_INTERVAL_MS).contains(&ms) {
+            eprintln!("otelsim: --interval must be between 0 and 86400000 ms (one day)");
+            return exit::INPUT;
+        }
+    }
     let spec = RunSpec {
         picks: Picks::Repeat {
             name: a.name.clone(),
             count,
         },
-        interval_ms: None,
+        interval_ms: a.interval,
         show: show::Mode::from_flags(a.show.show_spans, a.show.show_full_spans),
     };
     execute(s, &prep, spec).await

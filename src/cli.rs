@@ -132,6 +132,9 @@ pub struct ScenarioArgs {
     /// Iterations (default: the scenario's repeat_count).
     #[arg(long)]
     pub count: Option<u64>,
+    /// Milliseconds between iterations (default: the scenario's interval_ms ± interval_deviation_ms).
+    #[arg(long, value_name = "MS")]
+    pub interval: Option<f64>,
     #[command(flatten)]
     pub show: ShowArgs,
 }

@@ -116,7 +116,18 @@ fn encode_span(trace_id: &[u8; 16], s: &SpanRecord) -> Span {
             })
             .collect(),
         dropped_events_count: 0,
-        links: Vec::new(),
+        links: s
+            .links
+            .iter()
+            .map(|(t, sp)| span::Link {
+                trace_id: t.to_vec(),
+                span_id: sp.to_vec(),
+                trace_state: String::new(),
+                attributes: Vec::new(),
+                dropped_attributes_count: 0,
+                flags: 0x100 | 0x01,
+            })
+            .collect(),
         dropped_links_count: 0,
         status: Some(Status {
             message: s.status_message.as_deref().unwrap_or_default().to_string(),

@@ -57,7 +57,40 @@ pub fn generate_request<R: Rng + ?Sized>(
         shift(&mut t.spans, cursor);
         cursor += *dur;
     }
-    traces.into_iter().map(|(t, _)| t).collect()
+    let mut traces: Vec<TraceRecord> = traces.into_iter().map(|(t, _)| t).collect();
+    if plan.single_trace && traces.len() > 1 {
+        return vec![merge_parts(traces)];
+    }
+    // Each part's root links to the previous part's root, so backends can walk the request.
+    for i in 1..traces.len() {
+        let (prev, rest) = traces.split_at_mut(i);
+        let p = &prev[i - 1];
+        if let (Some(proot), Some(root)) = (p.spans.first(), rest[0].spans.first_mut()) {
+            root.links.push((p.trace_id, proot.span_id));
+        }
+    }
+    traces
+}
+
+/// One trace for the whole request: the first part's root (the gateway's request
+/// span) becomes the parent of every later part's root and is stretched to cover them.
+fn merge_parts(mut traces: Vec<TraceRecord>) -> TraceRecord {
+    let mut first = traces.remove(0);
+    let Some(root_id) = first.spans.first().map(|s| s.span_id) else {
+        return first;
+    };
+    let mut end = first.spans[0].end_ns;
+    for t in traces {
+        for mut s in t.spans {
+            if s.parent_span_id.is_none() {
+                s.parent_span_id = Some(root_id);
+            }
+            end = end.max(s.end_ns);
+            first.spans.push(s);
+        }
+    }
+    first.spans[0].end_ns = end;
+    first
 }
 
 /// Total duration of a request's parts including hand-off gaps; used to lay sessions out.
@@ -221,6 +254,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
                 control_plane: node.control_plane,
                 component: node.component.clone(),
             },
+            links: Vec::new(),
         });
         self.spans.len() - 1
     }

@@ -72,6 +72,8 @@ pub struct SpanRecord {
     pub status: StatusCode,
     pub status_message: Option<Arc<str>>,
     pub resource: ResourceKey,
+    /// Links to spans of other traces: (trace id, span id).
+    pub links: Vec<([u8; 16], [u8; 8])>,
 }
 
 impl SpanRecord {

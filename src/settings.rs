@@ -144,7 +144,9 @@ impl Settings {
                 }
             }
         }
-        if g.retry_budget.is_some_and(|b| b.is_zero() || b > std::time::Duration::from_secs(3600)) {
+        if g.retry_budget
+            .is_some_and(|b| b.is_zero() || b > std::time::Duration::from_secs(3600))
+        {
             bail!("--retry-budget must be between 1ms and 1h");
         }
         let vendor = g
@@ -172,10 +174,14 @@ impl Settings {
                 gzip,
                 output_file: g.output_file.clone(),
                 signal_url,
-                retry_budget: g.retry_budget.unwrap_or(ExportConfig::default().retry_budget),
+                retry_budget: g
+                    .retry_budget
+                    .unwrap_or(ExportConfig::default().retry_budget),
                 request_timeout: g
                     .retry_budget
-                    .map_or(ExportConfig::default().request_timeout, |b| b.min(std::time::Duration::from_secs(10))),
+                    .map_or(ExportConfig::default().request_timeout, |b| {
+                        b.min(std::time::Duration::from_secs(10))
+                    }),
                 ..ExportConfig::default()
             },
             vendor,

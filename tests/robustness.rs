@@ -21,7 +21,11 @@ fn scenario_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
 }
 
 fn validate(dir: &Path) -> (i32, String) {
-    let out = otelsim(&["validate", "--scenarios-dir", dir.to_str().unwrap()], &[], LIMIT);
+    let out = otelsim(
+        &["validate", "--scenarios-dir", dir.to_str().unwrap()],
+        &[],
+        LIMIT,
+    );
     (out.status.code().unwrap_or(-1), text(&out))
 }
 
@@ -31,12 +35,31 @@ fn file_output_is_byte_identical_across_runs() {
     let mut digests = Vec::new();
     for i in 0..4 {
         let f = dir.path().join(format!("{i}.jsonl"));
-        let out = otelsim(&["--seed", "42", "--start-time", T0, "--output-file", f.to_str().unwrap(), "run", "--count", "400", "--interval", "0"], &[], LIMIT);
+        let out = otelsim(
+            &[
+                "--seed",
+                "42",
+                "--start-time",
+                T0,
+                "--output-file",
+                f.to_str().unwrap(),
+                "run",
+                "--count",
+                "400",
+                "--interval",
+                "0",
+            ],
+            &[],
+            LIMIT,
+        );
         assert!(out.status.success(), "{}", text(&out));
         digests.push(std::fs::read(&f).unwrap());
     }
     assert!(digests[0].len() > 100_000);
-    assert!(digests.iter().all(|d| *d == digests[0]), "every run writes the same bytes");
+    assert!(
+        digests.iter().all(|d| *d == digests[0]),
+        "every run writes the same bytes"
+    );
 }
 
 #[test]
@@ -55,11 +78,29 @@ fn a_receiver_that_never_answers_cannot_hang_the_run() {
     });
     let started = Instant::now();
     let endpoint = format!("http://127.0.0.1:{port}");
-    let out = otelsim(&["run", "--count", "100000", "--interval", "0", "--endpoint", &endpoint, "--retry-budget", "2s"], &[], LIMIT);
+    let out = otelsim(
+        &[
+            "run",
+            "--count",
+            "100000",
+            "--interval",
+            "0",
+            "--endpoint",
+            &endpoint,
+            "--retry-budget",
+            "2s",
+        ],
+        &[],
+        LIMIT,
+    );
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     let t = text(&out);
     assert!(t.contains("run stopped") && t.contains("failing"), "{t}");
-    assert!(started.elapsed() < Duration::from_secs(40), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(40),
+        "took {:?}",
+        started.elapsed()
+    );
     // Every generated span is accounted for: acknowledged + failed = generated.
     let line = t.lines().find(|l| l.contains(" acknowledged")).unwrap();
     assert!(line.contains("0 acknowledged"), "{line}");
@@ -83,9 +124,16 @@ fn extreme_numbers_are_load_errors_not_overflows() {
         ("huge_interval.yaml", "longer than one day"),
         ("huge_categorical.yaml", "too large"),
     ] {
-        assert!(out.lines().any(|l| l.contains(file) && l.contains(msg)), "{file}: `{msg}` missing in\n{out}");
+        assert!(
+            out.lines().any(|l| l.contains(file) && l.contains(msg)),
+            "{file}: `{msg}` missing in\n{out}"
+        );
     }
-    for bad in [["--start-time", "0"], ["--start-time", "1e12"], ["--interval", "1e30"]] {
+    for bad in [
+        ["--start-time", "0"],
+        ["--start-time", "1e12"],
+        ["--interval", "1e30"],
+    ] {
         let mut args = vec!["run", "--count", "1", "--output-file", "/dev/null"];
         args.extend_from_slice(&bad);
         let out = otelsim(&args, &[], LIMIT);
@@ -100,7 +148,23 @@ fn long_latencies_within_limits_still_nest() {
         "root:\n  type: vendor.a2a.orchestrate\n  latency: {distribution: log_normal, median_ms: 5e7, sigma: 3}\n  children:\n    - type: vendor.llm.call\n      count: 5\n      latency: {distribution: log_normal, median_ms: 4e7, sigma: 3}\n",
     )]);
     let f = dir.path().join("o.jsonl");
-    let out = otelsim(&["scenario", "--name", "slow", "--count", "20", "--scenarios-dir", dir.path().to_str().unwrap(), "--start-time", T0, "--output-file", f.to_str().unwrap()], &[], LIMIT);
+    let out = otelsim(
+        &[
+            "scenario",
+            "--name",
+            "slow",
+            "--count",
+            "20",
+            "--scenarios-dir",
+            dir.path().to_str().unwrap(),
+            "--start-time",
+            T0,
+            "--output-file",
+            f.to_str().unwrap(),
+        ],
+        &[],
+        LIMIT,
+    );
     assert!(out.status.success(), "{}", text(&out));
     let spans = flatten(&read_output_file(&f));
     // 20 iterations 500 ms apart (the default interval) on the virtual clock.
@@ -123,11 +187,27 @@ fn enums_hold_even_for_numeric_distributions_and_env_values() {
     )]);
     let (code, out) = validate(dir.path());
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("num.yaml:5") && out.contains("is an enum"), "{out}");
+    assert!(
+        out.contains("num.yaml:5") && out.contains("is an enum"),
+        "{out}"
+    );
     let f = dir.path().join("o.jsonl");
     let out = otelsim(
-        &["scenario", "--name", "num", "--count", "20", "--scenarios-dir", dir.path().to_str().unwrap(), "--output-file", f.to_str().unwrap()],
-        &[("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment.name=prod,team=obs")],
+        &[
+            "scenario",
+            "--name",
+            "num",
+            "--count",
+            "20",
+            "--scenarios-dir",
+            dir.path().to_str().unwrap(),
+            "--output-file",
+            f.to_str().unwrap(),
+        ],
+        &[(
+            "OTEL_RESOURCE_ATTRIBUTES",
+            "deployment.environment.name=prod,team=obs",
+        )],
         LIMIT,
     );
     assert!(out.status.success(), "{}", text(&out));
@@ -144,7 +224,17 @@ fn a_write_error_fails_the_run_instead_of_claiming_delivery() {
         eprintln!("SKIPPED: no /dev/full on this system");
         return;
     }
-    let out = otelsim(&["scenario", "--name", "request_blocked_rate_limited", "--output-file", "/dev/full"], &[], LIMIT);
+    let out = otelsim(
+        &[
+            "scenario",
+            "--name",
+            "request_blocked_rate_limited",
+            "--output-file",
+            "/dev/full",
+        ],
+        &[],
+        LIMIT,
+    );
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     assert!(text(&out).contains("0 acknowledged"), "{}", text(&out));
 }
@@ -156,7 +246,23 @@ fn explicit_retries_use_their_latency_stay_sequential_and_propagate_child_failur
         "root:\n  type: vendor.a2a.orchestrate\n  latency: 10\n  children:\n    - type: vendor.mcp.tool.execute\n      parallel: true\n      latency: {distribution: constant, value_ms: 800}\n      retry: {max_attempts: 3, force_initial_failure: true, success_rate_per_attempt: [0, 1], backoff_base_ms: 100}\n      children:\n        - type: vendor.custom.lookup\n          latency: 5\n          error: 1.0\n",
     )]);
     let f = dir.path().join("o.jsonl");
-    let out = otelsim(&["scenario", "--name", "r", "--count", "5", "--scenarios-dir", dir.path().to_str().unwrap(), "--output-file", f.to_str().unwrap(), "--start-time", T0], &[], LIMIT);
+    let out = otelsim(
+        &[
+            "scenario",
+            "--name",
+            "r",
+            "--count",
+            "5",
+            "--scenarios-dir",
+            dir.path().to_str().unwrap(),
+            "--output-file",
+            f.to_str().unwrap(),
+            "--start-time",
+            T0,
+        ],
+        &[],
+        LIMIT,
+    );
     assert!(out.status.success(), "{}", text(&out));
     let spans = flatten(&read_output_file(&f));
     for call in spans.iter().filter(|s| s.name == "vendor.mcp.tool.execute") {
@@ -165,9 +271,15 @@ fn explicit_retries_use_their_latency_stay_sequential_and_propagate_child_failur
         assert_eq!(attempts.len(), 2);
         for a in &attempts {
             let ms = (a.end - a.start) as f64 / 1e6;
-            assert!(ms >= 799.0, "attempt lasts its declared latency, got {ms} ms");
+            assert!(
+                ms >= 799.0,
+                "attempt lasts its declared latency, got {ms} ms"
+            );
         }
-        assert!(attempts[1].start >= attempts[0].end + 80_000_000, "backoff gap between attempts");
+        assert!(
+            attempts[1].start >= attempts[0].end + 80_000_000,
+            "backoff gap between attempts"
+        );
         // The second attempt succeeded on its own, but its child failed: the attempt, the call and the root fail.
         assert_eq!(attempts[1].status, 2);
         assert_eq!(call.status, 2);
@@ -182,13 +294,38 @@ fn gzip_over_http_is_really_compressed() {
     let rt = runtime();
     let sink = start_sink(&rt);
     let endpoint = format!("http://{}", sink.http_addr);
-    let out = otelsim(&["run", "--count", "50", "--interval", "0", "--protocol", "http/protobuf", "--endpoint", &endpoint, "--gzip"], &[], LIMIT);
+    let out = otelsim(
+        &[
+            "run",
+            "--count",
+            "50",
+            "--interval",
+            "0",
+            "--protocol",
+            "http/protobuf",
+            "--endpoint",
+            &endpoint,
+            "--gzip",
+        ],
+        &[],
+        LIMIT,
+    );
     assert!(out.status.success(), "{}", text(&out));
     let t = text(&out);
-    let sent: u64 = t.lines().find(|l| l.contains(" bytes")).and_then(|l| l.split(" retries · ").nth(1)).and_then(|r| r.split(' ').next()).and_then(|n| n.parse().ok()).unwrap();
+    let sent: u64 = t
+        .lines()
+        .find(|l| l.contains(" bytes"))
+        .and_then(|l| l.split(" retries · ").nth(1))
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
     let snap = sink.stats.snapshot();
     assert!(snap.spans > 0);
-    assert!(sent * 3 < snap.bytes_received, "sent {sent} bytes on the wire for {} uncompressed", snap.bytes_received);
+    assert!(
+        sent * 3 < snap.bytes_received,
+        "sent {sent} bytes on the wire for {} uncompressed",
+        snap.bytes_received
+    );
     rt.block_on(sink.shutdown());
 }
 

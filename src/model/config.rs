@@ -182,6 +182,8 @@ pub struct RequestScenario {
 
 #[derive(Clone, Debug, Default)]
 pub struct ControlPlane {
+    /// `trace_flow_mode: single`: an allowed request is one trace instead of linked ones.
+    pub single_trace: bool,
     pub latencies_ms: BTreeMap<String, f64>,
     pub default_data_plane_workflow: Option<String>,
     /// outcome (allowed / blocked / error) → parts to emit.
@@ -994,6 +996,13 @@ fn read_control_plane(node: &Node, d: &mut Diags) -> ControlPlane {
                 }
             }
             tr.finish(d);
+        }
+    }
+    if let Some(n) = r.get("trace_flow_mode") {
+        match n.as_str() {
+            Some("single") => cp.single_trace = true,
+            Some("separate") => cp.single_trace = false,
+            _ => d.error(n.pos, "control_plane.trace_flow_mode", format!("expected `separate` (one trace per part, linked) or `single` (one trace per request), found {}", crate::yaml::describe(n))),
         }
     }
     if let Some(n) = r.get("request_scenarios") {

@@ -285,6 +285,7 @@ impl<'a> Compiler<'a> {
             emit_metrics: s.emit_metrics,
             emit_logs: s.emit_logs,
             goal,
+            single_trace: self.cfg.control_plane.single_trace,
         })
     }
 

@@ -272,4 +272,6 @@ pub struct ScenarioPlan {
     pub emit_logs: bool,
     /// The simulation goal's targeting, for the data-plane part.
     pub goal: Option<GoalPlan>,
+    /// Emit an allowed request's parts as one trace (`control_plane.trace_flow_mode: single`).
+    pub single_trace: bool,
 }
