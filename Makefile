@@ -6,7 +6,7 @@ PYTHON       ?= python3
 VENV         ?= .venv
 ROTEL_VERSION = 0.0.1a15
 CONTAINER_CMD ?= docker
-OTELSIM      ?= target/release/otelsim
+OTELSIM      ?= $(or $(CARGO_TARGET_DIR),target)/release/otelsim
 
 .PHONY: all build release demo test lint rotel jaeger-up jaeger-down clean
 
