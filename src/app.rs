@@ -160,11 +160,11 @@ async fn execute(s: &Settings, prep: &runner::Prepared, spec: RunSpec) -> i32 {
     }
     if report.interrupted {
         exit::INTERRUPTED
-    } else if report.fatal.is_some() || report.export.spans_failed > 0 {
+    } else if report.fatal.is_some() || report.export.failed() > 0 {
         if s.quiet {
             eprintln!(
-                "otelsim: {} span(s) failed to export",
-                report.export.spans_failed
+                "otelsim: {} item(s) failed to export",
+                report.export.failed()
             );
         }
         exit::EXPORT

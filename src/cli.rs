@@ -23,7 +23,7 @@ pub struct Cli {
     pub command: Command,
 }
 
-#[derive(Args, Debug, Clone, Default)]
+#[derive(Args, Debug, Clone)]
 pub struct GlobalArgs {
     /// OTLP endpoint (default http://localhost:4317 for grpc, http://localhost:4318 for http).
     /// Env: OTEL_EXPORTER_OTLP_ENDPOINT, OTLP_HTTP_ENDPOINT.
@@ -42,6 +42,31 @@ pub struct GlobalArgs {
     /// run stops with exit 3 (e.g. 15s, 2m). Each request also times out after this long (at most 10 s).
     #[arg(long, global = true, value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub retry_budget: Option<std::time::Duration>,
+
+    /// Emit metrics for every scenario, whatever its `emit_metrics` says.
+    #[arg(long, global = true, conflicts_with = "no_metrics")]
+    pub metrics: bool,
+
+    /// Emit no metrics.
+    #[arg(long, global = true)]
+    pub no_metrics: bool,
+
+    /// Emit log records for every scenario, whatever its `emit_logs` says.
+    #[arg(long, global = true, conflicts_with = "no_logs")]
+    pub logs: bool,
+
+    /// Emit no log records.
+    #[arg(long, global = true)]
+    pub no_logs: bool,
+
+    /// Metric aggregation temporality.
+    #[arg(long, global = true, value_enum, default_value_t = crate::metrics::Temporality::Cumulative)]
+    pub temporality: crate::metrics::Temporality,
+
+    /// How often metrics are collected and exported (on the run's clock), e.g. 10s; a final
+    /// collection always happens at the end.
+    #[arg(long, global = true, value_parser = humantime::parse_duration, default_value = "10s", value_name = "DURATION")]
+    pub metrics_interval: std::time::Duration,
 
     /// Compress export requests with gzip. Env: OTEL_EXPORTER_OTLP_COMPRESSION=gzip.
     #[arg(long, global = true)]
@@ -91,6 +116,15 @@ pub struct GlobalArgs {
     /// Only errors.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+}
+
+impl Default for GlobalArgs {
+    /// The values clap gives when no flag is passed.
+    fn default() -> Self {
+        Cli::try_parse_from(["otelsim", "list"])
+            .map(|c| c.global)
+            .expect("defaults parse")
+    }
 }
 
 #[derive(Subcommand, Debug)]

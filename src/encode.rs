@@ -6,9 +6,11 @@
 
 use crate::model::AttrValue;
 use crate::plan::World;
-use crate::record::{ResourceKey, SpanKind, SpanRecord, StatusCode, TraceRecord};
+use crate::record::{LogRecord, ResourceKey, SpanKind, SpanRecord, StatusCode, TraceRecord};
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
+use opentelemetry_proto::tonic::logs::v1::{LogRecord as OtlpLogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{
     span, status, ResourceSpans, ScopeSpans, Span, Status,
@@ -174,6 +176,58 @@ pub fn traces_request(traces: &[TraceRecord], resources: &Resources) -> ExportTr
         })
         .collect();
     ExportTraceServiceRequest { resource_spans }
+}
+
+/// One export request holding `records`, grouped by resource and scope.
+pub fn logs_request(records: &[LogRecord], resources: &Resources) -> ExportLogsServiceRequest {
+    let mut groups: BTreeMap<ResourceKey, BTreeMap<Arc<str>, Vec<OtlpLogRecord>>> = BTreeMap::new();
+    for r in records {
+        groups
+            .entry(r.resource.clone())
+            .or_default()
+            .entry(r.scope.clone())
+            .or_default()
+            .push(OtlpLogRecord {
+                time_unix_nano: r.time_ns,
+                observed_time_unix_nano: r.time_ns,
+                severity_number: r.severity.number(),
+                severity_text: r.severity.text().to_string(),
+                body: Some(any_value(&AttrValue::Str(r.body.clone()))),
+                attributes: r.attrs.iter().map(|(k, v)| key_value(k, v)).collect(),
+                dropped_attributes_count: 0,
+                flags: 0x01, // sampled, like the span it belongs to
+                trace_id: r.trace_id.to_vec(),
+                span_id: r.span_id.to_vec(),
+                event_name: r
+                    .attrs
+                    .iter()
+                    .find(|(k, _)| &**k == "event.name")
+                    .map(|(_, v)| v.to_string())
+                    .unwrap_or_default(),
+            });
+    }
+    ExportLogsServiceRequest {
+        resource_logs: groups
+            .into_iter()
+            .map(|(rk, scopes)| ResourceLogs {
+                resource: Some(resources.resource(&rk)),
+                scope_logs: scopes
+                    .into_iter()
+                    .map(|(scope, log_records)| ScopeLogs {
+                        scope: Some(InstrumentationScope {
+                            name: scope.to_string(),
+                            version: env!("CARGO_PKG_VERSION").to_string(),
+                            attributes: Vec::new(),
+                            dropped_attributes_count: 0,
+                        }),
+                        log_records,
+                        schema_url: resources.schema_url().to_string(),
+                    })
+                    .collect(),
+                schema_url: resources.schema_url().to_string(),
+            })
+            .collect(),
+    }
 }
 
 /// OTLP/JSON of a request, as one line (the Collector file exporter's format).

@@ -495,6 +495,9 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
             }
             if node.role == Role::McpExecute {
                 s.set_attr(k.mcp_method.clone(), AttrValue::str("tools/call"));
+                if let Some(t) = &node.tool {
+                    s.set_attr(k.tool_name.clone(), AttrValue::Str(t.name.clone()));
+                }
                 if let Some(c) = call_id {
                     s.set_attr(k.mcp_call_id.clone(), AttrValue::str(c));
                 }

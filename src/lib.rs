@@ -12,6 +12,8 @@ pub mod encode;
 pub mod export;
 pub mod generate;
 pub mod ids;
+pub mod logs;
+pub mod metrics;
 pub mod model;
 pub mod plan;
 pub mod record;

@@ -106,3 +106,42 @@ pub struct TraceRecord {
     pub scenario: Key,
     pub spans: Vec<SpanRecord>,
 }
+
+/// Log severities otelsim emits, with their OTLP numbers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Severity {
+    Info,
+    Warn,
+    Error,
+}
+
+impl Severity {
+    pub fn number(self) -> i32 {
+        match self {
+            Severity::Info => 9,
+            Severity::Warn => 13,
+            Severity::Error => 17,
+        }
+    }
+
+    pub fn text(self) -> &'static str {
+        match self {
+            Severity::Info => "INFO",
+            Severity::Warn => "WARN",
+            Severity::Error => "ERROR",
+        }
+    }
+}
+
+/// A log record tied to the span it describes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogRecord {
+    pub time_ns: u64,
+    pub severity: Severity,
+    pub body: Arc<str>,
+    pub attrs: Vec<(Key, AttrValue)>,
+    pub trace_id: [u8; 16],
+    pub span_id: [u8; 8],
+    pub scope: Key,
+    pub resource: ResourceKey,
+}

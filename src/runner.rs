@@ -5,6 +5,7 @@ use crate::diag::Diags;
 use crate::encode::Resources;
 use crate::export::{CountersSnapshot, Exporter};
 use crate::generate::{self, RequestInput};
+use crate::metrics::{Aggregator, MetricsPlan};
 use crate::model::AttrValue;
 use crate::plan::{Compiler, ScenarioPlan, World, WorldOptions};
 use crate::record::{StatusCode, TraceRecord};
@@ -98,6 +99,7 @@ pub struct ScenarioCount {
     pub traces: u64,
     pub spans: u64,
     pub error_spans: u64,
+    pub log_records: u64,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -118,7 +120,7 @@ impl RunReport {
         out.push_str(&format!(
             "otelsim: {} traces, {} spans ({} with status ERROR) in {:.1} s · seed {}{}\n",
             total_traces,
-            self.export.spans_generated,
+            self.export.spans.generated,
             total_err,
             self.elapsed_s,
             self.seed,
@@ -148,8 +150,19 @@ impl RunReport {
         let e = &self.export;
         out.push_str(&format!(
             "  export: {} spans sent in {} requests · {} acknowledged · {} failed · {} retries · {} bytes\n",
-            e.spans_sent, e.requests_sent, e.spans_acked, e.spans_failed, e.retries, e.bytes_sent
+            e.spans.sent, e.spans.requests_sent, e.spans.acked, e.spans.failed, e.retries, e.bytes_sent
         ));
+        for (what, c) in [
+            ("metric points", &e.metric_points),
+            ("log records", &e.log_records),
+        ] {
+            if c.generated > 0 {
+                out.push_str(&format!(
+                    "  {what}: {} sent in {} requests · {} delivered · {} failed\n",
+                    c.sent, c.requests_sent, c.acked, c.failed
+                ));
+            }
+        }
         if let Some(err) = &e.first_error {
             out.push_str(&format!("  first export error: {err}\n"));
         }
@@ -296,11 +309,20 @@ pub fn generate_iteration<R: Rng + ?Sized>(
 pub async fn execute(prep: &Prepared, settings: &Settings, spec: RunSpec) -> Result<RunReport> {
     let seed = settings.seed.unwrap_or_else(|| rand::rng().random());
     let extra: Vec<(String, AttrValue)> = Vec::new();
-    let exporter =
-        Exporter::start(settings.export.clone(), Resources::new(&prep.world, &extra)).await?;
+    let resources = Resources::new(&prep.world, &extra);
+    let exporter = Exporter::start(settings.export.clone(), resources.clone()).await?;
     let mut pick_rng = Pcg64Mcg::seed_from_u64(stream_seed(seed, u64::MAX));
     let started = Instant::now();
     let mut virtual_now = settings.start_time_ns;
+    // Metrics are stamped on the run's clock (virtual or wall), never by the SDK.
+    let clock_start = virtual_now.unwrap_or_else(now_ns);
+    let interval_ns = settings.metrics_interval.as_nanos() as u64;
+    let mut next_collect = clock_start.saturating_add(interval_ns);
+    let mut metrics = Aggregator::new(
+        MetricsPlan::new(&prep.world, &prep.registry.semconv),
+        settings.temporality,
+        clock_start,
+    );
     let total = match &spec.picks {
         Picks::Weighted { count, .. } | Picks::Repeat { count, .. } => *count,
         Picks::EachOnce(names) => names.len() as u64,
@@ -326,8 +348,20 @@ pub async fn execute(prep: &Prepared, settings: &Settings, spec: RunSpec) -> Res
         let end_ns = virtual_now.unwrap_or_else(now_ns);
         let mut rng = Pcg64Mcg::seed_from_u64(stream_seed(seed, i));
         let traces = generate_iteration(&prep.world, plan, end_ns, &mut rng);
+        if settings.metrics.unwrap_or(plan.emit_metrics) {
+            for t in &traces {
+                metrics.record(&prep.world, t);
+            }
+        }
+        let mut logs = Vec::new();
+        if settings.logs.unwrap_or(plan.emit_logs) {
+            for t in &traces {
+                crate::logs::derive(&prep.world, t, &mut logs);
+            }
+        }
         let c = counts.entry(name.to_string()).or_default();
         c.requests += 1;
+        c.log_records += logs.len() as u64;
         c.traces += traces.len() as u64;
         for t in &traces {
             c.spans += t.spans.len() as u64;
@@ -340,7 +374,7 @@ pub async fn execute(prep: &Prepared, settings: &Settings, spec: RunSpec) -> Res
         if spec.show != show::Mode::Off {
             let mut out = stdout.lock();
             for t in &traces {
-                let _ = out.write_all(show::render_trace(t, spec.show).as_bytes());
+                let _ = out.write_all(show::render_trace(t, spec.show, &logs).as_bytes());
             }
         } else if settings.verbose > 0 && !settings.quiet {
             let spans: usize = traces.iter().map(|t| t.spans.len()).sum();
@@ -356,7 +390,14 @@ pub async fn execute(prep: &Prepared, settings: &Settings, spec: RunSpec) -> Res
             );
         }
         // Not raced against Ctrl-C: once generated, a request is always counted through to the end.
-        exporter.submit(traces).await;
+        exporter.submit(traces, logs).await;
+        let now = virtual_now.unwrap_or_else(now_ns);
+        if now >= next_collect {
+            if let Some((request, points)) = metrics.collect(now, &resources) {
+                exporter.submit_metrics(request, points).await;
+            }
+            next_collect = now.saturating_add(interval_ns);
+        }
         if let Some(f) = exporter.counters.fatal() {
             fatal = Some(f);
             break;
@@ -389,6 +430,11 @@ pub async fn execute(prep: &Prepared, settings: &Settings, spec: RunSpec) -> Res
     }
     if interrupted && !settings.quiet {
         eprintln!("otelsim: interrupted; flushing what was generated (Ctrl-C again to abort)");
+    }
+    // The final collection: everything measured since the last one.
+    if let Some((request, points)) = metrics.collect(virtual_now.unwrap_or_else(now_ns), &resources)
+    {
+        exporter.submit_metrics(request, points).await;
     }
     let export = exporter.finish().await;
     Ok(RunReport {

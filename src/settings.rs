@@ -21,6 +21,11 @@ pub struct Settings {
     pub start_time_ns: Option<u64>,
     pub verbose: u8,
     pub quiet: bool,
+    /// `Some` when --metrics / --no-metrics overrides each scenario's `emit_metrics`.
+    pub metrics: Option<bool>,
+    pub logs: Option<bool>,
+    pub temporality: crate::metrics::Temporality,
+    pub metrics_interval: std::time::Duration,
 }
 
 /// Parses `k=v,k2=v2` (the OTEL_* list format, values percent-decoded).
@@ -192,6 +197,18 @@ impl Settings {
             start_time_ns: g.start_time.as_deref().map(parse_start_time).transpose()?,
             verbose: g.verbose,
             quiet: g.quiet,
+            metrics: if g.no_metrics {
+                Some(false)
+            } else {
+                g.metrics.then_some(true)
+            },
+            logs: if g.no_logs {
+                Some(false)
+            } else {
+                g.logs.then_some(true)
+            },
+            temporality: g.temporality,
+            metrics_interval: g.metrics_interval,
         })
     }
 }

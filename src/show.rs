@@ -1,6 +1,6 @@
 //! `--show-spans` / `--show-full-spans`: each trace printed as a tree.
 
-use crate::record::{SpanRecord, StatusCode, TraceRecord};
+use crate::record::{LogRecord, SpanRecord, StatusCode, TraceRecord};
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
@@ -33,8 +33,9 @@ fn status(s: &SpanRecord) -> String {
     }
 }
 
-/// Renders one trace; children are ordered by start time.
-pub fn render_trace(t: &TraceRecord, mode: Mode) -> String {
+/// Renders one trace; children are ordered by start time. In `Full` mode the
+/// log records of each span (from `logs`) are printed under it.
+pub fn render_trace(t: &TraceRecord, mode: Mode, logs: &[LogRecord]) -> String {
     let mut out = String::new();
     let session = t.spans.first().and_then(|s| {
         s.attrs
@@ -70,71 +71,76 @@ pub fn render_trace(t: &TraceRecord, mode: Mode) -> String {
         .map(|&i| t.spans[i].start_ns)
         .min()
         .unwrap_or(0);
+    let mut p = Printer {
+        t,
+        children,
+        origin,
+        mode,
+        logs,
+        out,
+    };
     for (n, &r) in roots.iter().enumerate() {
-        walk(
-            t,
-            r,
-            "",
-            n + 1 == roots.len(),
-            &children,
-            origin,
-            mode,
-            &mut out,
-        );
+        p.walk(r, "", n + 1 == roots.len());
     }
-    out
+    p.out
 }
 
-#[allow(clippy::too_many_arguments)]
-fn walk(
-    t: &TraceRecord,
-    i: usize,
-    indent: &str,
-    last: bool,
-    children: &HashMap<[u8; 8], Vec<usize>>,
+/// Walks a trace's tree depth-first, writing one block per span.
+struct Printer<'a> {
+    t: &'a TraceRecord,
+    children: HashMap<[u8; 8], Vec<usize>>,
     origin: u64,
     mode: Mode,
-    out: &mut String,
-) {
-    let s = &t.spans[i];
-    let branch = if last { "└─ " } else { "├─ " };
-    let _ = writeln!(
-        out,
-        "{indent}{branch}{}  {:.1} ms  +{:.1} ms  {}  {}",
-        s.name,
-        s.duration_ns() as f64 / 1e6,
-        s.start_ns.saturating_sub(origin) as f64 / 1e6,
-        s.kind.as_str().to_ascii_lowercase(),
-        status(s)
-    );
-    let child_indent = format!("{indent}{}", if last { "   " } else { "│  " });
-    if mode == Mode::Full {
-        for (k, v) in &s.attrs {
-            let _ = writeln!(out, "{child_indent}    {k} = {v}");
+    logs: &'a [LogRecord],
+    out: String,
+}
+
+impl Printer<'_> {
+    fn walk(&mut self, i: usize, indent: &str, last: bool) {
+        let s = &self.t.spans[i];
+        let origin = self.origin;
+        let branch = if last { "└─ " } else { "├─ " };
+        let _ = writeln!(
+            self.out,
+            "{indent}{branch}{}  {:.1} ms  +{:.1} ms  {}  {}",
+            s.name,
+            s.duration_ns() as f64 / 1e6,
+            s.start_ns.saturating_sub(origin) as f64 / 1e6,
+            s.kind.as_str().to_ascii_lowercase(),
+            status(s)
+        );
+        let child_indent = format!("{indent}{}", if last { "   " } else { "│  " });
+        if self.mode == Mode::Full {
+            for (k, v) in &s.attrs {
+                let _ = writeln!(self.out, "{child_indent}    {k} = {v}");
+            }
+            for e in &s.events {
+                let attrs: Vec<String> = e.attrs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                let _ = writeln!(
+                    self.out,
+                    "{child_indent}    event {} at +{:.1} ms {}",
+                    e.name,
+                    e.time_ns.saturating_sub(origin) as f64 / 1e6,
+                    attrs.join(" ")
+                );
+            }
+            for l in self
+                .logs
+                .iter()
+                .filter(|l| l.span_id == s.span_id && l.trace_id == self.t.trace_id)
+            {
+                let _ = writeln!(
+                    self.out,
+                    "{child_indent}    log {} at +{:.1} ms: {}",
+                    l.severity.text(),
+                    l.time_ns.saturating_sub(origin) as f64 / 1e6,
+                    l.body
+                );
+            }
         }
-        for e in &s.events {
-            let attrs: Vec<String> = e.attrs.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            let _ = writeln!(
-                out,
-                "{child_indent}    event {} at +{:.1} ms {}",
-                e.name,
-                e.time_ns.saturating_sub(origin) as f64 / 1e6,
-                attrs.join(" ")
-            );
-        }
-    }
-    if let Some(kids) = children.get(&s.span_id) {
+        let kids = self.children.get(&s.span_id).cloned().unwrap_or_default();
         for (n, &c) in kids.iter().enumerate() {
-            walk(
-                t,
-                c,
-                &child_indent,
-                n + 1 == kids.len(),
-                children,
-                origin,
-                mode,
-                out,
-            );
+            self.walk(c, &child_indent, n + 1 == kids.len());
         }
     }
 }

@@ -48,6 +48,8 @@ pub struct MetricDef {
     pub description: String,
     pub dimensions: Vec<String>,
     pub aligns_with_span: Option<String>,
+    /// The span attribute a histogram measures instead of the span's duration.
+    pub value_attribute: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -295,6 +297,10 @@ fn read_metrics(node: &Node, d: &mut Diags) -> Vec<MetricDef> {
                 .unwrap_or_default(),
             aligns_with_span: body
                 .get("aligns_with_span")
+                .and_then(|n| n.as_str())
+                .map(String::from),
+            value_attribute: body
+                .get("value_attribute")
                 .and_then(|n| n.as_str())
                 .map(String::from),
         });

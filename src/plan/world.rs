@@ -127,6 +127,10 @@ pub struct Keys {
     pub http_status: Key,
     pub mcp_method: Key,
     pub mcp_session: Key,
+    pub event_name: Key,
+    pub duration_ms: Key,
+    pub retry_delay_ms: Key,
+    pub token_type: Key,
 }
 
 impl Keys {
@@ -190,6 +194,10 @@ impl Keys {
             http_status: k("http.response.status_code"),
             mcp_method: k("mcp.method.name"),
             mcp_session: k("mcp.session.id"),
+            event_name: k("event.name"),
+            duration_ms: v("duration.ms"),
+            retry_delay_ms: v("retry.delay.ms"),
+            token_type: k("gen_ai.token.type"),
         }
     }
 }

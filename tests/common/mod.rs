@@ -180,6 +180,8 @@ pub fn read_output_file(
     std::fs::read_to_string(path)
         .expect("output file")
         .lines()
+        // The file holds all three signals; keep the trace requests.
+        .filter(|l| l.starts_with("{\"resourceSpans\""))
         .map(|l| sink::otlp_json::decode_traces(l.as_bytes()).expect("valid OTLP/JSON line"))
         .collect()
 }

@@ -1,0 +1,423 @@
+//! Transports: OTLP/gRPC, OTLP/HTTP (protobuf or JSON, optional gzip) and
+//! OTLP/JSON lines to a file. One `send` per encoded batch, classified as
+//! accepted (with partial-success rejections), transient, or permanent.
+
+use super::{Body, ExportConfig, Protocol};
+use crate::encode;
+use anyhow::{anyhow, bail, Context as _, Result};
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
+use prost::Message as _;
+use std::io::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tonic::transport::Channel;
+
+pub(super) enum Outcome {
+    /// Accepted; `rejected` items were refused by the receiver (OTLP partial success).
+    Ok { rejected: u64, message: String },
+    /// Transient: retry after the hint or the backoff.
+    Retry(String, Option<Duration>),
+    /// Permanent: the batch fails.
+    Fail(String),
+}
+
+type GrpcHeaders = Vec<(
+    tonic::metadata::MetadataKey<tonic::metadata::Ascii>,
+    tonic::metadata::MetadataValue<tonic::metadata::Ascii>,
+)>;
+
+#[derive(Clone)]
+pub(super) enum Transport {
+    Grpc {
+        channel: Channel,
+        headers: Arc<GrpcHeaders>,
+        gzip: bool,
+    },
+    Http {
+        client: reqwest::Client,
+        /// traces, metrics, logs
+        urls: Arc<[String; 3]>,
+        json: bool,
+        gzip: bool,
+    },
+    File(Arc<Mutex<std::io::BufWriter<std::fs::File>>>),
+}
+
+/// Normalises an endpoint to a URL with a scheme.
+pub fn endpoint_url(endpoint: &str) -> String {
+    if endpoint.contains("://") {
+        endpoint.to_string()
+    } else {
+        format!("http://{endpoint}")
+    }
+}
+
+/// The HTTP URL of a signal: `/v1/<signal>` appended unless the path already names one.
+pub fn http_signal_url(endpoint: &str, signal: &str) -> String {
+    let base = endpoint_url(endpoint);
+    let trimmed = base.trim_end_matches('/');
+    for s in ["traces", "metrics", "logs"] {
+        if let Some(root) = trimmed.strip_suffix(&format!("/v1/{s}")) {
+            return format!("{root}/v1/{signal}");
+        }
+    }
+    format!("{trimmed}/v1/{signal}")
+}
+
+/// Connects once to fail fast, with one clear line, when nothing listens.
+async fn preflight(endpoint: &str, protocol: Protocol) -> Result<()> {
+    let url = reqwest::Url::parse(&endpoint_url(endpoint)).with_context(|| {
+        format!("invalid OTLP endpoint `{endpoint}`: expected e.g. http://localhost:4317")
+    })?;
+    let host = url
+        .host_str()
+        .ok_or_else(|| anyhow!("invalid OTLP endpoint `{endpoint}`: no host"))?
+        .to_string();
+    let port = url
+        .port_or_known_default()
+        .unwrap_or(if protocol == Protocol::Grpc {
+            4317
+        } else {
+            4318
+        });
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    match tokio::time::timeout(Duration::from_secs(3), tokio::net::TcpStream::connect((host.as_str(), port))).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => bail!(
+            "cannot reach the OTLP endpoint {endpoint} ({}): {e}. Start a receiver (`otelsim sink`, `make jaeger-up`) or point --endpoint at your collector, or use --output-file",
+            protocol.as_str()
+        ),
+        Err(_) => bail!("cannot reach the OTLP endpoint {endpoint} ({}): connection timed out after 3 s", protocol.as_str()),
+    }
+}
+
+fn grpc_headers(cfg: &ExportConfig) -> Result<GrpcHeaders> {
+    cfg.headers
+        .iter()
+        .map(|(k, v)| {
+            let key = tonic::metadata::MetadataKey::from_bytes(k.to_ascii_lowercase().as_bytes())
+                .map_err(|_| anyhow!("invalid header name `{k}`"))?;
+            let val = tonic::metadata::MetadataValue::try_from(v.as_str())
+                .map_err(|_| anyhow!("invalid value for header `{k}`"))?;
+            Ok((key, val))
+        })
+        .collect()
+}
+
+/// Configured headers as HTTP headers (auth tokens and the like).
+fn http_headers(cfg: &ExportConfig) -> Result<reqwest::header::HeaderMap> {
+    let mut map = reqwest::header::HeaderMap::new();
+    for (k, v) in &cfg.headers {
+        let name = reqwest::header::HeaderName::from_bytes(k.as_bytes())
+            .with_context(|| format!("invalid header name `{k}`"))?;
+        let value = reqwest::header::HeaderValue::from_str(v)
+            .with_context(|| format!("invalid value for header `{k}`"))?;
+        map.insert(name, value);
+    }
+    Ok(map)
+}
+
+impl Transport {
+    pub(super) async fn new(cfg: &ExportConfig) -> Result<Transport> {
+        if let Some(path) = &cfg.output_file {
+            let f = std::fs::File::create(path)
+                .with_context(|| format!("cannot create output file {}", path.display()))?;
+            return Ok(Transport::File(Arc::new(Mutex::new(
+                std::io::BufWriter::new(f),
+            ))));
+        }
+        preflight(&cfg.endpoint, cfg.protocol).await?;
+        Ok(match cfg.protocol {
+            Protocol::Grpc => Transport::Grpc {
+                channel: tonic::transport::Endpoint::from_shared(endpoint_url(&cfg.endpoint))
+                    .with_context(|| format!("invalid gRPC endpoint `{}`", cfg.endpoint))?
+                    .connect_timeout(Duration::from_secs(3))
+                    .timeout(cfg.request_timeout)
+                    .connect_lazy(),
+                headers: Arc::new(grpc_headers(cfg)?),
+                gzip: cfg.gzip,
+            },
+            Protocol::HttpProtobuf | Protocol::HttpJson => {
+                let traces = if cfg.signal_url {
+                    endpoint_url(&cfg.endpoint)
+                } else {
+                    http_signal_url(&cfg.endpoint, "traces")
+                };
+                Transport::Http {
+                    client: reqwest::Client::builder()
+                        .default_headers(http_headers(cfg)?)
+                        .timeout(cfg.request_timeout)
+                        .connect_timeout(Duration::from_secs(3))
+                        .build()
+                        .context("cannot build the HTTP client")?,
+                    urls: Arc::new([
+                        traces,
+                        http_signal_url(&cfg.endpoint, "metrics"),
+                        http_signal_url(&cfg.endpoint, "logs"),
+                    ]),
+                    json: cfg.protocol == Protocol::HttpJson,
+                    gzip: cfg.gzip,
+                }
+            }
+        })
+    }
+
+    pub(super) fn flush(&self) {
+        if let Transport::File(f) = self {
+            if let Ok(mut w) = f.lock() {
+                let _ = w.flush();
+            }
+        }
+    }
+
+    /// Sends one batch once; `bytes` receives the bytes put on the wire.
+    pub(super) async fn send(&self, body: &Body, bytes: &mut u64) -> Outcome {
+        match self {
+            Transport::File(f) => {
+                let line = match body {
+                    Body::Traces(r) => encode::to_json_line(r),
+                    Body::Metrics(r) => encode::to_json_line(r),
+                    Body::Logs(r) => encode::to_json_line(r),
+                };
+                *bytes += line.len() as u64 + 1;
+                let Ok(mut w) = f.lock() else {
+                    return Outcome::Fail("output file lock poisoned".into());
+                };
+                // Flushed per line so a write error is charged to the items it lost.
+                match writeln!(w, "{line}").and_then(|()| w.flush()) {
+                    Ok(()) => Outcome::Ok {
+                        rejected: 0,
+                        message: String::new(),
+                    },
+                    Err(e) => Outcome::Fail(format!("cannot write output file: {e}")),
+                }
+            }
+            Transport::Grpc {
+                channel,
+                headers,
+                gzip,
+            } => grpc_send(channel, headers, *gzip, body, bytes).await,
+            Transport::Http {
+                client,
+                urls,
+                json,
+                gzip,
+            } => {
+                let (url, raw) = match body {
+                    Body::Traces(r) => (
+                        &urls[0],
+                        if *json {
+                            encode::to_json_line(r).into_bytes()
+                        } else {
+                            r.encode_to_vec()
+                        },
+                    ),
+                    Body::Metrics(r) => (
+                        &urls[1],
+                        if *json {
+                            encode::to_json_line(r).into_bytes()
+                        } else {
+                            r.encode_to_vec()
+                        },
+                    ),
+                    Body::Logs(r) => (
+                        &urls[2],
+                        if *json {
+                            encode::to_json_line(r).into_bytes()
+                        } else {
+                            r.encode_to_vec()
+                        },
+                    ),
+                };
+                let ctype = if *json {
+                    "application/json"
+                } else {
+                    "application/x-protobuf"
+                };
+                let mut req = client.post(url).header("content-type", ctype);
+                let payload = if *gzip {
+                    req = req.header("content-encoding", "gzip");
+                    gzip_bytes(&raw)
+                } else {
+                    raw
+                };
+                *bytes += payload.len() as u64;
+                match req.body(payload).send().await {
+                    Ok(resp) => {
+                        let code = resp.status().as_u16();
+                        let retry_after = resp
+                            .headers()
+                            .get("retry-after")
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(|v| v.trim().parse::<u64>().ok())
+                            .map(Duration::from_secs);
+                        match code {
+                            200..=299 => {
+                                let data = resp.bytes().await.unwrap_or_default();
+                                let (rejected, message) = http_partial_success(&data, *json, body);
+                                Outcome::Ok { rejected, message }
+                            }
+                            429 | 502 | 503 | 504 => {
+                                Outcome::Retry(format!("HTTP {code} from {url}"), retry_after)
+                            }
+                            _ => {
+                                let text = resp.text().await.unwrap_or_default();
+                                Outcome::Fail(format!(
+                                    "HTTP {code} from {url}: {}",
+                                    text.chars().take(200).collect::<String>()
+                                ))
+                            }
+                        }
+                    }
+                    Err(e) => Outcome::Retry(format!("HTTP request to {url} failed: {e}"), None),
+                }
+            }
+        }
+    }
+}
+
+fn classify(status: tonic::Status) -> Outcome {
+    use tonic::Code;
+    let msg = format!("gRPC {:?}: {}", status.code(), status.message());
+    match status.code() {
+        Code::Unavailable
+        | Code::ResourceExhausted
+        | Code::Aborted
+        | Code::DeadlineExceeded
+        | Code::Cancelled
+        | Code::OutOfRange
+        | Code::DataLoss
+        | Code::Unknown => Outcome::Retry(msg, None),
+        _ => Outcome::Fail(msg),
+    }
+}
+
+fn with_headers<T>(msg: T, headers: &GrpcHeaders) -> tonic::Request<T> {
+    let mut req = tonic::Request::new(msg);
+    for (k, v) in headers {
+        req.metadata_mut().insert(k.clone(), v.clone());
+    }
+    req
+}
+
+async fn grpc_send(
+    channel: &Channel,
+    headers: &GrpcHeaders,
+    gzip: bool,
+    body: &Body,
+    bytes: &mut u64,
+) -> Outcome {
+    let enc = tonic::codec::CompressionEncoding::Gzip;
+    match body {
+        Body::Traces(r) => {
+            *bytes += r.encoded_len() as u64;
+            let mut c =
+                TraceServiceClient::new(channel.clone()).max_encoding_message_size(64 << 20);
+            if gzip {
+                c = c.send_compressed(enc);
+            }
+            match c.export(with_headers(r.clone(), headers)).await {
+                Ok(resp) => {
+                    let ps = resp.into_inner().partial_success.unwrap_or_default();
+                    Outcome::Ok {
+                        rejected: ps.rejected_spans.max(0) as u64,
+                        message: ps.error_message,
+                    }
+                }
+                Err(s) => classify(s),
+            }
+        }
+        Body::Metrics(r) => {
+            *bytes += r.encoded_len() as u64;
+            let mut c =
+                MetricsServiceClient::new(channel.clone()).max_encoding_message_size(64 << 20);
+            if gzip {
+                c = c.send_compressed(enc);
+            }
+            match c.export(with_headers(r.clone(), headers)).await {
+                Ok(resp) => {
+                    let ps = resp.into_inner().partial_success.unwrap_or_default();
+                    Outcome::Ok {
+                        rejected: ps.rejected_data_points.max(0) as u64,
+                        message: ps.error_message,
+                    }
+                }
+                Err(s) => classify(s),
+            }
+        }
+        Body::Logs(r) => {
+            *bytes += r.encoded_len() as u64;
+            let mut c = LogsServiceClient::new(channel.clone()).max_encoding_message_size(64 << 20);
+            if gzip {
+                c = c.send_compressed(enc);
+            }
+            match c.export(with_headers(r.clone(), headers)).await {
+                Ok(resp) => {
+                    let ps = resp.into_inner().partial_success.unwrap_or_default();
+                    Outcome::Ok {
+                        rejected: ps.rejected_log_records.max(0) as u64,
+                        message: ps.error_message,
+                    }
+                }
+                Err(s) => classify(s),
+            }
+        }
+    }
+}
+
+fn gzip_bytes(body: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(
+        Vec::with_capacity(body.len() / 4),
+        flate2::Compression::fast(),
+    );
+    // Writing to a Vec cannot fail.
+    let _ = enc.write_all(body);
+    enc.finish().unwrap_or_default()
+}
+
+/// Rejected items from an OTLP/HTTP response body (protobuf or JSON); 0 when absent.
+fn http_partial_success(data: &[u8], json: bool, body: &Body) -> (u64, String) {
+    if data.is_empty() {
+        return (0, String::new());
+    }
+    let field = match body {
+        Body::Traces(_) => "rejectedSpans",
+        Body::Metrics(_) => "rejectedDataPoints",
+        Body::Logs(_) => "rejectedLogRecords",
+    };
+    if json {
+        let v: serde_json::Value = serde_json::from_slice(data).unwrap_or_default();
+        let ps = &v["partialSuccess"];
+        let rejected = match &ps[field] {
+            serde_json::Value::String(s) => s.parse().unwrap_or(0),
+            n => n.as_u64().unwrap_or(0),
+        };
+        return (
+            rejected,
+            ps["errorMessage"].as_str().unwrap_or_default().to_string(),
+        );
+    }
+    let decoded = match body {
+        Body::Traces(_) => ExportTraceServiceResponse::decode(data)
+            .ok()
+            .and_then(|r| r.partial_success)
+            .map(|p| (p.rejected_spans, p.error_message)),
+        Body::Metrics(_) => ExportMetricsServiceResponse::decode(data)
+            .ok()
+            .and_then(|r| r.partial_success)
+            .map(|p| (p.rejected_data_points, p.error_message)),
+        Body::Logs(_) => ExportLogsServiceResponse::decode(data)
+            .ok()
+            .and_then(|r| r.partial_success)
+            .map(|p| (p.rejected_log_records, p.error_message)),
+    };
+    decoded.map_or((0, String::new()), |(n, m)| (n.max(0) as u64, m))
+}

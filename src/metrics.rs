@@ -1,0 +1,621 @@
+//! Metrics derived from the sampled values of the emitted spans (never nominal
+//! means), aggregated in-process and stamped by otelsim itself, so that a
+//! dashboard on the metrics agrees with the traces: counts equal span counts,
+//! histogram sums equal span-duration sums, token sums equal span token sums.
+//!
+//! Which metrics: the semconv file's `canonical_metrics` (prefix applied) where
+//! it declares them, built-in `{p}.*` metrics for span kinds it does not cover,
+//! and the standard OTel GenAI and MCP client metrics.
+
+use crate::encode::{key_value, Resources};
+use crate::model::semconv::Semconv;
+use crate::model::AttrValue;
+use crate::plan::World;
+use crate::record::{Key, ResourceKey, SpanRecord, StatusCode, TraceRecord};
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
+use opentelemetry_proto::tonic::metrics::v1::{
+    exemplar, metric, number_data_point, AggregationTemporality, Exemplar, Histogram,
+    HistogramDataPoint, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
+};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+pub enum Temporality {
+    Cumulative,
+    Delta,
+}
+
+/// Default boundaries for millisecond histograms (the OTel SDK's default buckets).
+const MS_BOUNDS: &[f64] = &[
+    0.0, 5.0, 10.0, 25.0, 50.0, 75.0, 100.0, 250.0, 500.0, 750.0, 1000.0, 2500.0, 5000.0, 7500.0,
+    10000.0,
+];
+/// `gen_ai.client.operation.duration`, as the GenAI semantic conventions recommend.
+const GENAI_DURATION_BOUNDS: &[f64] = &[
+    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
+];
+/// `gen_ai.client.token.usage`, as the GenAI semantic conventions recommend.
+const TOKEN_BOUNDS: &[f64] = &[
+    1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0, 4194304.0,
+    16777216.0, 67108864.0,
+];
+/// `mcp.client.operation.duration`, as the MCP semantic conventions recommend.
+const MCP_DURATION_BOUNDS: &[f64] = &[
+    0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+];
+const COUNT_BOUNDS: &[f64] = &[0.0, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0];
+
+/// Series per metric before new attribute sets fold into one overflow series.
+pub const MAX_SERIES_PER_METRIC: usize = 2000;
+
+#[derive(Clone, Debug, PartialEq)]
+enum Value {
+    One,
+    DurationMs,
+    DurationS,
+    Attr(Key),
+}
+
+#[derive(Clone, Debug)]
+pub struct MetricSpec {
+    pub name: String,
+    pub description: String,
+    pub unit: String,
+    /// `None` for a counter (monotonic sum); bucket bounds for a histogram.
+    pub bounds: Option<Vec<f64>>,
+    /// Span class this metric measures (`llm.call`); a class ending in `.attempt` matches every attempt span.
+    pub class: String,
+    value: Value,
+    /// Span attributes that become point attributes (low-cardinality only).
+    dims: Vec<Key>,
+    /// Point attributes fixed by the metric (e.g. `gen_ai.token.type=input`).
+    fixed: Vec<(Key, AttrValue)>,
+    /// Add `error.type` for failed spans.
+    error_dim: bool,
+    /// Only spans with this attribute (e.g. `retry.reason`: attempts after the first).
+    requires: Option<Key>,
+}
+
+/// Attribute keys that would explode cardinality; never metric dimensions.
+fn high_cardinality(key: &str) -> bool {
+    [
+        "session.id",
+        "request.id",
+        "conversation.id",
+        "call.id",
+        "trace",
+        "span_id",
+        "enduser",
+        "task.id",
+        "messages",
+        "redacted",
+    ]
+    .iter()
+    .any(|p| key.contains(p))
+}
+
+/// The metrics of a run.
+#[derive(Clone, Debug)]
+pub struct MetricsPlan {
+    pub specs: Vec<MetricSpec>,
+}
+
+impl MetricsPlan {
+    pub fn new(world: &World, sc: &Semconv) -> MetricsPlan {
+        let p = &world.prefix;
+        let k = &world.keys;
+        let mut specs: Vec<MetricSpec> = Vec::new();
+        let key = |s: &str| -> Key { Arc::from(s) };
+        for m in &sc.metrics {
+            let Some(span) = &m.aligns_with_span else {
+                continue;
+            };
+            let class = p.class_of(&p.rewrite(span)).to_string();
+            let name = p.rewrite(&m.name);
+            let histogram = m.instrument.eq_ignore_ascii_case("histogram");
+            let value = match &m.value_attribute {
+                Some(a) => Value::Attr(key(&p.rewrite(a))),
+                None if name.contains("tokens.input") => Value::Attr(k.input_tokens.clone()),
+                None if name.contains("tokens.output") => Value::Attr(k.output_tokens.clone()),
+                None if histogram && m.unit == "s" => Value::DurationS,
+                None if histogram => Value::DurationMs,
+                None => Value::One,
+            };
+            let bounds = histogram.then(|| match (&value, m.unit.as_str()) {
+                (Value::DurationS, _) => GENAI_DURATION_BOUNDS.to_vec(),
+                (Value::DurationMs, _) | (_, "ms") => MS_BOUNDS.to_vec(),
+                _ => COUNT_BOUNDS.to_vec(),
+            });
+            specs.push(MetricSpec {
+                description: m.description.clone(),
+                unit: if m.unit.is_empty() {
+                    "1".into()
+                } else {
+                    m.unit.clone()
+                },
+                bounds,
+                class,
+                value,
+                dims: m
+                    .dimensions
+                    .iter()
+                    .map(|d| p.rewrite(d))
+                    .filter(|d| !high_cardinality(d))
+                    .map(|d| key(&d))
+                    .collect(),
+                fixed: Vec::new(),
+                error_dim: false,
+                requires: None,
+                name,
+            });
+        }
+        let covered = |class: &str, specs: &[MetricSpec]| specs.iter().any(|s| s.class == class);
+        let dims = |names: &[&Key]| names.iter().map(|k| (*k).clone()).collect::<Vec<Key>>();
+        let builtin = |class: &str,
+                       base: &str,
+                       what: &str,
+                       dim_keys: Vec<Key>,
+                       specs: &mut Vec<MetricSpec>| {
+            if covered(class, specs) {
+                return;
+            }
+            specs.push(MetricSpec {
+                name: p.attr(&format!("{base}.count")),
+                description: format!("Number of {what}"),
+                unit: "1".into(),
+                bounds: None,
+                class: class.into(),
+                value: Value::One,
+                dims: dim_keys.clone(),
+                fixed: Vec::new(),
+                error_dim: false,
+                requires: None,
+            });
+            specs.push(MetricSpec {
+                name: p.attr(&format!("{base}.duration")),
+                description: format!("Duration of {what}"),
+                unit: "ms".into(),
+                bounds: Some(MS_BOUNDS.to_vec()),
+                class: class.into(),
+                value: Value::DurationMs,
+                dims: dim_keys,
+                fixed: Vec::new(),
+                error_dim: false,
+                requires: None,
+            });
+        };
+        let tenant = &k.tenant_id;
+        builtin(
+            "a2a.orchestrate",
+            "turn",
+            "agent turns",
+            dims(&[tenant, &k.agent_target, &k.a2a_outcome]),
+            &mut specs,
+        );
+        builtin(
+            "mcp.tool.execute",
+            "tool",
+            "MCP tool calls",
+            dims(&[tenant, &k.tool_name, &k.step_outcome]),
+            &mut specs,
+        );
+        builtin(
+            "llm.call",
+            "llm",
+            "LLM calls",
+            dims(&[tenant, &k.provider, &k.request_model, &k.step_outcome]),
+            &mut specs,
+        );
+        builtin(
+            "tools.recommend",
+            "tools.recommend",
+            "tool recommendations",
+            dims(&[tenant, &k.selection_strategy, &k.step_outcome]),
+            &mut specs,
+        );
+        let outcome = key(&p.attr("request.outcome"));
+        let reason = key(&p.attr("block.reason"));
+        builtin(
+            "request.validation",
+            "request.validation",
+            "control-plane request validations",
+            dims(&[tenant, &outcome, &reason]),
+            &mut specs,
+        );
+        builtin(
+            "context.augment",
+            "rag",
+            "retrievals",
+            dims(&[tenant, &key(&p.attr("rag.source")), &k.step_outcome]),
+            &mut specs,
+        );
+        builtin(
+            "rag.retrieve",
+            "rag.retrieve",
+            "retrievals",
+            dims(&[tenant, &k.step_outcome]),
+            &mut specs,
+        );
+        builtin(
+            "a2a.call",
+            "a2a",
+            "agent-to-agent calls",
+            dims(&[tenant, &k.step_outcome]),
+            &mut specs,
+        );
+        if !specs.iter().any(|s| {
+            s.class == "llm.call" && matches!(&s.value, Value::Attr(a) if *a == k.input_tokens)
+        }) {
+            for (which, v) in [("input", &k.input_tokens), ("output", &k.output_tokens)] {
+                specs.push(MetricSpec {
+                    name: p.attr(&format!("llm.tokens.{which}")),
+                    description: format!("LLM {which} tokens"),
+                    unit: "{token}".into(),
+                    bounds: None,
+                    class: "llm.call".into(),
+                    value: Value::Attr(v.clone()),
+                    dims: dims(&[tenant, &k.provider, &k.request_model]),
+                    fixed: Vec::new(),
+                    error_dim: false,
+                    requires: None,
+                });
+            }
+        }
+        specs.push(MetricSpec {
+            name: p.attr("tool.retry.attempts"),
+            description:
+                "Retry attempts (attempts after the first) of tool calls and retried steps".into(),
+            unit: "1".into(),
+            bounds: None,
+            class: ".attempt".into(),
+            value: Value::One,
+            dims: dims(&[tenant, &k.tool_name, &k.retry_reason, &k.attempt_outcome]),
+            fixed: Vec::new(),
+            error_dim: false,
+            requires: Some(k.retry_reason.clone()),
+        });
+        // Standard OTel GenAI client metrics.
+        let genai_dims = dims(&[&k.op_name, &k.provider, &k.request_model, &k.response_model]);
+        specs.push(MetricSpec {
+            name: "gen_ai.client.operation.duration".into(),
+            description: "GenAI operation duration".into(),
+            unit: "s".into(),
+            bounds: Some(GENAI_DURATION_BOUNDS.to_vec()),
+            class: "llm.call".into(),
+            value: Value::DurationS,
+            dims: genai_dims.clone(),
+            fixed: Vec::new(),
+            error_dim: true,
+            requires: None,
+        });
+        for (which, v) in [("input", &k.input_tokens), ("output", &k.output_tokens)] {
+            specs.push(MetricSpec {
+                name: "gen_ai.client.token.usage".into(),
+                description: "Number of input and output tokens used".into(),
+                unit: "{token}".into(),
+                bounds: Some(TOKEN_BOUNDS.to_vec()),
+                class: "llm.call".into(),
+                value: Value::Attr(v.clone()),
+                dims: genai_dims.clone(),
+                fixed: vec![(k.token_type.clone(), AttrValue::str(which))],
+                error_dim: false,
+                requires: Some(v.clone()),
+            });
+        }
+        specs.push(MetricSpec {
+            name: "mcp.client.operation.duration".into(),
+            description: "Duration of MCP requests as observed by the client".into(),
+            unit: "s".into(),
+            bounds: Some(MCP_DURATION_BOUNDS.to_vec()),
+            class: "mcp.tool.execute".into(),
+            value: Value::DurationS,
+            dims: dims(&[&k.mcp_method, &k.tool_name]),
+            fixed: Vec::new(),
+            error_dim: true,
+            requires: None,
+        });
+        MetricsPlan { specs }
+    }
+}
+
+/// One measurement kept as an exemplar: value, time, trace id, span id.
+type Sample = (f64, u64, [u8; 16], [u8; 8]);
+
+#[derive(Clone, Debug)]
+struct Series {
+    name_idx: usize,
+    resource: ResourceKey,
+    attrs: Vec<(Key, AttrValue)>,
+    sum: f64,
+    count: u64,
+    min: f64,
+    max: f64,
+    buckets: Vec<u64>,
+    /// Latest measurement per bucket.
+    exemplars: Vec<Option<Sample>>,
+}
+
+/// Aggregates measurements between collections; stamps points itself.
+pub struct Aggregator {
+    plan: MetricsPlan,
+    /// Distinct metric names in first-seen order (specs may share one, e.g. token usage).
+    names: Vec<String>,
+    spec_name: Vec<usize>,
+    temporality: Temporality,
+    start_ns: u64,
+    last_collect_ns: u64,
+    series: BTreeMap<(usize, ResourceKey, String), Series>,
+    per_metric: Vec<usize>,
+    measurements: u64,
+}
+
+fn value_f64(v: &AttrValue) -> Option<f64> {
+    match v {
+        AttrValue::Int(i) => Some(*i as f64),
+        AttrValue::Double(d) => Some(*d),
+        _ => None,
+    }
+}
+
+impl Aggregator {
+    pub fn new(plan: MetricsPlan, temporality: Temporality, start_ns: u64) -> Aggregator {
+        let mut names: Vec<String> = Vec::new();
+        let spec_name = plan
+            .specs
+            .iter()
+            .map(|s| match names.iter().position(|n| *n == s.name) {
+                Some(i) => i,
+                None => {
+                    names.push(s.name.clone());
+                    names.len() - 1
+                }
+            })
+            .collect();
+        let per_metric = vec![0; names.len()];
+        Aggregator {
+            plan,
+            names,
+            spec_name,
+            temporality,
+            start_ns,
+            last_collect_ns: start_ns,
+            series: BTreeMap::new(),
+            per_metric,
+            measurements: 0,
+        }
+    }
+
+    /// Records every measurement the spans of `trace` produce.
+    pub fn record(&mut self, world: &World, trace: &TraceRecord) {
+        for s in &trace.spans {
+            let Some(class) = s.attr(&world.keys.span_class).and_then(AttrValue::as_str) else {
+                continue;
+            };
+            for i in 0..self.plan.specs.len() {
+                let spec = &self.plan.specs[i];
+                let matches = if spec.class.starts_with('.') {
+                    class.ends_with(spec.class.as_str())
+                } else {
+                    spec.class == class
+                };
+                if !matches || spec.requires.as_ref().is_some_and(|r| s.attr(r).is_none()) {
+                    continue;
+                }
+                let value = match &spec.value {
+                    Value::One => Some(1.0),
+                    Value::DurationMs => Some(s.duration_ns() as f64 / 1e6),
+                    Value::DurationS => Some(s.duration_ns() as f64 / 1e9),
+                    Value::Attr(a) => s.attr(a).and_then(value_f64),
+                };
+                if let Some(v) = value {
+                    self.measure(i, world, trace, s, v);
+                }
+            }
+        }
+    }
+
+    fn measure(
+        &mut self,
+        spec_idx: usize,
+        world: &World,
+        trace: &TraceRecord,
+        s: &SpanRecord,
+        v: f64,
+    ) {
+        let spec = &self.plan.specs[spec_idx];
+        let name_idx = self.spec_name[spec_idx];
+        let mut attrs: Vec<(Key, AttrValue)> = spec
+            .dims
+            .iter()
+            .filter_map(|d| s.attr(d).map(|v| (d.clone(), v.clone())))
+            .collect();
+        attrs.extend(spec.fixed.iter().cloned());
+        if spec.error_dim && s.status == StatusCode::Error {
+            if let Some(e) = s.attr(&world.keys.error_type) {
+                attrs.push((world.keys.error_type.clone(), e.clone()));
+            }
+        }
+        let mut id = String::new();
+        for (k, v) in &attrs {
+            id.push_str(k);
+            id.push('=');
+            id.push_str(&v.to_string());
+            id.push('\u{1f}');
+        }
+        let resource = ResourceKey {
+            control_plane: s.resource.control_plane,
+            component: None,
+        };
+        let mut key = (name_idx, resource.clone(), id);
+        if !self.series.contains_key(&key) {
+            if self.per_metric[name_idx] >= MAX_SERIES_PER_METRIC {
+                // Cardinality guard, as OTel SDKs do: new attribute sets share one overflow series.
+                attrs = vec![(Arc::from("otel.metric.overflow"), AttrValue::Bool(true))];
+                key.2 = "otel.metric.overflow".into();
+            } else {
+                self.per_metric[name_idx] += 1;
+            }
+        }
+        let nb = spec.bounds.as_ref().map_or(0, |b| b.len() + 1);
+        let series = self.series.entry(key).or_insert_with(|| Series {
+            name_idx,
+            resource,
+            attrs,
+            sum: 0.0,
+            count: 0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+            buckets: vec![0; nb],
+            exemplars: vec![None; nb],
+        });
+        series.sum += v;
+        series.count += 1;
+        series.min = series.min.min(v);
+        series.max = series.max.max(v);
+        if let Some(bounds) = &spec.bounds {
+            // Bucket i holds (bounds[i-1], bounds[i]].
+            let b = bounds.partition_point(|x| *x < v);
+            series.buckets[b] += 1;
+            series.exemplars[b] = Some((v, s.end_ns, trace.trace_id, s.span_id));
+        }
+        self.measurements += 1;
+    }
+
+    /// Builds the export request for everything since the last collection, stamped
+    /// `now_ns`; returns it with its number of data points (None when there is nothing).
+    pub fn collect(
+        &mut self,
+        now_ns: u64,
+        resources: &Resources,
+    ) -> Option<(ExportMetricsServiceRequest, u64)> {
+        let start = match self.temporality {
+            Temporality::Cumulative => self.start_ns,
+            Temporality::Delta => self.last_collect_ns,
+        };
+        self.last_collect_ns = now_ns;
+        if self.series.is_empty() {
+            return None;
+        }
+        let temporality = match self.temporality {
+            Temporality::Cumulative => AggregationTemporality::Cumulative,
+            Temporality::Delta => AggregationTemporality::Delta,
+        } as i32;
+        let mut by_resource: BTreeMap<ResourceKey, BTreeMap<usize, Vec<&Series>>> = BTreeMap::new();
+        for s in self.series.values() {
+            by_resource
+                .entry(s.resource.clone())
+                .or_default()
+                .entry(s.name_idx)
+                .or_default()
+                .push(s);
+        }
+        let mut points = 0u64;
+        let mut resource_metrics = Vec::new();
+        for (rk, metrics) in by_resource {
+            let mut out = Vec::new();
+            for (name_idx, series) in metrics {
+                let spec = self.plan.specs[self
+                    .spec_name
+                    .iter()
+                    .position(|n| *n == name_idx)
+                    .unwrap_or(0)]
+                .clone();
+                points += series.len() as u64;
+                let attrs = |s: &Series| {
+                    s.attrs
+                        .iter()
+                        .map(|(k, v)| key_value(k, v))
+                        .collect::<Vec<_>>()
+                };
+                let data = match &spec.bounds {
+                    None => metric::Data::Sum(Sum {
+                        data_points: series
+                            .iter()
+                            .map(|s| NumberDataPoint {
+                                attributes: attrs(s),
+                                start_time_unix_nano: start,
+                                time_unix_nano: now_ns,
+                                exemplars: Vec::new(),
+                                flags: 0,
+                                value: Some(if s.sum.fract() == 0.0 && s.sum.abs() < 9e15 {
+                                    number_data_point::Value::AsInt(s.sum as i64)
+                                } else {
+                                    number_data_point::Value::AsDouble(s.sum)
+                                }),
+                            })
+                            .collect(),
+                        aggregation_temporality: temporality,
+                        is_monotonic: true,
+                    }),
+                    Some(bounds) => metric::Data::Histogram(Histogram {
+                        data_points: series
+                            .iter()
+                            .map(|s| HistogramDataPoint {
+                                attributes: attrs(s),
+                                start_time_unix_nano: start,
+                                time_unix_nano: now_ns,
+                                count: s.count,
+                                sum: Some(s.sum),
+                                bucket_counts: s.buckets.clone(),
+                                explicit_bounds: bounds.clone(),
+                                exemplars: s
+                                    .exemplars
+                                    .iter()
+                                    .flatten()
+                                    .map(|(v, t, tid, sid)| Exemplar {
+                                        filtered_attributes: Vec::new(),
+                                        time_unix_nano: *t,
+                                        span_id: sid.to_vec(),
+                                        trace_id: tid.to_vec(),
+                                        value: Some(exemplar::Value::AsDouble(*v)),
+                                    })
+                                    .collect(),
+                                flags: 0,
+                                min: (s.count > 0).then_some(s.min),
+                                max: (s.count > 0).then_some(s.max),
+                            })
+                            .collect(),
+                        aggregation_temporality: temporality,
+                    }),
+                };
+                out.push(Metric {
+                    name: self.names[name_idx].clone(),
+                    description: spec.description.clone(),
+                    unit: spec.unit.clone(),
+                    metadata: Vec::new(),
+                    data: Some(data),
+                });
+            }
+            resource_metrics.push(ResourceMetrics {
+                resource: Some(resources.resource(&rk)),
+                scope_metrics: vec![ScopeMetrics {
+                    scope: Some(InstrumentationScope {
+                        name: "otelsim".into(),
+                        version: env!("CARGO_PKG_VERSION").into(),
+                        attributes: Vec::new(),
+                        dropped_attributes_count: 0,
+                    }),
+                    metrics: out,
+                    schema_url: resources.schema_url().to_string(),
+                }],
+                schema_url: resources.schema_url().to_string(),
+            });
+        }
+        if self.temporality == Temporality::Delta {
+            self.series.clear();
+            self.per_metric.iter_mut().for_each(|n| *n = 0);
+        } else {
+            // Exemplars describe the last interval only.
+            for s in self.series.values_mut() {
+                s.exemplars.iter_mut().for_each(|e| *e = None);
+            }
+        }
+        Some((ExportMetricsServiceRequest { resource_metrics }, points))
+    }
+
+    pub fn measurements(&self) -> u64 {
+        self.measurements
+    }
+}
