@@ -7,15 +7,25 @@ GRPC=${DEMO_GRPC_ADDR:-127.0.0.1:14317}
 HTTP=${DEMO_HTTP_ADDR:-127.0.0.1:14318}
 COUNT=${DEMO_COUNT:-300}
 
+if [ ! -x "$OTELSIM" ]; then
+  echo "demo: $OTELSIM not found; run \`make release\` (or set OTELSIM)" >&2
+  exit 1
+fi
+
 "$OTELSIM" sink --grpc-addr "$GRPC" --http-addr "$HTTP" --duration 10m &
 SINK=$!
 trap 'kill -INT "$SINK" 2>/dev/null || true' EXIT
 
 host=${GRPC%:*}; port=${GRPC##*:}
+up=0
 for _ in $(seq 1 100); do
-  if (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; then break; fi
+  if (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; then up=1; break; fi
   sleep 0.05
 done
+if [ "$up" != 1 ]; then
+  echo "demo: otelsim sink did not start listening on $GRPC (port in use? set DEMO_GRPC_ADDR/DEMO_HTTP_ADDR)" >&2
+  exit 1
+fi
 
 echo "== otelsim run: $COUNT weighted picks of the bundled scenarios =="
 status=0
