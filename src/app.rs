@@ -1,6 +1,8 @@
 //! Command dispatch and exit codes.
 
-use crate::cli::{Cli, Command, ListArgs, RunArgs, ScenarioArgs, SinkArgs, ValidateArgs};
+use crate::cli::{
+    BenchArgs, Cli, Command, ListArgs, RunArgs, ScenarioArgs, SinkArgs, ValidateArgs,
+};
 use crate::diag::{LoadError, Severity};
 use crate::plan::WorldOptions;
 use crate::registry::{Picker, Registry};
@@ -54,6 +56,7 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Validate(a) => validate(&settings, a),
         Command::Scenario(a) => scenario(&settings, a).await,
         Command::Run(a) => run_mixed(&settings, a).await,
+        Command::Bench(a) => bench(&settings, a),
         Command::Sink(_) => unreachable!("handled above"),
     }
 }
@@ -242,6 +245,30 @@ async fn run_mixed(s: &Settings, a: &RunArgs) -> i32 {
         show: show::Mode::from_flags(a.show.show_spans, a.show.show_full_spans),
     };
     execute(s, &prep, spec).await
+}
+
+fn bench(s: &Settings, a: &BenchArgs) -> i32 {
+    let prep = match prepare(s) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    match crate::bench::run(&prep, s, a.spans, !a.no_encode) {
+        Ok(r) => {
+            print!("{}", r.render());
+            if let Some(path) = &a.report {
+                let json = serde_json::to_string_pretty(&r).unwrap_or_default();
+                if let Err(e) = std::fs::write(path, json) {
+                    eprintln!("otelsim: cannot write {}: {e}", path.display());
+                    return exit::RUNTIME;
+                }
+            }
+            exit::OK
+        }
+        Err(msg) => {
+            eprintln!("otelsim: {msg}");
+            exit::INPUT
+        }
+    }
 }
 
 async fn sink(a: &SinkArgs) -> i32 {

@@ -139,6 +139,21 @@ pub enum Command {
     Validate(ValidateArgs),
     /// otelsim's own OTLP receiver: counts what arrives and prints a summary on exit.
     Sink(SinkArgs),
+    /// Measure generate + encode cost in memory on one thread (nothing is sent).
+    Bench(BenchArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Spans to generate (the bundled mixed workload, weighted).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub spans: u64,
+    /// Generate only; skip OTLP encoding.
+    #[arg(long)]
+    pub no_encode: bool,
+    /// Also write the report as JSON here.
+    #[arg(long, value_name = "PATH")]
+    pub report: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

@@ -5,6 +5,7 @@
 //! (batching, lossless sending, counters). `runner` drives it for the CLI; `sink` receives.
 
 pub mod app;
+pub mod bench;
 pub mod cli;
 pub mod diag;
 pub mod embedded;

@@ -428,3 +428,35 @@ fn predecessor_files_load_and_new_claim_phone_runs() {
         );
     }
 }
+
+#[test]
+fn bench_reports_rate_cost_size_and_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("bench.json");
+    let out = otelsim(
+        &[
+            "bench",
+            "--spans",
+            "20000",
+            "--seed",
+            "3",
+            "--report",
+            report.to_str().unwrap(),
+        ],
+        &[],
+        LIMIT,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert!(r["spans"].as_u64().unwrap() >= 20000);
+    for k in [
+        "spans_per_s",
+        "cpu_us_per_span",
+        "bytes_per_span",
+        "peak_rss_mb",
+    ] {
+        assert!(r[k].as_f64().unwrap() > 0.0, "{k} in {r}");
+    }
+    assert!(text(&out).contains("spans/s"));
+}
