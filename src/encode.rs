@@ -232,5 +232,59 @@ pub fn logs_request(records: &[LogRecord], resources: &Resources) -> ExportLogsS
 
 /// OTLP/JSON of a request, as one line (the Collector file exporter's format).
 pub fn to_json_line<T: serde::Serialize>(req: &T) -> String {
-    serde_json::to_string(req).unwrap_or_else(|e| format!("{{\"error\":\"cannot encode: {e}\"}}"))
+    match serde_json::to_value(req) {
+        Ok(mut v) => {
+            to_otlp_json(&mut v);
+            v.to_string()
+        }
+        Err(e) => format!("{{\"error\":\"cannot encode: {e}\"}}"),
+    }
+}
+
+/// 64-bit integer fields, which OTLP/JSON writes as decimal strings.
+const INT64_FIELDS: &[&str] = &[
+    "timeUnixNano",
+    "startTimeUnixNano",
+    "observedTimeUnixNano",
+    "count",
+    "asInt",
+    "intValue",
+];
+
+/// Brings opentelemetry-proto's serde output in line with the OTLP/JSON encoding:
+/// 64-bit integers as strings, exemplar values inline (`asDouble` beside
+/// `timeUnixNano`, not under `value`), and no `null` fields.
+fn to_otlp_json(v: &mut serde_json::Value) {
+    use serde_json::Value;
+    match v {
+        Value::Object(map) => {
+            map.retain(|_, x| !x.is_null());
+            if let Some(Value::Object(inner)) = map.get("value").cloned() {
+                if inner.contains_key("asDouble") || inner.contains_key("asInt") {
+                    map.remove("value");
+                    map.extend(inner);
+                }
+            }
+            for (k, x) in map.iter_mut() {
+                match x {
+                    Value::Number(n)
+                        if INT64_FIELDS.contains(&k.as_str()) && (n.is_i64() || n.is_u64()) =>
+                    {
+                        let text = n.to_string();
+                        *x = Value::String(text);
+                    }
+                    Value::Array(items) if k == "bucketCounts" => {
+                        for it in items.iter_mut() {
+                            if it.is_number() {
+                                *it = Value::String(it.to_string());
+                            }
+                        }
+                    }
+                    _ => to_otlp_json(x),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(to_otlp_json),
+        _ => {}
+    }
 }

@@ -325,6 +325,8 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
 
         let mut items: Vec<Item> = Vec::new();
         let mut child_fail: Option<Key> = None;
+        // Any failed child, propagating or not (a control-plane root reports its step's cause).
+        let mut any_child_fail: Option<Key> = None;
         let mut attempts = 0u32;
         if let Some(retry) = &node.retry {
             let (n, fail) = self.attempts(
@@ -349,6 +351,9 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
                             && child.error.from_parent > 0.0
                             && self.rng.random_bool(child.error.from_parent));
                     let it = self.instance(child, Some(span_id), forced);
+                    if any_child_fail.is_none() {
+                        any_child_fail.clone_from(&it.failed);
+                    }
                     if it.failed.is_some() {
                         if child.error.cascade_to_siblings > 0.0
                             && self.rng.random_bool(child.error.cascade_to_siblings)
@@ -367,6 +372,12 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
         let parallel = node.parallel && node.retry.is_none();
         let dur = self.layout(&items, sampled, parallel);
         self.spans[idx].end_ns = dur;
+        let own_type = match (&own_type, node.role, &any_child_fail) {
+            (Some(_), Role::ControlPlane, Some(cause)) if node.error.exception.is_none() => {
+                Some(cause.clone())
+            }
+            _ => own_type,
+        };
         let failed = own_type.clone().or(child_fail);
         let tool = tool_override.as_ref().or(node.tool.as_ref());
         let outcome = Outcome {

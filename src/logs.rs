@@ -186,8 +186,8 @@ pub fn derive(world: &World, trace: &TraceRecord, out: &mut Vec<LogRecord>) {
             "validation.policy" => {
                 let decision = text(s, &world.prefix.attr("policy.decision"));
                 let sev = match decision.as_str() {
-                    "block" => Severity::Warn,
                     _ if failed => Severity::Error,
+                    "block" => Severity::Warn,
                     _ => Severity::Info,
                 };
                 e.record(
@@ -211,12 +211,17 @@ pub fn derive(world: &World, trace: &TraceRecord, out: &mut Vec<LogRecord>) {
                 let outcome = text(s, &world.prefix.attr(outcome_key));
                 if outcome == "blocked" {
                     let reason = text(s, &world.prefix.attr("block.reason"));
+                    let (event, what) = if class == "request.validation" {
+                        ("request.blocked", "Request")
+                    } else {
+                        ("response.blocked", "Response")
+                    };
                     e.record(
                         s,
                         s.end_ns,
                         Severity::Warn,
-                        "request.blocked",
-                        format!("Request blocked: {reason}"),
+                        event,
+                        format!("{what} blocked: {reason}"),
                         policy_attrs(world, s),
                     );
                 }

@@ -151,14 +151,23 @@ impl MetricsPlan {
                 name,
             });
         }
-        let covered = |class: &str, specs: &[MetricSpec]| specs.iter().any(|s| s.class == class);
+        // A built-in is skipped when the file covers its span kind or already uses its name.
+        let covered = |class: &str, base: &str, specs: &[MetricSpec]| {
+            let names = [
+                p.attr(&format!("{base}.count")),
+                p.attr(&format!("{base}.duration")),
+            ];
+            specs
+                .iter()
+                .any(|s| s.class == class || names.contains(&s.name))
+        };
         let dims = |names: &[&Key]| names.iter().map(|k| (*k).clone()).collect::<Vec<Key>>();
         let builtin = |class: &str,
                        base: &str,
                        what: &str,
                        dim_keys: Vec<Key>,
                        specs: &mut Vec<MetricSpec>| {
-            if covered(class, specs) {
+            if covered(class, base, specs) {
                 return;
             }
             specs.push(MetricSpec {
@@ -349,6 +358,8 @@ pub struct Aggregator {
     series: BTreeMap<(usize, ResourceKey, String), Series>,
     per_metric: Vec<usize>,
     measurements: u64,
+    /// Measurements were recorded since the last collection.
+    dirty: bool,
 }
 
 fn value_f64(v: &AttrValue) -> Option<f64> {
@@ -384,11 +395,16 @@ impl Aggregator {
             series: BTreeMap::new(),
             per_metric,
             measurements: 0,
+            dirty: false,
         }
     }
 
-    /// Records every measurement the spans of `trace` produce.
-    pub fn record(&mut self, world: &World, trace: &TraceRecord) {
+    /// Records every measurement the spans of `trace` produce, at `recorded_ns`:
+    /// the request's emission time (its last span's end). Spans are back-dated, so
+    /// measurements are placed by when the request was emitted, which keeps every
+    /// measurement (and exemplar) inside the collection window that reports it.
+    pub fn record(&mut self, world: &World, trace: &TraceRecord, recorded_ns: u64) {
+        self.dirty = true;
         for s in &trace.spans {
             let Some(class) = s.attr(&world.keys.span_class).and_then(AttrValue::as_str) else {
                 continue;
@@ -410,7 +426,7 @@ impl Aggregator {
                     Value::Attr(a) => s.attr(a).and_then(value_f64),
                 };
                 if let Some(v) = value {
-                    self.measure(i, world, trace, s, v);
+                    self.measure(i, world, trace, s, v, recorded_ns);
                 }
             }
         }
@@ -423,6 +439,7 @@ impl Aggregator {
         trace: &TraceRecord,
         s: &SpanRecord,
         v: f64,
+        recorded_ns: u64,
     ) {
         let spec = &self.plan.specs[spec_idx];
         let name_idx = self.spec_name[spec_idx];
@@ -478,7 +495,7 @@ impl Aggregator {
             // Bucket i holds (bounds[i-1], bounds[i]].
             let b = bounds.partition_point(|x| *x < v);
             series.buckets[b] += 1;
-            series.exemplars[b] = Some((v, s.end_ns, trace.trace_id, s.span_id));
+            series.exemplars[b] = Some((v, recorded_ns, trace.trace_id, s.span_id));
         }
         self.measurements += 1;
     }
@@ -494,7 +511,12 @@ impl Aggregator {
             Temporality::Cumulative => self.start_ns,
             Temporality::Delta => self.last_collect_ns,
         };
+        // Nothing new since a collection at this same instant: exporting again would duplicate it.
+        if now_ns <= self.last_collect_ns && !self.dirty {
+            return None;
+        }
         self.last_collect_ns = now_ns;
+        self.dirty = false;
         if self.series.is_empty() {
             return None;
         }

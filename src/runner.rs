@@ -350,7 +350,7 @@ pub async fn execute(prep: &Prepared, settings: &Settings, spec: RunSpec) -> Res
         let traces = generate_iteration(&prep.world, plan, end_ns, &mut rng);
         if settings.metrics.unwrap_or(plan.emit_metrics) {
             for t in &traces {
-                metrics.record(&prep.world, t);
+                metrics.record(&prep.world, t, end_ns);
             }
         }
         let mut logs = Vec::new();

@@ -593,3 +593,64 @@ fn allowed_parts_are_linked_or_merged_into_one_trace() {
         }
     }
 }
+
+#[test]
+fn review_regressions_in_goals_and_control_plane() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("no_compose.yaml"), "context: {mcp_server: phone}\ndata_plane: {workflow: new_claim, simulation_goal: partial_workflow}\nrealistic_overrides: {skip_steps: [4]}\n").unwrap();
+    let out = otelsim(
+        &["validate", "--scenarios-dir", dir.path().to_str().unwrap()],
+        &[],
+        LIMIT,
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("no response_compose"), "{}", text(&out));
+
+    // wrong_division never targets the division the workflow really uses (context.mcp_server).
+    let dir2 = tempfile::tempdir().unwrap();
+    std::fs::write(dir2.path().join("wd.yaml"), "mcp_server: phone\ncontext: {mcp_server: electronics}\ndata_plane: {workflow: new_claim, simulation_goal: wrong_division}\n").unwrap();
+    let cfg = std::fs::read_to_string(repo().join("config/config.yaml")).unwrap();
+    let at = cfg.find("  electronics:\n    mcp_server_uuid: \"").unwrap();
+    let electronics = &cfg[at + "  electronics:\n    mcp_server_uuid: \"".len()..][..36];
+    let spans = via_sink(
+        &[
+            "scenario",
+            "--name",
+            "wd",
+            "--count",
+            "40",
+            "--scenarios-dir",
+            dir2.path().to_str().unwrap(),
+            "--seed",
+            "2",
+            "--start-time",
+            "2026-03-01T00:00:00Z",
+        ],
+        &[],
+    );
+    for call in spans.iter().filter(|s| s.name == "vendor.mcp.tool.execute") {
+        assert_ne!(call.attrs["vendor.mcp.server.uuid"], electronics);
+    }
+
+    // A control-plane error root reports its failing step's cause, not a generic one.
+    let spans = via_sink(
+        &[
+            "scenario",
+            "--name",
+            "request_error_policy_runtime",
+            "--count",
+            "5",
+        ],
+        &[],
+    );
+    for root in spans
+        .iter()
+        .filter(|s| s.name == "vendor.request.validation")
+    {
+        assert_eq!(root.status, 2);
+        assert_eq!(
+            root.attrs["error.type"], "timeout",
+            "PolicyEngineTimeout on the policy step"
+        );
+    }
+}

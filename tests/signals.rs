@@ -480,3 +480,83 @@ fn no_metrics_and_no_logs_mean_none() {
     assert_eq!((snap.metric_points, snap.log_records), (0, 0));
     rt.block_on(sink.shutdown());
 }
+
+#[test]
+fn file_output_is_spec_shaped_otlp_json_and_windows_hold_their_exemplars() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("all.jsonl");
+    let out = otelsim(
+        &[
+            "run",
+            "--count",
+            "80",
+            "--interval",
+            "300",
+            "--seed",
+            "12",
+            "--start-time",
+            "2026-05-01T00:00:00Z",
+            "--metrics-interval",
+            "3s",
+            "--temporality",
+            "delta",
+            "--output-file",
+            f.to_str().unwrap(),
+        ],
+        &[],
+        LIMIT,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let mut exemplars = 0;
+    let mut seen_points: HashSet<String> = HashSet::new();
+    for line in std::fs::read_to_string(&f).unwrap().lines() {
+        assert!(!line.contains("null"), "no null fields in OTLP/JSON");
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let Some(rms) = v.get("resourceMetrics") else {
+            continue;
+        };
+        for m in rms
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|rm| rm["scopeMetrics"].as_array().unwrap())
+            .flat_map(|sm| sm["metrics"].as_array().unwrap())
+        {
+            let data = m.get("histogram").or(m.get("sum")).unwrap();
+            for p in data["dataPoints"].as_array().unwrap() {
+                let start: u64 = p["startTimeUnixNano"]
+                    .as_str()
+                    .expect("int64 as string")
+                    .parse()
+                    .unwrap();
+                let time: u64 = p["timeUnixNano"].as_str().unwrap().parse().unwrap();
+                assert!(
+                    seen_points.insert(format!("{}{}{}", m["name"], p["attributes"], time)),
+                    "a point is exported once"
+                );
+                if let Some(bc) = p.get("bucketCounts") {
+                    assert!(bc.as_array().unwrap().iter().all(|c| c.is_string()));
+                    assert!(p["count"].is_string());
+                }
+                for e in p
+                    .get("exemplars")
+                    .and_then(|e| e.as_array())
+                    .into_iter()
+                    .flatten()
+                {
+                    assert!(
+                        e.get("asDouble").is_some() && e.get("value").is_none(),
+                        "exemplar value inline: {e}"
+                    );
+                    let t: u64 = e["timeUnixNano"].as_str().unwrap().parse().unwrap();
+                    assert!(
+                        start <= t && t <= time,
+                        "exemplar inside its window [{start}, {time}]: {t}"
+                    );
+                    exemplars += 1;
+                }
+            }
+        }
+    }
+    assert!(exemplars > 0);
+}

@@ -370,19 +370,28 @@ impl Pending {
         let _ = btx.send(Batch { body, items }).await;
     }
 
-    async fn flush_logs(&mut self, btx: &mpsc::Sender<Batch>, resources: &Resources) {
-        if self.logs.is_empty() {
-            return;
+    /// Sends pending log records in requests of at most `max` records.
+    async fn flush_logs(&mut self, btx: &mpsc::Sender<Batch>, resources: &Resources, max: usize) {
+        for chunk in self.logs.chunks(max.max(1)) {
+            let body = Body::Logs(encode::logs_request(chunk, resources));
+            let _ = btx
+                .send(Batch {
+                    body,
+                    items: chunk.len() as u64,
+                })
+                .await;
         }
-        let body = Body::Logs(encode::logs_request(&self.logs, resources));
-        let items = self.logs.len() as u64;
         self.logs.clear();
-        let _ = btx.send(Batch { body, items }).await;
     }
 
-    async fn flush_all(&mut self, btx: &mpsc::Sender<Batch>, resources: &Resources) {
+    async fn flush_all(
+        &mut self,
+        btx: &mpsc::Sender<Batch>,
+        resources: &Resources,
+        max_logs: usize,
+    ) {
         self.flush_traces(btx, resources).await;
-        self.flush_logs(btx, resources).await;
+        self.flush_logs(btx, resources, max_logs).await;
     }
 }
 
@@ -405,7 +414,7 @@ async fn run_batcher(
             Some(d) => match tokio::time::timeout_at(d, rx.recv()).await {
                 Ok(m) => m,
                 Err(_) => {
-                    p.flush_all(&btx, &resources).await;
+                    p.flush_all(&btx, &resources, cfg.max_batch_logs).await;
                     deadline = None;
                     continue;
                 }
@@ -416,7 +425,7 @@ async fn run_batcher(
             None => break,
             Some(Msg::Metrics(request, items)) => {
                 // Spans and logs queued earlier go first.
-                p.flush_all(&btx, &resources).await;
+                p.flush_all(&btx, &resources, cfg.max_batch_logs).await;
                 deadline = None;
                 let _ = btx
                     .send(Batch {
@@ -440,7 +449,7 @@ async fn run_batcher(
                 }
                 p.logs.extend(logs);
                 if p.logs.len() >= cfg.max_batch_logs {
-                    p.flush_logs(&btx, &resources).await;
+                    p.flush_logs(&btx, &resources, cfg.max_batch_logs).await;
                 }
                 if p.traces.is_empty() && p.logs.is_empty() {
                     deadline = None;
@@ -450,7 +459,7 @@ async fn run_batcher(
             }
         }
     }
-    p.flush_all(&btx, &resources).await;
+    p.flush_all(&btx, &resources, cfg.max_batch_logs).await;
     drop(btx);
     for w in workers {
         let _ = w.await;

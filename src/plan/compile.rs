@@ -701,7 +701,8 @@ impl<'a> Compiler<'a> {
             };
             root.children.push(child);
         }
-        let goal = injector.plan(tool_slots, d);
+        let has_compose = steps.iter().any(|st| step_kind(st) == StepKind::Compose);
+        let goal = injector.plan(tool_slots, has_compose, d);
         Some((root, goal))
     }
 
@@ -1086,10 +1087,10 @@ impl GoalInjector {
             .as_deref()
             .and_then(|t| c.cfg.division_server(t))
             .map(String::from);
-        let correct_server = s
-            .mcp_server
-            .clone()
-            .or_else(|| server.map(|srv| srv.key.clone()));
+        // The division the workflow really uses (mcp_server_key, context, top-level, first).
+        let correct_server = server
+            .map(|srv| srv.key.clone())
+            .or_else(|| s.mcp_server.clone());
         if kind == GoalKind::WrongDivision
             && target_server.is_some()
             && target_server == correct_server
@@ -1161,9 +1162,13 @@ impl GoalInjector {
         })
     }
 
-    fn plan(&self, tool_slots: u32, d: &mut Diags) -> Option<GoalPlan> {
+    fn plan(&self, tool_slots: u32, has_compose: bool, d: &mut Diags) -> Option<GoalPlan> {
         let slots = match self.kind {
             GoalKind::None => return None,
+            GoalKind::FailCompose if !has_compose => {
+                d.error(Pos::default(), "simulation_goal", format!("`{}` fails response.compose, but the workflow's remaining steps have no response_compose", self.name));
+                return None;
+            }
             GoalKind::FailCompose => 1,
             GoalKind::FailTool | GoalKind::WrongDivision => tool_slots,
         };
