@@ -12,24 +12,8 @@ use std::time::Duration;
 const LIMIT: Duration = Duration::from_secs(120);
 
 fn received(protocol: &str, args: &[&str]) -> (Vec<Flat>, String) {
-    let rt = runtime();
-    let sink = start_sink(&rt);
-    let endpoint = match protocol {
-        "grpc" => format!("http://{}", sink.grpc_addr),
-        _ => format!("http://{}", sink.http_addr),
-    };
-    let mut all = vec!["--endpoint", &endpoint, "--protocol", protocol];
-    all.extend_from_slice(args);
-    let out = otelsim(&all, &[], LIMIT);
-    assert!(out.status.success(), "otelsim failed: {}", text(&out));
-    let reqs: Vec<_> = sink
-        .stats
-        .trace_requests()
-        .into_iter()
-        .map(|r| r.request)
-        .collect();
-    rt.block_on(sink.shutdown());
-    (flatten(&reqs), text(&out))
+    let d = deliver(protocol, args, &[]);
+    (d.spans, d.output)
 }
 
 fn children_of<'a>(spans: &'a [Flat], parent: &Flat) -> Vec<&'a Flat> {

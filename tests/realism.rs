@@ -12,21 +12,7 @@ const LIMIT: Duration = Duration::from_secs(120);
 
 /// Runs scenarios through gRPC into the sink and returns the spans.
 fn via_sink(args: &[&str], env: &[(&str, &str)]) -> Vec<Flat> {
-    let rt = runtime();
-    let sink = start_sink(&rt);
-    let endpoint = format!("http://{}", sink.grpc_addr);
-    let mut all = vec!["--endpoint", endpoint.as_str()];
-    all.extend_from_slice(args);
-    let out = otelsim(&all, env, LIMIT);
-    assert!(out.status.success(), "{}", text(&out));
-    let reqs: Vec<_> = sink
-        .stats
-        .trace_requests()
-        .into_iter()
-        .map(|r| r.request)
-        .collect();
-    rt.block_on(sink.shutdown());
-    flatten(&reqs)
+    deliver("grpc", args, env).spans
 }
 
 fn goal_scenarios() -> tempfile::TempDir {

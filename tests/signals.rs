@@ -19,36 +19,17 @@ struct Received {
 }
 
 fn run(protocol: &str, args: &[&str]) -> Received {
-    let rt = runtime();
-    let sink = start_sink(&rt);
-    let endpoint = match protocol {
-        "grpc" => format!("http://{}", sink.grpc_addr),
-        _ => format!("http://{}", sink.http_addr),
-    };
-    let mut all = vec!["--endpoint", endpoint.as_str(), "--protocol", protocol];
-    all.extend_from_slice(args);
-    let out = otelsim(&all, &[], LIMIT);
-    assert!(out.status.success(), "{}", text(&out));
-    let spans = flatten(
-        &sink
-            .stats
-            .trace_requests()
-            .into_iter()
-            .map(|r| r.request)
-            .collect::<Vec<_>>(),
-    );
-    let r = Received {
-        spans,
-        metrics: sink.stats.metrics_requests(),
-        logs: sink.stats.logs_requests(),
-    };
-    let snap = sink.stats.snapshot();
+    let d = deliver(protocol, args, &[]);
     assert!(
-        snap.metric_points > 0 && snap.log_records > 0,
-        "the sink counts metric points and log records: {snap:?}"
+        d.snapshot.metric_points > 0 && d.snapshot.log_records > 0,
+        "the sink counts metric points and log records: {:?}",
+        d.snapshot
     );
-    rt.block_on(sink.shutdown());
-    r
+    Received {
+        spans: d.spans,
+        metrics: d.metrics,
+        logs: d.logs,
+    }
 }
 
 /// A flattened metric data point: (name, attributes, count-or-sum, histogram sum, start, time).

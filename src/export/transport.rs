@@ -308,6 +308,28 @@ fn with_headers<T>(msg: T, headers: &GrpcHeaders) -> tonic::Request<T> {
     req
 }
 
+/// One gRPC export of any signal: the three services differ only in client type
+/// and in the partial-success field that counts rejected items.
+macro_rules! grpc_export {
+    ($client:ident, $channel:expr, $headers:expr, $gzip:expr, $req:expr, $bytes:expr, $rejected:ident) => {{
+        *$bytes += $req.encoded_len() as u64;
+        let mut c = $client::new($channel.clone()).max_encoding_message_size(64 << 20);
+        if $gzip {
+            c = c.send_compressed(tonic::codec::CompressionEncoding::Gzip);
+        }
+        match c.export(with_headers($req.clone(), $headers)).await {
+            Ok(resp) => {
+                let ps = resp.into_inner().partial_success.unwrap_or_default();
+                Outcome::Ok {
+                    rejected: ps.$rejected.max(0) as u64,
+                    message: ps.error_message,
+                }
+            }
+            Err(s) => classify(s),
+        }
+    }};
+}
+
 async fn grpc_send(
     channel: &Channel,
     headers: &GrpcHeaders,
@@ -315,61 +337,34 @@ async fn grpc_send(
     body: &Body,
     bytes: &mut u64,
 ) -> Outcome {
-    let enc = tonic::codec::CompressionEncoding::Gzip;
     match body {
-        Body::Traces(r) => {
-            *bytes += r.encoded_len() as u64;
-            let mut c =
-                TraceServiceClient::new(channel.clone()).max_encoding_message_size(64 << 20);
-            if gzip {
-                c = c.send_compressed(enc);
-            }
-            match c.export(with_headers(r.clone(), headers)).await {
-                Ok(resp) => {
-                    let ps = resp.into_inner().partial_success.unwrap_or_default();
-                    Outcome::Ok {
-                        rejected: ps.rejected_spans.max(0) as u64,
-                        message: ps.error_message,
-                    }
-                }
-                Err(s) => classify(s),
-            }
-        }
-        Body::Metrics(r) => {
-            *bytes += r.encoded_len() as u64;
-            let mut c =
-                MetricsServiceClient::new(channel.clone()).max_encoding_message_size(64 << 20);
-            if gzip {
-                c = c.send_compressed(enc);
-            }
-            match c.export(with_headers(r.clone(), headers)).await {
-                Ok(resp) => {
-                    let ps = resp.into_inner().partial_success.unwrap_or_default();
-                    Outcome::Ok {
-                        rejected: ps.rejected_data_points.max(0) as u64,
-                        message: ps.error_message,
-                    }
-                }
-                Err(s) => classify(s),
-            }
-        }
-        Body::Logs(r) => {
-            *bytes += r.encoded_len() as u64;
-            let mut c = LogsServiceClient::new(channel.clone()).max_encoding_message_size(64 << 20);
-            if gzip {
-                c = c.send_compressed(enc);
-            }
-            match c.export(with_headers(r.clone(), headers)).await {
-                Ok(resp) => {
-                    let ps = resp.into_inner().partial_success.unwrap_or_default();
-                    Outcome::Ok {
-                        rejected: ps.rejected_log_records.max(0) as u64,
-                        message: ps.error_message,
-                    }
-                }
-                Err(s) => classify(s),
-            }
-        }
+        Body::Traces(r) => grpc_export!(
+            TraceServiceClient,
+            channel,
+            headers,
+            gzip,
+            r,
+            bytes,
+            rejected_spans
+        ),
+        Body::Metrics(r) => grpc_export!(
+            MetricsServiceClient,
+            channel,
+            headers,
+            gzip,
+            r,
+            bytes,
+            rejected_data_points
+        ),
+        Body::Logs(r) => grpc_export!(
+            LogsServiceClient,
+            channel,
+            headers,
+            gzip,
+            r,
+            bytes,
+            rejected_log_records
+        ),
     }
 }
 

@@ -200,3 +200,44 @@ pub fn now_ns() -> u64 {
         .unwrap()
         .as_nanos() as u64
 }
+
+/// What the sink received from one otelsim run, plus otelsim's own output.
+pub struct Delivered {
+    pub spans: Vec<Flat>,
+    pub metrics:
+        Vec<opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest>,
+    pub logs: Vec<opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest>,
+    pub snapshot: sink::SinkSnapshot,
+    pub output: String,
+}
+
+/// Runs otelsim with `args` against an in-process sink over `protocol`
+/// (`grpc`, `http/protobuf`, `http/json`); the run must succeed.
+pub fn deliver(protocol: &str, args: &[&str], env: &[(&str, &str)]) -> Delivered {
+    let rt = runtime();
+    let sink = start_sink(&rt);
+    let endpoint = match protocol {
+        "grpc" => format!("http://{}", sink.grpc_addr),
+        _ => format!("http://{}", sink.http_addr),
+    };
+    let mut all = vec!["--endpoint", endpoint.as_str(), "--protocol", protocol];
+    all.extend_from_slice(args);
+    let out = otelsim(&all, env, Duration::from_secs(120));
+    let output = text(&out);
+    assert!(out.status.success(), "otelsim {args:?} failed: {output}");
+    let reqs: Vec<_> = sink
+        .stats
+        .trace_requests()
+        .into_iter()
+        .map(|r| r.request)
+        .collect();
+    let d = Delivered {
+        spans: flatten(&reqs),
+        metrics: sink.stats.metrics_requests(),
+        logs: sink.stats.logs_requests(),
+        snapshot: sink.stats.snapshot(),
+        output,
+    };
+    rt.block_on(sink.shutdown());
+    d
+}
