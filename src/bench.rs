@@ -2,11 +2,11 @@
 //! and report spans/s, CPU µs per span, bytes per span and peak RSS. Nothing is
 //! sent; this measures otelsim's own cost, the ceiling of any end-to-end rate.
 
-use crate::encode::{self, Resources};
+use crate::encode::wire::WireEncoder;
+use crate::encode::Resources;
 use crate::registry::Picker;
 use crate::runner::{generate_iteration, Prepared};
 use crate::settings::Settings;
-use prost::Message as _;
 use rand::SeedableRng;
 use rand_pcg::Pcg64Mcg;
 use std::time::Instant;
@@ -60,7 +60,8 @@ pub fn run(
     let picker = Picker::new(&candidates)?;
     let seed = settings.seed.unwrap_or(1);
     let mut rng = Pcg64Mcg::seed_from_u64(seed);
-    let resources = Resources::new(&prep.world, &[]);
+    let mut wire = WireEncoder::new(Resources::new(&prep.world, &[]));
+    let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
     let anchor = settings.start_time_ns.unwrap_or(1_800_000_000_000_000_000);
     let (mut spans, mut traces, mut bytes) = (0u64, 0u64, 0u64);
     let mut batch = Vec::new();
@@ -79,9 +80,9 @@ pub fn run(
                 batch_spans += t.spans.len();
                 batch.push(t);
                 if batch_spans >= 512 {
-                    bytes += encode::traces_request(&batch, &resources)
-                        .encode_to_vec()
-                        .len() as u64;
+                    buf.clear();
+                    wire.traces(&batch, &mut buf);
+                    bytes += buf.len() as u64;
                     batch.clear();
                     batch_spans = 0;
                 }
@@ -89,9 +90,9 @@ pub fn run(
         }
     }
     if !batch.is_empty() {
-        bytes += encode::traces_request(&batch, &resources)
-            .encode_to_vec()
-            .len() as u64;
+        buf.clear();
+        wire.traces(&batch, &mut buf);
+        bytes += buf.len() as u64;
     }
     let wall = t0.elapsed().as_secs_f64();
     let cpu = (cpu_seconds() - cpu0).max(1e-9);

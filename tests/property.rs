@@ -184,6 +184,29 @@ proptest! {
     }
 
     #[test]
+    fn the_wire_encoder_matches_the_prost_encoding(seed in any::<u64>(), picks in 1usize..12) {
+        use prost::Message as _;
+        let (reg, world) = registry();
+        let resources = otelsim::encode::Resources::new(world, &[]);
+        let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(seed);
+        let mut traces = Vec::new();
+        let cands = reg.filtered(&[]);
+        for i in 0..picks {
+            let plan = otelsim::plan::Compiler { world, cfg: &reg.config, sc: &reg.semconv }
+                .scenario(cands[(seed as usize + i) % cands.len()], &mut Diags::new("t"))
+                .unwrap();
+            traces.extend(otelsim::runner::generate_iteration(world, &plan, 1_800_000_000_000_000_000, &mut rng));
+        }
+        let expected = otelsim::encode::traces_request(&traces, &resources);
+        let mut bytes = Vec::new();
+        otelsim::encode::wire::WireEncoder::new(resources.clone()).traces(&traces, &mut bytes);
+        let decoded = opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest::decode(bytes.as_slice());
+        prop_assert!(decoded.is_ok(), "{:?}", decoded.err());
+        prop_assert_eq!(decoded.unwrap(), expected.clone());
+        prop_assert_eq!(bytes.len(), expected.encoded_len(), "same size as prost's encoding");
+    }
+
+    #[test]
     fn arbitrary_text_never_panics_the_loaders(src in "[ a-z_:\\-\\[\\]{},.0-9'\"&*!|>#\n]{0,400}") {
         let (reg, _) = registry();
         let mut d = Diags::new("fuzz.yaml");

@@ -7,6 +7,7 @@ mod transport;
 
 pub use transport::{endpoint_url, http_signal_url};
 
+use crate::encode::wire::WireEncoder;
 use crate::encode::{self, Resources};
 use crate::record::{LogRecord, TraceRecord};
 use anyhow::Result;
@@ -244,6 +245,8 @@ impl Counters {
 /// An encoded export request of one signal.
 pub(crate) enum Body {
     Traces(ExportTraceServiceRequest),
+    /// An `ExportTraceServiceRequest` already in protobuf wire format (the fast path).
+    TracesWire(bytes::Bytes),
     Metrics(ExportMetricsServiceRequest),
     Logs(ExportLogsServiceRequest),
 }
@@ -257,7 +260,7 @@ struct Batch {
 impl Batch {
     fn signal(&self) -> Signal {
         match self.body {
-            Body::Traces(_) => Signal::Traces,
+            Body::Traces(_) | Body::TracesWire(_) => Signal::Traces,
             Body::Metrics(_) => Signal::Metrics,
             Body::Logs(_) => Signal::Logs,
         }
@@ -356,6 +359,8 @@ struct Pending {
     traces: Vec<TraceRecord>,
     spans: usize,
     logs: Vec<LogRecord>,
+    /// Protobuf transports get traces encoded by the wire encoder; JSON ones need prost types.
+    wire: Option<WireEncoder>,
 }
 
 impl Pending {
@@ -363,7 +368,14 @@ impl Pending {
         if self.traces.is_empty() {
             return;
         }
-        let body = Body::Traces(encode::traces_request(&self.traces, resources));
+        let body = match &mut self.wire {
+            Some(w) => {
+                let mut buf = Vec::with_capacity(self.spans * 600);
+                w.traces(&self.traces, &mut buf);
+                Body::TracesWire(bytes::Bytes::from(buf))
+            }
+            None => Body::Traces(encode::traces_request(&self.traces, resources)),
+        };
         let items = self.spans as u64;
         self.traces.clear();
         self.spans = 0;
@@ -407,6 +419,9 @@ async fn run_batcher(
         traces: Vec::new(),
         spans: 0,
         logs: Vec::new(),
+        wire: transport
+            .takes_wire()
+            .then(|| WireEncoder::new(resources.clone())),
     };
     let mut deadline: Option<tokio::time::Instant> = None;
     loop {

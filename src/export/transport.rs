@@ -170,6 +170,14 @@ impl Transport {
         })
     }
 
+    /// Whether trace batches may come pre-encoded in protobuf wire format.
+    pub(super) fn takes_wire(&self) -> bool {
+        matches!(
+            self,
+            Transport::Grpc { .. } | Transport::Http { json: false, .. }
+        )
+    }
+
     pub(super) fn flush(&self) {
         if let Transport::File(f) = self {
             if let Ok(mut w) = f.lock() {
@@ -184,6 +192,11 @@ impl Transport {
             Transport::File(f) => {
                 let line = match body {
                     Body::Traces(r) => encode::to_json_line(r),
+                    Body::TracesWire(_) => {
+                        return Outcome::Fail(
+                            "internal: wire-encoded traces cannot go to a JSON file".into(),
+                        )
+                    }
                     Body::Metrics(r) => encode::to_json_line(r),
                     Body::Logs(r) => encode::to_json_line(r),
                 };
@@ -212,6 +225,12 @@ impl Transport {
                 gzip,
             } => {
                 let (url, raw) = match body {
+                    Body::TracesWire(b) if !*json => (&urls[0], b.to_vec()),
+                    Body::TracesWire(_) => {
+                        return Outcome::Fail(
+                            "internal: wire-encoded traces cannot be sent as JSON".into(),
+                        )
+                    }
                     Body::Traces(r) => (
                         &urls[0],
                         if *json {
@@ -338,6 +357,7 @@ async fn grpc_send(
     bytes: &mut u64,
 ) -> Outcome {
     match body {
+        Body::TracesWire(b) => grpc_export_wire(channel, headers, gzip, b, bytes).await,
         Body::Traces(r) => grpc_export!(
             TraceServiceClient,
             channel,
@@ -368,6 +388,92 @@ async fn grpc_send(
     }
 }
 
+/// Sends pre-encoded trace bytes through tonic: a codec that writes the bytes as
+/// they are and decodes the response with prost.
+async fn grpc_export_wire(
+    channel: &Channel,
+    headers: &GrpcHeaders,
+    gzip: bool,
+    body: &bytes::Bytes,
+    bytes: &mut u64,
+) -> Outcome {
+    *bytes += body.len() as u64;
+    let mut grpc = tonic::client::Grpc::new(channel.clone()).max_encoding_message_size(64 << 20);
+    if gzip {
+        grpc = grpc.send_compressed(tonic::codec::CompressionEncoding::Gzip);
+    }
+    if let Err(e) = grpc.ready().await {
+        return Outcome::Retry(format!("gRPC channel not ready: {e}"), None);
+    }
+    let path = tonic::codegen::http::uri::PathAndQuery::from_static(
+        "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+    );
+    match grpc
+        .unary(with_headers(body.clone(), headers), path, WireCodec)
+        .await
+    {
+        Ok(resp) => {
+            let ps = resp.into_inner().partial_success.unwrap_or_default();
+            Outcome::Ok {
+                rejected: ps.rejected_spans.max(0) as u64,
+                message: ps.error_message,
+            }
+        }
+        Err(s) => classify(s),
+    }
+}
+
+/// Encodes pre-encoded protobuf bytes as they are; decodes the trace service response.
+#[derive(Clone, Copy, Default)]
+struct WireCodec;
+
+struct WireEncoderCodec;
+struct ResponseDecoder;
+
+impl tonic::codec::Codec for WireCodec {
+    type Encode = bytes::Bytes;
+    type Decode = ExportTraceServiceResponse;
+    type Encoder = WireEncoderCodec;
+    type Decoder = ResponseDecoder;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        WireEncoderCodec
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        ResponseDecoder
+    }
+}
+
+impl tonic::codec::Encoder for WireEncoderCodec {
+    type Item = bytes::Bytes;
+    type Error = tonic::Status;
+
+    fn encode(
+        &mut self,
+        item: bytes::Bytes,
+        dst: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), tonic::Status> {
+        use bytes::BufMut as _;
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for ResponseDecoder {
+    type Item = ExportTraceServiceResponse;
+    type Error = tonic::Status;
+
+    fn decode(
+        &mut self,
+        src: &mut tonic::codec::DecodeBuf<'_>,
+    ) -> Result<Option<Self::Item>, tonic::Status> {
+        ExportTraceServiceResponse::decode(src)
+            .map(Some)
+            .map_err(|e| tonic::Status::internal(format!("cannot decode the export response: {e}")))
+    }
+}
+
 fn gzip_bytes(body: &[u8]) -> Vec<u8> {
     let mut enc = flate2::write::GzEncoder::new(
         Vec::with_capacity(body.len() / 4),
@@ -384,7 +490,7 @@ fn http_partial_success(data: &[u8], json: bool, body: &Body) -> (u64, String) {
         return (0, String::new());
     }
     let field = match body {
-        Body::Traces(_) => "rejectedSpans",
+        Body::Traces(_) | Body::TracesWire(_) => "rejectedSpans",
         Body::Metrics(_) => "rejectedDataPoints",
         Body::Logs(_) => "rejectedLogRecords",
     };
@@ -401,7 +507,7 @@ fn http_partial_success(data: &[u8], json: bool, body: &Body) -> (u64, String) {
         );
     }
     let decoded = match body {
-        Body::Traces(_) => ExportTraceServiceResponse::decode(data)
+        Body::Traces(_) | Body::TracesWire(_) => ExportTraceServiceResponse::decode(data)
             .ok()
             .and_then(|r| r.partial_success)
             .map(|p| (p.rejected_spans, p.error_message)),

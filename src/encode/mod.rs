@@ -4,6 +4,8 @@
 //! (plane + component) and instrumentation scope (`otelsim.<scenario>`), so a
 //! trace never spans two export requests.
 
+pub mod wire;
+
 use crate::model::AttrValue;
 use crate::plan::World;
 use crate::record::{LogRecord, ResourceKey, SpanKind, SpanRecord, StatusCode, TraceRecord};

@@ -1,0 +1,337 @@
+//! Hand-written protobuf encoding of trace export requests, straight from
+//! otelsim's records: no intermediate prost structs, no per-attribute String
+//! copies. This is the hot path of every protobuf transport; the prost path in
+//! `encode` stays for OTLP/JSON and as the reference the tests compare against
+//! (both must decode to the same request).
+//!
+//! Field numbers are those of `opentelemetry/proto/trace/v1/trace.proto`,
+//! `common/v1/common.proto` and `collector/trace/v1/trace_service.proto`.
+
+use super::Resources;
+use crate::model::AttrValue;
+use crate::record::{Key, ResourceKey, SpanKind, SpanRecord, StatusCode, TraceRecord};
+use prost::Message as _;
+use std::collections::{BTreeMap, HashMap};
+
+const LEN: u8 = 2;
+const I64: u8 = 1;
+const I32: u8 = 5;
+const VARINT: u8 = 0;
+
+fn varint_len(v: u64) -> usize {
+    // 1 byte per 7 bits, at least 1.
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+fn put_varint(buf: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        buf.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    buf.push(v as u8);
+}
+
+fn tag_len(field: u32) -> usize {
+    varint_len(u64::from(field) << 3)
+}
+
+fn put_tag(buf: &mut Vec<u8>, field: u32, wire: u8) {
+    put_varint(buf, (u64::from(field) << 3) | u64::from(wire));
+}
+
+/// Size of a length-delimited field holding `n` bytes.
+fn delimited(field: u32, n: usize) -> usize {
+    tag_len(field) + varint_len(n as u64) + n
+}
+
+fn put_bytes(buf: &mut Vec<u8>, field: u32, b: &[u8]) {
+    put_tag(buf, field, LEN);
+    put_varint(buf, b.len() as u64);
+    buf.extend_from_slice(b);
+}
+
+fn any_value_len(v: &AttrValue) -> usize {
+    match v {
+        AttrValue::Str(s) => delimited(1, s.len()),
+        AttrValue::Bool(_) => 2,
+        AttrValue::Int(i) => 1 + varint_len(*i as u64),
+        AttrValue::Double(_) => 9,
+    }
+}
+
+fn put_any_value(buf: &mut Vec<u8>, v: &AttrValue) {
+    match v {
+        AttrValue::Str(s) => put_bytes(buf, 1, s.as_bytes()),
+        AttrValue::Bool(b) => {
+            put_tag(buf, 2, VARINT);
+            buf.push(u8::from(*b));
+        }
+        AttrValue::Int(i) => {
+            put_tag(buf, 3, VARINT);
+            put_varint(buf, *i as u64);
+        }
+        AttrValue::Double(d) => {
+            put_tag(buf, 4, I64);
+            buf.extend_from_slice(&d.to_le_bytes());
+        }
+    }
+}
+
+fn key_value_len(k: &str, v: &AttrValue) -> usize {
+    delimited(1, k.len()) + delimited(2, any_value_len(v))
+}
+
+fn put_key_value(buf: &mut Vec<u8>, field: u32, k: &str, v: &AttrValue) {
+    put_tag(buf, field, LEN);
+    put_varint(buf, key_value_len(k, v) as u64);
+    put_bytes(buf, 1, k.as_bytes());
+    put_tag(buf, 2, LEN);
+    put_varint(buf, any_value_len(v) as u64);
+    put_any_value(buf, v);
+}
+
+fn attrs_len(field: u32, attrs: &[(Key, AttrValue)]) -> usize {
+    attrs
+        .iter()
+        .map(|(k, v)| delimited(field, key_value_len(k, v)))
+        .sum()
+}
+
+fn kind_number(k: SpanKind) -> u64 {
+    match k {
+        SpanKind::Internal => 1,
+        SpanKind::Server => 2,
+        SpanKind::Client => 3,
+        SpanKind::Producer => 4,
+        SpanKind::Consumer => 5,
+    }
+}
+
+fn status_len(s: &SpanRecord) -> usize {
+    let msg = s.status_message.as_deref().unwrap_or("");
+    let code = status_code(s.status);
+    (if msg.is_empty() {
+        0
+    } else {
+        delimited(2, msg.len())
+    }) + if code == 0 { 0 } else { 2 }
+}
+
+fn status_code(s: StatusCode) -> u64 {
+    match s {
+        StatusCode::Unset => 0,
+        StatusCode::Ok => 1,
+        StatusCode::Error => 2,
+    }
+}
+
+/// Sampled, parent not remote: the flags otelsim's spans and links carry.
+const SPAN_FLAGS: u32 = 0x100 | 0x01;
+
+fn span_len(s: &SpanRecord) -> usize {
+    let mut n = delimited(1, 16) + delimited(2, 8);
+    if s.parent_span_id.is_some() {
+        n += delimited(4, 8);
+    }
+    n += tag_len(16) + 4; // flags, fixed32
+    n += delimited(5, s.name.len());
+    n += 1 + varint_len(kind_number(s.kind));
+    n += 2 * 9; // start, end (fixed64)
+    n += attrs_len(9, &s.attrs);
+    for e in &s.events {
+        n += delimited(11, event_len(e));
+    }
+    for _ in &s.links {
+        n += delimited(13, link_len());
+    }
+    n += delimited(15, status_len(s));
+    n
+}
+
+fn event_len(e: &crate::record::Event) -> usize {
+    (if e.time_ns != 0 { 9 } else { 0 })
+        + (if e.name.is_empty() {
+            0
+        } else {
+            delimited(2, e.name.len())
+        })
+        + attrs_len(3, &e.attrs)
+}
+
+fn link_len() -> usize {
+    delimited(1, 16) + delimited(2, 8) + tag_len(6) + 4
+}
+
+fn put_span(buf: &mut Vec<u8>, trace_id: &[u8; 16], s: &SpanRecord) {
+    put_tag(buf, 2, LEN); // ScopeSpans.spans
+    put_varint(buf, span_len(s) as u64);
+    put_bytes(buf, 1, trace_id);
+    put_bytes(buf, 2, &s.span_id);
+    if let Some(p) = &s.parent_span_id {
+        put_bytes(buf, 4, p);
+    }
+    put_tag(buf, 16, I32);
+    buf.extend_from_slice(&SPAN_FLAGS.to_le_bytes());
+    put_bytes(buf, 5, s.name.as_bytes());
+    put_tag(buf, 6, VARINT);
+    put_varint(buf, kind_number(s.kind));
+    put_tag(buf, 7, I64);
+    buf.extend_from_slice(&s.start_ns.to_le_bytes());
+    put_tag(buf, 8, I64);
+    buf.extend_from_slice(&s.end_ns.to_le_bytes());
+    for (k, v) in &s.attrs {
+        put_key_value(buf, 9, k, v);
+    }
+    for e in &s.events {
+        put_tag(buf, 11, LEN);
+        put_varint(buf, event_len(e) as u64);
+        if e.time_ns != 0 {
+            put_tag(buf, 1, I64);
+            buf.extend_from_slice(&e.time_ns.to_le_bytes());
+        }
+        if !e.name.is_empty() {
+            put_bytes(buf, 2, e.name.as_bytes());
+        }
+        for (k, v) in &e.attrs {
+            put_key_value(buf, 3, k, v);
+        }
+    }
+    for (tid, sid) in &s.links {
+        put_tag(buf, 13, LEN);
+        put_varint(buf, link_len() as u64);
+        put_bytes(buf, 1, tid);
+        put_bytes(buf, 2, sid);
+        put_tag(buf, 6, I32);
+        buf.extend_from_slice(&SPAN_FLAGS.to_le_bytes());
+    }
+    put_tag(buf, 15, LEN);
+    put_varint(buf, status_len(s) as u64);
+    let msg = s.status_message.as_deref().unwrap_or("");
+    if !msg.is_empty() {
+        put_bytes(buf, 2, msg.as_bytes());
+    }
+    let code = status_code(s.status);
+    if code != 0 {
+        put_tag(buf, 3, VARINT);
+        put_varint(buf, code);
+    }
+}
+
+/// A span with the id of the trace it belongs to.
+type SpanOf<'a> = (&'a [u8; 16], &'a SpanRecord);
+
+/// Encoded `Resource` messages per resource key, and the scope version, made once.
+pub struct WireEncoder {
+    resources: Resources,
+    cache: HashMap<ResourceKey, Vec<u8>>,
+    version: &'static str,
+}
+
+impl WireEncoder {
+    pub fn new(resources: Resources) -> Self {
+        WireEncoder {
+            resources,
+            cache: HashMap::new(),
+            version: env!("CARGO_PKG_VERSION"),
+        }
+    }
+
+    fn resource_bytes(&mut self, key: &ResourceKey) -> &[u8] {
+        if !self.cache.contains_key(key) {
+            let bytes = self.resources.resource(key).encode_to_vec();
+            self.cache.insert(key.clone(), bytes);
+        }
+        &self.cache[key]
+    }
+
+    /// Encodes every span of `traces` as one `ExportTraceServiceRequest`, grouped by
+    /// resource and scope exactly like `encode::traces_request`.
+    pub fn traces(&mut self, traces: &[TraceRecord], out: &mut Vec<u8>) {
+        let mut groups: BTreeMap<&ResourceKey, BTreeMap<&str, Vec<SpanOf<'_>>>> = BTreeMap::new();
+        for t in traces {
+            for s in &t.spans {
+                groups
+                    .entry(&s.resource)
+                    .or_default()
+                    .entry(&t.scope)
+                    .or_default()
+                    .push((&t.trace_id, s));
+            }
+        }
+        let schema = self.resources.schema_url().to_string();
+        for (rk, scopes) in groups {
+            let resource = self.resource_bytes(rk).to_vec();
+            let scope_lens: Vec<(usize, usize)> = scopes
+                .iter()
+                .map(|(name, spans)| {
+                    let scope_msg = delimited(1, name.len()) + delimited(2, self.version.len());
+                    let body = delimited(1, scope_msg)
+                        + spans
+                            .iter()
+                            .map(|(_, s)| delimited(2, span_len(s)))
+                            .sum::<usize>()
+                        + if schema.is_empty() {
+                            0
+                        } else {
+                            delimited(3, schema.len())
+                        };
+                    (scope_msg, body)
+                })
+                .collect();
+            let rs_len = delimited(1, resource.len())
+                + scope_lens
+                    .iter()
+                    .map(|(_, b)| delimited(2, *b))
+                    .sum::<usize>()
+                + if schema.is_empty() {
+                    0
+                } else {
+                    delimited(3, schema.len())
+                };
+            put_tag(out, 1, LEN); // ExportTraceServiceRequest.resource_spans
+            put_varint(out, rs_len as u64);
+            put_bytes(out, 1, &resource);
+            for ((name, spans), (scope_msg, body)) in scopes.iter().zip(&scope_lens) {
+                put_tag(out, 2, LEN); // ResourceSpans.scope_spans
+                put_varint(out, *body as u64);
+                put_tag(out, 1, LEN); // ScopeSpans.scope
+                put_varint(out, *scope_msg as u64);
+                put_bytes(out, 1, name.as_bytes());
+                put_bytes(out, 2, self.version.as_bytes());
+                for (tid, s) in spans {
+                    put_span(out, tid, s);
+                }
+                if !schema.is_empty() {
+                    put_bytes(out, 3, schema.as_bytes());
+                }
+            }
+            if !schema.is_empty() {
+                put_bytes(out, 3, schema.as_bytes());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varint_lengths() {
+        for (v, n) in [
+            (0u64, 1),
+            (127, 1),
+            (128, 2),
+            (16383, 2),
+            (16384, 3),
+            (u64::MAX, 10),
+        ] {
+            assert_eq!(varint_len(v), n, "{v}");
+            let mut b = Vec::new();
+            put_varint(&mut b, v);
+            assert_eq!(b.len(), n);
+        }
+        assert_eq!(tag_len(15), 1);
+        assert_eq!(tag_len(16), 2);
+    }
+}
