@@ -1,8 +1,41 @@
 //! Generated telemetry records: what the generator produces and the encoders consume.
 //! Plain data, independent of any OTLP crate.
 
-use crate::model::AttrValue;
+use std::fmt;
 use std::sync::Arc;
+
+/// An attribute value as otelsim emits it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AttrValue {
+    Str(Arc<str>),
+    Int(i64),
+    Double(f64),
+    Bool(bool),
+}
+
+impl AttrValue {
+    pub fn str(s: &str) -> Self {
+        AttrValue::Str(Arc::from(s))
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            AttrValue::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for AttrValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AttrValue::Str(s) => write!(f, "{s}"),
+            AttrValue::Int(i) => write!(f, "{i}"),
+            AttrValue::Double(d) => write!(f, "{d}"),
+            AttrValue::Bool(b) => write!(f, "{b}"),
+        }
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum SpanKind {

@@ -1183,7 +1183,7 @@ fn read_cp_step(node: &Node, path: &str, d: &mut Diags) -> Option<CpStep> {
     }
     let rest: Vec<(String, Node)> = r.rest().cloned().collect();
     for (k, v) in rest {
-        match AttrValue::from_node(&v) {
+        match crate::model::attr_from_node(&v) {
             Some(val) => step.attrs.push((k, val)),
             None => d.error(
                 v.pos,
@@ -1296,7 +1296,7 @@ fn read_attr_map(node: &Node, path: &str, d: &mut Diags) -> Vec<(String, AttrVal
         return out;
     };
     for (k, v) in entries {
-        match AttrValue::from_node(v) {
+        match crate::model::attr_from_node(v) {
             Some(val) => out.push((k.clone(), val)),
             None => d.error(v.pos, &join(path, k), "attribute values must be scalars"),
         }
@@ -1334,7 +1334,7 @@ fn read_resource(node: &Node, path: &str, d: &mut Diags) -> ResourceConfig {
     }
     let flat: Vec<(String, Node)> = r.rest().cloned().collect();
     for (k, v) in flat {
-        match AttrValue::from_node(&v) {
+        match crate::model::attr_from_node(&v) {
             Some(val) => shared.push((k, val)),
             None => d.error(
                 v.pos,

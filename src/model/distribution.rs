@@ -561,7 +561,7 @@ pub fn read_categorical(node: &Node, path: &str, diags: &mut Diags) -> Option<Ca
         Kind::Map(m) => {
             for (k, w) in m {
                 let w = read_bounded_non_negative(w, &format!("{vpath}.{k}"), diags)?;
-                pairs.push((AttrValue::from_key(k), w));
+                pairs.push((crate::model::attr_from_key(k), w));
             }
         }
         Kind::Seq(items) => {
@@ -592,7 +592,7 @@ pub fn read_categorical(node: &Node, path: &str, diags: &mut Diags) -> Option<Ca
                 return None;
             }
             for (it, w) in items.iter().zip(ws) {
-                match AttrValue::from_node(it) {
+                match crate::model::attr_from_node(it) {
                     Some(v) => pairs.push((v, w)),
                     None => {
                         diags.error(it.pos, &vpath, "categorical values must be scalars");

@@ -1091,7 +1091,7 @@ fn read_attributes(node: &Node, path: &str, d: &mut Diags) -> Vec<(String, AttrS
                 d.error(v.pos, &p, "attribute has no value");
                 None
             }
-            _ => AttrValue::from_node(v).map(AttrSpec::Literal),
+            _ => crate::model::attr_from_node(v).map(AttrSpec::Literal),
         };
         if let Some(s) = spec {
             out.push((k.clone(), s, v.pos));

@@ -105,8 +105,11 @@ fn parse_type(s: &str) -> AttrType {
 
 fn scalar_list(node: &Node) -> Vec<AttrValue> {
     match &node.kind {
-        Kind::Seq(items) => items.iter().filter_map(AttrValue::from_node).collect(),
-        _ => AttrValue::from_node(node).into_iter().collect(),
+        Kind::Seq(items) => items
+            .iter()
+            .filter_map(crate::model::attr_from_node)
+            .collect(),
+        _ => crate::model::attr_from_node(node).into_iter().collect(),
     }
 }
 
@@ -249,7 +252,7 @@ fn read_section(node: &Node, section: &str, d: &mut Diags) -> Vec<AttrDef> {
             }
         }
         let examples = body.get("examples").map(scalar_list).unwrap_or_default();
-        let default = body.get("default").and_then(AttrValue::from_node);
+        let default = body.get("default").and_then(crate::model::attr_from_node);
         let applies_to = body
             .get("applies_to")
             .map(|n| read_str_list(n, &format!("{path}.applies_to"), d))
