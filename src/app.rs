@@ -16,6 +16,7 @@ pub mod exit {
     pub const RUNTIME: i32 = 1;
     pub const INPUT: i32 = 2;
     pub const EXPORT: i32 = 3;
+    pub const SHORTFALL: i32 = 4;
     pub const INTERRUPTED: i32 = 130;
 }
 
@@ -145,7 +146,14 @@ fn validate(s: &Settings, a: &ValidateArgs) -> i32 {
     }
 }
 
-async fn execute(s: &Settings, prep: &runner::Prepared, spec: RunSpec) -> i32 {
+/// Where the run report goes and what shortfall fails the run (`run` only).
+#[derive(Default)]
+struct Gate {
+    report: Option<std::path::PathBuf>,
+    max_shortfall: Option<f64>,
+}
+
+async fn execute(s: &Settings, prep: &runner::Prepared, spec: RunSpec, gate: Gate) -> i32 {
     if s.verbose > 0 {
         for w in &prep.warnings {
             eprintln!("{w}");
@@ -161,6 +169,27 @@ async fn execute(s: &Settings, prep: &runner::Prepared, spec: RunSpec) -> i32 {
     if !s.quiet {
         print!("{}", report.render());
     }
+    if let Some(path) = &gate.report {
+        let doc = serde_json::json!({
+            "report": report,
+            "settings": {
+                "endpoint": s.export.endpoint,
+                "protocol": s.export.protocol,
+                "output_file": s.export.output_file,
+                "vendor": s.vendor,
+                "seed": report.seed,
+                "rate": spec_rate(&report),
+                "temporality": s.temporality,
+                "metrics_interval_s": s.metrics_interval.as_secs_f64(),
+                "max_shortfall": gate.max_shortfall,
+            },
+        });
+        if let Err(e) = std::fs::write(path, serde_json::to_string_pretty(&doc).unwrap_or_default())
+        {
+            eprintln!("otelsim: cannot write the report {}: {e}", path.display());
+        }
+    }
+    let short = report.shortfall();
     if report.interrupted {
         exit::INTERRUPTED
     } else if report.fatal.is_some() || report.export.failed() > 0 {
@@ -171,9 +200,20 @@ async fn execute(s: &Settings, prep: &runner::Prepared, spec: RunSpec) -> i32 {
             );
         }
         exit::EXPORT
+    } else if gate.max_shortfall.is_some_and(|m| short > m) {
+        eprintln!(
+            "otelsim: shortfall {:.2}% exceeds --max-shortfall {:.2}%",
+            short * 100.0,
+            gate.max_shortfall.unwrap_or_default() * 100.0
+        );
+        exit::SHORTFALL
     } else {
         exit::OK
     }
+}
+
+fn spec_rate(r: &runner::RunReport) -> Option<f64> {
+    r.pacing.as_ref().map(|p| p.target_traces_per_s)
 }
 
 fn prepare(s: &Settings) -> Result<runner::Prepared, i32> {
@@ -205,9 +245,11 @@ async fn scenario(s: &Settings, a: &ScenarioArgs) -> i32 {
             count,
         },
         interval_ms: a.interval,
+        rate: None,
+        duration: None,
         show: show::Mode::from_flags(a.show.show_spans, a.show.show_full_spans),
     };
-    execute(s, &prep, spec).await
+    execute(s, &prep, spec, Gate::default()).await
 }
 
 async fn run_mixed(s: &Settings, a: &RunArgs) -> i32 {
@@ -227,7 +269,12 @@ async fn run_mixed(s: &Settings, a: &RunArgs) -> i32 {
             Ok(p) => Picks::Weighted {
                 names: candidates.iter().map(|c| c.name.clone()).collect(),
                 weights: p,
-                count: a.count,
+                // Without a count, --duration bounds the run; with neither, 100 picks.
+                count: a.count.or(if a.duration.is_some() {
+                    None
+                } else {
+                    Some(100)
+                }),
             },
             Err(msg) => {
                 eprintln!("otelsim: {msg}");
@@ -239,12 +286,26 @@ async fn run_mixed(s: &Settings, a: &RunArgs) -> i32 {
         eprintln!("otelsim: --interval must be between 0 and 86400000 ms (one day)");
         return exit::INPUT;
     }
+    if a.rate.is_some_and(|r| !(r > 0.0 && r <= 10_000_000.0)) {
+        eprintln!("otelsim: --rate must be between 0 and 10000000 traces per second");
+        return exit::INPUT;
+    }
+    if a.duration.is_some_and(|d| d.is_zero()) {
+        eprintln!("otelsim: --duration must be longer than 0");
+        return exit::INPUT;
+    }
     let spec = RunSpec {
         picks,
         interval_ms: Some(a.interval),
+        rate: a.rate,
+        duration: a.duration,
         show: show::Mode::from_flags(a.show.show_spans, a.show.show_full_spans),
     };
-    execute(s, &prep, spec).await
+    let gate = Gate {
+        report: a.report.clone(),
+        max_shortfall: a.max_shortfall,
+    };
+    execute(s, &prep, spec, gate).await
 }
 
 fn bench(s: &Settings, a: &BenchArgs) -> i32 {

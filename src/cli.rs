@@ -14,7 +14,7 @@ use std::path::PathBuf;
     long_about = "Generates realistic agent telemetry (orchestrator turns, planner, LLM calls with GenAI \
 attributes, MCP tool calls with retries, control-plane validation, multi-turn sessions) from scenario \
 YAML and sends it as real OTLP. Run `otelsim sink` in another terminal for a local receiver.",
-    after_help = "Exit codes: 0 all delivered · 1 runtime error · 2 invalid input or usage · 3 export failures · 130 interrupted"
+    after_help = "Exit codes: 0 all delivered · 1 runtime error · 2 invalid input or usage · 3 export failures · 4 shortfall beyond --max-shortfall · 130 interrupted"
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -118,6 +118,21 @@ pub struct GlobalArgs {
     pub quiet: bool,
 }
 
+/// `0.01` or `1%`.
+fn parse_fraction(s: &str) -> Result<f64, String> {
+    let t = s.trim();
+    let v = match t.strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().map(|x| x / 100.0),
+        None => t.parse::<f64>(),
+    }
+    .map_err(|_| format!("`{s}`: expected a fraction such as 0.01 or 1%"))?;
+    if (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("`{s}`: must be between 0 and 1 (0% and 100%)"))
+    }
+}
+
 impl Default for GlobalArgs {
     /// The values clap gives when no flag is passed.
     fn default() -> Self {
@@ -191,11 +206,25 @@ pub struct ScenarioArgs {
 #[derive(Args, Debug)]
 pub struct RunArgs {
     /// Number of scenario picks (each pick is one request, or one session for multi-turn).
-    #[arg(long, default_value_t = 100)]
-    pub count: u64,
-    /// Milliseconds between picks.
+    /// Default 100, or unlimited when --duration is given.
+    #[arg(long)]
+    pub count: Option<u64>,
+    /// Milliseconds between picks (ignored with --rate).
     #[arg(long, default_value_t = 500.0, value_name = "MS")]
     pub interval: f64,
+    /// Target rate in traces per second, on an open-loop schedule (lag is reported, never hidden).
+    #[arg(long, value_name = "TRACES_PER_S")]
+    pub rate: Option<f64>,
+    /// Stop after this long on the run's clock (e.g. 60s, 5m).
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub duration: Option<std::time::Duration>,
+    /// Exit 4 when the achieved rate or the delivered share falls short of the target by more
+    /// than this fraction (e.g. 0.01 or 1%).
+    #[arg(long, value_parser = parse_fraction, value_name = "FRACTION")]
+    pub max_shortfall: Option<f64>,
+    /// Write the run report (counts per signal and scenario, rates, lag, settings) as JSON here.
+    #[arg(long, value_name = "PATH")]
+    pub report: Option<PathBuf>,
     /// Only scenarios with any of these tags (comma-separated, case-insensitive).
     #[arg(long, value_delimiter = ',')]
     pub tags: Vec<String>,

@@ -16,6 +16,7 @@ pub mod ids;
 pub mod logs;
 pub mod metrics;
 pub mod model;
+pub mod pace;
 pub mod plan;
 pub mod record;
 pub mod registry;

@@ -7,6 +7,7 @@ use crate::export::{CountersSnapshot, Exporter};
 use crate::generate::{self, RequestInput};
 use crate::metrics::{Aggregator, MetricsPlan};
 use crate::model::AttrValue;
+use crate::pace::{LagStats, Schedule};
 use crate::plan::{Compiler, ScenarioPlan, World, WorldOptions};
 use crate::record::{StatusCode, TraceRecord};
 use crate::registry::{Registry, Sources};
@@ -74,11 +75,11 @@ pub fn prepare(sources: &Sources, opts: &WorldOptions) -> Result<Prepared, crate
 
 /// What to run.
 pub enum Picks {
-    /// `run`: `count` weighted random picks.
+    /// `run`: `count` weighted random picks (`None`: until the duration ends).
     Weighted {
         names: Vec<String>,
         weights: crate::registry::Picker,
-        count: u64,
+        count: Option<u64>,
     },
     /// `run --each-once`: every name once, in order.
     EachOnce(Vec<String>),
@@ -90,6 +91,10 @@ pub struct RunSpec {
     pub picks: Picks,
     /// Gap between picks in ms; `None` means "use each scenario's own interval".
     pub interval_ms: Option<f64>,
+    /// Target traces per second on an open-loop schedule (replaces the interval).
+    pub rate: Option<f64>,
+    /// Stop after this long on the run's clock.
+    pub duration: Option<Duration>,
     pub show: show::Mode,
 }
 
@@ -102,6 +107,19 @@ pub struct ScenarioCount {
     pub log_records: u64,
 }
 
+/// How well the open-loop schedule was kept (only with `--rate`).
+#[derive(Debug, serde::Serialize)]
+pub struct Pacing {
+    pub target_traces_per_s: f64,
+    pub achieved_traces_per_s: f64,
+    pub lag_p50_ms: f64,
+    pub lag_p99_ms: f64,
+    pub lag_max_ms: f64,
+    /// Picks sent more than 10 ms after their slot.
+    pub late_picks: u64,
+    pub picks: u64,
+}
+
 #[derive(Debug, serde::Serialize)]
 pub struct RunReport {
     pub seed: u64,
@@ -109,7 +127,27 @@ pub struct RunReport {
     pub interrupted: bool,
     pub fatal: Option<String>,
     pub scenarios: BTreeMap<String, ScenarioCount>,
+    pub achieved_spans_per_s: f64,
+    pub pacing: Option<Pacing>,
     pub export: CountersSnapshot,
+}
+
+impl RunReport {
+    /// The shortfall against the target rate and against full delivery, whichever is worse.
+    pub fn shortfall(&self) -> f64 {
+        let rate = self.pacing.as_ref().map_or(0.0, |p| {
+            (1.0 - p.achieved_traces_per_s / p.target_traces_per_s).max(0.0)
+        });
+        let e = &self.export;
+        let generated = e.spans.generated + e.metric_points.generated + e.log_records.generated;
+        let delivered = e.spans.acked + e.metric_points.acked + e.log_records.acked;
+        let delivery = if generated == 0 {
+            0.0
+        } else {
+            1.0 - delivered as f64 / generated as f64
+        };
+        rate.max(delivery)
+    }
 }
 
 impl RunReport {
@@ -162,6 +200,12 @@ impl RunReport {
                     c.sent, c.requests_sent, c.acked, c.failed
                 ));
             }
+        }
+        if let Some(p) = &self.pacing {
+            out.push_str(&format!(
+                "  pacing: target {:.0} traces/s · achieved {:.1} traces/s ({:.0} spans/s) · lag p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms · {} of {} picks late\n",
+                p.target_traces_per_s, p.achieved_traces_per_s, self.achieved_spans_per_s, p.lag_p50_ms, p.lag_p99_ms, p.lag_max_ms, p.late_picks, p.picks
+            ));
         }
         if let Some(err) = &e.first_error {
             out.push_str(&format!("  first export error: {err}\n"));
@@ -323,18 +367,57 @@ pub async fn execute(prep: &Prepared, settings: &Settings, spec: RunSpec) -> Res
         settings.temporality,
         clock_start,
     );
-    let total = match &spec.picks {
-        Picks::Weighted { count, .. } | Picks::Repeat { count, .. } => *count,
-        Picks::EachOnce(names) => names.len() as u64,
+    let total: Option<u64> = match &spec.picks {
+        Picks::Weighted { count, .. } => *count,
+        Picks::Repeat { count, .. } => Some(*count),
+        Picks::EachOnce(names) => Some(names.len() as u64),
     };
+    let mut schedule = spec.rate.map(|r| Schedule::new(clock_start, r));
+    let deadline = spec
+        .duration
+        .map(|d| clock_start.saturating_add(d.as_nanos() as u64));
+    // A pick more than 10 ms behind its slot counts as late.
+    let mut lag = LagStats::new(10_000_000);
+    let mut traces_sent = 0u64;
     let mut counts: BTreeMap<String, ScenarioCount> = BTreeMap::new();
     let mut interrupted = false;
     let mut fatal = None;
     let stop = Interrupt::install();
     let stdout = std::io::stdout();
-    for i in 0..total {
+    let mut i: u64 = 0;
+    loop {
+        if total.is_some_and(|n| i >= n) {
+            break;
+        }
         if stop.is_set() {
             interrupted = true;
+            break;
+        }
+        // Open loop: wait for this pick's slot (virtual clock: jump to it); if late, go now and record by how much.
+        if let Some(s) = &schedule {
+            let due = s.next_due_ns();
+            // The run ends at its duration on the schedule, or on the wall clock when behind it.
+            let clock = virtual_now.map_or_else(now_ns, |_| due);
+            if deadline.is_some_and(|dl| due >= dl || clock >= dl) {
+                break;
+            }
+            match &mut virtual_now {
+                Some(v) => {
+                    *v = due;
+                    lag.record(0);
+                }
+                None => {
+                    let now = now_ns();
+                    if due > now + 1_000_000 {
+                        tokio::select! {
+                            _ = tokio::time::sleep(Duration::from_nanos(due - now)) => {}
+                            _ = stop.notified() => { interrupted = true; break; }
+                        }
+                    }
+                    lag.record(now_ns().saturating_sub(due));
+                }
+            }
+        } else if deadline.is_some_and(|dl| virtual_now.unwrap_or_else(now_ns) >= dl) {
             break;
         }
         let name: &str = match &spec.picks {
@@ -382,12 +465,16 @@ pub async fn execute(prep: &Prepared, settings: &Settings, spec: RunSpec) -> Res
                 .first()
                 .map(|t| hex::encode(t.trace_id))
                 .unwrap_or_default();
+            let of = total.map_or_else(|| "…".to_string(), |n| n.to_string());
             eprintln!(
-                "[{}/{}] {name} trace_id={first} traces={} spans={spans}",
+                "[{}/{of}] {name} trace_id={first} traces={} spans={spans}",
                 i + 1,
-                total,
                 traces.len()
             );
+        }
+        traces_sent += traces.len() as u64;
+        if let Some(s) = &mut schedule {
+            s.advance(traces.len().max(1) as u64);
         }
         // Not raced against Ctrl-C: once generated, a request is always counted through to the end.
         exporter.submit(traces, logs).await;
@@ -402,8 +489,9 @@ pub async fn execute(prep: &Prepared, settings: &Settings, spec: RunSpec) -> Res
             fatal = Some(f);
             break;
         }
-        if i + 1 == total {
-            break;
+        i += 1;
+        if total == Some(i) || schedule.is_some() {
+            continue;
         }
         let gap_ms = match spec.interval_ms {
             Some(ms) => ms,
@@ -431,18 +519,39 @@ pub async fn execute(prep: &Prepared, settings: &Settings, spec: RunSpec) -> Res
     if interrupted && !settings.quiet {
         eprintln!("otelsim: interrupted; flushing what was generated (Ctrl-C again to abort)");
     }
+    // Rates are over the generation loop, not the final flush.
+    let loop_s = started.elapsed().as_secs_f64();
     // The final collection: everything measured since the last one.
     if let Some((request, points)) = metrics.collect(virtual_now.unwrap_or_else(now_ns), &resources)
     {
         exporter.submit_metrics(request, points).await;
     }
     let export = exporter.finish().await;
+    let elapsed_s = started.elapsed().as_secs_f64();
+    // The run's own clock: virtual time covered, or wall time.
+    let clock_s = match (settings.start_time_ns, &schedule) {
+        // On the virtual clock the schedule is the clock: it advanced by traces / rate.
+        (Some(a), Some(s)) => (s.next_due_ns().saturating_sub(a) as f64 / 1e9).max(1e-9),
+        (Some(a), None) => (virtual_now.unwrap_or(a).saturating_sub(a) as f64 / 1e9).max(1e-9),
+        (None, _) => loop_s.max(1e-9),
+    };
+    let pacing = schedule.map(|_| Pacing {
+        target_traces_per_s: spec.rate.unwrap_or_default(),
+        achieved_traces_per_s: traces_sent as f64 / clock_s,
+        lag_p50_ms: lag.quantile_ns(0.5) as f64 / 1e6,
+        lag_p99_ms: lag.quantile_ns(0.99) as f64 / 1e6,
+        lag_max_ms: lag.max_ns as f64 / 1e6,
+        late_picks: lag.late,
+        picks: lag.count,
+    });
     Ok(RunReport {
         seed,
-        elapsed_s: started.elapsed().as_secs_f64(),
+        elapsed_s,
         interrupted,
         fatal,
         scenarios: counts,
+        achieved_spans_per_s: export.spans.generated as f64 / clock_s,
+        pacing,
         export,
     })
 }
