@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod model;
 pub mod pace;
 pub mod plan;
+pub mod progress;
 pub mod record;
 pub mod registry;
 pub mod runner;

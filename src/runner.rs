@@ -9,6 +9,7 @@ use crate::metrics::{Aggregator, MetricsPlan};
 use crate::model::AttrValue;
 use crate::pace::{LagStats, Schedule};
 use crate::plan::{Compiler, ScenarioPlan, World, WorldOptions};
+use crate::progress::Progress;
 use crate::record::{StatusCode, TraceRecord};
 use crate::registry::{Registry, Sources};
 use crate::settings::Settings;
@@ -384,6 +385,11 @@ pub async fn execute(prep: &Prepared, settings: &Settings, spec: RunSpec) -> Res
     let mut fatal = None;
     let stop = Interrupt::install();
     let stdout = std::io::stdout();
+    // Progress lines would interleave with printed span trees and -v lines.
+    let mut progress = Progress::new(
+        !settings.quiet && spec.show == show::Mode::Off && settings.verbose == 0,
+        spec.rate,
+    );
     let mut i: u64 = 0;
     loop {
         if total.is_some_and(|n| i >= n) {
@@ -490,6 +496,12 @@ pub async fn execute(prep: &Prepared, settings: &Settings, spec: RunSpec) -> Res
             break;
         }
         i += 1;
+        progress.tick(
+            &exporter.counters,
+            schedule
+                .as_ref()
+                .map(|_| lag.quantile_ns(0.99) as f64 / 1e6),
+        );
         if total == Some(i) || schedule.is_some() {
             continue;
         }
@@ -516,6 +528,7 @@ pub async fn execute(prep: &Prepared, settings: &Settings, spec: RunSpec) -> Res
             None => {}
         }
     }
+    progress.finish();
     if interrupted && !settings.quiet {
         eprintln!("otelsim: interrupted; flushing what was generated (Ctrl-C again to abort)");
     }

@@ -1,0 +1,79 @@
+//! Progress while a run goes: one self-overwriting line on a terminal, plain
+//! periodic lines otherwise (CI logs). Written to stderr so stdout stays the summary.
+
+use crate::export::Counters;
+use std::io::{IsTerminal as _, Write as _};
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+pub struct Progress {
+    enabled: bool,
+    tty: bool,
+    started: Instant,
+    last: Instant,
+    every: Duration,
+    target_rate: Option<f64>,
+}
+
+impl Progress {
+    pub fn new(enabled: bool, target_rate: Option<f64>) -> Self {
+        let tty = std::io::stderr().is_terminal();
+        let now = Instant::now();
+        Progress {
+            enabled,
+            tty,
+            started: now,
+            last: now,
+            every: if tty {
+                Duration::from_millis(250)
+            } else {
+                Duration::from_secs(10)
+            },
+            target_rate,
+        }
+    }
+
+    /// Prints a progress line when one is due.
+    pub fn tick(&mut self, c: &Counters, lag_p99_ms: Option<f64>) {
+        if !self.enabled || self.last.elapsed() < self.every {
+            return;
+        }
+        self.last = Instant::now();
+        let secs = self.started.elapsed().as_secs_f64().max(1e-9);
+        let traces = c.traces_generated.load(Relaxed);
+        let rate = match self.target_rate {
+            Some(t) => format!("{:.0}/{t:.0} traces/s", traces as f64 / secs),
+            None => format!("{:.0} traces/s", traces as f64 / secs),
+        };
+        let lag = lag_p99_ms
+            .map(|l| format!(" · lag p99 {l:.1} ms"))
+            .unwrap_or_default();
+        let failed = c.spans.failed.load(Relaxed)
+            + c.points.failed.load(Relaxed)
+            + c.logs.failed.load(Relaxed);
+        let line = format!(
+            "{:>6.1}s · {traces} traces · {} spans ({} acked) · {} points · {} logs · {rate}{lag} · {failed} failed",
+            secs,
+            c.spans.generated.load(Relaxed),
+            c.spans.acked.load(Relaxed),
+            c.points.generated.load(Relaxed),
+            c.logs.generated.load(Relaxed),
+        );
+        let mut err = std::io::stderr().lock();
+        if self.tty {
+            let _ = write!(err, "\r\x1b[2K{line}");
+        } else {
+            let _ = writeln!(err, "otelsim: {line}");
+        }
+        let _ = err.flush();
+    }
+
+    /// Clears the terminal line before the summary.
+    pub fn finish(&self) {
+        if self.enabled && self.tty {
+            let mut err = std::io::stderr().lock();
+            let _ = write!(err, "\r\x1b[2K");
+            let _ = err.flush();
+        }
+    }
+}
