@@ -765,6 +765,9 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
             if span.attr(&k.step_outcome).is_some() {
                 span.set_attr(k.step_outcome.clone(), AttrValue::str("fail"));
             }
+            if span.attr(&k.step_outcome_cp).is_some() {
+                span.set_attr(k.step_outcome_cp.clone(), AttrValue::str("fail"));
+            }
             if span.attr(&k.a2a_outcome).is_some() {
                 span.set_attr(k.a2a_outcome.clone(), AttrValue::str("error"));
             }

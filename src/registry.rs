@@ -26,7 +26,7 @@ pub struct Registry {
     pub config: Config,
     pub semconv: Semconv,
     pub scenarios: Vec<ScenarioDef>,
-    /// Warnings found while loading (errors abort the load).
+    /// Diagnostics found while loading: warnings, and with `load_collecting` also errors.
     pub warnings: Vec<Diagnostic>,
 }
 
@@ -64,8 +64,10 @@ fn parse_source(file: &str, text: &str, all: &mut Vec<Diagnostic>) -> Option<(ya
 }
 
 impl Registry {
-    /// Loads everything; on any error returns every diagnostic found (not just the first).
-    pub fn load(src: &Sources) -> Result<Registry, LoadError> {
+    /// Loads what can be loaded: scenario files with errors are left out and their
+    /// diagnostics kept in `warnings` (errors included); fails only when the config
+    /// or the semantic conventions cannot be used. For `validate`, which reports all.
+    pub fn load_collecting(src: &Sources) -> Result<Registry, LoadError> {
         let mut all: Vec<Diagnostic> = Vec::new();
 
         let (cfg_name, cfg_text) = match &src.config {
@@ -127,7 +129,8 @@ impl Registry {
             for (name, file, text) in files {
                 let Some(text) = text else { continue };
                 if let Some((node, mut d)) = parse_source(&file, &text, &mut all) {
-                    if let Some(s) = scenario::load(&node, &name, cfg, &mut d) {
+                    // A file with errors is reported and left out; the others still load.
+                    if let Some(s) = scenario::load(&node, &name, cfg, &mut d).filter(|_| !d.has_errors()) {
                         scenarios.push(s);
                     }
                     all.append(&mut d.items);
@@ -150,19 +153,27 @@ impl Registry {
             scenarios.sort_by(|a, b| a.name.cmp(&b.name));
         }
 
-        if all.iter().any(|d| d.severity == Severity::Error)
-            || config.is_none()
-            || semconv.is_none()
-        {
+        let (Some(config), Some(semconv)) = (config, semconv) else {
             all.sort_by_key(|d| std::cmp::Reverse(d.severity));
             return Err(LoadError { diagnostics: all });
-        }
+        };
         Ok(Registry {
-            config: config.expect("checked above"),
-            semconv: semconv.expect("checked above"),
+            config,
+            semconv,
             scenarios,
             warnings: all,
         })
+    }
+
+    /// Loads everything; any error (in any file) fails the load with every diagnostic.
+    pub fn load(src: &Sources) -> Result<Registry, LoadError> {
+        let reg = Self::load_collecting(src)?;
+        if reg.warnings.iter().any(|d| d.severity == Severity::Error) {
+            let mut all = reg.warnings;
+            all.sort_by_key(|d| std::cmp::Reverse(d.severity));
+            return Err(LoadError { diagnostics: all });
+        }
+        Ok(reg)
     }
 
     pub fn get(&self, name: &str) -> Option<&ScenarioDef> {

@@ -33,12 +33,17 @@ pub struct Prepared {
     pub warnings: Vec<crate::diag::Diagnostic>,
 }
 
-/// Loads and compiles; errors carry every diagnostic.
+/// Loads and compiles; errors carry every diagnostic. Every scenario that loaded is
+/// compiled even when other files have errors, so all problems are reported at once.
 pub fn prepare(sources: &Sources, opts: &WorldOptions) -> Result<Prepared, crate::diag::LoadError> {
-    let registry = Registry::load(sources)?;
+    let registry = Registry::load_collecting(sources)?;
     let mut wd = Diags::new(registry.config.source.as_str());
     let world = World::new(&registry.config, &registry.semconv, opts, &mut wd);
-    let mut warnings = registry.warnings.clone();
+    let (mut errors, mut warnings): (Vec<_>, Vec<_>) = registry
+        .warnings
+        .iter()
+        .cloned()
+        .partition(|d| d.severity == crate::diag::Severity::Error);
     warnings.append(&mut wd.items);
     let compiler = Compiler {
         world: &world,
@@ -46,7 +51,6 @@ pub fn prepare(sources: &Sources, opts: &WorldOptions) -> Result<Prepared, crate
         sc: &registry.semconv,
     };
     let mut plans = BTreeMap::new();
-    let mut errors = Vec::new();
     for s in &registry.scenarios {
         let mut d = Diags::new(s.source.as_str());
         if let Some(p) = compiler.scenario(s, &mut d) {

@@ -17,6 +17,7 @@ fn code_owned(world: &World, name: &str) -> bool {
         &k.error_type,
         &k.error_category,
         &k.step_outcome,
+        &k.step_outcome_cp,
         &k.a2a_outcome,
         &k.attempt_outcome,
         &k.attempt_index,
@@ -838,34 +839,31 @@ impl<'a> Compiler<'a> {
             n.error.types = Categorical::uniform(vec![AttrValue::str(et)]).expect("one");
         }
         let step_key = self.world.keys.step_outcome.clone();
-        let cp_outcomes = self
-            .world
-            .enums
-            .get(&self.world.prefix.attr("step.outcome.cp"))
-            .cloned();
+        let cp_key = self.world.keys.step_outcome_cp.clone();
+        let cp_allowed: Vec<AttrValue> = self.world.enums.get(&*cp_key).cloned().unwrap_or_else(|| ["pass", "fail", "block", "skip"].iter().map(|v| AttrValue::str(v)).collect());
         for (k, v) in &st.attrs {
             let name = self.world.prefix.attr(k);
             let path = format!("{}: template attribute {k}", s.name);
-            let v = if *name == *step_key {
-                match &cp_outcomes {
-                    Some(allowed) if !allowed.contains(v) => {
-                        let fixed = closest_allowed(v, allowed);
-                        d.warn(
-                            Pos::default(),
-                            &path,
-                            format!(
-                                "`{v}` is not a control-plane step outcome; emitted as `{fixed}`"
-                            ),
-                        );
-                        fixed
-                    }
-                    Some(_) => v.clone(),
-                    None => v.clone(),
-                }
-            } else {
-                self.world
-                    .normalise(&name, v.clone(), Pos::default(), &path, d)
-            };
+            if *name == *step_key || *name == *cp_key {
+                // Templates speak the control-plane outcome (pass/fail/block/skip): it goes to
+                // `step.outcome.cp` exactly, and `step.outcome` keeps the spec's success/fail/skipped.
+                let cp = if cp_allowed.contains(v) {
+                    v.clone()
+                } else {
+                    let fixed = closest_allowed(v, &cp_allowed);
+                    d.warn(Pos::default(), &path, format!("`{v}` is not a control-plane step outcome; emitted as `{fixed}`"));
+                    fixed
+                };
+                let step = match cp.as_str().unwrap_or("") {
+                    "pass" => "success",
+                    "skip" => "skipped",
+                    _ => "fail",
+                };
+                n.attrs.push((cp_key.clone(), AttrGen::Literal(cp)));
+                n.attrs.push((step_key.clone(), AttrGen::Literal(AttrValue::str(step))));
+                continue;
+            }
+            let v = self.world.normalise(&name, v.clone(), Pos::default(), &path, d);
             n.attrs.push((key(&name), AttrGen::Literal(v)));
         }
         for ve in &st.validation_errors {
