@@ -130,7 +130,9 @@ impl Registry {
                 let Some(text) = text else { continue };
                 if let Some((node, mut d)) = parse_source(&file, &text, &mut all) {
                     // A file with errors is reported and left out; the others still load.
-                    if let Some(s) = scenario::load(&node, &name, cfg, &mut d).filter(|_| !d.has_errors()) {
+                    if let Some(s) =
+                        scenario::load(&node, &name, cfg, &mut d).filter(|_| !d.has_errors())
+                    {
                         scenarios.push(s);
                     }
                     all.append(&mut d.items);

@@ -97,13 +97,20 @@ impl Settings {
                 None => Protocol::Grpc,
             },
         };
-        // A signal-specific endpoint is the full URL, used as is (OTel exporter spec).
-        let traces_env = env_nonempty("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
-        let signal_url = g.endpoint.is_none() && traces_env.is_some();
+        // Signal-specific endpoints are full URLs, used as they are (OTel exporter spec);
+        // --endpoint overrides all of them.
+        let signal_endpoints = if g.endpoint.is_some() {
+            [None, None, None]
+        } else {
+            [
+                env_nonempty("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"),
+                env_nonempty("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"),
+                env_nonempty("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"),
+            ]
+        };
         let endpoint = g
             .endpoint
             .clone()
-            .or(traces_env)
             .or_else(|| env_nonempty("OTEL_EXPORTER_OTLP_ENDPOINT"))
             .or_else(|| {
                 if protocol == Protocol::Grpc {
@@ -178,7 +185,7 @@ impl Settings {
                 headers,
                 gzip,
                 output_file: g.output_file.clone(),
-                signal_url,
+                signal_endpoints,
                 retry_budget: g
                     .retry_budget
                     .unwrap_or(ExportConfig::default().retry_budget),

@@ -233,12 +233,25 @@ fn unknown_scenario_and_missing_files_are_clear() {
 fn validate_reports_compile_problems_of_good_files_next_to_broken_ones() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path();
-    write(p, "negative.yaml", &format!("workload_weight: -1\n{GOOD_ROOT}"));
+    write(
+        p,
+        "negative.yaml",
+        &format!("workload_weight: -1\n{GOOD_ROOT}"),
+    );
     write(p, "huge.yaml", "root:\n  type: vendor.a2a.orchestrate\n  children:\n    - type: planner\n      count: 1000\n      children:\n        - type: llm.call\n          count: 1000\n");
     write(p, "odd.yaml", "root:\n  type: vendor.response.compose\n  attributes:\n    vendor.step.outcome: SUCCEEDED\n");
     let (code, out) = validate_dir(p, &[]);
     assert_eq!(code, 2, "{out}");
-    assert!(out.contains("negative.yaml") && out.contains("is negative"), "{out}");
-    assert!(out.contains("huge.yaml") && out.contains("limit is 100000"), "{out}");
-    assert!(out.contains("odd.yaml") && out.contains("SUCCEEDED"), "warnings of good files too: {out}");
+    assert!(
+        out.contains("negative.yaml") && out.contains("is negative"),
+        "{out}"
+    );
+    assert!(
+        out.contains("huge.yaml") && out.contains("limit is 100000"),
+        "{out}"
+    );
+    assert!(
+        out.contains("odd.yaml") && out.contains("SUCCEEDED"),
+        "warnings of good files too: {out}"
+    );
 }

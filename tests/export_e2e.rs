@@ -176,12 +176,18 @@ fn mixed_run_over_http_protobuf_keeps_every_enum_valid() {
     )
     .expect("embedded inputs load");
     let enums = &prep.world.enums;
-    assert_eq!(enums["vendor.step.outcome"].len(), 3, "success, fail, skipped");
+    assert_eq!(
+        enums["vendor.step.outcome"].len(),
+        3,
+        "success, fail, skipped"
+    );
     let mut checked = 0;
     for s in &spans {
         for (k, v) in &s.attrs {
             // Every enum, `step.outcome` ∈ {success, fail, skipped} included, on every span.
-            let Some(allowed) = enums.get(k) else { continue };
+            let Some(allowed) = enums.get(k) else {
+                continue;
+            };
             checked += 1;
             assert!(
                 allowed.iter().any(|a| a.to_string() == *v),

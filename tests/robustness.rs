@@ -339,3 +339,28 @@ fn symlink_loops_in_the_scenarios_folder_terminate() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("1 scenario(s)"), "{out}");
 }
+
+#[test]
+fn a_traces_endpoint_applies_to_traces_only() {
+    let rt = runtime();
+    let sink = start_sink(&rt);
+    let base = format!("http://{}", sink.http_addr);
+    let traces = format!("{base}/v1/traces");
+    let out = otelsim(
+        &["run", "--count", "20", "--interval", "0"],
+        &[
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &base),
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", &traces),
+        ],
+        LIMIT,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let snap = sink.stats.snapshot();
+    assert!(
+        snap.spans > 0 && snap.metric_points > 0 && snap.log_records > 0,
+        "{snap:?}"
+    );
+    assert_eq!(snap.rejected_requests, 0);
+    rt.block_on(sink.shutdown());
+}

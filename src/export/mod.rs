@@ -75,8 +75,9 @@ pub struct ExportConfig {
     /// Flush a partial batch after this long; `None`: only by size and at the end
     /// (what file output uses, so batches do not depend on timing).
     pub linger: Option<Duration>,
-    /// The endpoint is already the full traces URL (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT): use as is.
-    pub signal_url: bool,
+    /// Full per-signal endpoints (traces, metrics, logs) from
+    /// `OTEL_EXPORTER_OTLP_<SIGNAL>_ENDPOINT`, used as they are; `None`: derived from `endpoint`.
+    pub signal_endpoints: [Option<String>; 3],
     pub concurrency: usize,
     pub queue_batches: usize,
     pub request_timeout: Duration,
@@ -96,7 +97,7 @@ impl Default for ExportConfig {
             max_batch_spans: 512,
             max_batch_logs: 1024,
             linger: Some(Duration::from_millis(200)),
-            signal_url: false,
+            signal_endpoints: [None, None, None],
             concurrency: 4,
             queue_batches: 64,
             request_timeout: Duration::from_secs(10),
@@ -500,7 +501,16 @@ async fn send_with_retry(
             return;
         }
         let mut bytes = 0;
-        let outcome = transport.send(&batch.body, &mut bytes).await;
+        // No single attempt may outlast what is left of the retry budget.
+        let left = cfg
+            .retry_budget
+            .saturating_sub(started.elapsed())
+            .max(Duration::from_millis(1));
+        let outcome =
+            match tokio::time::timeout(left, transport.send(&batch.body, &mut bytes)).await {
+                Ok(o) => o,
+                Err(_) => Outcome::Retry(format!("no answer within {left:.1?}"), None),
+            };
         counters.bytes_sent.fetch_add(bytes, Relaxed);
         let (msg, hint) = match outcome {
             Outcome::Ok { rejected, message } => {

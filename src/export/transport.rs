@@ -34,7 +34,8 @@ type GrpcHeaders = Vec<(
 #[derive(Clone)]
 pub(super) enum Transport {
     Grpc {
-        channel: Channel,
+        /// traces, metrics, logs (clones of one channel unless signal endpoints differ)
+        channels: Arc<[Channel; 3]>,
         headers: Arc<GrpcHeaders>,
         gzip: bool,
     },
@@ -134,22 +135,35 @@ impl Transport {
                 std::io::BufWriter::new(f),
             ))));
         }
-        preflight(&cfg.endpoint, cfg.protocol).await?;
+        let signal = |i: usize| cfg.signal_endpoints[i].clone();
+        let traces_endpoint = signal(0).unwrap_or_else(|| cfg.endpoint.clone());
+        preflight(&traces_endpoint, cfg.protocol).await?;
         Ok(match cfg.protocol {
-            Protocol::Grpc => Transport::Grpc {
-                channel: tonic::transport::Endpoint::from_shared(endpoint_url(&cfg.endpoint))
-                    .with_context(|| format!("invalid gRPC endpoint `{}`", cfg.endpoint))?
-                    .connect_timeout(Duration::from_secs(3))
-                    .timeout(cfg.request_timeout)
-                    .connect_lazy(),
-                headers: Arc::new(grpc_headers(cfg)?),
-                gzip: cfg.gzip,
-            },
+            Protocol::Grpc => {
+                let channel = |url: &str| -> Result<Channel> {
+                    Ok(tonic::transport::Endpoint::from_shared(endpoint_url(url))
+                        .with_context(|| format!("invalid gRPC endpoint `{url}`"))?
+                        .connect_timeout(Duration::from_secs(3))
+                        .timeout(cfg.request_timeout)
+                        .connect_lazy())
+                };
+                let base = channel(&cfg.endpoint)?;
+                let pick = |i: usize| -> Result<Channel> {
+                    match &cfg.signal_endpoints[i] {
+                        Some(url) => channel(url),
+                        None => Ok(base.clone()),
+                    }
+                };
+                Transport::Grpc {
+                    channels: Arc::new([pick(0)?, pick(1)?, pick(2)?]),
+                    headers: Arc::new(grpc_headers(cfg)?),
+                    gzip: cfg.gzip,
+                }
+            }
             Protocol::HttpProtobuf | Protocol::HttpJson => {
-                let traces = if cfg.signal_url {
-                    endpoint_url(&cfg.endpoint)
-                } else {
-                    http_signal_url(&cfg.endpoint, "traces")
+                let url = |i: usize, name: &str| match signal(i) {
+                    Some(u) => endpoint_url(&u),
+                    None => http_signal_url(&cfg.endpoint, name),
                 };
                 Transport::Http {
                     client: reqwest::Client::builder()
@@ -158,11 +172,7 @@ impl Transport {
                         .connect_timeout(Duration::from_secs(3))
                         .build()
                         .context("cannot build the HTTP client")?,
-                    urls: Arc::new([
-                        traces,
-                        http_signal_url(&cfg.endpoint, "metrics"),
-                        http_signal_url(&cfg.endpoint, "logs"),
-                    ]),
+                    urls: Arc::new([url(0, "traces"), url(1, "metrics"), url(2, "logs")]),
                     json: cfg.protocol == Protocol::HttpJson,
                     gzip: cfg.gzip,
                 }
@@ -214,10 +224,17 @@ impl Transport {
                 }
             }
             Transport::Grpc {
-                channel,
+                channels,
                 headers,
                 gzip,
-            } => grpc_send(channel, headers, *gzip, body, bytes).await,
+            } => {
+                let channel = match body {
+                    Body::Traces(_) | Body::TracesWire(_) => &channels[0],
+                    Body::Metrics(_) => &channels[1],
+                    Body::Logs(_) => &channels[2],
+                };
+                grpc_send(channel, headers, *gzip, body, bytes).await
+            }
             Transport::Http {
                 client,
                 urls,

@@ -840,7 +840,13 @@ impl<'a> Compiler<'a> {
         }
         let step_key = self.world.keys.step_outcome.clone();
         let cp_key = self.world.keys.step_outcome_cp.clone();
-        let cp_allowed: Vec<AttrValue> = self.world.enums.get(&*cp_key).cloned().unwrap_or_else(|| ["pass", "fail", "block", "skip"].iter().map(|v| AttrValue::str(v)).collect());
+        let cp_allowed: Vec<AttrValue> =
+            self.world.enums.get(&*cp_key).cloned().unwrap_or_else(|| {
+                ["pass", "fail", "block", "skip"]
+                    .iter()
+                    .map(|v| AttrValue::str(v))
+                    .collect()
+            });
         for (k, v) in &st.attrs {
             let name = self.world.prefix.attr(k);
             let path = format!("{}: template attribute {k}", s.name);
@@ -851,7 +857,11 @@ impl<'a> Compiler<'a> {
                     v.clone()
                 } else {
                     let fixed = closest_allowed(v, &cp_allowed);
-                    d.warn(Pos::default(), &path, format!("`{v}` is not a control-plane step outcome; emitted as `{fixed}`"));
+                    d.warn(
+                        Pos::default(),
+                        &path,
+                        format!("`{v}` is not a control-plane step outcome; emitted as `{fixed}`"),
+                    );
                     fixed
                 };
                 let step = match cp.as_str().unwrap_or("") {
@@ -860,10 +870,13 @@ impl<'a> Compiler<'a> {
                     _ => "fail",
                 };
                 n.attrs.push((cp_key.clone(), AttrGen::Literal(cp)));
-                n.attrs.push((step_key.clone(), AttrGen::Literal(AttrValue::str(step))));
+                n.attrs
+                    .push((step_key.clone(), AttrGen::Literal(AttrValue::str(step))));
                 continue;
             }
-            let v = self.world.normalise(&name, v.clone(), Pos::default(), &path, d);
+            let v = self
+                .world
+                .normalise(&name, v.clone(), Pos::default(), &path, d);
             n.attrs.push((key(&name), AttrGen::Literal(v)));
         }
         for ve in &st.validation_errors {
