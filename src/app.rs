@@ -1,7 +1,7 @@
 //! Command dispatch and exit codes.
 
 use crate::cli::{
-    BenchArgs, Cli, Command, ListArgs, RunArgs, ScenarioArgs, SinkArgs, ValidateArgs,
+    BenchArgs, Cli, Command, GlobalArgs, ListArgs, RunArgs, ScenarioArgs, SinkArgs, ValidateArgs,
 };
 use crate::diag::{LoadError, Severity};
 use crate::plan::WorldOptions;
@@ -41,7 +41,60 @@ fn world_options(s: &Settings) -> WorldOptions {
     }
 }
 
+/// Global flags that would do nothing with this subcommand; naming them beats ignoring them.
+fn unused_flags(cmd: &Command, g: &GlobalArgs) -> Vec<&'static str> {
+    let d = GlobalArgs::default();
+    let export = [
+        ("--endpoint", g.endpoint.is_some()),
+        ("--protocol", g.protocol.is_some()),
+        ("--header", !g.headers.is_empty()),
+        ("--gzip", g.gzip),
+        ("--output-file", g.output_file.is_some()),
+        ("--retry-budget", g.retry_budget.is_some()),
+        ("--metrics", g.metrics),
+        ("--no-metrics", g.no_metrics),
+        ("--logs", g.logs),
+        ("--no-logs", g.no_logs),
+        ("--temporality", g.temporality != d.temporality),
+        (
+            "--metrics-interval",
+            g.metrics_interval != d.metrics_interval,
+        ),
+    ];
+    let generation = [
+        ("--seed", g.seed.is_some()),
+        ("--start-time", g.start_time.is_some()),
+        ("--service-name", g.service_name.is_some()),
+        ("--tenant-id", g.tenant_id.is_some()),
+    ];
+    let pick = |flags: &[(&'static str, bool)]| {
+        flags
+            .iter()
+            .filter(|(_, set)| *set)
+            .map(|(f, _)| *f)
+            .collect::<Vec<_>>()
+    };
+    match cmd {
+        Command::Sink(_) => [pick(&export), pick(&generation)].concat(),
+        Command::List(_) | Command::Validate(_) => [pick(&export), pick(&generation[..2])].concat(),
+        Command::Bench(_) => pick(&export),
+        Command::Run(_) | Command::Scenario(_) => Vec::new(),
+    }
+}
+
 pub async fn run(cli: Cli) -> i32 {
+    let unused = unused_flags(&cli.command, &cli.global);
+    if !unused.is_empty() {
+        let what = match &cli.command {
+            Command::Sink(_) => "`otelsim sink` (it listens: use --grpc-addr / --http-addr)",
+            Command::List(_) => "`otelsim list`",
+            Command::Validate(_) => "`otelsim validate`",
+            _ => "`otelsim bench` (it sends nothing)",
+        };
+        let verb = if unused.len() == 1 { "does" } else { "do" };
+        eprintln!("otelsim: {} {verb} nothing with {what}", unused.join(", "));
+        return exit::INPUT;
+    }
     if let Command::Sink(args) = &cli.command {
         return sink(args).await;
     }
@@ -72,8 +125,14 @@ fn list(s: &Settings, a: &ListArgs) -> i32 {
     };
     let rows = reg.filtered(&a.tags);
     let w = rows.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
+    let tw = rows
+        .iter()
+        .map(|r| r.tags.join(",").len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
     println!(
-        "{:<w$}  {:>6}  {:<32}  description",
+        "{:<w$}  {:>6}  {:<tw$}  description",
         "name", "weight", "tags"
     );
     for r in &rows {
@@ -86,7 +145,7 @@ fn list(s: &Settings, a: &ListArgs) -> i32 {
             desc = desc.chars().take(69).collect::<String>() + "…";
         }
         println!(
-            "{:<w$}  {:>6}  {:<32}  {desc}",
+            "{:<w$}  {:>6}  {:<tw$}  {desc}",
             r.name,
             format_weight(r.workload_weight),
             r.tags.join(",")

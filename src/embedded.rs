@@ -15,11 +15,15 @@ macro_rules! definitions {
 
 definitions!(
     "agent_turn_with_rag",
+    "claim_status_ungrounded_response",
     "example_scenario",
     "new_claim_phone",
+    "new_claim_phone_4xx_invalid_arguments",
     "new_claim_phone_mcp_tool_retry_then_success",
     "new_claim_phone_multi_turn",
+    "new_claim_phone_wrong_division",
     "parallel_tool_fanout",
+    "pay_partial_workflow",
     "request_allowed_audit_flagged",
     "request_blocked_by_policy",
     "request_blocked_invalid_context_augment_exception",

@@ -255,3 +255,33 @@ fn validate_reports_compile_problems_of_good_files_next_to_broken_ones() {
         "warnings of good files too: {out}"
     );
 }
+
+#[test]
+fn flags_that_would_do_nothing_are_refused() {
+    for (args, flag) in [
+        (
+            vec![
+                "sink",
+                "--endpoint",
+                "http://127.0.0.1:9",
+                "--duration",
+                "1s",
+            ],
+            "--endpoint",
+        ),
+        (vec!["list", "--gzip"], "--gzip"),
+        (vec!["validate", "--output-file", "/tmp/x"], "--output-file"),
+        (
+            vec!["bench", "--spans", "10", "--protocol", "grpc"],
+            "--protocol",
+        ),
+    ] {
+        let out = otelsim(&args, &[], LIMIT);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        assert!(
+            text(&out).contains(&format!("{flag} does nothing")),
+            "{}",
+            text(&out)
+        );
+    }
+}
