@@ -20,6 +20,7 @@ pub mod pace;
 pub mod plan;
 pub mod progress;
 pub mod record;
+pub mod redact;
 pub mod registry;
 pub mod runner;
 pub mod settings;

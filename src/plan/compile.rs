@@ -2,7 +2,9 @@
 
 use super::*;
 use crate::diag::{Diags, Pos};
-use crate::model::config::{AttemptSpec, Config, CpStep, CpTemplate, LatencyProfile, McpServer};
+use crate::model::config::{
+    AttemptSpec, Config, CpStep, CpTemplate, LatencyProfile, McpServer, Sample,
+};
 use crate::model::scenario::{self, AttrSpec, ErrorDef, RetryDef, ScenarioDef, StepDef};
 use crate::model::semconv::{AttrDef, AttrType, Semconv};
 
@@ -266,20 +268,23 @@ impl<'a> Compiler<'a> {
             agent_id: s.context.agent.as_deref().map(key),
             redaction: key(&s.redaction),
             parts,
-            turns: s.turns.clone(),
-            samples: if s.samples.is_empty() {
-                let wf = workflow
-                    .as_ref()
-                    .map_or("default", |(name, _)| name.as_str());
-                self.cfg
-                    .conversation_samples
-                    .get(wf)
-                    .or_else(|| self.cfg.conversation_samples.get("default"))
-                    .cloned()
-                    .unwrap_or_default()
-            } else {
-                s.samples.clone()
-            },
+            turns: redacted(&s.turns, &s.redaction),
+            samples: redacted(
+                &if s.samples.is_empty() {
+                    let wf = workflow
+                        .as_ref()
+                        .map_or("default", |(name, _)| name.as_str());
+                    self.cfg
+                        .conversation_samples
+                        .get(wf)
+                        .or_else(|| self.cfg.conversation_samples.get("default"))
+                        .cloned()
+                        .unwrap_or_default()
+                } else {
+                    s.samples.clone()
+                },
+                &s.redaction,
+            ),
             repeat_count: s.repeat_count.max(1),
             interval_ms: s.interval_ms,
             interval_deviation_ms: s.interval_deviation_ms,
@@ -900,6 +905,31 @@ impl<'a> Compiler<'a> {
         }
         n
     }
+}
+
+/// Samples with their redacted texts: the ones given, else a masking pass at the
+/// scenario's redaction level (none leaves the samples as they are).
+fn redacted(samples: &[Sample], level: &str) -> Vec<Sample> {
+    if level == "none" {
+        return samples.to_vec();
+    }
+    let strict = level == "strict";
+    samples
+        .iter()
+        .map(|s| Sample {
+            user_input_redacted: Some(
+                s.user_input_redacted
+                    .clone()
+                    .unwrap_or_else(|| crate::redact::mask(&s.user_input, strict)),
+            ),
+            llm_response_redacted: Some(
+                s.llm_response_redacted
+                    .clone()
+                    .unwrap_or_else(|| crate::redact::mask(&s.llm_response, strict)),
+            ),
+            ..s.clone()
+        })
+        .collect()
 }
 
 /// Upper bound on spans in one trace, so a typo in nested counts cannot exhaust memory.
