@@ -213,6 +213,18 @@ struct Gate {
 }
 
 async fn execute(s: &Settings, prep: &runner::Prepared, spec: RunSpec, gate: Gate) -> i32 {
+    // An output file that cannot be written is a usage problem, not an export failure.
+    if let Some(p) = &s.export.output_file {
+        if let Err(e) = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(p)
+        {
+            eprintln!("otelsim: cannot write --output-file {}: {e}", p.display());
+            return exit::INPUT;
+        }
+    }
     if s.verbose > 0 {
         for w in &prep.warnings {
             eprintln!("{w}");

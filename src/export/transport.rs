@@ -305,10 +305,10 @@ impl Transport {
                                 Outcome::Retry(format!("HTTP {code} from {url}"), retry_after)
                             }
                             _ => {
-                                let text = resp.text().await.unwrap_or_default();
+                                let body = resp.bytes().await.unwrap_or_default();
                                 Outcome::Fail(format!(
                                     "HTTP {code} from {url}: {}",
-                                    text.chars().take(200).collect::<String>()
+                                    readable(&body)
                                 ))
                             }
                         }
@@ -488,6 +488,14 @@ impl tonic::codec::Decoder for ResponseDecoder {
         ExportTraceServiceResponse::decode(src)
             .map(Some)
             .map_err(|e| tonic::Status::internal(format!("cannot decode the export response: {e}")))
+    }
+}
+
+/// A response body for an error message: its text when it is text, else its size.
+fn readable(body: &[u8]) -> String {
+    match std::str::from_utf8(body) {
+        Ok(t) if t.chars().all(|c| !c.is_control() || c == '\n') => t.chars().take(200).collect(),
+        _ => format!("({} bytes of binary body)", body.len()),
     }
 }
 

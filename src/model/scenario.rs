@@ -323,9 +323,9 @@ pub fn load(root: &Node, name: &str, cfg: &Config, d: &mut Diags) -> Option<Scen
             );
         }
     }
-    if let Some(g) = &goal {
-        let pos = goal_top.as_ref().map_or(root.pos, |(n, _, _)| n.pos);
-        check_goal(g, pos, "simulation_goal", cfg, d);
+    // A goal under data_plane was checked where it was read.
+    if let Some((n, k, Some(g))) = &goal_top {
+        check_goal(g, n.pos, k, cfg, d);
     }
     if context.tenant.is_none() && !cfg.tenants.is_empty() {
         context.tenant = Some(cfg.tenants[0].key.clone());
