@@ -6,9 +6,10 @@
 //! into place. Durations are the sampled latencies, extended only when children
 //! need more room, so children always nest inside their parents.
 
-use crate::model::config::Sample;
 use crate::model::AttrValue;
-use crate::plan::{AttrGen, Injection, Node, Part, RetryPlan, Role, ScenarioPlan, ToolRef, World};
+use crate::plan::{
+    AttrGen, Injection, Node, Part, PlannedSample, RetryPlan, Role, ScenarioPlan, ToolRef, World,
+};
 use crate::record::{Event, Key, ResourceKey, SpanKind, SpanRecord, StatusCode, TraceRecord};
 use rand::Rng;
 use std::sync::Arc;
@@ -23,7 +24,7 @@ pub struct RequestInput<'a> {
     pub enduser_id: &'a str,
     /// 1-based turn number for multi-turn sessions.
     pub turn_index: Option<u32>,
-    pub sample: Option<&'a Sample>,
+    pub sample: Option<&'a PlannedSample>,
 }
 
 /// Generates every trace of one request (control-plane and data-plane parts),
@@ -700,7 +701,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
                         k.tools_available.clone(),
                         AttrValue::Int(t.server_tool_count),
                     ));
-                    let input = self.input.sample.map_or("", |s| s.user_input.as_str());
+                    let input = self.input.sample.map_or("", |s| &*s.user_input);
                     let plan = serde_json::json!({"tool_plan": [{"tool_name": &*t.name, "trigger_summary": format!("user request maps to {}", t.name), "confidence": (self.rng.random_range(0.80..0.97_f64) * 100.0).round() / 100.0}]});
                     let at = self.spans[idx].start_ns + self.spans[idx].duration_ns() / 2;
                     self.spans[idx].events.push(Event {
@@ -830,15 +831,15 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
         }
         set.push((k.request_model.clone(), m.model.clone()));
         set.push((k.response_model.clone(), m.model.clone()));
-        let user = self.input.sample.map_or("", |s| s.user_input.as_str());
-        let reply = self.input.sample.map_or("", |s| s.llm_response.as_str());
+        let user_len = self.input.sample.map_or(0, |s| s.user_input.len());
+        let reply_len = self.input.sample.map_or(0, |s| s.reply_len);
         // System prompt and tool schemas dominate the prompt; the reply length follows the decode time.
-        let input_tokens = (user.len() / 4) as i64 + self.rng.random_range(180..900);
+        let input_tokens = (user_len / 4) as i64 + self.rng.random_range(180..900);
         // ~4 characters per token for the reply text, plus decode time at 20–50 tokens/s.
         let output_tokens = if failed {
             0
         } else {
-            let text = reply.len() as f64 / 4.0 * self.rng.random_range(0.8..1.2);
+            let text = reply_len as f64 / 4.0 * self.rng.random_range(0.8..1.2);
             ((text + dur_ms * self.rng.random_range(0.02..0.05)) as i64).clamp(1, 8192)
         };
         set.push((k.input_tokens.clone(), AttrValue::Int(input_tokens)));
@@ -859,29 +860,13 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
             set.push((k.tool_name.clone(), AttrValue::Str(t.name.clone())));
         }
         if let Some(sample) = self.input.sample {
-            let input = serde_json::json!([{"role": "user", "parts": [{"type": "text", "content": sample.user_input}]}]);
-            set.push((
-                k.input_messages.clone(),
-                AttrValue::Str(Arc::from(input.to_string())),
-            ));
+            set.push((k.input_messages.clone(), sample.input_messages.clone()));
             if !failed {
-                let output = serde_json::json!([{"role": "assistant", "parts": [{"type": "text", "content": reply}], "finish_reason": "stop"}]);
-                set.push((
-                    k.output_messages.clone(),
-                    AttrValue::Str(Arc::from(output.to_string())),
-                ));
+                set.push((k.output_messages.clone(), sample.output_messages.clone()));
             }
-            if &*self.plan.redaction != "none" {
-                let ui = sample
-                    .user_input_redacted
-                    .as_deref()
-                    .unwrap_or(&sample.user_input);
-                let lr = sample
-                    .llm_response_redacted
-                    .as_deref()
-                    .unwrap_or(&sample.llm_response);
-                set.push((k.input_redacted.clone(), AttrValue::str(ui)));
-                set.push((k.output_redacted.clone(), AttrValue::str(lr)));
+            if let Some((ui, lr)) = &sample.redacted {
+                set.push((k.input_redacted.clone(), ui.clone()));
+                set.push((k.output_redacted.clone(), lr.clone()));
             }
         }
     }

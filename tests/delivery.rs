@@ -132,13 +132,7 @@ fn through_rotel_nothing_is_lost() {
     while sink.stats.snapshot().spans < acked && start.elapsed() < Duration::from_secs(30) {
         std::thread::sleep(Duration::from_millis(100));
     }
-    let reqs: Vec<_> = sink
-        .stats
-        .trace_requests()
-        .into_iter()
-        .map(|r| r.request)
-        .collect();
-    let spans = flatten(&reqs);
+    let spans = received_spans(&sink);
     assert_eq!(
         spans.len() as u64,
         acked,

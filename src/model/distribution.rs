@@ -222,25 +222,21 @@ pub fn read_latency(
 /// A finite number no larger in magnitude than `MAX_PARAM`.
 pub fn read_bounded(node: &Node, path: &str, diags: &mut Diags) -> Option<f64> {
     let v = read_f64(node, path, diags)?;
+    within_bound(v, node, path, diags)
+}
+
+/// A finite number in [0, `MAX_PARAM`] (weights, variances, constants).
+pub fn read_bounded_non_negative(node: &Node, path: &str, diags: &mut Diags) -> Option<f64> {
+    let v = crate::yaml::read_non_negative(node, path, diags)?;
+    within_bound(v, node, path, diags)
+}
+
+fn within_bound(v: f64, node: &Node, path: &str, diags: &mut Diags) -> Option<f64> {
     if v.abs() > MAX_PARAM {
         diags.error(
             node.pos,
             path,
             format!("{v} is too large; values up to {MAX_PARAM:e} are accepted"),
-        );
-        return None;
-    }
-    Some(v)
-}
-
-/// A finite number in [0, `MAX_PARAM`] (weights, variances, constants).
-pub fn read_bounded_non_negative(node: &Node, path: &str, diags: &mut Diags) -> Option<f64> {
-    let v = read_bounded(node, path, diags)?;
-    if v < 0.0 {
-        diags.error(
-            node.pos,
-            path,
-            format!("{v} is negative; expected a value ≥ 0"),
         );
         return None;
     }

@@ -268,8 +268,8 @@ impl<'a> Compiler<'a> {
             agent_id: s.context.agent.as_deref().map(key),
             redaction: key(&s.redaction),
             parts,
-            turns: redacted(&s.turns, &s.redaction),
-            samples: redacted(
+            turns: planned(&s.turns, &s.redaction),
+            samples: planned(
                 &if s.samples.is_empty() {
                     let wf = workflow
                         .as_ref()
@@ -907,28 +907,10 @@ impl<'a> Compiler<'a> {
     }
 }
 
-/// Samples with their redacted texts: the ones given, else a masking pass at the
-/// scenario's redaction level (none leaves the samples as they are).
-fn redacted(samples: &[Sample], level: &str) -> Vec<Sample> {
-    if level == "none" {
-        return samples.to_vec();
-    }
-    let strict = level == "strict";
+fn planned(samples: &[Sample], redaction: &str) -> Vec<PlannedSample> {
     samples
         .iter()
-        .map(|s| Sample {
-            user_input_redacted: Some(
-                s.user_input_redacted
-                    .clone()
-                    .unwrap_or_else(|| crate::redact::mask(&s.user_input, strict)),
-            ),
-            llm_response_redacted: Some(
-                s.llm_response_redacted
-                    .clone()
-                    .unwrap_or_else(|| crate::redact::mask(&s.llm_response, strict)),
-            ),
-            ..s.clone()
-        })
+        .map(|s| PlannedSample::new(s, redaction))
         .collect()
 }
 

@@ -246,6 +246,45 @@ pub struct GoalPlan {
     pub exception: Option<(Arc<str>, Arc<str>)>,
 }
 
+/// A conversation sample with its span attribute values rendered once, at compile time.
+#[derive(Clone, Debug)]
+pub struct PlannedSample {
+    pub user_input: Arc<str>,
+    /// Length of the reply text, which output token counts follow.
+    pub reply_len: usize,
+    /// `gen_ai.input.messages` / `gen_ai.output.messages` in the OTel GenAI JSON shape.
+    pub input_messages: AttrValue,
+    pub output_messages: AttrValue,
+    /// The `*_redacted` texts, when the scenario's redaction is not `none`.
+    pub redacted: Option<(AttrValue, AttrValue)>,
+}
+
+impl PlannedSample {
+    pub fn new(s: &Sample, redaction: &str) -> Self {
+        let input = serde_json::json!([{"role": "user", "parts": [{"type": "text", "content": s.user_input}]}]);
+        let output = serde_json::json!([{"role": "assistant", "parts": [{"type": "text", "content": s.llm_response}], "finish_reason": "stop"}]);
+        let redacted = (redaction != "none").then(|| {
+            let strict = redaction == "strict";
+            let ui = s
+                .user_input_redacted
+                .clone()
+                .unwrap_or_else(|| crate::redact::mask(&s.user_input, strict));
+            let lr = s
+                .llm_response_redacted
+                .clone()
+                .unwrap_or_else(|| crate::redact::mask(&s.llm_response, strict));
+            (AttrValue::str(&ui), AttrValue::str(&lr))
+        });
+        PlannedSample {
+            user_input: Arc::from(s.user_input.as_str()),
+            reply_len: s.llm_response.len(),
+            input_messages: AttrValue::Str(Arc::from(input.to_string())),
+            output_messages: AttrValue::Str(Arc::from(output.to_string())),
+            redacted,
+        }
+    }
+}
+
 /// One trace of a request: control-plane validation, the data-plane turn, or response validation.
 #[derive(Clone, Debug)]
 pub struct Part {
@@ -263,8 +302,8 @@ pub struct ScenarioPlan {
     pub redaction: Key,
     pub parts: Vec<Part>,
     /// Multi-turn conversation (one request per turn) or samples (one per iteration).
-    pub turns: Vec<Sample>,
-    pub samples: Vec<Sample>,
+    pub turns: Vec<PlannedSample>,
+    pub samples: Vec<PlannedSample>,
     pub repeat_count: u32,
     pub interval_ms: f64,
     pub interval_deviation_ms: f64,

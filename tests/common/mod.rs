@@ -225,14 +225,8 @@ pub fn deliver(protocol: &str, args: &[&str], env: &[(&str, &str)]) -> Delivered
     let out = otelsim(&all, env, Duration::from_secs(120));
     let output = text(&out);
     assert!(out.status.success(), "otelsim {args:?} failed: {output}");
-    let reqs: Vec<_> = sink
-        .stats
-        .trace_requests()
-        .into_iter()
-        .map(|r| r.request)
-        .collect();
     let d = Delivered {
-        spans: flatten(&reqs),
+        spans: received_spans(&sink),
         metrics: sink.stats.metrics_requests(),
         logs: sink.stats.logs_requests(),
         snapshot: sink.stats.snapshot(),
@@ -240,4 +234,15 @@ pub fn deliver(protocol: &str, args: &[&str], env: &[(&str, &str)]) -> Delivered
     };
     rt.block_on(sink.shutdown());
     d
+}
+
+/// Every span the sink received (it must keep requests), flattened.
+pub fn received_spans(sink: &RunningSink) -> Vec<Flat> {
+    let reqs: Vec<_> = sink
+        .stats
+        .trace_requests()
+        .into_iter()
+        .map(|r| r.request)
+        .collect();
+    flatten(&reqs)
 }
