@@ -436,6 +436,8 @@ pub async fn execute(prep: &Prepared, settings: &Settings, spec: RunSpec) -> Res
             Picks::Repeat { name, .. } => name,
         };
         let Some(plan) = prep.plans.get(name) else {
+            // Every listed scenario compiled (prepare fails otherwise); still, never spin.
+            i += 1;
             continue;
         };
         let end_ns = virtual_now.unwrap_or_else(now_ns);
