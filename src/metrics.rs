@@ -7,13 +7,12 @@
 //! it declares them, built-in `{p}.*` metrics for span kinds it does not cover,
 //! and the standard OTel GenAI and MCP client metrics.
 
-use crate::encode::{key_value, Resources};
+use crate::encode::{key_value, scope_named, Resources};
 use crate::model::semconv::Semconv;
 use crate::model::AttrValue;
 use crate::plan::World;
 use crate::record::{Key, ResourceKey, SpanRecord, StatusCode, TraceRecord};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
 use opentelemetry_proto::tonic::metrics::v1::{
     exemplar, metric, number_data_point, AggregationTemporality, Exemplar, Histogram,
     HistogramDataPoint, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
@@ -613,12 +612,7 @@ impl Aggregator {
             resource_metrics.push(ResourceMetrics {
                 resource: Some(resources.resource(&rk)),
                 scope_metrics: vec![ScopeMetrics {
-                    scope: Some(InstrumentationScope {
-                        name: "otelsim".into(),
-                        version: env!("CARGO_PKG_VERSION").into(),
-                        attributes: Vec::new(),
-                        dropped_attributes_count: 0,
-                    }),
+                    scope: Some(scope_named("otelsim")),
                     metrics: out,
                     schema_url: resources.schema_url().to_string(),
                 }],

@@ -338,17 +338,8 @@ fn vendor_prefix_is_coherent_on_every_span_and_attribute() {
 
 #[test]
 fn predecessor_files_load_and_new_claim_phone_runs() {
-    let c = compat_dir();
-    let (cfg, sem, defs) = (
-        c.join("config/config.yaml"),
-        c.join("conventions/semconv.yaml"),
-        c.join("definitions"),
-    );
-    let (cfg, sem, defs) = (
-        cfg.to_str().unwrap(),
-        sem.to_str().unwrap(),
-        defs.to_str().unwrap(),
-    );
+    let (cfg, sem, defs) = compat_files();
+    let (cfg, sem, defs) = (cfg.as_str(), sem.as_str(), defs.as_str());
     let v = otelsim(
         &[
             "validate",

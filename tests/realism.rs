@@ -420,17 +420,8 @@ fn tenant_flag_overrides_every_tenant() {
 
 #[test]
 fn the_predecessor_corpus_runs_end_to_end() {
-    let c = compat_dir();
-    let (cfg, sem, defs) = (
-        c.join("config/config.yaml"),
-        c.join("conventions/semconv.yaml"),
-        c.join("definitions"),
-    );
-    let (cfg, sem, defs) = (
-        cfg.to_str().unwrap(),
-        sem.to_str().unwrap(),
-        defs.to_str().unwrap(),
-    );
+    let (cfg, sem, defs) = compat_files();
+    let (cfg, sem, defs) = (cfg.as_str(), sem.as_str(), defs.as_str());
     let env = [("VENDOR", "gentoro")];
     let base = [
         "--config",

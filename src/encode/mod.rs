@@ -144,6 +144,16 @@ fn encode_span(trace_id: &[u8; 16], s: &SpanRecord) -> Span {
     }
 }
 
+/// The instrumentation scope otelsim reports under `name`, with its own version.
+pub fn scope_named(name: &str) -> InstrumentationScope {
+    InstrumentationScope {
+        name: name.to_string(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        attributes: Vec::new(),
+        dropped_attributes_count: 0,
+    }
+}
+
 /// One export request holding every span of `traces`.
 pub fn traces_request(traces: &[TraceRecord], resources: &Resources) -> ExportTraceServiceRequest {
     let mut groups: BTreeMap<ResourceKey, BTreeMap<Arc<str>, Vec<Span>>> = BTreeMap::new();
@@ -164,12 +174,7 @@ pub fn traces_request(traces: &[TraceRecord], resources: &Resources) -> ExportTr
             scope_spans: scopes
                 .into_iter()
                 .map(|(scope, spans)| ScopeSpans {
-                    scope: Some(InstrumentationScope {
-                        name: scope.to_string(),
-                        version: env!("CARGO_PKG_VERSION").to_string(),
-                        attributes: Vec::new(),
-                        dropped_attributes_count: 0,
-                    }),
+                    scope: Some(scope_named(&scope)),
                     spans,
                     schema_url: resources.schema_url().to_string(),
                 })
@@ -216,12 +221,7 @@ pub fn logs_request(records: &[LogRecord], resources: &Resources) -> ExportLogsS
                 scope_logs: scopes
                     .into_iter()
                     .map(|(scope, log_records)| ScopeLogs {
-                        scope: Some(InstrumentationScope {
-                            name: scope.to_string(),
-                            version: env!("CARGO_PKG_VERSION").to_string(),
-                            attributes: Vec::new(),
-                            dropped_attributes_count: 0,
-                        }),
+                        scope: Some(scope_named(&scope)),
                         log_records,
                         schema_url: resources.schema_url().to_string(),
                     })

@@ -27,6 +27,17 @@ pub fn compat_dir() -> PathBuf {
     p
 }
 
+/// The predecessor's config, semconv and definitions folder, as path strings.
+pub fn compat_files() -> (String, String, String) {
+    let c = compat_dir();
+    let s = |p: &str| c.join(p).to_str().expect("utf-8 path").to_string();
+    (
+        s("config/config.yaml"),
+        s("conventions/semconv.yaml"),
+        s("definitions"),
+    )
+}
+
 /// Runs otelsim with `args`, killing it after `limit`. Env vars that would change
 /// defaults are cleared so tests do not depend on the developer's shell.
 pub fn otelsim(args: &[&str], env: &[(&str, &str)], limit: Duration) -> Output {
