@@ -2,13 +2,17 @@
 
 use crate::cli::{
     BenchArgs, Cli, Command, GlobalArgs, ListArgs, RunArgs, ScenarioArgs, SinkArgs, ValidateArgs,
+    VerifyArgs,
 };
 use crate::diag::{LoadError, Severity};
+use crate::pace::{Profile, RateUnit};
 use crate::plan::WorldOptions;
 use crate::registry::{Picker, Registry};
-use crate::runner::{self, Picks, RunSpec};
+use crate::runner::{self, Picks, RunSpec, Timing};
 use crate::settings::Settings;
 use crate::show;
+use std::sync::Arc;
+use std::time::Duration;
 
 /// Process exit codes (documented in `--help` and the README).
 pub mod exit {
@@ -17,6 +21,7 @@ pub mod exit {
     pub const INPUT: i32 = 2;
     pub const EXPORT: i32 = 3;
     pub const SHORTFALL: i32 = 4;
+    pub const NOT_VERIFIED: i32 = 5;
     pub const INTERRUPTED: i32 = 130;
 }
 
@@ -78,6 +83,7 @@ fn unused_flags(cmd: &Command, g: &GlobalArgs) -> Vec<&'static str> {
         Command::Sink(_) => [pick(&export), pick(&generation)].concat(),
         Command::List(_) | Command::Validate(_) => [pick(&export), pick(&generation[..2])].concat(),
         Command::Bench(_) => pick(&export),
+        Command::Verify(_) => [pick(&export), pick(&generation)].concat(),
         Command::Run(_) | Command::Scenario(_) => Vec::new(),
     }
 }
@@ -89,6 +95,7 @@ pub async fn run(cli: Cli) -> i32 {
             Command::Sink(_) => "`otelsim sink` (it listens: use --grpc-addr / --http-addr)",
             Command::List(_) => "`otelsim list`",
             Command::Validate(_) => "`otelsim validate`",
+            Command::Verify(_) => "`otelsim verify` (it reads reports)",
             _ => "`otelsim bench` (it sends nothing)",
         };
         let verb = if unused.len() == 1 { "does" } else { "do" };
@@ -111,7 +118,57 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Scenario(a) => scenario(&settings, a).await,
         Command::Run(a) => run_mixed(&settings, a).await,
         Command::Bench(a) => bench(&settings, a),
+        Command::Verify(a) => verify(settings, &cli.global, a),
         Command::Sink(_) => unreachable!("handled above"),
+    }
+}
+
+/// `otelsim verify`: the conventions come from the run's own settings (as its
+/// report records them) unless flags say otherwise.
+fn verify(mut s: Settings, g: &GlobalArgs, a: &VerifyArgs) -> i32 {
+    let recorded = std::fs::read_to_string(&a.run_report)
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .map(|v| v["settings"].clone())
+        .unwrap_or_default();
+    let path = |key: &str| recorded[key].as_str().map(std::path::PathBuf::from);
+    if g.config.is_none() {
+        s.sources.config = path("config").or(s.sources.config);
+    }
+    if g.semconv.is_none() {
+        s.sources.semconv = path("semconv").or(s.sources.semconv);
+    }
+    if g.scenarios_dir.is_none() {
+        s.sources.scenarios_dir = path("scenarios_dir").or(s.sources.scenarios_dir);
+    }
+    if g.vendor.is_none() {
+        if let Some(v) = recorded["vendor"].as_str() {
+            s.vendor = v.to_string();
+        }
+    }
+    let prep = match prepare(&s) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let verdict = match crate::verify::verify(&a.run_report, &a.sink_report, &prep.world) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("otelsim verify: {e:#}");
+            return exit::INPUT;
+        }
+    };
+    print!("{}", verdict.render());
+    if let Some(out) = &a.output {
+        let json = serde_json::to_string_pretty(&verdict).unwrap_or_default();
+        if let Err(e) = std::fs::write(out, json + "\n") {
+            eprintln!("otelsim verify: cannot write {}: {e}", out.display());
+            return exit::RUNTIME;
+        }
+    }
+    if verdict.ok {
+        exit::OK
+    } else {
+        exit::NOT_VERIFIED
     }
 }
 
@@ -210,9 +267,11 @@ fn validate(s: &Settings, a: &ValidateArgs) -> i32 {
 struct Gate {
     report: Option<std::path::PathBuf>,
     max_shortfall: Option<f64>,
+    /// The load shape, as the report's settings show it.
+    load: Option<runner::Load>,
 }
 
-async fn execute(s: &Settings, prep: &runner::Prepared, spec: RunSpec, gate: Gate) -> i32 {
+async fn execute(s: &Settings, prep: runner::Prepared, spec: RunSpec, gate: Gate) -> i32 {
     // An output file that cannot be written is a usage problem, not an export failure.
     if let Some(p) = &s.export.output_file {
         if let Err(e) = std::fs::OpenOptions::new()
@@ -230,7 +289,7 @@ async fn execute(s: &Settings, prep: &runner::Prepared, spec: RunSpec, gate: Gat
             eprintln!("{w}");
         }
     }
-    let report = match runner::execute(prep, s, spec).await {
+    let report = match runner::execute(Arc::new(prep), Arc::new(s.clone()), spec).await {
         Ok(r) => r,
         Err(e) => {
             eprintln!("otelsim: {e:#}");
@@ -248,8 +307,15 @@ async fn execute(s: &Settings, prep: &runner::Prepared, spec: RunSpec, gate: Gat
                 "protocol": s.export.protocol,
                 "output_file": s.export.output_file,
                 "vendor": s.vendor,
+                // Absolute, so `verify` finds the same conventions from anywhere.
+                "config": absolute(&s.sources.config),
+                "semconv": absolute(&s.sources.semconv),
+                "scenarios_dir": absolute(&s.sources.scenarios_dir),
                 "seed": report.seed,
-                "rate": spec_rate(&report),
+                "run_id": report.run_id,
+                "workers": report.workers,
+                "timing": report.timing,
+                "load": gate.load,
                 "temporality": s.temporality,
                 "metrics_interval_s": s.metrics_interval.as_secs_f64(),
                 "max_shortfall": gate.max_shortfall,
@@ -283,8 +349,9 @@ async fn execute(s: &Settings, prep: &runner::Prepared, spec: RunSpec, gate: Gat
     }
 }
 
-fn spec_rate(r: &runner::RunReport) -> Option<f64> {
-    r.pacing.as_ref().map(|p| p.target_traces_per_s)
+fn absolute(p: &Option<std::path::PathBuf>) -> Option<std::path::PathBuf> {
+    p.as_ref()
+        .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()))
 }
 
 fn prepare(s: &Settings) -> Result<runner::Prepared, i32> {
@@ -316,11 +383,15 @@ async fn scenario(s: &Settings, a: &ScenarioArgs) -> i32 {
             count,
         },
         interval_ms: a.interval,
-        rate: None,
+        load: None,
         duration: None,
         show: show::Mode::from_flags(a.show.show_spans, a.show.show_full_spans),
+        workers: 1,
+        timing: Timing::BackDated,
+        run_id: runner::new_run_id(s.seed, s.start_time_ns),
+        track_acks: false,
     };
-    execute(s, &prep, spec, Gate::default()).await
+    execute(s, prep, spec, Gate::default()).await
 }
 
 async fn run_mixed(s: &Settings, a: &RunArgs) -> i32 {
@@ -340,12 +411,19 @@ async fn run_mixed(s: &Settings, a: &RunArgs) -> i32 {
             Ok(p) => Picks::Weighted {
                 names: candidates.iter().map(|c| c.name.clone()).collect(),
                 weights: p,
-                // Without a count, --duration bounds the run; with neither, 100 picks.
-                count: a.count.or(if a.duration.is_some() {
-                    None
-                } else {
-                    Some(100)
-                }),
+                // Without a count, the duration or the load shape bounds the run
+                // (a constant --rate alone runs until Ctrl-C); with none, 100 picks.
+                count: a.count.or(
+                    if a.duration.is_some()
+                        || a.rate.is_some()
+                        || a.stages.is_some()
+                        || a.load_profile.is_some()
+                    {
+                        None
+                    } else {
+                        Some(100)
+                    },
+                ),
             },
             Err(msg) => {
                 eprintln!("otelsim: {msg}");
@@ -357,26 +435,147 @@ async fn run_mixed(s: &Settings, a: &RunArgs) -> i32 {
         eprintln!("otelsim: --interval must be between 0 and 86400000 ms (one day)");
         return exit::INPUT;
     }
-    if a.rate.is_some_and(|r| !(r > 0.0 && r <= 10_000_000.0)) {
-        eprintln!("otelsim: --rate must be between 0 and 10000000 traces per second");
-        return exit::INPUT;
-    }
     if a.duration.is_some_and(|d| d.is_zero()) {
         eprintln!("otelsim: --duration must be longer than 0");
         return exit::INPUT;
     }
+    let mut load = match load_shape(a) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let mut s = s.clone();
+    let mut duration = a.duration;
+    if let Some(window) = a.backfill {
+        if s.start_time_ns.is_some() {
+            eprintln!("otelsim: --backfill and --start-time both set the start; give one");
+            return exit::INPUT;
+        }
+        if window.is_zero() || window > Duration::from_secs(366 * 86_400) {
+            eprintln!("otelsim: --backfill must be longer than 0 and at most 366 days");
+            return exit::INPUT;
+        }
+        // Without a shape, spread the picks evenly over the window.
+        if load.is_none() {
+            let Some(n) = a.count else {
+                eprintln!("otelsim: --backfill needs a shape (--rate, --stages, --load-profile) or --count to spread over the window");
+                return exit::INPUT;
+            };
+            load = Some(runner::Load {
+                profile: Profile::constant(n as f64 / window.as_secs_f64()),
+                unit: RateUnit::Traces,
+            });
+        }
+        s.start_time_ns = Some(runner::now_ns().saturating_sub(window.as_nanos() as u64));
+        duration = Some(duration.map_or(window, |d| d.min(window)));
+    }
+    let show = show::Mode::from_flags(a.show.show_spans, a.show.show_full_spans);
+    // A positive gap between picks is sequential by definition; span trees must not interleave.
+    let sequential = show != show::Mode::Off || (load.is_none() && a.interval > 0.0);
+    let workers = match a.workers {
+        Some(0) => {
+            eprintln!("otelsim: --workers must be at least 1");
+            return exit::INPUT;
+        }
+        Some(n) if sequential && n > 1 => {
+            eprintln!("otelsim: --workers {n} needs a load shape (--rate, --stages, --load-profile) or --interval 0; picks with a gap between them, and printed span trees, are sequential");
+            return exit::INPUT;
+        }
+        Some(n) => n.min(1024),
+        None if sequential || s.export.output_file.is_some() => 1,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    if a.realtime && s.start_time_ns.is_some() {
+        eprintln!(
+            "otelsim: --realtime runs on the wall clock; it cannot be combined with --start-time"
+        );
+        return exit::INPUT;
+    }
+    if !s.quiet
+        && load.is_some()
+        && duration.is_none()
+        && a.count.is_none()
+        && a.stages.is_none()
+        && a.load_profile.is_none()
+        && !a.each_once
+    {
+        eprintln!("otelsim: no --count or --duration: running until Ctrl-C");
+    }
     let spec = RunSpec {
         picks,
         interval_ms: Some(a.interval),
-        rate: a.rate,
-        duration: a.duration,
-        show: show::Mode::from_flags(a.show.show_spans, a.show.show_full_spans),
+        load: load.clone(),
+        duration,
+        show,
+        workers,
+        timing: if a.realtime {
+            Timing::Realtime
+        } else {
+            Timing::BackDated
+        },
+        run_id: a
+            .run_id
+            .clone()
+            .unwrap_or_else(|| runner::new_run_id(s.seed, s.start_time_ns)),
+        track_acks: a.report.is_some(),
     };
     let gate = Gate {
         report: a.report.clone(),
         max_shortfall: a.max_shortfall,
+        load,
     };
-    execute(s, &prep, spec, gate).await
+    execute(&s, prep, spec, gate).await
+}
+
+/// The open-loop shape from --rate / --stages / --load-profile, with --burst and --unit.
+fn load_shape(a: &RunArgs) -> Result<Option<runner::Load>, i32> {
+    let bad = |msg: String| {
+        eprintln!("otelsim: {msg}");
+        exit::INPUT
+    };
+    let (mut profile, file_unit) = if let Some(r) = a.rate {
+        if !(r > 0.0 && r <= crate::pace::MAX_RATE) {
+            return Err(bad(format!(
+                "--rate must be greater than 0 and at most {} per second",
+                crate::pace::MAX_RATE
+            )));
+        }
+        (Profile::constant(r), None)
+    } else if let Some(st) = &a.stages {
+        (
+            Profile::parse_stages(st).map_err(|e| bad(format!("--stages {e}")))?,
+            None,
+        )
+    } else if let Some(path) = &a.load_profile {
+        match crate::load_profile::load(path) {
+            Ok(p) => (p.profile, p.unit),
+            Err(e) => {
+                print_load_error(&e);
+                return Err(exit::INPUT);
+            }
+        }
+    } else {
+        if a.burst.is_some() {
+            return Err(bad(
+                "--burst needs a shape to burst on: --rate, --stages or --load-profile".into(),
+            ));
+        }
+        if a.unit.is_some() {
+            return Err(bad(
+                "--unit needs a shape: --rate, --stages or --load-profile".into(),
+            ));
+        }
+        return Ok(None);
+    };
+    if let Some(b) = &a.burst {
+        profile.burst = Some(crate::pace::parse_burst(b).map_err(|e| bad(format!("--burst {e}")))?);
+    }
+    if profile.peak() <= 0.0 {
+        return Err(bad("the load shape never rises above 0".into()));
+    }
+    Ok(Some(runner::Load {
+        profile,
+        unit: a.unit.or(file_unit).unwrap_or(RateUnit::Traces),
+    }))
 }
 
 fn bench(s: &Settings, a: &BenchArgs) -> i32 {
@@ -409,6 +608,13 @@ async fn sink(a: &SinkArgs) -> i32 {
         http_addr: a.http_addr,
         max_request_bytes: a.max_request_bytes,
         keep_requests: false,
+        max_tracked_spans: a.max_tracked_spans,
+        faults: crate::sink::Faults {
+            reject_first: a.reject_first,
+            reject_with: a.reject_with,
+            retry_after: a.retry_after,
+            partial_first: a.partial_first,
+        },
     };
     match crate::sink::run_until_signal(opts, a.summary_file.clone(), a.duration).await {
         Ok(_) => exit::OK,

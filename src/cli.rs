@@ -14,7 +14,7 @@ use std::path::PathBuf;
     long_about = "Generates realistic agent telemetry (orchestrator turns, planner, LLM calls with GenAI \
 attributes, MCP tool calls with retries, control-plane validation, multi-turn sessions) from scenario \
 YAML and sends it as real OTLP. Run `otelsim sink` in another terminal for a local receiver.",
-    after_help = "Exit codes: 0 all delivered · 1 runtime error · 2 invalid input or usage · 3 export failures · 4 shortfall beyond --max-shortfall · 130 interrupted"
+    after_help = "Exit codes: 0 all delivered (verify: verified) · 1 runtime error · 2 invalid input or usage · 3 export failures · 4 shortfall beyond --max-shortfall · 5 verify found differences · 130 interrupted"
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -156,6 +156,22 @@ pub enum Command {
     Sink(SinkArgs),
     /// Measure generate + encode cost in memory on one thread (nothing is sent).
     Bench(BenchArgs),
+    /// Compare a run report with what `otelsim sink` received of that run: missing,
+    /// incomplete, duplicated or invalid telemetry. Exit 0 verified, 5 differences.
+    Verify(VerifyArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    /// The run report (`otelsim run --report FILE`).
+    #[arg(value_name = "RUN_REPORT")]
+    pub run_report: PathBuf,
+    /// The sink's summary (`otelsim sink --summary-file FILE`), written after the run.
+    #[arg(long, value_name = "PATH")]
+    pub sink_report: PathBuf,
+    /// Also write the verdict with every difference as JSON here.
+    #[arg(long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -209,12 +225,45 @@ pub struct RunArgs {
     /// Default 100, or unlimited when --duration is given.
     #[arg(long)]
     pub count: Option<u64>,
-    /// Milliseconds between picks (ignored with --rate).
+    /// Milliseconds between picks (ignored with a load shape: --rate, --stages, --load-profile).
     #[arg(long, default_value_t = 500.0, value_name = "MS")]
     pub interval: f64,
-    /// Target rate in traces per second, on an open-loop schedule (lag is reported, never hidden).
-    #[arg(long, value_name = "TRACES_PER_S")]
+    /// Target rate per second (of traces, or spans with --unit spans) on an open-loop
+    /// schedule: lag and shortfall are reported, never hidden.
+    #[arg(long, value_name = "PER_S", conflicts_with_all = ["stages", "load_profile"])]
     pub rate: Option<f64>,
+    /// Load shape as linear ramps, k6-style: `30s:100,2m:2000,30s:0` ramps from 0 to 100/s
+    /// over 30 s, to 2000/s over 2 min, down to 0 over 30 s; `0s:500` is a step. The run
+    /// ends with the last stage.
+    #[arg(long, value_name = "STAGES", conflicts_with = "load_profile")]
+    pub stages: Option<String>,
+    /// Periodic bursts on top of the shape: `5x:10s/1m` multiplies the rate by 5 for 10 s
+    /// of every minute.
+    #[arg(long, value_name = "BURST")]
+    pub burst: Option<String>,
+    /// Load shape from a YAML file (rate or stages, burst, unit); see README "Load testing".
+    #[arg(long, value_name = "PATH")]
+    pub load_profile: Option<PathBuf>,
+    /// What --rate, --stages and profile targets count.
+    #[arg(long, value_enum, value_name = "UNIT")]
+    pub unit: Option<crate::pace::RateUnit>,
+    /// Concurrent generators, each with its share of the load and its own batcher
+    /// (default: the number of cores; 1 with a positive --interval or --show-spans).
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
+    /// Start each pick when it is due and export every span when it ends on the wall
+    /// clock (what tail samplers and live dashboards expect), instead of back-dating
+    /// whole picks to end at their send time.
+    #[arg(long, conflicts_with = "backfill")]
+    pub realtime: bool,
+    /// Spread the run's timestamps over this past window (e.g. 24h) at the chosen shape,
+    /// generated as fast as possible: the window ends now.
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub backfill: Option<std::time::Duration>,
+    /// Run id put on every resource as `otelsim.run.id` (default: a fresh random id, or one
+    /// derived from --seed and --start-time).
+    #[arg(long, value_name = "ID")]
+    pub run_id: Option<String>,
     /// Stop after this long on the run's clock (e.g. 60s, 5m).
     #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub duration: Option<std::time::Duration>,
@@ -259,4 +308,35 @@ pub struct SinkArgs {
     /// Largest accepted request, in bytes (after decompression).
     #[arg(long, default_value_t = 64 << 20)]
     pub max_request_bytes: usize,
+    /// Spans of otelsim runs checked trace by trace for `otelsim verify` (about 40 bytes
+    /// each); beyond this they are only counted.
+    #[arg(long, default_value_t = crate::sink::runs::DEFAULT_MAX_TRACKED_SPANS, value_name = "N")]
+    pub max_tracked_spans: usize,
+    /// Fault injection: refuse the first N requests as retryable (see --reject-with).
+    #[arg(
+        long,
+        default_value_t = 0,
+        value_name = "N",
+        help_heading = "Fault injection"
+    )]
+    pub reject_first: u64,
+    /// How refused requests are answered: 503 (gRPC UNAVAILABLE) or 429 (gRPC RESOURCE_EXHAUSTED).
+    #[arg(
+        long,
+        value_enum,
+        default_value = "503",
+        help_heading = "Fault injection"
+    )]
+    pub reject_with: crate::sink::RejectWith,
+    /// Retry hint sent with each refusal (HTTP Retry-After, gRPC RetryInfo), e.g. 1s.
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION", help_heading = "Fault injection")]
+    pub retry_after: Option<std::time::Duration>,
+    /// Answer the first N trace requests with a partial success, refusing one span each.
+    #[arg(
+        long,
+        default_value_t = 0,
+        value_name = "N",
+        help_heading = "Fault injection"
+    )]
+    pub partial_first: u64,
 }

@@ -2,6 +2,7 @@
 //! periodic lines otherwise (CI logs). Written to stderr so stdout stays the summary.
 
 use crate::export::Counters;
+use crate::pace::{Profile, RateUnit};
 use std::io::{IsTerminal as _, Write as _};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
@@ -12,11 +13,13 @@ pub struct Progress {
     started: Instant,
     last: Instant,
     every: Duration,
-    target_rate: Option<f64>,
+    target: Option<(Profile, RateUnit)>,
+    /// Units counted at the last line, for the rate since then.
+    last_units: u64,
 }
 
 impl Progress {
-    pub fn new(enabled: bool, target_rate: Option<f64>) -> Self {
+    pub fn new(enabled: bool, target: Option<(Profile, RateUnit)>) -> Self {
         let tty = std::io::stderr().is_terminal();
         let now = Instant::now();
         Progress {
@@ -29,24 +32,34 @@ impl Progress {
             } else {
                 Duration::from_secs(10)
             },
-            target_rate,
+            target,
+            last_units: 0,
         }
     }
 
     /// Prints a progress line when one is due.
-    pub fn tick(&mut self, c: &Counters, lag_p99_ms: Option<f64>) {
+    pub fn tick(&mut self, c: &Counters, lag_ms: Option<f64>) {
         if !self.enabled || self.last.elapsed() < self.every {
             return;
         }
+        let window = self.last.elapsed().as_secs_f64().max(1e-9);
         self.last = Instant::now();
         let secs = self.started.elapsed().as_secs_f64().max(1e-9);
         let traces = c.traces_generated.load(Relaxed);
-        let rate = match self.target_rate {
-            Some(t) => format!("{:.0}/{t:.0} traces/s", traces as f64 / secs),
-            None => format!("{:.0} traces/s", traces as f64 / secs),
+        let spans = c.spans.generated.load(Relaxed);
+        let (units, unit) = match self.target.as_ref().map(|t| t.1) {
+            Some(RateUnit::Spans) => (spans, "spans"),
+            _ => (traces, "traces"),
         };
-        let lag = lag_p99_ms
-            .map(|l| format!(" · lag p99 {l:.1} ms"))
+        // The rate since the previous line (a ramp's average would lag behind it).
+        let now_rate = units.saturating_sub(self.last_units) as f64 / window;
+        self.last_units = units;
+        let rate = match &self.target {
+            Some((p, _)) => format!("{now_rate:.0}/{:.0} {unit}/s", p.rate_at(secs)),
+            None => format!("{now_rate:.0} {unit}/s"),
+        };
+        let lag = lag_ms
+            .map(|l| format!(" · lag {l:.1} ms"))
             .unwrap_or_default();
         let failed = c.spans.failed.load(Relaxed)
             + c.points.failed.load(Relaxed)
@@ -54,7 +67,7 @@ impl Progress {
         let line = format!(
             "{:>6.1}s · {traces} traces · {} spans ({} acked) · {} points · {} logs · {rate}{lag} · {failed} failed",
             secs,
-            c.spans.generated.load(Relaxed),
+            spans,
             c.spans.acked.load(Relaxed),
             c.points.generated.load(Relaxed),
             c.logs.generated.load(Relaxed),

@@ -307,8 +307,13 @@ impl Picker {
     }
 
     pub fn pick<R: Rng + ?Sized>(&self, rng: &mut R) -> &str {
+        self.pick_at(rng.random_range(0.0..1.0))
+    }
+
+    /// The scenario at `u` (in 0..1) of the cumulative weights.
+    pub fn pick_at(&self, u: f64) -> &str {
         let total = *self.cumulative.last().expect("non-empty");
-        let x = rng.random_range(0.0..total);
+        let x = u.clamp(0.0, 1.0) * total;
         let i = self
             .cumulative
             .partition_point(|c| *c <= x)

@@ -3,26 +3,24 @@
 
 use crate::diag::Diags;
 use crate::encode::Resources;
-use crate::export::{CountersSnapshot, Exporter};
+use crate::export::{AckLog, CountersSnapshot, Exporter};
 use crate::generate::{self, RequestInput};
 use crate::metrics::{Aggregator, MetricsPlan};
 use crate::model::AttrValue;
-use crate::pace::{LagStats, Schedule};
+use crate::pace::{LagStats, Profile, RateUnit};
 use crate::plan::{Compiler, ScenarioPlan, World, WorldOptions};
 use crate::progress::Progress;
-use crate::record::{StatusCode, TraceRecord};
+use crate::record::TraceRecord;
 use crate::registry::{Registry, Sources};
 use crate::settings::Settings;
 use crate::show;
+use crate::worker::{self, MetricsState, Shared};
 use anyhow::Result;
-use rand::{Rng, SeedableRng};
-use rand_pcg::Pcg64Mcg;
+use rand::Rng;
 use std::collections::BTreeMap;
-use std::io::Write as _;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
-use tokio::sync::Notify;
 
 /// Everything loaded and compiled once per process.
 pub struct Prepared {
@@ -96,11 +94,37 @@ pub struct RunSpec {
     pub picks: Picks,
     /// Gap between picks in ms; `None` means "use each scenario's own interval".
     pub interval_ms: Option<f64>,
-    /// Target traces per second on an open-loop schedule (replaces the interval).
-    pub rate: Option<f64>,
+    /// An open-loop load shape (replaces the interval).
+    pub load: Option<Load>,
     /// Stop after this long on the run's clock.
     pub duration: Option<Duration>,
     pub show: show::Mode,
+    /// Concurrent generators (each with its share of the load and its own batcher).
+    pub workers: usize,
+    pub timing: Timing,
+    /// Identifies this run's telemetry (resource attribute `otelsim.run.id`).
+    pub run_id: String,
+    /// Keep the list of acknowledged traces for `otelsim verify`.
+    pub track_acks: bool,
+}
+
+/// An open-loop load: a shape and what its rates count.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Load {
+    pub profile: Profile,
+    pub unit: RateUnit,
+}
+
+/// How traces are placed in time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum Timing {
+    /// Each pick is laid back so its last span ends when it is sent.
+    #[serde(rename = "back-dated")]
+    BackDated,
+    /// Each pick starts when it is due and every span is exported when it ends
+    /// on the wall clock (what tail samplers and live dashboards expect).
+    #[serde(rename = "realtime")]
+    Realtime,
 }
 
 #[derive(Clone, Debug, Default, serde::Serialize)]
@@ -112,10 +136,26 @@ pub struct ScenarioCount {
     pub log_records: u64,
 }
 
-/// How well the open-loop schedule was kept (only with `--rate`).
+impl ScenarioCount {
+    fn add(&mut self, o: &ScenarioCount) {
+        self.requests += o.requests;
+        self.traces += o.traces;
+        self.spans += o.spans;
+        self.error_spans += o.error_spans;
+        self.log_records += o.log_records;
+    }
+}
+
+/// How well the open-loop schedule was kept (only with a load shape).
 #[derive(Debug, serde::Serialize)]
 pub struct Pacing {
-    pub target_traces_per_s: f64,
+    pub unit: RateUnit,
+    /// Units the shape offered over the run's clock.
+    pub target_units: f64,
+    pub achieved_units: u64,
+    /// Average target rate over the run, in `unit`s per second.
+    pub target_per_s: f64,
+    pub achieved_per_s: f64,
     pub achieved_traces_per_s: f64,
     pub lag_p50_ms: f64,
     pub lag_p99_ms: f64,
@@ -127,21 +167,35 @@ pub struct Pacing {
 
 #[derive(Debug, serde::Serialize)]
 pub struct RunReport {
+    pub run_id: String,
     pub seed: u64,
+    pub workers: usize,
+    pub timing: Timing,
     pub elapsed_s: f64,
+    /// The run's own clock: wall time, or virtual time covered.
+    pub clock_s: f64,
     pub interrupted: bool,
     pub fatal: Option<String>,
     pub scenarios: BTreeMap<String, ScenarioCount>,
     pub achieved_spans_per_s: f64,
     pub pacing: Option<Pacing>,
     pub export: CountersSnapshot,
+    /// Traces the receiver acknowledged in full, as (trace id hex → spans);
+    /// present with `--report`. Capped; `acked_traces_unlisted` counts the rest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acked_traces: Option<BTreeMap<String, u32>>,
+    pub acked_traces_unlisted: u64,
 }
 
 impl RunReport {
     /// The shortfall against the target rate and against full delivery, whichever is worse.
     pub fn shortfall(&self) -> f64 {
         let rate = self.pacing.as_ref().map_or(0.0, |p| {
-            (1.0 - p.achieved_traces_per_s / p.target_traces_per_s).max(0.0)
+            if p.target_units > 0.0 {
+                (1.0 - p.achieved_units as f64 / p.target_units).max(0.0)
+            } else {
+                0.0
+            }
         });
         let e = &self.export;
         let generated = e.spans.generated + e.metric_points.generated + e.log_records.generated;
@@ -161,12 +215,13 @@ impl RunReport {
         let total_traces: u64 = self.scenarios.values().map(|c| c.traces).sum();
         let total_err: u64 = self.scenarios.values().map(|c| c.error_spans).sum();
         out.push_str(&format!(
-            "otelsim: {} traces, {} spans ({} with status ERROR) in {:.1} s · seed {}{}\n",
+            "otelsim: {} traces, {} spans ({} with status ERROR) in {:.1} s · seed {} · run {}{}\n",
             total_traces,
             self.export.spans.generated,
             total_err,
             self.elapsed_s,
             self.seed,
+            self.run_id,
             if self.interrupted {
                 " · interrupted"
             } else {
@@ -192,8 +247,8 @@ impl RunReport {
         }
         let e = &self.export;
         out.push_str(&format!(
-            "  export: {} spans sent in {} requests · {} acknowledged · {} failed · {} retries · {} bytes\n",
-            e.spans.sent, e.spans.requests_sent, e.spans.acked, e.spans.failed, e.retries, e.bytes_sent
+            "  export: {} spans sent in {} requests · {} acknowledged · {} failed · {} retries ({} as the receiver asked) · {} bytes\n",
+            e.spans.sent, e.spans.requests_sent, e.spans.acked, e.spans.failed, e.retries, e.retry_hints, e.bytes_sent
         ));
         for (what, c) in [
             ("metric points", &e.metric_points),
@@ -207,9 +262,13 @@ impl RunReport {
             }
         }
         if let Some(p) = &self.pacing {
+            let unit = match p.unit {
+                RateUnit::Traces => "traces",
+                RateUnit::Spans => "spans",
+            };
             out.push_str(&format!(
-                "  pacing: target {:.0} traces/s · achieved {:.1} traces/s ({:.0} spans/s) · lag p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms · {} of {} picks late\n",
-                p.target_traces_per_s, p.achieved_traces_per_s, self.achieved_spans_per_s, p.lag_p50_ms, p.lag_p99_ms, p.lag_max_ms, p.late_picks, p.picks
+                "  pacing: target {:.0} {unit}/s · achieved {:.1} {unit}/s ({:.1} traces/s, {:.0} spans/s) · {} workers · lag p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms · {} of {} picks late\n",
+                p.target_per_s, p.achieved_per_s, p.achieved_traces_per_s, self.achieved_spans_per_s, self.workers, p.lag_p50_ms, p.lag_p99_ms, p.lag_max_ms, p.late_picks, p.picks
             ));
         }
         if let Some(err) = &e.first_error {
@@ -223,38 +282,35 @@ impl RunReport {
 }
 
 /// Ctrl-C / SIGTERM: the first stops the run (which then flushes); the second aborts.
-struct Interrupt {
-    flag: Arc<AtomicBool>,
-    notify: Arc<Notify>,
+#[derive(Clone)]
+pub(crate) struct Interrupt {
+    rx: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Interrupt {
     fn install() -> Self {
-        let flag = Arc::new(AtomicBool::new(false));
-        let notify = Arc::new(Notify::new());
-        let (f, n) = (flag.clone(), notify.clone());
+        let (tx, rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
             loop {
                 wait_for_signal().await;
-                if f.swap(true, Ordering::SeqCst) {
+                if *tx.borrow() {
                     eprintln!("otelsim: aborted without flushing");
                     std::process::exit(130);
                 }
-                // notify_one keeps a permit if nobody waits yet, so the stop is never missed.
-                n.notify_one();
+                // Every worker sees the value, whenever it looks.
+                let _ = tx.send(true);
             }
         });
-        Interrupt { flag, notify }
+        Interrupt { rx }
     }
 
-    fn is_set(&self) -> bool {
-        self.flag.load(Ordering::SeqCst)
+    pub(crate) fn is_set(&self) -> bool {
+        *self.rx.borrow()
     }
 
-    async fn notified(&self) {
-        if !self.is_set() {
-            self.notify.notified().await;
-        }
+    pub(crate) async fn notified(&self) {
+        let mut rx = self.rx.clone();
+        let _ = rx.wait_for(|v| *v).await;
     }
 }
 
@@ -282,17 +338,11 @@ pub async fn wait_for_signal() {
 }
 
 /// A small, fast mixer so request `i` gets its own reproducible RNG stream.
-fn stream_seed(seed: u64, i: u64) -> u64 {
+pub(crate) fn stream_seed(seed: u64, i: u64) -> u64 {
     let mut z = seed ^ i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
-}
-
-fn now_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
 }
 
 /// Generates one iteration of a scenario: one request, or one session of several
@@ -354,20 +404,49 @@ pub fn generate_iteration<R: Rng + ?Sized>(
     turns.into_iter().flatten().collect()
 }
 
-/// Runs picks until done, Ctrl-C, or a fatal export error.
-pub async fn execute(prep: &Prepared, settings: &Settings, spec: RunSpec) -> Result<RunReport> {
+/// Resource attribute that names the run; `otelsim verify` and the sink group by it.
+pub const RUN_ID_KEY: &str = "otelsim.run.id";
+
+/// At most this many acknowledged traces are listed in the report for `verify`.
+pub const MAX_LISTED_TRACES: usize = 2_000_000;
+
+/// A fresh run id (32 hex digits); derived from the seed and start time when both
+/// are given, so reproducible runs stay byte-identical.
+pub fn new_run_id(seed: Option<u64>, start_time_ns: Option<u64>) -> String {
+    let (a, b) = match (seed, start_time_ns) {
+        (Some(s), Some(t)) => (stream_seed(s, t), stream_seed(t, s)),
+        _ => {
+            let mut r = rand::rng();
+            (r.random(), r.random())
+        }
+    };
+    format!("{a:016x}{b:016x}")
+}
+
+pub(crate) fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// Runs picks on `spec.workers` workers until done, Ctrl-C, or a fatal export error.
+pub async fn execute(
+    prep: Arc<Prepared>,
+    settings: Arc<Settings>,
+    spec: RunSpec,
+) -> Result<RunReport> {
     let seed = settings.seed.unwrap_or_else(|| rand::rng().random());
-    let extra: Vec<(String, AttrValue)> = Vec::new();
+    let extra = vec![(RUN_ID_KEY.to_string(), AttrValue::str(&spec.run_id))];
     let resources = Resources::new(&prep.world, &extra);
-    let exporter = Exporter::start(settings.export.clone(), resources.clone()).await?;
-    let mut pick_rng = Pcg64Mcg::seed_from_u64(stream_seed(seed, u64::MAX));
+    let acks = spec
+        .track_acks
+        .then(|| Arc::new(AckLog::new(MAX_LISTED_TRACES)));
+    let exporter =
+        Exporter::start(settings.export.clone(), resources.clone(), acks.clone()).await?;
     let started = Instant::now();
-    let mut virtual_now = settings.start_time_ns;
-    // Metrics are stamped on the run's clock (virtual or wall), never by the SDK.
-    let clock_start = virtual_now.unwrap_or_else(now_ns);
-    let interval_ns = settings.metrics_interval.as_nanos() as u64;
-    let mut next_collect = clock_start.saturating_add(interval_ns);
-    let mut metrics = Aggregator::new(
+    // Metrics are stamped on the run's clock (virtual or wall), never by an SDK.
+    let clock_start = settings.start_time_ns.unwrap_or_else(now_ns);
+    let aggregator = Aggregator::new(
         MetricsPlan::new(&prep.world, &prep.registry.semconv),
         settings.temporality,
         clock_start,
@@ -377,200 +456,137 @@ pub async fn execute(prep: &Prepared, settings: &Settings, spec: RunSpec) -> Res
         Picks::Repeat { count, .. } => Some(*count),
         Picks::EachOnce(names) => Some(names.len() as u64),
     };
-    let mut schedule = spec.rate.map(|r| Schedule::new(clock_start, r));
-    let deadline = spec
-        .duration
-        .map(|d| clock_start.saturating_add(d.as_nanos() as u64));
-    // A pick more than 10 ms behind its slot counts as late.
-    let mut lag = LagStats::new(10_000_000);
-    let mut traces_sent = 0u64;
-    let mut counts: BTreeMap<String, ScenarioCount> = BTreeMap::new();
-    let mut interrupted = false;
-    let mut fatal = None;
-    let stop = Interrupt::install();
-    let stdout = std::io::stdout();
+    let workers = spec.workers.max(1);
+    let show = spec.show;
+    let target = spec.load.as_ref().map(|l| (l.profile.clone(), l.unit));
+    let shared = Arc::new(Shared {
+        deadline: spec
+            .duration
+            .map(|d| clock_start.saturating_add(d.as_nanos() as u64)),
+        prep: prep.clone(),
+        settings: settings.clone(),
+        spec,
+        seed,
+        total,
+        clock_start,
+        next_pick: AtomicU64::new(0),
+        metrics: Mutex::new(MetricsState {
+            aggregator,
+            next_collect: clock_start.saturating_add(settings.metrics_interval.as_nanos() as u64),
+        }),
+        counters: exporter.counters.clone(),
+        stop: Interrupt::install(),
+        lag_now_ns: AtomicU64::new(0),
+    });
+    let mut set = tokio::task::JoinSet::new();
+    for w in 0..workers {
+        set.spawn(worker::run(shared.clone(), exporter.batcher(), w, workers));
+    }
     // Progress lines would interleave with printed span trees and -v lines.
     let mut progress = Progress::new(
-        !settings.quiet && spec.show == show::Mode::Off && settings.verbose == 0,
-        spec.rate,
+        !settings.quiet && show == show::Mode::Off && settings.verbose == 0,
+        target.clone(),
     );
-    let mut i: u64 = 0;
+    let mut results = Vec::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
     loop {
-        if total.is_some_and(|n| i >= n) {
-            break;
-        }
-        if stop.is_set() {
-            interrupted = true;
-            break;
-        }
-        // Open loop: wait for this pick's slot (virtual clock: jump to it); if late, go now and record by how much.
-        if let Some(s) = &schedule {
-            let due = s.next_due_ns();
-            // The run ends at its duration on the schedule, or on the wall clock when behind it.
-            let clock = virtual_now.map_or_else(now_ns, |_| due);
-            if deadline.is_some_and(|dl| due >= dl || clock >= dl) {
-                break;
+        tokio::select! {
+            next = set.join_next() => match next {
+                Some(Ok(r)) => results.push(r),
+                Some(Err(e)) => anyhow::bail!("a generator stopped unexpectedly: {e}"),
+                None => break,
+            },
+            _ = tick.tick() => {
+                let lag = target.as_ref().map(|_| shared.lag_now_ns.load(Ordering::Relaxed) as f64 / 1e6);
+                progress.tick(&exporter.counters, lag);
             }
-            match &mut virtual_now {
-                Some(v) => {
-                    *v = due;
-                    lag.record(0);
-                }
-                None => {
-                    let now = now_ns();
-                    if due > now + 1_000_000 {
-                        tokio::select! {
-                            _ = tokio::time::sleep(Duration::from_nanos(due - now)) => {}
-                            _ = stop.notified() => { interrupted = true; break; }
-                        }
-                    }
-                    lag.record(now_ns().saturating_sub(due));
-                }
-            }
-        } else if deadline.is_some_and(|dl| virtual_now.unwrap_or_else(now_ns) >= dl) {
-            break;
-        }
-        let name: &str = match &spec.picks {
-            Picks::Weighted { weights, .. } => weights.pick(&mut pick_rng),
-            Picks::EachOnce(names) => &names[i as usize],
-            Picks::Repeat { name, .. } => name,
-        };
-        let Some(plan) = prep.plans.get(name) else {
-            // Every listed scenario compiled (prepare fails otherwise); still, never spin.
-            i += 1;
-            continue;
-        };
-        let end_ns = virtual_now.unwrap_or_else(now_ns);
-        let mut rng = Pcg64Mcg::seed_from_u64(stream_seed(seed, i));
-        let traces = generate_iteration(&prep.world, plan, end_ns, &mut rng);
-        if settings.metrics.unwrap_or(plan.emit_metrics) {
-            for t in &traces {
-                metrics.record(&prep.world, t, end_ns);
-            }
-        }
-        let mut logs = Vec::new();
-        if settings.logs.unwrap_or(plan.emit_logs) {
-            for t in &traces {
-                crate::logs::derive(&prep.world, t, &mut logs);
-            }
-        }
-        let c = counts.entry(name.to_string()).or_default();
-        c.requests += 1;
-        c.log_records += logs.len() as u64;
-        c.traces += traces.len() as u64;
-        for t in &traces {
-            c.spans += t.spans.len() as u64;
-            c.error_spans += t
-                .spans
-                .iter()
-                .filter(|s| s.status == StatusCode::Error)
-                .count() as u64;
-        }
-        if spec.show != show::Mode::Off {
-            let mut out = stdout.lock();
-            for t in &traces {
-                let _ = out.write_all(show::render_trace(t, spec.show, &logs).as_bytes());
-            }
-        } else if settings.verbose > 0 && !settings.quiet {
-            let spans: usize = traces.iter().map(|t| t.spans.len()).sum();
-            let first = traces
-                .first()
-                .map(|t| hex::encode(t.trace_id))
-                .unwrap_or_default();
-            let of = total.map_or_else(|| "…".to_string(), |n| n.to_string());
-            eprintln!(
-                "[{}/{of}] {name} trace_id={first} traces={} spans={spans}",
-                i + 1,
-                traces.len()
-            );
-        }
-        traces_sent += traces.len() as u64;
-        if let Some(s) = &mut schedule {
-            s.advance(traces.len().max(1) as u64);
-        }
-        // Not raced against Ctrl-C: once generated, a request is always counted through to the end.
-        exporter.submit(traces, logs).await;
-        let now = virtual_now.unwrap_or_else(now_ns);
-        if now >= next_collect {
-            if let Some((request, points)) = metrics.collect(now, &resources) {
-                exporter.submit_metrics(request, points).await;
-            }
-            next_collect = now.saturating_add(interval_ns);
-        }
-        if let Some(f) = exporter.counters.fatal() {
-            fatal = Some(f);
-            break;
-        }
-        i += 1;
-        progress.tick(
-            &exporter.counters,
-            schedule
-                .as_ref()
-                .map(|_| lag.quantile_ns(0.99) as f64 / 1e6),
-        );
-        if total == Some(i) || schedule.is_some() {
-            continue;
-        }
-        let gap_ms = match spec.interval_ms {
-            Some(ms) => ms,
-            None => {
-                let dev = plan.interval_deviation_ms;
-                let jitter = if dev > 0.0 {
-                    pick_rng.random_range(-dev..dev)
-                } else {
-                    0.0
-                };
-                (plan.interval_ms + jitter).max(0.0)
-            }
-        };
-        match &mut virtual_now {
-            Some(v) => *v = v.saturating_add((gap_ms * 1e6) as u64),
-            None if gap_ms > 0.0 => {
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs_f64(gap_ms / 1000.0)) => {}
-                    _ = stop.notified() => { interrupted = true; break; }
-                }
-            }
-            None => {}
         }
     }
     progress.finish();
+    let interrupted = results.iter().any(|r| r.interrupted);
     if interrupted && !settings.quiet {
         eprintln!("otelsim: interrupted; flushing what was generated (Ctrl-C again to abort)");
     }
     // Rates are over the generation loop, not the final flush.
     let loop_s = started.elapsed().as_secs_f64();
+    let clock_end = results
+        .iter()
+        .map(|r| r.clock_end_ns)
+        .max()
+        .unwrap_or(clock_start);
     // The final collection: everything measured since the last one.
-    if let Some((request, points)) = metrics.collect(virtual_now.unwrap_or_else(now_ns), &resources)
-    {
-        exporter.submit_metrics(request, points).await;
+    let last = shared
+        .metrics
+        .lock()
+        .ok()
+        .and_then(|mut m| m.aggregator.collect(clock_end, &resources));
+    if let Some((request, points)) = last {
+        let mut b = exporter.batcher();
+        b.submit_metrics(request, points).await;
+        b.close().await;
     }
     let export = exporter.finish().await;
     let elapsed_s = started.elapsed().as_secs_f64();
-    // The run's own clock: virtual time covered, or wall time.
-    let clock_s = match (settings.start_time_ns, &schedule) {
-        // On the virtual clock the schedule is the clock: it advanced by traces / rate.
-        (Some(a), Some(s)) => (s.next_due_ns().saturating_sub(a) as f64 / 1e9).max(1e-9),
-        (Some(a), None) => (virtual_now.unwrap_or(a).saturating_sub(a) as f64 / 1e9).max(1e-9),
-        (None, _) => loop_s.max(1e-9),
+    let clock_s = if settings.start_time_ns.is_some() {
+        (clock_end.saturating_sub(clock_start) as f64 / 1e9).max(1e-9)
+    } else {
+        loop_s.max(1e-9)
     };
-    let pacing = schedule.map(|_| Pacing {
-        target_traces_per_s: spec.rate.unwrap_or_default(),
-        achieved_traces_per_s: traces_sent as f64 / clock_s,
-        lag_p50_ms: lag.quantile_ns(0.5) as f64 / 1e6,
-        lag_p99_ms: lag.quantile_ns(0.99) as f64 / 1e6,
-        lag_max_ms: lag.max_ns as f64 / 1e6,
-        late_picks: lag.late,
-        picks: lag.count,
+    let mut lag = LagStats::new(0);
+    let mut counts: BTreeMap<String, ScenarioCount> = BTreeMap::new();
+    let (mut traces_sent, mut units) = (0, 0);
+    let mut fatal = None;
+    for r in results {
+        lag.merge(&r.lag);
+        traces_sent += r.traces;
+        units += r.units;
+        fatal = fatal.or(r.fatal);
+        for (name, c) in r.counts {
+            counts.entry(name).or_default().add(&c);
+        }
+    }
+    let pacing = shared.spec.load.as_ref().map(|l| {
+        let target_units = l.profile.units_until(clock_s);
+        Pacing {
+            unit: l.unit,
+            target_units,
+            achieved_units: units,
+            target_per_s: target_units / clock_s,
+            achieved_per_s: units as f64 / clock_s,
+            achieved_traces_per_s: traces_sent as f64 / clock_s,
+            lag_p50_ms: lag.quantile_ns(0.5) as f64 / 1e6,
+            lag_p99_ms: lag.quantile_ns(0.99) as f64 / 1e6,
+            lag_max_ms: lag.max_ns as f64 / 1e6,
+            late_picks: lag.late,
+            picks: lag.count,
+        }
     });
+    let (acked_traces, acked_traces_unlisted) = match acks {
+        Some(a) => {
+            let (list, unlisted) = a.take();
+            let mut map = BTreeMap::new();
+            // Realtime mode sends a trace's spans in several batches: add them up.
+            for (id, n) in list {
+                *map.entry(hex::encode(id)).or_insert(0) += n;
+            }
+            (Some(map), unlisted)
+        }
+        None => (None, 0),
+    };
     Ok(RunReport {
+        run_id: shared.spec.run_id.clone(),
         seed,
+        workers,
+        timing: shared.spec.timing,
         elapsed_s,
+        clock_s,
         interrupted,
         fatal,
         scenarios: counts,
         achieved_spans_per_s: export.spans.generated as f64 / clock_s,
         pacing,
         export,
+        acked_traces,
+        acked_traces_unlisted,
     })
 }

@@ -13,6 +13,7 @@
 mod grpc;
 mod http;
 pub mod otlp_json;
+pub mod runs;
 mod stats;
 
 use std::net::SocketAddr;
@@ -27,8 +28,8 @@ use tokio::task::JoinHandle;
 
 pub use self::http::{JSON_CONTENT_TYPE, PROTOBUF_CONTENT_TYPE};
 pub use self::stats::{
-    data_points, scenario_of, ReceivedTraces, SinkSnapshot, SinkStats, Transport,
-    MAX_DISTINCT_KEYS, OTHER_SCENARIO, OVERFLOW_KEY, SCENARIO_SCOPE_PREFIX,
+    data_points, scenario_of, Faults, ReceivedTraces, RejectWith, SinkSnapshot, SinkStats,
+    Transport, MAX_DISTINCT_KEYS, OTHER_SCENARIO, OVERFLOW_KEY, SCENARIO_SCOPE_PREFIX,
 };
 
 /// Default request size limit: far above what SDK batchers send, low enough
@@ -53,6 +54,11 @@ pub struct SinkOptions {
     pub max_request_bytes: usize,
     /// Store every accepted request (for tests); memory grows without bound.
     pub keep_requests: bool,
+    /// Spans of otelsim runs checked trace by trace for `otelsim verify`; past
+    /// this many they are only counted (bounds the sink's memory).
+    pub max_tracked_spans: usize,
+    /// Injected faults, to test senders (none by default).
+    pub faults: Faults,
 }
 
 impl Default for SinkOptions {
@@ -62,6 +68,8 @@ impl Default for SinkOptions {
             http_addr: SocketAddr::from(([127, 0, 0, 1], 4318)),
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
             keep_requests: false,
+            max_tracked_spans: runs::DEFAULT_MAX_TRACKED_SPANS,
+            faults: Faults::default(),
         }
     }
 }
@@ -103,6 +111,15 @@ impl RunningSink {
         format!("http://{}", self.http_addr)
     }
 
+    /// Stops both servers at once, dropping connections and requests in flight
+    /// (what a killed collector does).
+    pub async fn abort(self) {
+        for (_, task) in self.tasks {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+
     /// Stops accepting, lets in-flight requests finish (up to a grace
     /// period), and waits for both servers to exit.
     pub async fn shutdown(self) {
@@ -136,7 +153,11 @@ pub async fn start(opts: SinkOptions) -> anyhow::Result<RunningSink> {
         .local_addr()
         .context("reading bound OTLP/HTTP address")?;
 
-    let stats = Arc::new(SinkStats::new(opts.keep_requests));
+    let stats = Arc::new(SinkStats::with_faults(
+        opts.keep_requests,
+        opts.max_tracked_spans,
+        opts.faults.clone(),
+    ));
     let (stop, stop_rx) = watch::channel(false);
 
     let grpc_router = grpc::router(stats.clone(), opts.max_request_bytes);

@@ -112,7 +112,11 @@ fn a_modest_real_rate_is_met_and_reported() {
         d.snapshot.spans,
         "the report's acknowledged spans are what the sink got"
     );
-    assert_eq!(r["settings"]["rate"].as_f64(), Some(300.0));
+    assert!(
+        (p["target_per_s"].as_f64().unwrap() - 300.0).abs() < 1e-6,
+        "{p}"
+    );
+    assert_eq!(p["unit"], "traces");
 }
 
 #[test]

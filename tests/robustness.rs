@@ -315,8 +315,8 @@ fn gzip_over_http_is_really_compressed() {
     let sent: u64 = t
         .lines()
         .find(|l| l.contains(" bytes"))
-        .and_then(|l| l.split(" retries · ").nth(1))
-        .and_then(|r| r.split(' ').next())
+        .and_then(|l| l.split(" bytes").next())
+        .and_then(|r| r.rsplit(' ').next())
         .and_then(|n| n.parse().ok())
         .unwrap();
     let snap = sink.stats.snapshot();

@@ -158,6 +158,8 @@ pub struct Counters {
     pub points: SignalCounters,
     pub logs: SignalCounters,
     pub retries: AtomicU64,
+    /// Retries that waited as the receiver asked (Retry-After, RetryInfo).
+    pub retry_hints: AtomicU64,
     pub bytes_sent: AtomicU64,
     first_error: Mutex<Option<String>>,
     /// When the endpoint started failing (reset by any success).
@@ -172,6 +174,7 @@ pub struct CountersSnapshot {
     pub metric_points: SignalSnapshot,
     pub log_records: SignalSnapshot,
     pub retries: u64,
+    pub retry_hints: u64,
     pub bytes_sent: u64,
     pub first_error: Option<String>,
 }
@@ -191,6 +194,7 @@ impl Counters {
             metric_points: self.points.snapshot(),
             log_records: self.logs.snapshot(),
             retries: self.retries.load(Relaxed),
+            retry_hints: self.retry_hints.load(Relaxed),
             bytes_sent: self.bytes_sent.load(Relaxed),
             first_error: self.first_error.lock().map(|e| e.clone()).unwrap_or(None),
         }
@@ -252,10 +256,12 @@ pub(crate) enum Body {
     Logs(ExportLogsServiceRequest),
 }
 
-/// A batch ready to send and how many items (spans, points, records) it holds.
+/// A batch ready to send: how many items (spans, points, records) it holds and,
+/// when acknowledgements are logged, which traces (id, spans) it carries.
 struct Batch {
     body: Body,
     items: u64,
+    traces: Vec<TraceDigest>,
 }
 
 impl Batch {
@@ -268,19 +274,68 @@ impl Batch {
     }
 }
 
-enum Msg {
-    Traces(Vec<TraceRecord>, Vec<LogRecord>),
-    Metrics(ExportMetricsServiceRequest, u64),
+/// A trace as the receiver should see it: its id and how many spans it has.
+pub type TraceDigest = ([u8; 16], u32);
+
+/// The traces a receiver acknowledged in full, for `otelsim verify`. Bounded:
+/// past `cap` traces only the count of unlisted traces grows.
+#[derive(Debug)]
+pub struct AckLog {
+    cap: usize,
+    acked: Mutex<Vec<TraceDigest>>,
+    unlisted: AtomicU64,
 }
 
+impl AckLog {
+    pub fn new(cap: usize) -> Self {
+        AckLog {
+            cap,
+            acked: Mutex::new(Vec::new()),
+            unlisted: AtomicU64::new(0),
+        }
+    }
+
+    fn record(&self, traces: &[TraceDigest]) {
+        let Ok(mut v) = self.acked.lock() else {
+            return;
+        };
+        let room = self.cap.saturating_sub(v.len()).min(traces.len());
+        v.extend_from_slice(&traces[..room]);
+        self.unlisted
+            .fetch_add((traces.len() - room) as u64, Relaxed);
+    }
+
+    /// The acknowledged traces (sorted by id) and how many were left unlisted.
+    pub fn take(&self) -> (Vec<TraceDigest>, u64) {
+        let mut v = self
+            .acked
+            .lock()
+            .map(|mut v| std::mem::take(&mut *v))
+            .unwrap_or_default();
+        v.sort_unstable();
+        (v, self.unlisted.load(Relaxed))
+    }
+}
+
+/// The shared half of the pipeline: a bounded queue of encoded batches and the
+/// senders draining it. Producers feed it through their own [`Batcher`]s.
 pub struct Exporter {
-    tx: mpsc::Sender<Msg>,
-    batcher: JoinHandle<()>,
+    btx: mpsc::Sender<Batch>,
+    senders: Vec<JoinHandle<()>>,
+    transport: Transport,
+    cfg: Arc<ExportConfig>,
+    resources: Resources,
     pub counters: Arc<Counters>,
+    acks: Option<Arc<AckLog>>,
 }
 
 impl Exporter {
-    pub async fn start(mut cfg: ExportConfig, resources: Resources) -> Result<Exporter> {
+    /// `acks`: log the traces that were acknowledged in full (for verification).
+    pub async fn start(
+        mut cfg: ExportConfig,
+        resources: Resources,
+        acks: Option<Arc<AckLog>>,
+    ) -> Result<Exporter> {
         if cfg.output_file.is_some() {
             // One writer, batches cut by size only: the file's bytes depend on the data alone.
             cfg.concurrency = 1;
@@ -288,84 +343,168 @@ impl Exporter {
         }
         let transport = Transport::new(&cfg).await?;
         let counters = Arc::new(Counters::default());
-        let (tx, rx) = mpsc::channel::<Msg>(cfg.queue_batches.max(1) * 8);
         let (btx, brx) = mpsc::channel::<Batch>(cfg.queue_batches.max(1));
         let brx = Arc::new(tokio::sync::Mutex::new(brx));
         let cfg = Arc::new(cfg);
-        let mut workers = Vec::new();
+        let mut senders = Vec::new();
         for _ in 0..cfg.concurrency.max(1) {
             let brx = brx.clone();
             let transport = transport.clone();
             let counters = counters.clone();
             let cfg = cfg.clone();
-            workers.push(tokio::spawn(async move {
+            let acks = acks.clone();
+            senders.push(tokio::spawn(async move {
                 loop {
                     let next = brx.lock().await.recv().await;
                     let Some(batch) = next else { break };
-                    send_with_retry(&transport, &cfg, &counters, batch).await;
+                    send_with_retry(&transport, &cfg, &counters, acks.as_deref(), batch).await;
                 }
             }));
         }
-        let batcher = tokio::spawn(run_batcher(
-            rx,
-            btx,
-            resources,
-            cfg.clone(),
-            workers,
-            transport,
-        ));
         Ok(Exporter {
-            tx,
-            batcher,
+            btx,
+            senders,
+            transport,
+            cfg,
+            resources,
             counters,
+            acks,
         })
     }
 
-    /// Queues the traces (and their log records) of one request; waits when the
-    /// queue is full (backpressure).
-    pub async fn submit(&self, traces: Vec<TraceRecord>, logs: Vec<LogRecord>) {
-        let spans: usize = traces.iter().map(|t| t.spans.len()).sum();
-        let c = &self.counters;
-        c.traces_generated.fetch_add(traces.len() as u64, Relaxed);
-        c.spans.generated.fetch_add(spans as u64, Relaxed);
-        c.logs.generated.fetch_add(logs.len() as u64, Relaxed);
-        let n_logs = logs.len() as u64;
-        if self.tx.send(Msg::Traces(traces, logs)).await.is_err() {
-            // The pipeline is gone: these items can never be sent.
-            c.spans.failed.fetch_add(spans as u64, Relaxed);
-            c.logs.failed.fetch_add(n_logs, Relaxed);
-            c.note_error("export pipeline stopped");
+    /// A batcher for one producer: it batches and encodes on the producer's own
+    /// task, so encoding scales with the number of producers.
+    pub fn batcher(&self) -> Batcher {
+        Batcher {
+            btx: self.btx.clone(),
+            counters: self.counters.clone(),
+            cfg: self.cfg.clone(),
+            resources: self.resources.clone(),
+            traces: Vec::new(),
+            spans: 0,
+            logs: Vec::new(),
+            oldest: None,
+            track: self.acks.is_some(),
+            wire: self
+                .transport
+                .takes_wire()
+                .then(|| WireEncoder::new(self.resources.clone())),
         }
     }
 
-    /// Queues one collected metrics request of `points` data points.
-    pub async fn submit_metrics(&self, request: ExportMetricsServiceRequest, points: u64) {
-        self.counters.points.generated.fetch_add(points, Relaxed);
-        if self.tx.send(Msg::Metrics(request, points)).await.is_err() {
-            self.counters.points.failed.fetch_add(points, Relaxed);
-            self.counters.note_error("export pipeline stopped");
-        }
-    }
-
-    /// Flushes everything queued, waits for every send to finish, returns the counters.
+    /// Waits for every queued batch to be sent (every [`Batcher`] must have been
+    /// closed first) and returns the counters.
     pub async fn finish(self) -> CountersSnapshot {
-        drop(self.tx);
-        let _ = self.batcher.await;
+        drop(self.btx);
+        for s in self.senders {
+            let _ = s.await;
+        }
+        self.transport.flush();
         self.counters.snapshot()
     }
 }
 
-/// Pending traces and logs, flushed by size, by linger time, before metrics, and at the end.
-struct Pending {
+/// One producer's pending traces and logs, flushed by size, after the linger
+/// time, before metrics, and when closed. A trace is never split.
+pub struct Batcher {
+    btx: mpsc::Sender<Batch>,
+    counters: Arc<Counters>,
+    cfg: Arc<ExportConfig>,
+    resources: Resources,
     traces: Vec<TraceRecord>,
     spans: usize,
     logs: Vec<LogRecord>,
+    /// When the oldest pending item arrived (for the linger flush).
+    oldest: Option<Instant>,
+    /// Whether batches carry trace digests for the ack log.
+    track: bool,
     /// Protobuf transports get traces encoded by the wire encoder; JSON ones need prost types.
     wire: Option<WireEncoder>,
 }
 
-impl Pending {
-    async fn flush_traces(&mut self, btx: &mpsc::Sender<Batch>, resources: &Resources) {
+impl Batcher {
+    /// Queues the traces (and their log records) of one pick; waits when the
+    /// send queue is full (backpressure).
+    pub async fn submit(&mut self, traces: Vec<TraceRecord>, logs: Vec<LogRecord>) {
+        let c = &self.counters;
+        c.traces_generated.fetch_add(traces.len() as u64, Relaxed);
+        let spans: usize = traces.iter().map(|t| t.spans.len()).sum();
+        c.spans.generated.fetch_add(spans as u64, Relaxed);
+        c.logs.generated.fetch_add(logs.len() as u64, Relaxed);
+        if self.oldest.is_none() && (!traces.is_empty() || !logs.is_empty()) {
+            self.oldest = Some(Instant::now());
+        }
+        for t in traces {
+            let n = t.spans.len();
+            if self.spans > 0 && self.spans + n > self.cfg.max_batch_spans {
+                self.flush_traces().await;
+            }
+            self.spans += n;
+            self.traces.push(t);
+        }
+        if self.spans >= self.cfg.max_batch_spans {
+            self.flush_traces().await;
+        }
+        self.logs.extend(logs);
+        if self.logs.len() >= self.cfg.max_batch_logs {
+            self.flush_logs().await;
+        }
+        if self.traces.is_empty() && self.logs.is_empty() {
+            self.oldest = None;
+        }
+    }
+
+    /// Queues one collected metrics request of `points` data points, after what
+    /// is pending.
+    pub async fn submit_metrics(&mut self, request: ExportMetricsServiceRequest, points: u64) {
+        self.counters.points.generated.fetch_add(points, Relaxed);
+        self.flush().await;
+        self.send(Batch {
+            body: Body::Metrics(request),
+            items: points,
+            traces: Vec::new(),
+        })
+        .await;
+    }
+
+    /// When pending items must go out even if no batch fills up; `None` when
+    /// nothing is pending or batches are cut by size only.
+    pub fn linger_deadline(&self) -> Option<Instant> {
+        Some(self.oldest? + self.cfg.linger?)
+    }
+
+    /// How long until the linger flush is due.
+    pub fn linger_left(&self) -> Option<Duration> {
+        Some(
+            self.linger_deadline()?
+                .saturating_duration_since(Instant::now()),
+        )
+    }
+
+    /// The resources batches are encoded with.
+    pub fn resources(&self) -> &Resources {
+        &self.resources
+    }
+
+    /// Flushes if the linger time of the oldest pending item has passed.
+    pub async fn flush_if_lingering(&mut self) {
+        if self.linger_deadline().is_some_and(|d| d <= Instant::now()) {
+            self.flush().await;
+        }
+    }
+
+    pub async fn flush(&mut self) {
+        self.flush_traces().await;
+        self.flush_logs().await;
+        self.oldest = None;
+    }
+
+    /// Flushes what is pending; the exporter can finish once every batcher is closed.
+    pub async fn close(mut self) {
+        self.flush().await;
+    }
+
+    async fn flush_traces(&mut self) {
         if self.traces.is_empty() {
             return;
         }
@@ -375,118 +514,57 @@ impl Pending {
                 w.traces(&self.traces, &mut buf);
                 Body::TracesWire(bytes::Bytes::from(buf))
             }
-            None => Body::Traces(encode::traces_request(&self.traces, resources)),
+            None => Body::Traces(encode::traces_request(&self.traces, &self.resources)),
+        };
+        let traces = if self.track {
+            self.traces
+                .iter()
+                .map(|t| (t.trace_id, t.spans.len() as u32))
+                .collect()
+        } else {
+            Vec::new()
         };
         let items = self.spans as u64;
         self.traces.clear();
         self.spans = 0;
-        let _ = btx.send(Batch { body, items }).await;
+        self.send(Batch {
+            body,
+            items,
+            traces,
+        })
+        .await;
     }
 
-    /// Sends pending log records in requests of at most `max` records.
-    async fn flush_logs(&mut self, btx: &mpsc::Sender<Batch>, resources: &Resources, max: usize) {
-        for chunk in self.logs.chunks(max.max(1)) {
-            let body = Body::Logs(encode::logs_request(chunk, resources));
-            let _ = btx
-                .send(Batch {
-                    body,
-                    items: chunk.len() as u64,
-                })
-                .await;
-        }
-        self.logs.clear();
-    }
-
-    async fn flush_all(
-        &mut self,
-        btx: &mpsc::Sender<Batch>,
-        resources: &Resources,
-        max_logs: usize,
-    ) {
-        self.flush_traces(btx, resources).await;
-        self.flush_logs(btx, resources, max_logs).await;
-    }
-}
-
-async fn run_batcher(
-    mut rx: mpsc::Receiver<Msg>,
-    btx: mpsc::Sender<Batch>,
-    resources: Resources,
-    cfg: Arc<ExportConfig>,
-    workers: Vec<JoinHandle<()>>,
-    transport: Transport,
-) {
-    let mut p = Pending {
-        traces: Vec::new(),
-        spans: 0,
-        logs: Vec::new(),
-        wire: transport
-            .takes_wire()
-            .then(|| WireEncoder::new(resources.clone())),
-    };
-    let mut deadline: Option<tokio::time::Instant> = None;
-    loop {
-        let msg = match deadline {
-            Some(d) => match tokio::time::timeout_at(d, rx.recv()).await {
-                Ok(m) => m,
-                Err(_) => {
-                    p.flush_all(&btx, &resources, cfg.max_batch_logs).await;
-                    deadline = None;
-                    continue;
-                }
-            },
-            None => rx.recv().await,
-        };
-        match msg {
-            None => break,
-            Some(Msg::Metrics(request, items)) => {
-                // Spans and logs queued earlier go first.
-                p.flush_all(&btx, &resources, cfg.max_batch_logs).await;
-                deadline = None;
-                let _ = btx
-                    .send(Batch {
-                        body: Body::Metrics(request),
-                        items,
-                    })
-                    .await;
-            }
-            Some(Msg::Traces(traces, logs)) => {
-                for t in traces {
-                    let n = t.spans.len();
-                    // A trace is never split: flush first if it would overflow the batch.
-                    if p.spans > 0 && p.spans + n > cfg.max_batch_spans {
-                        p.flush_traces(&btx, &resources).await;
-                    }
-                    p.spans += n;
-                    p.traces.push(t);
-                }
-                if p.spans >= cfg.max_batch_spans {
-                    p.flush_traces(&btx, &resources).await;
-                }
-                p.logs.extend(logs);
-                if p.logs.len() >= cfg.max_batch_logs {
-                    p.flush_logs(&btx, &resources, cfg.max_batch_logs).await;
-                }
-                if p.traces.is_empty() && p.logs.is_empty() {
-                    deadline = None;
-                } else if deadline.is_none() {
-                    deadline = cfg.linger.map(|l| tokio::time::Instant::now() + l);
-                }
-            }
+    /// Sends pending log records in requests of at most `max_batch_logs` records.
+    async fn flush_logs(&mut self) {
+        let logs = std::mem::take(&mut self.logs);
+        for chunk in logs.chunks(self.cfg.max_batch_logs.max(1)) {
+            let body = Body::Logs(encode::logs_request(chunk, &self.resources));
+            self.send(Batch {
+                body,
+                items: chunk.len() as u64,
+                traces: Vec::new(),
+            })
+            .await;
         }
     }
-    p.flush_all(&btx, &resources, cfg.max_batch_logs).await;
-    drop(btx);
-    for w in workers {
-        let _ = w.await;
+
+    async fn send(&self, batch: Batch) {
+        let sc = self.counters.of(batch.signal());
+        let items = batch.items;
+        if self.btx.send(batch).await.is_err() {
+            // The senders are gone: these items can never be sent.
+            sc.failed.fetch_add(items, Relaxed);
+            self.counters.note_error("export pipeline stopped");
+        }
     }
-    transport.flush();
 }
 
 async fn send_with_retry(
     transport: &Transport,
     cfg: &ExportConfig,
     counters: &Counters,
+    acks: Option<&AckLog>,
     batch: Batch,
 ) {
     let sc = counters.of(batch.signal());
@@ -515,6 +593,11 @@ async fn send_with_retry(
         let (msg, hint) = match outcome {
             Outcome::Ok { rejected, message } => {
                 let rejected = rejected.min(batch.items);
+                if rejected == 0 {
+                    if let Some(a) = acks {
+                        a.record(&batch.traces);
+                    }
+                }
                 sc.requests_acked.fetch_add(1, Relaxed);
                 sc.acked.fetch_add(batch.items - rejected, Relaxed);
                 if rejected > 0 {
@@ -532,7 +615,12 @@ async fn send_with_retry(
             Outcome::Retry(msg, hint) => (msg, hint),
         };
         counters.mark_failing(cfg, &msg);
-        let wait = hint.unwrap_or(delay).min(Duration::from_secs(5));
+        // The receiver's hint (Retry-After, gRPC RetryInfo) wins over our backoff;
+        // the retry budget still bounds the whole.
+        if hint.is_some() {
+            counters.retry_hints.fetch_add(1, Relaxed);
+        }
+        let wait = hint.unwrap_or(delay).min(Duration::from_secs(30));
         if started.elapsed() + wait > cfg.retry_budget {
             fail(
                 counters,

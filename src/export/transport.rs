@@ -293,8 +293,9 @@ impl Transport {
                             .headers()
                             .get("retry-after")
                             .and_then(|v| v.to_str().ok())
-                            .and_then(|v| v.trim().parse::<u64>().ok())
-                            .map(Duration::from_secs);
+                            .and_then(|v| v.trim().parse::<f64>().ok())
+                            .filter(|s| s.is_finite() && *s >= 0.0)
+                            .map(|s| Duration::from_secs_f64(s.min(86_400.0)));
                         match code {
                             200..=299 => {
                                 let data = resp.bytes().await.unwrap_or_default();
@@ -331,7 +332,7 @@ fn classify(status: tonic::Status) -> Outcome {
         | Code::Cancelled
         | Code::OutOfRange
         | Code::DataLoss
-        | Code::Unknown => Outcome::Retry(msg, None),
+        | Code::Unknown => Outcome::Retry(msg, crate::rpc_status::retry_delay(status.details())),
         _ => Outcome::Fail(msg),
     }
 }

@@ -22,7 +22,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
 use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use prost::Message as _;
 use tonic::codec::CompressionEncoding;
@@ -31,7 +31,7 @@ use tonic::server::NamedService;
 use tonic::transport::server::{Router, Server};
 use tonic::{Request, Response, Status};
 
-use super::stats::{SinkStats, Transport};
+use super::stats::{RejectWith, SinkStats, Transport};
 
 /// Implements all three services; the generated servers share it via `Arc`.
 struct Receiver {
@@ -44,10 +44,17 @@ impl TraceService for Receiver {
         &self,
         request: Request<ExportTraceServiceRequest>,
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
+        refuse_if_asked(&self.stats)?;
         let req = request.into_inner();
-        self.stats
+        let refused = self
+            .stats
             .record_traces(Transport::Grpc, req.encoded_len(), req);
-        Ok(Response::new(ExportTraceServiceResponse::default()))
+        Ok(Response::new(ExportTraceServiceResponse {
+            partial_success: (refused > 0).then(|| ExportTracePartialSuccess {
+                rejected_spans: refused as i64,
+                error_message: PARTIAL_MESSAGE.into(),
+            }),
+        }))
     }
 }
 
@@ -57,6 +64,7 @@ impl MetricsService for Receiver {
         &self,
         request: Request<ExportMetricsServiceRequest>,
     ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
+        refuse_if_asked(&self.stats)?;
         let req = request.into_inner();
         self.stats
             .record_metrics(Transport::Grpc, req.encoded_len(), req);
@@ -70,6 +78,7 @@ impl LogsService for Receiver {
         &self,
         request: Request<ExportLogsServiceRequest>,
     ) -> Result<Response<ExportLogsServiceResponse>, Status> {
+        refuse_if_asked(&self.stats)?;
         let req = request.into_inner();
         self.stats
             .record_logs(Transport::Grpc, req.encoded_len(), req);
@@ -78,6 +87,23 @@ impl LogsService for Receiver {
 }
 
 /// Builds the tonic router with gzip accepted and the decode limit set.
+/// The message of an injected partial success.
+pub(super) const PARTIAL_MESSAGE: &str = "otelsim sink: refused on purpose (--partial-first)";
+
+/// An injected refusal, with a RetryInfo hint when one is configured.
+fn refuse_if_asked(stats: &SinkStats) -> Result<(), Status> {
+    let Some((with, after)) = stats.take_rejection() else {
+        return Ok(());
+    };
+    let code = match with {
+        RejectWith::TooManyRequests => tonic::Code::ResourceExhausted,
+        RejectWith::Unavailable => tonic::Code::Unavailable,
+    };
+    let message = "otelsim sink: refused on purpose (--reject-first)";
+    let details = crate::rpc_status::status_with_retry(code as i32, message, after);
+    Err(Status::with_details(code, message, details.into()))
+}
+
 pub(super) fn router(stats: Arc<SinkStats>, max_request_bytes: usize) -> Router {
     let receiver = Arc::new(Receiver {
         stats: stats.clone(),

@@ -15,11 +15,13 @@ use axum::Router;
 use bytes::BytesMut;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
 use prost::Message as _;
 
 use super::otlp_json;
-use super::stats::{SinkStats, Transport};
+use super::stats::{RejectWith, SinkStats, Transport};
 
 /// Media type for OTLP/HTTP protobuf, as sent and expected by exporters.
 pub const PROTOBUF_CONTENT_TYPE: &str = "application/x-protobuf";
@@ -121,6 +123,24 @@ impl Problem {
 }
 
 async fn handle(st: Arc<HttpState>, signal: Signal, headers: &HeaderMap, body: Body) -> Response {
+    if let Some((with, after)) = st.stats.take_rejection() {
+        drain(body).await;
+        let status = match with {
+            RejectWith::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            RejectWith::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        let mut resp = (
+            status,
+            "otelsim sink: refused on purpose (--reject-first)\n",
+        )
+            .into_response();
+        if let Some(a) = after {
+            if let Ok(v) = header::HeaderValue::from_str(&format!("{}", a.as_secs_f64())) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        return resp;
+    }
     let Some(format) = content_format(headers) else {
         st.stats.record_rejected();
         return plain(
@@ -179,7 +199,7 @@ async fn handle(st: Arc<HttpState>, signal: Signal, headers: &HeaderMap, body: B
         process(&st, signal, format, gzip, &raw)
     };
     match result {
-        Ok(()) => success(format),
+        Ok(refused) => success(format, refused),
         Err(problem) => {
             st.stats.record_rejected();
             error_response(format, problem)
@@ -194,7 +214,7 @@ fn process(
     format: Format,
     gzip: bool,
     raw: &[u8],
-) -> Result<(), Problem> {
+) -> Result<u64, Problem> {
     let payload: Cow<'_, [u8]> = if gzip {
         Cow::Owned(gunzip_limited(raw, st.max_request_bytes)?)
     } else {
@@ -208,11 +228,11 @@ fn process(
     match (signal, format) {
         (Signal::Traces, Format::Protobuf) => {
             let req = ExportTraceServiceRequest::decode(&*payload).map_err(|e| invalid(&e))?;
-            st.stats.record_traces(transport, bytes, req);
+            return Ok(st.stats.record_traces(transport, bytes, req));
         }
         (Signal::Traces, Format::Json) => {
             let req = otlp_json::decode_traces(&payload).map_err(|e| invalid(&e))?;
-            st.stats.record_traces(transport, bytes, req);
+            return Ok(st.stats.record_traces(transport, bytes, req));
         }
         (Signal::Metrics, Format::Protobuf) => {
             let req = ExportMetricsServiceRequest::decode(&*payload).map_err(|e| invalid(&e))?;
@@ -231,7 +251,7 @@ fn process(
             st.stats.record_logs(transport, bytes, req);
         }
     }
-    Ok(())
+    Ok(0)
 }
 
 /// Media type → body format; parameters such as `charset` are ignored.
@@ -359,12 +379,28 @@ fn gunzip_limited(compressed: &[u8], limit: usize) -> Result<Vec<u8>, Problem> {
 }
 
 /// OTLP success: an empty Export*ServiceResponse in the request's encoding
-/// (all three response messages encode identically when empty).
-fn success(format: Format) -> Response {
-    let body: Vec<u8> = match format {
+/// (all three response messages encode identically when empty), or a trace
+/// response with a partial success when `refused` spans were refused.
+fn success(format: Format, refused: u64) -> Response {
+    let partial = (refused > 0).then(|| ExportTraceServiceResponse {
+        partial_success: Some(ExportTracePartialSuccess {
+            rejected_spans: refused as i64,
+            error_message: super::grpc::PARTIAL_MESSAGE.into(),
+        }),
+    });
+    let body: Vec<u8> = match (format, partial) {
         // An empty message encodes to zero bytes.
-        Format::Protobuf => Vec::new(),
-        Format::Json => b"{}".to_vec(),
+        (Format::Protobuf, None) => Vec::new(),
+        (Format::Json, None) => b"{}".to_vec(),
+        (Format::Protobuf, Some(p)) => p.encode_to_vec(),
+        (Format::Json, Some(_)) => serde_json::json!({
+            "partialSuccess": {
+                "rejectedSpans": refused.to_string(),
+                "errorMessage": super::grpc::PARTIAL_MESSAGE
+            }
+        })
+        .to_string()
+        .into_bytes(),
     };
     (
         StatusCode::OK,

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Mutex, MutexGuard};
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
@@ -11,6 +12,8 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
 use opentelemetry_proto::tonic::metrics::v1::{metric::Data, Metric};
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
+
+use super::runs::{RunSeen, Runs, DEFAULT_MAX_TRACKED_SPANS};
 
 /// Scope-name prefix otelsim uses to tag the scenario a span belongs to.
 pub const SCENARIO_SCOPE_PREFIX: &str = "otelsim.";
@@ -89,15 +92,44 @@ pub struct SinkSnapshot {
     pub traces_seen: u64,
     /// Spans whose status code is ERROR.
     pub error_spans: u64,
+    /// Requests refused on purpose (`--reject-first`).
+    pub injected_rejections: u64,
+    /// Spans refused on purpose with a partial-success answer (`--partial-first`).
+    pub injected_partial_spans: u64,
+    /// What arrived of each otelsim run (by `otelsim.run.id`), for `otelsim verify`.
+    pub runs: BTreeMap<String, RunSeen>,
 }
 
-#[derive(Default)]
 struct Inner {
     counters: SinkSnapshot,
+    runs: Runs,
     trace_ids: HashSet<[u8; 16]>,
     kept_traces: Vec<ReceivedTraces>,
     kept_metrics: Vec<ExportMetricsServiceRequest>,
     kept_logs: Vec<ExportLogsServiceRequest>,
+}
+
+/// Faults the sink injects, to test how senders cope (all off by default).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Faults {
+    /// Refuse this many requests (of any signal) first, as retryable.
+    pub reject_first: u64,
+    /// How: HTTP 429 / gRPC RESOURCE_EXHAUSTED, or HTTP 503 / gRPC UNAVAILABLE.
+    pub reject_with: RejectWith,
+    /// The retry hint sent with each refusal (HTTP Retry-After, gRPC RetryInfo).
+    pub retry_after: Option<std::time::Duration>,
+    /// Accept this many trace requests first only partly: the last span of each
+    /// is refused with an OTLP partial-success answer.
+    pub partial_first: u64,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum RejectWith {
+    #[default]
+    #[value(name = "503")]
+    Unavailable,
+    #[value(name = "429")]
+    TooManyRequests,
 }
 
 /// Counters updated by both servers. One mutex keeps every snapshot
@@ -106,6 +138,9 @@ struct Inner {
 pub struct SinkStats {
     keep_requests: bool,
     inner: Mutex<Inner>,
+    faults: Faults,
+    rejections_left: AtomicU64,
+    partials_left: AtomicU64,
 }
 
 impl std::fmt::Debug for SinkStats {
@@ -122,13 +157,46 @@ impl Default for SinkStats {
     }
 }
 
+impl Inner {
+    fn new(max_tracked_spans: usize) -> Self {
+        Inner {
+            counters: SinkSnapshot::default(),
+            runs: Runs::new(max_tracked_spans),
+            trace_ids: HashSet::new(),
+            kept_traces: Vec::new(),
+            kept_metrics: Vec::new(),
+            kept_logs: Vec::new(),
+        }
+    }
+}
+
 impl SinkStats {
     /// `keep_requests` stores every accepted request in memory (for tests).
     pub fn new(keep_requests: bool) -> Self {
+        Self::with_limit(keep_requests, DEFAULT_MAX_TRACKED_SPANS)
+    }
+
+    /// `max_tracked_spans`: spans checked trace by trace for `verify` (the rest are counted).
+    pub fn with_limit(keep_requests: bool, max_tracked_spans: usize) -> Self {
+        Self::with_faults(keep_requests, max_tracked_spans, Faults::default())
+    }
+
+    pub fn with_faults(keep_requests: bool, max_tracked_spans: usize, faults: Faults) -> Self {
         SinkStats {
             keep_requests,
-            inner: Mutex::new(Inner::default()),
+            inner: Mutex::new(Inner::new(max_tracked_spans)),
+            rejections_left: AtomicU64::new(faults.reject_first),
+            partials_left: AtomicU64::new(faults.partial_first),
+            faults,
         }
+    }
+
+    /// Whether to refuse this request (an injected fault), with the hint to send.
+    pub fn take_rejection(&self) -> Option<(RejectWith, Option<std::time::Duration>)> {
+        take_one(&self.rejections_left).then(|| {
+            self.lock().counters.injected_rejections += 1;
+            (self.faults.reject_with, self.faults.retry_after)
+        })
     }
 
     /// Whether accepted requests are stored.
@@ -146,6 +214,7 @@ impl SinkStats {
         let inner = self.lock();
         let mut snap = inner.counters.clone();
         snap.traces_seen = inner.trace_ids.len() as u64;
+        snap.runs = inner.runs.seen();
         snap
     }
 
@@ -170,18 +239,26 @@ impl SinkStats {
     }
 
     /// Counts an accepted trace request; `payload_bytes` is its uncompressed size.
+    /// Returns how many of its spans were refused (an injected partial success).
     pub fn record_traces(
         &self,
         transport: Transport,
         payload_bytes: usize,
-        request: ExportTraceServiceRequest,
-    ) {
+        mut request: ExportTraceServiceRequest,
+    ) -> u64 {
         let error_code = StatusCode::Error as i32;
+        let refused = if take_one(&self.partials_left) {
+            refuse_last_span(&mut request)
+        } else {
+            0
+        };
         let mut inner = self.lock();
+        inner.counters.injected_partial_spans += refused;
         let inner = &mut *inner;
         let c = &mut inner.counters;
         c.trace_requests += 1;
         count_request(c, transport, payload_bytes);
+        inner.runs.record_spans(&request.resource_spans);
         for rs in &request.resource_spans {
             for ss in &rs.scope_spans {
                 let n = ss.spans.len() as u64;
@@ -208,6 +285,7 @@ impl SinkStats {
                 .kept_traces
                 .push(ReceivedTraces { transport, request });
         }
+        refused
     }
 
     /// Counts an accepted metrics request; `payload_bytes` is its uncompressed size.
@@ -217,14 +295,18 @@ impl SinkStats {
         payload_bytes: usize,
         request: ExportMetricsServiceRequest,
     ) {
-        let points: u64 = request
-            .resource_metrics
-            .iter()
-            .flat_map(|rm| &rm.scope_metrics)
-            .flat_map(|sm| &sm.metrics)
-            .map(data_points)
-            .sum();
         let mut inner = self.lock();
+        let mut points = 0;
+        for rm in &request.resource_metrics {
+            let n: u64 = rm
+                .scope_metrics
+                .iter()
+                .flat_map(|sm| &sm.metrics)
+                .map(data_points)
+                .sum();
+            inner.runs.record_items(rm.resource.as_ref(), n, 0);
+            points += n;
+        }
         let c = &mut inner.counters;
         c.metrics_requests += 1;
         count_request(c, transport, payload_bytes);
@@ -241,13 +323,17 @@ impl SinkStats {
         payload_bytes: usize,
         request: ExportLogsServiceRequest,
     ) {
-        let records: u64 = request
-            .resource_logs
-            .iter()
-            .flat_map(|rl| &rl.scope_logs)
-            .map(|sl| sl.log_records.len() as u64)
-            .sum();
         let mut inner = self.lock();
+        let mut records = 0;
+        for rl in &request.resource_logs {
+            let n: u64 = rl
+                .scope_logs
+                .iter()
+                .map(|sl| sl.log_records.len() as u64)
+                .sum();
+            inner.runs.record_items(rl.resource.as_ref(), 0, n);
+            records += n;
+        }
         let c = &mut inner.counters;
         c.logs_requests += 1;
         count_request(c, transport, payload_bytes);
@@ -256,6 +342,25 @@ impl SinkStats {
             inner.kept_logs.push(request);
         }
     }
+}
+
+/// Takes one from a fault budget; `false` once it is spent.
+fn take_one(left: &AtomicU64) -> bool {
+    left.fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1))
+        .is_ok()
+}
+
+/// Drops the last span of the request (an injected partial success); returns 1
+/// when there was one to drop.
+fn refuse_last_span(request: &mut ExportTraceServiceRequest) -> u64 {
+    for rs in request.resource_spans.iter_mut().rev() {
+        for ss in rs.scope_spans.iter_mut().rev() {
+            if ss.spans.pop().is_some() {
+                return 1;
+            }
+        }
+    }
+    0
 }
 
 fn count_request(c: &mut SinkSnapshot, transport: Transport, payload_bytes: usize) {

@@ -1,0 +1,382 @@
+//! What the sink saw of each otelsim run, for `otelsim verify`: spans per
+//! trace (to find missing, duplicated and orphaned spans and children outside
+//! their parents), session ids, the values of short string attributes (to check
+//! enums against the run's conventions) and metric/log counts. Runs are told
+//! apart by the `otelsim.run.id` resource attribute; telemetry without one is
+//! only counted by the sink's general statistics.
+//!
+//! Memory is bounded: at most `max_spans` spans are tracked in detail (36 bytes
+//! each plus the trace map); past that, spans are only counted and the report
+//! says how many went unchecked.
+
+use std::collections::{BTreeMap, HashMap};
+
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use opentelemetry_proto::tonic::common::v1::KeyValue;
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
+
+pub use crate::runner::RUN_ID_KEY;
+
+/// Spans tracked in detail by default, over all runs (about 150 MB at most).
+pub const DEFAULT_MAX_TRACKED_SPANS: usize = 4_000_000;
+/// Runs told apart at once; more run ids are counted under [`OTHER_RUNS`].
+const MAX_RUNS: usize = 64;
+pub const OTHER_RUNS: &str = "(other runs)";
+/// Distinct values kept per attribute key; a key with more is not an enum.
+const MAX_VALUES_PER_KEY: usize = 64;
+/// Longer values are not enum values; they make their key "free text".
+const MAX_ENUM_VALUE_LEN: usize = 64;
+const MAX_KEYS: usize = 1024;
+/// Problems listed in detail per run and kind (all are counted).
+const MAX_LISTED_PROBLEMS: usize = 200;
+
+#[derive(Clone, Copy)]
+struct SpanLite {
+    id: [u8; 8],
+    parent: [u8; 8],
+    start: u64,
+    end: u64,
+}
+
+#[derive(Default)]
+struct TraceState {
+    spans: Vec<SpanLite>,
+    /// The first session id seen in the trace (key, value).
+    session: Option<(String, String)>,
+}
+
+#[derive(Default)]
+struct KeyValues {
+    values: HashMap<String, ValueSeen>,
+    /// Too many or too long values: not an enum, no longer tracked.
+    free_text: bool,
+}
+
+/// How often a value was seen, and one trace that carries it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ValueSeen {
+    pub count: u64,
+    pub example_trace: String,
+}
+
+/// One structural problem the sink found.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Problem {
+    /// `duplicate_span`, `orphan_span`, `outside_parent` or `session_mismatch`.
+    pub kind: String,
+    pub trace_id: String,
+    pub span_id: String,
+    pub detail: String,
+}
+
+#[derive(Default)]
+struct RunState {
+    spans: u64,
+    metric_points: u64,
+    log_records: u64,
+    untracked_spans: u64,
+    traces: HashMap<[u8; 16], TraceState>,
+    values: HashMap<String, KeyValues>,
+    session_problems: Vec<Problem>,
+    session_mismatches: u64,
+}
+
+/// What the sink saw of one run (part of the sink's JSON summary).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct RunSeen {
+    /// Spans received, duplicates included.
+    pub spans: u64,
+    pub unique_spans: u64,
+    pub duplicate_spans: u64,
+    pub traces: u64,
+    pub metric_points: u64,
+    pub log_records: u64,
+    /// Spans beyond the tracking limit: counted, not checked.
+    pub untracked_spans: u64,
+    /// Unique spans per trace id (hex), for the trace-by-trace diff.
+    pub trace_spans: BTreeMap<String, u64>,
+    /// Problems by kind (all of them).
+    pub problem_counts: BTreeMap<String, u64>,
+    /// The first problems in detail.
+    pub problems: Vec<Problem>,
+    /// Values of short string span attributes: key → value → seen.
+    pub attribute_values: BTreeMap<String, BTreeMap<String, ValueSeen>>,
+    /// Keys with too many or too long values to be enums (not checked).
+    pub free_text_keys: Vec<String>,
+}
+
+/// Every run the sink has seen.
+pub(crate) struct Runs {
+    max_spans: usize,
+    tracked_spans: usize,
+    runs: HashMap<String, RunState>,
+}
+
+/// The run id in a resource, if any.
+fn run_id(resource: Option<&Resource>) -> Option<&str> {
+    resource?
+        .attributes
+        .iter()
+        .find_map(|kv| (kv.key == RUN_ID_KEY).then(|| str_value(kv)).flatten())
+}
+
+fn str_value(kv: &KeyValue) -> Option<&str> {
+    match kv.value.as_ref()?.value.as_ref()? {
+        Value::StringValue(s) => Some(s),
+        _ => None,
+    }
+}
+
+/// Session ids are kept per trace; `mcp.session.id` is the MCP server's own
+/// session, not the conversation's.
+fn is_session_key(key: &str) -> bool {
+    key.ends_with("session.id") && !key.starts_with("mcp.")
+}
+
+impl Runs {
+    pub(crate) fn new(max_spans: usize) -> Self {
+        Runs {
+            max_spans,
+            tracked_spans: 0,
+            runs: HashMap::new(),
+        }
+    }
+
+    fn run(&mut self, id: &str) -> &mut RunState {
+        if !self.runs.contains_key(id) {
+            let key = if self.runs.len() >= MAX_RUNS {
+                OTHER_RUNS
+            } else {
+                id
+            };
+            return self.runs.entry(key.to_string()).or_default();
+        }
+        self.runs.get_mut(id).expect("present")
+    }
+
+    pub(crate) fn record_spans(&mut self, resource_spans: &[ResourceSpans]) {
+        for rs in resource_spans {
+            let Some(id) = run_id(rs.resource.as_ref()) else {
+                continue;
+            };
+            let id = id.to_string();
+            let room = self.max_spans.saturating_sub(self.tracked_spans);
+            let run = self.run(&id);
+            let mut tracked = 0;
+            for ss in &rs.scope_spans {
+                for span in &ss.spans {
+                    run.spans += 1;
+                    let (Ok(trace_id), Ok(span_id)) = (
+                        <[u8; 16]>::try_from(span.trace_id.as_slice()),
+                        <[u8; 8]>::try_from(span.span_id.as_slice()),
+                    ) else {
+                        run.untracked_spans += 1;
+                        continue;
+                    };
+                    if tracked >= room {
+                        run.untracked_spans += 1;
+                        continue;
+                    }
+                    tracked += 1;
+                    let parent =
+                        <[u8; 8]>::try_from(span.parent_span_id.as_slice()).unwrap_or([0; 8]);
+                    let trace = run.traces.entry(trace_id).or_default();
+                    trace.spans.push(SpanLite {
+                        id: span_id,
+                        parent,
+                        start: span.start_time_unix_nano,
+                        end: span.end_time_unix_nano,
+                    });
+                    for kv in &span.attributes {
+                        let Some(v) = str_value(kv) else { continue };
+                        if is_session_key(&kv.key) {
+                            match &trace.session {
+                                None => trace.session = Some((kv.key.clone(), v.to_string())),
+                                Some((k, first)) if *k == kv.key && first != v => {
+                                    run.session_mismatches += 1;
+                                    if run.session_problems.len() < MAX_LISTED_PROBLEMS {
+                                        run.session_problems.push(Problem {
+                                            kind: "session_mismatch".into(),
+                                            trace_id: hex::encode(trace_id),
+                                            span_id: hex::encode(span_id),
+                                            detail: format!(
+                                                "{} is `{v}`, but `{first}` earlier in the trace",
+                                                kv.key
+                                            ),
+                                        });
+                                    }
+                                }
+                                Some(_) => {}
+                            }
+                        }
+                        note_value(&mut run.values, &kv.key, v, &trace_id);
+                    }
+                }
+            }
+            self.tracked_spans += tracked;
+        }
+    }
+
+    /// Counts metric points or log records of the resource's run.
+    pub(crate) fn record_items(&mut self, resource: Option<&Resource>, points: u64, logs: u64) {
+        if let Some(id) = run_id(resource) {
+            let id = id.to_string();
+            let run = self.run(&id);
+            run.metric_points += points;
+            run.log_records += logs;
+        }
+    }
+
+    /// The per-run findings, computed now (duplicates and nesting need whole traces).
+    pub(crate) fn seen(&self) -> BTreeMap<String, RunSeen> {
+        self.runs
+            .iter()
+            .map(|(id, r)| (id.clone(), r.seen()))
+            .collect()
+    }
+}
+
+fn note_value(values: &mut HashMap<String, KeyValues>, key: &str, v: &str, trace: &[u8; 16]) {
+    if !values.contains_key(key) {
+        if values.len() >= MAX_KEYS {
+            return;
+        }
+        values.insert(key.to_string(), KeyValues::default());
+    }
+    let Some(kv) = values.get_mut(key) else {
+        return;
+    };
+    if kv.free_text {
+        return;
+    }
+    if let Some(seen) = kv.values.get_mut(v) {
+        seen.count += 1;
+        return;
+    }
+    if v.len() > MAX_ENUM_VALUE_LEN || kv.values.len() >= MAX_VALUES_PER_KEY {
+        kv.free_text = true;
+        kv.values = HashMap::new();
+        return;
+    }
+    kv.values.insert(
+        v.to_string(),
+        ValueSeen {
+            count: 1,
+            example_trace: hex::encode(trace),
+        },
+    );
+}
+
+impl RunState {
+    fn seen(&self) -> RunSeen {
+        let mut out = RunSeen {
+            spans: self.spans,
+            metric_points: self.metric_points,
+            log_records: self.log_records,
+            untracked_spans: self.untracked_spans,
+            traces: self.traces.len() as u64,
+            ..Default::default()
+        };
+        let mut problems = Vec::new();
+        let count = |kind: &str, p: Problem, problems: &mut Vec<Problem>, out: &mut RunSeen| {
+            let n = out.problem_counts.entry(kind.to_string()).or_insert(0);
+            *n += 1;
+            // Listed per kind, so a flood of one kind cannot hide another.
+            if *n <= MAX_LISTED_PROBLEMS as u64 {
+                problems.push(p);
+            }
+        };
+        for (trace_id, t) in &self.traces {
+            let mut spans = t.spans.clone();
+            spans.sort_unstable_by_key(|s| s.id);
+            let before = spans.len();
+            spans.dedup_by(|b, a| {
+                if a.id == b.id {
+                    count(
+                        "duplicate_span",
+                        Problem {
+                            kind: "duplicate_span".into(),
+                            trace_id: hex::encode(trace_id),
+                            span_id: hex::encode(a.id),
+                            detail: "received more than once".into(),
+                        },
+                        &mut problems,
+                        &mut out,
+                    );
+                    true
+                } else {
+                    false
+                }
+            });
+            out.duplicate_spans += (before - spans.len()) as u64;
+            out.unique_spans += spans.len() as u64;
+            out.trace_spans
+                .insert(hex::encode(trace_id), spans.len() as u64);
+            for s in &spans {
+                if s.parent == [0; 8] {
+                    continue;
+                }
+                let tid = hex::encode(trace_id);
+                match spans.binary_search_by_key(&s.parent, |p| p.id) {
+                    Err(_) => count(
+                        "orphan_span",
+                        Problem {
+                            kind: "orphan_span".into(),
+                            trace_id: tid,
+                            span_id: hex::encode(s.id),
+                            detail: format!("parent {} never arrived", hex::encode(s.parent)),
+                        },
+                        &mut problems,
+                        &mut out,
+                    ),
+                    Ok(i) => {
+                        let p = spans[i];
+                        if s.start < p.start || s.end > p.end {
+                            count(
+                                "outside_parent",
+                                Problem {
+                                    kind: "outside_parent".into(),
+                                    trace_id: tid,
+                                    span_id: hex::encode(s.id),
+                                    detail: format!(
+                                        "[{}, {}] is not inside its parent {} [{}, {}]",
+                                        s.start,
+                                        s.end,
+                                        hex::encode(p.id),
+                                        p.start,
+                                        p.end
+                                    ),
+                                },
+                                &mut problems,
+                                &mut out,
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        if self.session_mismatches > 0 {
+            out.problem_counts
+                .insert("session_mismatch".into(), self.session_mismatches);
+            problems.extend(self.session_problems.iter().cloned());
+        }
+        out.problems = problems;
+        for (k, kv) in &self.values {
+            if kv.free_text {
+                out.free_text_keys.push(k.clone());
+            } else {
+                out.attribute_values.insert(
+                    k.clone(),
+                    kv.values
+                        .iter()
+                        .map(|(v, s)| (v.clone(), s.clone()))
+                        .collect(),
+                );
+            }
+        }
+        out.free_text_keys.sort();
+        out
+    }
+}

@@ -1,0 +1,386 @@
+//! `otelsim verify run.json --sink-report sink.json`: did the receiver get
+//! exactly what the run says was acknowledged? Compares the run's list of
+//! acknowledged traces (and its metric/log counts) with what `otelsim sink`
+//! saw of the same run id, and checks the sink's structural findings and every
+//! enum-like attribute value against the run's semantic conventions.
+
+use crate::plan::World;
+use crate::sink::runs::{RunSeen, OTHER_RUNS};
+use anyhow::{bail, Context as _, Result};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// Examples listed per kind of difference in the printed verdict (the JSON has all).
+const LISTED: usize = 10;
+
+/// The parts of a run report `verify` reads.
+#[derive(serde::Deserialize)]
+struct RunFile {
+    report: RunPart,
+}
+
+#[derive(serde::Deserialize)]
+struct RunPart {
+    run_id: String,
+    export: Export,
+    #[serde(default)]
+    acked_traces: Option<BTreeMap<String, u64>>,
+    #[serde(default)]
+    acked_traces_unlisted: u64,
+}
+
+#[derive(serde::Deserialize)]
+struct Export {
+    spans: Signal,
+    metric_points: Signal,
+    log_records: Signal,
+}
+
+#[derive(serde::Deserialize)]
+struct Signal {
+    acked: u64,
+    failed: u64,
+}
+
+#[derive(serde::Deserialize)]
+struct SinkFile {
+    #[serde(default)]
+    runs: BTreeMap<String, RunSeen>,
+}
+
+/// One difference between what was acknowledged and what arrived.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Difference {
+    pub kind: String,
+    pub trace_id: String,
+    pub detail: String,
+}
+
+/// The verdict, also written as JSON with `--output`.
+#[derive(Debug, serde::Serialize)]
+pub struct Verdict {
+    pub run_id: String,
+    pub ok: bool,
+    pub acked_spans: u64,
+    pub received_unique_spans: u64,
+    pub duplicate_spans: u64,
+    pub acked_traces: u64,
+    pub received_traces: u64,
+    pub missing_traces: u64,
+    pub incomplete_traces: u64,
+    pub unexpected_traces: u64,
+    pub acked_metric_points: u64,
+    pub received_metric_points: u64,
+    pub acked_log_records: u64,
+    pub received_log_records: u64,
+    /// Structural problems the sink found, by kind.
+    pub problem_counts: BTreeMap<String, u64>,
+    pub enum_keys_checked: u64,
+    pub invalid_enum_values: u64,
+    /// Why a trace-by-trace comparison was only partial (empty when complete).
+    pub limits: Vec<String>,
+    pub differences: Vec<Difference>,
+}
+
+/// Reads both files and compares. `world` supplies the allowed enum values.
+pub fn verify(run_path: &Path, sink_path: &Path, world: &World) -> Result<Verdict> {
+    let run: RunFile = read_json(run_path, "run report (from `otelsim run --report`)")?;
+    let sink: SinkFile = read_json(
+        sink_path,
+        "sink report (from `otelsim sink --summary-file`)",
+    )?;
+    let run = run.report;
+    let Some(seen) = sink.runs.get(&run.run_id) else {
+        let known: Vec<&str> = sink.runs.keys().map(String::as_str).collect();
+        bail!(
+            "{} has nothing of run {}: the sink saw {}. Was the sink's summary written after the run, with the run pointed at it?",
+            sink_path.display(),
+            run.run_id,
+            if known.is_empty() {
+                "no otelsim run at all".to_string()
+            } else {
+                format!("runs {}", known.join(", "))
+            }
+        );
+    };
+    if run.run_id == OTHER_RUNS {
+        bail!("run id {OTHER_RUNS} is reserved");
+    }
+    Ok(compare(&run, seen, world))
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<T> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the {what} {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{} is not a {what}: expected its JSON document",
+            path.display()
+        )
+    })
+}
+
+fn compare(run: &RunPart, seen: &RunSeen, world: &World) -> Verdict {
+    let e = &run.export;
+    let mut v = Verdict {
+        run_id: run.run_id.clone(),
+        ok: true,
+        acked_spans: e.spans.acked,
+        received_unique_spans: seen.unique_spans,
+        duplicate_spans: seen.duplicate_spans,
+        acked_traces: 0,
+        received_traces: seen.traces,
+        missing_traces: 0,
+        incomplete_traces: 0,
+        unexpected_traces: 0,
+        acked_metric_points: e.metric_points.acked,
+        received_metric_points: seen.metric_points,
+        acked_log_records: e.log_records.acked,
+        received_log_records: seen.log_records,
+        problem_counts: seen.problem_counts.clone(),
+        enum_keys_checked: 0,
+        invalid_enum_values: 0,
+        limits: Vec::new(),
+        differences: Vec::new(),
+    };
+    let diff = |v: &mut Verdict, kind: &str, trace_id: &str, detail: String| {
+        v.differences.push(Difference {
+            kind: kind.into(),
+            trace_id: trace_id.into(),
+            detail,
+        });
+    };
+    // Totals: every acknowledged item arrived, and nothing twice.
+    if seen.untracked_spans > 0 {
+        v.limits.push(format!(
+            "the sink tracked no detail for {} span(s) beyond its --max-tracked-spans",
+            seen.untracked_spans
+        ));
+    }
+    let received_spans = seen.unique_spans + seen.untracked_spans;
+    if received_spans < e.spans.acked {
+        diff(
+            &mut v,
+            "missing_spans",
+            "",
+            format!(
+                "{} span(s) acknowledged, {received_spans} received",
+                e.spans.acked
+            ),
+        );
+    }
+    for (kind, acked, got) in [
+        ("metric_points", e.metric_points.acked, seen.metric_points),
+        ("log_records", e.log_records.acked, seen.log_records),
+    ] {
+        if got < acked {
+            diff(
+                &mut v,
+                &format!("missing_{kind}"),
+                "",
+                format!("{acked} acknowledged, {got} received"),
+            );
+        } else if got > acked && e.metric_points.failed + e.log_records.failed == 0 {
+            diff(
+                &mut v,
+                &format!("extra_{kind}"),
+                "",
+                format!("{acked} acknowledged, {got} received (duplicates?)"),
+            );
+        }
+    }
+    // Trace by trace.
+    match &run.acked_traces {
+        None => v.limits.push(
+            "the run report lists no acknowledged traces (it was written without --report?)".into(),
+        ),
+        Some(acked) => {
+            if run.acked_traces_unlisted > 0 {
+                v.limits.push(format!(
+                    "the run report lists the first {} acknowledged traces only ({} more unlisted)",
+                    acked.len(),
+                    run.acked_traces_unlisted
+                ));
+            }
+            v.acked_traces = acked.len() as u64 + run.acked_traces_unlisted;
+            let complete_lists = run.acked_traces_unlisted == 0 && seen.untracked_spans == 0;
+            for (id, &want) in acked {
+                match seen.trace_spans.get(id) {
+                    None if seen.untracked_spans == 0 => {
+                        v.missing_traces += 1;
+                        diff(
+                            &mut v,
+                            "missing_trace",
+                            id,
+                            format!("{want} span(s) acknowledged, none received"),
+                        );
+                    }
+                    None => {}
+                    Some(&got) if got < want && seen.untracked_spans == 0 => {
+                        v.incomplete_traces += 1;
+                        diff(
+                            &mut v,
+                            "incomplete_trace",
+                            id,
+                            format!("{want} span(s) acknowledged, {got} received"),
+                        );
+                    }
+                    Some(&got) if got > want => {
+                        diff(
+                            &mut v,
+                            "extra_spans",
+                            id,
+                            format!("{want} span(s) acknowledged, {got} distinct received"),
+                        );
+                    }
+                    Some(_) => {}
+                }
+            }
+            if complete_lists {
+                for (id, got) in &seen.trace_spans {
+                    if acked.contains_key(id) {
+                        continue;
+                    }
+                    // A batch whose answer was lost counts as failed yet may have arrived.
+                    if e.spans.failed == 0 {
+                        v.unexpected_traces += 1;
+                        diff(
+                            &mut v,
+                            "unexpected_trace",
+                            id,
+                            format!("{got} span(s) received, none acknowledged"),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    // Structure, as the sink found it.
+    if seen.duplicate_spans > 0 {
+        diff(
+            &mut v,
+            "duplicate_spans",
+            "",
+            format!("{} span(s) arrived more than once", seen.duplicate_spans),
+        );
+    }
+    for p in &seen.problems {
+        diff(
+            &mut v,
+            &p.kind,
+            &p.trace_id,
+            format!("span {}: {}", p.span_id, p.detail),
+        );
+    }
+    // Enums: every value of an enum-like key inside the conventions' allowed set.
+    for (key, values) in &seen.attribute_values {
+        let Some(allowed) = world.enums.get(key) else {
+            continue;
+        };
+        v.enum_keys_checked += 1;
+        for (value, s) in values {
+            if !allowed.iter().any(|a| a.as_str() == Some(value.as_str())) {
+                v.invalid_enum_values += s.count;
+                let names: Vec<String> = allowed.iter().map(ToString::to_string).collect();
+                diff(
+                    &mut v,
+                    "invalid_enum_value",
+                    &s.example_trace,
+                    format!(
+                        "{key} = `{value}` ({} span(s)); allowed: {}",
+                        s.count,
+                        names.join(", ")
+                    ),
+                );
+            }
+        }
+    }
+    for key in &seen.free_text_keys {
+        if world.enums.contains_key(key) {
+            v.invalid_enum_values += 1;
+            diff(
+                &mut v,
+                "invalid_enum_value",
+                "",
+                format!("{key} has more distinct or longer values than any enum allows"),
+            );
+        }
+    }
+    v.ok = v.differences.is_empty();
+    v
+}
+
+impl Verdict {
+    pub fn render(&self) -> String {
+        let mut o = String::new();
+        let _ = writeln!(o, "otelsim verify: run {}", self.run_id);
+        let _ = writeln!(
+            o,
+            "  spans:         {} acknowledged · {} received · {} duplicated",
+            self.acked_spans, self.received_unique_spans, self.duplicate_spans
+        );
+        let _ = writeln!(
+            o,
+            "  traces:        {} acknowledged · {} received · {} missing · {} incomplete · {} unexpected",
+            self.acked_traces,
+            self.received_traces,
+            self.missing_traces,
+            self.incomplete_traces,
+            self.unexpected_traces
+        );
+        let _ = writeln!(
+            o,
+            "  metric points: {} acknowledged · {} received",
+            self.acked_metric_points, self.received_metric_points
+        );
+        let _ = writeln!(
+            o,
+            "  log records:   {} acknowledged · {} received",
+            self.acked_log_records, self.received_log_records
+        );
+        let problems = |k: &str| self.problem_counts.get(k).copied().unwrap_or(0);
+        let _ = writeln!(
+            o,
+            "  structure:     {} orphan span(s) · {} outside their parent · {} session-id mismatch(es)",
+            problems("orphan_span"),
+            problems("outside_parent"),
+            problems("session_mismatch")
+        );
+        let _ = writeln!(
+            o,
+            "  enums:         {} enum attribute(s) checked · {} invalid value(s)",
+            self.enum_keys_checked, self.invalid_enum_values
+        );
+        for l in &self.limits {
+            let _ = writeln!(o, "  note: {l}");
+        }
+        let mut by_kind: BTreeMap<&str, Vec<&Difference>> = BTreeMap::new();
+        for d in &self.differences {
+            by_kind.entry(&d.kind).or_default().push(d);
+        }
+        for (kind, ds) in by_kind {
+            let _ = writeln!(o, "  {kind}: {}", ds.len());
+            for d in ds.iter().take(LISTED) {
+                if d.trace_id.is_empty() {
+                    let _ = writeln!(o, "    {}", d.detail);
+                } else {
+                    let _ = writeln!(o, "    trace {}: {}", d.trace_id, d.detail);
+                }
+            }
+            if ds.len() > LISTED {
+                let _ = writeln!(o, "    … {} more (see --output)", ds.len() - LISTED);
+            }
+        }
+        let _ = writeln!(
+            o,
+            "{}",
+            if self.ok {
+                "VERIFIED: everything acknowledged arrived once, complete and valid"
+            } else {
+                "NOT VERIFIED: see the differences above"
+            }
+        );
+        o
+    }
+}
