@@ -56,6 +56,7 @@ fn unused_flags(cmd: &Command, g: &GlobalArgs) -> Vec<&'static str> {
         ("--gzip", g.gzip),
         ("--output-file", g.output_file.is_some()),
         ("--retry-budget", g.retry_budget.is_some()),
+        ("--wait-for-endpoint", g.wait_for_endpoint.is_some()),
         ("--metrics", g.metrics),
         ("--no-metrics", g.no_metrics),
         ("--logs", g.logs),
@@ -439,7 +440,8 @@ async fn run_mixed(s: &Settings, a: &RunArgs) -> i32 {
         eprintln!("otelsim: --duration must be longer than 0");
         return exit::INPUT;
     }
-    let mut load = match load_shape(a) {
+    let mut interval_ms = a.interval;
+    let load = match load_shape(a) {
         Ok(l) => l,
         Err(code) => return code,
     };
@@ -456,21 +458,18 @@ async fn run_mixed(s: &Settings, a: &RunArgs) -> i32 {
         }
         // Without a shape, spread the picks evenly over the window.
         if load.is_none() {
-            let Some(n) = a.count else {
+            let Some(n) = a.count.filter(|n| *n > 0) else {
                 eprintln!("otelsim: --backfill needs a shape (--rate, --stages, --load-profile) or --count to spread over the window");
                 return exit::INPUT;
             };
-            load = Some(runner::Load {
-                profile: Profile::constant(n as f64 / window.as_secs_f64()),
-                unit: RateUnit::Traces,
-            });
+            interval_ms = window.as_secs_f64() * 1000.0 / n as f64;
         }
         s.start_time_ns = Some(runner::now_ns().saturating_sub(window.as_nanos() as u64));
         duration = Some(duration.map_or(window, |d| d.min(window)));
     }
     let show = show::Mode::from_flags(a.show.show_spans, a.show.show_full_spans);
     // A positive gap between picks is sequential by definition; span trees must not interleave.
-    let sequential = show != show::Mode::Off || (load.is_none() && a.interval > 0.0);
+    let sequential = show != show::Mode::Off || (load.is_none() && interval_ms > 0.0);
     let workers = match a.workers {
         Some(0) => {
             eprintln!("otelsim: --workers must be at least 1");
@@ -502,7 +501,7 @@ async fn run_mixed(s: &Settings, a: &RunArgs) -> i32 {
     }
     let spec = RunSpec {
         picks,
-        interval_ms: Some(a.interval),
+        interval_ms: Some(interval_ms),
         load: load.clone(),
         duration,
         show,

@@ -43,6 +43,11 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub retry_budget: Option<std::time::Duration>,
 
+    /// When the endpoint is not up yet, keep trying to connect for this long before
+    /// giving up (default: fail at once with exit 3), e.g. 30s.
+    #[arg(long, global = true, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub wait_for_endpoint: Option<std::time::Duration>,
+
     /// Emit metrics for every scenario, whatever its `emit_metrics` says.
     #[arg(long, global = true, conflicts_with = "no_metrics")]
     pub metrics: bool,

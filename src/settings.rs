@@ -194,6 +194,7 @@ impl Settings {
                     .map_or(ExportConfig::default().request_timeout, |b| {
                         b.min(std::time::Duration::from_secs(10))
                     }),
+                wait_for_endpoint: g.wait_for_endpoint,
                 ..ExportConfig::default()
             },
             vendor,

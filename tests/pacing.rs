@@ -153,3 +153,272 @@ fn a_shortfall_beyond_the_limit_fails_the_run() {
     );
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// Pick emission times (end of a session's last span) and trace counts, sorted.
+fn picks_of(spans: &[Flat]) -> Vec<(u64, usize)> {
+    let mut picks: HashMap<String, (u64, std::collections::HashSet<String>)> = HashMap::new();
+    for s in spans {
+        let e = picks
+            .entry(s.attrs["vendor.session.id"].clone())
+            .or_default();
+        e.0 = e.0.max(s.end);
+        e.1.insert(s.trace_id.clone());
+    }
+    let mut v: Vec<(u64, usize)> = picks.into_values().map(|(t, ts)| (t, ts.len())).collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn stages_ramp_and_hold_on_the_virtual_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("s.jsonl");
+    let out = otelsim(
+        &[
+            "run",
+            "--stages",
+            "10s:100,10s:100",
+            "--seed",
+            "3",
+            "--start-time",
+            T0,
+            "--output-file",
+            f.to_str().unwrap(),
+            "--no-metrics",
+            "--no-logs",
+        ],
+        &[],
+        LIMIT,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let t0 = otelsim::settings::parse_start_time(T0).unwrap();
+    let picks = picks_of(&flatten(&read_output_file(&f)));
+    let traces_in = |a: f64, b: f64| -> usize {
+        picks
+            .iter()
+            .filter(|(t, _)| {
+                let s = (*t - t0) as f64 / 1e9;
+                s >= a && s < b
+            })
+            .map(|p| p.1)
+            .sum()
+    };
+    // 0 → 100/s over 10 s offers 500 traces (125 in the first 5 s), then 1000 over the hold.
+    let (q1, ramp, hold) = (
+        traces_in(0.0, 5.0),
+        traces_in(0.0, 10.0),
+        traces_in(10.0, 20.0),
+    );
+    assert!((118..=135).contains(&q1), "first 5 s: {q1}");
+    assert!((495..=510).contains(&ramp), "ramp: {ramp}");
+    assert!((990..=1010).contains(&hold), "hold: {hold}");
+    assert!(
+        picks.last().unwrap().0 < t0 + 20_000_000_000,
+        "the shape ends the run"
+    );
+}
+
+#[test]
+fn backfill_spreads_the_picks_over_the_past_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("b.jsonl");
+    let before = now_ns();
+    let out = otelsim(
+        &[
+            "run",
+            "--backfill",
+            "1h",
+            "--count",
+            "200",
+            "--output-file",
+            f.to_str().unwrap(),
+            "--no-metrics",
+            "--no-logs",
+        ],
+        &[],
+        LIMIT,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let spans = flatten(&read_output_file(&f));
+    let picks = picks_of(&spans);
+    assert_eq!(picks.len(), 200);
+    let hour = 3_600_000_000_000u64;
+    let first = picks[0].0;
+    let last = picks.last().unwrap().0;
+    assert!(
+        first + 60_000_000_000 > before - hour && first < before - hour + 60_000_000_000,
+        "the first pick is an hour ago"
+    );
+    assert!(
+        last <= now_ns() && last > before - 60_000_000_000,
+        "the last pick is about now"
+    );
+    assert!(
+        spans.iter().all(|s| s.end <= now_ns()),
+        "nothing in the future"
+    );
+}
+
+#[test]
+fn realtime_exports_each_span_when_it_ends() {
+    let rt = runtime();
+    let sink = start_sink(&rt);
+    let started = now_ns();
+    let out = otelsim(
+        &[
+            "run",
+            "--realtime",
+            "--rate",
+            "20",
+            "--duration",
+            "2s",
+            "--endpoint",
+            &sink.grpc_endpoint(),
+            "--no-metrics",
+            "--no-logs",
+            "--tags",
+            "data-plane",
+        ],
+        &[],
+        LIMIT,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let requests = sink.stats.trace_requests();
+    let mut prev_max_end = 0u64;
+    let mut traces = std::collections::HashSet::new();
+    for r in &requests {
+        let spans = flatten(&[r.request.clone()]);
+        let min_start = spans.iter().map(|s| s.start).min().unwrap();
+        assert!(
+            min_start >= started,
+            "picks start when due, not in the past"
+        );
+        // Spans go out in end-time order (one linger window of slack, 200 ms).
+        let min_end = spans.iter().map(|s| s.end).min().unwrap();
+        assert!(
+            min_end + 300_000_000 >= prev_max_end,
+            "out of order by more than the linger time"
+        );
+        prev_max_end = prev_max_end.max(spans.iter().map(|s| s.end).max().unwrap());
+        traces.extend(spans.iter().map(|s| s.trace_id.clone()));
+    }
+    assert!(
+        requests.len() > traces.len() / 2 && requests.len() >= 5,
+        "spans are sent as they end, not a trace per request: {} requests for {} traces",
+        requests.len(),
+        traces.len()
+    );
+    assert_eq!(
+        sink.stats
+            .snapshot()
+            .runs
+            .values()
+            .map(|r| r.problem_counts.len())
+            .sum::<usize>(),
+        0,
+        "every trace arrives complete"
+    );
+    rt.block_on(sink.shutdown());
+}
+
+#[test]
+fn workers_share_a_real_rate() {
+    let rt = runtime();
+    let sink = start_sink(&rt);
+    let dir = tempfile::tempdir().unwrap();
+    let rep = dir.path().join("w.json");
+    let out = otelsim(
+        &[
+            "run",
+            "--rate",
+            "3000",
+            "--unit",
+            "spans",
+            "--workers",
+            "2",
+            "--duration",
+            "3s",
+            "--endpoint",
+            &sink.grpc_endpoint(),
+            "--report",
+            rep.to_str().unwrap(),
+            "--max-shortfall",
+            "5%",
+        ],
+        &[],
+        LIMIT,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&rep).unwrap()).unwrap();
+    let p = &r["report"]["pacing"];
+    assert_eq!(r["report"]["workers"], 2);
+    assert_eq!(p["unit"], "spans");
+    let achieved = p["achieved_per_s"].as_f64().unwrap();
+    assert!((achieved - 3000.0).abs() / 3000.0 < 0.05, "{p}");
+    assert_eq!(
+        r["report"]["export"]["spans"]["acked"].as_u64(),
+        Some(sink.stats.snapshot().spans)
+    );
+    rt.block_on(sink.shutdown());
+}
+
+#[test]
+fn load_profiles_are_validated_with_file_line_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("load.yaml");
+    std::fs::write(&f, "unit: spans\nstages:\n  - { duration: 30s, target: 10 }\n  - { duration: soon, target: 5 }\nburst: { factor: 2, duration: 10s }\n").unwrap();
+    let out = otelsim(
+        &[
+            "run",
+            "--load-profile",
+            f.to_str().unwrap(),
+            "--output-file",
+            "/dev/null",
+        ],
+        &[],
+        LIMIT,
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let t = text(&out);
+    assert!(
+        t.contains("load.yaml:4:") && t.contains("stages[1].duration"),
+        "{t}"
+    );
+    assert!(t.contains("load.yaml:5:") && t.contains("every"), "{t}");
+    std::fs::write(
+        &f,
+        "unit: spans\nstages:\n  - { duration: 2s, target: 2000 }\n",
+    )
+    .unwrap();
+    let rep = dir.path().join("r.json");
+    let out = otelsim(
+        &[
+            "run",
+            "--load-profile",
+            f.to_str().unwrap(),
+            "--start-time",
+            T0,
+            "--output-file",
+            "/dev/null",
+            "--report",
+            rep.to_str().unwrap(),
+        ],
+        &[],
+        LIMIT,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&rep).unwrap()).unwrap();
+    let spans = r["report"]["export"]["spans"]["generated"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        (1950..=2100).contains(&spans),
+        "a 2 s ramp to 2000 spans/s offers 2000 spans: {spans}"
+    );
+    for bad in [["--stages", "10s:x"], ["--burst", "2x:5s/1s"]] {
+        let out = otelsim(&["run", "--rate", "5", bad[0], bad[1]], &[], LIMIT);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+    }
+}

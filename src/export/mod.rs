@@ -84,6 +84,8 @@ pub struct ExportConfig {
     /// How long one batch keeps retrying, and how long the endpoint may keep
     /// failing before the run is declared failed.
     pub retry_budget: Duration,
+    /// How long to wait for a receiver that is not up yet (`None`: fail at once).
+    pub wait_for_endpoint: Option<Duration>,
 }
 
 impl Default for ExportConfig {
@@ -102,6 +104,7 @@ impl Default for ExportConfig {
             queue_batches: 64,
             request_timeout: Duration::from_secs(10),
             retry_budget: Duration::from_secs(15),
+            wait_for_endpoint: None,
         }
     }
 }

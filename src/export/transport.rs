@@ -137,7 +137,19 @@ impl Transport {
         }
         let signal = |i: usize| cfg.signal_endpoints[i].clone();
         let traces_endpoint = signal(0).unwrap_or_else(|| cfg.endpoint.clone());
-        preflight(&traces_endpoint, cfg.protocol).await?;
+        let waiting_since = std::time::Instant::now();
+        loop {
+            match preflight(&traces_endpoint, cfg.protocol).await {
+                Ok(()) => break,
+                Err(e) => match cfg.wait_for_endpoint {
+                    Some(w) if waiting_since.elapsed() < w => {
+                        tokio::time::sleep(Duration::from_millis(200)).await
+                    }
+                    Some(w) => bail!("{e} (waited {w:?} with --wait-for-endpoint)"),
+                    None => return Err(e),
+                },
+            }
+        }
         Ok(match cfg.protocol {
             Protocol::Grpc => {
                 let channel = |url: &str| -> Result<Channel> {
