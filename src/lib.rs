@@ -26,4 +26,5 @@ pub mod runner;
 pub mod settings;
 pub mod show;
 pub mod sink;
+pub mod tls;
 pub mod yaml;

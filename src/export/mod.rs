@@ -84,6 +84,8 @@ pub struct ExportConfig {
     /// How long one batch keeps retrying, and how long the endpoint may keep
     /// failing before the run is declared failed.
     pub retry_budget: Duration,
+    /// TLS for `https://` endpoints.
+    pub tls: crate::tls::ClientTls,
 }
 
 impl Default for ExportConfig {
@@ -102,6 +104,7 @@ impl Default for ExportConfig {
             queue_batches: 64,
             request_timeout: Duration::from_secs(10),
             retry_budget: Duration::from_secs(15),
+            tls: crate::tls::ClientTls::default(),
         }
     }
 }
@@ -526,6 +529,13 @@ async fn send_with_retry(
                 return;
             }
             Outcome::Fail(msg) => {
+                fail(counters, &batch, &msg);
+                return;
+            }
+            Outcome::Fatal(msg) => {
+                if let Ok(mut fatal) = counters.fatal.lock() {
+                    fatal.get_or_insert_with(|| msg.clone());
+                }
                 fail(counters, &batch, &msg);
                 return;
             }
