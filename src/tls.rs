@@ -307,11 +307,12 @@ pub async fn check_handshake(
     // With TLS 1.3 the server judges our certificate (or its absence) after the
     // client's side of the handshake is done, and answers with an alert. An
     // HTTP/2 server speaks first (its SETTINGS frame), so for gRPC the first
-    // read tells; an HTTP/1.1 server stays silent, and its refusal shows on
-    // the first request instead.
+    // read tells (at once when it accepts: the wait is for a loaded server's
+    // refusal); an HTTP/1.1 server stays silent, and its refusal shows on the
+    // first request instead.
     if tls.get_ref().1.alpn_protocol() == Some(ALPN_H2) {
         let mut first = [0u8; 64];
-        let read = tokio::time::timeout(Duration::from_millis(500), tls.read(&mut first)).await;
+        let read = tokio::time::timeout(Duration::from_secs(2), tls.read(&mut first)).await;
         if let Ok(Err(e)) = read {
             if let Some(p) = problem(&e) {
                 bail!("{p}");
