@@ -57,6 +57,8 @@ fn unused_flags(cmd: &Command, g: &GlobalArgs) -> Vec<&'static str> {
         ("--output-file", g.output_file.is_some()),
         ("--retry-budget", g.retry_budget.is_some()),
         ("--wait-for-endpoint", g.wait_for_endpoint.is_some()),
+        ("--tls-ca", g.tls_ca.is_some()),
+        ("--insecure", g.insecure),
         ("--metrics", g.metrics),
         ("--no-metrics", g.no_metrics),
         ("--logs", g.logs),
@@ -73,6 +75,11 @@ fn unused_flags(cmd: &Command, g: &GlobalArgs) -> Vec<&'static str> {
         ("--service-name", g.service_name.is_some()),
         ("--tenant-id", g.tenant_id.is_some()),
     ];
+    // The sink's own certificate when listening, the client's when exporting.
+    let identity = [
+        ("--tls-cert", g.tls_cert.is_some()),
+        ("--tls-key", g.tls_key.is_some()),
+    ];
     let pick = |flags: &[(&'static str, bool)]| {
         flags
             .iter()
@@ -82,9 +89,11 @@ fn unused_flags(cmd: &Command, g: &GlobalArgs) -> Vec<&'static str> {
     };
     match cmd {
         Command::Sink(_) => [pick(&export), pick(&generation)].concat(),
-        Command::List(_) | Command::Validate(_) => [pick(&export), pick(&generation[..2])].concat(),
-        Command::Bench(_) => pick(&export),
-        Command::Verify(_) => [pick(&export), pick(&generation)].concat(),
+        Command::List(_) | Command::Validate(_) => {
+            [pick(&export), pick(&identity), pick(&generation[..2])].concat()
+        }
+        Command::Bench(_) => [pick(&export), pick(&identity)].concat(),
+        Command::Verify(_) => [pick(&export), pick(&identity), pick(&generation)].concat(),
         Command::Run(_) | Command::Scenario(_) => Vec::new(),
     }
 }
@@ -93,7 +102,7 @@ pub async fn run(cli: Cli) -> i32 {
     let unused = unused_flags(&cli.command, &cli.global);
     if !unused.is_empty() {
         let what = match &cli.command {
-            Command::Sink(_) => "`otelsim sink` (it listens: use --grpc-addr / --http-addr)",
+            Command::Sink(_) => "`otelsim sink` (it listens: use --grpc-addr / --http-addr, and --tls-client-ca to verify clients)",
             Command::List(_) => "`otelsim list`",
             Command::Validate(_) => "`otelsim validate`",
             Command::Verify(_) => "`otelsim verify` (it reads reports)",
@@ -104,7 +113,7 @@ pub async fn run(cli: Cli) -> i32 {
         return exit::INPUT;
     }
     if let Command::Sink(args) = &cli.command {
-        return sink(args).await;
+        return sink(args, &cli.global).await;
     }
     let settings = match Settings::resolve(&cli.global, &|k| std::env::var(k).ok()) {
         Ok(s) => s,
@@ -601,7 +610,18 @@ fn bench(s: &Settings, a: &BenchArgs) -> i32 {
     }
 }
 
-async fn sink(a: &SinkArgs) -> i32 {
+async fn sink(a: &SinkArgs, g: &GlobalArgs) -> i32 {
+    let tls = match crate::tls::ServerTls::from_flags(
+        g.tls_cert.as_deref(),
+        g.tls_key.as_deref(),
+        a.tls_client_ca.as_deref(),
+    ) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("otelsim sink: {e:#}");
+            return exit::INPUT;
+        }
+    };
     let opts = crate::sink::SinkOptions {
         grpc_addr: a.grpc_addr,
         http_addr: a.http_addr,
@@ -614,6 +634,7 @@ async fn sink(a: &SinkArgs) -> i32 {
             retry_after: a.retry_after,
             partial_first: a.partial_first,
         },
+        tls,
     };
     match crate::sink::run_until_signal(opts, a.summary_file.clone(), a.duration).await {
         Ok(_) => exit::OK,

@@ -38,6 +38,26 @@ pub struct GlobalArgs {
     #[arg(long = "header", global = true, value_name = "KEY=VALUE")]
     pub headers: Vec<String>,
 
+    /// PEM CA bundle that verifies an https:// endpoint's certificate, instead of the system's
+    /// CAs. Env: OTEL_EXPORTER_OTLP_CERTIFICATE.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+
+    /// PEM certificate of this process, with --tls-key: the client certificate (mTLS) for an
+    /// https:// endpoint, or the server certificate of `otelsim sink`.
+    /// Env (export only): OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --tls-cert. Env (export only): OTEL_EXPORTER_OTLP_CLIENT_KEY.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Accept an https:// endpoint's certificate even when it does not verify (self-signed,
+    /// unknown CA, other name). For tests only: prints a warning. Does nothing with http://.
+    #[arg(long, global = true, conflicts_with = "tls_ca")]
+    pub insecure: bool,
+
     /// How long a failing endpoint is retried before its batches count as failed and the
     /// run stops with exit 3 (e.g. 15s, 2m). Each request also times out after this long (at most 10 s).
     #[arg(long, global = true, value_parser = humantime::parse_duration, value_name = "DURATION")]
@@ -344,4 +364,8 @@ pub struct SinkArgs {
         help_heading = "Fault injection"
     )]
     pub partial_first: u64,
+    /// Require client certificates signed by this PEM CA bundle (mTLS); needs --tls-cert and
+    /// --tls-key, which turn on TLS for both listeners.
+    #[arg(long, value_name = "FILE")]
+    pub tls_client_ca: Option<PathBuf>,
 }

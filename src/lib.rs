@@ -28,6 +28,7 @@ pub mod runner;
 pub mod settings;
 pub mod show;
 pub mod sink;
+pub mod tls;
 pub mod verify;
 mod worker;
 pub mod yaml;

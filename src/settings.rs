@@ -6,6 +6,7 @@
 use crate::cli::GlobalArgs;
 use crate::export::{ExportConfig, Protocol};
 use crate::registry::Sources;
+use crate::tls::{ClientTls, Source};
 use anyhow::{bail, Result};
 
 #[derive(Clone, Debug)]
@@ -57,6 +58,56 @@ fn percent_decode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The exporter's TLS settings: flag, else the standard OTel variable. TLS
+/// applies to `https://` endpoints only; TLS file flags without one are refused
+/// (they would do nothing), the variables are then ignored, as OTel SDKs do.
+fn resolve_tls(
+    g: &GlobalArgs,
+    env: &dyn Fn(&str) -> Option<String>,
+    endpoint: &str,
+    signal_endpoints: &[Option<String>; 3],
+) -> Result<ClientTls> {
+    let source = |flag: &Option<std::path::PathBuf>, name: &str, var: &str| match flag {
+        Some(p) => Some(Source::new(name, p)),
+        None => env(var).map(|v| Source::new(var, v.trim())),
+    };
+    let flags: Vec<&str> = [
+        ("--tls-ca", g.tls_ca.is_some()),
+        ("--tls-cert", g.tls_cert.is_some()),
+        ("--tls-key", g.tls_key.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(f, set)| set.then_some(f))
+    .collect();
+    let https = std::iter::once(endpoint)
+        .chain(signal_endpoints.iter().flatten().map(String::as_str))
+        .any(crate::tls::is_https);
+    if g.output_file.is_some() || !https {
+        if !flags.is_empty() {
+            let without = if g.output_file.is_some() {
+                "with --output-file".to_string()
+            } else {
+                format!("without an https:// endpoint (the endpoint is {endpoint})")
+            };
+            bail!(
+                "{} only apply to TLS and do nothing {without}",
+                flags.join(", ")
+            );
+        }
+        return Ok(ClientTls::default());
+    }
+    ClientTls::load(
+        source(&g.tls_ca, "--tls-ca", "OTEL_EXPORTER_OTLP_CERTIFICATE"),
+        source(
+            &g.tls_cert,
+            "--tls-cert",
+            "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+        ),
+        source(&g.tls_key, "--tls-key", "OTEL_EXPORTER_OTLP_CLIENT_KEY"),
+        g.insecure,
+    )
 }
 
 /// RFC 3339 (`2026-01-01T00:00:00Z`) or Unix seconds (may be fractional), between
@@ -134,6 +185,7 @@ impl Settings {
             headers.retain(|(ek, _)| !ek.eq_ignore_ascii_case(k.trim()));
             headers.push((k.trim().to_string(), v.trim().to_string()));
         }
+        let tls = resolve_tls(g, &env_nonempty, &endpoint, &signal_endpoints)?;
         let gzip = g.gzip
             || env_nonempty("OTEL_EXPORTER_OTLP_COMPRESSION")
                 .is_some_and(|c| c.eq_ignore_ascii_case("gzip"));
@@ -195,6 +247,7 @@ impl Settings {
                         b.min(std::time::Duration::from_secs(10))
                     }),
                 wait_for_endpoint: g.wait_for_endpoint,
+                tls,
                 ..ExportConfig::default()
             },
             vendor,

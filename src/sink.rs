@@ -12,6 +12,7 @@
 
 mod grpc;
 mod http;
+mod https;
 pub mod otlp_json;
 pub mod runs;
 mod stats;
@@ -59,6 +60,8 @@ pub struct SinkOptions {
     pub max_tracked_spans: usize,
     /// Injected faults, to test senders (none by default).
     pub faults: Faults,
+    /// TLS (and mTLS) on both listeners; `None`: plaintext.
+    pub tls: Option<crate::tls::ServerTls>,
 }
 
 impl Default for SinkOptions {
@@ -70,6 +73,7 @@ impl Default for SinkOptions {
             keep_requests: false,
             max_tracked_spans: runs::DEFAULT_MAX_TRACKED_SPANS,
             faults: Faults::default(),
+            tls: None,
         }
     }
 }
@@ -96,19 +100,30 @@ pub struct RunningSink {
     /// Actual bound HTTP address (real port when 0 was requested).
     pub http_addr: SocketAddr,
     pub stats: Arc<SinkStats>,
+    /// Whether both listeners speak TLS.
+    pub tls: bool,
     stop: watch::Sender<bool>,
     tasks: Vec<(&'static str, JoinHandle<()>)>,
 }
 
 impl RunningSink {
-    /// `http://<grpc_addr>`, ready for a tonic client or an OTLP endpoint setting.
+    /// `http://<grpc_addr>` (`https://` with TLS), ready for a tonic client or an
+    /// OTLP endpoint setting.
     pub fn grpc_endpoint(&self) -> String {
-        format!("http://{}", self.grpc_addr)
+        format!("{}://{}", self.scheme(), self.grpc_addr)
     }
 
-    /// `http://<http_addr>` (without the `/v1/...` signal path).
+    /// `http://<http_addr>` (`https://` with TLS), without the `/v1/...` signal path.
     pub fn http_endpoint(&self) -> String {
-        format!("http://{}", self.http_addr)
+        format!("{}://{}", self.scheme(), self.http_addr)
+    }
+
+    fn scheme(&self) -> &'static str {
+        if self.tls {
+            "https"
+        } else {
+            "http"
+        }
     }
 
     /// Stops both servers at once, dropping connections and requests in flight
@@ -160,7 +175,18 @@ pub async fn start(opts: SinkOptions) -> anyhow::Result<RunningSink> {
     ));
     let (stop, stop_rx) = watch::channel(false);
 
-    let grpc_router = grpc::router(stats.clone(), opts.max_request_bytes);
+    let mut grpc_server = tonic::transport::Server::builder();
+    let mut http_tls = None;
+    if let Some(tls) = &opts.tls {
+        grpc_server = grpc_server
+            .tls_config(tls.tonic_config())
+            .context("configuring TLS for the OTLP/gRPC listener")?;
+        http_tls = Some(tokio_rustls::TlsAcceptor::from(Arc::new(
+            tls.rustls_config()
+                .context("configuring TLS for the OTLP/HTTP listener")?,
+        )));
+    }
+    let grpc_router = grpc::router(grpc_server, stats.clone(), opts.max_request_bytes);
     let incoming =
         tonic::transport::server::TcpIncoming::from(grpc_listener).with_nodelay(Some(true));
     let grpc_stop = stopped(stop_rx.clone());
@@ -176,10 +202,15 @@ pub async fn start(opts: SinkOptions) -> anyhow::Result<RunningSink> {
     let http_router = http::router(stats.clone(), opts.max_request_bytes);
     let http_stop = stopped(stop_rx);
     let http_task = tokio::spawn(async move {
-        if let Err(e) = axum::serve(http_listener, http_router)
-            .with_graceful_shutdown(http_stop)
-            .await
-        {
+        let served = match http_tls {
+            Some(acceptor) => https::serve(http_listener, acceptor, http_router, http_stop).await,
+            None => {
+                axum::serve(http_listener, http_router)
+                    .with_graceful_shutdown(http_stop)
+                    .await
+            }
+        };
+        if let Err(e) = served {
             eprintln!("otelsim sink: HTTP server on {http_addr} failed: {e}");
         }
     });
@@ -188,6 +219,7 @@ pub async fn start(opts: SinkOptions) -> anyhow::Result<RunningSink> {
         grpc_addr,
         http_addr,
         stats,
+        tls: opts.tls.is_some(),
         stop,
         tasks: vec![("gRPC", grpc_task), ("HTTP", http_task)],
     })
@@ -209,9 +241,14 @@ pub async fn run_until_signal(
     // Install handlers before announcing readiness, so a signal sent right
     // after the "listening" line is not lost (or fatal).
     let signals = Signals::new()?;
+    let security = match &opts.tls {
+        Some(tls) if tls.requires_client_cert() => ", TLS with client certificates required",
+        Some(_) => ", TLS",
+        None => "",
+    };
     let sink = start(opts).await?;
     eprintln!(
-        "otelsim sink: listening on grpc {}, http {} (Ctrl-C to stop)",
+        "otelsim sink: listening on grpc {}, http {}{security} (Ctrl-C to stop)",
         sink.grpc_addr, sink.http_addr
     );
     let deadline = async {

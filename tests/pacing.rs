@@ -287,7 +287,7 @@ fn realtime_exports_each_span_when_it_ends() {
     let mut prev_max_end = 0u64;
     let mut traces = std::collections::HashSet::new();
     for r in &requests {
-        let spans = flatten(&[r.request.clone()]);
+        let spans = flatten(std::slice::from_ref(&r.request));
         let min_start = spans.iter().map(|s| s.start).min().unwrap();
         assert!(
             min_start >= started,

@@ -86,6 +86,8 @@ pub struct ExportConfig {
     pub retry_budget: Duration,
     /// How long to wait for a receiver that is not up yet (`None`: fail at once).
     pub wait_for_endpoint: Option<Duration>,
+    /// TLS for `https://` endpoints.
+    pub tls: crate::tls::ClientTls,
 }
 
 impl Default for ExportConfig {
@@ -105,6 +107,7 @@ impl Default for ExportConfig {
             request_timeout: Duration::from_secs(10),
             retry_budget: Duration::from_secs(15),
             wait_for_endpoint: None,
+            tls: crate::tls::ClientTls::default(),
         }
     }
 }
@@ -612,6 +615,13 @@ async fn send_with_retry(
                 return;
             }
             Outcome::Fail(msg) => {
+                fail(counters, &batch, &msg);
+                return;
+            }
+            Outcome::Fatal(msg) => {
+                if let Ok(mut fatal) = counters.fatal.lock() {
+                    fatal.get_or_insert_with(|| msg.clone());
+                }
                 fail(counters, &batch, &msg);
                 return;
             }

@@ -24,6 +24,9 @@ pub(super) enum Outcome {
     Retry(String, Option<Duration>),
     /// Permanent: the batch fails.
     Fail(String),
+    /// The endpoint cannot be used at all (its TLS refused us): the batch fails
+    /// and the run stops.
+    Fatal(String),
 }
 
 type GrpcHeaders = Vec<(
@@ -70,8 +73,9 @@ pub fn http_signal_url(endpoint: &str, signal: &str) -> String {
     format!("{trimmed}/v1/{signal}")
 }
 
-/// Connects once to fail fast, with one clear line, when nothing listens.
-async fn preflight(endpoint: &str, protocol: Protocol) -> Result<()> {
+/// Connects once to fail fast, with one clear line, when nothing listens (or,
+/// for `https://`, when the TLS handshake fails).
+async fn preflight(endpoint: &str, protocol: Protocol, tls: &crate::tls::ClientTls) -> Result<()> {
     let url = reqwest::Url::parse(&endpoint_url(endpoint)).with_context(|| {
         format!("invalid OTLP endpoint `{endpoint}`: expected e.g. http://localhost:4317")
     })?;
@@ -91,6 +95,7 @@ async fn preflight(endpoint: &str, protocol: Protocol) -> Result<()> {
         .trim_end_matches(']')
         .to_string();
     match tokio::time::timeout(Duration::from_secs(3), tokio::net::TcpStream::connect((host.as_str(), port))).await {
+        Ok(Ok(tcp)) if crate::tls::is_https(endpoint) => handshake(tcp, endpoint, &host, protocol, tls).await,
         Ok(Ok(_)) => Ok(()),
         Ok(Err(e)) => bail!(
             "cannot reach the OTLP endpoint {endpoint} ({}): {e}. Start a receiver (`otelsim sink`, `make jaeger-up`) or point --endpoint at your collector, or use --output-file",
@@ -98,6 +103,29 @@ async fn preflight(endpoint: &str, protocol: Protocol) -> Result<()> {
         ),
         Err(_) => bail!("cannot reach the OTLP endpoint {endpoint} ({}): connection timed out after 3 s", protocol.as_str()),
     }
+}
+
+/// The TLS handshake of the preflight check, with the settings the transport will use.
+async fn handshake(
+    tcp: tokio::net::TcpStream,
+    endpoint: &str,
+    host: &str,
+    protocol: Protocol,
+    tls: &crate::tls::ClientTls,
+) -> Result<()> {
+    let alpn = if protocol == Protocol::Grpc {
+        crate::tls::ALPN_H2
+    } else {
+        crate::tls::ALPN_HTTP1
+    };
+    crate::tls::check_handshake(tcp, host, tls.rustls_config(&[alpn])?)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot connect to the OTLP endpoint {endpoint} ({})",
+                protocol.as_str()
+            )
+        })
 }
 
 fn grpc_headers(cfg: &ExportConfig) -> Result<GrpcHeaders> {
@@ -139,7 +167,7 @@ impl Transport {
         let traces_endpoint = signal(0).unwrap_or_else(|| cfg.endpoint.clone());
         let waiting_since = std::time::Instant::now();
         loop {
-            match preflight(&traces_endpoint, cfg.protocol).await {
+            match preflight(&traces_endpoint, cfg.protocol, &cfg.tls).await {
                 Ok(()) => break,
                 Err(e) => match cfg.wait_for_endpoint {
                     Some(w) if waiting_since.elapsed() < w => {
@@ -150,14 +178,22 @@ impl Transport {
                 },
             }
         }
+        if cfg.tls.insecure {
+            eprintln!(
+                "otelsim: warning: --insecure: the endpoint's TLS certificate is not verified"
+            );
+        }
         Ok(match cfg.protocol {
             Protocol::Grpc => {
                 let channel = |url: &str| -> Result<Channel> {
-                    Ok(tonic::transport::Endpoint::from_shared(endpoint_url(url))
+                    let mut endpoint = tonic::transport::Endpoint::from_shared(endpoint_url(url))
                         .with_context(|| format!("invalid gRPC endpoint `{url}`"))?
                         .connect_timeout(Duration::from_secs(3))
-                        .timeout(cfg.request_timeout)
-                        .connect_lazy())
+                        .timeout(cfg.request_timeout);
+                    if crate::tls::is_https(url) {
+                        endpoint = cfg.tls.tonic_endpoint(endpoint)?;
+                    }
+                    Ok(endpoint.connect_lazy())
                 };
                 let base = channel(&cfg.endpoint)?;
                 let pick = |i: usize| -> Result<Channel> {
@@ -177,14 +213,18 @@ impl Transport {
                     Some(u) => endpoint_url(&u),
                     None => http_signal_url(&cfg.endpoint, name),
                 };
+                let urls = [url(0, "traces"), url(1, "metrics"), url(2, "logs")];
+                let mut client = reqwest::Client::builder()
+                    .default_headers(http_headers(cfg)?)
+                    .timeout(cfg.request_timeout)
+                    .connect_timeout(Duration::from_secs(3));
+                if urls.iter().any(|u| crate::tls::is_https(u)) {
+                    client = client
+                        .use_preconfigured_tls(cfg.tls.rustls_config(&[crate::tls::ALPN_HTTP1])?);
+                }
                 Transport::Http {
-                    client: reqwest::Client::builder()
-                        .default_headers(http_headers(cfg)?)
-                        .timeout(cfg.request_timeout)
-                        .connect_timeout(Duration::from_secs(3))
-                        .build()
-                        .context("cannot build the HTTP client")?,
-                    urls: Arc::new([url(0, "traces"), url(1, "metrics"), url(2, "logs")]),
+                    client: client.build().context("cannot build the HTTP client")?,
+                    urls: Arc::new(urls),
                     json: cfg.protocol == Protocol::HttpJson,
                     gzip: cfg.gzip,
                 }
@@ -326,7 +366,11 @@ impl Transport {
                             }
                         }
                     }
-                    Err(e) => Outcome::Retry(format!("HTTP request to {url} failed: {e}"), None),
+                    Err(e) => match crate::tls::problem(&e) {
+                        // A rejected certificate stays rejected: no retries.
+                        Some(p) => Outcome::Fatal(format!("HTTP request to {url} failed: {p}")),
+                        None => Outcome::Retry(format!("HTTP request to {url} failed: {e}"), None),
+                    },
                 }
             }
         }
@@ -335,6 +379,10 @@ impl Transport {
 
 fn classify(status: tonic::Status) -> Outcome {
     use tonic::Code;
+    if let Some(p) = crate::tls::problem(&status) {
+        // A rejected certificate stays rejected: no retries.
+        return Outcome::Fatal(format!("gRPC {:?}: {p}", status.code()));
+    }
     let msg = format!("gRPC {:?}: {}", status.code(), status.message());
     match status.code() {
         Code::Unavailable
@@ -433,7 +481,10 @@ async fn grpc_export_wire(
         grpc = grpc.send_compressed(tonic::codec::CompressionEncoding::Gzip);
     }
     if let Err(e) = grpc.ready().await {
-        return Outcome::Retry(format!("gRPC channel not ready: {e}"), None);
+        return match crate::tls::problem(&e) {
+            Some(p) => Outcome::Fatal(format!("gRPC channel not ready: {p}")),
+            None => Outcome::Retry(format!("gRPC channel not ready: {e}"), None),
+        };
     }
     let path = tonic::codegen::http::uri::PathAndQuery::from_static(
         "/opentelemetry.proto.collector.trace.v1.TraceService/Export",

@@ -86,7 +86,6 @@ impl LogsService for Receiver {
     }
 }
 
-/// Builds the tonic router with gzip accepted and the decode limit set.
 /// The message of an injected partial success.
 pub(super) const PARTIAL_MESSAGE: &str = "otelsim sink: refused on purpose (--partial-first)";
 
@@ -104,7 +103,13 @@ fn refuse_if_asked(stats: &SinkStats) -> Result<(), Status> {
     Err(Status::with_details(code, message, details.into()))
 }
 
-pub(super) fn router(stats: Arc<SinkStats>, max_request_bytes: usize) -> Router {
+/// Builds the tonic router on `server` (plain or TLS) with gzip accepted and the
+/// decode limit set.
+pub(super) fn router(
+    mut server: Server,
+    stats: Arc<SinkStats>,
+    max_request_bytes: usize,
+) -> Router {
     let receiver = Arc::new(Receiver {
         stats: stats.clone(),
     });
@@ -120,7 +125,7 @@ pub(super) fn router(stats: Arc<SinkStats>, max_request_bytes: usize) -> Router 
         .accept_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Gzip)
         .max_decoding_message_size(max_request_bytes);
-    Server::builder()
+    server
         .add_service(CountRejections::new(traces, stats.clone()))
         .add_service(CountRejections::new(metrics, stats.clone()))
         .add_service(CountRejections::new(logs, stats))
