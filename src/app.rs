@@ -310,9 +310,7 @@ async fn execute(s: &Settings, prep: runner::Prepared, spec: RunSpec, gate: Gate
         print!("{}", report.render());
     }
     if let Some(path) = &gate.report {
-        let doc = serde_json::json!({
-            "report": report,
-            "settings": {
+        let settings = serde_json::json!({
                 "endpoint": s.export.endpoint,
                 "protocol": s.export.protocol,
                 "output_file": s.export.output_file,
@@ -329,10 +327,8 @@ async fn execute(s: &Settings, prep: runner::Prepared, spec: RunSpec, gate: Gate
                 "temporality": s.temporality,
                 "metrics_interval_s": s.metrics_interval.as_secs_f64(),
                 "max_shortfall": gate.max_shortfall,
-            },
         });
-        if let Err(e) = std::fs::write(path, serde_json::to_string_pretty(&doc).unwrap_or_default())
-        {
+        if let Err(e) = write_report(path, &report, &settings) {
             eprintln!("otelsim: cannot write the report {}: {e}", path.display());
         }
     }
@@ -357,6 +353,22 @@ async fn execute(s: &Settings, prep: runner::Prepared, spec: RunSpec, gate: Gate
     } else {
         exit::OK
     }
+}
+
+/// Streams the report (its trace list can be large) to `path`.
+fn write_report(
+    path: &std::path::Path,
+    report: &runner::RunReport,
+    settings: &serde_json::Value,
+) -> std::io::Result<()> {
+    #[derive(serde::Serialize)]
+    struct Doc<'a> {
+        report: &'a runner::RunReport,
+        settings: &'a serde_json::Value,
+    }
+    let mut w = std::io::BufWriter::new(std::fs::File::create(path)?);
+    serde_json::to_writer_pretty(&mut w, &Doc { report, settings })?;
+    std::io::Write::flush(&mut w)
 }
 
 fn absolute(p: &Option<std::path::PathBuf>) -> Option<std::path::PathBuf> {

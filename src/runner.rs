@@ -183,7 +183,7 @@ pub struct RunReport {
     /// Traces the receiver acknowledged in full, as (trace id hex → spans);
     /// present with `--report`. Capped; `acked_traces_unlisted` counts the rest.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub acked_traces: Option<BTreeMap<String, u32>>,
+    pub acked_traces: Option<AckedTraces>,
     pub acked_traces_unlisted: u64,
 }
 
@@ -404,11 +404,42 @@ pub fn generate_iteration<R: Rng + ?Sized>(
     turns.into_iter().flatten().collect()
 }
 
+/// Acknowledged traces (id, spans), sorted by id; written as a JSON map of hex
+/// id → spans without building strings for all of them at once.
+#[derive(Debug)]
+pub struct AckedTraces(pub Vec<([u8; 16], u32)>);
+
+impl AckedTraces {
+    /// Sorted input; a trace sent in several batches (realtime mode) is added up.
+    fn merged(sorted: Vec<([u8; 16], u32)>) -> Self {
+        let mut out: Vec<([u8; 16], u32)> = Vec::with_capacity(sorted.len());
+        for (id, n) in sorted {
+            match out.last_mut() {
+                Some(last) if last.0 == id => last.1 += n,
+                _ => out.push((id, n)),
+            }
+        }
+        AckedTraces(out)
+    }
+}
+
+impl serde::Serialize for AckedTraces {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (id, n) in &self.0 {
+            m.serialize_entry(&hex::encode(id), n)?;
+        }
+        m.end()
+    }
+}
+
 /// Resource attribute that names the run; `otelsim verify` and the sink group by it.
 pub const RUN_ID_KEY: &str = "otelsim.run.id";
 
-/// At most this many acknowledged traces are listed in the report for `verify`.
-pub const MAX_LISTED_TRACES: usize = 2_000_000;
+/// At most this many acknowledged traces are listed in the report for `verify`
+/// (20 bytes each in memory: 20 MB at most).
+pub const MAX_LISTED_TRACES: usize = 1_000_000;
 
 /// A fresh run id (32 hex digits); derived from the seed and start time when both
 /// are given, so reproducible runs stay byte-identical.
@@ -564,12 +595,7 @@ pub async fn execute(
     let (acked_traces, acked_traces_unlisted) = match acks {
         Some(a) => {
             let (list, unlisted) = a.take();
-            let mut map = BTreeMap::new();
-            // Realtime mode sends a trace's spans in several batches: add them up.
-            for (id, n) in list {
-                *map.entry(hex::encode(id)).or_insert(0) += n;
-            }
-            (Some(map), unlisted)
+            (Some(AckedTraces::merged(list)), unlisted)
         }
         None => (None, 0),
     };

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Verifies a collector pipeline end to end: otelsim → rotel (a real third-party
+# OTLP collector, forwarding with its otlp exporter) → otelsim sink, then
+# `otelsim verify` compares what otelsim had acknowledged with what arrived.
+# Every port is a free one on 127.0.0.1; every process started here is stopped.
+#
+#   RATE (spans/s, default 10000)  DURATION (default 60s)  OTELSIM  ROTEL  KEEP (a folder for the reports)
+set -euo pipefail
+OTELSIM=${OTELSIM:-target/release/otelsim}
+ROTEL=${ROTEL:-$(ls .venv/lib/python3*/site-packages/rotel/rotel-agent 2>/dev/null | head -n1)}
+RATE=${RATE:-10000}
+DURATION=${DURATION:-60s}
+WORK=${KEEP:-$(mktemp -d)}
+mkdir -p "$WORK"
+
+if [ ! -x "$OTELSIM" ]; then echo "verify-pipeline: $OTELSIM not found; run \`make release\`" >&2; exit 1; fi
+if [ -z "$ROTEL" ] || [ ! -x "$ROTEL" ]; then echo "verify-pipeline: rotel-agent not found; run \`make rotel\`" >&2; exit 1; fi
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'; }
+wait_port() {
+  for _ in $(seq 1 300); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+    sleep 0.05
+  done
+  echo "verify-pipeline: nothing listens on 127.0.0.1:$1 ($2)" >&2
+  exit 1
+}
+SINK_GRPC=$(free_port); SINK_HTTP=$(free_port); ROTEL_GRPC=$(free_port); ROTEL_HTTP=$(free_port)
+
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+"$OTELSIM" sink --grpc-addr "127.0.0.1:$SINK_GRPC" --http-addr "127.0.0.1:$SINK_HTTP" \
+  --summary-file "$WORK/sink.json" --duration 30m >"$WORK/sink.out" 2>&1 &
+SINK=$!; pids+=("$SINK")
+"$ROTEL" start --otlp-grpc-endpoint "127.0.0.1:$ROTEL_GRPC" --otlp-http-endpoint "127.0.0.1:$ROTEL_HTTP" \
+  --exporter otlp --otlp-exporter-endpoint "http://127.0.0.1:$SINK_GRPC" >"$WORK/rotel.out" 2>&1 &
+ROTEL_PID=$!; pids+=("$ROTEL_PID")
+wait_port "$SINK_GRPC" "otelsim sink"
+wait_port "$ROTEL_GRPC" "rotel"
+
+echo "== otelsim run: $RATE spans/s for $DURATION into rotel =="
+run_status=0
+"$OTELSIM" run --rate "$RATE" --unit spans --duration "$DURATION" \
+  --endpoint "http://127.0.0.1:$ROTEL_GRPC" --report "$WORK/run.json" --max-shortfall 1% || run_status=$?
+
+# rotel acknowledges before it forwards: give it a moment to drain, then stop it
+# gracefully (it flushes on SIGTERM) and stop the sink, which writes its summary.
+sleep 2
+kill -TERM "$ROTEL_PID"; wait "$ROTEL_PID" || true
+kill -TERM "$SINK"; wait "$SINK" || true
+trap - EXIT
+
+echo "== otelsim verify =="
+verify_status=0
+"$OTELSIM" verify "$WORK/run.json" --sink-report "$WORK/sink.json" --output "$WORK/verdict.json" || verify_status=$?
+echo "reports in $WORK (run.json, sink.json, verdict.json)"
+if [ "$run_status" != 0 ]; then echo "verify-pipeline: otelsim run exited $run_status" >&2; exit "$run_status"; fi
+exit "$verify_status"
