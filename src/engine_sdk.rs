@@ -228,8 +228,8 @@ impl SdkEngine {
         let target = Target::new(cfg)?;
         let runtime = match target.protocol {
             Protocol::Grpc => Some(
+                // Default worker count (one per core), as under `#[tokio::main]`.
                 tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(1)
                     .thread_name("otelsim-sdk-grpc")
                     .enable_all()
                     .build()

@@ -308,6 +308,13 @@ fn silent_endpoint_times_out_in_bounded_time() {
     }
 }
 
+/// The runner can share one engine between tasks.
+#[test]
+fn engine_is_send_and_sync() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<SdkEngine>();
+}
+
 #[test]
 fn refuses_what_the_sdk_path_cannot_do() {
     let res = resources();
