@@ -8,8 +8,9 @@
 //! everything is the SDK's: its bounded queue (dropping when full), its batching
 //! thread and timer, and the OTLP exporter's encoding and transport. The tracer,
 //! sampler, id generator and span limits are skipped: the ids and timestamps are
-//! otelsim's, every span is sampled, and otelsim's spans stay within the
-//! default limits anyway.
+//! otelsim's, every span is sampled, and the bundled workload's spans stay
+//! under the SDK's default limits of 128 attributes, events and links (the
+//! tests check a sample).
 //!
 //! One processor (one SDK pipeline with its own resource and exporter) per
 //! otelsim resource: data plane, control plane, and each component, as if each

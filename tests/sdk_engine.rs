@@ -95,6 +95,12 @@ fn exact_delivery(protocol: Protocol, gzip: bool) {
     let sink = start_sink(&rt);
     let traces = workload(50, 11);
     let total: usize = traces.iter().map(|t| t.spans.len()).sum();
+    // The engine skips the SDK's span limits (128 attributes, events, links);
+    // the workload stays under them, so nothing the SDK would cut is kept.
+    for s in traces.iter().flat_map(|t| &t.spans) {
+        assert!(s.attrs.len() <= 128 && s.events.len() <= 128 && s.links.len() <= 128);
+        assert!(s.events.iter().all(|e| e.attrs.len() <= 128));
+    }
     let res = resources();
     let mut cfg = sink_config(protocol, &sink);
     cfg.gzip = gzip;
