@@ -10,6 +10,7 @@ pub mod cli;
 pub mod diag;
 pub mod embedded;
 pub mod encode;
+pub mod engine_sdk;
 pub mod export;
 pub mod generate;
 pub mod ids;
