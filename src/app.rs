@@ -412,6 +412,7 @@ async fn scenario(s: &Settings, a: &ScenarioArgs) -> i32 {
         timing: Timing::BackDated,
         run_id: runner::new_run_id(s.seed, s.start_time_ns),
         track_acks: false,
+        engine: runner::Engine::Native,
     };
     execute(s, prep, spec, Gate::default()).await
 }
@@ -504,6 +505,19 @@ async fn run_mixed(s: &Settings, a: &RunArgs) -> i32 {
         None if sequential || s.export.output_file.is_some() => 1,
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
+    if a.engine == runner::Engine::Sdk {
+        if s.metrics == Some(true) || s.logs == Some(true) {
+            eprintln!("otelsim: --engine sdk sends traces only; drop --metrics / --logs");
+            return exit::INPUT;
+        }
+        if s.export.output_file.is_some() || s.export.protocol == crate::export::Protocol::HttpJson
+        {
+            eprintln!("otelsim: --engine sdk sends OTLP/gRPC or OTLP/HTTP protobuf; not --output-file or http/json");
+            return exit::INPUT;
+        }
+        s.metrics = Some(false);
+        s.logs = Some(false);
+    }
     if a.realtime && s.start_time_ns.is_some() {
         eprintln!(
             "otelsim: --realtime runs on the wall clock; it cannot be combined with --start-time"
@@ -536,7 +550,8 @@ async fn run_mixed(s: &Settings, a: &RunArgs) -> i32 {
             .run_id
             .clone()
             .unwrap_or_else(|| runner::new_run_id(s.seed, s.start_time_ns)),
-        track_acks: a.report.is_some(),
+        track_acks: a.report.is_some() && a.engine == runner::Engine::Native,
+        engine: a.engine,
     };
     let gate = Gate {
         report: a.report.clone(),

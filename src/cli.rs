@@ -285,6 +285,11 @@ pub struct RunArgs {
     /// generated as fast as possible: the window ends now.
     #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub backfill: Option<std::time::Duration>,
+    /// Exporter: otelsim's own (lossless, fast) or the OpenTelemetry SDK's batch span
+    /// processor + OTLP exporter (SDK-faithful: drops when its queue is full, counted in
+    /// the report). The SDK engine sends traces only.
+    #[arg(long, value_enum, default_value = "native")]
+    pub engine: crate::runner::Engine,
     /// Run id put on every resource as `otelsim.run.id` (default: a fresh random id, or one
     /// derived from --seed and --start-time).
     #[arg(long, value_name = "ID")]

@@ -3,6 +3,7 @@
 
 use crate::diag::Diags;
 use crate::encode::Resources;
+use crate::engine_sdk::{SdkEngine, SdkStats};
 use crate::export::{AckLog, CountersSnapshot, Exporter};
 use crate::generate::{self, RequestInput};
 use crate::metrics::{Aggregator, MetricsPlan};
@@ -106,6 +107,21 @@ pub struct RunSpec {
     pub run_id: String,
     /// Keep the list of acknowledged traces for `otelsim verify`.
     pub track_acks: bool,
+    pub engine: Engine,
+}
+
+/// Which exporter carries the spans.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+pub enum Engine {
+    /// otelsim's own encoder and lossless batching sender.
+    #[value(name = "native")]
+    #[serde(rename = "native")]
+    Native,
+    /// The OpenTelemetry SDK's BatchSpanProcessor and OTLP exporter, with the
+    /// SDK's behaviour (a full queue drops spans, which the report counts).
+    #[value(name = "sdk")]
+    #[serde(rename = "sdk")]
+    Sdk,
 }
 
 /// An open-loop load: a shape and what its rates count.
@@ -185,6 +201,9 @@ pub struct RunReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub acked_traces: Option<AckedTraces>,
     pub acked_traces_unlisted: u64,
+    /// With `--engine sdk`: what the SDK did with the spans.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sdk: Option<SdkStats>,
 }
 
 impl RunReport {
@@ -269,6 +288,12 @@ impl RunReport {
             out.push_str(&format!(
                 "  pacing: target {:.0} {unit}/s · achieved {:.1} {unit}/s ({:.1} traces/s, {:.0} spans/s) · {} workers · lag p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms · {} of {} picks late\n",
                 p.target_per_s, p.achieved_per_s, p.achieved_traces_per_s, self.achieved_spans_per_s, self.workers, p.lag_p50_ms, p.lag_p99_ms, p.lag_max_ms, p.late_picks, p.picks
+            ));
+        }
+        if let Some(k) = &self.sdk {
+            out.push_str(&format!(
+                "  sdk engine: {} spans offered · {} exported · {} dropped by the batch processor · {} failed in export · {} pipelines\n",
+                k.offered_spans, k.exported_spans, k.dropped_spans, k.failed_spans, k.pipelines
             ));
         }
         if let Some(err) = &e.first_error {
@@ -509,9 +534,17 @@ pub async fn execute(
         stop: Interrupt::install(),
         lag_now_ns: AtomicU64::new(0),
     });
+    let sdk = match shared.spec.engine {
+        Engine::Sdk => Some(Arc::new(SdkEngine::start(&settings.export, &resources)?)),
+        Engine::Native => None,
+    };
     let mut set = tokio::task::JoinSet::new();
     for w in 0..workers {
-        set.spawn(worker::run(shared.clone(), exporter.batcher(), w, workers));
+        let mut b = exporter.batcher();
+        if let Some(e) = &sdk {
+            b = b.through_sdk(e.clone());
+        }
+        set.spawn(worker::run(shared.clone(), b, w, workers));
     }
     // Progress lines would interleave with printed span trees and -v lines.
     let mut progress = Progress::new(
@@ -556,7 +589,34 @@ pub async fn execute(
         b.submit_metrics(request, points).await;
         b.close().await;
     }
-    let export = exporter.finish().await;
+    let mut export = exporter.finish().await;
+    let sdk = match sdk.map(Arc::try_unwrap) {
+        Some(Ok(engine)) => {
+            let stats = tokio::task::spawn_blocking(move || engine.finish()).await?;
+            // The SDK's outcome is the run's: dropped spans were never sent.
+            let s = &mut export.spans;
+            s.generated = stats.offered_spans;
+            s.sent = stats.offered_spans - stats.dropped_spans.min(stats.offered_spans);
+            s.acked = stats.exported_spans;
+            s.failed = stats.failed_spans + stats.dropped_spans;
+            s.requests_sent = stats.export_requests + stats.export_errors;
+            s.requests_acked = stats.export_requests;
+            s.requests_failed = stats.export_errors;
+            if export.first_error.is_none() {
+                export.first_error = stats.first_error.clone().or_else(|| {
+                    (stats.dropped_spans > 0).then(|| {
+                        format!(
+                            "the SDK's batch processor dropped {} span(s): its queue was full",
+                            stats.dropped_spans
+                        )
+                    })
+                });
+            }
+            Some(stats)
+        }
+        Some(Err(_)) => anyhow::bail!("internal: the SDK engine is still in use"),
+        None => None,
+    };
     let elapsed_s = started.elapsed().as_secs_f64();
     let clock_s = if settings.start_time_ns.is_some() {
         (clock_end.saturating_sub(clock_start) as f64 / 1e9).max(1e-9)
@@ -614,5 +674,6 @@ pub async fn execute(
         export,
         acked_traces,
         acked_traces_unlisted,
+        sdk,
     })
 }

@@ -314,3 +314,87 @@ fn a_collector_down_at_start_fails_fast_or_is_waited_for() {
     assert!(sink.stats.snapshot().spans > 0);
     rt.block_on(sink.shutdown());
 }
+
+#[test]
+fn the_sdk_engine_reports_its_drops_honestly() {
+    let rt = runtime();
+    let sink = start_sink(&rt);
+    let dir = tempfile::tempdir().unwrap();
+    let rep = dir.path().join("sdk.json");
+    // Unpaced: the SDK's queue (2048) overflows and it drops, as it does in production.
+    let out = otelsim(
+        &[
+            "run",
+            "--engine",
+            "sdk",
+            "--count",
+            "3000",
+            "--interval",
+            "0",
+            "--endpoint",
+            &sink.grpc_endpoint(),
+            "--report",
+            rep.to_str().unwrap(),
+        ],
+        &[],
+        LIMIT,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "drops are export failures: {}",
+        text(&out)
+    );
+    let r = report(&rep);
+    let k = &r["report"]["sdk"];
+    let offered = k["offered_spans"].as_u64().unwrap();
+    let (exported, dropped) = (
+        k["exported_spans"].as_u64().unwrap(),
+        k["dropped_spans"].as_u64().unwrap(),
+    );
+    assert!(dropped > 0, "{k}");
+    assert_eq!(
+        offered,
+        exported + dropped + k["failed_spans"].as_u64().unwrap(),
+        "{k}"
+    );
+    assert_eq!(
+        sink.stats.snapshot().spans,
+        exported,
+        "what the SDK exported is what arrived"
+    );
+    assert_eq!(
+        r["report"]["export"]["spans"]["acked"].as_u64(),
+        Some(exported)
+    );
+    assert_eq!(
+        sink.stats.snapshot().log_records,
+        0,
+        "the SDK engine sends traces only"
+    );
+    rt.block_on(sink.shutdown());
+    // Paced well below its limits, the SDK path loses nothing.
+    let sink = start_sink(&rt);
+    let out = otelsim(
+        &[
+            "run",
+            "--engine",
+            "sdk",
+            "--rate",
+            "50",
+            "--duration",
+            "2s",
+            "--endpoint",
+            &sink.grpc_endpoint(),
+        ],
+        &[],
+        LIMIT,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains(" 0 dropped by the batch processor"),
+        "{}",
+        text(&out)
+    );
+    rt.block_on(sink.shutdown());
+}

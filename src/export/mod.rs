@@ -395,6 +395,7 @@ impl Exporter {
                 .transport
                 .takes_wire()
                 .then(|| WireEncoder::new(self.resources.clone())),
+            sdk: None,
         }
     }
 
@@ -426,9 +427,17 @@ pub struct Batcher {
     track: bool,
     /// Protobuf transports get traces encoded by the wire encoder; JSON ones need prost types.
     wire: Option<WireEncoder>,
+    /// `--engine sdk`: spans go to the SDK's batch processors instead.
+    sdk: Option<Arc<crate::engine_sdk::SdkEngine>>,
 }
 
 impl Batcher {
+    /// Hands traces to the OpenTelemetry SDK instead of otelsim's own pipeline.
+    pub fn through_sdk(mut self, engine: Arc<crate::engine_sdk::SdkEngine>) -> Self {
+        self.sdk = Some(engine);
+        self
+    }
+
     /// Queues the traces (and their log records) of one pick; waits when the
     /// send queue is full (backpressure).
     pub async fn submit(&mut self, traces: Vec<TraceRecord>, logs: Vec<LogRecord>) {
@@ -437,6 +446,11 @@ impl Batcher {
         let spans: usize = traces.iter().map(|t| t.spans.len()).sum();
         c.spans.generated.fetch_add(spans as u64, Relaxed);
         c.logs.generated.fetch_add(logs.len() as u64, Relaxed);
+        if let Some(engine) = &self.sdk {
+            // The SDK engine carries traces only (the run turns logs and metrics off).
+            engine.submit(&traces);
+            return;
+        }
         if self.oldest.is_none() && (!traces.is_empty() || !logs.is_empty()) {
             self.oldest = Some(Instant::now());
         }
