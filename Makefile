@@ -8,7 +8,7 @@ ROTEL_VERSION = 0.0.1a15
 CONTAINER_CMD ?= docker
 OTELSIM      ?= $(or $(CARGO_TARGET_DIR),target)/release/otelsim
 
-.PHONY: all build release demo test lint rotel jaeger-up jaeger-down clean
+.PHONY: all build release demo test lint rotel verify-pipeline jaeger-up jaeger-down clean
 
 all: build
 
@@ -26,6 +26,10 @@ demo: release
 test: rotel
 	OTELSIM_ROTEL="$$(ls $(VENV)/lib/python3*/site-packages/rotel/rotel-agent | head -n1)" \
 	OTELSIM_REQUIRE_ROTEL=1 $(CARGO) test --all-targets
+
+## verify-pipeline: otelsim → rotel → otelsim sink at 10,000 spans/s for 60 s, then otelsim verify.
+verify-pipeline: release rotel
+	OTELSIM=$(OTELSIM) scripts/verify-pipeline.sh
 
 lint:
 	$(CARGO) fmt --check

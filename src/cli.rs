@@ -338,7 +338,7 @@ pub struct SinkArgs {
     /// Largest accepted request, in bytes (after decompression).
     #[arg(long, default_value_t = 64 << 20)]
     pub max_request_bytes: usize,
-    /// Spans of otelsim runs checked trace by trace for `otelsim verify` (about 40 bytes
+    /// Spans of otelsim runs checked trace by trace for `otelsim verify` (about 100 bytes
     /// each); beyond this they are only counted.
     #[arg(long, default_value_t = crate::sink::runs::DEFAULT_MAX_TRACKED_SPANS, value_name = "N")]
     pub max_tracked_spans: usize,

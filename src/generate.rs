@@ -19,9 +19,10 @@ const MS: f64 = 1_000_000.0;
 /// Per-request identity shared by every span of every trace of one request.
 #[derive(Clone, Debug)]
 pub struct RequestInput<'a> {
-    pub session_id: &'a str,
-    pub request_id: &'a str,
-    pub enduser_id: &'a str,
+    /// Shared by every span of the request (one allocation, not one per span).
+    pub session_id: Arc<str>,
+    pub request_id: Arc<str>,
+    pub enduser_id: Arc<str>,
     /// 1-based turn number for multi-turn sessions.
     pub turn_index: Option<u32>,
     pub sample: Option<&'a PlannedSample>,
@@ -230,12 +231,18 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
         let k = &self.world.keys;
         let mut attrs: Vec<(Key, AttrValue)> = Vec::with_capacity(20);
         attrs.push((k.span_class.clone(), AttrValue::Str(node.class.clone())));
-        attrs.push((k.session_id.clone(), AttrValue::str(self.input.session_id)));
+        attrs.push((
+            k.session_id.clone(),
+            AttrValue::Str(self.input.session_id.clone()),
+        ));
         attrs.push((
             k.conversation_id.clone(),
-            AttrValue::str(self.input.session_id),
+            AttrValue::Str(self.input.session_id.clone()),
         ));
-        attrs.push((k.request_id.clone(), AttrValue::str(self.input.request_id)));
+        attrs.push((
+            k.request_id.clone(),
+            AttrValue::Str(self.input.request_id.clone()),
+        ));
         attrs.push((
             k.tenant_id.clone(),
             AttrValue::Str(self.plan.tenant_id.clone()),
@@ -506,7 +513,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
                 s.set_attr(k.mcp_session.clone(), AttrValue::Str(sess));
             }
             if node.role == Role::McpExecute {
-                s.set_attr(k.mcp_method.clone(), AttrValue::str("tools/call"));
+                s.set_attr(k.mcp_method.clone(), self.world.lit("tools/call"));
                 if let Some(t) = &node.tool {
                     s.set_attr(k.tool_name.clone(), AttrValue::Str(t.name.clone()));
                 }
@@ -516,17 +523,17 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
                 s.set_attr(k.attempt_index.clone(), AttrValue::Int(i64::from(i) + 1));
                 s.set_attr(
                     k.attempt_outcome.clone(),
-                    AttrValue::str(if success { "success" } else { "fail" }),
+                    self.world.lit(if success { "success" } else { "fail" }),
                 );
             } else {
                 s.set_attr(k.retry_attempt.clone(), AttrValue::Int(i64::from(i) + 1));
                 s.set_attr(
                     k.step_outcome.clone(),
-                    AttrValue::str(if success { "success" } else { "fail" }),
+                    self.world.lit(if success { "success" } else { "fail" }),
                 );
             }
             if let Some(prev) = &prev_error {
-                s.set_attr(k.retry_reason.clone(), AttrValue::str(retry_reason(prev)));
+                s.set_attr(k.retry_reason.clone(), self.world.lit(retry_reason(prev)));
             }
             if let Some(code) = forced.and_then(|f| f.http_status) {
                 s.set_attr(k.http_status.clone(), AttrValue::Int(code));
@@ -660,23 +667,27 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
             Role::Orchestrate => {
                 set.push((
                     k.a2a_outcome.clone(),
-                    AttrValue::str(if failed.is_some() { "error" } else { "success" }),
+                    self.world
+                        .lit(if failed.is_some() { "error" } else { "success" }),
                 ));
                 if let Some(a) = &self.plan.agent_id {
                     set.push((k.agent_target.clone(), AttrValue::Str(a.clone())));
                 }
-                set.push((k.enduser.clone(), AttrValue::str(self.input.enduser_id)));
+                set.push((
+                    k.enduser.clone(),
+                    AttrValue::Str(self.input.enduser_id.clone()),
+                ));
                 set.push((
                     k.redaction.clone(),
                     AttrValue::Str(self.plan.redaction.clone()),
                 ));
-                set.push((k.op_name.clone(), AttrValue::str("invoke_agent")));
+                set.push((k.op_name.clone(), self.world.lit("invoke_agent")));
                 if let Some(t) = self.input.turn_index {
                     set.push((k.turn_index.clone(), AttrValue::Int(i64::from(t))));
                 }
             }
             Role::Planner | Role::Compose | Role::Rag => {
-                set.push((k.step_outcome.clone(), AttrValue::str(outcome)))
+                set.push((k.step_outcome.clone(), self.world.lit(outcome)))
             }
             Role::Task => {
                 self.tasks += 1;
@@ -686,11 +697,11 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
                 ));
                 let tt = node.task_type.clone().unwrap_or_else(|| Arc::from("other"));
                 set.push((k.task_type.clone(), AttrValue::Str(tt)));
-                set.push((k.step_outcome.clone(), AttrValue::str(outcome)));
+                set.push((k.step_outcome.clone(), self.world.lit(outcome)));
             }
             Role::Llm => self.llm_attrs(node, dur_ms, failed.is_some(), &mut set),
             Role::ToolsRecommend => {
-                set.push((k.step_outcome.clone(), AttrValue::str(outcome)));
+                set.push((k.step_outcome.clone(), self.world.lit(outcome)));
                 set.push((
                     k.selection_latency.clone(),
                     AttrValue::Int(dur_ms.round() as i64),
@@ -718,8 +729,8 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
                 }
             }
             Role::McpExecute => {
-                set.push((k.step_outcome.clone(), AttrValue::str(outcome)));
-                set.push((k.op_name.clone(), AttrValue::str("execute_tool")));
+                set.push((k.step_outcome.clone(), self.world.lit(outcome)));
+                set.push((k.op_name.clone(), self.world.lit("execute_tool")));
                 if let Some(t) = tool {
                     set.push((k.tool_name.clone(), AttrValue::Str(t.name.clone())));
                     set.push((
@@ -729,15 +740,16 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
                     set.push((k.mcp_tool_uuid.clone(), AttrValue::Str(t.tool_uuid.clone())));
                 }
                 if let Some(c) = call_id {
-                    set.push((k.mcp_call_id.clone(), AttrValue::str(c)));
-                    set.push((k.tool_call_id.clone(), AttrValue::str(c)));
+                    let c = AttrValue::str(c);
+                    set.push((k.mcp_call_id.clone(), c.clone()));
+                    set.push((k.tool_call_id.clone(), c));
                 }
                 set.push((
                     k.retry_count.clone(),
                     AttrValue::Int(i64::from(attempts.saturating_sub(1))),
                 ));
                 set.push((k.retry_policy.clone(), self.world.retry_policy.clone()));
-                set.push((k.mcp_method.clone(), AttrValue::str("tools/call")));
+                set.push((k.mcp_method.clone(), self.world.lit("tools/call")));
                 set.push((k.mcp_session.clone(), AttrValue::Str(self.mcp_session())));
             }
             Role::McpAttempt | Role::ControlPlane | Role::Generic => {}
@@ -764,13 +776,13 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
         // Outcome attributes follow the status, whatever a declared literal says.
         if failed.is_some() {
             if span.attr(&k.step_outcome).is_some() {
-                span.set_attr(k.step_outcome.clone(), AttrValue::str("fail"));
+                span.set_attr(k.step_outcome.clone(), self.world.lit("fail"));
             }
             if span.attr(&k.step_outcome_cp).is_some() {
-                span.set_attr(k.step_outcome_cp.clone(), AttrValue::str("fail"));
+                span.set_attr(k.step_outcome_cp.clone(), self.world.lit("fail"));
             }
             if span.attr(&k.a2a_outcome).is_some() {
-                span.set_attr(k.a2a_outcome.clone(), AttrValue::str("error"));
+                span.set_attr(k.a2a_outcome.clone(), self.world.lit("error"));
             }
         }
         for e in &node.events {
@@ -819,7 +831,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
             _ => 0,
         };
         let m = &self.world.models[i.min(self.world.models.len().saturating_sub(1))];
-        set.push((k.op_name.clone(), AttrValue::str("chat")));
+        set.push((k.op_name.clone(), self.world.lit("chat")));
         set.push((k.provider.clone(), m.provider.clone()));
         if self.world.semconv_has_gen_ai_system {
             let allowed = self.world.enums.get("gen_ai.system");
@@ -844,17 +856,17 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
         };
         set.push((k.input_tokens.clone(), AttrValue::Int(input_tokens)));
         set.push((k.output_tokens.clone(), AttrValue::Int(output_tokens)));
-        let finish = AttrValue::str(if failed { "error" } else { "stop" });
+        let finish = self.world.lit(if failed { "error" } else { "stop" });
         set.push((k.finish_reasons.clone(), finish.clone()));
         if self.world.semconv_declares(&k.finish_reason) {
             set.push((k.finish_reason.clone(), finish));
         }
         if self.world.semconv_declares(&k.request_type) {
-            set.push((k.request_type.clone(), AttrValue::str("chat")));
+            set.push((k.request_type.clone(), self.world.lit("chat")));
         }
         set.push((
             k.step_outcome.clone(),
-            AttrValue::str(if failed { "fail" } else { "success" }),
+            self.world.lit(if failed { "fail" } else { "success" }),
         ));
         if let Some(t) = &node.tool {
             set.push((k.tool_name.clone(), AttrValue::Str(t.name.clone())));

@@ -379,16 +379,16 @@ pub fn generate_iteration<R: Rng + ?Sized>(
     rng: &mut R,
 ) -> Vec<TraceRecord> {
     let ids = &world.id_formats;
-    let session = ids.session_id.render(rng, &plan.tenant_id);
-    let enduser = ids.enduser_pseudo_id.render(rng, &plan.tenant_id);
+    let session: Arc<str> = ids.session_id.render(rng, &plan.tenant_id).into();
+    let enduser: Arc<str> = ids.enduser_pseudo_id.render(rng, &plan.tenant_id).into();
     if plan.turns.is_empty() {
-        let request = ids.request_id.render(rng, &plan.tenant_id);
+        let request = ids.request_id.render(rng, &plan.tenant_id).into();
         let sample = (!plan.samples.is_empty())
             .then(|| &plan.samples[rng.random_range(0..plan.samples.len())]);
         let input = RequestInput {
-            session_id: &session,
-            request_id: &request,
-            enduser_id: &enduser,
+            session_id: session,
+            request_id: request,
+            enduser_id: enduser,
             turn_index: None,
             sample,
         };
@@ -397,11 +397,11 @@ pub fn generate_iteration<R: Rng + ?Sized>(
     // Generate each turn at a provisional end, then lay the session back from end_ns.
     let mut turns: Vec<Vec<TraceRecord>> = Vec::new();
     for (i, sample) in plan.turns.iter().enumerate() {
-        let request = ids.request_id.render(rng, &plan.tenant_id);
+        let request = ids.request_id.render(rng, &plan.tenant_id).into();
         let input = RequestInput {
-            session_id: &session,
-            request_id: &request,
-            enduser_id: &enduser,
+            session_id: session.clone(),
+            request_id: request,
+            enduser_id: enduser.clone(),
             turn_index: Some(i as u32 + 1),
             sample: Some(sample),
         };
@@ -463,8 +463,8 @@ impl serde::Serialize for AckedTraces {
 pub const RUN_ID_KEY: &str = "otelsim.run.id";
 
 /// At most this many acknowledged traces are listed in the report for `verify`
-/// (20 bytes each in memory: 20 MB at most).
-pub const MAX_LISTED_TRACES: usize = 1_000_000;
+/// (20 bytes each in memory: 10 MB at most).
+pub const MAX_LISTED_TRACES: usize = 500_000;
 
 /// A fresh run id (32 hex digits); derived from the seed and start time when both
 /// are given, so reproducible runs stay byte-identical.

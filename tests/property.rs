@@ -136,9 +136,9 @@ fn generate(yaml: &str, seed: u64) -> Vec<otelsim::record::TraceRecord> {
     .scenario(&def, &mut d)
     .expect("compiles");
     let input = RequestInput {
-        session_id: "s",
-        request_id: "r",
-        enduser_id: "u",
+        session_id: "s".into(),
+        request_id: "r".into(),
+        enduser_id: "u".into(),
         turn_index: None,
         sample: None,
     };

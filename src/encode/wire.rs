@@ -162,9 +162,10 @@ fn link_len() -> usize {
     delimited(1, 16) + delimited(2, 8) + tag_len(6) + 4
 }
 
-fn put_span(buf: &mut Vec<u8>, trace_id: &[u8; 16], s: &SpanRecord) {
+/// Writes one span whose encoded length `len` (from [`span_len`]) is known.
+fn put_span(buf: &mut Vec<u8>, trace_id: &[u8; 16], s: &SpanRecord, len: usize) {
     put_tag(buf, 2, LEN); // ScopeSpans.spans
-    put_varint(buf, span_len(s) as u64);
+    put_varint(buf, len as u64);
     put_bytes(buf, 1, trace_id);
     put_bytes(buf, 2, &s.span_id);
     if let Some(p) = &s.parent_span_id {
@@ -218,7 +219,9 @@ fn put_span(buf: &mut Vec<u8>, trace_id: &[u8; 16], s: &SpanRecord) {
 }
 
 /// A span with the id of the trace it belongs to.
-type SpanOf<'a> = (&'a [u8; 16], &'a SpanRecord);
+/// A span to write, with its trace id and encoded length (computed once: the
+/// length pass is the costliest part of encoding).
+type SpanOf<'a> = (&'a [u8; 16], &'a SpanRecord, usize);
 
 /// Encoded `Resource` messages per resource key, and the scope version, made once.
 pub struct WireEncoder {
@@ -255,7 +258,7 @@ impl WireEncoder {
                     .or_default()
                     .entry(&t.scope)
                     .or_default()
-                    .push((&t.trace_id, s));
+                    .push((&t.trace_id, s, span_len(s)));
             }
         }
         let schema = self.resources.schema_url().to_string();
@@ -268,7 +271,7 @@ impl WireEncoder {
                     let body = delimited(1, scope_msg)
                         + spans
                             .iter()
-                            .map(|(_, s)| delimited(2, span_len(s)))
+                            .map(|(_, _, len)| delimited(2, *len))
                             .sum::<usize>()
                         + if schema.is_empty() {
                             0
@@ -298,8 +301,8 @@ impl WireEncoder {
                 put_varint(out, *scope_msg as u64);
                 put_bytes(out, 1, name.as_bytes());
                 put_bytes(out, 2, self.version.as_bytes());
-                for (tid, s) in spans {
-                    put_span(out, tid, s);
+                for (tid, s, len) in spans {
+                    put_span(out, tid, s, *len);
                 }
                 if !schema.is_empty() {
                     put_bytes(out, 3, schema.as_bytes());

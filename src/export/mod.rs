@@ -103,7 +103,7 @@ impl Default for ExportConfig {
             linger: Some(Duration::from_millis(200)),
             signal_endpoints: [None, None, None],
             concurrency: 4,
-            queue_batches: 64,
+            queue_batches: 16,
             request_timeout: Duration::from_secs(10),
             retry_budget: Duration::from_secs(15),
             wait_for_endpoint: None,

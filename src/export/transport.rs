@@ -183,6 +183,11 @@ impl Transport {
                 "otelsim: warning: --insecure: the endpoint's TLS certificate is not verified"
             );
         }
+        Self::connect(cfg)
+    }
+
+    fn connect(cfg: &ExportConfig) -> Result<Transport> {
+        let signal = |i: usize| cfg.signal_endpoints[i].clone();
         Ok(match cfg.protocol {
             Protocol::Grpc => {
                 let channel = |url: &str| -> Result<Channel> {

@@ -229,6 +229,8 @@ pub struct World {
     pub tenant_override: Option<String>,
     /// Every attribute name the semconv file declares (prefix applied).
     pub declared: std::collections::HashSet<String>,
+    /// Attribute values the generator writes over and over, allocated once.
+    literals: Vec<Arc<str>>,
 }
 
 /// Settings that shape the world beyond the files.
@@ -242,7 +244,32 @@ pub struct WorldOptions {
     pub tenant_id: Option<String>,
 }
 
+/// Values the generator uses for every span of a kind (outcomes, operation
+/// names): shared instead of allocated per span.
+const LITERALS: &[&str] = &[
+    "success",
+    "fail",
+    "error",
+    "stop",
+    "skipped",
+    "chat",
+    "execute_tool",
+    "invoke_agent",
+    "tools/call",
+    "timeout",
+    "unavailable",
+    "transient_error",
+];
+
 impl World {
+    /// `s` as an attribute value, shared when it is one of the common literals.
+    pub fn lit(&self, s: &str) -> AttrValue {
+        match self.literals.iter().find(|l| ***l == *s) {
+            Some(l) => AttrValue::Str(l.clone()),
+            None => AttrValue::str(s),
+        }
+    }
+
     pub fn new(cfg: &Config, sc: &Semconv, opts: &WorldOptions, d: &mut Diags) -> World {
         let prefix = Prefixer::new(&opts.vendor, sc.namespace.as_deref());
         let keys = Keys::new(&prefix);
@@ -336,6 +363,7 @@ impl World {
                 .flat_map(|(_, a)| a.iter().map(|x| prefix.rewrite(&x.name)))
                 .collect(),
             prefix,
+            literals: LITERALS.iter().map(|l| Arc::from(*l)).collect(),
         };
         let rp = world.keys.retry_policy.clone();
         world.retry_policy = world.normalise(
