@@ -204,6 +204,18 @@ proptest! {
         prop_assert!(decoded.is_ok(), "{:?}", decoded.err());
         prop_assert_eq!(decoded.unwrap(), expected.clone());
         prop_assert_eq!(bytes.len(), expected.encoded_len(), "same size as prost's encoding");
+        // Log records of the same traces, the same way.
+        let mut logs = Vec::new();
+        for t in &traces {
+            otelsim::logs::derive(world, t, &mut logs);
+        }
+        let expected = otelsim::encode::logs_request(&logs, &resources);
+        let mut bytes = Vec::new();
+        otelsim::encode::wire::WireEncoder::new(resources.clone()).logs(&logs, &mut bytes);
+        let decoded = opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest::decode(bytes.as_slice());
+        prop_assert!(decoded.is_ok(), "{:?}", decoded.err());
+        prop_assert_eq!(decoded.unwrap(), expected.clone());
+        prop_assert_eq!(bytes.len(), expected.encoded_len(), "logs: same size as prost's encoding");
     }
 
     #[test]

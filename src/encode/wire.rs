@@ -9,7 +9,7 @@
 
 use super::Resources;
 use crate::model::AttrValue;
-use crate::record::{Key, ResourceKey, SpanKind, SpanRecord, StatusCode, TraceRecord};
+use crate::record::{Key, LogRecord, ResourceKey, SpanKind, SpanRecord, StatusCode, TraceRecord};
 use prost::Message as _;
 use std::collections::{BTreeMap, HashMap};
 
@@ -162,10 +162,8 @@ fn link_len() -> usize {
     delimited(1, 16) + delimited(2, 8) + tag_len(6) + 4
 }
 
-/// Writes one span whose encoded length `len` (from [`span_len`]) is known.
-fn put_span(buf: &mut Vec<u8>, trace_id: &[u8; 16], s: &SpanRecord, len: usize) {
-    put_tag(buf, 2, LEN); // ScopeSpans.spans
-    put_varint(buf, len as u64);
+/// Writes the fields of one span (the envelope writes its tag and length).
+fn put_span(buf: &mut Vec<u8>, trace_id: &[u8; 16], s: &SpanRecord) {
     put_bytes(buf, 1, trace_id);
     put_bytes(buf, 2, &s.span_id);
     if let Some(p) = &s.parent_span_id {
@@ -219,9 +217,63 @@ fn put_span(buf: &mut Vec<u8>, trace_id: &[u8; 16], s: &SpanRecord, len: usize) 
 }
 
 /// A span with the id of the trace it belongs to.
-/// A span to write, with its trace id and encoded length (computed once: the
-/// length pass is the costliest part of encoding).
-type SpanOf<'a> = (&'a [u8; 16], &'a SpanRecord, usize);
+/// `logs.proto` LogRecord fields: what `encode::logs_request` sets, in the same form.
+fn log_len(r: &LogRecord) -> usize {
+    let body = AttrValue::Str(r.body.clone());
+    let event = event_name(r);
+    9 + 9 // time, observed time (fixed64)
+        + 1 + varint_len(r.severity.number() as u64)
+        + delimited(3, r.severity.text().len())
+        + delimited(5, any_value_len(&body))
+        + attrs_len(6, &r.attrs)
+        + 5 // flags (fixed32)
+        + delimited(9, 16)
+        + delimited(10, 8)
+        + if event.is_empty() { 0 } else { delimited(12, event.len()) }
+}
+
+/// The `event.name` attribute, which OTLP also carries as a field.
+fn event_name(r: &LogRecord) -> &str {
+    r.attrs
+        .iter()
+        .find(|(k, _)| &**k == "event.name")
+        .and_then(|(_, v)| v.as_str())
+        .unwrap_or("")
+}
+
+fn put_log(buf: &mut Vec<u8>, r: &LogRecord) {
+    put_tag(buf, 1, I64);
+    buf.extend_from_slice(&r.time_ns.to_le_bytes());
+    put_tag(buf, 2, VARINT);
+    put_varint(buf, r.severity.number() as u64);
+    put_bytes(buf, 3, r.severity.text().as_bytes());
+    let body = AttrValue::Str(r.body.clone());
+    put_tag(buf, 5, LEN);
+    put_varint(buf, any_value_len(&body) as u64);
+    put_any_value(buf, &body);
+    for (k, v) in &r.attrs {
+        put_key_value(buf, 6, k, v);
+    }
+    put_tag(buf, 8, I32);
+    buf.extend_from_slice(&LOG_FLAGS.to_le_bytes());
+    put_bytes(buf, 9, &r.trace_id);
+    put_bytes(buf, 10, &r.span_id);
+    put_tag(buf, 11, I64);
+    buf.extend_from_slice(&r.time_ns.to_le_bytes());
+    let event = event_name(r);
+    if !event.is_empty() {
+        put_bytes(buf, 12, event.as_bytes());
+    }
+}
+
+/// Sampled, like the span the record belongs to.
+const LOG_FLAGS: u32 = 0x01;
+
+/// Items grouped by resource and scope, each with its encoded length (computed
+/// once: the length pass is the costliest part of encoding).
+type Groups<'a, T> = BTreeMap<&'a ResourceKey, BTreeMap<&'a str, Vec<(T, usize)>>>;
+
+type SpanOf<'a> = (&'a [u8; 16], &'a SpanRecord);
 
 /// Encoded `Resource` messages per resource key, and the scope version, made once.
 pub struct WireEncoder {
@@ -249,8 +301,9 @@ impl WireEncoder {
 
     /// Encodes every span of `traces` as one `ExportTraceServiceRequest`, grouped by
     /// resource and scope exactly like `encode::traces_request`.
+    /// An `ExportTraceServiceRequest` of every span of `traces`.
     pub fn traces(&mut self, traces: &[TraceRecord], out: &mut Vec<u8>) {
-        let mut groups: BTreeMap<&ResourceKey, BTreeMap<&str, Vec<SpanOf<'_>>>> = BTreeMap::new();
+        let mut groups: Groups<'_, SpanOf<'_>> = BTreeMap::new();
         for t in traces {
             for s in &t.spans {
                 groups
@@ -258,51 +311,77 @@ impl WireEncoder {
                     .or_default()
                     .entry(&t.scope)
                     .or_default()
-                    .push((&t.trace_id, s, span_len(s)));
+                    .push(((&t.trace_id, s), span_len(s)));
             }
         }
+        self.envelope(groups, out, |buf, (tid, s)| put_span(buf, tid, s));
+    }
+
+    /// An `ExportLogsServiceRequest` of `records` (it decodes to what
+    /// `encode::logs_request` builds).
+    pub fn logs(&mut self, records: &[LogRecord], out: &mut Vec<u8>) {
+        let mut groups: Groups<'_, &LogRecord> = BTreeMap::new();
+        for r in records {
+            groups
+                .entry(&r.resource)
+                .or_default()
+                .entry(&r.scope)
+                .or_default()
+                .push((r, log_len(r)));
+        }
+        self.envelope(groups, out, |buf, r| put_log(buf, r));
+    }
+
+    /// The request around the items. Traces and logs share the layout: request
+    /// field 1 = resource group {1 resource, 2 scope group {1 scope, 2 item, 3
+    /// schema url}, 3 schema url}.
+    fn envelope<T>(
+        &mut self,
+        groups: Groups<'_, T>,
+        out: &mut Vec<u8>,
+        put_item: impl Fn(&mut Vec<u8>, &T),
+    ) {
         let schema = self.resources.schema_url().to_string();
+        let schema_len = if schema.is_empty() {
+            0
+        } else {
+            delimited(3, schema.len())
+        };
         for (rk, scopes) in groups {
             let resource = self.resource_bytes(rk).to_vec();
             let scope_lens: Vec<(usize, usize)> = scopes
                 .iter()
-                .map(|(name, spans)| {
+                .map(|(name, items)| {
                     let scope_msg = delimited(1, name.len()) + delimited(2, self.version.len());
                     let body = delimited(1, scope_msg)
-                        + spans
+                        + items
                             .iter()
-                            .map(|(_, _, len)| delimited(2, *len))
+                            .map(|(_, len)| delimited(2, *len))
                             .sum::<usize>()
-                        + if schema.is_empty() {
-                            0
-                        } else {
-                            delimited(3, schema.len())
-                        };
+                        + schema_len;
                     (scope_msg, body)
                 })
                 .collect();
-            let rs_len = delimited(1, resource.len())
+            let group_len = delimited(1, resource.len())
                 + scope_lens
                     .iter()
                     .map(|(_, b)| delimited(2, *b))
                     .sum::<usize>()
-                + if schema.is_empty() {
-                    0
-                } else {
-                    delimited(3, schema.len())
-                };
-            put_tag(out, 1, LEN); // ExportTraceServiceRequest.resource_spans
-            put_varint(out, rs_len as u64);
+                + schema_len;
+            put_tag(out, 1, LEN);
+            put_varint(out, group_len as u64);
             put_bytes(out, 1, &resource);
-            for ((name, spans), (scope_msg, body)) in scopes.iter().zip(&scope_lens) {
-                put_tag(out, 2, LEN); // ResourceSpans.scope_spans
+            for ((name, items), (scope_msg, body)) in scopes.iter().zip(&scope_lens) {
+                put_tag(out, 2, LEN);
                 put_varint(out, *body as u64);
-                put_tag(out, 1, LEN); // ScopeSpans.scope
+                put_tag(out, 1, LEN);
                 put_varint(out, *scope_msg as u64);
                 put_bytes(out, 1, name.as_bytes());
                 put_bytes(out, 2, self.version.as_bytes());
-                for (tid, s, len) in spans {
-                    put_span(out, tid, s, *len);
+                for (item, len) in items {
+                    put_tag(out, 2, LEN);
+                    put_varint(out, *len as u64);
+                    put_item(out, item);
                 }
                 if !schema.is_empty() {
                     put_bytes(out, 3, schema.as_bytes());

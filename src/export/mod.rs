@@ -99,7 +99,7 @@ impl Default for ExportConfig {
             gzip: false,
             output_file: None,
             max_batch_spans: 512,
-            max_batch_logs: 1024,
+            max_batch_logs: 512,
             linger: Some(Duration::from_millis(200)),
             signal_endpoints: [None, None, None],
             concurrency: 4,
@@ -258,6 +258,8 @@ pub(crate) enum Body {
     Traces(ExportTraceServiceRequest),
     /// An `ExportTraceServiceRequest` already in protobuf wire format (the fast path).
     TracesWire(bytes::Bytes),
+    /// An `ExportLogsServiceRequest` already in protobuf wire format.
+    LogsWire(bytes::Bytes),
     Metrics(ExportMetricsServiceRequest),
     Logs(ExportLogsServiceRequest),
 }
@@ -275,7 +277,7 @@ impl Batch {
         match self.body {
             Body::Traces(_) | Body::TracesWire(_) => Signal::Traces,
             Body::Metrics(_) => Signal::Metrics,
-            Body::Logs(_) => Signal::Logs,
+            Body::Logs(_) | Body::LogsWire(_) => Signal::Logs,
         }
     }
 }
@@ -425,7 +427,7 @@ pub struct Batcher {
     oldest: Option<Instant>,
     /// Whether batches carry trace digests for the ack log.
     track: bool,
-    /// Protobuf transports get traces encoded by the wire encoder; JSON ones need prost types.
+    /// Protobuf transports get traces and logs encoded by the wire encoder; JSON ones need prost types.
     wire: Option<WireEncoder>,
     /// `--engine sdk`: spans go to the SDK's batch processors instead.
     sdk: Option<Arc<crate::engine_sdk::SdkEngine>>,
@@ -559,7 +561,14 @@ impl Batcher {
     async fn flush_logs(&mut self) {
         let logs = std::mem::take(&mut self.logs);
         for chunk in logs.chunks(self.cfg.max_batch_logs.max(1)) {
-            let body = Body::Logs(encode::logs_request(chunk, &self.resources));
+            let body = match &mut self.wire {
+                Some(w) => {
+                    let mut buf = Vec::with_capacity(chunk.len() * 400);
+                    w.logs(chunk, &mut buf);
+                    Body::LogsWire(bytes::Bytes::from(buf))
+                }
+                None => Body::Logs(encode::logs_request(chunk, &self.resources)),
+            };
             self.send(Batch {
                 body,
                 items: chunk.len() as u64,

@@ -259,9 +259,9 @@ impl Transport {
             Transport::File(f) => {
                 let line = match body {
                     Body::Traces(r) => encode::to_json_line(r),
-                    Body::TracesWire(_) => {
+                    Body::TracesWire(_) | Body::LogsWire(_) => {
                         return Outcome::Fail(
-                            "internal: wire-encoded traces cannot go to a JSON file".into(),
+                            "internal: wire-encoded requests cannot go to a JSON file".into(),
                         )
                     }
                     Body::Metrics(r) => encode::to_json_line(r),
@@ -288,7 +288,7 @@ impl Transport {
                 let channel = match body {
                     Body::Traces(_) | Body::TracesWire(_) => &channels[0],
                     Body::Metrics(_) => &channels[1],
-                    Body::Logs(_) => &channels[2],
+                    Body::Logs(_) | Body::LogsWire(_) => &channels[2],
                 };
                 grpc_send(channel, headers, *gzip, body, bytes).await
             }
@@ -300,7 +300,8 @@ impl Transport {
             } => {
                 let (url, raw) = match body {
                     Body::TracesWire(b) if !*json => (&urls[0], b.to_vec()),
-                    Body::TracesWire(_) => {
+                    Body::LogsWire(b) if !*json => (&urls[2], b.to_vec()),
+                    Body::TracesWire(_) | Body::LogsWire(_) => {
                         return Outcome::Fail(
                             "internal: wire-encoded traces cannot be sent as JSON".into(),
                         )
@@ -440,7 +441,14 @@ async fn grpc_send(
     bytes: &mut u64,
 ) -> Outcome {
     match body {
-        Body::TracesWire(b) => grpc_export_wire(channel, headers, gzip, b, bytes).await,
+        Body::TracesWire(b) => {
+            let path = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+            grpc_export_wire(channel, headers, gzip, path, b, bytes).await
+        }
+        Body::LogsWire(b) => {
+            let path = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
+            grpc_export_wire(channel, headers, gzip, path, b, bytes).await
+        }
         Body::Traces(r) => grpc_export!(
             TraceServiceClient,
             channel,
@@ -471,12 +479,13 @@ async fn grpc_send(
     }
 }
 
-/// Sends pre-encoded trace bytes through tonic: a codec that writes the bytes as
-/// they are and decodes the response with prost.
+/// Sends a pre-encoded export request (traces or logs) through tonic: a codec
+/// that writes the bytes as they are and decodes the response's partial success.
 async fn grpc_export_wire(
     channel: &Channel,
     headers: &GrpcHeaders,
     gzip: bool,
+    path: &'static str,
     body: &bytes::Bytes,
     bytes: &mut u64,
 ) -> Outcome {
@@ -491,9 +500,7 @@ async fn grpc_export_wire(
             None => Outcome::Retry(format!("gRPC channel not ready: {e}"), None),
         };
     }
-    let path = tonic::codegen::http::uri::PathAndQuery::from_static(
-        "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
-    );
+    let path = tonic::codegen::http::uri::PathAndQuery::from_static(path);
     match grpc
         .unary(with_headers(body.clone(), headers), path, WireCodec)
         .await
@@ -501,7 +508,7 @@ async fn grpc_export_wire(
         Ok(resp) => {
             let ps = resp.into_inner().partial_success.unwrap_or_default();
             Outcome::Ok {
-                rejected: ps.rejected_spans.max(0) as u64,
+                rejected: ps.rejected.max(0) as u64,
                 message: ps.error_message,
             }
         }
@@ -509,7 +516,23 @@ async fn grpc_export_wire(
     }
 }
 
-/// Encodes pre-encoded protobuf bytes as they are; decodes the trace service response.
+/// `Export{Trace,Logs}ServiceResponse`: both are `{1: partial_success {1: rejected
+/// count, 2: error_message}}`, so one message decodes either.
+#[derive(Clone, PartialEq, prost::Message)]
+struct WireResponse {
+    #[prost(message, optional, tag = "1")]
+    partial_success: Option<WirePartialSuccess>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct WirePartialSuccess {
+    #[prost(int64, tag = "1")]
+    rejected: i64,
+    #[prost(string, tag = "2")]
+    error_message: String,
+}
+
+/// Encodes pre-encoded protobuf bytes as they are; decodes the export response.
 #[derive(Clone, Copy, Default)]
 struct WireCodec;
 
@@ -518,7 +541,7 @@ struct ResponseDecoder;
 
 impl tonic::codec::Codec for WireCodec {
     type Encode = bytes::Bytes;
-    type Decode = ExportTraceServiceResponse;
+    type Decode = WireResponse;
     type Encoder = WireEncoderCodec;
     type Decoder = ResponseDecoder;
 
@@ -547,14 +570,14 @@ impl tonic::codec::Encoder for WireEncoderCodec {
 }
 
 impl tonic::codec::Decoder for ResponseDecoder {
-    type Item = ExportTraceServiceResponse;
+    type Item = WireResponse;
     type Error = tonic::Status;
 
     fn decode(
         &mut self,
         src: &mut tonic::codec::DecodeBuf<'_>,
     ) -> Result<Option<Self::Item>, tonic::Status> {
-        ExportTraceServiceResponse::decode(src)
+        WireResponse::decode(src)
             .map(Some)
             .map_err(|e| tonic::Status::internal(format!("cannot decode the export response: {e}")))
     }
@@ -586,7 +609,7 @@ fn http_partial_success(data: &[u8], json: bool, body: &Body) -> (u64, String) {
     let field = match body {
         Body::Traces(_) | Body::TracesWire(_) => "rejectedSpans",
         Body::Metrics(_) => "rejectedDataPoints",
-        Body::Logs(_) => "rejectedLogRecords",
+        Body::Logs(_) | Body::LogsWire(_) => "rejectedLogRecords",
     };
     if json {
         let v: serde_json::Value = serde_json::from_slice(data).unwrap_or_default();
@@ -609,7 +632,7 @@ fn http_partial_success(data: &[u8], json: bool, body: &Body) -> (u64, String) {
             .ok()
             .and_then(|r| r.partial_success)
             .map(|p| (p.rejected_data_points, p.error_message)),
-        Body::Logs(_) => ExportLogsServiceResponse::decode(data)
+        Body::Logs(_) | Body::LogsWire(_) => ExportLogsServiceResponse::decode(data)
             .ok()
             .and_then(|r| r.partial_success)
             .map(|p| (p.rejected_log_records, p.error_message)),
