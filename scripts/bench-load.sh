@@ -11,7 +11,7 @@
 set -euo pipefail
 MODE=${1:-throughput}
 OTELSIM=${OTELSIM:-target/release/otelsim}
-ROTEL=${ROTEL:-$(ls .venv/lib/python3*/site-packages/rotel/rotel-agent 2>/dev/null | head -n1)}
+ROTEL=${ROTEL:-$(ls .venv/lib/python3*/site-packages/rotel/rotel-agent 2>/dev/null | head -n1 || true)}
 WORK=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }

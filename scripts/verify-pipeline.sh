@@ -7,7 +7,7 @@
 #   RATE (spans/s, default 10000)  DURATION (default 60s)  OTELSIM  ROTEL  KEEP (a folder for the reports)
 set -euo pipefail
 OTELSIM=${OTELSIM:-target/release/otelsim}
-ROTEL=${ROTEL:-$(ls .venv/lib/python3*/site-packages/rotel/rotel-agent 2>/dev/null | head -n1)}
+ROTEL=${ROTEL:-$(ls .venv/lib/python3*/site-packages/rotel/rotel-agent 2>/dev/null | head -n1 || true)}
 RATE=${RATE:-10000}
 DURATION=${DURATION:-60s}
 WORK=${KEEP:-$(mktemp -d)}
@@ -39,6 +39,10 @@ SINK=$!; pids+=("$SINK")
 ROTEL_PID=$!; pids+=("$ROTEL_PID")
 wait_port "$SINK_GRPC" "otelsim sink"
 wait_port "$ROTEL_GRPC" "rotel"
+# Free ports are picked, then bound: make sure our own processes got them.
+for p in "$SINK" "$ROTEL_PID"; do
+  kill -0 "$p" 2>/dev/null || { echo "verify-pipeline: a receiver exited at start:" >&2; cat "$WORK"/*.out >&2; exit 1; }
+done
 
 echo "== otelsim run: $RATE spans/s for $DURATION into rotel =="
 run_status=0
@@ -48,8 +52,10 @@ run_status=0
 # rotel acknowledges before it forwards: give it a moment to drain, then stop it
 # gracefully (it flushes on SIGTERM) and stop the sink, which writes its summary.
 sleep 2
-kill -TERM "$ROTEL_PID"; wait "$ROTEL_PID" || true
-kill -TERM "$SINK"; wait "$SINK" || true
+kill -TERM "$ROTEL_PID" 2>/dev/null || echo "verify-pipeline: rotel had already exited" >&2
+wait "$ROTEL_PID" || true
+kill -TERM "$SINK" 2>/dev/null || echo "verify-pipeline: the sink had already exited" >&2
+wait "$SINK" || true
 trap - EXIT
 
 echo "== otelsim verify =="

@@ -160,13 +160,14 @@ fn verify(mut s: Settings, g: &GlobalArgs, a: &VerifyArgs) -> i32 {
         Ok(p) => p,
         Err(code) => return code,
     };
-    let verdict = match crate::verify::verify(&a.run_report, &a.sink_report, &prep.world) {
-        Ok(v) => v,
-        Err(e) => {
-            eprintln!("otelsim verify: {e:#}");
-            return exit::INPUT;
-        }
-    };
+    let verdict =
+        match crate::verify::verify(&a.run_report, &a.sink_report, &prep.world, a.allow_partial) {
+            Ok(v) => v,
+            Err(e) => {
+                eprintln!("otelsim verify: {e:#}");
+                return exit::INPUT;
+            }
+        };
     print!("{}", verdict.render());
     if let Some(out) = &a.output {
         let json = serde_json::to_string_pretty(&verdict).unwrap_or_default();

@@ -197,6 +197,10 @@ pub struct VerifyArgs {
     /// Also write the verdict with every difference as JSON here.
     #[arg(long, value_name = "PATH")]
     pub output: Option<PathBuf>,
+    /// Accept a verdict limited by the sink's --max-tracked-spans or the report's trace
+    /// list (totals still compared) instead of failing it.
+    #[arg(long)]
+    pub allow_partial: bool,
 }
 
 #[derive(Args, Debug)]

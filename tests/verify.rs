@@ -63,7 +63,10 @@ fn a_clean_run_verifies_and_a_tampered_sink_report_does_not() {
     let out = verify(&run, &sinkf);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let t = text(&out);
-    assert!(t.contains("VERIFIED"), "{t}");
+    assert!(
+        t.contains("\nVERIFIED: everything acknowledged arrived once"),
+        "{t}"
+    );
     let r = json(&run);
     let id = r["report"]["run_id"].as_str().unwrap().to_string();
     let acked = r["report"]["export"]["spans"]["acked"].as_u64().unwrap();
@@ -217,9 +220,15 @@ fn verify_explains_unusable_input() {
         r#"{"report":{"run_id":"abc","export":{"spans":{"acked":1,"failed":0},"metric_points":{"acked":0,"failed":0},"log_records":{"acked":0,"failed":0}}}}"#,
     )
     .unwrap();
+    // A run the sink never saw is a total loss, not unusable input.
     let out = verify(&run, &sinkf);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(text(&out).contains("nothing of run abc"), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    assert!(
+        text(&out).contains("the sink saw nothing of this run"),
+        "{}",
+        text(&out)
+    );
+    assert!(text(&out).contains("missing_spans"), "{}", text(&out));
     let out = verify(&run, &dir.path().join("missing.json"));
     assert_eq!(out.status.code(), Some(2));
     assert!(
@@ -257,4 +266,48 @@ fn orphan_resource_spans(run_id: &str) -> opentelemetry_proto::tonic::trace::v1:
         }],
         ..Default::default()
     }
+}
+
+#[test]
+fn a_sink_at_its_tracking_limit_gives_a_partial_verdict_without_false_findings() {
+    let rt = runtime();
+    let sink = rt
+        .block_on(otelsim::sink::start(otelsim::sink::SinkOptions {
+            max_tracked_spans: 100,
+            ..otelsim::sink::SinkOptions::for_tests()
+        }))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (run, sinkf) = (dir.path().join("run.json"), dir.path().join("sink.json"));
+    let out = run_into(&sink, &run, &["--workers", "2"]);
+    assert!(out.status.success(), "{}", text(&out));
+    write_sink_report(&sink, &sinkf);
+    let s = json(&sinkf);
+    let id = json(&run)["report"]["run_id"].as_str().unwrap().to_string();
+    assert!(s["runs"][&id]["untracked_spans"].as_u64().unwrap() > 0);
+    // Whole traces or none: the cap never cuts a trace, so no orphan appears.
+    assert!(
+        s["runs"][&id]["problem_counts"]
+            .as_object()
+            .unwrap()
+            .is_empty(),
+        "{}",
+        s["runs"][&id]["problem_counts"]
+    );
+    let out = verify(&run, &sinkf);
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    assert!(text(&out).contains("PARTIALLY VERIFIED"), "{}", text(&out));
+    let out = otelsim(
+        &[
+            "verify",
+            run.to_str().unwrap(),
+            "--sink-report",
+            sinkf.to_str().unwrap(),
+            "--allow-partial",
+        ],
+        &[],
+        LIMIT,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    rt.block_on(sink.shutdown());
 }

@@ -651,21 +651,26 @@ async fn send_with_retry(
             Outcome::Retry(msg, hint) => (msg, hint),
         };
         counters.mark_failing(cfg, &msg);
-        // The receiver's hint (Retry-After, gRPC RetryInfo) wins over our backoff;
-        // the retry budget still bounds the whole.
-        if hint.is_some() {
-            counters.retry_hints.fetch_add(1, Relaxed);
-        }
-        let wait = hint.unwrap_or(delay).min(Duration::from_secs(30));
+        // The receiver's hint (Retry-After, gRPC RetryInfo) wins over our backoff
+        // (at least 50 ms, so `Retry-After: 0` cannot spin); the retry budget
+        // bounds the whole.
+        let wait = hint.map_or(delay, |h| h.max(Duration::from_millis(50)));
         if started.elapsed() + wait > cfg.retry_budget {
-            fail(
-                counters,
-                &batch,
-                &format!("gave up after {:.1?} of retries: {msg}", started.elapsed()),
-            );
+            let why = if hint.is_some() {
+                format!(
+                    "the receiver asked to wait {wait:.1?}, beyond what is left of the retry budget ({:.1?})",
+                    cfg.retry_budget
+                )
+            } else {
+                format!("gave up after {:.1?} of retries", started.elapsed())
+            };
+            fail(counters, &batch, &format!("{why}: {msg}"));
             return;
         }
         counters.retries.fetch_add(1, Relaxed);
+        if hint.is_some() {
+            counters.retry_hints.fetch_add(1, Relaxed);
+        }
         tokio::time::sleep(wait).await;
         delay = (delay * 2).min(Duration::from_secs(2));
     }

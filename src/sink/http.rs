@@ -135,7 +135,9 @@ async fn handle(st: Arc<HttpState>, signal: Signal, headers: &HeaderMap, body: B
         )
             .into_response();
         if let Some(a) = after {
-            if let Ok(v) = header::HeaderValue::from_str(&format!("{}", a.as_secs_f64())) {
+            // HTTP wants whole seconds: round up, so a sender waits at least as asked.
+            let secs = a.as_secs() + u64::from(a.subsec_nanos() > 0);
+            if let Ok(v) = header::HeaderValue::from_str(&secs.to_string()) {
                 resp.headers_mut().insert(header::RETRY_AFTER, v);
             }
         }

@@ -17,6 +17,7 @@ use rustc_hash::FxHashMap as HashMap;
 
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
+use opentelemetry_proto::tonic::logs::v1::ResourceLogs;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
 
@@ -32,6 +33,10 @@ const MAX_VALUES_PER_KEY: usize = 64;
 /// Longer values are not enum values; they make their key "free text".
 const MAX_ENUM_VALUE_LEN: usize = 64;
 const MAX_KEYS: usize = 1024;
+/// Longer attribute keys are not semantic-convention keys; not tracked.
+const MAX_KEY_LEN: usize = 128;
+/// Longer run ids are not otelsim's; such telemetry is not tracked per run.
+const MAX_RUN_ID_LEN: usize = 128;
 /// Problems listed in detail per run and kind (all are counted).
 const MAX_LISTED_PROBLEMS: usize = 200;
 
@@ -46,8 +51,8 @@ struct SpanLite {
 #[derive(Default)]
 struct TraceState {
     spans: Vec<SpanLite>,
-    /// The first session id seen in the trace (key, value).
-    session: Option<(String, String)>,
+    /// A hash of the first session id seen in the trace (bounded memory per trace).
+    session: Option<u64>,
 }
 
 #[derive(Default)]
@@ -84,6 +89,8 @@ struct RunState {
     values: HashMap<String, KeyValues>,
     session_problems: Vec<Problem>,
     session_mismatches: u64,
+    /// Spans whose trace, span or parent id has the wrong length.
+    invalid_ids: u64,
 }
 
 /// What the sink saw of one run (part of the sink's JSON summary).
@@ -124,6 +131,7 @@ fn run_id(resource: Option<&Resource>) -> Option<&str> {
         .attributes
         .iter()
         .find_map(|kv| (kv.key == RUN_ID_KEY).then(|| str_value(kv)).flatten())
+        .filter(|id| id.len() <= MAX_RUN_ID_LEN)
 }
 
 fn str_value(kv: &KeyValue) -> Option<&str> {
@@ -166,8 +174,9 @@ impl Runs {
                 continue;
             };
             let id = id.to_string();
-            let room = self.max_spans.saturating_sub(self.tracked_spans);
+            let full = self.tracked_spans >= self.max_spans;
             let run = self.run(&id);
+            note_resource(run, rs.resource.as_ref());
             let mut tracked = 0;
             for ss in &rs.scope_spans {
                 for span in &ss.spans {
@@ -176,17 +185,31 @@ impl Runs {
                         <[u8; 16]>::try_from(span.trace_id.as_slice()),
                         <[u8; 8]>::try_from(span.span_id.as_slice()),
                     ) else {
-                        run.untracked_spans += 1;
+                        run.invalid_ids += 1;
                         continue;
                     };
-                    if tracked >= room {
-                        run.untracked_spans += 1;
-                        continue;
-                    }
+                    // Whole traces or none: a trace admitted while there was room
+                    // keeps all its spans, so the cap never cuts one in two.
+                    let trace = match run.traces.get_mut(&trace_id) {
+                        Some(t) => t,
+                        None if full => {
+                            run.untracked_spans += 1;
+                            continue;
+                        }
+                        None => run.traces.entry(trace_id).or_default(),
+                    };
                     tracked += 1;
-                    let parent =
-                        <[u8; 8]>::try_from(span.parent_span_id.as_slice()).unwrap_or([0; 8]);
-                    let trace = run.traces.entry(trace_id).or_default();
+                    let parent = match span.parent_span_id.len() {
+                        0 => [0; 8],
+                        _ => match <[u8; 8]>::try_from(span.parent_span_id.as_slice()) {
+                            Ok(p) => p,
+                            Err(_) => {
+                                run.invalid_ids += 1;
+                                // An unreadable parent: never present, so reported as an orphan.
+                                [0xff; 8]
+                            }
+                        },
+                    };
                     trace.spans.push(SpanLite {
                         id: span_id,
                         parent,
@@ -196,9 +219,10 @@ impl Runs {
                     for kv in &span.attributes {
                         let Some(v) = str_value(kv) else { continue };
                         if is_session_key(&kv.key) {
-                            match &trace.session {
-                                None => trace.session = Some((kv.key.clone(), v.to_string())),
-                                Some((k, first)) if *k == kv.key && first != v => {
+                            let h = fx_hash(v);
+                            match trace.session {
+                                None => trace.session = Some(h),
+                                Some(first) if first != h => {
                                     run.session_mismatches += 1;
                                     if run.session_problems.len() < MAX_LISTED_PROBLEMS {
                                         run.session_problems.push(Problem {
@@ -206,8 +230,9 @@ impl Runs {
                                             trace_id: hex::encode(trace_id),
                                             span_id: hex::encode(span_id),
                                             detail: format!(
-                                                "{} is `{v}`, but `{first}` earlier in the trace",
-                                                kv.key
+                                                "{} is `{}`, unlike an earlier span of the trace",
+                                                short(&kv.key),
+                                                short(v)
                                             ),
                                         });
                                     }
@@ -223,13 +248,34 @@ impl Runs {
         }
     }
 
-    /// Counts metric points or log records of the resource's run.
-    pub(crate) fn record_items(&mut self, resource: Option<&Resource>, points: u64, logs: u64) {
+    /// Counts log records of the resource's run and notes their string attributes.
+    pub(crate) fn record_logs(&mut self, resource_logs: &[ResourceLogs]) {
+        for rl in resource_logs {
+            let Some(id) = run_id(rl.resource.as_ref()) else {
+                continue;
+            };
+            let id = id.to_string();
+            let run = self.run(&id);
+            note_resource(run, rl.resource.as_ref());
+            for r in rl.scope_logs.iter().flat_map(|sl| &sl.log_records) {
+                run.log_records += 1;
+                let trace = <[u8; 16]>::try_from(r.trace_id.as_slice()).unwrap_or([0; 16]);
+                for kv in &r.attributes {
+                    if let Some(v) = str_value(kv) {
+                        note_value(&mut run.values, &kv.key, v, &trace);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Counts metric points of the resource's run.
+    pub(crate) fn record_points(&mut self, resource: Option<&Resource>, points: u64) {
         if let Some(id) = run_id(resource) {
             let id = id.to_string();
             let run = self.run(&id);
+            note_resource(run, resource);
             run.metric_points += points;
-            run.log_records += logs;
         }
     }
 
@@ -242,7 +288,36 @@ impl Runs {
     }
 }
 
+/// Resource attributes (e.g. the component) are checked like span attributes;
+/// once per request group is enough to see every distinct value.
+fn note_resource(run: &mut RunState, resource: Option<&Resource>) {
+    for kv in resource.map_or(&[][..], |r| &r.attributes) {
+        if let Some(v) = str_value(kv) {
+            note_value(&mut run.values, &kv.key, v, &[0; 16]);
+        }
+    }
+}
+
+fn fx_hash(s: &str) -> u64 {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    let mut h = rustc_hash::FxBuildHasher.build_hasher();
+    h.write(s.as_bytes());
+    h.finish()
+}
+
+/// At most 80 characters of a value, for problem details.
+fn short(s: &str) -> String {
+    if s.chars().count() <= 80 {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(80).collect::<String>())
+    }
+}
+
 fn note_value(values: &mut HashMap<String, KeyValues>, key: &str, v: &str, trace: &[u8; 16]) {
+    if key.len() > MAX_KEY_LEN {
+        return;
+    }
     if !values.contains_key(key) {
         if values.len() >= MAX_KEYS {
             return;
@@ -360,6 +435,10 @@ impl RunState {
                     }
                 }
             }
+        }
+        if self.invalid_ids > 0 {
+            out.problem_counts
+                .insert("invalid_id".into(), self.invalid_ids);
         }
         if self.session_mismatches > 0 {
             out.problem_counts

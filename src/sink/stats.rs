@@ -304,7 +304,7 @@ impl SinkStats {
                 .flat_map(|sm| &sm.metrics)
                 .map(data_points)
                 .sum();
-            inner.runs.record_items(rm.resource.as_ref(), n, 0);
+            inner.runs.record_points(rm.resource.as_ref(), n);
             points += n;
         }
         let c = &mut inner.counters;
@@ -324,16 +324,13 @@ impl SinkStats {
         request: ExportLogsServiceRequest,
     ) {
         let mut inner = self.lock();
-        let mut records = 0;
-        for rl in &request.resource_logs {
-            let n: u64 = rl
-                .scope_logs
-                .iter()
-                .map(|sl| sl.log_records.len() as u64)
-                .sum();
-            inner.runs.record_items(rl.resource.as_ref(), 0, n);
-            records += n;
-        }
+        let records: u64 = request
+            .resource_logs
+            .iter()
+            .flat_map(|rl| &rl.scope_logs)
+            .map(|sl| sl.log_records.len() as u64)
+            .sum();
+        inner.runs.record_logs(&request.resource_logs);
         let c = &mut inner.counters;
         c.logs_requests += 1;
         count_request(c, transport, payload_bytes);
