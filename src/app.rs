@@ -468,6 +468,12 @@ async fn run_mixed(s: &Settings, a: &RunArgs) -> i32 {
         Ok(l) => l,
         Err(code) => return code,
     };
+    let start_time_given = s.start_time_ns.is_some();
+    if start_time_given && load.is_none() && a.interval == 0.0 && a.count.is_none() && !a.each_once
+    {
+        eprintln!("otelsim: --start-time with --interval 0 and no --count never advances the clock: give --count, a positive --interval, or a shape (--rate, --stages)");
+        return exit::INPUT;
+    }
     let mut s = s.clone();
     let mut duration = a.duration;
     if let Some(window) = a.backfill {
@@ -503,7 +509,9 @@ async fn run_mixed(s: &Settings, a: &RunArgs) -> i32 {
             return exit::INPUT;
         }
         Some(n) => n.min(1024),
-        None if sequential || s.export.output_file.is_some() => 1,
+        // One writer keeps file output and --start-time runs reproducible: which
+        // worker takes a pick decides its timestamps.
+        None if sequential || s.export.output_file.is_some() || start_time_given => 1,
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
     if a.engine == runner::Engine::Sdk {
@@ -605,8 +613,22 @@ fn load_shape(a: &RunArgs) -> Result<Option<runner::Load>, i32> {
     if let Some(b) = &a.burst {
         profile.burst = Some(crate::pace::parse_burst(b).map_err(|e| bad(format!("--burst {e}")))?);
     }
-    if profile.peak() <= 0.0 {
-        return Err(bad("the load shape never rises above 0".into()));
+    let offered = if profile.secs().is_finite() {
+        profile.units_until(profile.secs())
+    } else {
+        profile.peak()
+    };
+    if profile.peak() <= 0.0 || offered <= 0.0 {
+        return Err(bad(
+            "the load shape offers nothing: every stage's rate is 0 or lasts 0 s".into(),
+        ));
+    }
+    if profile.peak() > crate::pace::MAX_RATE {
+        return Err(bad(format!(
+            "the load shape peaks at {:.0} per second (with its burst); at most {} per second",
+            profile.peak(),
+            crate::pace::MAX_RATE
+        )));
     }
     Ok(Some(runner::Load {
         profile,

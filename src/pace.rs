@@ -240,6 +240,14 @@ impl Piece {
 }
 
 impl Schedule {
+    /// A schedule whose first unit is due when `offset` units have been offered
+    /// (0 ≤ offset < 1): how workers sharing a shape interleave their slots.
+    pub fn with_offset(start_ns: u64, profile: Profile, offset: f64) -> Self {
+        let mut s = Self::new(start_ns, profile);
+        s.units = offset;
+        s
+    }
+
     pub fn new(start_ns: u64, profile: Profile) -> Self {
         let mut s = Schedule {
             start_ns,
@@ -285,11 +293,13 @@ impl Schedule {
         if let Some(b) = self.profile.burst {
             // Snap phases within a nanosecond of an edge onto it, so float
             // rounding never yields an empty or skipped piece.
+            // The margin grows with t0, so edges stay distinct on very long runs.
+            let eps = 1e-9_f64.max(t0.abs() * 8.0 * f64::EPSILON);
             let mut phase = t0.rem_euclid(b.every_s);
-            if b.every_s - phase < 1e-9 {
+            if b.every_s - phase < eps {
                 phase = 0.0;
             }
-            let in_burst = phase < b.secs && b.secs - phase >= 1e-9;
+            let in_burst = phase < b.secs && b.secs - phase >= eps;
             let edge = if in_burst {
                 t0 - phase + b.secs
             } else {
@@ -298,7 +308,7 @@ impl Schedule {
             if in_burst {
                 factor = b.factor;
             }
-            end = end.min(edge.max(t0 + 1e-9));
+            end = end.min(edge.max(t0 + eps));
         }
         let base = st.from + slope * (t0 - stage_start);
         Piece {
@@ -323,7 +333,8 @@ impl Schedule {
             .iter()
             .map(|s| s.secs)
             .sum();
-        let stage = if t_end >= stage_end - 1e-9 {
+        let eps = 1e-9_f64.max(t_end.abs() * 8.0 * f64::EPSILON);
+        let stage = if t_end >= stage_end - eps {
             p.stage + 1
         } else {
             p.stage
@@ -552,6 +563,62 @@ mod tests {
         // Long runs keep their accuracy: unit 1800·k is due at 100·k s.
         s.advance(1800 * 999 - 180 + 1800);
         assert!((due_s(&mut s) - 100_000.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn workers_with_offsets_interleave_evenly() {
+        // Two workers at half of 100/s each, offset by half a unit: together a slot every 10 ms.
+        let p = Profile::constant(100.0);
+        let mut dues = Vec::new();
+        for w in 0..2 {
+            let mut s = Schedule::with_offset(0, p.share(2), w as f64 / 2.0);
+            for _ in 0..50 {
+                dues.push(s.next_due_ns().unwrap());
+                s.advance(1);
+            }
+        }
+        dues.sort_unstable();
+        for (k, d) in dues.iter().enumerate() {
+            assert!(
+                (*d as i64 - k as i64 * 10_000_000).abs() <= 1,
+                "slot {k} at {d}"
+            );
+        }
+        // A finite shape is not overshot: 10 s at 2/s offers 20 units, shared by 4.
+        let p = Profile::parse_stages("0s:2,10s:2").unwrap();
+        let total: usize = (0..4)
+            .map(|w| {
+                let mut s = Schedule::with_offset(0, p.share(4), w as f64 / 4.0);
+                let mut n = 0;
+                while s.next_due_ns().is_some() {
+                    s.advance(1);
+                    n += 1;
+                }
+                n
+            })
+            .sum();
+        assert_eq!(total, 20);
+    }
+
+    #[test]
+    fn bursts_stay_exact_on_very_long_runs() {
+        // Edges that are not exact in binary, far out (≈ 4 years): a fixed 1 ns
+        // margin would vanish against t and stall the schedule.
+        let mut p = Profile::constant(10.0);
+        p.burst = Some(Burst {
+            factor: 3.0,
+            secs: 23_333.3,
+            every_s: 70_000.7,
+        });
+        let periods = 1800.0;
+        let t = periods * 70_000.7;
+        let per_period = 3.0 * 23_333.3 * 10.0 + (70_000.7 - 23_333.3) * 10.0;
+        let got = p.units_until(t);
+        assert!((got / (periods * per_period) - 1.0).abs() < 1e-9, "{got}");
+        let mut s = Schedule::new(0, p);
+        s.advance(got as u64);
+        let due = s.next_due_ns().expect("the shape goes on") as f64 / 1e9;
+        assert!((due - t).abs() < 1.0, "{due} vs {t}");
     }
 
     #[test]

@@ -518,7 +518,7 @@ pub async fn execute(
     let shared = Arc::new(Shared {
         deadline: spec
             .duration
-            .map(|d| clock_start.saturating_add(d.as_nanos() as u64)),
+            .map(|d| clock_start.saturating_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))),
         prep: prep.clone(),
         settings: settings.clone(),
         spec,
@@ -528,7 +528,9 @@ pub async fn execute(
         next_pick: AtomicU64::new(0),
         metrics: Mutex::new(MetricsState {
             aggregator,
-            next_collect: clock_start.saturating_add(settings.metrics_interval.as_nanos() as u64),
+            next_collect: clock_start.saturating_add(
+                u64::try_from(settings.metrics_interval.as_nanos()).unwrap_or(u64::MAX),
+            ),
         }),
         counters: exporter.counters.clone(),
         stop: Interrupt::install(),
@@ -571,8 +573,6 @@ pub async fn execute(
     if interrupted && !settings.quiet {
         eprintln!("otelsim: interrupted; flushing what was generated (Ctrl-C again to abort)");
     }
-    // Rates are over the generation loop, not the final flush.
-    let loop_s = started.elapsed().as_secs_f64();
     let clock_end = results
         .iter()
         .map(|r| r.clock_end_ns)
@@ -618,11 +618,8 @@ pub async fn execute(
         None => None,
     };
     let elapsed_s = started.elapsed().as_secs_f64();
-    let clock_s = if settings.start_time_ns.is_some() {
-        (clock_end.saturating_sub(clock_start) as f64 / 1e9).max(1e-9)
-    } else {
-        loop_s.max(1e-9)
-    };
+    // The run's clock when generation stopped, not the final flush or the realtime drain.
+    let clock_s = (clock_end.saturating_sub(clock_start) as f64 / 1e9).max(1e-9);
     let mut lag = LagStats::new(0);
     let mut counts: BTreeMap<String, ScenarioCount> = BTreeMap::new();
     let (mut traces_sent, mut units) = (0, 0);

@@ -269,7 +269,11 @@ impl Settings {
                 g.logs.then_some(true)
             },
             temporality: g.temporality,
-            metrics_interval: g.metrics_interval,
+            metrics_interval: if g.metrics_interval >= std::time::Duration::from_millis(1) {
+                g.metrics_interval
+            } else {
+                bail!("--metrics-interval must be at least 1ms (e.g. 10s)")
+            },
         })
     }
 }

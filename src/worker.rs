@@ -74,10 +74,15 @@ pub(crate) async fn run(
     let spec = &sh.spec;
     let prep = &sh.prep;
     let settings = &sh.settings;
-    let mut schedule = spec
-        .load
-        .as_ref()
-        .map(|l| Schedule::new(sh.clock_start, l.profile.share(workers)));
+    // Worker w starts w/W of a unit in: its slots fall between the others', so
+    // together they follow the shape exactly instead of firing in clumps.
+    let mut schedule = spec.load.as_ref().map(|l| {
+        Schedule::with_offset(
+            sh.clock_start,
+            l.profile.share(workers),
+            index as f64 / workers as f64,
+        )
+    });
     let mut virtual_now = settings.start_time_ns.map(|_| sh.clock_start);
     let mut held = Held::default();
     let realtime = spec.timing == Timing::Realtime;
@@ -102,8 +107,16 @@ pub(crate) async fn run(
             r.fatal = Some(f);
             break;
         }
+        // Every pick claimed: do not wait for a slot nobody will use.
+        if sh
+            .total
+            .is_some_and(|n| sh.next_pick.load(Ordering::Relaxed) >= n)
+        {
+            break;
+        }
         // Open loop: wait for this worker's next slot (virtual clock: jump to it);
-        // if late, go now and record by how much.
+        // if late, go now and record by how much (once the pick is claimed).
+        let mut lag = None;
         if let Some(s) = &mut schedule {
             let Some(due) = s.next_due_ns() else { break };
             let clock = virtual_now.map_or_else(now_ns, |_| due);
@@ -113,16 +126,14 @@ pub(crate) async fn run(
             match &mut virtual_now {
                 Some(v) => {
                     *v = due;
-                    r.lag.record(0);
+                    lag = Some(0);
                 }
                 None => {
                     if !wait_until(due, &mut batcher, &mut held, &sh.stop).await {
                         r.interrupted = true;
                         break;
                     }
-                    let lag = now_ns().saturating_sub(due);
-                    r.lag.record(lag);
-                    sh.lag_now_ns.store(lag, Ordering::Relaxed);
+                    lag = Some(now_ns().saturating_sub(due));
                 }
             }
         } else if sh
@@ -134,6 +145,10 @@ pub(crate) async fn run(
         let i = sh.next_pick.fetch_add(1, Ordering::Relaxed);
         if sh.total.is_some_and(|n| i >= n) {
             break;
+        }
+        if let Some(l) = lag {
+            r.lag.record(l);
+            sh.lag_now_ns.store(l, Ordering::Relaxed);
         }
         // Pick i's content depends on the seed and i only, whichever worker makes it.
         let mut rng = Pcg64Mcg::seed_from_u64(stream_seed(sh.seed, i));
@@ -207,6 +222,7 @@ pub(crate) async fn run(
         }
         // Not raced against Ctrl-C: once generated, a pick is always counted through to the end.
         if realtime {
+            batcher.count_traces(traces.len() as u64);
             held.hold(traces, logs);
             held.release(now_ns(), &mut batcher).await;
         } else {
@@ -242,15 +258,32 @@ pub(crate) async fn run(
             None => {}
         }
     }
-    r.clock_end_ns = match (virtual_now, &mut schedule) {
-        // On the virtual clock the schedule is the clock: it covered what was sent.
-        (Some(v), Some(s)) => s.next_due_ns().unwrap_or(v).max(v),
+    // Where the run's clock stood when generation stopped (before any drain): the
+    // schedule's next slot on the virtual clock (it covered what was sent), now on
+    // the wall clock; never past the duration or the end of the shape.
+    let shape_end = spec
+        .load
+        .as_ref()
+        .map(|l| l.profile.secs())
+        .and_then(|secs| {
+            secs.is_finite()
+                .then(|| sh.clock_start.saturating_add((secs * 1e9) as u64))
+        });
+    let end = match (virtual_now, &mut schedule) {
+        (Some(v), Some(s)) => s.next_due_ns().unwrap_or(u64::MAX).max(v),
         (Some(v), None) => v,
         (None, _) => now_ns(),
     };
-    // Realtime: spans still running go out when they end (at once after Ctrl-C).
+    r.clock_end_ns = end
+        .min(sh.deadline.unwrap_or(u64::MAX))
+        .min(shape_end.unwrap_or(u64::MAX));
+    // Realtime: spans still running go out when they end (at once after Ctrl-C,
+    // or when the endpoint has failed for good).
     while let Some(at) = held.next_at() {
-        if r.interrupted || !wait_until(at, &mut batcher, &mut held, &sh.stop).await {
+        if r.interrupted
+            || r.fatal.is_some()
+            || !wait_until(at, &mut batcher, &mut held, &sh.stop).await
+        {
             r.interrupted = true;
             held.release(u64::MAX, &mut batcher).await;
         } else {
@@ -269,7 +302,9 @@ async fn collect_metrics_if_due(sh: &Shared, batcher: &mut Batcher, now: u64) {
         if now < m.next_collect {
             return;
         }
-        m.next_collect = now.saturating_add(sh.settings.metrics_interval.as_nanos() as u64);
+        m.next_collect = now.saturating_add(
+            u64::try_from(sh.settings.metrics_interval.as_nanos()).unwrap_or(u64::MAX),
+        );
         m.aggregator.collect(now, batcher.resources())
     };
     if let Some((request, points)) = collected {
@@ -416,7 +451,7 @@ impl Held {
             }
         }
         if !traces.is_empty() || !logs.is_empty() {
-            batcher.submit(traces, logs).await;
+            batcher.submit_parts(traces, logs).await;
         }
     }
 }

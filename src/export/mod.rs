@@ -443,8 +443,20 @@ impl Batcher {
     /// Queues the traces (and their log records) of one pick; waits when the
     /// send queue is full (backpressure).
     pub async fn submit(&mut self, traces: Vec<TraceRecord>, logs: Vec<LogRecord>) {
+        self.counters
+            .traces_generated
+            .fetch_add(traces.len() as u64, Relaxed);
+        self.submit_parts(traces, logs).await;
+    }
+
+    /// Counts traces generated whose spans will come later through [`Self::submit_parts`].
+    pub fn count_traces(&self, n: u64) {
+        self.counters.traces_generated.fetch_add(n, Relaxed);
+    }
+
+    /// Queues parts of traces already counted (realtime mode releases each span when it ends).
+    pub async fn submit_parts(&mut self, traces: Vec<TraceRecord>, logs: Vec<LogRecord>) {
         let c = &self.counters;
-        c.traces_generated.fetch_add(traces.len() as u64, Relaxed);
         let spans: usize = traces.iter().map(|t| t.spans.len()).sum();
         c.spans.generated.fetch_add(spans as u64, Relaxed);
         c.logs.generated.fetch_add(logs.len() as u64, Relaxed);
@@ -539,10 +551,21 @@ impl Batcher {
             None => Body::Traces(encode::traces_request(&self.traces, &self.resources)),
         };
         let traces = if self.track {
-            self.traces
+            let mut d: Vec<TraceDigest> = self
+                .traces
                 .iter()
                 .map(|t| (t.trace_id, t.spans.len() as u32))
-                .collect()
+                .collect();
+            // Realtime mode sends a trace span by span: one entry per trace and batch.
+            d.sort_unstable_by_key(|x| x.0);
+            d.dedup_by(|b, a| {
+                let same = a.0 == b.0;
+                if same {
+                    a.1 += b.1;
+                }
+                same
+            });
+            d
         } else {
             Vec::new()
         };
