@@ -293,7 +293,7 @@ pub struct RunArgs {
     /// processor + OTLP exporter (SDK-faithful: drops when its queue is full, counted in
     /// the report). The SDK engine sends traces only.
     #[arg(long, value_enum, default_value = "native")]
-    pub engine: crate::runner::Engine,
+    pub engine: crate::job::Engine,
     /// Run id put on every resource as `otelsim.run.id` (default: a fresh random id, or one
     /// derived from --seed and --start-time).
     #[arg(long, value_name = "ID")]

@@ -204,6 +204,12 @@ pub struct SdkEngine {
     finished: bool,
 }
 
+impl crate::export::SpanSink for SdkEngine {
+    fn submit(&self, traces: &[TraceRecord]) {
+        SdkEngine::submit(self, traces);
+    }
+}
+
 impl std::fmt::Debug for SdkEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SdkEngine")

@@ -14,6 +14,7 @@ pub mod engine_sdk;
 pub mod export;
 pub mod generate;
 pub mod ids;
+pub mod job;
 pub mod load_profile;
 pub mod logs;
 pub mod metrics;

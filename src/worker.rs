@@ -4,13 +4,13 @@
 //! aggregator and the export queue.
 
 use crate::export::{Batcher, Counters};
-use crate::metrics::Aggregator;
-use crate::pace::{LagStats, RateUnit, Schedule};
-use crate::record::{LogRecord, StatusCode, TraceRecord};
-use crate::runner::{
+use crate::job::{
     generate_iteration, now_ns, stream_seed, Interrupt, Picks, Prepared, RunSpec, ScenarioCount,
     Timing,
 };
+use crate::metrics::Aggregator;
+use crate::pace::{LagStats, RateUnit, Schedule};
+use crate::record::{LogRecord, StatusCode, TraceRecord};
 use crate::settings::Settings;
 use crate::show;
 use rand::{Rng, SeedableRng};

@@ -413,6 +413,11 @@ impl Exporter {
     }
 }
 
+/// Another pipeline that takes finished traces whole (`--engine sdk`).
+pub trait SpanSink: Send + Sync {
+    fn submit(&self, traces: &[TraceRecord]);
+}
+
 /// One producer's pending traces and logs, flushed by size, after the linger
 /// time, before metrics, and when closed. A trace is never split.
 pub struct Batcher {
@@ -430,13 +435,13 @@ pub struct Batcher {
     /// Protobuf transports get traces and logs encoded by the wire encoder; JSON ones need prost types.
     wire: Option<WireEncoder>,
     /// `--engine sdk`: spans go to the SDK's batch processors instead.
-    sdk: Option<Arc<crate::engine_sdk::SdkEngine>>,
+    sdk: Option<Arc<dyn SpanSink>>,
 }
 
 impl Batcher {
-    /// Hands traces to the OpenTelemetry SDK instead of otelsim's own pipeline.
-    pub fn through_sdk(mut self, engine: Arc<crate::engine_sdk::SdkEngine>) -> Self {
-        self.sdk = Some(engine);
+    /// Hands traces to another pipeline (the OpenTelemetry SDK) instead of otelsim's own.
+    pub fn through(mut self, sink: Arc<dyn SpanSink>) -> Self {
+        self.sdk = Some(sink);
         self
     }
 

@@ -1,0 +1,299 @@
+//! What a run is made of, below the orchestration: the loaded and compiled
+//! scenarios, what to run and how (picks, load shape, timing, engine), one pick's
+//! generation, per-pick RNG streams, the clock, and Ctrl-C.
+
+use crate::diag::Diags;
+use crate::generate::{self, RequestInput};
+use crate::pace::{Profile, RateUnit};
+use crate::plan::{Compiler, ScenarioPlan, World, WorldOptions};
+use crate::record::TraceRecord;
+use crate::registry::{Registry, Sources};
+use crate::show;
+use rand::Rng;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// Everything loaded and compiled once per process.
+pub struct Prepared {
+    pub registry: Registry,
+    pub world: World,
+    pub plans: BTreeMap<String, ScenarioPlan>,
+    /// Compile-time warnings (enum values normalised and the like).
+    pub warnings: Vec<crate::diag::Diagnostic>,
+}
+
+/// Loads and compiles; errors carry every diagnostic. Every scenario that loaded is
+/// compiled even when other files have errors, so all problems are reported at once.
+pub fn prepare(sources: &Sources, opts: &WorldOptions) -> Result<Prepared, crate::diag::LoadError> {
+    let registry = Registry::load_collecting(sources)?;
+    let mut wd = Diags::new(registry.config.source.as_str());
+    let world = World::new(&registry.config, &registry.semconv, opts, &mut wd);
+    let (mut errors, mut warnings): (Vec<_>, Vec<_>) = registry
+        .warnings
+        .iter()
+        .cloned()
+        .partition(|d| d.severity == crate::diag::Severity::Error);
+    warnings.append(&mut wd.items);
+    let compiler = Compiler {
+        world: &world,
+        cfg: &registry.config,
+        sc: &registry.semconv,
+    };
+    let mut plans = BTreeMap::new();
+    for s in &registry.scenarios {
+        let mut d = Diags::new(s.source.as_str());
+        if let Some(p) = compiler.scenario(s, &mut d) {
+            plans.insert(s.name.clone(), p);
+        }
+        for item in d.items {
+            if item.severity == crate::diag::Severity::Error {
+                errors.push(item);
+            } else {
+                warnings.push(item);
+            }
+        }
+    }
+    if !errors.is_empty() {
+        errors.extend(warnings);
+        return Err(crate::diag::LoadError {
+            diagnostics: errors,
+        });
+    }
+    Ok(Prepared {
+        registry,
+        world,
+        plans,
+        warnings,
+    })
+}
+
+/// What to run.
+pub enum Picks {
+    /// `run`: `count` weighted random picks (`None`: until the duration ends).
+    Weighted {
+        names: Vec<String>,
+        weights: crate::registry::Picker,
+        count: Option<u64>,
+    },
+    /// `run --each-once`: every name once, in order.
+    EachOnce(Vec<String>),
+    /// `scenario`: one scenario `count` times.
+    Repeat { name: String, count: u64 },
+}
+
+pub struct RunSpec {
+    pub picks: Picks,
+    /// Gap between picks in ms; `None` means "use each scenario's own interval".
+    pub interval_ms: Option<f64>,
+    /// An open-loop load shape (replaces the interval).
+    pub load: Option<Load>,
+    /// Stop after this long on the run's clock.
+    pub duration: Option<Duration>,
+    pub show: show::Mode,
+    /// Concurrent generators (each with its share of the load and its own batcher).
+    pub workers: usize,
+    pub timing: Timing,
+    /// Identifies this run's telemetry (resource attribute `otelsim.run.id`).
+    pub run_id: String,
+    /// Keep the list of acknowledged traces for `otelsim verify`.
+    pub track_acks: bool,
+    pub engine: Engine,
+}
+
+/// Which exporter carries the spans.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+pub enum Engine {
+    /// otelsim's own encoder and lossless batching sender.
+    #[value(name = "native")]
+    #[serde(rename = "native")]
+    Native,
+    /// The OpenTelemetry SDK's BatchSpanProcessor and OTLP exporter, with the
+    /// SDK's behaviour (a full queue drops spans, which the report counts).
+    #[value(name = "sdk")]
+    #[serde(rename = "sdk")]
+    Sdk,
+}
+
+/// An open-loop load: a shape and what its rates count.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Load {
+    pub profile: Profile,
+    pub unit: RateUnit,
+}
+
+/// How traces are placed in time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum Timing {
+    /// Each pick is laid back so its last span ends when it is sent.
+    #[serde(rename = "back-dated")]
+    BackDated,
+    /// Each pick starts when it is due and every span is exported when it ends
+    /// on the wall clock (what tail samplers and live dashboards expect).
+    #[serde(rename = "realtime")]
+    Realtime,
+}
+
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct ScenarioCount {
+    pub requests: u64,
+    pub traces: u64,
+    pub spans: u64,
+    pub error_spans: u64,
+    pub log_records: u64,
+}
+
+impl ScenarioCount {
+    pub fn add(&mut self, o: &ScenarioCount) {
+        self.requests += o.requests;
+        self.traces += o.traces;
+        self.spans += o.spans;
+        self.error_spans += o.error_spans;
+        self.log_records += o.log_records;
+    }
+}
+
+/// Ctrl-C / SIGTERM: the first stops the run (which then flushes); the second aborts.
+#[derive(Clone)]
+pub struct Interrupt {
+    rx: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Interrupt {
+    pub fn install() -> Self {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            loop {
+                wait_for_signal().await;
+                if *tx.borrow() {
+                    eprintln!("otelsim: aborted without flushing");
+                    std::process::exit(130);
+                }
+                // Every worker sees the value, whenever it looks.
+                let _ = tx.send(true);
+            }
+        });
+        Interrupt { rx }
+    }
+
+    pub fn is_set(&self) -> bool {
+        *self.rx.borrow()
+    }
+
+    pub async fn notified(&self) {
+        let mut rx = self.rx.clone();
+        let _ = rx.wait_for(|v| *v).await;
+    }
+}
+
+/// SIGINT or SIGTERM.
+pub async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// A small, fast mixer so request `i` gets its own reproducible RNG stream.
+pub fn stream_seed(seed: u64, i: u64) -> u64 {
+    let mut z = seed ^ i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Generates one iteration of a scenario: one request, or one session of several
+/// turns laid back so the last turn ends at `end_ns`.
+pub fn generate_iteration<R: Rng + ?Sized>(
+    world: &World,
+    plan: &ScenarioPlan,
+    end_ns: u64,
+    rng: &mut R,
+) -> Vec<TraceRecord> {
+    let ids = &world.id_formats;
+    let session: Arc<str> = ids.session_id.render(rng, &plan.tenant_id).into();
+    let enduser: Arc<str> = ids.enduser_pseudo_id.render(rng, &plan.tenant_id).into();
+    if plan.turns.is_empty() {
+        let request = ids.request_id.render(rng, &plan.tenant_id).into();
+        let sample = (!plan.samples.is_empty())
+            .then(|| &plan.samples[rng.random_range(0..plan.samples.len())]);
+        let input = RequestInput {
+            session_id: session,
+            request_id: request,
+            enduser_id: enduser,
+            turn_index: None,
+            sample,
+        };
+        return generate::generate_request(world, plan, &input, end_ns, rng);
+    }
+    // Generate each turn at a provisional end, then lay the session back from end_ns.
+    let mut turns: Vec<Vec<TraceRecord>> = Vec::new();
+    for (i, sample) in plan.turns.iter().enumerate() {
+        let request = ids.request_id.render(rng, &plan.tenant_id).into();
+        let input = RequestInput {
+            session_id: session.clone(),
+            request_id: request,
+            enduser_id: enduser.clone(),
+            turn_index: Some(i as u32 + 1),
+            sample: Some(sample),
+        };
+        turns.push(generate::generate_request(world, plan, &input, end_ns, rng));
+    }
+    // Think time between a reply and the next user message.
+    let mut offset = 0u64;
+    for i in (0..turns.len()).rev() {
+        if offset > 0 {
+            for t in &mut turns[i] {
+                for s in &mut t.spans {
+                    s.start_ns -= offset.min(s.start_ns);
+                    s.end_ns -= offset.min(s.end_ns);
+                    for e in &mut s.events {
+                        e.time_ns -= offset.min(e.time_ns);
+                    }
+                }
+            }
+        }
+        if i > 0 {
+            let think_ms: f64 = rng.random_range(2_000.0..12_000.0);
+            offset += generate::request_duration_ns(&turns[i]) + (think_ms * 1e6) as u64;
+        }
+    }
+    turns.into_iter().flatten().collect()
+}
+
+/// Resource attribute that names the run; `otelsim verify` and the sink group by it.
+pub const RUN_ID_KEY: &str = "otelsim.run.id";
+
+/// A fresh run id (32 hex digits); derived from the seed and start time when both
+/// are given, so reproducible runs stay byte-identical.
+pub fn new_run_id(seed: Option<u64>, start_time_ns: Option<u64>) -> String {
+    let (a, b) = match (seed, start_time_ns) {
+        (Some(s), Some(t)) => (stream_seed(s, t), stream_seed(t, s)),
+        _ => {
+            let mut r = rand::rng();
+            (r.random(), r.random())
+        }
+    };
+    format!("{a:016x}{b:016x}")
+}
+
+pub fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
