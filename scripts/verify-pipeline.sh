@@ -16,15 +16,7 @@ mkdir -p "$WORK"
 if [ ! -x "$OTELSIM" ]; then echo "verify-pipeline: $OTELSIM not found; run \`make release\`" >&2; exit 1; fi
 if [ -z "$ROTEL" ] || [ ! -x "$ROTEL" ]; then echo "verify-pipeline: rotel-agent not found; run \`make rotel\`" >&2; exit 1; fi
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'; }
-wait_port() {
-  for _ in $(seq 1 300); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-    sleep 0.05
-  done
-  echo "verify-pipeline: nothing listens on 127.0.0.1:$1 ($2)" >&2
-  exit 1
-}
+. "$(dirname "$0")/lib.sh"
 SINK_GRPC=$(free_port); SINK_HTTP=$(free_port); ROTEL_GRPC=$(free_port); ROTEL_HTTP=$(free_port)
 
 pids=()

@@ -136,38 +136,37 @@ pub async fn run(cli: Cli) -> i32 {
 /// `otelsim verify`: the conventions come from the run's own settings (as its
 /// report records them) unless flags say otherwise.
 fn verify(mut s: Settings, g: &GlobalArgs, a: &VerifyArgs) -> i32 {
-    let recorded = std::fs::read_to_string(&a.run_report)
-        .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .map(|v| v["settings"].clone())
-        .unwrap_or_default();
-    let path = |key: &str| recorded[key].as_str().map(std::path::PathBuf::from);
+    let fail = |e: anyhow::Error| {
+        eprintln!("otelsim verify: {e:#}");
+        exit::INPUT
+    };
+    let run = match crate::verify::read_run(&a.run_report) {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    let recorded = &run.settings;
     if g.config.is_none() {
-        s.sources.config = path("config").or(s.sources.config);
+        s.sources.config = recorded.config.clone().or(s.sources.config);
     }
     if g.semconv.is_none() {
-        s.sources.semconv = path("semconv").or(s.sources.semconv);
+        s.sources.semconv = recorded.semconv.clone().or(s.sources.semconv);
     }
     if g.scenarios_dir.is_none() {
-        s.sources.scenarios_dir = path("scenarios_dir").or(s.sources.scenarios_dir);
+        s.sources.scenarios_dir = recorded.scenarios_dir.clone().or(s.sources.scenarios_dir);
     }
     if g.vendor.is_none() {
-        if let Some(v) = recorded["vendor"].as_str() {
-            s.vendor = v.to_string();
+        if let Some(v) = &recorded.vendor {
+            s.vendor = v.clone();
         }
     }
     let prep = match prepare(&s) {
         Ok(p) => p,
         Err(code) => return code,
     };
-    let verdict =
-        match crate::verify::verify(&a.run_report, &a.sink_report, &prep.world, a.allow_partial) {
-            Ok(v) => v,
-            Err(e) => {
-                eprintln!("otelsim verify: {e:#}");
-                return exit::INPUT;
-            }
-        };
+    let verdict = match crate::verify::verify(&run, &a.sink_report, &prep.world, a.allow_partial) {
+        Ok(v) => v,
+        Err(e) => return fail(e),
+    };
     print!("{}", verdict.render());
     if let Some(out) = &a.output {
         let json = serde_json::to_string_pretty(&verdict).unwrap_or_default();

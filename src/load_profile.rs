@@ -12,7 +12,7 @@
 //! `rate: 1000` instead of `stages` holds one rate for the whole run.
 
 use crate::diag::{Diags, LoadError};
-use crate::pace::{Burst, Profile, RateUnit, Stage};
+use crate::pace::{Burst, Profile, RateUnit};
 use crate::yaml::{self, MapReader, Node};
 
 /// A parsed profile: the shape and, when the file says, its unit.
@@ -101,8 +101,7 @@ fn read_stages(node: &Node, d: &mut Diags) -> Option<Profile> {
         );
         return None;
     };
-    let mut stages = Vec::new();
-    let mut prev = 0.0;
+    let mut targets = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let path = format!("stages[{i}]");
         let Some(mut m) = MapReader::new(item, &path, d) else {
@@ -124,22 +123,14 @@ fn read_stages(node: &Node, d: &mut Diags) -> Option<Profile> {
         };
         m.finish(d);
         if let (Some(secs), Some(to)) = (secs, target) {
-            stages.push(Stage {
-                secs,
-                from: prev,
-                to,
-            });
-            prev = to;
+            targets.push((secs, to));
         }
     }
-    if stages.is_empty() {
+    if targets.is_empty() {
         d.error(node.pos, "stages", "the list is empty");
         return None;
     }
-    Some(Profile {
-        stages,
-        burst: None,
-    })
+    Some(Profile::ramps(targets))
 }
 
 fn read_burst(node: &Node, d: &mut Diags) -> Option<Burst> {

@@ -59,8 +59,7 @@ impl Profile {
     /// `30s:100,2m:2000,30s:0`: ramp linearly from the previous target (0 at the
     /// start) to each target over its duration. `0s:500` is a step.
     pub fn parse_stages(s: &str) -> Result<Self, String> {
-        let mut stages = Vec::new();
-        let mut prev = 0.0;
+        let mut targets = Vec::new();
         for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
             let (d, r) = item
                 .split_once(':')
@@ -74,22 +73,35 @@ impl Profile {
                 .ok_or_else(|| {
                     format!("stage `{item}`: rate `{r}` is not a number from 0 to {MAX_RATE}")
                 })?;
-            stages.push(Stage {
-                secs,
-                from: prev,
-                to,
-            });
-            prev = to;
+            targets.push((secs, to));
         }
-        if stages.is_empty() {
+        if targets.is_empty() {
             return Err(format!(
                 "`{s}`: no stages; expected e.g. 30s:100,2m:2000,30s:0"
             ));
         }
-        Ok(Profile {
+        Ok(Profile::ramps(targets))
+    }
+
+    /// Linear ramps from 0 to each (duration s, target) in turn.
+    pub fn ramps(targets: impl IntoIterator<Item = (f64, f64)>) -> Self {
+        let mut prev = 0.0;
+        let stages = targets
+            .into_iter()
+            .map(|(secs, to)| {
+                let st = Stage {
+                    secs,
+                    from: prev,
+                    to,
+                };
+                prev = to;
+                st
+            })
+            .collect();
+        Profile {
             stages,
             burst: None,
-        })
+        }
     }
 
     /// Total length in seconds (infinite for a constant rate).

@@ -126,15 +126,6 @@ impl RunningSink {
         }
     }
 
-    /// Stops both servers at once, dropping connections and requests in flight
-    /// (what a killed collector does).
-    pub async fn abort(self) {
-        for (_, task) in self.tasks {
-            task.abort();
-            let _ = task.await;
-        }
-    }
-
     /// Stops accepting, lets in-flight requests finish (up to a grace
     /// period), and waits for both servers to exit.
     pub async fn shutdown(self) {

@@ -16,8 +16,26 @@ const LISTED: usize = 10;
 
 /// The parts of a run report `verify` reads.
 #[derive(serde::Deserialize)]
-struct RunFile {
+pub struct RunFile {
     report: RunPart,
+    /// The run's own conventions, so enums are checked against what it used.
+    #[serde(default)]
+    pub settings: RecordedSettings,
+}
+
+/// Where the run's config, conventions and scenarios came from (absent: embedded).
+#[derive(Default, serde::Deserialize)]
+#[serde(default)]
+pub struct RecordedSettings {
+    pub config: Option<std::path::PathBuf>,
+    pub semconv: Option<std::path::PathBuf>,
+    pub scenarios_dir: Option<std::path::PathBuf>,
+    pub vendor: Option<String>,
+}
+
+/// Reads a run report (from `otelsim run --report`).
+pub fn read_run(path: &Path) -> Result<RunFile> {
+    read_json(path, "run report (from `otelsim run --report`)")
 }
 
 #[derive(serde::Deserialize)]
@@ -89,24 +107,23 @@ pub struct Verdict {
 /// `allow_partial`: limits of the sink or the report (spans beyond their caps)
 /// do not fail the verdict by themselves.
 pub fn verify(
-    run_path: &Path,
+    run: &RunFile,
     sink_path: &Path,
     world: &World,
     allow_partial: bool,
 ) -> Result<Verdict> {
-    let run: RunFile = read_json(run_path, "run report (from `otelsim run --report`)")?;
     let sink: SinkFile = read_json(
         sink_path,
         "sink report (from `otelsim sink --summary-file`)",
     )?;
-    let run = run.report;
+    let run = &run.report;
     if run.run_id == OTHER_RUNS {
         bail!("run id {OTHER_RUNS} is reserved");
     }
     // A run the sink never saw is the total-loss case: compare against nothing.
     let nothing = RunSeen::default();
     let seen = sink.runs.get(&run.run_id).unwrap_or(&nothing);
-    let mut v = compare(&run, seen, world, allow_partial);
+    let mut v = compare(run, seen, world, allow_partial);
     if !sink.runs.contains_key(&run.run_id) {
         let others: Vec<&str> = sink.runs.keys().map(String::as_str).collect();
         v.limits.push(format!(
