@@ -22,7 +22,7 @@ pub mod measure;
 
 use crate::encode::Resources;
 use crate::export::{endpoint_url, http_signal_url, ExportConfig, Protocol};
-use crate::record::{ResourceKey, TraceRecord};
+use crate::record::{ServiceId, TraceRecord};
 use anyhow::{bail, Context as _, Result};
 use counting::{Counting, Tally};
 use opentelemetry::InstrumentationScope;
@@ -191,7 +191,7 @@ pub struct SdkEngine {
     target: Target,
     resources: Resources,
     opts: SdkOptions,
-    pipelines: RwLock<HashMap<ResourceKey, Arc<BatchSpanProcessor>>>,
+    pipelines: RwLock<HashMap<ServiceId, Arc<BatchSpanProcessor>>>,
     scopes: RwLock<HashMap<Arc<str>, InstrumentationScope>>,
     tally: Arc<Tally>,
     offered: AtomicU64,
@@ -258,25 +258,27 @@ impl SdkEngine {
             finished: false,
         };
         // Building these now reports a bad endpoint or header before any span.
-        for control_plane in [false, true] {
-            engine.pipeline(&ResourceKey {
-                control_plane,
-                component: None,
-            })?;
+        for plane in crate::plan::Services::PLANES {
+            engine.pipeline(plane)?;
         }
         Ok(engine)
     }
 
     /// The pipeline of `key`, built on first use.
-    fn pipeline(&self, key: &ResourceKey) -> Result<Arc<BatchSpanProcessor>> {
-        if let Some(p) = self.pipelines.read().ok().and_then(|m| m.get(key).cloned()) {
+    fn pipeline(&self, key: ServiceId) -> Result<Arc<BatchSpanProcessor>> {
+        if let Some(p) = self
+            .pipelines
+            .read()
+            .ok()
+            .and_then(|m| m.get(&key).cloned())
+        {
             return Ok(p);
         }
         let mut map = self
             .pipelines
             .write()
             .map_err(|_| anyhow::anyhow!("SDK engine state poisoned"))?;
-        if let Some(p) = map.get(key) {
+        if let Some(p) = map.get(&key) {
             return Ok(p.clone());
         }
         let exporter = Counting::new(
@@ -290,7 +292,7 @@ impl SdkEngine {
             self.resources.schema_url(),
         ));
         let p = Arc::new(processor);
-        map.insert(key.clone(), p.clone());
+        map.insert(key, p.clone());
         self.started.fetch_add(1, Relaxed);
         Ok(p)
     }
@@ -314,7 +316,7 @@ impl SdkEngine {
             let scope = self.scope(&t.scope);
             for s in &t.spans {
                 self.offered.fetch_add(1, Relaxed);
-                match self.pipeline(&s.resource) {
+                match self.pipeline(s.service) {
                     Ok(p) => p.on_end(convert::span_data(&t.trace_id, s, &scope)),
                     Err(e) => {
                         if self.unbuilt.fetch_add(1, Relaxed) == 0 {

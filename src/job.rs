@@ -54,6 +54,7 @@ pub fn prepare(sources: &Sources, opts: &WorldOptions) -> Result<Prepared, crate
             }
         }
     }
+    crate::generate::attach_semconv_fill(&world, &registry.semconv, plans.values_mut());
     if !errors.is_empty() {
         errors.extend(warnings);
         return Err(crate::diag::LoadError {

@@ -6,6 +6,7 @@
 
 pub mod app;
 pub mod bench;
+pub mod class;
 pub mod cli;
 pub mod diag;
 pub mod embedded;

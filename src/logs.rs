@@ -3,6 +3,7 @@
 //! policy decisions and blocks, and exceptions. Each record carries the trace id,
 //! span id and flags of its span and is timestamped inside it. Pure.
 
+use crate::class::SpanClass;
 use crate::model::AttrValue;
 use crate::plan::World;
 use crate::record::{Key, LogRecord, Severity, SpanRecord, StatusCode, TraceRecord};
@@ -25,12 +26,6 @@ fn key_attrs(world: &World) -> [&Key; 12] {
         &k.turn_index,
         &k.agent_target,
     ]
-}
-
-fn class_of(world: &World, s: &SpanRecord) -> String {
-    s.attr(&world.keys.span_class)
-        .map(|v| v.to_string())
-        .unwrap_or_default()
 }
 
 fn text(s: &SpanRecord, key: &str) -> String {
@@ -75,7 +70,7 @@ impl Emit<'_> {
             trace_id: self.trace.trace_id,
             span_id: span.span_id,
             scope: self.trace.scope.clone(),
-            resource: span.resource.clone(),
+            service: span.service,
         });
     }
 }
@@ -85,12 +80,30 @@ pub fn derive(world: &World, trace: &TraceRecord, out: &mut Vec<LogRecord>) {
     let k = &world.keys;
     let mut e = Emit { world, trace, out };
     for (i, s) in trace.spans.iter().enumerate() {
-        let class = class_of(world, s);
         let failed = s.status == StatusCode::Error;
         let dur_ms = s.duration_ns() as f64 / 1e6;
         let err = text(s, "error.type");
-        match class.as_str() {
-            "a2a.orchestrate" => {
+        // The records of each span class (attempts first: they carry their step's class).
+        match (s.class.attempt, s.class.class) {
+            (true, _) if failed => {
+                // A failed attempt followed by another attempt of the same call means a retry was scheduled.
+                let next = trace.spans[i + 1..]
+                    .iter()
+                    .find(|n| n.parent_span_id == s.parent_span_id && n.name == s.name);
+                if let Some(next) = next {
+                    let wait_ms = next.start_ns.saturating_sub(s.end_ns) as f64 / 1e6;
+                    e.record(
+                        s,
+                        s.end_ns,
+                        Severity::Warn,
+                        "retry.scheduled",
+                        format!("Attempt failed with {err}; retrying in {wait_ms:.0} ms"),
+                        vec![(k.retry_delay_ms.clone(), AttrValue::Double(round3(wait_ms)))],
+                    );
+                }
+            }
+            (true, _) => {}
+            (false, SpanClass::Orchestrate) => {
                 e.record(
                     s,
                     s.start_ns,
@@ -114,7 +127,7 @@ pub fn derive(world: &World, trace: &TraceRecord, out: &mut Vec<LogRecord>) {
                     vec![(k.duration_ms.clone(), AttrValue::Double(round3(dur_ms)))],
                 );
             }
-            "llm.call" => {
+            (false, SpanClass::LlmCall) => {
                 let model = format!("{}/{}", text(s, &k.provider), text(s, &k.request_model));
                 let (sev, body) = if failed {
                     (
@@ -139,7 +152,7 @@ pub fn derive(world: &World, trace: &TraceRecord, out: &mut Vec<LogRecord>) {
                 }
                 e.record(s, s.end_ns, sev, "llm.call.completed", body, extra);
             }
-            "mcp.tool.execute" => {
+            (false, SpanClass::McpToolExecute) => {
                 let tool = text(s, &k.tool_name);
                 let (sev, event, body) = if failed {
                     (
@@ -166,24 +179,7 @@ pub fn derive(world: &World, trace: &TraceRecord, out: &mut Vec<LogRecord>) {
                     vec![(k.duration_ms.clone(), AttrValue::Double(round3(dur_ms)))],
                 );
             }
-            c if c.ends_with(".attempt") && failed => {
-                // A failed attempt followed by another attempt of the same call means a retry was scheduled.
-                let next = trace.spans[i + 1..]
-                    .iter()
-                    .find(|n| n.parent_span_id == s.parent_span_id && n.name == s.name);
-                if let Some(next) = next {
-                    let wait_ms = next.start_ns.saturating_sub(s.end_ns) as f64 / 1e6;
-                    e.record(
-                        s,
-                        s.end_ns,
-                        Severity::Warn,
-                        "retry.scheduled",
-                        format!("Attempt failed with {err}; retrying in {wait_ms:.0} ms"),
-                        vec![(k.retry_delay_ms.clone(), AttrValue::Double(round3(wait_ms)))],
-                    );
-                }
-            }
-            "validation.policy" => {
+            (false, SpanClass::ValidationPolicy) => {
                 let decision = text(s, &world.prefix.attr("policy.decision"));
                 let sev = match decision.as_str() {
                     _ if failed => Severity::Error,
@@ -202,8 +198,9 @@ pub fn derive(world: &World, trace: &TraceRecord, out: &mut Vec<LogRecord>) {
                     policy_attrs(world, s),
                 );
             }
-            "request.validation" | "response.validation" => {
-                let outcome_key = if class == "request.validation" {
+            (false, class @ (SpanClass::RequestValidation | SpanClass::ResponseValidation)) => {
+                let request = class == SpanClass::RequestValidation;
+                let outcome_key = if request {
                     "request.outcome"
                 } else {
                     "response.outcome"
@@ -211,7 +208,7 @@ pub fn derive(world: &World, trace: &TraceRecord, out: &mut Vec<LogRecord>) {
                 let outcome = text(s, &world.prefix.attr(outcome_key));
                 if outcome == "blocked" {
                     let reason = text(s, &world.prefix.attr("block.reason"));
-                    let (event, what) = if class == "request.validation" {
+                    let (event, what) = if request {
                         ("request.blocked", "Request")
                     } else {
                         ("response.blocked", "Response")

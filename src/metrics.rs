@@ -7,16 +7,11 @@
 //! it declares them, built-in `{p}.*` metrics for span kinds it does not cover,
 //! and the standard OTel GenAI and MCP client metrics.
 
-use crate::encode::{key_value, scope_named, Resources};
+use crate::class::{ClassOf, SpanClass};
 use crate::model::semconv::Semconv;
 use crate::model::AttrValue;
 use crate::plan::World;
-use crate::record::{Key, ResourceKey, SpanRecord, StatusCode, TraceRecord};
-use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::tonic::metrics::v1::{
-    exemplar, metric, number_data_point, AggregationTemporality, Exemplar, Histogram,
-    HistogramDataPoint, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
-};
+use crate::record::{Key, ServiceId, SpanRecord, StatusCode, TraceRecord};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -64,8 +59,8 @@ pub struct MetricSpec {
     pub unit: String,
     /// `None` for a counter (monotonic sum); bucket bounds for a histogram.
     pub bounds: Option<Vec<f64>>,
-    /// Span class this metric measures (`llm.call`); a class ending in `.attempt` matches every attempt span.
-    pub class: String,
+    /// The spans this metric measures.
+    pub spans: SpanMatch,
     value: Value,
     /// Span attributes that become point attributes (low-cardinality only).
     dims: Vec<Key>,
@@ -75,6 +70,112 @@ pub struct MetricSpec {
     error_dim: bool,
     /// Only spans with this attribute (e.g. `retry.reason`: attempts after the first).
     requires: Option<Key>,
+}
+
+/// Which spans a metric measures.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SpanMatch {
+    /// Spans of one class (attempts of it when `attempt` is set).
+    Class(ClassOf),
+    /// Every attempt span, whatever its step.
+    AnyAttempt,
+    /// Spans of a class otelsim does not know, by its written name.
+    Named(Key),
+}
+
+impl SpanMatch {
+    /// A class as written in the semconv file (prefix already removed).
+    fn written(class: &str) -> SpanMatch {
+        match ClassOf::parse(class) {
+            c if c.class == SpanClass::Other => SpanMatch::Named(Arc::from(class)),
+            c => SpanMatch::Class(c),
+        }
+    }
+
+    fn matches(&self, s: &SpanRecord, class_key: &str) -> bool {
+        match self {
+            SpanMatch::Class(c) => s.class == *c,
+            SpanMatch::AnyAttempt => s.class.attempt,
+            SpanMatch::Named(n) => s.attr(class_key).and_then(AttrValue::as_str) == Some(n),
+        }
+    }
+}
+
+/// Built-in count and duration metrics per span class, for the classes the
+/// semconv file's `canonical_metrics` do not cover: (class, name base `{p}.<base>.*`,
+/// what is counted, dimension keys as semconv short names or `Keys` fields).
+fn builtin_table(
+    k: &crate::plan::Keys,
+    attr: &dyn Fn(&str) -> Key,
+) -> Vec<(SpanClass, &'static str, &'static str, Vec<Key>)> {
+    let tenant = &k.tenant_id;
+    vec![
+        (
+            SpanClass::Orchestrate,
+            "turn",
+            "agent turns",
+            vec![
+                tenant.clone(),
+                k.agent_target.clone(),
+                k.a2a_outcome.clone(),
+            ],
+        ),
+        (
+            SpanClass::McpToolExecute,
+            "tool",
+            "MCP tool calls",
+            vec![tenant.clone(), k.tool_name.clone(), k.step_outcome.clone()],
+        ),
+        (
+            SpanClass::LlmCall,
+            "llm",
+            "LLM calls",
+            vec![
+                tenant.clone(),
+                k.provider.clone(),
+                k.request_model.clone(),
+                k.step_outcome.clone(),
+            ],
+        ),
+        (
+            SpanClass::ToolsRecommend,
+            "tools.recommend",
+            "tool recommendations",
+            vec![
+                tenant.clone(),
+                k.selection_strategy.clone(),
+                k.step_outcome.clone(),
+            ],
+        ),
+        (
+            SpanClass::RequestValidation,
+            "request.validation",
+            "control-plane request validations",
+            vec![
+                tenant.clone(),
+                attr("request.outcome"),
+                attr("block.reason"),
+            ],
+        ),
+        (
+            SpanClass::ContextAugment,
+            "rag",
+            "retrievals",
+            vec![tenant.clone(), attr("rag.source"), k.step_outcome.clone()],
+        ),
+        (
+            SpanClass::RagRetrieve,
+            "rag.retrieve",
+            "retrievals",
+            vec![tenant.clone(), k.step_outcome.clone()],
+        ),
+        (
+            SpanClass::A2aCall,
+            "a2a",
+            "agent-to-agent calls",
+            vec![tenant.clone(), k.step_outcome.clone()],
+        ),
+    ]
 }
 
 /// Attribute keys that would explode cardinality; never metric dimensions.
@@ -111,7 +212,7 @@ impl MetricsPlan {
             let Some(span) = &m.aligns_with_span else {
                 continue;
             };
-            let class = p.class_of(&p.rewrite(span)).to_string();
+            let spans = SpanMatch::written(p.class_of(&p.rewrite(span)));
             let name = p.rewrite(&m.name);
             let histogram = m.instrument.eq_ignore_ascii_case("histogram");
             let value = match &m.value_attribute {
@@ -135,7 +236,7 @@ impl MetricsPlan {
                     m.unit.clone()
                 },
                 bounds,
-                class,
+                spans,
                 value,
                 dims: m
                     .dimensions
@@ -150,31 +251,28 @@ impl MetricsPlan {
                 name,
             });
         }
-        // A built-in is skipped when the file covers its span kind or already uses its name.
-        let covered = |class: &str, base: &str, specs: &[MetricSpec]| {
+        // A built-in is skipped when the file covers its span class or already uses its name.
+        let dims = |names: &[&Key]| names.iter().map(|k| (*k).clone()).collect::<Vec<Key>>();
+        let attr = |short: &str| -> Key { key(&p.attr(short)) };
+        for (class, base, what, dim_keys) in builtin_table(k, &attr) {
+            let spans = SpanMatch::Class(ClassOf::step(class));
             let names = [
                 p.attr(&format!("{base}.count")),
                 p.attr(&format!("{base}.duration")),
             ];
-            specs
+            if specs
                 .iter()
-                .any(|s| s.class == class || names.contains(&s.name))
-        };
-        let dims = |names: &[&Key]| names.iter().map(|k| (*k).clone()).collect::<Vec<Key>>();
-        let builtin = |class: &str,
-                       base: &str,
-                       what: &str,
-                       dim_keys: Vec<Key>,
-                       specs: &mut Vec<MetricSpec>| {
-            if covered(class, base, specs) {
-                return;
+                .any(|s| s.spans == spans || names.contains(&s.name))
+            {
+                continue;
             }
+            let [count, duration] = names;
             specs.push(MetricSpec {
-                name: p.attr(&format!("{base}.count")),
+                name: count,
                 description: format!("Number of {what}"),
                 unit: "1".into(),
                 bounds: None,
-                class: class.into(),
+                spans: spans.clone(),
                 value: Value::One,
                 dims: dim_keys.clone(),
                 fixed: Vec::new(),
@@ -182,87 +280,32 @@ impl MetricsPlan {
                 requires: None,
             });
             specs.push(MetricSpec {
-                name: p.attr(&format!("{base}.duration")),
+                name: duration,
                 description: format!("Duration of {what}"),
                 unit: "ms".into(),
                 bounds: Some(MS_BOUNDS.to_vec()),
-                class: class.into(),
+                spans,
                 value: Value::DurationMs,
                 dims: dim_keys,
                 fixed: Vec::new(),
                 error_dim: false,
                 requires: None,
             });
-        };
+        }
         let tenant = &k.tenant_id;
-        builtin(
-            "a2a.orchestrate",
-            "turn",
-            "agent turns",
-            dims(&[tenant, &k.agent_target, &k.a2a_outcome]),
-            &mut specs,
-        );
-        builtin(
-            "mcp.tool.execute",
-            "tool",
-            "MCP tool calls",
-            dims(&[tenant, &k.tool_name, &k.step_outcome]),
-            &mut specs,
-        );
-        builtin(
-            "llm.call",
-            "llm",
-            "LLM calls",
-            dims(&[tenant, &k.provider, &k.request_model, &k.step_outcome]),
-            &mut specs,
-        );
-        builtin(
-            "tools.recommend",
-            "tools.recommend",
-            "tool recommendations",
-            dims(&[tenant, &k.selection_strategy, &k.step_outcome]),
-            &mut specs,
-        );
-        let outcome = key(&p.attr("request.outcome"));
-        let reason = key(&p.attr("block.reason"));
-        builtin(
-            "request.validation",
-            "request.validation",
-            "control-plane request validations",
-            dims(&[tenant, &outcome, &reason]),
-            &mut specs,
-        );
-        builtin(
-            "context.augment",
-            "rag",
-            "retrievals",
-            dims(&[tenant, &key(&p.attr("rag.source")), &k.step_outcome]),
-            &mut specs,
-        );
-        builtin(
-            "rag.retrieve",
-            "rag.retrieve",
-            "retrievals",
-            dims(&[tenant, &k.step_outcome]),
-            &mut specs,
-        );
-        builtin(
-            "a2a.call",
-            "a2a",
-            "agent-to-agent calls",
-            dims(&[tenant, &k.step_outcome]),
-            &mut specs,
-        );
-        if !specs.iter().any(|s| {
-            s.class == "llm.call" && matches!(&s.value, Value::Attr(a) if *a == k.input_tokens)
-        }) {
+        let llm = SpanMatch::Class(ClassOf::step(SpanClass::LlmCall));
+        let mcp = SpanMatch::Class(ClassOf::step(SpanClass::McpToolExecute));
+        if !specs
+            .iter()
+            .any(|s| s.spans == llm && matches!(&s.value, Value::Attr(a) if *a == k.input_tokens))
+        {
             for (which, v) in [("input", &k.input_tokens), ("output", &k.output_tokens)] {
                 specs.push(MetricSpec {
                     name: p.attr(&format!("llm.tokens.{which}")),
                     description: format!("LLM {which} tokens"),
                     unit: "{token}".into(),
                     bounds: None,
-                    class: "llm.call".into(),
+                    spans: llm.clone(),
                     value: Value::Attr(v.clone()),
                     dims: dims(&[tenant, &k.provider, &k.request_model]),
                     fixed: Vec::new(),
@@ -277,7 +320,7 @@ impl MetricsPlan {
                 "Retry attempts (attempts after the first) of tool calls and retried steps".into(),
             unit: "1".into(),
             bounds: None,
-            class: ".attempt".into(),
+            spans: SpanMatch::AnyAttempt,
             value: Value::One,
             dims: dims(&[tenant, &k.tool_name, &k.retry_reason, &k.attempt_outcome]),
             fixed: Vec::new(),
@@ -291,7 +334,7 @@ impl MetricsPlan {
             description: "GenAI operation duration".into(),
             unit: "s".into(),
             bounds: Some(GENAI_DURATION_BOUNDS.to_vec()),
-            class: "llm.call".into(),
+            spans: llm.clone(),
             value: Value::DurationS,
             dims: genai_dims.clone(),
             fixed: Vec::new(),
@@ -304,7 +347,7 @@ impl MetricsPlan {
                 description: "Number of input and output tokens used".into(),
                 unit: "{token}".into(),
                 bounds: Some(TOKEN_BOUNDS.to_vec()),
-                class: "llm.call".into(),
+                spans: llm.clone(),
                 value: Value::Attr(v.clone()),
                 dims: genai_dims.clone(),
                 fixed: vec![(k.token_type.clone(), AttrValue::str(which))],
@@ -317,7 +360,7 @@ impl MetricsPlan {
             description: "Duration of MCP requests as observed by the client".into(),
             unit: "s".into(),
             bounds: Some(MCP_DURATION_BOUNDS.to_vec()),
-            class: "mcp.tool.execute".into(),
+            spans: mcp,
             value: Value::DurationS,
             dims: dims(&[&k.mcp_method, &k.tool_name]),
             fixed: Vec::new(),
@@ -329,20 +372,27 @@ impl MetricsPlan {
 }
 
 /// One measurement kept as an exemplar: value, time, trace id, span id.
-type Sample = (f64, u64, [u8; 16], [u8; 8]);
+pub type Sample = (f64, u64, [u8; 16], [u8; 8]);
 
+/// One aggregated time series: a metric under one service with one attribute set.
 #[derive(Clone, Debug)]
-struct Series {
+pub struct Series {
     name_idx: usize,
-    resource: ResourceKey,
-    attrs: Vec<(Key, AttrValue)>,
-    sum: f64,
-    count: u64,
-    min: f64,
-    max: f64,
-    buckets: Vec<u64>,
+    service: ServiceId,
+    /// Point attributes.
+    pub attrs: Vec<(Key, AttrValue)>,
+    /// Sum of the measurements.
+    pub sum: f64,
+    /// Number of measurements.
+    pub count: u64,
+    /// Smallest measurement.
+    pub min: f64,
+    /// Largest measurement.
+    pub max: f64,
+    /// Histogram bucket counts (empty for a counter).
+    pub buckets: Vec<u64>,
     /// Latest measurement per bucket.
-    exemplars: Vec<Option<Sample>>,
+    pub exemplars: Vec<Option<Sample>>,
 }
 
 /// Aggregates measurements between collections; stamps points itself.
@@ -354,7 +404,7 @@ pub struct Aggregator {
     temporality: Temporality,
     start_ns: u64,
     last_collect_ns: u64,
-    series: BTreeMap<(usize, ResourceKey, String), Series>,
+    series: BTreeMap<(usize, ServiceId, String), Series>,
     per_metric: Vec<usize>,
     measurements: u64,
     /// Measurements were recorded since the last collection.
@@ -404,18 +454,13 @@ impl Aggregator {
     /// measurement (and exemplar) inside the collection window that reports it.
     pub fn record(&mut self, world: &World, trace: &TraceRecord, recorded_ns: u64) {
         self.dirty = true;
+        let class_key = &world.keys.span_class;
         for s in &trace.spans {
-            let Some(class) = s.attr(&world.keys.span_class).and_then(AttrValue::as_str) else {
-                continue;
-            };
             for i in 0..self.plan.specs.len() {
                 let spec = &self.plan.specs[i];
-                let matches = if spec.class.starts_with('.') {
-                    class.ends_with(spec.class.as_str())
-                } else {
-                    spec.class == class
-                };
-                if !matches || spec.requires.as_ref().is_some_and(|r| s.attr(r).is_none()) {
+                if !spec.spans.matches(s, class_key)
+                    || spec.requires.as_ref().is_some_and(|r| s.attr(r).is_none())
+                {
                     continue;
                 }
                 let value = match &spec.value {
@@ -460,11 +505,9 @@ impl Aggregator {
             id.push_str(&v.to_string());
             id.push('\u{1f}');
         }
-        let resource = ResourceKey {
-            control_plane: s.resource.control_plane,
-            component: None,
-        };
-        let mut key = (name_idx, resource.clone(), id);
+        // Metrics are reported per service (a plane's components report on the plane).
+        let service = world.services.get(s.service).metrics_on;
+        let mut key = (name_idx, service, id);
         if !self.series.contains_key(&key) {
             if self.per_metric[name_idx] >= MAX_SERIES_PER_METRIC {
                 // Cardinality guard, as OTel SDKs do: new attribute sets share one overflow series.
@@ -477,7 +520,7 @@ impl Aggregator {
         let nb = spec.bounds.as_ref().map_or(0, |b| b.len() + 1);
         let series = self.series.entry(key).or_insert_with(|| Series {
             name_idx,
-            resource,
+            service,
             attrs,
             sum: 0.0,
             count: 0,
@@ -499,14 +542,11 @@ impl Aggregator {
         self.measurements += 1;
     }
 
-    /// Builds the export request for everything since the last collection, stamped
-    /// `now_ns`; returns it with its number of data points (None when there is nothing).
-    pub fn collect(
-        &mut self,
-        now_ns: u64,
-        resources: &Resources,
-    ) -> Option<(ExportMetricsServiceRequest, u64)> {
-        let start = match self.temporality {
+    /// Everything since the last collection, stamped `now_ns`, grouped by
+    /// service and metric (`None` when there is nothing to report); `done`
+    /// must be called once it has been encoded.
+    pub fn collect(&mut self, now_ns: u64) -> Option<Collection<'_>> {
+        let start_ns = match self.temporality {
             Temporality::Cumulative => self.start_ns,
             Temporality::Delta => self.last_collect_ns,
         };
@@ -519,119 +559,81 @@ impl Aggregator {
         if self.series.is_empty() {
             return None;
         }
-        let temporality = match self.temporality {
-            Temporality::Cumulative => AggregationTemporality::Cumulative,
-            Temporality::Delta => AggregationTemporality::Delta,
-        } as i32;
-        let mut by_resource: BTreeMap<ResourceKey, BTreeMap<usize, Vec<&Series>>> = BTreeMap::new();
+        let mut by_service: BTreeMap<ServiceId, BTreeMap<usize, Vec<&Series>>> = BTreeMap::new();
         for s in self.series.values() {
-            by_resource
-                .entry(s.resource.clone())
+            by_service
+                .entry(s.service)
                 .or_default()
                 .entry(s.name_idx)
                 .or_default()
                 .push(s);
         }
-        let mut points = 0u64;
-        let mut resource_metrics = Vec::new();
-        for (rk, metrics) in by_resource {
-            let mut out = Vec::new();
-            for (name_idx, series) in metrics {
-                let spec = self.plan.specs[self
-                    .spec_name
-                    .iter()
-                    .position(|n| *n == name_idx)
-                    .unwrap_or(0)]
-                .clone();
-                points += series.len() as u64;
-                let attrs = |s: &Series| {
-                    s.attrs
-                        .iter()
-                        .map(|(k, v)| key_value(k, v))
-                        .collect::<Vec<_>>()
-                };
-                let data = match &spec.bounds {
-                    None => metric::Data::Sum(Sum {
-                        data_points: series
+        let services = by_service
+            .into_iter()
+            .map(|(service, metrics)| {
+                let metrics = metrics
+                    .into_iter()
+                    .map(|(name_idx, series)| {
+                        let spec = &self.plan.specs[self
+                            .spec_name
                             .iter()
-                            .map(|s| NumberDataPoint {
-                                attributes: attrs(s),
-                                start_time_unix_nano: start,
-                                time_unix_nano: now_ns,
-                                exemplars: Vec::new(),
-                                flags: 0,
-                                value: Some(if s.sum.fract() == 0.0 && s.sum.abs() < 9e15 {
-                                    number_data_point::Value::AsInt(s.sum as i64)
-                                } else {
-                                    number_data_point::Value::AsDouble(s.sum)
-                                }),
-                            })
-                            .collect(),
-                        aggregation_temporality: temporality,
-                        is_monotonic: true,
-                    }),
-                    Some(bounds) => metric::Data::Histogram(Histogram {
-                        data_points: series
-                            .iter()
-                            .map(|s| HistogramDataPoint {
-                                attributes: attrs(s),
-                                start_time_unix_nano: start,
-                                time_unix_nano: now_ns,
-                                count: s.count,
-                                sum: Some(s.sum),
-                                bucket_counts: s.buckets.clone(),
-                                explicit_bounds: bounds.clone(),
-                                exemplars: s
-                                    .exemplars
-                                    .iter()
-                                    .flatten()
-                                    .map(|(v, t, tid, sid)| Exemplar {
-                                        filtered_attributes: Vec::new(),
-                                        time_unix_nano: *t,
-                                        span_id: sid.to_vec(),
-                                        trace_id: tid.to_vec(),
-                                        value: Some(exemplar::Value::AsDouble(*v)),
-                                    })
-                                    .collect(),
-                                flags: 0,
-                                min: (s.count > 0).then_some(s.min),
-                                max: (s.count > 0).then_some(s.max),
-                            })
-                            .collect(),
-                        aggregation_temporality: temporality,
-                    }),
-                };
-                out.push(Metric {
-                    name: self.names[name_idx].clone(),
-                    description: spec.description.clone(),
-                    unit: spec.unit.clone(),
-                    metadata: Vec::new(),
-                    data: Some(data),
-                });
-            }
-            resource_metrics.push(ResourceMetrics {
-                resource: Some(resources.resource(&rk)),
-                scope_metrics: vec![ScopeMetrics {
-                    scope: Some(scope_named("otelsim")),
-                    metrics: out,
-                    schema_url: resources.schema_url().to_string(),
-                }],
-                schema_url: resources.schema_url().to_string(),
-            });
-        }
+                            .position(|n| *n == name_idx)
+                            .unwrap_or(0)];
+                        CollectedMetric {
+                            name: &self.names[name_idx],
+                            spec,
+                            series,
+                        }
+                    })
+                    .collect();
+                (service, metrics)
+            })
+            .collect();
+        Some(Collection {
+            start_ns,
+            now_ns,
+            temporality: self.temporality,
+            services,
+        })
+    }
+
+    /// Starts the next interval after a collection was encoded: delta series
+    /// begin again; cumulative ones keep their sums but not their exemplars,
+    /// which describe the last interval only.
+    pub fn done(&mut self) {
         if self.temporality == Temporality::Delta {
             self.series.clear();
             self.per_metric.iter_mut().for_each(|n| *n = 0);
         } else {
-            // Exemplars describe the last interval only.
             for s in self.series.values_mut() {
                 s.exemplars.iter_mut().for_each(|e| *e = None);
             }
         }
-        Some((ExportMetricsServiceRequest { resource_metrics }, points))
     }
 
     pub fn measurements(&self) -> u64 {
         self.measurements
     }
+}
+
+/// One collection: every series to report, by service and metric.
+pub struct Collection<'a> {
+    /// Start of the points' time window (the run's start, or the last collection for delta).
+    pub start_ns: u64,
+    /// When the points were collected.
+    pub now_ns: u64,
+    /// Cumulative or delta.
+    pub temporality: Temporality,
+    /// Metrics per service, in service order.
+    pub services: Vec<(ServiceId, Vec<CollectedMetric<'a>>)>,
+}
+
+/// The series of one metric in a collection.
+pub struct CollectedMetric<'a> {
+    /// The metric's name.
+    pub name: &'a str,
+    /// Description, unit and bucket bounds (of the metric's first spec).
+    pub spec: &'a MetricSpec,
+    /// Its series under one service.
+    pub series: Vec<&'a Series>,
 }

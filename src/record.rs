@@ -1,6 +1,7 @@
 //! Generated telemetry records: what the generator produces and the encoders consume.
 //! Plain data, independent of any OTLP crate.
 
+use crate::class::ClassOf;
 use std::fmt;
 use std::sync::Arc;
 
@@ -85,12 +86,11 @@ pub struct Event {
     pub attrs: Vec<(Key, AttrValue)>,
 }
 
-/// Which resource a span is emitted under: the plane and the component.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ResourceKey {
-    pub control_plane: bool,
-    pub component: Option<Key>,
-}
+/// The service (an OTel resource: `service.name` and its attributes) a span or
+/// log record is emitted under: an index into the run's service table
+/// (`plan::Services`). Encoders group by it in index order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ServiceId(pub u16);
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct SpanRecord {
@@ -104,7 +104,10 @@ pub struct SpanRecord {
     pub events: Vec<Event>,
     pub status: StatusCode,
     pub status_message: Option<Arc<str>>,
-    pub resource: ResourceKey,
+    /// The service that emits the span.
+    pub service: ServiceId,
+    /// What the span is (its `span.class` attribute, typed).
+    pub class: ClassOf,
     /// Links to spans of other traces: (trace id, span id).
     pub links: Vec<([u8; 16], [u8; 8])>,
 }
@@ -176,5 +179,6 @@ pub struct LogRecord {
     pub trace_id: [u8; 16],
     pub span_id: [u8; 8],
     pub scope: Key,
-    pub resource: ResourceKey,
+    /// The service of the span the record describes.
+    pub service: ServiceId,
 }

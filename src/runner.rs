@@ -296,11 +296,9 @@ pub async fn execute(
         .max()
         .unwrap_or(clock_start);
     // The final collection: everything measured since the last one.
-    let last = shared
-        .metrics
-        .lock()
-        .ok()
-        .and_then(|mut m| m.aggregator.collect(clock_end, &resources));
+    let last = shared.metrics.lock().ok().and_then(|mut m| {
+        crate::encode::metrics::collect(&mut m.aggregator, clock_end, &resources)
+    });
     if let Some((request, points)) = last {
         let mut b = exporter.batcher();
         b.submit_metrics(request, points).await;

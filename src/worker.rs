@@ -305,7 +305,7 @@ async fn collect_metrics_if_due(sh: &Shared, batcher: &mut Batcher, now: u64) {
         m.next_collect = now.saturating_add(
             u64::try_from(sh.settings.metrics_interval.as_nanos()).unwrap_or(u64::MAX),
         );
-        m.aggregator.collect(now, batcher.resources())
+        crate::encode::metrics::collect(&mut m.aggregator, now, batcher.resources())
     };
     if let Some((request, points)) = collected {
         batcher.submit_metrics(request, points).await;

@@ -4,11 +4,12 @@
 //! (plane + component) and instrumentation scope (`otelsim.<scenario>`), so a
 //! trace never spans two export requests.
 
+pub mod metrics;
 pub mod wire;
 
 use crate::model::AttrValue;
 use crate::plan::World;
-use crate::record::{LogRecord, ResourceKey, SpanKind, SpanRecord, StatusCode, TraceRecord};
+use crate::record::{LogRecord, ServiceId, SpanKind, SpanRecord, StatusCode, TraceRecord};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
@@ -38,49 +39,58 @@ pub fn key_value(k: &str, v: &AttrValue) -> KeyValue {
     }
 }
 
-/// Resources per (plane, component), built once.
+/// The OTLP `Resource` of every service of the run (with the run's own
+/// attributes, such as `otelsim.run.id`), built once and indexed by `ServiceId`.
 #[derive(Clone, Debug)]
 pub struct Resources {
     schema_url: String,
-    data_plane: Vec<KeyValue>,
-    control_plane: Vec<KeyValue>,
-    component_key: String,
+    by_service: Arc<[Resource]>,
+    /// `service.name` of each service, for reports.
+    names: Arc<[String]>,
 }
 
 impl Resources {
+    /// Resources for `world`'s services; `extra` goes after each service's own
+    /// attributes (before a plane component's `component`).
     pub fn new(world: &World, extra: &[(String, AttrValue)]) -> Self {
-        let conv = |attrs: &[(String, AttrValue)]| -> Vec<KeyValue> {
-            attrs
-                .iter()
-                .chain(extra.iter())
-                .map(|(k, v)| key_value(k, v))
-                .collect()
-        };
+        let by_service: Vec<Resource> = world
+            .services
+            .iter()
+            .map(|(_, svc)| Resource {
+                attributes: svc
+                    .attrs
+                    .iter()
+                    .chain(extra.iter())
+                    .chain(svc.after_run.iter())
+                    .map(|(k, v)| key_value(k, v))
+                    .collect(),
+                dropped_attributes_count: 0,
+                entity_refs: Vec::new(),
+            })
+            .collect();
+        let names = world
+            .services
+            .iter()
+            .map(|(_, svc)| svc.name().map(ToString::to_string).unwrap_or_default())
+            .collect::<Vec<_>>();
         Resources {
             schema_url: world.schema_url.clone().unwrap_or_default(),
-            data_plane: conv(&world.data_plane_resource),
-            control_plane: conv(&world.control_plane_resource),
-            component_key: world.prefix.attr("component"),
+            by_service: by_service.into(),
+            names: names.into(),
         }
     }
 
-    pub fn resource(&self, key: &ResourceKey) -> Resource {
-        let mut attributes = if key.control_plane {
-            self.control_plane.clone()
-        } else {
-            self.data_plane.clone()
-        };
-        if let Some(c) = &key.component {
-            attributes.retain(|kv| kv.key != self.component_key);
-            attributes.push(key_value(&self.component_key, &AttrValue::Str(c.clone())));
-        }
-        Resource {
-            attributes,
-            dropped_attributes_count: 0,
-            entity_refs: Vec::new(),
-        }
+    /// The resource of a service.
+    pub fn resource(&self, id: ServiceId) -> Resource {
+        self.by_service[usize::from(id.0)].clone()
     }
 
+    /// `service.name` of a service.
+    pub fn service_name(&self, id: ServiceId) -> &str {
+        &self.names[usize::from(id.0)]
+    }
+
+    /// The schema URL every resource and scope carries.
     pub fn schema_url(&self) -> &str {
         &self.schema_url
     }
@@ -156,11 +166,11 @@ pub fn scope_named(name: &str) -> InstrumentationScope {
 
 /// One export request holding every span of `traces`.
 pub fn traces_request(traces: &[TraceRecord], resources: &Resources) -> ExportTraceServiceRequest {
-    let mut groups: BTreeMap<ResourceKey, BTreeMap<Arc<str>, Vec<Span>>> = BTreeMap::new();
+    let mut groups: BTreeMap<ServiceId, BTreeMap<Arc<str>, Vec<Span>>> = BTreeMap::new();
     for t in traces {
         for s in &t.spans {
             groups
-                .entry(s.resource.clone())
+                .entry(s.service)
                 .or_default()
                 .entry(t.scope.clone())
                 .or_default()
@@ -170,7 +180,7 @@ pub fn traces_request(traces: &[TraceRecord], resources: &Resources) -> ExportTr
     let resource_spans = groups
         .into_iter()
         .map(|(rk, scopes)| ResourceSpans {
-            resource: Some(resources.resource(&rk)),
+            resource: Some(resources.resource(rk)),
             scope_spans: scopes
                 .into_iter()
                 .map(|(scope, spans)| ScopeSpans {
@@ -187,10 +197,10 @@ pub fn traces_request(traces: &[TraceRecord], resources: &Resources) -> ExportTr
 
 /// One export request holding `records`, grouped by resource and scope.
 pub fn logs_request(records: &[LogRecord], resources: &Resources) -> ExportLogsServiceRequest {
-    let mut groups: BTreeMap<ResourceKey, BTreeMap<Arc<str>, Vec<OtlpLogRecord>>> = BTreeMap::new();
+    let mut groups: BTreeMap<ServiceId, BTreeMap<Arc<str>, Vec<OtlpLogRecord>>> = BTreeMap::new();
     for r in records {
         groups
-            .entry(r.resource.clone())
+            .entry(r.service)
             .or_default()
             .entry(r.scope.clone())
             .or_default()
@@ -217,7 +227,7 @@ pub fn logs_request(records: &[LogRecord], resources: &Resources) -> ExportLogsS
         resource_logs: groups
             .into_iter()
             .map(|(rk, scopes)| ResourceLogs {
-                resource: Some(resources.resource(&rk)),
+                resource: Some(resources.resource(rk)),
                 scope_logs: scopes
                     .into_iter()
                     .map(|(scope, log_records)| ScopeLogs {

@@ -9,7 +9,7 @@
 
 use super::Resources;
 use crate::model::AttrValue;
-use crate::record::{Key, LogRecord, ResourceKey, SpanKind, SpanRecord, StatusCode, TraceRecord};
+use crate::record::{Key, LogRecord, ServiceId, SpanKind, SpanRecord, StatusCode, TraceRecord};
 use prost::Message as _;
 use std::collections::{BTreeMap, HashMap};
 
@@ -271,14 +271,14 @@ const LOG_FLAGS: u32 = 0x01;
 
 /// Items grouped by resource and scope, each with its encoded length (computed
 /// once: the length pass is the costliest part of encoding).
-type Groups<'a, T> = BTreeMap<&'a ResourceKey, BTreeMap<&'a str, Vec<(T, usize)>>>;
+type Groups<'a, T> = BTreeMap<&'a ServiceId, BTreeMap<&'a str, Vec<(T, usize)>>>;
 
 type SpanOf<'a> = (&'a [u8; 16], &'a SpanRecord);
 
-/// Encoded `Resource` messages per resource key, and the scope version, made once.
+/// Encoded `Resource` messages per service, and the scope version, made once.
 pub struct WireEncoder {
     resources: Resources,
-    cache: HashMap<ResourceKey, Vec<u8>>,
+    cache: HashMap<ServiceId, Vec<u8>>,
     version: &'static str,
 }
 
@@ -291,10 +291,10 @@ impl WireEncoder {
         }
     }
 
-    fn resource_bytes(&mut self, key: &ResourceKey) -> &[u8] {
+    fn resource_bytes(&mut self, key: &ServiceId) -> &[u8] {
         if !self.cache.contains_key(key) {
-            let bytes = self.resources.resource(key).encode_to_vec();
-            self.cache.insert(key.clone(), bytes);
+            let bytes = self.resources.resource(*key).encode_to_vec();
+            self.cache.insert(*key, bytes);
         }
         &self.cache[key]
     }
@@ -307,7 +307,7 @@ impl WireEncoder {
         for t in traces {
             for s in &t.spans {
                 groups
-                    .entry(&s.resource)
+                    .entry(&s.service)
                     .or_default()
                     .entry(&t.scope)
                     .or_default()
@@ -323,7 +323,7 @@ impl WireEncoder {
         let mut groups: Groups<'_, &LogRecord> = BTreeMap::new();
         for r in records {
             groups
-                .entry(&r.resource)
+                .entry(&r.service)
                 .or_default()
                 .entry(&r.scope)
                 .or_default()

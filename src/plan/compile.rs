@@ -1,120 +1,16 @@
 //! Compile: scenario + config + semconv → a resolved `ScenarioPlan`.
 
 use super::*;
+use crate::class::{ClassOf, SpanClass, ATTEMPT_SUFFIX};
 use crate::diag::{Diags, Pos};
 use crate::model::config::{
     AttemptSpec, Config, CpStep, CpTemplate, LatencyProfile, McpServer, Sample,
 };
 use crate::model::scenario::{self, AttrSpec, ErrorDef, RetryDef, ScenarioDef, StepDef};
-use crate::model::semconv::{AttrDef, AttrType, Semconv};
+use crate::model::semconv::Semconv;
 
 fn key(s: &str) -> Key {
     Arc::from(s)
-}
-
-/// Attributes the generator sets itself from the trace's state; semconv filling skips them.
-fn code_owned(world: &World, name: &str) -> bool {
-    let k = &world.keys;
-    let owned = [
-        &k.error_type,
-        &k.error_category,
-        &k.step_outcome,
-        &k.step_outcome_cp,
-        &k.a2a_outcome,
-        &k.attempt_outcome,
-        &k.attempt_index,
-        &k.retry_reason,
-        &k.retry_count,
-        &k.span_class,
-        &k.finish_reason,
-        &k.finish_reasons,
-        &k.request_type,
-        &k.redaction,
-        &k.system,
-        &k.provider,
-        &k.request_model,
-        &k.response_model,
-        &k.input_tokens,
-        &k.output_tokens,
-        &k.op_name,
-        &k.session_id,
-        &k.conversation_id,
-        &k.tenant_id,
-        &k.tool_name,
-        &k.tool_call_id,
-        &k.mcp_call_id,
-        &k.mcp_server_uuid,
-        &k.mcp_tool_uuid,
-        &k.task_id,
-        &k.task_type,
-        &k.enduser,
-        &k.agent_target,
-        &k.response_format,
-        &k.tools_available,
-        &k.tools_selected,
-        &k.selection_latency,
-        &k.http_status,
-        &k.mcp_method,
-        &k.mcp_session,
-    ];
-    owned.iter().any(|o| &***o == name)
-        || name == "deployment.environment.name"
-        || name.contains("messages")
-        || name.contains("redacted")
-}
-
-/// Generators for a role's semconv attributes that nothing else sets:
-/// a random allowed value for enums, else the default or an example for required ones.
-fn semconv_fill(world: &World, sc: &Semconv, role: Role, class: &str) -> Vec<(Key, AttrGen)> {
-    let mut out: Vec<(Key, AttrGen)> = Vec::new();
-    let mut add = |a: &AttrDef| {
-        let name = world.prefix.rewrite(&a.name);
-        if code_owned(world, &name) || out.iter().any(|(k, _)| **k == *name) {
-            return;
-        }
-        let gen = if let Some(def) = &a.default {
-            // World::new already warned about a default outside the enum.
-            let v = match world.enums.get(&name) {
-                Some(allowed) if !allowed.contains(def) => closest_allowed(def, allowed),
-                _ => def.clone(),
-            };
-            Some(AttrGen::Literal(v))
-        } else if !a.allowed.is_empty() {
-            world.enum_choice(&name).map(AttrGen::Choice)
-        } else if a.required {
-            match (a.ty, a.examples.is_empty()) {
-                (_, false) => Categorical::uniform(a.examples.clone()).map(AttrGen::Choice),
-                (AttrType::Int, true) => Some(AttrGen::Numeric {
-                    dist: Distribution::Uniform {
-                        min: 0.0,
-                        max: 10.0,
-                    },
-                    integer: true,
-                }),
-                (AttrType::Bool, true) => Some(AttrGen::Literal(AttrValue::Bool(false))),
-                _ => None,
-            }
-        } else {
-            None
-        };
-        if let Some(g) = gen {
-            out.push((key(&name), g));
-        }
-    };
-    for section in role.semconv_sections() {
-        for a in sc.section(section).unwrap_or_default() {
-            add(a);
-        }
-    }
-    for (_, attrs) in &sc.sections {
-        for a in attrs
-            .iter()
-            .filter(|a| a.applies_to.iter().any(|c| c == class))
-        {
-            add(a);
-        }
-    }
-    out
 }
 
 /// Compiles every scenario against one world; compile problems are diagnostics.
@@ -313,28 +209,29 @@ impl<'a> Compiler<'a> {
             })
     }
 
-    /// A new node with everything defaulted from its class.
+    /// A new node with everything defaulted from its class, emitted under its
+    /// plane's service (the component its role belongs to).
     fn base_node(&self, written_type: &str, control_plane: bool) -> Node {
-        let (name, class) = self.world.prefix.span_type(written_type);
-        let role = Role::of_class(&class);
+        let (name, class_name) = self.world.prefix.span_type(written_type);
+        let class = ClassOf::parse(&class_name);
+        let role = Role::of(class);
         let kind = self
             .sc
             .spans
             .iter()
-            .find(|sd| self.world.prefix.class_of(&sd.name) == class)
+            .find(|sd| self.world.prefix.class_of(&sd.name) == class_name)
             .and_then(|sd| sd.kind)
-            .unwrap_or_else(|| match class.as_str() {
-                "request.validation" | "response.validation" => SpanKind::Server,
+            .unwrap_or_else(|| match class.class {
+                SpanClass::RequestValidation | SpanClass::ResponseValidation => SpanKind::Server,
                 _ => role.default_kind(),
             });
-        let fill = semconv_fill(self.world, self.sc, role, &class);
         Node {
             name: key(&name),
-            component: role.component().map(key),
-            class: key(&class),
+            class_name: key(&class_name),
+            class,
             role,
             kind,
-            control_plane,
+            service: self.world.services.plane(control_plane, role.component()),
             latency: Distribution::Constant(1.0),
             error: self.error_model(
                 &ErrorDef::default(),
@@ -352,7 +249,7 @@ impl<'a> Compiler<'a> {
             retry: None,
             tool: None,
             task_type: None,
-            fill,
+            fill: Vec::new(),
             injection: None,
         }
     }
@@ -417,7 +314,7 @@ impl<'a> Compiler<'a> {
             n.kind = k;
         }
         n.latency = st.latency.clone().unwrap_or(Distribution::MeanVariance {
-            mean: crate::model::config::default_latency_ms(&n.class.replace('.', "_")),
+            mean: crate::model::config::default_latency_ms(&n.class_name.replace('.', "_")),
             variance: 0.3,
             spike_rate: 0.0,
             spike_multiplier: 1.0,
@@ -472,7 +369,7 @@ impl<'a> Compiler<'a> {
             }
         }
         let attempt_name = key(&format!("{}.attempt", n.name));
-        let attempt_class = key(&format!("{}.attempt", n.class));
+        let attempt_class = key(&format!("{}{ATTEMPT_SUFFIX}", n.class_name));
         n.retry = match &st.retry {
             Some(r) => Some(self.random_retry(r, attempt_name, attempt_class.clone(), st, d)),
             // An MCP tool call always has at least one attempt span (semconv two-level model).
@@ -759,7 +656,7 @@ impl<'a> Compiler<'a> {
         n.retry = Some(Retry {
             plan: RetryPlan::Scripted(scripted),
             attempt_name: key(&format!("{}.attempt", n.name)),
-            attempt_class: key(&format!("{}.attempt", n.class)),
+            attempt_class: key(&format!("{}{ATTEMPT_SUFFIX}", n.class_name)),
             attempt_latency,
             backoff_base_ms: self.cfg.mcp_retry.backoff_base_ms,
             backoff_multiplier: self.cfg.mcp_retry.backoff_multiplier,

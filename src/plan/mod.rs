@@ -7,15 +7,18 @@
 //! become the same `Node` tree. `world` holds what every scenario of a run shares.
 
 mod compile;
+mod services;
 mod world;
 
 pub use compile::{outcome_of_template, sanitize_scope, Compiler, MAX_SPANS_PER_TRACE};
+pub use services::{Service, Services, PLANE_COMPONENTS};
 pub use world::{closest_allowed, Keys, ModelChoice, Prefixer, World, WorldOptions};
 
+use crate::class::{ClassOf, SpanClass};
 use crate::model::config::Sample;
 use crate::model::distribution::{Categorical, Count, Distribution};
 use crate::model::AttrValue;
-use crate::record::{Key, SpanKind};
+use crate::record::{Key, ServiceId, SpanKind};
 use std::sync::Arc;
 
 /// What a span is, which decides the attributes the generator adds.
@@ -35,25 +38,25 @@ pub enum Role {
 }
 
 impl Role {
-    pub fn of_class(class: &str) -> Role {
-        match class {
-            "a2a.orchestrate" => Role::Orchestrate,
-            "planner" => Role::Planner,
-            "task.execute" => Role::Task,
-            "llm.call" => Role::Llm,
-            "tools.recommend" => Role::ToolsRecommend,
-            "mcp.tool.execute" => Role::McpExecute,
-            "mcp.tool.execute.attempt" => Role::McpAttempt,
-            "response.compose" => Role::Compose,
-            "context.augment" | "rag.retrieve" => Role::Rag,
-            "request.validation"
-            | "response.validation"
-            | "validation.payload"
-            | "validation.policy"
-            | "augmentation"
-            | "payload.validation"
-            | "policy.validation"
-            | "augmentation.validation" => Role::ControlPlane,
+    /// The role of a span class (an attempt of a tool call is `McpAttempt`;
+    /// other attempts add nothing of their own).
+    pub fn of(class: ClassOf) -> Role {
+        if class.attempt {
+            return match class.class {
+                SpanClass::McpToolExecute => Role::McpAttempt,
+                _ => Role::Generic,
+            };
+        }
+        match class.class {
+            SpanClass::Orchestrate => Role::Orchestrate,
+            SpanClass::Planner => Role::Planner,
+            SpanClass::TaskExecute => Role::Task,
+            SpanClass::LlmCall => Role::Llm,
+            SpanClass::ToolsRecommend => Role::ToolsRecommend,
+            SpanClass::McpToolExecute => Role::McpExecute,
+            SpanClass::ResponseCompose => Role::Compose,
+            SpanClass::ContextAugment | SpanClass::RagRetrieve => Role::Rag,
+            c if c.is_control_plane() => Role::ControlPlane,
             _ => Role::Generic,
         }
     }
@@ -101,7 +104,7 @@ impl Role {
     }
 
     /// Sections of the semconv file whose attributes apply to this role.
-    fn semconv_sections(self) -> &'static [&'static str] {
+    pub fn semconv_sections(self) -> &'static [&'static str] {
         match self {
             Role::Orchestrate => &["a2a_orchestration_attributes"],
             Role::Planner => &["planner_attributes"],
@@ -192,11 +195,13 @@ pub struct EventPlan {
 #[derive(Clone, Debug)]
 pub struct Node {
     pub name: Key,
-    pub class: Key,
+    /// The class as written (without prefix): the `span.class` value.
+    pub class_name: Key,
+    pub class: ClassOf,
     pub role: Role,
     pub kind: SpanKind,
-    pub control_plane: bool,
-    pub component: Option<Key>,
+    /// The service the span is emitted under.
+    pub service: ServiceId,
     pub latency: Distribution,
     pub error: ErrorModel,
     pub attrs: Vec<(Key, AttrGen)>,
@@ -209,7 +214,8 @@ pub struct Node {
     pub tool: Option<ToolRef>,
     /// `task.type` for task spans.
     pub task_type: Option<Key>,
-    /// Attributes filled from the semconv file when nothing else set them.
+    /// Attributes filled from the semconv file when nothing else set them
+    /// (attached by `generate::attrs::attach_semconv_fill`).
     pub fill: Vec<(Key, AttrGen)>,
     /// A failure a simulation goal injects here, when this node's slot is the trace's target.
     pub injection: Option<(u32, Injection)>,

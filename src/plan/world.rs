@@ -1,6 +1,7 @@
 //! What every scenario of a run shares: the prefix, interned keys, the semconv
 //! enums, resources, the LLM model catalogue and id formats.
 
+use super::services::Services;
 use crate::diag::{Diags, Pos};
 use crate::model::config::Config;
 use crate::model::distribution::Categorical;
@@ -221,8 +222,8 @@ pub struct World {
     pub models: Vec<ModelChoice>,
     pub model_weights: Categorical,
     pub schema_url: Option<String>,
-    pub data_plane_resource: Vec<(String, AttrValue)>,
-    pub control_plane_resource: Vec<(String, AttrValue)>,
+    /// The services spans are emitted under (the planes, then `services:`).
+    pub services: Services,
     pub id_formats: crate::model::config::IdFormats,
     pub retry_policy: AttrValue,
     pub semconv_has_gen_ai_system: bool,
@@ -348,8 +349,7 @@ impl World {
             models,
             model_weights,
             schema_url: cfg.resource.schema_url.clone(),
-            data_plane_resource: Vec::new(),
-            control_plane_resource: Vec::new(),
+            services: Services::default(),
             id_formats: cfg.id_formats.clone(),
             retry_policy: AttrValue::str(&cfg.mcp_retry.retry_policy),
             tenant_override: opts.tenant_id.clone(),
@@ -379,9 +379,21 @@ impl World {
                 .clone()
                 .unwrap_or_else(|| cfg.source.clone()),
         );
-        world.data_plane_resource = world.resource(&cfg.resource.data_plane, cfg, opts, &mut rd);
-        world.control_plane_resource =
-            world.resource(&cfg.resource.control_plane, cfg, opts, &mut rd);
+        let data_plane = world.resource(&cfg.resource.data_plane, None, cfg, opts, &mut rd);
+        let control_plane = world.resource(&cfg.resource.control_plane, None, cfg, opts, &mut rd);
+        let declared = declared_services(cfg)
+            .into_iter()
+            .map(|(name, attrs)| {
+                let r = world.resource(&attrs, Some(&name), cfg, opts, &mut rd);
+                (name, r)
+            })
+            .collect();
+        world.services = Services::new(
+            &data_plane,
+            &control_plane,
+            &world.prefix.attr("component"),
+            declared,
+        );
         // Both planes usually share attributes: report each normalisation once.
         let mut seen = std::collections::HashSet::new();
         rd.items.retain(|i| seen.insert(i.to_string()));
@@ -389,9 +401,14 @@ impl World {
         world
     }
 
+    /// A service's resource attributes: its own (prefix applied, enums
+    /// normalised), the tenant, `OTEL_RESOURCE_ATTRIBUTES`, `service.name`
+    /// (a declared service's own `name`, else `--service-name`, else the
+    /// config's, else `otelsim`) and the SDK attributes.
     fn resource(
         &self,
         attrs: &[(String, AttrValue)],
+        name: Option<&str>,
         cfg: &Config,
         opts: &WorldOptions,
         d: &mut Diags,
@@ -431,7 +448,7 @@ impl World {
             );
             set(&mut out, k.clone(), v);
         }
-        if let Some(s) = &opts.service_name {
+        if let Some(s) = name.or(opts.service_name.as_deref()) {
             set(&mut out, "service.name".into(), AttrValue::str(s));
         }
         if !out.iter().any(|(k, _)| k == "service.name") {
@@ -518,4 +535,9 @@ pub fn closest_allowed(value: &AttrValue, allowed: &[AttrValue]) -> AttrValue {
         }
     }
     allowed[0].clone()
+}
+
+/// The services config `services:` declares, as (name, attributes).
+fn declared_services(_cfg: &Config) -> Vec<(String, Vec<(String, AttrValue)>)> {
+    Vec::new()
 }

@@ -1,0 +1,539 @@
+//! Where every attribute value is chosen. Three sources, applied in this order
+//! by `finish_span`:
+//! 1. the per-role rules (the `match node.role` below): values the generator
+//!    derives from the trace's state — outcomes, models and tokens, tool and
+//!    call ids, retry counts — for the keys in the [`owned_by_code`] table;
+//! 2. the scenario's declared attributes (`AttrGen`, compiled in `plan`), each
+//!    sampled by [`AttrGen::sample`], the one sampler of attribute values;
+//! 3. the semconv fill ([`attach_semconv_fill`]): the conventions' defaults,
+//!    enum values and examples for what nothing else set.
+//!
+//! Then the outcome attributes follow the status and a failure is recorded.
+//! Identity attributes every span carries (`span.class`, session, request,
+//! tenant) are [`Builder::identity_attrs`]; attempt spans get theirs from
+//! [`Builder::attempt_attrs`].
+
+use super::{Builder, ForcedAttempt, Outcome, MS};
+use crate::model::distribution::Categorical;
+use crate::model::distribution::Distribution;
+use crate::model::semconv::{AttrDef, AttrType, Semconv};
+use crate::model::AttrValue;
+use crate::plan::{closest_allowed, AttrGen, Keys, Node, Retry, Role, ScenarioPlan, World};
+use crate::record::{Event, Key, StatusCode};
+use rand::Rng;
+use std::sync::Arc;
+
+impl AttrGen {
+    /// One value: the literal, a weighted choice, or a number from the
+    /// distribution (rounded to an integer, or to three decimals).
+    pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> AttrValue {
+        match self {
+            AttrGen::Literal(v) => v.clone(),
+            AttrGen::Choice(c) => c.sample(rng).clone(),
+            AttrGen::Numeric { dist, integer } => {
+                let x = dist.sample(rng);
+                if *integer {
+                    AttrValue::Int(x.round() as i64)
+                } else {
+                    AttrValue::Double((x * 1000.0).round() / 1000.0)
+                }
+            }
+        }
+    }
+}
+
+/// Gives every node of every plan its semconv fill (see [`semconv_fill`]),
+/// computed once per span class.
+pub fn attach_semconv_fill<'a>(
+    world: &World,
+    sc: &Semconv,
+    plans: impl IntoIterator<Item = &'a mut ScenarioPlan>,
+) {
+    fn walk(world: &World, sc: &Semconv, n: &mut Node) {
+        n.fill = semconv_fill(world, sc, Role::of(n.class), &n.class_name);
+        for c in &mut n.children {
+            walk(world, sc, c);
+        }
+    }
+    for plan in plans {
+        for part in &mut plan.parts {
+            walk(world, sc, &mut part.root);
+        }
+    }
+}
+
+/// The keys the code owns: the generator sets them from the trace's state (the
+/// rules below), so semconv filling never invents a value for them, even on a
+/// span where the rule leaves them out (`error.type` on a success).
+pub fn owned_by_code(k: &Keys, name: &str) -> bool {
+    let owned = [
+        &k.error_type,
+        &k.error_category,
+        &k.step_outcome,
+        &k.step_outcome_cp,
+        &k.a2a_outcome,
+        &k.attempt_outcome,
+        &k.attempt_index,
+        &k.retry_reason,
+        &k.retry_count,
+        &k.span_class,
+        &k.finish_reason,
+        &k.finish_reasons,
+        &k.request_type,
+        &k.redaction,
+        &k.system,
+        &k.provider,
+        &k.request_model,
+        &k.response_model,
+        &k.input_tokens,
+        &k.output_tokens,
+        &k.op_name,
+        &k.session_id,
+        &k.conversation_id,
+        &k.tenant_id,
+        &k.tool_name,
+        &k.tool_call_id,
+        &k.mcp_call_id,
+        &k.mcp_server_uuid,
+        &k.mcp_tool_uuid,
+        &k.task_id,
+        &k.task_type,
+        &k.enduser,
+        &k.agent_target,
+        &k.response_format,
+        &k.tools_available,
+        &k.tools_selected,
+        &k.selection_latency,
+        &k.http_status,
+        &k.mcp_method,
+        &k.mcp_session,
+    ];
+    owned.iter().any(|o| &***o == name)
+        || name == "deployment.environment.name"
+        || name.contains("messages")
+        || name.contains("redacted")
+}
+
+/// Generators for a span class's semconv attributes that nothing else sets: the
+/// default, else a random allowed value for enums, else an example (or a small
+/// number) for required ones.
+fn semconv_fill(world: &World, sc: &Semconv, role: Role, class: &str) -> Vec<(Key, AttrGen)> {
+    let mut out: Vec<(Key, AttrGen)> = Vec::new();
+    let mut add = |a: &AttrDef| {
+        let name = world.prefix.rewrite(&a.name);
+        if owned_by_code(&world.keys, &name) || out.iter().any(|(k, _)| **k == *name) {
+            return;
+        }
+        let gen = if let Some(def) = &a.default {
+            // World::new already warned about a default outside the enum.
+            let v = match world.enums.get(&name) {
+                Some(allowed) if !allowed.contains(def) => closest_allowed(def, allowed),
+                _ => def.clone(),
+            };
+            Some(AttrGen::Literal(v))
+        } else if !a.allowed.is_empty() {
+            world.enum_choice(&name).map(AttrGen::Choice)
+        } else if a.required {
+            match (a.ty, a.examples.is_empty()) {
+                (_, false) => Categorical::uniform(a.examples.clone()).map(AttrGen::Choice),
+                (AttrType::Int, true) => Some(AttrGen::Numeric {
+                    dist: Distribution::Uniform {
+                        min: 0.0,
+                        max: 10.0,
+                    },
+                    integer: true,
+                }),
+                (AttrType::Double, true) => Some(AttrGen::Numeric {
+                    dist: Distribution::Uniform { min: 0.0, max: 1.0 },
+                    integer: false,
+                }),
+                (AttrType::Bool, true) => Some(AttrGen::Literal(AttrValue::Bool(false))),
+                _ => None,
+            }
+        } else {
+            None
+        };
+        if let Some(g) = gen {
+            out.push((Arc::from(name.as_str()), g));
+        }
+    };
+    for section in role.semconv_sections() {
+        for a in sc.section(section).unwrap_or_default() {
+            add(a);
+        }
+    }
+    for (_, attrs) in &sc.sections {
+        for a in attrs
+            .iter()
+            .filter(|a| a.applies_to.iter().any(|c| c == class))
+        {
+            add(a);
+        }
+    }
+    out
+}
+
+impl<R: Rng + ?Sized> Builder<'_, '_, R> {
+    /// Attributes every span carries first: its class and the request's identity.
+    pub(super) fn identity_attrs(&self, class_name: &Key) -> Vec<(Key, AttrValue)> {
+        let k = &self.world.keys;
+        let mut attrs: Vec<(Key, AttrValue)> = Vec::with_capacity(20);
+        attrs.push((k.span_class.clone(), AttrValue::Str(class_name.clone())));
+        attrs.push((
+            k.session_id.clone(),
+            AttrValue::Str(self.input.session_id.clone()),
+        ));
+        attrs.push((
+            k.conversation_id.clone(),
+            AttrValue::Str(self.input.session_id.clone()),
+        ));
+        attrs.push((
+            k.request_id.clone(),
+            AttrValue::Str(self.input.request_id.clone()),
+        ));
+        attrs.push((
+            k.tenant_id.clone(),
+            AttrValue::Str(self.plan.tenant_id.clone()),
+        ));
+        attrs
+    }
+
+    /// The attributes of attempt `i` (0-based) of a retried step: a tool call's
+    /// attempt index and outcome, or a step's retry number and outcome; the
+    /// retry reason after a failure; a forced HTTP status.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn attempt_attrs(
+        &mut self,
+        idx: usize,
+        node: &Node,
+        retry: &Retry,
+        i: u32,
+        success: bool,
+        call_id: Option<&str>,
+        prev_error: Option<&Key>,
+        forced: Option<&ForcedAttempt>,
+    ) {
+        let session = (node.role == Role::McpExecute).then(|| self.mcp_session());
+        let k = &self.world.keys;
+        let s = &mut self.spans[idx];
+        s.attrs[0].1 = AttrValue::Str(retry.attempt_class.clone());
+        if let Some(sess) = session {
+            s.set_attr(k.mcp_session.clone(), AttrValue::Str(sess));
+        }
+        if node.role == Role::McpExecute {
+            s.set_attr(k.mcp_method.clone(), self.world.lit("tools/call"));
+            if let Some(t) = &node.tool {
+                s.set_attr(k.tool_name.clone(), AttrValue::Str(t.name.clone()));
+            }
+            if let Some(c) = call_id {
+                s.set_attr(k.mcp_call_id.clone(), AttrValue::str(c));
+            }
+            s.set_attr(k.attempt_index.clone(), AttrValue::Int(i64::from(i) + 1));
+            s.set_attr(
+                k.attempt_outcome.clone(),
+                self.world.lit(if success { "success" } else { "fail" }),
+            );
+        } else {
+            s.set_attr(k.retry_attempt.clone(), AttrValue::Int(i64::from(i) + 1));
+            s.set_attr(
+                k.step_outcome.clone(),
+                self.world.lit(if success { "success" } else { "fail" }),
+            );
+        }
+        if let Some(prev) = prev_error {
+            s.set_attr(k.retry_reason.clone(), self.world.lit(retry_reason(prev)));
+        }
+        if let Some(code) = forced.and_then(|f| f.http_status) {
+            s.set_attr(k.http_status.clone(), AttrValue::Int(code));
+        }
+    }
+
+    pub(super) fn mcp_session(&mut self) -> Arc<str> {
+        if self.mcp_session.is_none() {
+            let bytes: [u8; 8] = self.rng.random();
+            self.mcp_session = Some(Arc::from(format!("mcps_{}", hex::encode(bytes))));
+        }
+        self.mcp_session.clone().unwrap_or_else(|| Arc::from(""))
+    }
+
+    pub(super) fn mark_failed(
+        &mut self,
+        idx: usize,
+        error_type: &Key,
+        exception: Option<&(Arc<str>, Arc<str>)>,
+    ) {
+        let k = &self.world.keys;
+        let s = &mut self.spans[idx];
+        s.status = StatusCode::Error;
+        s.set_attr(k.error_type.clone(), AttrValue::Str(error_type.clone()));
+        let (etype, emsg): (Arc<str>, Arc<str>) = match exception {
+            Some((t, m)) => (t.clone(), m.clone()),
+            None => (
+                Arc::from(exception_class(error_type)),
+                Arc::from(exception_message(error_type)),
+            ),
+        };
+        s.status_message = Some(emsg.clone());
+        let at = s.end_ns.saturating_sub(1_000).max(s.start_ns);
+        s.events.push(Event {
+            name: k.exception.clone(),
+            time_ns: at,
+            attrs: vec![
+                (k.exception_type.clone(), AttrValue::Str(etype)),
+                (k.exception_message.clone(), AttrValue::Str(emsg)),
+            ],
+        });
+    }
+
+    /// Role attributes, declared attributes, outcome attributes and semconv fill.
+    pub(super) fn finish_span(&mut self, idx: usize, node: &Node, o: &Outcome<'_>) {
+        let Outcome {
+            failed,
+            own,
+            attempts,
+            call_id,
+            tool,
+            ..
+        } = *o;
+        let world = self.world;
+        let k = &world.keys;
+        let dur_ms = self.spans[idx].duration_ns() as f64 / MS;
+        let mut set: Vec<(Key, AttrValue)> = Vec::with_capacity(16);
+        let outcome = if failed.is_some() { "fail" } else { "success" };
+        match node.role {
+            Role::Orchestrate => {
+                set.push((
+                    k.a2a_outcome.clone(),
+                    self.world
+                        .lit(if failed.is_some() { "error" } else { "success" }),
+                ));
+                if let Some(a) = &self.plan.agent_id {
+                    set.push((k.agent_target.clone(), AttrValue::Str(a.clone())));
+                }
+                set.push((
+                    k.enduser.clone(),
+                    AttrValue::Str(self.input.enduser_id.clone()),
+                ));
+                set.push((
+                    k.redaction.clone(),
+                    AttrValue::Str(self.plan.redaction.clone()),
+                ));
+                set.push((k.op_name.clone(), self.world.lit("invoke_agent")));
+                if let Some(t) = self.input.turn_index {
+                    set.push((k.turn_index.clone(), AttrValue::Int(i64::from(t))));
+                }
+            }
+            Role::Planner | Role::Compose | Role::Rag => {
+                set.push((k.step_outcome.clone(), self.world.lit(outcome)))
+            }
+            Role::Task => {
+                self.tasks += 1;
+                set.push((
+                    k.task_id.clone(),
+                    AttrValue::Str(Arc::from(format!("task_{}", self.tasks))),
+                ));
+                let tt = node.task_type.clone().unwrap_or_else(|| Arc::from("other"));
+                set.push((k.task_type.clone(), AttrValue::Str(tt)));
+                set.push((k.step_outcome.clone(), self.world.lit(outcome)));
+            }
+            Role::Llm => self.llm_attrs(node, dur_ms, failed.is_some(), &mut set),
+            Role::ToolsRecommend => {
+                set.push((k.step_outcome.clone(), self.world.lit(outcome)));
+                set.push((
+                    k.selection_latency.clone(),
+                    AttrValue::Int(dur_ms.round() as i64),
+                ));
+                if let Some(t) = &node.tool {
+                    set.push((k.tool_name.clone(), AttrValue::Str(t.name.clone())));
+                    set.push((
+                        k.tools_available.clone(),
+                        AttrValue::Int(t.server_tool_count),
+                    ));
+                    let input = self.input.sample.map_or("", |s| &*s.user_input);
+                    let plan = serde_json::json!({"tool_plan": [{"tool_name": &*t.name, "trigger_summary": format!("user request maps to {}", t.name), "confidence": (self.rng.random_range(0.80..0.97_f64) * 100.0).round() / 100.0}]});
+                    let at = self.spans[idx].start_ns + self.spans[idx].duration_ns() / 2;
+                    self.spans[idx].events.push(Event {
+                        name: k.tool_selection_event.clone(),
+                        time_ns: at,
+                        attrs: vec![
+                            (k.tool_selection_input.clone(), AttrValue::str(input)),
+                            (
+                                k.tool_selection_plan.clone(),
+                                AttrValue::Str(Arc::from(plan.to_string())),
+                            ),
+                        ],
+                    });
+                }
+            }
+            Role::McpExecute => {
+                set.push((k.step_outcome.clone(), self.world.lit(outcome)));
+                set.push((k.op_name.clone(), self.world.lit("execute_tool")));
+                if let Some(t) = tool {
+                    set.push((k.tool_name.clone(), AttrValue::Str(t.name.clone())));
+                    set.push((
+                        k.mcp_server_uuid.clone(),
+                        AttrValue::Str(t.server_uuid.clone()),
+                    ));
+                    set.push((k.mcp_tool_uuid.clone(), AttrValue::Str(t.tool_uuid.clone())));
+                }
+                if let Some(c) = call_id {
+                    let c = AttrValue::str(c);
+                    set.push((k.mcp_call_id.clone(), c.clone()));
+                    set.push((k.tool_call_id.clone(), c));
+                }
+                set.push((
+                    k.retry_count.clone(),
+                    AttrValue::Int(i64::from(attempts.saturating_sub(1))),
+                ));
+                set.push((k.retry_policy.clone(), self.world.retry_policy.clone()));
+                set.push((k.mcp_method.clone(), self.world.lit("tools/call")));
+                set.push((k.mcp_session.clone(), AttrValue::Str(self.mcp_session())));
+            }
+            Role::McpAttempt | Role::ControlPlane | Role::Generic => {}
+        }
+        for (key, gen) in &node.attrs {
+            set.push((key.clone(), gen.sample(self.rng)));
+        }
+        let span = &mut self.spans[idx];
+        for (key, v) in set {
+            span.set_attr(key, v);
+        }
+        // Outcome attributes follow the status, whatever a declared literal says.
+        if failed.is_some() {
+            if span.attr(&k.step_outcome).is_some() {
+                span.set_attr(k.step_outcome.clone(), self.world.lit("fail"));
+            }
+            if span.attr(&k.step_outcome_cp).is_some() {
+                span.set_attr(k.step_outcome_cp.clone(), self.world.lit("fail"));
+            }
+            if span.attr(&k.a2a_outcome).is_some() {
+                span.set_attr(k.a2a_outcome.clone(), self.world.lit("error"));
+            }
+        }
+        for e in &node.events {
+            let at = span.start_ns + span.duration_ns() / 3;
+            span.events.push(Event {
+                name: e.name.clone(),
+                time_ns: at,
+                attrs: e.attrs.clone(),
+            });
+        }
+        for (key, gen) in &node.fill {
+            if self.spans[idx].attr(key).is_none() {
+                let v = gen.sample(self.rng);
+                self.spans[idx].set_attr(key.clone(), v);
+            }
+        }
+        if let Some(et) = failed {
+            let exc = if own {
+                o.exception.or(node.error.exception.as_ref())
+            } else {
+                None
+            };
+            self.mark_failed(idx, et, exc);
+            if let Some(m) = node.error.message.as_ref().filter(|_| own) {
+                self.spans[idx].status_message = Some(m.clone());
+            }
+        }
+        if let Some(code) = o.http_status {
+            let k = self.world.keys.http_status.clone();
+            self.spans[idx].set_attr(k, AttrValue::Int(code));
+        }
+    }
+
+    fn llm_attrs(
+        &mut self,
+        node: &Node,
+        dur_ms: f64,
+        failed: bool,
+        set: &mut Vec<(Key, AttrValue)>,
+    ) {
+        let k = &self.world.keys;
+        let i = match self.world.model_weights.sample(self.rng) {
+            AttrValue::Int(i) => *i as usize,
+            _ => 0,
+        };
+        let m = &self.world.models[i.min(self.world.models.len().saturating_sub(1))];
+        set.push((k.op_name.clone(), self.world.lit("chat")));
+        set.push((k.provider.clone(), m.provider.clone()));
+        if self.world.semconv_has_gen_ai_system {
+            let allowed = self.world.enums.get("gen_ai.system");
+            let v = match allowed {
+                Some(a) if !a.contains(&m.provider) => crate::plan::closest_allowed(&m.provider, a),
+                _ => m.provider.clone(),
+            };
+            set.push((k.system.clone(), v));
+        }
+        set.push((k.request_model.clone(), m.model.clone()));
+        set.push((k.response_model.clone(), m.model.clone()));
+        let user_len = self.input.sample.map_or(0, |s| s.user_input.len());
+        let reply_len = self.input.sample.map_or(0, |s| s.reply_len);
+        // System prompt and tool schemas dominate the prompt; the reply length follows the decode time.
+        let input_tokens = (user_len / 4) as i64 + self.rng.random_range(180..900);
+        // ~4 characters per token for the reply text, plus decode time at 20–50 tokens/s.
+        let output_tokens = if failed {
+            0
+        } else {
+            let text = reply_len as f64 / 4.0 * self.rng.random_range(0.8..1.2);
+            ((text + dur_ms * self.rng.random_range(0.02..0.05)) as i64).clamp(1, 8192)
+        };
+        set.push((k.input_tokens.clone(), AttrValue::Int(input_tokens)));
+        set.push((k.output_tokens.clone(), AttrValue::Int(output_tokens)));
+        let finish = self.world.lit(if failed { "error" } else { "stop" });
+        set.push((k.finish_reasons.clone(), finish.clone()));
+        if self.world.semconv_declares(&k.finish_reason) {
+            set.push((k.finish_reason.clone(), finish));
+        }
+        if self.world.semconv_declares(&k.request_type) {
+            set.push((k.request_type.clone(), self.world.lit("chat")));
+        }
+        set.push((
+            k.step_outcome.clone(),
+            self.world.lit(if failed { "fail" } else { "success" }),
+        ));
+        if let Some(t) = &node.tool {
+            set.push((k.tool_name.clone(), AttrValue::Str(t.name.clone())));
+        }
+        if let Some(sample) = self.input.sample {
+            set.push((k.input_messages.clone(), sample.input_messages.clone()));
+            if !failed {
+                set.push((k.output_messages.clone(), sample.output_messages.clone()));
+            }
+            if let Some((ui, lr)) = &sample.redacted {
+                set.push((k.input_redacted.clone(), ui.clone()));
+                set.push((k.output_redacted.clone(), lr.clone()));
+            }
+        }
+    }
+}
+
+/// `retry.reason` of the next attempt, from the previous attempt's `error.type`.
+fn retry_reason(prev: &str) -> &'static str {
+    match prev {
+        "timeout" => "timeout",
+        "unavailable" => "unavailable",
+        _ => "transient_error",
+    }
+}
+
+fn exception_class(error_type: &str) -> &'static str {
+    match error_type {
+        "timeout" => "TimeoutError",
+        "unavailable" => "ServiceUnavailableError",
+        "invalid_arguments" => "InvalidArgumentsError",
+        "tool_error" => "ToolExecutionError",
+        "protocol_error" => "ProtocolError",
+        _ => "RuntimeError",
+    }
+}
+
+fn exception_message(error_type: &str) -> &'static str {
+    match error_type {
+        "timeout" => "operation timed out before the upstream answered",
+        "unavailable" => "upstream service unavailable",
+        "invalid_arguments" => "request arguments failed validation",
+        "tool_error" => "tool returned an error result",
+        "protocol_error" => "malformed response from upstream",
+        _ => "operation failed",
+    }
+}
