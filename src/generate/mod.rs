@@ -579,3 +579,6 @@ fn as_key(v: &AttrValue) -> Key {
         other => Arc::from(other.to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests;
