@@ -87,6 +87,8 @@ pub struct SinkSnapshot {
     /// after gzip decoding), so gRPC and HTTP numbers are comparable.
     pub bytes_received: u64,
     pub spans_by_scenario: BTreeMap<String, u64>,
+    /// Spans per resource `service.name` (`(none)` for a resource without one).
+    pub spans_by_service: BTreeMap<String, u64>,
     pub spans_by_name: BTreeMap<String, u64>,
     /// Distinct 16-byte trace ids seen.
     pub traces_seen: u64,
@@ -260,12 +262,14 @@ impl SinkStats {
         count_request(c, transport, payload_bytes);
         inner.runs.record_spans(&request.resource_spans);
         for rs in &request.resource_spans {
+            let service = service_of(rs.resource.as_ref());
             for ss in &rs.scope_spans {
                 let n = ss.spans.len() as u64;
                 if n == 0 {
                     continue;
                 }
                 c.spans += n;
+                bump(&mut c.spans_by_service, service, n);
                 bump(&mut c.spans_by_scenario, scenario_of(ss.scope.as_ref()), n);
                 for span in &ss.spans {
                     bump(&mut c.spans_by_name, &span.name, 1);
@@ -380,6 +384,22 @@ fn bump(map: &mut BTreeMap<String, u64>, key: &str, n: u64) {
     *map.entry(key.to_owned()).or_insert(0) += n;
 }
 
+/// Key of `spans_by_service` for a resource without `service.name`.
+pub const NO_SERVICE: &str = "(none)";
+
+/// The resource's `service.name`, or [`NO_SERVICE`].
+pub fn service_of(resource: Option<&opentelemetry_proto::tonic::resource::v1::Resource>) -> &str {
+    use opentelemetry_proto::tonic::common::v1::any_value::Value;
+    resource
+        .and_then(|r| r.attributes.iter().find(|kv| kv.key == "service.name"))
+        .and_then(|kv| kv.value.as_ref()?.value.as_ref())
+        .and_then(|v| match v {
+            Value::StringValue(s) => Some(s.as_str()),
+            _ => None,
+        })
+        .unwrap_or(NO_SERVICE)
+}
+
 /// Scenario name encoded in the scope name (`otelsim.<scenario>`), or
 /// [`OTHER_SCENARIO`] for spans that did not come from an otelsim scenario.
 pub fn scenario_of(scope: Option<&InstrumentationScope>) -> &str {
@@ -457,6 +477,15 @@ impl SinkSnapshot {
                 .map(|(k, v)| vec![k.to_owned(), v.to_string(), percent(v, self.spans)])
                 .collect();
             table(&mut out, &["scenario", "spans", "share"], &rows);
+        }
+
+        if !self.spans_by_service.is_empty() {
+            let _ = writeln!(out, "\nspans by service");
+            let rows: Vec<Vec<String>> = sorted_desc(&self.spans_by_service)
+                .into_iter()
+                .map(|(k, v)| vec![k.to_owned(), v.to_string(), percent(v, self.spans)])
+                .collect();
+            table(&mut out, &["service", "spans", "share"], &rows);
         }
 
         if !self.spans_by_name.is_empty() {
