@@ -6,20 +6,29 @@
 use std::fmt;
 use std::sync::Arc;
 
+/// How bad a problem is; errors sort after warnings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
+    /// Reported, but the input still loads.
     Warning,
+    /// The input is refused.
     Error,
 }
 
+/// One problem in one input file.
 #[derive(Clone, Debug)]
 pub struct Diagnostic {
+    /// Whether it stops the load.
     pub severity: Severity,
+    /// The file, as the user named it.
     pub file: Arc<str>,
+    /// 1-based line; 0 when the problem is with the whole file.
     pub line: u32,
+    /// 1-based column; 0 with a line of 0.
     pub col: u32,
     /// Dotted path of the offending key, e.g. `root.children[1].latency.sigma`.
     pub key: String,
+    /// What is wrong, and a hint where there is one.
     pub message: String,
 }
 
@@ -45,18 +54,23 @@ impl fmt::Display for Diagnostic {
 /// A position in a source file (1-based; 0 means "whole file").
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Pos {
+    /// 1-based line.
     pub line: u32,
+    /// 1-based column.
     pub col: u32,
 }
 
 /// Collects diagnostics for one file.
 #[derive(Debug)]
 pub struct Diags {
+    /// The file every diagnostic here is about.
     pub file: Arc<str>,
+    /// Everything found so far, in the order found.
     pub items: Vec<Diagnostic>,
 }
 
 impl Diags {
+    /// An empty collector for `file`.
     pub fn new(file: impl Into<Arc<str>>) -> Self {
         Diags {
             file: file.into(),
@@ -64,10 +78,12 @@ impl Diags {
         }
     }
 
+    /// Records a problem that refuses the input.
     pub fn error(&mut self, pos: Pos, key: &str, message: impl Into<String>) {
         self.push(Severity::Error, pos, key, message.into());
     }
 
+    /// Records a problem that is only reported.
     pub fn warn(&mut self, pos: Pos, key: &str, message: impl Into<String>) {
         self.push(Severity::Warning, pos, key, message.into());
     }
@@ -83,6 +99,7 @@ impl Diags {
         });
     }
 
+    /// Whether anything recorded so far refuses the input.
     pub fn has_errors(&self) -> bool {
         self.items.iter().any(|d| d.severity == Severity::Error)
     }
@@ -91,10 +108,12 @@ impl Diags {
 /// The error type of a load that found problems: every diagnostic, errors first.
 #[derive(Debug)]
 pub struct LoadError {
+    /// Every problem found, in every file, warnings included.
     pub diagnostics: Vec<Diagnostic>,
 }
 
 impl LoadError {
+    /// The diagnostics that refused the input, without the warnings.
     pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
         self.diagnostics
             .iter()

@@ -1,7 +1,9 @@
 //! The project's own config, conventions and definitions, compiled into the
 //! binary so an installed `otelsim` works from any directory.
 
+/// `config/config.yaml`: ids, tenants, agents and texts that scenarios name by key.
 pub const CONFIG: &str = include_str!("../config/config.yaml");
+/// `conventions/semconv.yaml`: span and attribute names, types and allowed values.
 pub const SEMCONV: &str = include_str!("../conventions/semconv.yaml");
 
 macro_rules! definitions {

@@ -37,8 +37,11 @@ use std::time::Duration;
 /// 5 s delay, or the `OTEL_BSP_*` variables, which the SDK reads itself).
 #[derive(Clone, Debug, Default)]
 pub struct SdkOptions {
+    /// Spans the processor holds before it drops new ones.
     pub max_queue_size: Option<usize>,
+    /// Most spans in one export request.
     pub max_export_batch_size: Option<usize>,
+    /// How long the processor waits before exporting a batch that is not full.
     pub scheduled_delay: Option<Duration>,
     /// How long [`SdkEngine::finish`] waits for each pipeline to export what it
     /// holds. `None`: long enough for every queued batch to run into the request
@@ -96,6 +99,7 @@ pub struct SdkStats {
     pub export_requests: u64,
     /// Failed export calls (and pipelines that could not be built).
     pub export_errors: u64,
+    /// The first export error's message, to show why spans failed.
     pub first_error: Option<String>,
     /// Every pipeline shut down within its timeout; when false, `dropped_spans`
     /// also holds spans that were still queued or in flight.

@@ -14,6 +14,7 @@ enum Part {
     TenantId,
 }
 
+/// A parsed id template, ready to render fresh ids.
 #[derive(Clone, Debug, PartialEq)]
 pub struct IdTemplate {
     parts: Vec<Part>,
@@ -63,10 +64,12 @@ impl IdTemplate {
         })
     }
 
+    /// The template as written in the config.
     pub fn source(&self) -> &str {
         &self.source
     }
 
+    /// A fresh id: placeholders filled from `rng`, `{tenant_id}` with `tenant_id`.
     pub fn render<R: Rng + ?Sized>(&self, rng: &mut R, tenant_id: &str) -> String {
         let mut out = String::with_capacity(self.source.len() + 24);
         for p in &self.parts {

@@ -17,7 +17,9 @@ use crate::yaml::{self, MapReader, Node};
 
 /// A parsed profile: the shape and, when the file says, its unit.
 pub struct LoadProfile {
+    /// Rate over time: stages or a fixed rate, with any burst on top.
     pub profile: Profile,
+    /// `unit:` from the file; `None` leaves the command line's.
     pub unit: Option<RateUnit>,
 }
 

@@ -10,9 +10,11 @@ pub const MAX_RATE: f64 = 100_000_000.0;
 /// What a rate counts: whole traces, or spans (a trace of 12 spans takes 12 units).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 pub enum RateUnit {
+    /// One unit per trace, whatever its size.
     #[value(name = "traces")]
     #[serde(rename = "traces")]
     Traces,
+    /// One unit per span.
     #[value(name = "spans")]
     #[serde(rename = "spans")]
     Spans,
@@ -22,16 +24,22 @@ pub enum RateUnit {
 /// (`secs` infinite: hold `from` for ever).
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
 pub struct Stage {
+    /// Length in seconds; infinite for the last, held stage.
     pub secs: f64,
+    /// Rate at the start of the stage.
     pub from: f64,
+    /// Rate at its end.
     pub to: f64,
 }
 
 /// A periodic burst: every `every_s`, the rate is multiplied by `factor` for `secs`.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
 pub struct Burst {
+    /// Multiplier on the shape's rate during a burst.
     pub factor: f64,
+    /// Length of each burst in seconds.
     pub secs: f64,
+    /// Seconds from the start of one burst to the next.
     pub every_s: f64,
 }
 
@@ -39,7 +47,9 @@ pub struct Burst {
 /// optional periodic bursts on top. Rates are units per second.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Profile {
+    /// The pieces in order; after the last one the rate is 0 unless it lasts for ever.
     pub stages: Vec<Stage>,
+    /// Bursts on top of the stages, if any.
     pub burst: Option<Burst>,
 }
 
@@ -260,6 +270,7 @@ impl Schedule {
         s
     }
 
+    /// A schedule whose first unit is due at `start_ns`.
     pub fn new(start_ns: u64, profile: Profile) -> Self {
         let mut s = Schedule {
             start_ns,
@@ -410,9 +421,11 @@ impl Schedule {
 pub struct LagStats {
     /// Bucket i counts lags below `bound(i)` (1 µs × 2^i); the last is open.
     buckets: [u64; 40],
+    /// Picks recorded.
     pub count: u64,
     /// Picks later than `late_after_ns`.
     pub late: u64,
+    /// The worst lag seen.
     pub max_ns: u64,
     late_after_ns: u64,
 }
@@ -422,6 +435,7 @@ fn bound(i: usize) -> u64 {
 }
 
 impl LagStats {
+    /// Empty stats; a lag above `late_after_ns` counts as late.
     pub fn new(late_after_ns: u64) -> Self {
         LagStats {
             buckets: [0; 40],
@@ -442,6 +456,7 @@ impl LagStats {
         self.max_ns = self.max_ns.max(o.max_ns);
     }
 
+    /// Counts one pick that was `lag_ns` behind its intended time.
     pub fn record(&mut self, lag_ns: u64) {
         let i = (0..self.buckets.len() - 1)
             .find(|&i| lag_ns < bound(i))

@@ -7,6 +7,7 @@ use std::io::{IsTerminal as _, Write as _};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
+/// The progress line(s) of one run.
 pub struct Progress {
     enabled: bool,
     tty: bool,
@@ -19,6 +20,7 @@ pub struct Progress {
 }
 
 impl Progress {
+    /// Silent unless `enabled`; a `target` (shape and unit) adds the intended rate to each line.
     pub fn new(enabled: bool, target: Option<(Profile, RateUnit)>) -> Self {
         let tty = std::io::stderr().is_terminal();
         let now = Instant::now();

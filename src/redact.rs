@@ -21,6 +21,7 @@ fn is_numberish(s: &str) -> bool {
             .all(|c| c.is_ascii_digit() || matches!(c, '-' | '+' | '(' | ')' | '/'))
 }
 
+/// `text` masked at the `basic` level, or at `strict` when `strict` is set.
 pub fn mask(text: &str, strict: bool) -> String {
     let tokens: Vec<&str> = text.split(' ').collect();
     let mut out: Vec<String> = Vec::with_capacity(tokens.len());

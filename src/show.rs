@@ -4,8 +4,10 @@ use crate::record::{LogRecord, SpanRecord, StatusCode, TraceRecord};
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
+/// How much of each trace to print.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
+    /// Print nothing.
     Off,
     /// One line per span: name, duration, status.
     Tree,
@@ -14,6 +16,7 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// The mode the two flags ask for; `--show-full-spans` wins.
     pub fn from_flags(show_spans: bool, show_full: bool) -> Mode {
         if show_full {
             Mode::Full

@@ -99,6 +99,7 @@ pub struct RunningSink {
     pub grpc_addr: SocketAddr,
     /// Actual bound HTTP address (real port when 0 was requested).
     pub http_addr: SocketAddr,
+    /// What both listeners have received so far, shared with their handlers.
     pub stats: Arc<SinkStats>,
     /// Whether both listeners speak TLS.
     pub tls: bool,

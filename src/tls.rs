@@ -19,8 +19,9 @@ use std::time::Duration;
 /// How long a TLS handshake may take before the connection is given up.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// ALPN for OTLP/gRPC (HTTP/2) and OTLP/HTTP (HTTP/1.1).
+/// ALPN for OTLP/gRPC (HTTP/2).
 pub const ALPN_H2: &[u8] = b"h2";
+/// ALPN for OTLP/HTTP (HTTP/1.1).
 pub const ALPN_HTTP1: &[u8] = b"http/1.1";
 
 fn provider() -> Arc<CryptoProvider> {
@@ -33,10 +34,12 @@ fn provider() -> Arc<CryptoProvider> {
 pub struct Source {
     /// The flag (`--tls-ca`) or environment variable that named the file.
     pub origin: String,
+    /// The PEM file itself.
     pub path: std::path::PathBuf,
 }
 
 impl Source {
+    /// `path` as named by `origin` (a flag or an environment variable).
     pub fn new(origin: impl Into<String>, path: impl Into<std::path::PathBuf>) -> Self {
         Source {
             origin: origin.into(),

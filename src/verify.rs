@@ -27,9 +27,13 @@ pub struct RunFile {
 #[derive(Default, serde::Deserialize)]
 #[serde(default)]
 pub struct RecordedSettings {
+    /// The config file the run loaded.
     pub config: Option<std::path::PathBuf>,
+    /// The conventions file the run loaded.
     pub semconv: Option<std::path::PathBuf>,
+    /// The directory its scenarios came from.
     pub scenarios_dir: Option<std::path::PathBuf>,
+    /// The vendor prefix its attribute names carried.
     pub vendor: Option<String>,
 }
 
@@ -70,36 +74,56 @@ struct SinkFile {
 /// One difference between what was acknowledged and what arrived.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Difference {
+    /// What kind of difference, e.g. `missing_trace` or `invalid_enum_value`.
     pub kind: String,
+    /// The trace it is about; empty for run-wide totals.
     pub trace_id: String,
+    /// Counts or values that show it, for people.
     pub detail: String,
 }
 
 /// The verdict, also written as JSON with `--output`.
 #[derive(Debug, serde::Serialize)]
 pub struct Verdict {
+    /// The run compared, from the run report.
     pub run_id: String,
+    /// No difference, and complete (or partial and `--allow-partial`).
     pub ok: bool,
     /// Verified as far as the limits allowed (see `limits`).
     pub partial: bool,
+    /// Spans the run's exporter had acknowledged.
     pub acked_spans: u64,
+    /// Distinct spans the sink tracked for this run.
     pub received_unique_spans: u64,
+    /// Spans that arrived more than once.
     pub duplicate_spans: u64,
+    /// Acknowledged traces, listed or not.
     pub acked_traces: u64,
+    /// Traces the sink saw for this run.
     pub received_traces: u64,
+    /// Acknowledged traces of which no span arrived.
     pub missing_traces: u64,
+    /// Acknowledged traces that arrived with fewer spans.
     pub incomplete_traces: u64,
+    /// Traces that arrived without being acknowledged.
     pub unexpected_traces: u64,
+    /// Metric points the exporter had acknowledged.
     pub acked_metric_points: u64,
+    /// Metric points the sink counted for this run.
     pub received_metric_points: u64,
+    /// Log records the exporter had acknowledged.
     pub acked_log_records: u64,
+    /// Log records the sink counted for this run.
     pub received_log_records: u64,
     /// Structural problems the sink found, by kind.
     pub problem_counts: BTreeMap<String, u64>,
+    /// Attribute keys with values seen that the conventions define as enums.
     pub enum_keys_checked: u64,
+    /// Spans with a value outside its enum (plus each key that turned free text).
     pub invalid_enum_values: u64,
     /// Why a trace-by-trace comparison was only partial (empty when complete).
     pub limits: Vec<String>,
+    /// Everything that did not match, in the order found.
     pub differences: Vec<Difference>,
 }
 
@@ -377,6 +401,7 @@ fn compare(run: &RunPart, seen: &RunSeen, world: &World, allow_partial: bool) ->
 }
 
 impl Verdict {
+    /// The verdict for a terminal: counts, notes, up to ten examples per kind.
     pub fn render(&self) -> String {
         let mut o = String::new();
         let _ = writeln!(o, "otelsim verify: run {}", self.run_id);

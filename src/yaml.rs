@@ -8,27 +8,38 @@ use crate::diag::{closest, Diags, Pos};
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 use std::collections::HashMap;
 
+/// What a node holds; plain scalars are typed the YAML 1.2 core way.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Kind {
+    /// `~`, `null` (any case form) or an empty value.
     Null,
+    /// `true` or `false` (also `True`, `TRUE` and so on).
     Bool(bool),
+    /// A whole number that fits in 64 bits.
     Int(i64),
+    /// Any other number, `.inf` and `.nan` included.
     Float(f64),
+    /// Quoted text, or plain text that is no other scalar.
     Str(String),
+    /// A list, in document order.
     Seq(Vec<Node>),
     /// Entries in document order; keys are the scalar text of the key node.
     Map(Vec<(String, Node)>),
 }
 
+/// One value of the document and where it starts.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Node {
+    /// Where the value starts.
     pub pos: Pos,
     /// For a mapping value: where its key is (errors about the key point here).
     pub key_pos: Pos,
+    /// The value itself.
     pub kind: Kind,
 }
 
 impl Node {
+    /// "a string", "a list" and so on, for messages.
     pub fn type_name(&self) -> &'static str {
         match self.kind {
             Kind::Null => "null",
@@ -41,6 +52,7 @@ impl Node {
         }
     }
 
+    /// The text of a string node (not of a number or boolean).
     pub fn as_str(&self) -> Option<&str> {
         match &self.kind {
             Kind::Str(s) => Some(s),
@@ -48,6 +60,7 @@ impl Node {
         }
     }
 
+    /// An integer or float node as `f64`.
     pub fn as_f64(&self) -> Option<f64> {
         match self.kind {
             Kind::Int(i) => Some(i as f64),
@@ -56,6 +69,7 @@ impl Node {
         }
     }
 
+    /// The entries of a mapping node.
     pub fn as_map(&self) -> Option<&[(String, Node)]> {
         match &self.kind {
             Kind::Map(m) => Some(m),
@@ -63,6 +77,7 @@ impl Node {
         }
     }
 
+    /// The value of `key` in a mapping node, without [`MapReader`]'s bookkeeping.
     pub fn get(&self, key: &str) -> Option<&Node> {
         self.as_map()?
             .iter()
@@ -439,10 +454,12 @@ impl<'a> MapReader<'a> {
         }
     }
 
+    /// Where the mapping starts.
     pub fn pos(&self) -> Pos {
         self.node.pos
     }
 
+    /// The mapping's own key path, for diagnostics.
     pub fn path(&self) -> &str {
         &self.path
     }
@@ -532,6 +549,7 @@ pub fn read_f64(node: &Node, path: &str, diags: &mut Diags) -> Option<f64> {
     }
 }
 
+/// A number from 0 to 1.
 pub fn read_prob(node: &Node, path: &str, diags: &mut Diags) -> Option<f64> {
     let v = read_f64(node, path, diags)?;
     if !(0.0..=1.0).contains(&v) {
@@ -545,6 +563,7 @@ pub fn read_prob(node: &Node, path: &str, diags: &mut Diags) -> Option<f64> {
     Some(v)
 }
 
+/// A finite number ≥ 0.
 pub fn read_non_negative(node: &Node, path: &str, diags: &mut Diags) -> Option<f64> {
     let v = read_f64(node, path, diags)?;
     if v < 0.0 {
@@ -558,6 +577,7 @@ pub fn read_non_negative(node: &Node, path: &str, diags: &mut Diags) -> Option<f
     Some(v)
 }
 
+/// A whole number ≥ 0; a float with no fraction (`3.0`) is accepted.
 pub fn read_u64(node: &Node, path: &str, diags: &mut Diags) -> Option<u64> {
     match node.kind {
         Kind::Int(i) if i >= 0 => Some(i as u64),
@@ -573,6 +593,7 @@ pub fn read_u64(node: &Node, path: &str, diags: &mut Diags) -> Option<u64> {
     }
 }
 
+/// `true` or `false` only (no `yes`/`no`).
 pub fn read_bool(node: &Node, path: &str, diags: &mut Diags) -> Option<bool> {
     match node.kind {
         Kind::Bool(b) => Some(b),

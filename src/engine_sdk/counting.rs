@@ -27,17 +27,20 @@ pub struct Tally {
 }
 
 impl Tally {
+    /// Keeps the message of the first error; later ones are only counted.
     pub fn record_error(&self, e: impl std::fmt::Display) {
         if let Ok(mut first) = self.first_error.lock() {
             first.get_or_insert_with(|| e.to_string());
         }
     }
 
+    /// The first error's message, if any export failed.
     pub fn first_error(&self) -> Option<String> {
         self.first_error.lock().ok().and_then(|e| e.clone())
     }
 }
 
+/// The real exporter `E`, with every batch's outcome added to a [`Tally`].
 #[derive(Debug)]
 pub struct Counting<E> {
     inner: E,
@@ -45,6 +48,7 @@ pub struct Counting<E> {
 }
 
 impl<E> Counting<E> {
+    /// Wraps `inner`; `tally` is shared with the engine that reads it.
     pub fn new(inner: E, tally: Arc<Tally>) -> Self {
         Counting { inner, tally }
     }

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// offered round and round, so the rate is the SDK path's, not the generator's.
 const POOL_SPANS: u64 = 50_000;
 
+/// One measured run of the SDK path: timings, rates and the SDK's own counts.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct SdkMeasure {
     /// Target spans per second; `None`: unpaced.
@@ -27,13 +28,16 @@ pub struct SdkMeasure {
     pub submit_s: f64,
     /// Seconds until the engine had shut down.
     pub total_s: f64,
+    /// Offered spans over `submit_s`.
     pub offered_per_s: f64,
     /// Exported spans over `total_s`.
     pub exported_per_s: f64,
+    /// What the SDK did with the offered spans.
     pub stats: SdkStats,
 }
 
 impl SdkMeasure {
+    /// One human-readable line (with newline) for the bench report.
     pub fn render(&self) -> String {
         let s = &self.stats;
         format!(

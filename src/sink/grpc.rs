@@ -30,6 +30,7 @@ use tonic::codegen::http;
 use tonic::server::NamedService;
 use tonic::transport::server::{Router, Server};
 use tonic::{Request, Response, Status};
+use tonic_types::{ErrorDetails, StatusExt as _};
 
 use super::stats::{RejectWith, SinkStats, Transport};
 
@@ -99,8 +100,10 @@ fn refuse_if_asked(stats: &SinkStats) -> Result<(), Status> {
         RejectWith::Unavailable => tonic::Code::Unavailable,
     };
     let message = "otelsim sink: refused on purpose (--reject-first)";
-    let details = crate::rpc_status::status_with_retry(code as i32, message, after);
-    Err(Status::with_details(code, message, details.into()))
+    let details = after.map_or_else(ErrorDetails::new, |d| {
+        ErrorDetails::with_retry_info(Some(d))
+    });
+    Err(Status::with_error_details(code, message, details))
 }
 
 /// Builds the tonic router on `server` (plain or TLS) with gzip accepted and the

@@ -412,15 +412,6 @@ fn success(format: Format, refused: u64) -> Response {
         .into_response()
 }
 
-/// `google.rpc.Status`, which OTLP/HTTP uses for error bodies.
-#[derive(Clone, PartialEq, prost::Message)]
-struct RpcStatus {
-    #[prost(int32, tag = "1")]
-    code: i32,
-    #[prost(string, tag = "2")]
-    message: String,
-}
-
 fn error_response(format: Format, problem: Problem) -> Response {
     let code = match problem.status {
         StatusCode::BAD_REQUEST => tonic::Code::InvalidArgument,
@@ -428,9 +419,11 @@ fn error_response(format: Format, problem: Problem) -> Response {
         _ => tonic::Code::Internal,
     } as i32;
     let body = match format {
-        Format::Protobuf => RpcStatus {
+        // `google.rpc.Status`, which OTLP/HTTP uses for error bodies.
+        Format::Protobuf => tonic_types::Status {
             code,
             message: problem.message,
+            details: Vec::new(),
         }
         .encode_to_vec(),
         Format::Json => serde_json::json!({ "code": code, "message": problem.message })

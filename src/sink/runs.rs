@@ -27,6 +27,7 @@ pub use crate::job::RUN_ID_KEY;
 pub const DEFAULT_MAX_TRACKED_SPANS: usize = 1_000_000;
 /// Runs told apart at once; more run ids are counted under [`OTHER_RUNS`].
 const MAX_RUNS: usize = 64;
+/// The run id under which runs past the first `MAX_RUNS` are lumped together.
 pub const OTHER_RUNS: &str = "(other runs)";
 /// Distinct values kept per attribute key; a key with more is not an enum.
 const MAX_VALUES_PER_KEY: usize = 64;
@@ -65,7 +66,9 @@ struct KeyValues {
 /// How often a value was seen, and one trace that carries it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ValueSeen {
+    /// Spans and log records that carried the value.
     pub count: u64,
+    /// Hex id of one trace with it, to look it up.
     pub example_trace: String,
 }
 
@@ -74,8 +77,11 @@ pub struct ValueSeen {
 pub struct Problem {
     /// `duplicate_span`, `orphan_span`, `outside_parent` or `session_mismatch`.
     pub kind: String,
+    /// Hex id of the trace it is in.
     pub trace_id: String,
+    /// Hex id of the span it is about.
     pub span_id: String,
+    /// What is wrong with the span, for people.
     pub detail: String,
 }
 
@@ -99,10 +105,15 @@ struct RunState {
 pub struct RunSeen {
     /// Spans received, duplicates included.
     pub spans: u64,
+    /// Tracked spans, each counted once.
     pub unique_spans: u64,
+    /// Tracked spans that arrived again after their first time.
     pub duplicate_spans: u64,
+    /// Traces with at least one tracked span.
     pub traces: u64,
+    /// Metric data points received (not deduplicated).
     pub metric_points: u64,
+    /// Log records received (not deduplicated).
     pub log_records: u64,
     /// Spans beyond the tracking limit: counted, not checked.
     pub untracked_spans: u64,
@@ -148,6 +159,7 @@ fn is_session_key(key: &str) -> bool {
 }
 
 impl Runs {
+    /// Tracks at most `max_spans` spans in detail, over all runs.
     pub(crate) fn new(max_spans: usize) -> Self {
         Runs {
             max_spans,
@@ -168,6 +180,7 @@ impl Runs {
         self.runs.get_mut(id).expect("present")
     }
 
+    /// Counts the spans of each resource's run and keeps ids, times and values of the tracked ones.
     pub(crate) fn record_spans(&mut self, resource_spans: &[ResourceSpans]) {
         for rs in resource_spans {
             let Some(id) = run_id(rs.resource.as_ref()) else {
