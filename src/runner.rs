@@ -8,7 +8,7 @@ pub use crate::job::{
 
 use crate::encode::Resources;
 use crate::engine_sdk::{SdkEngine, SdkStats};
-use crate::export::{AckLog, CountersSnapshot, Exporter, SpanSink};
+use crate::export::{AckLog, CountersSnapshot, OutputReport, Outputs, SpanSink};
 use crate::job::Interrupt;
 use crate::metrics::{Aggregator, MetricsPlan};
 use crate::model::AttrValue;
@@ -57,7 +57,10 @@ pub struct RunReport {
     pub scenarios: BTreeMap<String, ScenarioCount>,
     pub achieved_spans_per_s: f64,
     pub pacing: Option<Pacing>,
+    /// The first output's counters (the whole story with one output).
     pub export: CountersSnapshot,
+    /// Every output's counters, in the order given.
+    pub outputs: Vec<OutputReport>,
     /// Traces the receiver acknowledged in full, as (trace id hex → spans);
     /// present with `--report`. Capped; `acked_traces_unlisted` counts the rest.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -214,8 +217,12 @@ pub async fn execute(
     let acks = spec
         .track_acks
         .then(|| Arc::new(AckLog::new(MAX_LISTED_TRACES)));
-    let exporter =
-        Exporter::start(settings.export.clone(), resources.clone(), acks.clone()).await?;
+    let exporter = Outputs::start(
+        crate::export::output_configs(&settings.export),
+        resources.clone(),
+        acks.clone(),
+    )
+    .await?;
     let started = Instant::now();
     // Metrics are stamped on the run's clock (virtual or wall), never by an SDK.
     let clock_start = settings.start_time_ns.unwrap_or_else(now_ns);
@@ -249,7 +256,7 @@ pub async fn execute(
                 u64::try_from(settings.metrics_interval.as_nanos()).unwrap_or(u64::MAX),
             ),
         }),
-        counters: exporter.counters.clone(),
+        counters: exporter.counters(),
         stop: Interrupt::install(),
         lag_now_ns: AtomicU64::new(0),
     });
@@ -281,7 +288,7 @@ pub async fn execute(
             },
             _ = tick.tick() => {
                 let lag = target.as_ref().map(|_| shared.lag_now_ns.load(Ordering::Relaxed) as f64 / 1e6);
-                progress.tick(&exporter.counters, lag);
+                progress.tick(&exporter.primary(), lag);
             }
         }
     }
@@ -304,7 +311,11 @@ pub async fn execute(
         b.submit_metrics(request, points).await;
         b.close().await;
     }
-    let mut export = exporter.finish().await;
+    let outputs = exporter.finish().await;
+    let mut export = outputs
+        .first()
+        .map(|o| o.counters.clone())
+        .unwrap_or_default();
     let sdk = match sdk.map(Arc::try_unwrap) {
         Some(Ok(engine)) => {
             let stats = tokio::task::spawn_blocking(move || engine.finish()).await?;
@@ -384,6 +395,7 @@ pub async fn execute(
         achieved_spans_per_s: export.spans.generated as f64 / clock_s,
         pacing,
         export,
+        outputs,
         acked_traces,
         acked_traces_unlisted,
         sdk,

@@ -40,7 +40,8 @@ pub(crate) struct Shared {
     pub deadline: Option<u64>,
     pub next_pick: AtomicU64,
     pub metrics: Mutex<MetricsState>,
-    pub counters: Arc<Counters>,
+    /// Every output's counters (a fatal failure of any stops the run).
+    pub counters: Vec<Arc<Counters>>,
     pub stop: Interrupt,
     /// The lag of the latest paced pick, for the progress line.
     pub lag_now_ns: AtomicU64,
@@ -103,7 +104,7 @@ pub(crate) async fn run(
             r.interrupted = true;
             break;
         }
-        if let Some(f) = sh.counters.fatal() {
+        if let Some(f) = sh.counters.iter().find_map(|c| c.fatal()) {
             r.fatal = Some(f);
             break;
         }

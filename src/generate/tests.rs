@@ -58,7 +58,11 @@ fn children_nest_inside_their_parents_and_the_request_ends_at_the_anchor() {
             for s in &t.spans {
                 assert!(s.start_ns <= s.end_ns);
                 if let Some(p) = s.parent_span_id {
-                    let parent = t.spans.iter().find(|x| x.span_id == p).expect("parent in trace");
+                    let parent = t
+                        .spans
+                        .iter()
+                        .find(|x| x.span_id == p)
+                        .expect("parent in trace");
                     assert!(parent.start_ns <= s.start_ns && s.end_ns <= parent.end_ns);
                 }
                 for e in &s.events {
@@ -84,7 +88,10 @@ fn spans_carry_their_class_and_their_planes_component_service() {
     let spans: Vec<&SpanRecord> = traces.iter().flat_map(|t| &t.spans).collect();
     let class_key = &world.keys.span_class;
     for s in &spans {
-        let written = s.attr(class_key).and_then(AttrValue::as_str).expect("span.class");
+        let written = s
+            .attr(class_key)
+            .and_then(AttrValue::as_str)
+            .expect("span.class");
         assert_eq!(crate::class::ClassOf::parse(written), s.class, "{written}");
     }
     let llm = spans
@@ -108,9 +115,15 @@ fn a_failed_span_has_error_status_type_and_exception_event() {
         .flat_map(|t| &t.spans)
         .filter(|s| s.status == StatusCode::Error)
         .collect();
-    assert!(!failed.is_empty(), "force_initial_failure fails the first attempt");
+    assert!(
+        !failed.is_empty(),
+        "force_initial_failure fails the first attempt"
+    );
     for s in failed {
-        let et = s.attr("error.type").and_then(AttrValue::as_str).expect("error.type");
+        let et = s
+            .attr("error.type")
+            .and_then(AttrValue::as_str)
+            .expect("error.type");
         assert!(world.enums["error.type"].contains(&AttrValue::str(et)));
         assert!(s.events.iter().any(|e| &*e.name == "exception"));
         assert!(s.status_message.is_some());
@@ -165,7 +178,10 @@ fn semconv_fill_gives_a_required_double_a_double() {
         .find(|s| s.class.class == SpanClass::LlmCall)
         .expect("an llm.call span");
     assert!(
-        matches!(llm.attr("vendor.llm.temperature.effective"), Some(AttrValue::Double(_))),
+        matches!(
+            llm.attr("vendor.llm.temperature.effective"),
+            Some(AttrValue::Double(_))
+        ),
         "{:?}",
         llm.attr("vendor.llm.temperature.effective")
     );
@@ -175,7 +191,12 @@ fn semconv_fill_gives_a_required_double_a_double() {
 fn code_owned_keys_are_never_filled_from_the_conventions() {
     let (_, world) = world_and_registry();
     let k = &world.keys;
-    for owned in [&k.error_type, &k.step_outcome, &k.input_tokens, &k.tool_name] {
+    for owned in [
+        &k.error_type,
+        &k.step_outcome,
+        &k.input_tokens,
+        &k.tool_name,
+    ] {
         assert!(owned_by_code(k, owned), "{owned}");
     }
     assert!(!owned_by_code(k, "vendor.route"));

@@ -1,0 +1,352 @@
+//! The OTLP writer: OTLP to an endpoint over gRPC, HTTP/protobuf or
+//! HTTP/JSON, or OTLP/JSON lines to a file (the Collector file exporter's
+//! format). A bounded queue of encoded batches with backpressure, concurrent
+//! senders, retries on transient errors within a budget, partial success.
+
+use super::counters::{AckLog, Counters, CountersSnapshot, TraceDigest};
+use super::transport::{Outcome, Transport};
+use super::{BoxFuture, ExportConfig, Signal, Writer, WriterSink};
+use crate::encode::wire::WireEncoder;
+use crate::encode::{self, Resources};
+use crate::record::{LogRecord, TraceRecord};
+use anyhow::Result;
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// An encoded export request of one signal.
+pub(crate) enum Body {
+    Traces(ExportTraceServiceRequest),
+    /// An `ExportTraceServiceRequest` already in protobuf wire format (the fast path).
+    TracesWire(bytes::Bytes),
+    /// An `ExportLogsServiceRequest` already in protobuf wire format.
+    LogsWire(bytes::Bytes),
+    Metrics(ExportMetricsServiceRequest),
+    Logs(ExportLogsServiceRequest),
+}
+
+/// A batch ready to send: how many items (spans, points, records) it holds and,
+/// when acknowledgements are logged, which traces (id, spans) it carries.
+struct Batch {
+    body: Body,
+    items: u64,
+    traces: Vec<TraceDigest>,
+}
+
+impl Batch {
+    fn signal(&self) -> Signal {
+        match self.body {
+            Body::Traces(_) | Body::TracesWire(_) => Signal::Traces,
+            Body::Metrics(_) => Signal::Metrics,
+            Body::Logs(_) | Body::LogsWire(_) => Signal::Logs,
+        }
+    }
+}
+
+/// One OTLP output: the queue of encoded batches and the senders draining it.
+pub struct OtlpWriter {
+    label: String,
+    btx: mpsc::Sender<Batch>,
+    senders: Vec<JoinHandle<()>>,
+    transport: Transport,
+    cfg: Arc<ExportConfig>,
+    resources: Resources,
+    counters: Arc<Counters>,
+    acks: Option<Arc<AckLog>>,
+}
+
+impl OtlpWriter {
+    /// Connects (or creates the file); `acks`: log the traces acknowledged in full.
+    pub async fn start(
+        label: String,
+        mut cfg: ExportConfig,
+        resources: Resources,
+        acks: Option<Arc<AckLog>>,
+    ) -> Result<OtlpWriter> {
+        if cfg.output_file.is_some() {
+            // One writer, batches cut by size only: the file's bytes depend on the data alone.
+            cfg.concurrency = 1;
+            cfg.linger = None;
+        }
+        let transport = Transport::new(&cfg).await?;
+        let counters = Arc::new(Counters::default());
+        let (btx, brx) = mpsc::channel::<Batch>(cfg.queue_batches.max(1));
+        let brx = Arc::new(tokio::sync::Mutex::new(brx));
+        let cfg = Arc::new(cfg);
+        let mut senders = Vec::new();
+        for _ in 0..cfg.concurrency.max(1) {
+            let brx = brx.clone();
+            let transport = transport.clone();
+            let counters = counters.clone();
+            let cfg = cfg.clone();
+            let acks = acks.clone();
+            senders.push(tokio::spawn(async move {
+                loop {
+                    let next = brx.lock().await.recv().await;
+                    let Some(batch) = next else { break };
+                    send_with_retry(&transport, &cfg, &counters, acks.as_deref(), batch).await;
+                }
+            }));
+        }
+        Ok(OtlpWriter {
+            label,
+            btx,
+            senders,
+            transport,
+            cfg,
+            resources,
+            counters,
+            acks,
+        })
+    }
+}
+
+impl Writer for OtlpWriter {
+    fn label(&self) -> &str {
+        &self.label
+    }
+
+    fn counters(&self) -> &Arc<Counters> {
+        &self.counters
+    }
+
+    fn cuts_by_size_only(&self) -> bool {
+        self.cfg.linger.is_none()
+    }
+
+    fn sink(&self) -> Box<dyn WriterSink> {
+        Box::new(OtlpSink {
+            btx: self.btx.clone(),
+            counters: self.counters.clone(),
+            max_batch_logs: self.cfg.max_batch_logs.max(1),
+            resources: self.resources.clone(),
+            track: self.acks.is_some(),
+            wire: self
+                .transport
+                .takes_wire()
+                .then(|| WireEncoder::new(self.resources.clone())),
+        })
+    }
+
+    fn finish(self: Box<Self>) -> BoxFuture<'static, CountersSnapshot> {
+        Box::pin(async move {
+            let OtlpWriter {
+                btx,
+                senders,
+                transport,
+                counters,
+                ..
+            } = *self;
+            drop(btx);
+            for s in senders {
+                let _ = s.await;
+            }
+            transport.flush();
+            counters.snapshot()
+        })
+    }
+}
+
+/// One producer's handle on an OTLP writer: encodes on the producer's task
+/// (so encoding scales with producers) and queues the requests.
+struct OtlpSink {
+    btx: mpsc::Sender<Batch>,
+    counters: Arc<Counters>,
+    max_batch_logs: usize,
+    resources: Resources,
+    /// Whether batches carry trace digests for the ack log.
+    track: bool,
+    /// Protobuf transports get traces and logs from the wire encoder; JSON ones need prost types.
+    wire: Option<WireEncoder>,
+}
+
+impl WriterSink for OtlpSink {
+    fn traces<'a>(&'a mut self, traces: &'a [TraceRecord], spans: usize) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let body = match &mut self.wire {
+                Some(w) => {
+                    let mut buf = Vec::with_capacity(spans * 600);
+                    w.traces(traces, &mut buf);
+                    Body::TracesWire(bytes::Bytes::from(buf))
+                }
+                None => Body::Traces(encode::traces_request(traces, &self.resources)),
+            };
+            let digests = if self.track {
+                digests(traces)
+            } else {
+                Vec::new()
+            };
+            self.send(Batch {
+                body,
+                items: spans as u64,
+                traces: digests,
+            })
+            .await;
+        })
+    }
+
+    fn logs<'a>(&'a mut self, logs: &'a [LogRecord]) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            for chunk in logs.chunks(self.max_batch_logs) {
+                let body = match &mut self.wire {
+                    Some(w) => {
+                        let mut buf = Vec::with_capacity(chunk.len() * 400);
+                        w.logs(chunk, &mut buf);
+                        Body::LogsWire(bytes::Bytes::from(buf))
+                    }
+                    None => Body::Logs(encode::logs_request(chunk, &self.resources)),
+                };
+                self.send(Batch {
+                    body,
+                    items: chunk.len() as u64,
+                    traces: Vec::new(),
+                })
+                .await;
+            }
+        })
+    }
+
+    fn metrics<'a>(
+        &'a mut self,
+        request: &'a ExportMetricsServiceRequest,
+        points: u64,
+    ) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            self.send(Batch {
+                body: Body::Metrics(request.clone()),
+                items: points,
+                traces: Vec::new(),
+            })
+            .await;
+        })
+    }
+}
+
+impl OtlpSink {
+    async fn send(&self, batch: Batch) {
+        let sc = self.counters.of(batch.signal());
+        let items = batch.items;
+        if self.btx.send(batch).await.is_err() {
+            // The senders are gone: these items can never be sent.
+            sc.failed.fetch_add(items, Relaxed);
+            self.counters.note_error("export pipeline stopped");
+        }
+    }
+}
+
+/// Each trace of a batch once, with its spans (realtime mode sends a trace
+/// span by span: one entry per trace and batch).
+fn digests(traces: &[TraceRecord]) -> Vec<TraceDigest> {
+    let mut d: Vec<TraceDigest> = traces
+        .iter()
+        .map(|t| (t.trace_id, t.spans.len() as u32))
+        .collect();
+    d.sort_unstable_by_key(|x| x.0);
+    d.dedup_by(|b, a| {
+        let same = a.0 == b.0;
+        if same {
+            a.1 += b.1;
+        }
+        same
+    });
+    d
+}
+
+async fn send_with_retry(
+    transport: &Transport,
+    cfg: &ExportConfig,
+    counters: &Counters,
+    acks: Option<&AckLog>,
+    batch: Batch,
+) {
+    let sc = counters.of(batch.signal());
+    sc.requests_sent.fetch_add(1, Relaxed);
+    sc.sent.fetch_add(batch.items, Relaxed);
+    let started = Instant::now();
+    let mut delay = Duration::from_millis(100);
+    loop {
+        // Once the endpoint has been failing past the budget, stop trying: the run is failing.
+        if let Some(reason) = counters.fatal() {
+            fail(counters, &batch, &reason);
+            return;
+        }
+        let mut bytes = 0;
+        // No single attempt may outlast what is left of the retry budget.
+        let left = cfg
+            .retry_budget
+            .saturating_sub(started.elapsed())
+            .max(Duration::from_millis(1));
+        let outcome =
+            match tokio::time::timeout(left, transport.send(&batch.body, &mut bytes)).await {
+                Ok(o) => o,
+                Err(_) => Outcome::Retry(format!("no answer within {left:.1?}"), None),
+            };
+        counters.bytes_sent.fetch_add(bytes, Relaxed);
+        let (msg, hint) = match outcome {
+            Outcome::Ok { rejected, message } => {
+                let rejected = rejected.min(batch.items);
+                if rejected == 0 {
+                    if let Some(a) = acks {
+                        a.record(&batch.traces);
+                    }
+                }
+                sc.requests_acked.fetch_add(1, Relaxed);
+                sc.acked.fetch_add(batch.items - rejected, Relaxed);
+                if rejected > 0 {
+                    sc.failed.fetch_add(rejected, Relaxed);
+                    counters
+                        .note_error(&format!("receiver rejected {rejected} item(s): {message}"));
+                }
+                counters.mark_healthy();
+                return;
+            }
+            Outcome::Fail(msg) => {
+                fail(counters, &batch, &msg);
+                return;
+            }
+            Outcome::Fatal(msg) => {
+                if let Ok(mut fatal) = counters.fatal.lock() {
+                    fatal.get_or_insert_with(|| msg.clone());
+                }
+                fail(counters, &batch, &msg);
+                return;
+            }
+            Outcome::Retry(msg, hint) => (msg, hint),
+        };
+        counters.mark_failing(cfg, &msg);
+        // The receiver's hint (Retry-After, gRPC RetryInfo) wins over our backoff
+        // (at least 50 ms, so `Retry-After: 0` cannot spin); the retry budget
+        // bounds the whole.
+        let wait = hint.map_or(delay, |h| h.max(Duration::from_millis(50)));
+        if started.elapsed() + wait > cfg.retry_budget {
+            let why = if hint.is_some() {
+                format!(
+                    "the receiver asked to wait {wait:.1?}, beyond what is left of the retry budget ({:.1?})",
+                    cfg.retry_budget
+                )
+            } else {
+                format!("gave up after {:.1?} of retries", started.elapsed())
+            };
+            fail(counters, &batch, &format!("{why}: {msg}"));
+            return;
+        }
+        counters.retries.fetch_add(1, Relaxed);
+        if hint.is_some() {
+            counters.retry_hints.fetch_add(1, Relaxed);
+        }
+        tokio::time::sleep(wait).await;
+        delay = (delay * 2).min(Duration::from_secs(2));
+    }
+}
+
+fn fail(counters: &Counters, batch: &Batch, msg: &str) {
+    let sc = counters.of(batch.signal());
+    sc.requests_failed.fetch_add(1, Relaxed);
+    sc.failed.fetch_add(batch.items, Relaxed);
+    counters.note_error(msg);
+}
