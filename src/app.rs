@@ -1,18 +1,20 @@
-//! Command dispatch and exit codes.
+//! Command dispatch and exit codes: each command returns `Result<(), Failure>`,
+//! and `run` is the one place that prints a failure and turns it into the exit code.
+
+mod run_spec;
 
 use crate::cli::{
-    BenchArgs, Cli, Command, GlobalArgs, ListArgs, RunArgs, ScenarioArgs, SinkArgs, ValidateArgs,
-    VerifyArgs,
+    BenchArgs, Cli, Command, GlobalArgs, ListArgs, SinkArgs, ValidateArgs, VerifyArgs,
 };
 use crate::diag::{LoadError, Severity};
-use crate::pace::{Profile, RateUnit};
 use crate::plan::WorldOptions;
-use crate::registry::{Picker, Registry};
-use crate::runner::{self, Picks, RunSpec, Timing};
+use crate::registry::Registry;
+use crate::run::{Prepared, RunReport};
 use crate::settings::Settings;
-use crate::show;
+use run_spec::{CheckedRun, Gate, RunFlags};
+use std::fmt;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Process exit codes (documented in `--help` and the README).
 pub mod exit {
@@ -25,15 +27,125 @@ pub mod exit {
     pub const INTERRUPTED: i32 = 130;
 }
 
-fn print_load_error(e: &LoadError) {
-    eprint!("otelsim: {e}");
-    let warnings = e
-        .diagnostics
-        .iter()
-        .filter(|d| d.severity == Severity::Warning)
-        .count();
-    if warnings > 0 {
-        eprintln!("  (and {warnings} warning(s); `otelsim validate` lists them)");
+/// Why a command did not succeed: its exit code and what to say on stderr.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub code: i32,
+    /// Printed as `otelsim: <message>`; `None` when the command has said it
+    /// already (validate's diagnostics, verify's verdict, the run summary).
+    pub message: Option<String>,
+    /// The subcommand named in the prefix (`otelsim sink: …`), for those that do.
+    pub command: Option<&'static str>,
+}
+
+impl Failure {
+    fn new(code: i32, message: impl Into<String>) -> Self {
+        Failure {
+            code,
+            message: Some(message.into()),
+            command: None,
+        }
+    }
+
+    /// Invalid input or usage (exit 2).
+    pub fn input(message: impl Into<String>) -> Self {
+        Self::new(exit::INPUT, message)
+    }
+
+    /// Something failed while running (exit 1).
+    pub fn runtime(message: impl Into<String>) -> Self {
+        Self::new(exit::RUNTIME, message)
+    }
+
+    /// Telemetry that could not be delivered (exit 3).
+    pub fn export(message: impl Into<String>) -> Self {
+        Self::new(exit::EXPORT, message)
+    }
+
+    /// The run fell short of its target by more than allowed (exit 4).
+    pub fn shortfall(message: impl Into<String>) -> Self {
+        Self::new(exit::SHORTFALL, message)
+    }
+
+    /// An outcome the command has reported on stdout already, or that needs no
+    /// words (Ctrl-C): only the exit code.
+    pub fn reported(code: i32) -> Self {
+        Failure {
+            code,
+            message: None,
+            command: None,
+        }
+    }
+
+    /// Files that did not load: every error, and how many warnings `validate` adds.
+    pub fn load(e: &LoadError) -> Self {
+        let mut message = e.to_string();
+        if message.ends_with('\n') {
+            message.pop();
+        }
+        let warnings = e
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Warning)
+            .count();
+        if warnings > 0 {
+            message.push_str(&format!(
+                "\n  (and {warnings} warning(s); `otelsim validate` lists them)"
+            ));
+        }
+        Self::input(message)
+    }
+
+    /// Names the subcommand in the prefix: `otelsim sink: …`.
+    pub fn in_command(mut self, command: &'static str) -> Self {
+        self.command = Some(command);
+        self
+    }
+
+    /// Prints the message, if any, and gives the exit code.
+    fn report(&self) -> i32 {
+        if self.message.is_some() {
+            eprintln!("{self}");
+        }
+        self.code
+    }
+}
+
+/// `otelsim: <message>`, or `otelsim <command>: <message>`.
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("otelsim")?;
+        if let Some(c) = self.command {
+            write!(f, " {c}")?;
+        }
+        write!(f, ": {}", self.message.as_deref().unwrap_or(""))
+    }
+}
+
+/// Runs the command and gives the process exit code.
+pub async fn run(cli: Cli) -> i32 {
+    match dispatch(&cli).await {
+        Ok(()) => exit::OK,
+        Err(failure) => failure.report(),
+    }
+}
+
+async fn dispatch(cli: &Cli) -> Result<(), Failure> {
+    let g = cli.global_flags();
+    refuse_unused_flags(&cli.command, &g)?;
+    if let Command::Sink(args) = &cli.command {
+        return sink(args, &g).await;
+    }
+    let settings = Settings::resolve(&g, &|k| std::env::var(k).ok())
+        .map_err(|e| Failure::input(format!("{e:#}")))?;
+    match &cli.command {
+        Command::List(a) => list(&settings, a),
+        Command::Validate(a) => validate(&settings, a),
+        Command::Scenario(a) => run_command(&settings, RunFlags::Scenario(a)).await,
+        Command::Run(a) => run_command(&settings, RunFlags::Mixed(a)).await,
+        Command::Bench(a) => bench(&settings, a),
+        Command::Verify(a) => verify(settings, &g, a),
+        Command::Sink(_) => unreachable!("handled above"),
     }
 }
 
@@ -54,6 +166,7 @@ fn unused_flags(cmd: &Command, g: &GlobalArgs) -> Vec<&'static str> {
         ("--protocol", g.protocol.is_some()),
         ("--header", !g.headers.is_empty()),
         ("--gzip", g.gzip),
+        ("--output", !g.outputs.is_empty()),
         ("--output-file", g.output_file.is_some()),
         ("--retry-budget", g.retry_budget.is_some()),
         ("--wait-for-endpoint", g.wait_for_endpoint.is_some()),
@@ -98,52 +211,30 @@ fn unused_flags(cmd: &Command, g: &GlobalArgs) -> Vec<&'static str> {
     }
 }
 
-pub async fn run(cli: Cli) -> i32 {
-    let unused = unused_flags(&cli.command, &cli.global);
-    if !unused.is_empty() {
-        let what = match &cli.command {
-            Command::Sink(_) => "`otelsim sink` (it listens: use --grpc-addr / --http-addr, and --tls-client-ca to verify clients)",
-            Command::List(_) => "`otelsim list`",
-            Command::Validate(_) => "`otelsim validate`",
-            Command::Verify(_) => "`otelsim verify` (it reads reports)",
-            _ => "`otelsim bench` (it sends nothing)",
-        };
-        let verb = if unused.len() == 1 { "does" } else { "do" };
-        eprintln!("otelsim: {} {verb} nothing with {what}", unused.join(", "));
-        return exit::INPUT;
+fn refuse_unused_flags(cmd: &Command, g: &GlobalArgs) -> Result<(), Failure> {
+    let unused = unused_flags(cmd, g);
+    if unused.is_empty() {
+        return Ok(());
     }
-    if let Command::Sink(args) = &cli.command {
-        return sink(args, &cli.global).await;
-    }
-    let settings = match Settings::resolve(&cli.global, &|k| std::env::var(k).ok()) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("otelsim: {e:#}");
-            return exit::INPUT;
-        }
+    let what = match cmd {
+        Command::Sink(_) => "`otelsim sink` (it listens: use --grpc-addr / --http-addr, and --tls-client-ca to verify clients)",
+        Command::List(_) => "`otelsim list`",
+        Command::Validate(_) => "`otelsim validate`",
+        Command::Verify(_) => "`otelsim verify` (it reads reports)",
+        _ => "`otelsim bench` (it sends nothing)",
     };
-    match &cli.command {
-        Command::List(a) => list(&settings, a),
-        Command::Validate(a) => validate(&settings, a),
-        Command::Scenario(a) => scenario(&settings, a).await,
-        Command::Run(a) => run_mixed(&settings, a).await,
-        Command::Bench(a) => bench(&settings, a),
-        Command::Verify(a) => verify(settings, &cli.global, a),
-        Command::Sink(_) => unreachable!("handled above"),
-    }
+    let verb = if unused.len() == 1 { "does" } else { "do" };
+    Err(Failure::input(format!(
+        "{} {verb} nothing with {what}",
+        unused.join(", ")
+    )))
 }
 
 /// `otelsim verify`: the conventions come from the run's own settings (as its
 /// report records them) unless flags say otherwise.
-fn verify(mut s: Settings, g: &GlobalArgs, a: &VerifyArgs) -> i32 {
-    let fail = |e: anyhow::Error| {
-        eprintln!("otelsim verify: {e:#}");
-        exit::INPUT
-    };
-    let run = match crate::verify::read_run(&a.run_report) {
-        Ok(r) => r,
-        Err(e) => return fail(e),
-    };
+fn verify(mut s: Settings, g: &GlobalArgs, a: &VerifyArgs) -> Result<(), Failure> {
+    let fail = |e: anyhow::Error| Failure::input(format!("{e:#}")).in_command("verify");
+    let run = crate::verify::read_run(&a.run_report).map_err(fail)?;
     let recorded = &run.settings;
     if g.config.is_none() {
         s.sources.config = recorded.config.clone().or(s.sources.config);
@@ -159,37 +250,25 @@ fn verify(mut s: Settings, g: &GlobalArgs, a: &VerifyArgs) -> i32 {
             s.vendor = v.clone();
         }
     }
-    let prep = match prepare(&s) {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
-    let verdict = match crate::verify::verify(&run, &a.sink_report, &prep.world, a.allow_partial) {
-        Ok(v) => v,
-        Err(e) => return fail(e),
-    };
+    let prep = prepare(&s)?;
+    let verdict =
+        crate::verify::verify(&run, &a.sink_report, &prep.world, a.allow_partial).map_err(fail)?;
     print!("{}", verdict.render());
     if let Some(out) = &a.output {
         let json = serde_json::to_string_pretty(&verdict).unwrap_or_default();
-        if let Err(e) = std::fs::write(out, json + "\n") {
-            eprintln!("otelsim verify: cannot write {}: {e}", out.display());
-            return exit::RUNTIME;
-        }
+        std::fs::write(out, json + "\n").map_err(|e| {
+            Failure::runtime(format!("cannot write {}: {e}", out.display())).in_command("verify")
+        })?;
     }
     if verdict.ok {
-        exit::OK
+        Ok(())
     } else {
-        exit::NOT_VERIFIED
+        Err(Failure::reported(exit::NOT_VERIFIED))
     }
 }
 
-fn list(s: &Settings, a: &ListArgs) -> i32 {
-    let reg = match Registry::load(&s.sources) {
-        Ok(r) => r,
-        Err(e) => {
-            print_load_error(&e);
-            return exit::INPUT;
-        }
-    };
+fn list(s: &Settings, a: &ListArgs) -> Result<(), Failure> {
+    let reg = Registry::load(&s.sources).map_err(|e| Failure::load(&e))?;
     let rows = reg.filtered(&a.tags);
     let w = rows.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
     let tw = rows
@@ -221,7 +300,7 @@ fn list(s: &Settings, a: &ListArgs) -> i32 {
     if !s.quiet {
         eprintln!("{} scenario(s)", rows.len());
     }
-    exit::OK
+    Ok(())
 }
 
 fn format_weight(w: f64) -> String {
@@ -229,8 +308,8 @@ fn format_weight(w: f64) -> String {
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
-fn validate(s: &Settings, a: &ValidateArgs) -> i32 {
-    match runner::prepare(&s.sources, &world_options(s)) {
+fn validate(s: &Settings, a: &ValidateArgs) -> Result<(), Failure> {
+    match crate::run::prepare(&s.sources, &world_options(s)) {
         Ok(p) => {
             for w in &p.warnings {
                 println!("{w}");
@@ -259,7 +338,7 @@ fn validate(s: &Settings, a: &ValidateArgs) -> i32 {
                 p.plans.len(),
                 p.warnings.len()
             );
-            exit::OK
+            Ok(())
         }
         Err(e) => {
             for d in &e.diagnostics {
@@ -267,103 +346,107 @@ fn validate(s: &Settings, a: &ValidateArgs) -> i32 {
             }
             let n = e.errors().count();
             println!("{n} error(s)");
-            exit::INPUT
+            Err(Failure::reported(exit::INPUT))
         }
     }
 }
 
-/// Where the run report goes and what shortfall fails the run (`run` only).
-#[derive(Default)]
-struct Gate {
-    report: Option<std::path::PathBuf>,
-    max_shortfall: Option<f64>,
-    /// The load shape, as the report's settings show it.
-    load: Option<runner::Load>,
+fn prepare(s: &Settings) -> Result<Prepared, Failure> {
+    crate::run::prepare(&s.sources, &world_options(s)).map_err(|e| Failure::load(&e))
 }
 
-async fn execute(s: &Settings, prep: runner::Prepared, spec: RunSpec, gate: Gate) -> i32 {
-    // An output file that cannot be written is a usage problem, not an export failure.
-    if let Some(p) = &s.export.output_file {
-        if let Err(e) = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(p)
-        {
-            eprintln!("otelsim: cannot write --output-file {}: {e}", p.display());
-            return exit::INPUT;
-        }
+/// `run` and `scenario`: load, check the flags, run, judge the outcome.
+async fn run_command(s: &Settings, flags: RunFlags<'_>) -> Result<(), Failure> {
+    let prep = prepare(s)?;
+    let checked = run_spec::run_spec(s, &prep, flags)?;
+    execute(prep, checked).await
+}
+
+async fn execute(prep: Prepared, run: CheckedRun) -> Result<(), Failure> {
+    let CheckedRun {
+        settings: s,
+        spec,
+        gate,
+        until_interrupted,
+    } = run;
+    if until_interrupted && !s.quiet {
+        eprintln!("otelsim: no --count or --duration: running until Ctrl-C");
     }
     if s.verbose > 0 {
         for w in &prep.warnings {
             eprintln!("{w}");
         }
     }
-    let report = match runner::execute(Arc::new(prep), Arc::new(s.clone()), spec).await {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("otelsim: {e:#}");
-            return exit::EXPORT;
-        }
-    };
+    let s = Arc::new(s);
+    let report = crate::run::execute(Arc::new(prep), s.clone(), spec)
+        .await
+        .map_err(|e| Failure::export(format!("{e:#}")))?;
     if !s.quiet {
         print!("{}", report.render());
     }
     if let Some(path) = &gate.report {
-        let settings = serde_json::json!({
-                "endpoint": s.export.endpoint,
-                "protocol": s.export.protocol,
-                "output_file": s.export.output_file,
-                "vendor": s.vendor,
-                // Absolute, so `verify` finds the same conventions from anywhere.
-                "config": absolute(&s.sources.config),
-                "semconv": absolute(&s.sources.semconv),
-                "scenarios_dir": absolute(&s.sources.scenarios_dir),
-                "seed": report.seed,
-                "run_id": report.run_id,
-                "workers": report.workers,
-                "timing": report.timing,
-                "load": gate.load,
-                "temporality": s.temporality,
-                "metrics_interval_s": s.metrics_interval.as_secs_f64(),
-                "max_shortfall": gate.max_shortfall,
-        });
-        if let Err(e) = write_report(path, &report, &settings) {
+        // The run happened: a report that cannot be written does not change its outcome.
+        if let Err(e) = write_report(path, &report, &report_settings(&s, &report, &gate)) {
             eprintln!("otelsim: cannot write the report {}: {e}", path.display());
         }
     }
+    outcome(&report, &gate, s.quiet)
+}
+
+/// Interrupted, export failures, shortfall beyond the gate, or success.
+fn outcome(report: &RunReport, gate: &Gate, quiet: bool) -> Result<(), Failure> {
     let short = report.shortfall();
     if report.interrupted {
-        exit::INTERRUPTED
-    } else if report.fatal.is_some() || report.export.failed() > 0 {
-        if s.quiet {
-            eprintln!(
-                "otelsim: {} item(s) failed to export",
-                report.export.failed()
-            );
-        }
-        exit::EXPORT
+        Err(Failure::reported(exit::INTERRUPTED))
+    } else if report.fatal.is_some() || report.failed() > 0 {
+        // The summary shows the failures, unless -q kept it quiet.
+        Err(if quiet {
+            Failure::export(format!("{} item(s) failed to export", report.failed()))
+        } else {
+            Failure::reported(exit::EXPORT)
+        })
     } else if gate.max_shortfall.is_some_and(|m| short > m) {
-        eprintln!(
-            "otelsim: shortfall {:.2}% exceeds --max-shortfall {:.2}%",
+        Err(Failure::shortfall(format!(
+            "shortfall {:.2}% exceeds --max-shortfall {:.2}%",
             short * 100.0,
             gate.max_shortfall.unwrap_or_default() * 100.0
-        );
-        exit::SHORTFALL
+        )))
     } else {
-        exit::OK
+        Ok(())
     }
+}
+
+/// The effective settings, as the run report records them (headers never).
+fn report_settings(s: &Settings, report: &RunReport, gate: &Gate) -> serde_json::Value {
+    serde_json::json!({
+            "endpoint": s.export.endpoint,
+            "protocol": s.export.protocol,
+            "output_file": s.export.output_file,
+            "vendor": s.vendor,
+            // Absolute, so `verify` finds the same conventions from anywhere.
+            "config": absolute(&s.sources.config),
+            "semconv": absolute(&s.sources.semconv),
+            "scenarios_dir": absolute(&s.sources.scenarios_dir),
+            "seed": report.seed,
+            "run_id": report.run_id,
+            "workers": report.workers,
+            "timing": report.timing,
+            "load": gate.load,
+            "temporality": s.temporality,
+            "metrics_interval_s": s.metrics_interval.as_secs_f64(),
+            "max_shortfall": gate.max_shortfall,
+    })
 }
 
 /// Streams the report (its trace list can be large) to `path`.
 fn write_report(
-    path: &std::path::Path,
-    report: &runner::RunReport,
+    path: &Path,
+    report: &RunReport,
     settings: &serde_json::Value,
 ) -> std::io::Result<()> {
     #[derive(serde::Serialize)]
     struct Doc<'a> {
-        report: &'a runner::RunReport,
+        report: &'a RunReport,
         settings: &'a serde_json::Value,
     }
     let mut w = std::io::BufWriter::new(std::fs::File::create(path)?);
@@ -371,306 +454,30 @@ fn write_report(
     std::io::Write::flush(&mut w)
 }
 
-fn absolute(p: &Option<std::path::PathBuf>) -> Option<std::path::PathBuf> {
+fn absolute(p: &Option<PathBuf>) -> Option<PathBuf> {
     p.as_ref()
         .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()))
 }
 
-fn prepare(s: &Settings) -> Result<runner::Prepared, i32> {
-    runner::prepare(&s.sources, &world_options(s)).map_err(|e| {
-        print_load_error(&e);
-        exit::INPUT
-    })
+fn bench(s: &Settings, a: &BenchArgs) -> Result<(), Failure> {
+    let prep = prepare(s)?;
+    let r = crate::bench::run(&prep, s, a.spans, !a.no_encode).map_err(Failure::input)?;
+    print!("{}", r.render());
+    if let Some(path) = &a.report {
+        let json = serde_json::to_string_pretty(&r).unwrap_or_default();
+        std::fs::write(path, json)
+            .map_err(|e| Failure::runtime(format!("cannot write {}: {e}", path.display())))?;
+    }
+    Ok(())
 }
 
-async fn scenario(s: &Settings, a: &ScenarioArgs) -> i32 {
-    let prep = match prepare(s) {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
-    let Some(plan) = prep.plans.get(&a.name) else {
-        eprintln!("otelsim: {}", prep.registry.unknown_scenario(&a.name));
-        return exit::INPUT;
-    };
-    let count = a.count.unwrap_or(u64::from(plan.repeat_count));
-    if let Some(ms) = a.interval {
-        if !(0.0..=crate::model::scenario::MAX_INTERVAL_MS).contains(&ms) {
-            eprintln!("otelsim: --interval must be between 0 and 86400000 ms (one day)");
-            return exit::INPUT;
-        }
-    }
-    let spec = RunSpec {
-        picks: Picks::Repeat {
-            name: a.name.clone(),
-            count,
-        },
-        interval_ms: a.interval,
-        load: None,
-        duration: None,
-        show: show::Mode::from_flags(a.show.show_spans, a.show.show_full_spans),
-        workers: 1,
-        timing: Timing::BackDated,
-        run_id: runner::new_run_id(s.seed, s.start_time_ns),
-        track_acks: false,
-        engine: runner::Engine::Native,
-    };
-    execute(s, prep, spec, Gate::default()).await
-}
-
-async fn run_mixed(s: &Settings, a: &RunArgs) -> i32 {
-    let prep = match prepare(s) {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
-    let candidates = prep.registry.filtered(&a.tags);
-    let picks = if a.each_once {
-        if candidates.is_empty() {
-            eprintln!("otelsim: no scenario matches --tags {}", a.tags.join(","));
-            return exit::INPUT;
-        }
-        Picks::EachOnce(candidates.iter().map(|c| c.name.clone()).collect())
-    } else {
-        match Picker::new(&candidates) {
-            Ok(p) => Picks::Weighted {
-                names: candidates.iter().map(|c| c.name.clone()).collect(),
-                weights: p,
-                // Without a count, the duration or the load shape bounds the run
-                // (a constant --rate alone runs until Ctrl-C); with none, 100 picks.
-                count: a.count.or(
-                    if a.duration.is_some()
-                        || a.rate.is_some()
-                        || a.stages.is_some()
-                        || a.load_profile.is_some()
-                    {
-                        None
-                    } else {
-                        Some(100)
-                    },
-                ),
-            },
-            Err(msg) => {
-                eprintln!("otelsim: {msg}");
-                return exit::INPUT;
-            }
-        }
-    };
-    if !(0.0..=crate::model::scenario::MAX_INTERVAL_MS).contains(&a.interval) {
-        eprintln!("otelsim: --interval must be between 0 and 86400000 ms (one day)");
-        return exit::INPUT;
-    }
-    if a.duration.is_some_and(|d| d.is_zero()) {
-        eprintln!("otelsim: --duration must be longer than 0");
-        return exit::INPUT;
-    }
-    let mut interval_ms = a.interval;
-    let load = match load_shape(a) {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
-    let start_time_given = s.start_time_ns.is_some();
-    if start_time_given && load.is_none() && a.interval == 0.0 && a.count.is_none() && !a.each_once
-    {
-        eprintln!("otelsim: --start-time with --interval 0 and no --count never advances the clock: give --count, a positive --interval, or a shape (--rate, --stages)");
-        return exit::INPUT;
-    }
-    let mut s = s.clone();
-    let mut duration = a.duration;
-    if let Some(window) = a.backfill {
-        if s.start_time_ns.is_some() {
-            eprintln!("otelsim: --backfill and --start-time both set the start; give one");
-            return exit::INPUT;
-        }
-        if window.is_zero() || window > Duration::from_secs(366 * 86_400) {
-            eprintln!("otelsim: --backfill must be longer than 0 and at most 366 days");
-            return exit::INPUT;
-        }
-        // Without a shape, spread the picks evenly over the window.
-        if load.is_none() {
-            let Some(n) = a.count.filter(|n| *n > 0) else {
-                eprintln!("otelsim: --backfill needs a shape (--rate, --stages, --load-profile) or --count to spread over the window");
-                return exit::INPUT;
-            };
-            interval_ms = window.as_secs_f64() * 1000.0 / n as f64;
-        }
-        s.start_time_ns = Some(runner::now_ns().saturating_sub(window.as_nanos() as u64));
-        duration = Some(duration.map_or(window, |d| d.min(window)));
-    }
-    let show = show::Mode::from_flags(a.show.show_spans, a.show.show_full_spans);
-    // A positive gap between picks is sequential by definition; span trees must not interleave.
-    let sequential = show != show::Mode::Off || (load.is_none() && interval_ms > 0.0);
-    let workers = match a.workers {
-        Some(0) => {
-            eprintln!("otelsim: --workers must be at least 1");
-            return exit::INPUT;
-        }
-        Some(n) if sequential && n > 1 => {
-            eprintln!("otelsim: --workers {n} needs a load shape (--rate, --stages, --load-profile) or --interval 0; picks with a gap between them, and printed span trees, are sequential");
-            return exit::INPUT;
-        }
-        Some(n) => n.min(1024),
-        // One writer keeps file output and --start-time runs reproducible: which
-        // worker takes a pick decides its timestamps.
-        None if sequential || s.export.output_file.is_some() || start_time_given => 1,
-        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-    };
-    if a.engine == runner::Engine::Sdk {
-        if s.metrics == Some(true) || s.logs == Some(true) {
-            eprintln!("otelsim: --engine sdk sends traces only; drop --metrics / --logs");
-            return exit::INPUT;
-        }
-        if s.export.output_file.is_some() || s.export.protocol == crate::export::Protocol::HttpJson
-        {
-            eprintln!("otelsim: --engine sdk sends OTLP/gRPC or OTLP/HTTP protobuf; not --output-file or http/json");
-            return exit::INPUT;
-        }
-        s.metrics = Some(false);
-        s.logs = Some(false);
-    }
-    if a.realtime && s.start_time_ns.is_some() {
-        eprintln!(
-            "otelsim: --realtime runs on the wall clock; it cannot be combined with --start-time"
-        );
-        return exit::INPUT;
-    }
-    if !s.quiet
-        && load.is_some()
-        && duration.is_none()
-        && a.count.is_none()
-        && a.stages.is_none()
-        && a.load_profile.is_none()
-        && !a.each_once
-    {
-        eprintln!("otelsim: no --count or --duration: running until Ctrl-C");
-    }
-    let spec = RunSpec {
-        picks,
-        interval_ms: Some(interval_ms),
-        load: load.clone(),
-        duration,
-        show,
-        workers,
-        timing: if a.realtime {
-            Timing::Realtime
-        } else {
-            Timing::BackDated
-        },
-        run_id: a
-            .run_id
-            .clone()
-            .unwrap_or_else(|| runner::new_run_id(s.seed, s.start_time_ns)),
-        track_acks: a.report.is_some() && a.engine == runner::Engine::Native,
-        engine: a.engine,
-    };
-    let gate = Gate {
-        report: a.report.clone(),
-        max_shortfall: a.max_shortfall,
-        load,
-    };
-    execute(&s, prep, spec, gate).await
-}
-
-/// The open-loop shape from --rate / --stages / --load-profile, with --burst and --unit.
-fn load_shape(a: &RunArgs) -> Result<Option<runner::Load>, i32> {
-    let bad = |msg: String| {
-        eprintln!("otelsim: {msg}");
-        exit::INPUT
-    };
-    let (mut profile, file_unit) = if let Some(r) = a.rate {
-        if !(r > 0.0 && r <= crate::pace::MAX_RATE) {
-            return Err(bad(format!(
-                "--rate must be greater than 0 and at most {} per second",
-                crate::pace::MAX_RATE
-            )));
-        }
-        (Profile::constant(r), None)
-    } else if let Some(st) = &a.stages {
-        (
-            Profile::parse_stages(st).map_err(|e| bad(format!("--stages {e}")))?,
-            None,
-        )
-    } else if let Some(path) = &a.load_profile {
-        match crate::load_profile::load(path) {
-            Ok(p) => (p.profile, p.unit),
-            Err(e) => {
-                print_load_error(&e);
-                return Err(exit::INPUT);
-            }
-        }
-    } else {
-        if a.burst.is_some() {
-            return Err(bad(
-                "--burst needs a shape to burst on: --rate, --stages or --load-profile".into(),
-            ));
-        }
-        if a.unit.is_some() {
-            return Err(bad(
-                "--unit needs a shape: --rate, --stages or --load-profile".into(),
-            ));
-        }
-        return Ok(None);
-    };
-    if let Some(b) = &a.burst {
-        profile.burst = Some(crate::pace::parse_burst(b).map_err(|e| bad(format!("--burst {e}")))?);
-    }
-    let offered = if profile.secs().is_finite() {
-        profile.units_until(profile.secs())
-    } else {
-        profile.peak()
-    };
-    if profile.peak() <= 0.0 || offered <= 0.0 {
-        return Err(bad(
-            "the load shape offers nothing: every stage's rate is 0 or lasts 0 s".into(),
-        ));
-    }
-    if profile.peak() > crate::pace::MAX_RATE {
-        return Err(bad(format!(
-            "the load shape peaks at {:.0} per second (with its burst); at most {} per second",
-            profile.peak(),
-            crate::pace::MAX_RATE
-        )));
-    }
-    Ok(Some(runner::Load {
-        profile,
-        unit: a.unit.or(file_unit).unwrap_or(RateUnit::Traces),
-    }))
-}
-
-fn bench(s: &Settings, a: &BenchArgs) -> i32 {
-    let prep = match prepare(s) {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
-    match crate::bench::run(&prep, s, a.spans, !a.no_encode) {
-        Ok(r) => {
-            print!("{}", r.render());
-            if let Some(path) = &a.report {
-                let json = serde_json::to_string_pretty(&r).unwrap_or_default();
-                if let Err(e) = std::fs::write(path, json) {
-                    eprintln!("otelsim: cannot write {}: {e}", path.display());
-                    return exit::RUNTIME;
-                }
-            }
-            exit::OK
-        }
-        Err(msg) => {
-            eprintln!("otelsim: {msg}");
-            exit::INPUT
-        }
-    }
-}
-
-async fn sink(a: &SinkArgs, g: &GlobalArgs) -> i32 {
-    let tls = match crate::tls::ServerTls::from_flags(
+async fn sink(a: &SinkArgs, g: &GlobalArgs) -> Result<(), Failure> {
+    let tls = crate::tls::ServerTls::from_flags(
         g.tls_cert.as_deref(),
         g.tls_key.as_deref(),
         a.tls_client_ca.as_deref(),
-    ) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("otelsim sink: {e:#}");
-            return exit::INPUT;
-        }
-    };
+    )
+    .map_err(|e| Failure::input(format!("{e:#}")).in_command("sink"))?;
     let opts = crate::sink::SinkOptions {
         grpc_addr: a.grpc_addr,
         http_addr: a.http_addr,
@@ -685,11 +492,8 @@ async fn sink(a: &SinkArgs, g: &GlobalArgs) -> i32 {
         },
         tls,
     };
-    match crate::sink::run_until_signal(opts, a.summary_file.clone(), a.duration).await {
-        Ok(_) => exit::OK,
-        Err(e) => {
-            eprintln!("otelsim sink: {e:#}");
-            exit::RUNTIME
-        }
-    }
+    crate::sink::run_until_signal(opts, a.summary_file.clone(), a.duration)
+        .await
+        .map_err(|e| Failure::runtime(format!("{e:#}")).in_command("sink"))?;
+    Ok(())
 }

@@ -4,8 +4,8 @@
 
 use crate::encode::wire::WireEncoder;
 use crate::encode::Resources;
-use crate::job::{generate_iteration, Prepared};
 use crate::registry::Picker;
+use crate::run::{generate_iteration, Prepared};
 use crate::settings::Settings;
 use rand::SeedableRng;
 use rand_pcg::Pcg64Mcg;

@@ -97,7 +97,15 @@ pub struct GlobalArgs {
     #[arg(long, global = true)]
     pub gzip: bool,
 
-    /// Write OTLP/JSON lines (one export request per line) to this file instead of sending.
+    /// Where the telemetry goes: `otlp` sends to the endpoint (the default), `otlp-json:PATH`
+    /// writes OTLP/JSON lines (one export request per line) to PATH. Repeatable (one output for
+    /// now). Before the subcommand, or after `run` / `scenario`.
+    // Not `global`: `verify` has an `--output` of its own (its verdict file).
+    #[arg(long = "output", value_name = "KIND[:PATH]")]
+    pub outputs: Vec<String>,
+
+    /// Write OTLP/JSON lines (one export request per line) to this file instead of sending;
+    /// the same as `--output otlp-json:PATH`.
     #[arg(long, global = true, value_name = "PATH")]
     pub output_file: Option<PathBuf>,
 
@@ -156,6 +164,29 @@ fn parse_fraction(s: &str) -> Result<f64, String> {
     } else {
         Err(format!("`{s}`: must be between 0 and 1 (0% and 100%)"))
     }
+}
+
+impl Cli {
+    /// The global flags, with the `--output`s given after `run` / `scenario` added
+    /// to those given before the subcommand.
+    pub fn global_flags(&self) -> GlobalArgs {
+        let mut g = self.global.clone();
+        match &self.command {
+            Command::Run(a) => g.outputs.extend(a.output.outputs.iter().cloned()),
+            Command::Scenario(a) => g.outputs.extend(a.output.outputs.iter().cloned()),
+            _ => {}
+        }
+        g
+    }
+}
+
+/// `--output` after the subcommands that export (the global flag's twin).
+#[derive(Args, Debug, Clone, Default)]
+pub struct OutputArgs {
+    /// Where the telemetry goes: `otlp` sends to the endpoint (the default), `otlp-json:PATH`
+    /// writes OTLP/JSON lines to PATH. Repeatable (one output for now).
+    #[arg(long = "output", value_name = "KIND[:PATH]")]
+    pub outputs: Vec<String>,
 }
 
 impl Default for GlobalArgs {
@@ -246,6 +277,8 @@ pub struct ScenarioArgs {
     pub interval: Option<f64>,
     #[command(flatten)]
     pub show: ShowArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Args, Debug)]
@@ -293,7 +326,7 @@ pub struct RunArgs {
     /// processor + OTLP exporter (SDK-faithful: drops when its queue is full, counted in
     /// the report). The SDK engine sends traces only.
     #[arg(long, value_enum, default_value = "native")]
-    pub engine: crate::job::Engine,
+    pub engine: crate::run::Engine,
     /// Run id put on every resource as `otelsim.run.id` (default: a fresh random id, or one
     /// derived from --seed and --start-time).
     #[arg(long, value_name = "ID")]
@@ -316,6 +349,8 @@ pub struct RunArgs {
     pub each_once: bool,
     #[command(flatten)]
     pub show: ShowArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Args, Debug)]

@@ -2,7 +2,7 @@
 //!
 //! Pipeline: `registry` (files → validated model) → `plan` (scenario → resolved span plan)
 //! → `generate` (plan + seeded RNG + anchor time → records) → `encode` (OTLP) → `export`
-//! (batching, lossless sending, counters). `runner` drives it for the CLI; `sink` receives.
+//! (batching, lossless sending, counters). `run` drives it for the CLI; `sink` receives.
 
 pub mod app;
 pub mod bench;
@@ -15,7 +15,6 @@ pub mod engine_sdk;
 pub mod export;
 pub mod generate;
 pub mod ids;
-pub mod job;
 pub mod load_profile;
 pub mod logs;
 pub mod metrics;
@@ -27,11 +26,10 @@ pub mod record;
 pub mod redact;
 pub mod registry;
 pub mod rpc_status;
-pub mod runner;
+pub mod run;
 pub mod settings;
 pub mod show;
 pub mod sink;
 pub mod tls;
 pub mod verify;
-mod worker;
 pub mod yaml;

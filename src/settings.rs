@@ -8,10 +8,17 @@ use crate::export::{ExportConfig, Protocol};
 use crate::registry::Sources;
 use crate::tls::{ClientTls, Source};
 use anyhow::{bail, Result};
+use std::fmt;
+use std::path::{Path, PathBuf};
 
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub sources: Sources,
+    /// Where the telemetry goes (`--output`, then `--output-file`); `[otlp]` when
+    /// neither is given. `export.output_file` is the first file output (what reports record).
+    pub outputs: Vec<OutputSpec>,
+    /// The path of `--output-file` (also in `outputs`), so messages name the flag as given.
+    pub output_file_flag: Option<PathBuf>,
     pub export: ExportConfig,
     pub vendor: String,
     pub service_name: Option<String>,
@@ -27,6 +34,142 @@ pub struct Settings {
     pub logs: Option<bool>,
     pub temporality: crate::metrics::Temporality,
     pub metrics_interval: std::time::Duration,
+}
+
+/// One `--output KIND[:PATH]`: where a run's telemetry goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutputSpec {
+    pub kind: OutputKind,
+    /// The file written (`otlp-json`); `None` for `otlp`, which sends to the endpoint.
+    pub path: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputKind {
+    /// OTLP to the endpoint (`--endpoint`, `--protocol`).
+    Otlp,
+    /// OTLP/JSON lines, one export request per line, to a file.
+    OtlpJson,
+}
+
+/// Said after every `--output` error.
+const OUTPUT_KINDS: &str =
+    "valid kinds: otlp (send to the endpoint), otlp-json:PATH (OTLP/JSON lines to PATH)";
+
+impl OutputSpec {
+    /// Send to the endpoint: the default output.
+    pub fn otlp() -> Self {
+        OutputSpec {
+            kind: OutputKind::Otlp,
+            path: None,
+        }
+    }
+
+    pub fn otlp_json(path: impl Into<PathBuf>) -> Self {
+        OutputSpec {
+            kind: OutputKind::OtlpJson,
+            path: Some(path.into()),
+        }
+    }
+}
+
+impl fmt::Display for OutputKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            OutputKind::Otlp => "otlp",
+            OutputKind::OtlpJson => "otlp-json",
+        })
+    }
+}
+
+/// `kind` or `kind:path`, as the flag takes it.
+impl fmt::Display for OutputSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.path {
+            Some(p) => write!(f, "{}:{}", self.kind, p.display()),
+            None => write!(f, "{}", self.kind),
+        }
+    }
+}
+
+/// `otlp` or `otlp-json:PATH`; the error says what is wrong and lists the kinds.
+impl std::str::FromStr for OutputSpec {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (kind, path) = match s.split_once(':') {
+            Some((k, p)) => (k, Some(p)),
+            None => (s, None),
+        };
+        match (kind.trim(), path) {
+            ("otlp", None) => Ok(OutputSpec::otlp()),
+            ("otlp", Some(_)) => Err(format!(
+                "otlp sends to the endpoint and takes no path; {OUTPUT_KINDS}"
+            )),
+            ("otlp-json", Some(p)) if !p.is_empty() => Ok(OutputSpec::otlp_json(p)),
+            ("otlp-json", _) => Err(format!("otlp-json needs a path; {OUTPUT_KINDS}")),
+            (other, _) => Err(format!("unknown kind `{other}`; {OUTPUT_KINDS}")),
+        }
+    }
+}
+
+/// The outputs of `--output` (in order) and `--output-file` (its synonym for
+/// `otlp-json:PATH`); `[otlp]` when neither is given. The same file twice, or
+/// more than one output, is refused.
+fn resolve_outputs(given: &[String], output_file: Option<&Path>) -> Result<Vec<OutputSpec>> {
+    let mut outputs = Vec::new();
+    for raw in given {
+        match raw.parse::<OutputSpec>() {
+            Ok(o) => outputs.push(o),
+            Err(e) => bail!("--output `{raw}`: {e}"),
+        }
+    }
+    let synonym_at = output_file.map(|p| {
+        outputs.push(OutputSpec::otlp_json(p));
+        outputs.len() - 1
+    });
+    if outputs.is_empty() {
+        outputs.push(OutputSpec::otlp());
+    }
+    let named = |i: usize| match (&outputs[i].path, synonym_at == Some(i)) {
+        (Some(p), true) => format!("--output-file {}", p.display()),
+        _ => format!("--output {}", outputs[i]),
+    };
+    for (i, o) in outputs.iter().enumerate() {
+        let Some(j) = outputs[..i].iter().position(|e| same_target(e, o)) else {
+            continue;
+        };
+        if o.path.is_none() {
+            bail!("--output {o} is given twice");
+        }
+        bail!(
+            "{} and {} write the same file; each output needs its own file",
+            named(j),
+            named(i)
+        );
+    }
+    Ok(outputs)
+}
+
+/// Two outputs that would write to the same place: the endpoint twice, or one file
+/// under two spellings (`a.jsonl`, `./a.jsonl`, a path through a symlink).
+fn same_target(a: &OutputSpec, b: &OutputSpec) -> bool {
+    match (&a.path, &b.path) {
+        (None, None) => a.kind == b.kind,
+        (Some(x), Some(y)) => file_key(x) == file_key(y),
+        _ => false,
+    }
+}
+
+/// A file's path with its folder resolved; the file itself need not exist yet.
+fn file_key(p: &Path) -> PathBuf {
+    let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    match (abs.parent(), abs.file_name()) {
+        (Some(dir), Some(name)) => std::fs::canonicalize(dir)
+            .map(|d| d.join(name))
+            .unwrap_or_else(|_| abs.clone()),
+        _ => abs,
+    }
 }
 
 /// Parses `k=v,k2=v2` (the OTEL_* list format, values percent-decoded).
@@ -68,6 +211,7 @@ fn resolve_tls(
     env: &dyn Fn(&str) -> Option<String>,
     endpoint: &str,
     signal_endpoints: &[Option<String>; 3],
+    outputs: &[OutputSpec],
 ) -> Result<ClientTls> {
     let source = |flag: &Option<std::path::PathBuf>, name: &str, var: &str| match flag {
         Some(p) => Some(Source::new(name, p)),
@@ -84,12 +228,16 @@ fn resolve_tls(
     let https = std::iter::once(endpoint)
         .chain(signal_endpoints.iter().flatten().map(String::as_str))
         .any(crate::tls::is_https);
-    if g.output_file.is_some() || !https {
+    let sends = outputs.iter().any(|o| o.kind == OutputKind::Otlp);
+    if !sends || !https {
         if !flags.is_empty() {
-            let without = if g.output_file.is_some() {
+            let without = if sends {
+                format!("without an https:// endpoint (the endpoint is {endpoint})")
+            } else if g.output_file.is_some() {
                 "with --output-file".to_string()
             } else {
-                format!("without an https:// endpoint (the endpoint is {endpoint})")
+                let given: Vec<String> = outputs.iter().map(|o| format!("--output {o}")).collect();
+                format!("with {}", given.join(", "))
             };
             bail!(
                 "{} only apply to TLS and do nothing {without}",
@@ -134,6 +282,26 @@ pub fn parse_start_time(s: &str) -> Result<u64> {
 }
 
 impl Settings {
+    /// Whether an output sends OTLP to the endpoint.
+    pub fn sends_otlp(&self) -> bool {
+        self.outputs.iter().any(|o| o.kind == OutputKind::Otlp)
+    }
+
+    /// The files the outputs write.
+    pub fn output_files(&self) -> impl Iterator<Item = &Path> {
+        self.outputs.iter().filter_map(|o| o.path.as_deref())
+    }
+
+    /// `o` as it was given, for messages: `--output-file PATH` or `--output KIND[:PATH]`.
+    pub fn output_flag(&self, o: &OutputSpec) -> String {
+        match &o.path {
+            Some(p) if Some(p) == self.output_file_flag.as_ref() => {
+                format!("--output-file {}", p.display())
+            }
+            _ => format!("--output {o}"),
+        }
+    }
+
     pub fn resolve(g: &GlobalArgs, env: &dyn Fn(&str) -> Option<String>) -> Result<Settings> {
         let env_nonempty = |k: &str| env(k).filter(|v| !v.trim().is_empty());
         let protocol = match g.protocol {
@@ -185,7 +353,10 @@ impl Settings {
             headers.retain(|(ek, _)| !ek.eq_ignore_ascii_case(k.trim()));
             headers.push((k.trim().to_string(), v.trim().to_string()));
         }
-        let tls = resolve_tls(g, &env_nonempty, &endpoint, &signal_endpoints)?;
+        let outputs = resolve_outputs(&g.outputs, g.output_file.as_deref())?;
+        // One output for now: a file output is the exporter's file.
+        let output_file = outputs.iter().find_map(|o| o.path.clone());
+        let tls = resolve_tls(g, &env_nonempty, &endpoint, &signal_endpoints, &outputs)?;
         let gzip = g.gzip
             || env_nonempty("OTEL_EXPORTER_OTLP_COMPRESSION")
                 .is_some_and(|c| c.eq_ignore_ascii_case("gzip"));
@@ -231,12 +402,14 @@ impl Settings {
                 semconv: g.semconv.clone(),
                 scenarios_dir: g.scenarios_dir.clone(),
             },
+            outputs,
+            output_file_flag: g.output_file.clone(),
             export: ExportConfig {
                 endpoint,
                 protocol,
                 headers,
                 gzip,
-                output_file: g.output_file.clone(),
+                output_file,
                 signal_endpoints,
                 retry_budget: g
                     .retry_budget
@@ -345,6 +518,61 @@ mod tests {
             .export
             .headers
             .contains(&("authorization".into(), "Bearer flag".into())));
+    }
+
+    #[test]
+    fn outputs_parse_display_and_default() {
+        let s = Settings::resolve(&GlobalArgs::default(), &env_of(&[])).unwrap();
+        assert_eq!(s.outputs, vec![OutputSpec::otlp()]);
+        assert!(s.sends_otlp() && s.export.output_file.is_none());
+        for text in ["otlp", "otlp-json:out/traces.jsonl"] {
+            assert_eq!(text.parse::<OutputSpec>().unwrap().to_string(), text);
+        }
+        let g = GlobalArgs {
+            outputs: vec!["otlp-json:a.jsonl".into()],
+            ..Default::default()
+        };
+        let s = Settings::resolve(&g, &env_of(&[])).unwrap();
+        assert_eq!(s.outputs, vec![OutputSpec::otlp_json("a.jsonl")]);
+        assert_eq!(s.export.output_file.as_deref(), Some(Path::new("a.jsonl")));
+        assert_eq!(s.output_flag(&s.outputs[0]), "--output otlp-json:a.jsonl");
+        // --output-file is the same output, named as given.
+        let g = GlobalArgs {
+            output_file: Some("a.jsonl".into()),
+            ..Default::default()
+        };
+        let s = Settings::resolve(&g, &env_of(&[])).unwrap();
+        assert_eq!(s.outputs, vec![OutputSpec::otlp_json("a.jsonl")]);
+        assert_eq!(s.output_flag(&s.outputs[0]), "--output-file a.jsonl");
+    }
+
+    #[test]
+    fn output_mistakes_are_refused() {
+        let refused = |outputs: &[&str], file: Option<&str>| {
+            let g = GlobalArgs {
+                outputs: outputs.iter().map(|o| o.to_string()).collect(),
+                output_file: file.map(Into::into),
+                ..Default::default()
+            };
+            format!("{:#}", Settings::resolve(&g, &env_of(&[])).unwrap_err())
+        };
+        assert!(refused(&["otlp-jsonl:x"], None).contains("unknown kind `otlp-jsonl`"));
+        assert!(refused(&["otlp:x"], None).contains("takes no path"));
+        assert!(refused(&["otlp-json"], None).contains("needs a path"));
+        assert!(refused(&["otlp-json:x", "otlp-json:./x"], None).contains("the same file"));
+        assert_eq!(
+            refused(&["otlp-json:x"], Some("x")),
+            "--output otlp-json:x and --output-file x write the same file; each output needs its own file"
+        );
+        let both = GlobalArgs {
+            outputs: vec!["otlp".into(), "otlp-json:x".into()],
+            ..Default::default()
+        };
+        let s = Settings::resolve(&both, &env_of(&[])).expect("two outputs");
+        assert_eq!(
+            s.outputs,
+            vec![OutputSpec::otlp(), OutputSpec::otlp_json("x")]
+        );
     }
 
     #[test]

@@ -451,3 +451,155 @@ fn bench_reports_rate_cost_size_and_memory() {
     }
     assert!(text(&out).contains("spans/s"));
 }
+
+#[test]
+fn output_otlp_json_writes_the_bytes_of_output_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let (legacy, before, after) = (file("a.jsonl"), file("b.jsonl"), file("c.jsonl"));
+    let (before_spec, after_spec) = (format!("otlp-json:{before}"), format!("otlp-json:{after}"));
+    let pick = ["run", "--count", "8", "--interval", "100"];
+    let runs = [
+        [&["--output-file", legacy.as_str()][..], &pick[..]].concat(),
+        [&["--output", before_spec.as_str()][..], &pick[..]].concat(),
+        [&pick[..], &["--output", after_spec.as_str()][..]].concat(),
+    ];
+    for args in runs {
+        let all = [&["--seed", "9", "--start-time", T0][..], &args[..]].concat();
+        let out = otelsim(&all, &[], LIMIT);
+        assert!(out.status.success(), "{all:?}: {}", text(&out));
+    }
+    let bytes = |p: &str| std::fs::read(p).unwrap();
+    assert!(!bytes(&legacy).is_empty());
+    assert_eq!(
+        bytes(&legacy),
+        bytes(&before),
+        "--output before the subcommand"
+    );
+    assert_eq!(
+        bytes(&legacy),
+        bytes(&after),
+        "--output after the subcommand"
+    );
+    // `scenario` takes it too.
+    let scenario = file("d.jsonl");
+    let spec = format!("otlp-json:{scenario}");
+    let args = [
+        "--seed",
+        "9",
+        "--start-time",
+        T0,
+        "scenario",
+        "--name",
+        "new_claim_phone",
+        "--count",
+        "2",
+        "--output",
+        &spec,
+    ];
+    let out = otelsim(&args, &[], LIMIT);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!flatten(&read_output_file(Path::new(&scenario))).is_empty());
+}
+
+#[test]
+fn output_flag_errors_name_the_flag_and_the_kinds() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("f.jsonl");
+    let f = f.to_str().unwrap();
+    let f_json = format!("otlp-json:{f}");
+    let f_again = format!("otlp-json:{}/./f.jsonl", dir.path().display());
+    let cases: [(Vec<&str>, &[&str]); 7] = [
+        (
+            vec!["--output", "carrier-pigeon"],
+            &[
+                "--output `carrier-pigeon`: unknown kind `carrier-pigeon`",
+                "valid kinds: otlp (send to the endpoint), otlp-json:PATH",
+            ],
+        ),
+        (
+            vec!["--output", "otlp:traces.jsonl"],
+            &[
+                "--output `otlp:traces.jsonl`: otlp sends to the endpoint and takes no path",
+                "valid kinds",
+            ],
+        ),
+        (
+            vec!["--output", "otlp-json"],
+            &[
+                "--output `otlp-json`: otlp-json needs a path",
+                "valid kinds",
+            ],
+        ),
+        (vec!["--output", "otlp-json:"], &["otlp-json needs a path"]),
+        (
+            vec!["--output", &f_json, "--output-file", f],
+            &["and --output-file", "write the same file"],
+        ),
+        (
+            vec!["--output", &f_json, "--output", &f_again],
+            &["write the same file"],
+        ),
+        (
+            vec!["--output", "otlp", "--output", "otlp"],
+            &["--output otlp is given twice"],
+        ),
+    ];
+    for (flags, wanted) in cases {
+        let mut args = vec!["--seed", "1", "--start-time", T0];
+        args.extend(&flags);
+        args.extend(["run", "--count", "1"]);
+        let out = otelsim(&args, &[], LIMIT);
+        let t = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{flags:?}: {t}");
+        for w in wanted {
+            assert!(t.contains(w), "{flags:?}: wanted `{w}` in {t}");
+        }
+    }
+    assert!(!Path::new(f).exists(), "nothing ran");
+}
+
+#[test]
+fn output_flag_is_refused_where_nothing_is_exported() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("run.json");
+    let report = report.to_str().unwrap();
+    for (args, what) in [
+        (vec!["--output", "otlp", "list"], "`otelsim list`"),
+        (
+            vec!["--output", "otlp-json:x.jsonl", "validate"],
+            "`otelsim validate`",
+        ),
+        (
+            vec!["--output", "otlp", "bench", "--spans", "10"],
+            "`otelsim bench`",
+        ),
+        (
+            vec![
+                "--output",
+                "otlp",
+                "verify",
+                report,
+                "--sink-report",
+                report,
+            ],
+            "`otelsim verify`",
+        ),
+        (
+            vec!["--output", "otlp", "sink", "--duration", "1s"],
+            "`otelsim sink`",
+        ),
+    ] {
+        let out = otelsim(&args, &[], LIMIT);
+        let t = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {t}");
+        assert!(
+            t.contains(&format!("--output does nothing with {what}")),
+            "{args:?}: {t}"
+        );
+    }
+    // After a subcommand that exports nothing it is not a flag at all.
+    let out = otelsim(&["list", "--output", "otlp"], &[], LIMIT);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("--output"), "{}", text(&out));
+}

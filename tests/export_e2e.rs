@@ -167,7 +167,7 @@ fn mixed_run_over_http_protobuf_keeps_every_enum_valid() {
     );
     assert!(out.contains("0 failed"), "{out}");
     assert_well_formed(&spans);
-    let prep = otelsim::runner::prepare(
+    let prep = otelsim::run::prepare(
         &Sources::default(),
         &WorldOptions {
             vendor: "vendor".into(),

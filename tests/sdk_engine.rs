@@ -15,7 +15,7 @@ use otelsim::export::{ExportConfig, Protocol};
 use otelsim::plan::WorldOptions;
 use otelsim::record::TraceRecord;
 use otelsim::registry::{Picker, Sources};
-use otelsim::runner::{generate_iteration, prepare, Prepared};
+use otelsim::run::{generate_iteration, prepare, Prepared};
 use otelsim::sink::Transport;
 use rand::SeedableRng;
 use rand_pcg::Pcg64Mcg;

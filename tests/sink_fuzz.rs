@@ -22,7 +22,7 @@ fn samples() -> &'static (Vec<u8>, Vec<u8>, Vec<u8>) {
             vendor: "vendor".into(),
             ..Default::default()
         };
-        let prep = otelsim::runner::prepare(&Default::default(), &opts).expect("bundled files");
+        let prep = otelsim::run::prepare(&Default::default(), &opts).expect("bundled files");
         let resources = otelsim::encode::Resources::new(
             &prep.world,
             &[(
@@ -38,7 +38,7 @@ fn samples() -> &'static (Vec<u8>, Vec<u8>, Vec<u8>) {
             "request_blocked_invalid_payload",
         ] {
             let plan = &prep.plans[name];
-            traces.extend(otelsim::runner::generate_iteration(
+            traces.extend(otelsim::run::generate_iteration(
                 &prep.world,
                 plan,
                 1_800_000_000_000_000_000,

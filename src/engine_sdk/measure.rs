@@ -5,9 +5,9 @@
 use super::{SdkEngine, SdkOptions, SdkStats};
 use crate::encode::Resources;
 use crate::export::ExportConfig;
-use crate::job::{generate_iteration, Prepared};
 use crate::record::TraceRecord;
 use crate::registry::Picker;
+use crate::run::{generate_iteration, Prepared};
 use anyhow::{anyhow, Result};
 use rand::SeedableRng;
 use rand_pcg::Pcg64Mcg;

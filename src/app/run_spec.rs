@@ -1,0 +1,338 @@
+//! Flags → a checked run: every check and derivation of the `run` and
+//! `scenario` flags in one place, in the order the messages have always come,
+//! so that `execute` only runs what passed.
+
+use super::Failure;
+use crate::cli::{RunArgs, ScenarioArgs};
+use crate::export::Protocol;
+use crate::pace::{Profile, RateUnit};
+use crate::registry::Picker;
+use crate::run::{new_run_id, now_ns, Engine, Load, Picks, Prepared, RunSpec, Timing};
+use crate::settings::Settings;
+use crate::show;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The flags of a command that runs scenarios.
+#[derive(Clone, Copy)]
+pub(super) enum RunFlags<'a> {
+    /// `otelsim run`: a weighted mix, each filtered scenario once, or a load shape.
+    Mixed(&'a RunArgs),
+    /// `otelsim scenario`: one scenario, repeated.
+    Scenario(&'a ScenarioArgs),
+}
+
+/// Where the run report goes and what shortfall fails the run (`run` only).
+#[derive(Default)]
+pub(super) struct Gate {
+    pub report: Option<PathBuf>,
+    pub max_shortfall: Option<f64>,
+    /// The load shape, as the report's settings show it.
+    pub load: Option<Load>,
+}
+
+/// A run whose flags passed every check.
+pub(super) struct CheckedRun {
+    /// The settings the run goes with: `--backfill` sets the start, `--engine sdk`
+    /// turns metrics and logs off.
+    pub settings: Settings,
+    pub spec: RunSpec,
+    pub gate: Gate,
+    /// A constant rate with no count or duration runs until Ctrl-C: worth saying.
+    pub until_interrupted: bool,
+}
+
+/// Turns the flags of `run` or `scenario` (with the settings and the loaded
+/// scenarios) into a checked run; the first problem is an input failure.
+pub(super) fn run_spec(
+    s: &Settings,
+    prep: &Prepared,
+    flags: RunFlags<'_>,
+) -> Result<CheckedRun, Failure> {
+    let run = match flags {
+        RunFlags::Scenario(a) => scenario_run(s, prep, a)?,
+        RunFlags::Mixed(a) => mixed_run(s, prep, a)?,
+    };
+    check_output_files(&run.settings)?;
+    Ok(run)
+}
+
+fn scenario_run(s: &Settings, prep: &Prepared, a: &ScenarioArgs) -> Result<CheckedRun, Failure> {
+    let Some(plan) = prep.plans.get(&a.name) else {
+        return Err(Failure::input(prep.registry.unknown_scenario(&a.name)));
+    };
+    if let Some(ms) = a.interval {
+        check_interval(ms)?;
+    }
+    let spec = RunSpec {
+        picks: Picks::Repeat {
+            name: a.name.clone(),
+            count: a.count.unwrap_or(u64::from(plan.repeat_count)),
+        },
+        interval_ms: a.interval,
+        load: None,
+        duration: None,
+        show: show::Mode::from_flags(a.show.show_spans, a.show.show_full_spans),
+        workers: 1,
+        timing: Timing::BackDated,
+        run_id: new_run_id(s.seed, s.start_time_ns),
+        track_acks: false,
+        engine: Engine::Native,
+    };
+    Ok(CheckedRun {
+        settings: s.clone(),
+        spec,
+        gate: Gate::default(),
+        until_interrupted: false,
+    })
+}
+
+fn mixed_run(s: &Settings, prep: &Prepared, a: &RunArgs) -> Result<CheckedRun, Failure> {
+    let picks = picks(prep, a)?;
+    check_interval(a.interval)?;
+    if a.duration.is_some_and(|d| d.is_zero()) {
+        return Err(Failure::input("--duration must be longer than 0"));
+    }
+    let load = load_shape(a)?;
+    let start_time_given = s.start_time_ns.is_some();
+    if start_time_given && load.is_none() && a.interval == 0.0 && a.count.is_none() && !a.each_once
+    {
+        return Err(Failure::input("--start-time with --interval 0 and no --count never advances the clock: give --count, a positive --interval, or a shape (--rate, --stages)"));
+    }
+    let mut s = s.clone();
+    let (interval_ms, duration) = backfill(&mut s, a, load.is_some())?;
+    let show = show::Mode::from_flags(a.show.show_spans, a.show.show_full_spans);
+    // A positive gap between picks is sequential by definition; span trees must not interleave.
+    let sequential = show != show::Mode::Off || (load.is_none() && interval_ms > 0.0);
+    let workers = workers(a.workers, sequential, &s, start_time_given)?;
+    if a.engine == Engine::Sdk {
+        sdk_engine(&mut s)?;
+    }
+    if a.realtime && s.start_time_ns.is_some() {
+        return Err(Failure::input(
+            "--realtime runs on the wall clock; it cannot be combined with --start-time",
+        ));
+    }
+    let until_interrupted = load.is_some()
+        && duration.is_none()
+        && a.count.is_none()
+        && a.stages.is_none()
+        && a.load_profile.is_none()
+        && !a.each_once;
+    let spec = RunSpec {
+        picks,
+        interval_ms: Some(interval_ms),
+        load: load.clone(),
+        duration,
+        show,
+        workers,
+        timing: if a.realtime {
+            Timing::Realtime
+        } else {
+            Timing::BackDated
+        },
+        run_id: a
+            .run_id
+            .clone()
+            .unwrap_or_else(|| new_run_id(s.seed, s.start_time_ns)),
+        track_acks: a.report.is_some() && a.engine == Engine::Native,
+        engine: a.engine,
+    };
+    let gate = Gate {
+        report: a.report.clone(),
+        max_shortfall: a.max_shortfall,
+        load,
+    };
+    Ok(CheckedRun {
+        settings: s,
+        spec,
+        gate,
+        until_interrupted,
+    })
+}
+
+/// What `run` picks from: the scenarios its tags select, each once or weighted.
+fn picks(prep: &Prepared, a: &RunArgs) -> Result<Picks, Failure> {
+    let candidates = prep.registry.filtered(&a.tags);
+    let names = candidates.iter().map(|c| c.name.clone()).collect();
+    if a.each_once {
+        if candidates.is_empty() {
+            return Err(Failure::input(format!(
+                "no scenario matches --tags {}",
+                a.tags.join(",")
+            )));
+        }
+        return Ok(Picks::EachOnce(names));
+    }
+    let weights = Picker::new(&candidates).map_err(Failure::input)?;
+    // Without a count, the duration or the load shape bounds the run
+    // (a constant --rate alone runs until Ctrl-C); with none, 100 picks.
+    let bounded =
+        a.duration.is_some() || a.rate.is_some() || a.stages.is_some() || a.load_profile.is_some();
+    Ok(Picks::Weighted {
+        names,
+        weights,
+        count: a.count.or(if bounded { None } else { Some(100) }),
+    })
+}
+
+fn check_interval(ms: f64) -> Result<(), Failure> {
+    if (0.0..=crate::model::scenario::MAX_INTERVAL_MS).contains(&ms) {
+        Ok(())
+    } else {
+        Err(Failure::input(
+            "--interval must be between 0 and 86400000 ms (one day)",
+        ))
+    }
+}
+
+/// The open-loop shape from --rate / --stages / --load-profile, with --burst and --unit.
+fn load_shape(a: &RunArgs) -> Result<Option<Load>, Failure> {
+    let (mut profile, file_unit) = if let Some(r) = a.rate {
+        if !(r > 0.0 && r <= crate::pace::MAX_RATE) {
+            return Err(Failure::input(format!(
+                "--rate must be greater than 0 and at most {} per second",
+                crate::pace::MAX_RATE
+            )));
+        }
+        (Profile::constant(r), None)
+    } else if let Some(st) = &a.stages {
+        let profile =
+            Profile::parse_stages(st).map_err(|e| Failure::input(format!("--stages {e}")))?;
+        (profile, None)
+    } else if let Some(path) = &a.load_profile {
+        let p = crate::load_profile::load(path).map_err(|e| Failure::load(&e))?;
+        (p.profile, p.unit)
+    } else {
+        if a.burst.is_some() {
+            return Err(Failure::input(
+                "--burst needs a shape to burst on: --rate, --stages or --load-profile",
+            ));
+        }
+        if a.unit.is_some() {
+            return Err(Failure::input(
+                "--unit needs a shape: --rate, --stages or --load-profile",
+            ));
+        }
+        return Ok(None);
+    };
+    if let Some(b) = &a.burst {
+        let burst =
+            crate::pace::parse_burst(b).map_err(|e| Failure::input(format!("--burst {e}")))?;
+        profile.burst = Some(burst);
+    }
+    let offered = if profile.secs().is_finite() {
+        profile.units_until(profile.secs())
+    } else {
+        profile.peak()
+    };
+    if profile.peak() <= 0.0 || offered <= 0.0 {
+        return Err(Failure::input(
+            "the load shape offers nothing: every stage's rate is 0 or lasts 0 s",
+        ));
+    }
+    if profile.peak() > crate::pace::MAX_RATE {
+        return Err(Failure::input(format!(
+            "the load shape peaks at {:.0} per second (with its burst); at most {} per second",
+            profile.peak(),
+            crate::pace::MAX_RATE
+        )));
+    }
+    Ok(Some(Load {
+        profile,
+        unit: a.unit.or(file_unit).unwrap_or(RateUnit::Traces),
+    }))
+}
+
+/// `--backfill W`: the run starts W ago and lasts at most W; without a shape the
+/// picks spread evenly over the window. Gives the interval and the duration.
+fn backfill(
+    s: &mut Settings,
+    a: &RunArgs,
+    shaped: bool,
+) -> Result<(f64, Option<Duration>), Failure> {
+    let Some(window) = a.backfill else {
+        return Ok((a.interval, a.duration));
+    };
+    if s.start_time_ns.is_some() {
+        return Err(Failure::input(
+            "--backfill and --start-time both set the start; give one",
+        ));
+    }
+    if window.is_zero() || window > Duration::from_secs(366 * 86_400) {
+        return Err(Failure::input(
+            "--backfill must be longer than 0 and at most 366 days",
+        ));
+    }
+    let mut interval_ms = a.interval;
+    if !shaped {
+        let Some(n) = a.count.filter(|n| *n > 0) else {
+            return Err(Failure::input("--backfill needs a shape (--rate, --stages, --load-profile) or --count to spread over the window"));
+        };
+        interval_ms = window.as_secs_f64() * 1000.0 / n as f64;
+    }
+    s.start_time_ns = Some(now_ns().saturating_sub(window.as_nanos() as u64));
+    let duration = Some(a.duration.map_or(window, |d| d.min(window)));
+    Ok((interval_ms, duration))
+}
+
+/// How many workers: as asked (when the run can be split), else one per core,
+/// or one where a single writer is needed.
+fn workers(
+    asked: Option<usize>,
+    sequential: bool,
+    s: &Settings,
+    start_time_given: bool,
+) -> Result<usize, Failure> {
+    match asked {
+        Some(0) => Err(Failure::input("--workers must be at least 1")),
+        Some(n) if sequential && n > 1 => Err(Failure::input(format!("--workers {n} needs a load shape (--rate, --stages, --load-profile) or --interval 0; picks with a gap between them, and printed span trees, are sequential"))),
+        Some(n) => Ok(n.min(1024)),
+        // One writer keeps file output and --start-time runs reproducible: which
+        // worker takes a pick decides its timestamps.
+        None if sequential || s.output_files().next().is_some() || start_time_given => Ok(1),
+        None => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
+    }
+}
+
+/// `--engine sdk` sends traces only, over OTLP/gRPC or OTLP/HTTP protobuf.
+fn sdk_engine(s: &mut Settings) -> Result<(), Failure> {
+    if s.metrics == Some(true) || s.logs == Some(true) {
+        return Err(Failure::input(
+            "--engine sdk sends traces only; drop --metrics / --logs",
+        ));
+    }
+    let to_file = s.output_files().next().is_some();
+    if to_file || s.export.protocol == Protocol::HttpJson {
+        let flag = if to_file && s.output_file_flag.is_none() {
+            "--output otlp-json"
+        } else {
+            "--output-file"
+        };
+        return Err(Failure::input(format!(
+            "--engine sdk sends OTLP/gRPC or OTLP/HTTP protobuf; not {flag} or http/json"
+        )));
+    }
+    s.metrics = Some(false);
+    s.logs = Some(false);
+    Ok(())
+}
+
+/// An output file that cannot be written is a usage problem, not an export failure.
+fn check_output_files(s: &Settings) -> Result<(), Failure> {
+    for o in &s.outputs {
+        let Some(p) = &o.path else { continue };
+        if let Err(e) = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(p)
+        {
+            return Err(Failure::input(format!(
+                "cannot write {}: {e}",
+                s.output_flag(o)
+            )));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,18 @@
+//! A run: what it is made of (`job`), the orchestration that starts the exporter
+//! and the workers and builds the report (`runner`, `report`), and one worker's
+//! loop (`worker`, with the realtime holding area in `held`).
+//!
+//! Layering: `job` is below the others; `worker` knows `job`; `runner` knows both.
+
+mod held;
+mod job;
+mod report;
+mod runner;
+mod worker;
+
+pub use job::{
+    generate_iteration, new_run_id, now_ns, prepare, Engine, Load, Picks, Prepared, RunSpec,
+    ScenarioCount, Timing, RUN_ID_KEY,
+};
+pub use report::{AckedTraces, Pacing, RunReport, MAX_LISTED_TRACES};
+pub use runner::execute;

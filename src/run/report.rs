@@ -1,0 +1,220 @@
+//! The run report: what a run generated, sent and had acknowledged, per signal
+//! and scenario, how well it kept its schedule, and its one-screen rendering.
+
+use super::job::{ScenarioCount, Timing};
+use crate::engine_sdk::SdkStats;
+use crate::export::{CountersSnapshot, OutputReport};
+use crate::pace::RateUnit;
+use std::collections::BTreeMap;
+
+/// How well the open-loop schedule was kept (only with a load shape).
+#[derive(Debug, serde::Serialize)]
+pub struct Pacing {
+    pub unit: RateUnit,
+    /// Units the shape offered over the run's clock.
+    pub target_units: f64,
+    pub achieved_units: u64,
+    /// Average target rate over the run, in `unit`s per second.
+    pub target_per_s: f64,
+    pub achieved_per_s: f64,
+    pub achieved_traces_per_s: f64,
+    pub lag_p50_ms: f64,
+    pub lag_p99_ms: f64,
+    pub lag_max_ms: f64,
+    /// Picks sent more than 10 ms after their slot.
+    pub late_picks: u64,
+    pub picks: u64,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct RunReport {
+    pub run_id: String,
+    pub seed: u64,
+    pub workers: usize,
+    pub timing: Timing,
+    pub elapsed_s: f64,
+    /// The run's own clock: wall time, or virtual time covered.
+    pub clock_s: f64,
+    pub interrupted: bool,
+    pub fatal: Option<String>,
+    pub scenarios: BTreeMap<String, ScenarioCount>,
+    pub achieved_spans_per_s: f64,
+    pub pacing: Option<Pacing>,
+    /// The first output's counters (the whole story with one output).
+    pub export: CountersSnapshot,
+    /// Every output's counters, in the order given (`--output`).
+    pub outputs: Vec<OutputReport>,
+    /// Traces the receiver acknowledged in full, as (trace id hex → spans);
+    /// present with `--report`. Capped; `acked_traces_unlisted` counts the rest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acked_traces: Option<AckedTraces>,
+    pub acked_traces_unlisted: u64,
+    /// With `--engine sdk`: what the SDK did with the spans.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sdk: Option<SdkStats>,
+}
+
+impl RunReport {
+    /// The shortfall against the target rate and against full delivery, whichever is worse.
+    pub fn shortfall(&self) -> f64 {
+        let rate = self.pacing.as_ref().map_or(0.0, |p| {
+            if p.target_units > 0.0 {
+                (1.0 - p.achieved_units as f64 / p.target_units).max(0.0)
+            } else {
+                0.0
+            }
+        });
+        // Delivery: the output that delivered the smallest share.
+        let delivery = self
+            .outputs
+            .iter()
+            .map(|o| {
+                let e = &o.counters;
+                let generated =
+                    e.spans.generated + e.metric_points.generated + e.log_records.generated;
+                let delivered = e.spans.acked + e.metric_points.acked + e.log_records.acked;
+                if generated == 0 {
+                    0.0
+                } else {
+                    1.0 - delivered as f64 / generated as f64
+                }
+            })
+            .fold(0.0, f64::max);
+        rate.max(delivery)
+    }
+
+    /// Items that could not be delivered, over every output.
+    pub fn failed(&self) -> u64 {
+        self.outputs.iter().map(|o| o.counters.failed()).sum()
+    }
+}
+
+impl RunReport {
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let total_traces: u64 = self.scenarios.values().map(|c| c.traces).sum();
+        let total_err: u64 = self.scenarios.values().map(|c| c.error_spans).sum();
+        out.push_str(&format!(
+            "otelsim: {} traces, {} spans ({} with status ERROR) in {:.1} s · seed {} · run {}{}\n",
+            total_traces,
+            self.export.spans.generated,
+            total_err,
+            self.elapsed_s,
+            self.seed,
+            self.run_id,
+            if self.interrupted {
+                " · interrupted"
+            } else {
+                ""
+            }
+        ));
+        let w = self
+            .scenarios
+            .keys()
+            .map(String::len)
+            .max()
+            .unwrap_or(8)
+            .max(8);
+        out.push_str(&format!(
+            "  {:<w$}  {:>8}  {:>7}  {:>8}  {:>7}\n",
+            "scenario", "requests", "traces", "spans", "errors"
+        ));
+        for (name, c) in &self.scenarios {
+            out.push_str(&format!(
+                "  {:<w$}  {:>8}  {:>7}  {:>8}  {:>7}\n",
+                name, c.requests, c.traces, c.spans, c.error_spans
+            ));
+        }
+        // One output: the familiar lines; several: the same lines per output, named.
+        let named = self.outputs.len() > 1;
+        for o in &self.outputs {
+            if named {
+                out.push_str(&format!("  output {}:\n", o.output));
+            }
+            render_counters(&mut out, &o.counters, if named { "    " } else { "  " });
+        }
+        if let Some(p) = &self.pacing {
+            let unit = match p.unit {
+                RateUnit::Traces => "traces",
+                RateUnit::Spans => "spans",
+            };
+            out.push_str(&format!(
+                "  pacing: target {:.0} {unit}/s · achieved {:.1} {unit}/s ({:.1} traces/s, {:.0} spans/s) · {} workers · lag p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms · {} of {} picks late\n",
+                p.target_per_s, p.achieved_per_s, p.achieved_traces_per_s, self.achieved_spans_per_s, self.workers, p.lag_p50_ms, p.lag_p99_ms, p.lag_max_ms, p.late_picks, p.picks
+            ));
+        }
+        if let Some(k) = &self.sdk {
+            out.push_str(&format!(
+                "  sdk engine: {} spans offered · {} exported · {} dropped by the batch processor · {} failed in export · {} pipelines\n",
+                k.offered_spans, k.exported_spans, k.dropped_spans, k.failed_spans, k.pipelines
+            ));
+        }
+        for o in &self.outputs {
+            if let Some(err) = &o.counters.first_error {
+                let of = if named {
+                    format!(" ({})", o.output)
+                } else {
+                    String::new()
+                };
+                out.push_str(&format!("  first export error{of}: {err}\n"));
+            }
+        }
+        if let Some(f) = &self.fatal {
+            out.push_str(&format!("  run stopped: {f}\n"));
+        }
+        out
+    }
+}
+
+/// Acknowledged traces (id, spans), sorted by id; written as a JSON map of hex
+/// id → spans without building strings for all of them at once.
+#[derive(Debug)]
+pub struct AckedTraces(pub Vec<([u8; 16], u32)>);
+
+impl AckedTraces {
+    /// Sorted input; a trace sent in several batches (realtime mode) is added up.
+    pub(super) fn merged(sorted: Vec<([u8; 16], u32)>) -> Self {
+        let mut out: Vec<([u8; 16], u32)> = Vec::with_capacity(sorted.len());
+        for (id, n) in sorted {
+            match out.last_mut() {
+                Some(last) if last.0 == id => last.1 += n,
+                _ => out.push((id, n)),
+            }
+        }
+        AckedTraces(out)
+    }
+}
+
+impl serde::Serialize for AckedTraces {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (id, n) in &self.0 {
+            m.serialize_entry(&hex::encode(id), n)?;
+        }
+        m.end()
+    }
+}
+
+/// At most this many acknowledged traces are listed in the report for `verify`
+/// (20 bytes each in memory: 10 MB at most).
+pub const MAX_LISTED_TRACES: usize = 500_000;
+
+/// The export lines of one output's counters.
+fn render_counters(out: &mut String, e: &CountersSnapshot, indent: &str) {
+    out.push_str(&format!(
+        "{indent}export: {} spans sent in {} requests · {} acknowledged · {} failed · {} retries ({} as the receiver asked) · {} bytes\n",
+        e.spans.sent, e.spans.requests_sent, e.spans.acked, e.spans.failed, e.retries, e.retry_hints, e.bytes_sent
+    ));
+    for (what, c) in [
+        ("metric points", &e.metric_points),
+        ("log records", &e.log_records),
+    ] {
+        if c.generated > 0 {
+            out.push_str(&format!(
+                "{indent}{what}: {} sent in {} requests · {} delivered · {} failed\n",
+                c.sent, c.requests_sent, c.acked, c.failed
+            ));
+        }
+    }
+}

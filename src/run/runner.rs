@@ -1,0 +1,294 @@
+//! Drives a run for the CLI: starts the exporter and the workers, shows
+//! progress, and builds the run report from what they did.
+
+use super::job::{now_ns, Engine, Interrupt, Picks, Prepared, RunSpec, ScenarioCount, RUN_ID_KEY};
+use super::report::{AckedTraces, Pacing, RunReport, MAX_LISTED_TRACES};
+use super::worker::{self, MetricsState, Shared, WorkerResult};
+use crate::encode::Resources;
+use crate::engine_sdk::{SdkEngine, SdkStats};
+use crate::export::{
+    AckLog, CountersSnapshot, ExportConfig, OutputReport, Outputs, SpanSink, TraceDigest,
+};
+use crate::metrics::{Aggregator, MetricsPlan};
+use crate::model::AttrValue;
+use crate::pace::LagStats;
+use crate::progress::Progress;
+use crate::settings::{OutputKind, Settings};
+use crate::show;
+use anyhow::Result;
+use rand::Rng;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Runs picks on `spec.workers` workers until done, Ctrl-C, or a fatal export error.
+pub async fn execute(
+    prep: Arc<Prepared>,
+    settings: Arc<Settings>,
+    spec: RunSpec,
+) -> Result<RunReport> {
+    let seed = settings.seed.unwrap_or_else(|| rand::rng().random());
+    let extra = vec![(RUN_ID_KEY.to_string(), AttrValue::str(&spec.run_id))];
+    let resources = Resources::new(&prep.world, &extra);
+    let acks = spec
+        .track_acks
+        .then(|| Arc::new(AckLog::new(MAX_LISTED_TRACES)));
+    let exporter =
+        Outputs::start(output_configs(&settings), resources.clone(), acks.clone()).await?;
+    let started = Instant::now();
+    let shared = Arc::new(shared_state(prep, settings.clone(), spec, seed, &exporter));
+    let sdk = match shared.spec.engine {
+        Engine::Sdk => Some(Arc::new(SdkEngine::start(&settings.export, &resources)?)),
+        Engine::Native => None,
+    };
+    let results = run_workers(&shared, &exporter, sdk.as_ref()).await?;
+    if results.iter().any(|r| r.interrupted) && !settings.quiet {
+        eprintln!("otelsim: interrupted; flushing what was generated (Ctrl-C again to abort)");
+    }
+    let clock_end = results
+        .iter()
+        .map(|r| r.clock_end_ns)
+        .max()
+        .unwrap_or(shared.clock_start);
+    export_final_metrics(&shared, &exporter, clock_end, &resources).await;
+    let mut outputs = exporter.finish().await;
+    // The SDK engine runs alone: its outcome is the one output's.
+    let sdk = match outputs.first_mut() {
+        Some(first) => finish_sdk(sdk, &mut first.counters).await?,
+        None => None,
+    };
+    let elapsed_s = started.elapsed().as_secs_f64();
+    let acked = acks.map(|a| a.take());
+    Ok(build_report(
+        &shared, results, clock_end, elapsed_s, outputs, acked, sdk,
+    ))
+}
+
+/// What every worker shares: the run's clock, pick counter, metrics and stop signal.
+fn shared_state(
+    prep: Arc<Prepared>,
+    settings: Arc<Settings>,
+    spec: RunSpec,
+    seed: u64,
+    exporter: &Outputs,
+) -> Shared {
+    // Metrics are stamped on the run's clock (virtual or wall), never by an SDK.
+    let clock_start = settings.start_time_ns.unwrap_or_else(now_ns);
+    let aggregator = Aggregator::new(
+        MetricsPlan::new(&prep.world, &prep.registry.semconv),
+        settings.temporality,
+        clock_start,
+    );
+    let total: Option<u64> = match &spec.picks {
+        Picks::Weighted { count, .. } => *count,
+        Picks::Repeat { count, .. } => Some(*count),
+        Picks::EachOnce(names) => Some(names.len() as u64),
+    };
+    Shared {
+        deadline: spec
+            .duration
+            .map(|d| clock_start.saturating_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))),
+        prep,
+        spec,
+        seed,
+        total,
+        clock_start,
+        next_pick: AtomicU64::new(0),
+        metrics: Mutex::new(MetricsState {
+            aggregator,
+            next_collect: clock_start.saturating_add(
+                u64::try_from(settings.metrics_interval.as_nanos()).unwrap_or(u64::MAX),
+            ),
+        }),
+        settings,
+        counters: exporter.counters(),
+        stop: Interrupt::install(),
+        lag_now_ns: AtomicU64::new(0),
+    }
+}
+
+/// Starts the workers, each with its own batcher, and shows progress until all have stopped.
+async fn run_workers(
+    shared: &Arc<Shared>,
+    exporter: &Outputs,
+    sdk: Option<&Arc<SdkEngine>>,
+) -> Result<Vec<WorkerResult>> {
+    let workers = shared.spec.workers.max(1);
+    let mut set = tokio::task::JoinSet::new();
+    for w in 0..workers {
+        let mut b = exporter.batcher();
+        if let Some(e) = sdk {
+            b = b.through(e.clone() as Arc<dyn SpanSink>);
+        }
+        set.spawn(worker::run(shared.clone(), b, w, workers));
+    }
+    let settings = &shared.settings;
+    let target = shared
+        .spec
+        .load
+        .as_ref()
+        .map(|l| (l.profile.clone(), l.unit));
+    let paced = target.is_some();
+    // Progress lines would interleave with printed span trees and -v lines.
+    let mut progress = Progress::new(
+        !settings.quiet && shared.spec.show == show::Mode::Off && settings.verbose == 0,
+        target,
+    );
+    let mut results = Vec::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        tokio::select! {
+            next = set.join_next() => match next {
+                Some(Ok(r)) => results.push(r),
+                Some(Err(e)) => anyhow::bail!("a generator stopped unexpectedly: {e}"),
+                None => break,
+            },
+            _ = tick.tick() => {
+                let lag = paced.then(|| shared.lag_now_ns.load(Ordering::Relaxed) as f64 / 1e6);
+                progress.tick(&exporter.primary(), lag);
+            }
+        }
+    }
+    progress.finish();
+    Ok(results)
+}
+
+/// The final collection: everything measured since the last one.
+async fn export_final_metrics(
+    shared: &Shared,
+    exporter: &Outputs,
+    clock_end: u64,
+    resources: &Resources,
+) {
+    let last =
+        shared.metrics.lock().ok().and_then(|mut m| {
+            crate::encode::metrics::collect(&mut m.aggregator, clock_end, resources)
+        });
+    if let Some((request, points)) = last {
+        let mut b = exporter.batcher();
+        b.submit_metrics(request, points).await;
+        b.close().await;
+    }
+}
+
+/// Stops the SDK engine (with `--engine sdk`) and makes its outcome the run's span counts.
+async fn finish_sdk(
+    sdk: Option<Arc<SdkEngine>>,
+    export: &mut CountersSnapshot,
+) -> Result<Option<SdkStats>> {
+    let engine = match sdk.map(Arc::try_unwrap) {
+        Some(Ok(engine)) => engine,
+        Some(Err(_)) => anyhow::bail!("internal: the SDK engine is still in use"),
+        None => return Ok(None),
+    };
+    let stats = tokio::task::spawn_blocking(move || engine.finish()).await?;
+    // The SDK's outcome is the run's: dropped spans were never sent.
+    let s = &mut export.spans;
+    s.generated = stats.offered_spans;
+    s.sent = stats.offered_spans - stats.dropped_spans.min(stats.offered_spans);
+    s.acked = stats.exported_spans;
+    s.failed = stats.failed_spans + stats.dropped_spans;
+    s.requests_sent = stats.export_requests + stats.export_errors;
+    s.requests_acked = stats.export_requests;
+    s.requests_failed = stats.export_errors;
+    if export.first_error.is_none() {
+        export.first_error = stats.first_error.clone().or_else(|| {
+            (stats.dropped_spans > 0).then(|| {
+                format!(
+                    "the SDK's batch processor dropped {} span(s): its queue was full",
+                    stats.dropped_spans
+                )
+            })
+        });
+    }
+    Ok(Some(stats))
+}
+
+/// Adds up the workers' results into the report.
+fn build_report(
+    shared: &Shared,
+    results: Vec<WorkerResult>,
+    clock_end: u64,
+    elapsed_s: f64,
+    outputs: Vec<OutputReport>,
+    acked: Option<(Vec<TraceDigest>, u64)>,
+    sdk: Option<SdkStats>,
+) -> RunReport {
+    // The run's clock when generation stopped, not the final flush or the realtime drain.
+    let clock_s = (clock_end.saturating_sub(shared.clock_start) as f64 / 1e9).max(1e-9);
+    let interrupted = results.iter().any(|r| r.interrupted);
+    let mut lag = LagStats::new(0);
+    let mut counts: BTreeMap<String, ScenarioCount> = BTreeMap::new();
+    let (mut traces_sent, mut units) = (0, 0);
+    let mut fatal = None;
+    for r in results {
+        lag.merge(&r.lag);
+        traces_sent += r.traces;
+        units += r.units;
+        fatal = fatal.or(r.fatal);
+        for (name, c) in r.counts {
+            counts.entry(name).or_default().add(&c);
+        }
+    }
+    let pacing = shared.spec.load.as_ref().map(|l| {
+        let target_units = l.profile.units_until(clock_s);
+        Pacing {
+            unit: l.unit,
+            target_units,
+            achieved_units: units,
+            target_per_s: target_units / clock_s,
+            achieved_per_s: units as f64 / clock_s,
+            achieved_traces_per_s: traces_sent as f64 / clock_s,
+            lag_p50_ms: lag.quantile_ns(0.5) as f64 / 1e6,
+            lag_p99_ms: lag.quantile_ns(0.99) as f64 / 1e6,
+            lag_max_ms: lag.max_ns as f64 / 1e6,
+            late_picks: lag.late,
+            picks: lag.count,
+        }
+    });
+    let (acked_traces, acked_traces_unlisted) = match acked {
+        Some((list, unlisted)) => (Some(AckedTraces::merged(list)), unlisted),
+        None => (None, 0),
+    };
+    let export = outputs
+        .first()
+        .map(|o| o.counters.clone())
+        .unwrap_or_default();
+    RunReport {
+        run_id: shared.spec.run_id.clone(),
+        seed: shared.seed,
+        workers: shared.spec.workers.max(1),
+        timing: shared.spec.timing,
+        elapsed_s,
+        clock_s,
+        interrupted,
+        fatal,
+        scenarios: counts,
+        achieved_spans_per_s: export.spans.generated as f64 / clock_s,
+        pacing,
+        export,
+        outputs,
+        acked_traces,
+        acked_traces_unlisted,
+        sdk,
+    }
+}
+
+/// One OTLP writer per output: the endpoint, or OTLP/JSON lines to a file,
+/// each labelled as the report shows it.
+fn output_configs(settings: &Settings) -> Vec<(String, ExportConfig)> {
+    settings
+        .outputs
+        .iter()
+        .map(|o| {
+            let mut cfg = settings.export.clone();
+            cfg.output_file = o.path.clone();
+            let label = match o.kind {
+                OutputKind::Otlp => format!("otlp {} {}", cfg.protocol.as_str(), cfg.endpoint),
+                OutputKind::OtlpJson => o.to_string(),
+            };
+            (label, cfg)
+        })
+        .collect()
+}

@@ -1,0 +1,495 @@
+//! One generator of a run: paces its share of the load, picks and generates
+//! requests, derives logs and metrics, and feeds its own batcher. A run starts
+//! `--workers` of these; they share only the pick counter, the metrics
+//! aggregator and the export queue.
+
+use super::held::Held;
+use super::job::{
+    generate_iteration, now_ns, stream_seed, Interrupt, Picks, Prepared, RunSpec, ScenarioCount,
+    Timing,
+};
+use crate::export::{Batcher, Counters};
+use crate::metrics::Aggregator;
+use crate::pace::{LagStats, RateUnit, Schedule};
+use crate::plan::ScenarioPlan;
+use crate::record::{LogRecord, StatusCode, TraceRecord};
+use crate::settings::Settings;
+use crate::show;
+use rand::{Rng, SeedableRng};
+use rand_pcg::Pcg64Mcg;
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Separates the pick stream from the generation streams.
+const PICK_SALT: u64 = 0x7069_636b_5f73_616c;
+
+/// A pick more than this far behind its slot counts as late.
+const LATE_AFTER_NS: u64 = 10_000_000;
+
+/// What every worker of a run shares.
+pub(crate) struct Shared {
+    pub prep: Arc<Prepared>,
+    pub settings: Arc<Settings>,
+    pub spec: RunSpec,
+    pub seed: u64,
+    /// Picks in all (`None`: until the duration or the shape ends).
+    pub total: Option<u64>,
+    pub clock_start: u64,
+    pub deadline: Option<u64>,
+    pub next_pick: AtomicU64,
+    pub metrics: Mutex<MetricsState>,
+    /// Every output's counters (a fatal failure of any stops the run).
+    pub counters: Vec<Arc<Counters>>,
+    pub stop: Interrupt,
+    /// The lag of the latest paced pick, for the progress line.
+    pub lag_now_ns: AtomicU64,
+}
+
+pub(crate) struct MetricsState {
+    pub aggregator: Aggregator,
+    pub next_collect: u64,
+}
+
+/// What one worker did.
+pub(crate) struct WorkerResult {
+    pub counts: BTreeMap<String, ScenarioCount>,
+    pub lag: LagStats,
+    pub traces: u64,
+    pub units: u64,
+    /// Where the worker's clock stood when it stopped.
+    pub clock_end_ns: u64,
+    pub interrupted: bool,
+    pub fatal: Option<String>,
+}
+
+/// Runs one worker, `index` of `workers`, until its picks, the duration or the
+/// shape run out, Ctrl-C, or a fatal export error; then flushes its batcher.
+pub(crate) async fn run(
+    sh: Arc<Shared>,
+    batcher: Batcher,
+    index: usize,
+    workers: usize,
+) -> WorkerResult {
+    let mut w = Worker::new(sh.clone(), batcher, index, workers);
+    loop {
+        if w.should_stop() {
+            break;
+        }
+        let Slot::Go { lag } = w.wait_for_slot().await else {
+            break;
+        };
+        let Some(i) = w.claim_pick(lag) else { break };
+        let name = scenario_of(&sh, i);
+        let Some(plan) = sh.prep.plans.get(name) else {
+            // Every listed scenario compiled (prepare fails otherwise); still, never spin.
+            continue;
+        };
+        let now = w.now();
+        let pick = w.generate(i, plan, now);
+        w.count(name, &pick);
+        w.show(i, name, &pick);
+        w.advance_schedule(&pick);
+        w.hand_over(pick).await;
+        if sh.total == Some(i + 1) || w.schedule.is_some() {
+            continue;
+        }
+        if !w.interval_gap(plan).await {
+            w.r.interrupted = true;
+            break;
+        }
+    }
+    w.finish().await
+}
+
+/// Whether the worker may take a pick now.
+enum Slot {
+    /// Go, `lag` behind the schedule (with a load shape).
+    Go { lag: Option<u64> },
+    /// The shape or the duration has run out, or Ctrl-C came while waiting.
+    Stop,
+}
+
+/// One generated pick on its way to the batcher.
+struct Generated {
+    traces: Vec<TraceRecord>,
+    logs: Vec<LogRecord>,
+    spans: u64,
+}
+
+/// What one worker keeps between picks.
+struct Worker {
+    sh: Arc<Shared>,
+    batcher: Batcher,
+    /// Open loop: this worker's slots on the shape.
+    schedule: Option<Schedule>,
+    /// The virtual clock (with --start-time); `None` on the wall clock.
+    virtual_now: Option<u64>,
+    held: Held,
+    realtime: bool,
+    /// Interval jitter has its own stream so it does not shift the picks' streams.
+    jitter_rng: Pcg64Mcg,
+    r: WorkerResult,
+}
+
+impl Worker {
+    fn new(sh: Arc<Shared>, batcher: Batcher, index: usize, workers: usize) -> Self {
+        // Worker w starts w/W of a unit in: its slots fall between the others', so
+        // together they follow the shape exactly instead of firing in clumps.
+        let schedule = sh.spec.load.as_ref().map(|l| {
+            Schedule::with_offset(
+                sh.clock_start,
+                l.profile.share(workers),
+                index as f64 / workers as f64,
+            )
+        });
+        Worker {
+            schedule,
+            virtual_now: sh.settings.start_time_ns.map(|_| sh.clock_start),
+            held: Held::default(),
+            realtime: sh.spec.timing == Timing::Realtime,
+            jitter_rng: Pcg64Mcg::seed_from_u64(stream_seed(sh.seed ^ 0x5eed, index as u64)),
+            r: WorkerResult {
+                counts: BTreeMap::new(),
+                lag: LagStats::new(LATE_AFTER_NS),
+                traces: 0,
+                units: 0,
+                clock_end_ns: sh.clock_start,
+                interrupted: false,
+                fatal: None,
+            },
+            batcher,
+            sh,
+        }
+    }
+
+    /// The run's clock: virtual, or the wall clock.
+    fn now(&self) -> u64 {
+        self.virtual_now.unwrap_or_else(now_ns)
+    }
+
+    /// Ctrl-C, a fatal export error, or every pick claimed (do not wait for a
+    /// slot nobody will use).
+    fn should_stop(&mut self) -> bool {
+        if self.sh.stop.is_set() {
+            self.r.interrupted = true;
+            return true;
+        }
+        if let Some(f) = self.sh.counters.iter().find_map(|c| c.fatal()) {
+            self.r.fatal = Some(f);
+            return true;
+        }
+        self.sh
+            .total
+            .is_some_and(|n| self.sh.next_pick.load(Ordering::Relaxed) >= n)
+    }
+
+    /// Open loop: waits for this worker's next slot (virtual clock: jumps to it);
+    /// if late, goes now and says by how much. Without a shape, only the
+    /// duration can stop it here.
+    async fn wait_for_slot(&mut self) -> Slot {
+        let Some(s) = &mut self.schedule else {
+            let past = self.sh.deadline.is_some_and(|dl| self.now() >= dl);
+            return if past {
+                Slot::Stop
+            } else {
+                Slot::Go { lag: None }
+            };
+        };
+        let Some(due) = s.next_due_ns() else {
+            return Slot::Stop;
+        };
+        let clock = self.virtual_now.map_or_else(now_ns, |_| due);
+        if self.sh.deadline.is_some_and(|dl| due >= dl || clock >= dl) {
+            return Slot::Stop;
+        }
+        if let Some(v) = &mut self.virtual_now {
+            *v = due;
+            return Slot::Go { lag: Some(0) };
+        }
+        if !wait_until(due, &mut self.batcher, &mut self.held, &self.sh.stop).await {
+            self.r.interrupted = true;
+            return Slot::Stop;
+        }
+        Slot::Go {
+            lag: Some(now_ns().saturating_sub(due)),
+        }
+    }
+
+    /// Claims the next pick number (`None`: all taken) and records the slot's lag.
+    fn claim_pick(&mut self, lag: Option<u64>) -> Option<u64> {
+        let i = self.sh.next_pick.fetch_add(1, Ordering::Relaxed);
+        if self.sh.total.is_some_and(|n| i >= n) {
+            return None;
+        }
+        if let Some(l) = lag {
+            self.r.lag.record(l);
+            self.sh.lag_now_ns.store(l, Ordering::Relaxed);
+        }
+        Some(i)
+    }
+
+    /// Generates pick `i` at `now`, records its measurements and derives its log records.
+    fn generate(&mut self, i: u64, plan: &ScenarioPlan, now: u64) -> Generated {
+        let (prep, settings) = (&self.sh.prep, &self.sh.settings);
+        // Pick i's content depends on the seed and i only, whichever worker makes it.
+        let mut rng = Pcg64Mcg::seed_from_u64(stream_seed(self.sh.seed, i));
+        let mut traces = generate_iteration(&prep.world, plan, now, &mut rng);
+        if self.realtime {
+            start_at(&mut traces, now);
+        }
+        // Measurements are stamped when the pick is emitted (realtime: when its last span ends).
+        let emitted = if self.realtime {
+            last_end(&traces)
+        } else {
+            now
+        };
+        if settings.metrics.unwrap_or(plan.emit_metrics) {
+            if let Ok(mut m) = self.sh.metrics.lock() {
+                for t in &traces {
+                    m.aggregator.record(&prep.world, t, emitted);
+                }
+            }
+        }
+        let mut logs = Vec::new();
+        if settings.logs.unwrap_or(plan.emit_logs) {
+            for t in &traces {
+                crate::logs::derive(&prep.world, t, &mut logs);
+            }
+        }
+        let spans = traces.iter().map(|t| t.spans.len() as u64).sum();
+        Generated {
+            traces,
+            logs,
+            spans,
+        }
+    }
+
+    /// Adds a pick to its scenario's counts.
+    fn count(&mut self, name: &str, g: &Generated) {
+        let c = self.r.counts.entry(name.to_string()).or_default();
+        c.requests += 1;
+        c.log_records += g.logs.len() as u64;
+        c.traces += g.traces.len() as u64;
+        c.spans += g.spans;
+        c.error_spans += g
+            .traces
+            .iter()
+            .flat_map(|t| &t.spans)
+            .filter(|s| s.status == StatusCode::Error)
+            .count() as u64;
+    }
+
+    /// --show-spans trees on stdout, or a -v line on stderr.
+    fn show(&self, i: u64, name: &str, g: &Generated) {
+        let (spec, settings) = (&self.sh.spec, &self.sh.settings);
+        if spec.show != show::Mode::Off {
+            let mut out = std::io::stdout().lock();
+            for t in &g.traces {
+                let _ = out.write_all(show::render_trace(t, spec.show, &g.logs).as_bytes());
+            }
+        } else if settings.verbose > 0 && !settings.quiet {
+            let first = g
+                .traces
+                .first()
+                .map(|t| hex::encode(t.trace_id))
+                .unwrap_or_default();
+            let of = self
+                .sh
+                .total
+                .map_or_else(|| "…".to_string(), |n| n.to_string());
+            eprintln!(
+                "[{}/{of}] {name} trace_id={first} traces={} spans={}",
+                i + 1,
+                g.traces.len(),
+                g.spans
+            );
+        }
+    }
+
+    /// Counts the pick's units and moves this worker's schedule on by them.
+    fn advance_schedule(&mut self, g: &Generated) {
+        let units = match self.sh.spec.load.as_ref().map(|l| l.unit) {
+            Some(RateUnit::Spans) => g.spans,
+            _ => g.traces.len() as u64,
+        };
+        self.r.traces += g.traces.len() as u64;
+        self.r.units += units;
+        if let Some(s) = &mut self.schedule {
+            s.advance(units.max(1));
+        }
+    }
+
+    /// Gives the pick to the batcher (realtime: each span when it ends), then
+    /// collects metrics if due and flushes a lingering batch.
+    async fn hand_over(&mut self, g: Generated) {
+        // Not raced against Ctrl-C: once generated, a pick is always counted through to the end.
+        if self.realtime {
+            self.batcher.count_traces(g.traces.len() as u64);
+            self.held.hold(g.traces, g.logs);
+            self.held.release(now_ns(), &mut self.batcher).await;
+        } else {
+            self.batcher.submit(g.traces, g.logs).await;
+        }
+        let now = self.now();
+        collect_metrics_if_due(&self.sh, &mut self.batcher, now).await;
+        self.batcher.flush_if_lingering().await;
+    }
+
+    /// Interval mode (one worker): the gap between picks, from --interval or
+    /// the scenario's interval ± deviation. `false` when Ctrl-C came first.
+    async fn interval_gap(&mut self, plan: &ScenarioPlan) -> bool {
+        let gap_ms = match self.sh.spec.interval_ms {
+            Some(ms) => ms,
+            None => {
+                let dev = plan.interval_deviation_ms;
+                let jitter = if dev > 0.0 {
+                    self.jitter_rng.random_range(-dev..dev)
+                } else {
+                    0.0
+                };
+                (plan.interval_ms + jitter).max(0.0)
+            }
+        };
+        match &mut self.virtual_now {
+            Some(v) => *v = v.saturating_add((gap_ms * 1e6) as u64),
+            None if gap_ms > 0.0 => {
+                let until = now_ns().saturating_add((gap_ms * 1e6) as u64);
+                return wait_until(until, &mut self.batcher, &mut self.held, &self.sh.stop).await;
+            }
+            None => {}
+        }
+        true
+    }
+
+    /// Where the run's clock stood when generation stopped (before any drain): the
+    /// schedule's next slot on the virtual clock (it covered what was sent), now on
+    /// the wall clock; never past the duration or the end of the shape.
+    fn clock_end(&mut self) -> u64 {
+        let sh = &self.sh;
+        let shape_end = sh
+            .spec
+            .load
+            .as_ref()
+            .map(|l| l.profile.secs())
+            .and_then(|secs| {
+                secs.is_finite()
+                    .then(|| sh.clock_start.saturating_add((secs * 1e9) as u64))
+            });
+        let end = match (self.virtual_now, &mut self.schedule) {
+            (Some(v), Some(s)) => s.next_due_ns().unwrap_or(u64::MAX).max(v),
+            (Some(v), None) => v,
+            (None, _) => now_ns(),
+        };
+        end.min(sh.deadline.unwrap_or(u64::MAX))
+            .min(shape_end.unwrap_or(u64::MAX))
+    }
+
+    /// Realtime: spans still running go out when they end (at once after Ctrl-C,
+    /// or when the endpoint has failed for good).
+    async fn drain_held(&mut self) {
+        while let Some(at) = self.held.next_at() {
+            if self.r.interrupted
+                || self.r.fatal.is_some()
+                || !wait_until(at, &mut self.batcher, &mut self.held, &self.sh.stop).await
+            {
+                self.r.interrupted = true;
+                self.held.release(u64::MAX, &mut self.batcher).await;
+            } else {
+                self.held.release(now_ns(), &mut self.batcher).await;
+            }
+        }
+    }
+
+    /// Stops the clock, drains what realtime mode still holds, and flushes the batcher.
+    async fn finish(mut self) -> WorkerResult {
+        self.r.clock_end_ns = self.clock_end();
+        self.drain_held().await;
+        self.batcher.close().await;
+        self.r
+    }
+}
+
+/// The scenario of pick `i`.
+fn scenario_of(sh: &Shared, i: u64) -> &str {
+    match &sh.spec.picks {
+        // A full-avalanche hash of (seed, i): uniform even over the first few picks.
+        Picks::Weighted { weights, .. } => weights
+            .pick_at((stream_seed(sh.seed ^ PICK_SALT, i) >> 11) as f64 / (1u64 << 53) as f64),
+        Picks::EachOnce(names) => &names[i as usize],
+        Picks::Repeat { name, .. } => name,
+    }
+}
+
+/// Collects and exports metrics when the run's clock has passed the next
+/// collection time; the first worker to notice does it.
+async fn collect_metrics_if_due(sh: &Shared, batcher: &mut Batcher, now: u64) {
+    let collected = {
+        let Ok(mut m) = sh.metrics.lock() else { return };
+        if now < m.next_collect {
+            return;
+        }
+        m.next_collect = now.saturating_add(
+            u64::try_from(sh.settings.metrics_interval.as_nanos()).unwrap_or(u64::MAX),
+        );
+        crate::encode::metrics::collect(&mut m.aggregator, now, batcher.resources())
+    };
+    if let Some((request, points)) = collected {
+        batcher.submit_metrics(request, points).await;
+    }
+}
+
+/// Sleeps until `due_ns` (Unix ns) while flushing lingering batches and releasing
+/// realtime spans on time; `false` when Ctrl-C came first.
+async fn wait_until(due_ns: u64, batcher: &mut Batcher, held: &mut Held, stop: &Interrupt) -> bool {
+    loop {
+        let now = now_ns();
+        if now + 1_000_000 > due_ns {
+            return true;
+        }
+        let mut sleep = Duration::from_nanos(due_ns - now);
+        if let Some(l) = batcher.linger_left() {
+            sleep = sleep.min(l);
+        }
+        if let Some(at) = held.next_at() {
+            sleep = sleep.min(Duration::from_nanos(at.saturating_sub(now)));
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(sleep) => {}
+            _ = stop.notified() => return false,
+        }
+        held.release(now_ns(), batcher).await;
+        batcher.flush_if_lingering().await;
+    }
+}
+
+/// The end of a pick's last span.
+fn last_end(traces: &[TraceRecord]) -> u64 {
+    traces
+        .iter()
+        .flat_map(|t| &t.spans)
+        .map(|s| s.end_ns)
+        .max()
+        .unwrap_or(0)
+}
+
+/// Moves a pick forward in time so it starts at `start_ns` (generation lays it
+/// back to end at the anchor).
+fn start_at(traces: &mut [TraceRecord], start_ns: u64) {
+    let first = traces
+        .iter()
+        .flat_map(|t| &t.spans)
+        .map(|s| s.start_ns)
+        .min()
+        .unwrap_or(start_ns);
+    let shift = start_ns.saturating_sub(first);
+    for s in traces.iter_mut().flat_map(|t| &mut t.spans) {
+        s.start_ns += shift;
+        s.end_ns += shift;
+        for e in &mut s.events {
+            e.time_ns += shift;
+        }
+    }
+}

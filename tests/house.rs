@@ -1,0 +1,98 @@
+//! The house: several outputs in one run get the very same records, counted
+//! per writer; one trace may cross several services.
+
+mod common;
+
+use common::{deliver, flatten, read_output_file};
+use std::collections::BTreeSet;
+
+const T0: &str = "2026-03-01T00:00:00Z";
+
+/// What identifies a span and everything it says, independent of batching.
+fn span_set(spans: &[common::Flat]) -> BTreeSet<String> {
+    spans
+        .iter()
+        .map(|s| {
+            let mut attrs: Vec<_> = s.attrs.iter().collect();
+            attrs.sort();
+            let mut res: Vec<_> = s.resource.iter().collect();
+            res.sort();
+            format!(
+                "{} {} {} {} {} {} {} {:?} {:?} {}",
+                s.trace_id,
+                s.span_id,
+                s.parent,
+                s.name,
+                s.start,
+                s.end,
+                s.status,
+                attrs,
+                res,
+                s.scope
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn two_outputs_carry_the_same_spans_and_count_them_each() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("copy.jsonl");
+    let report = dir.path().join("run.json");
+    let file_out = format!("otlp-json:{}", file.display());
+    let d = deliver(
+        "http/protobuf",
+        &[
+            "--seed",
+            "42",
+            "--start-time",
+            T0,
+            "--output",
+            "otlp",
+            "--output",
+            &file_out,
+            "run",
+            "--count",
+            "40",
+            "--interval",
+            "0",
+            "--report",
+            report.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let in_file = flatten(&read_output_file(&file));
+    assert!(in_file.len() > 100, "{} spans in the file", in_file.len());
+    assert_eq!(span_set(&d.spans), span_set(&in_file));
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let outputs = r["report"]["outputs"]
+        .as_array()
+        .expect("outputs in the report");
+    assert_eq!(outputs.len(), 2, "{outputs:?}");
+    assert!(outputs[0]["output"]
+        .as_str()
+        .unwrap()
+        .starts_with("otlp http/protobuf http://"));
+    assert_eq!(outputs[1]["output"], file_out.as_str());
+    for o in outputs {
+        assert_eq!(o["spans"]["generated"], in_file.len() as u64, "{o}");
+        assert_eq!(o["spans"]["acked"], in_file.len() as u64, "{o}");
+        assert_eq!(o["spans"]["failed"], 0, "{o}");
+        assert!(o["log_records"]["acked"].as_u64().unwrap() > 0, "{o}");
+        assert!(o["metric_points"]["acked"].as_u64().unwrap() > 0, "{o}");
+    }
+    assert_eq!(outputs[0]["log_records"], outputs[1]["log_records"]);
+    assert_eq!(d.snapshot.spans, in_file.len() as u64);
+    // The summary names each output.
+    assert!(
+        d.output.contains("output otlp http/protobuf"),
+        "{}",
+        d.output
+    );
+    assert!(
+        d.output.contains(&format!("output {file_out}:")),
+        "{}",
+        d.output
+    );
+}
