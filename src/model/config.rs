@@ -1,5 +1,5 @@
 //! The types of `config.yaml` (plus the optional `resource.yaml` beside it): ids,
-//! latencies, tenants, agents, MCP servers, workflows, control-plane
+//! latencies, tenants, agents, MCP servers, services, workflows, control-plane
 //! templates, conversation samples, resource and LLM catalogue.
 //!
 //! Plain data and lookups only; `model::read::config` reads them from YAML
@@ -222,6 +222,16 @@ pub struct ResourceConfig {
     pub control_plane: Vec<(String, AttrValue)>,
 }
 
+/// One service declared under `services:`; the map key is its `service.name`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServiceDef {
+    pub name: String,
+    /// Resource attributes of the service, in file order (never `service.name`).
+    pub attributes: Vec<(String, AttrValue)>,
+    /// Where the service's key is in config.yaml.
+    pub pos: Pos,
+}
+
 /// One model of the LLM catalogue, with its relative weight.
 #[derive(Clone, Debug)]
 pub struct LlmModel {
@@ -250,6 +260,8 @@ pub struct Config {
     pub control_plane: ControlPlane,
     pub conversation_samples: BTreeMap<String, Vec<Sample>>,
     pub resource: ResourceConfig,
+    /// `services:` in file order; empty when the config declares none.
+    pub services: Vec<ServiceDef>,
     pub llm_models: Vec<LlmModel>,
 }
 
@@ -264,6 +276,11 @@ impl Config {
 
     pub fn mcp_server(&self, key: &str) -> Option<&McpServer> {
         self.mcp_servers.iter().find(|s| s.key == key)
+    }
+
+    /// A service declared under `services:`, by name.
+    pub fn service(&self, name: &str) -> Option<&ServiceDef> {
+        self.services.iter().find(|s| s.name == name)
     }
 
     /// Resolves a division name or an MCP server key to a server key.

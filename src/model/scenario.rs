@@ -1,7 +1,7 @@
 //! The types of one scenario definition file: what to emit (an explicit `root:`
 //! span tree, a config workflow, or a control-plane request), how often, and with
 //! which context. Plain data only; `model::read::scenario` reads them from YAML,
-//! checking every reference (tenant, agent, MCP server, workflow,
+//! checking every reference (tenant, agent, MCP server, service, workflow,
 //! template) against the loaded config.
 
 use crate::diag::Pos;
@@ -97,6 +97,8 @@ pub struct StepDef {
     pub probability: f64,
     pub count: Count,
     pub retry: Option<RetryDef>,
+    /// `service: NAME`: a service declared in config.yaml's `services:`, and where the name is written.
+    pub service: Option<(String, Pos)>,
 }
 
 /// `realistic_overrides`: tweaks to a goal-driven workflow run.

@@ -3,7 +3,7 @@
 //! `load` walks the top-level keys in a fixed order and hands each section to its
 //! reader: ids, tools and retries here; `latency` for latency profiles; `catalogue`
 //! for tenants, agents, MCP servers and workflows; `control_plane`; `resource` for
-//! resource attributes. Accepts the doc-era keys of the predecessor
+//! resource attributes and `services:`. Accepts the doc-era keys of the predecessor
 //! and their later aliases (`realistic_scenarios`/`scenarios`,
 //! `happy_path_latency`/`latency_profiles.happy_path`).
 
@@ -11,6 +11,8 @@ pub mod catalogue;
 pub mod control_plane;
 pub mod latency;
 pub mod resource;
+#[cfg(test)]
+mod tests;
 
 use crate::diag::{Diags, Pos};
 use crate::ids::IdTemplate;
@@ -47,6 +49,10 @@ pub fn load(
         .unwrap_or_default();
     let conversation_samples = read_samples_by_workflow(r.get("conversation_samples"), d);
     let resource = resource::read_resources(r.get("resource"), resource_yaml, d);
+    let services = r
+        .get("services")
+        .map(|n| resource::read_services(n, d))
+        .unwrap_or_default();
     let llm_models = r
         .get("llm")
         .map(|n| read_llm(n, d))
@@ -83,6 +89,7 @@ pub fn load(
         control_plane,
         conversation_samples,
         resource,
+        services,
         llm_models,
     })
 }

@@ -1,8 +1,8 @@
-//! Reads resource attributes: `resource:` in config.yaml and the predecessor's
-//! `resource.yaml`.
+//! Reads resource attributes: `resource:` in config.yaml, the predecessor's
+//! `resource.yaml`, and `services:` (per-service resource attributes).
 
 use crate::diag::Diags;
-use crate::model::config::ResourceConfig;
+use crate::model::config::{ResourceConfig, ServiceDef};
 use crate::model::read::{attr_from_node, read_attr_map};
 use crate::yaml::{join, read_str, MapReader, Node};
 
@@ -81,4 +81,48 @@ fn read_resource(node: &Node, path: &str, d: &mut Diags) -> ResourceConfig {
         }
     }
     res
+}
+
+/// `services: {<name>: {attributes: {key: scalar, ...}}}`, in file order. The map
+/// key is the service's `service.name`; an empty or null body declares no attributes.
+pub(crate) fn read_services(node: &Node, d: &mut Diags) -> Vec<ServiceDef> {
+    let mut out = Vec::new();
+    let Some(mut r) = MapReader::new(node, "services", d) else {
+        return out;
+    };
+    let entries: Vec<(String, Node)> = r.rest().cloned().collect();
+    for (name, body) in entries {
+        if name.trim().is_empty() {
+            d.error(
+                body.key_pos,
+                "services",
+                "empty service name: each key under `services:` is a service's `service.name`",
+            );
+            continue;
+        }
+        let path = join("services", &name);
+        let Some(mut sr) = MapReader::new(&body, &path, d) else {
+            continue;
+        };
+        let mut attributes = Vec::new();
+        if let Some(n) = sr.get("attributes") {
+            let apath = sr.sub("attributes");
+            if let Some(v) = n.get("service.name") {
+                d.error(
+                    v.key_pos,
+                    &join(&apath, "service.name"),
+                    format!("the key under `services:` names the service (here `{name}`); remove `service.name` from its attributes"),
+                );
+            }
+            attributes = read_attr_map(n, &apath, d);
+            attributes.retain(|(k, _)| k != "service.name");
+        }
+        sr.finish(d);
+        out.push(ServiceDef {
+            name,
+            attributes,
+            pos: body.key_pos,
+        });
+    }
+    out
 }

@@ -1,8 +1,10 @@
 //! Reads one scenario definition file into `ScenarioDef`, against the loaded
-//! config so that every reference (tenant, agent, MCP server, workflow,
+//! config so that every reference (tenant, agent, MCP server, service, workflow,
 //! template) is checked with its line. The `root:` span tree is read by `step`.
 
 pub mod step;
+#[cfg(test)]
+mod tests;
 
 use crate::diag::{Diags, Pos};
 use crate::model::config::{AttemptSpec, Config};
@@ -12,11 +14,11 @@ use crate::model::read::did_you_mean;
 use crate::model::read::samples::read_conversation;
 use crate::model::scenario::{
     resolve_template_id, ContextDef, ControlPlaneDef, DataPlaneDef, Overrides, ScenarioDef,
-    ERROR_PATTERNS, GOALS, MAX_INTERVAL_MS, MAX_WEIGHT, REDACTION_LEVELS,
+    StepDef, ERROR_PATTERNS, GOALS, MAX_INTERVAL_MS, MAX_WEIGHT, REDACTION_LEVELS,
 };
 use crate::yaml::{
-    read_bool, read_f64, read_non_negative, read_prob, read_str, read_str_list, read_u64, Kind,
-    MapReader, Node,
+    join, read_bool, read_f64, read_non_negative, read_prob, read_str, read_str_list, read_u64,
+    Kind, MapReader, Node,
 };
 use step::read_step;
 
@@ -81,6 +83,9 @@ pub fn load(root: &Node, name: &str, cfg: &Config, d: &mut Diags) -> Option<Scen
     let redaction = read_redaction(redaction_node, &context, d);
     if let Some((n, Some(key))) = &top_mcp {
         check_mcp_server(n, "mcp_server", key, cfg, d);
+    }
+    if let Some(Some(step)) = &root_step {
+        check_services(step, cfg, d);
     }
     // A goal under data_plane was checked where it was read.
     if let Some((n, k, Some(g))) = &goal_top {
@@ -204,6 +209,28 @@ fn check_mcp_server(n: &Node, path: &str, key: &str, cfg: &Config, d: &mut Diags
                 cfg.mcp_servers.iter().map(|s| s.key.as_str()),
             ),
         );
+    }
+}
+
+/// Checks every `service:` in a `root:` tree against config.yaml's `services:`.
+fn check_services(step: &StepDef, cfg: &Config, d: &mut Diags) {
+    if let Some((name, pos)) = &step.service {
+        if cfg.service(name).is_none() {
+            let path = join(&step.path, "service");
+            let message = if cfg.services.is_empty() {
+                format!("unknown service `{name}`; config.yaml declares no services: add `{name}` under a top-level `services:` map")
+            } else {
+                unknown(
+                    "services",
+                    name,
+                    cfg.services.iter().map(|s| s.name.as_str()),
+                )
+            };
+            d.error(*pos, &path, message);
+        }
+    }
+    for child in &step.children {
+        check_services(child, cfg, d);
     }
 }
 

@@ -1,5 +1,5 @@
 //! Reads the explicit `root:` span tree of a scenario: each step's type, kind,
-//! latency, errors, retries, attributes, and children.
+//! latency, errors, retries, attributes, children and `service`.
 
 use crate::diag::{Diags, Pos};
 use crate::model::distribution::Count;
@@ -15,7 +15,7 @@ use crate::yaml::{
 };
 
 const STEP_KEYS_HELP: &str =
-    "type, kind, latency, error, attributes, children, parallel, probability, count, retry";
+    "type, kind, latency, error, attributes, children, parallel, probability, count, retry, service";
 
 /// Reads one span step of an explicit `root:` tree (recursively).
 pub fn read_step(node: &Node, path: &str, d: &mut Diags) -> Option<StepDef> {
@@ -73,6 +73,9 @@ pub fn read_step(node: &Node, path: &str, d: &mut Diags) -> Option<StepDef> {
         .get("children")
         .map(|n| read_children(n, &r.sub("children"), d))
         .unwrap_or_default();
+    let service = r
+        .get("service")
+        .and_then(|n| read_str(n, &r.sub("service"), d).map(|s| (s, n.pos)));
     r.finish(d);
     Some(StepDef {
         type_name: type_name?,
@@ -87,6 +90,7 @@ pub fn read_step(node: &Node, path: &str, d: &mut Diags) -> Option<StepDef> {
         probability,
         count,
         retry,
+        service,
     })
 }
 
