@@ -1,0 +1,353 @@
+//! Reads `config.yaml` (and the optional `resource.yaml` beside it) into `Config`.
+//!
+//! `load` walks the top-level keys in a fixed order and hands each section to its
+//! reader: ids, tools and retries here; `latency` for latency profiles; `catalogue`
+//! for tenants, agents, MCP servers and workflows; `control_plane`; `resource` for
+//! resource attributes and `services:`. Accepts the doc-era keys of the predecessor
+//! and their later aliases (`realistic_scenarios`/`scenarios`,
+//! `happy_path_latency`/`latency_profiles.happy_path`).
+
+pub mod catalogue;
+pub mod control_plane;
+pub mod latency;
+pub mod resource;
+#[cfg(test)]
+mod tests;
+
+use crate::diag::{Diags, Pos};
+use crate::ids::IdTemplate;
+use crate::model::config::{
+    default_llm_models, AttemptSpec, Config, IdFormats, LlmModel, McpRetry, ToolsRecommend,
+};
+use crate::model::read::samples::read_samples_by_workflow;
+use crate::yaml::{join, read_bool, read_non_negative, read_str, read_u64, Kind, MapReader, Node};
+use std::collections::BTreeMap;
+
+/// Loads `config.yaml`. `resource_yaml` is the optional `resource.yaml` beside it
+/// (the predecessor kept resource attributes there), with its file name for errors.
+pub fn load(
+    root: &Node,
+    resource_yaml: Option<(&Node, &mut Diags)>,
+    d: &mut Diags,
+) -> Option<Config> {
+    let mut r = MapReader::new(root, "", d)?;
+
+    let id_formats = read_id_formats(r.get("id_formats"), d);
+    let (latency, latency_profiles) = latency::read_latency_sections(&mut r, d);
+    let tools_recommend = read_tools_recommend(r.get("tools_recommend"), d);
+    let mcp_retry = read_mcp_retry(r.get("mcp_retry"), d);
+    let mcp_retry_templates = read_mcp_retry_templates(r.get("mcp_retry_templates"), d);
+
+    let tenants = catalogue::read_tenants(&mut r, d);
+    let agents = catalogue::read_agents(r.get("agents"), d);
+    let mcp_servers = catalogue::read_mcp_servers(r.get("mcp_servers"), d);
+    let realistic = catalogue::read_realistic(&mut r, root, &mcp_servers, d);
+
+    let control_plane = r
+        .get("control_plane")
+        .map(|n| control_plane::read_control_plane(n, d))
+        .unwrap_or_default();
+    let conversation_samples = read_samples_by_workflow(r.get("conversation_samples"), d);
+    let resource = resource::read_resources(r.get("resource"), resource_yaml, d);
+    let services = r
+        .get("services")
+        .map(|n| resource::read_services(n, d))
+        .unwrap_or_default();
+    let llm_models = r
+        .get("llm")
+        .map(|n| read_llm(n, d))
+        .unwrap_or_else(default_llm_models);
+    for k in [
+        "workload_schedules",
+        "default_latency_profile",
+        "mcp_tool_genai_payloads",
+    ] {
+        if let Some(n) = r.get(k) {
+            d.warn(
+                n.pos,
+                k,
+                "recognised but not supported by this version; ignored",
+            );
+        }
+    }
+    r.finish(d);
+
+    Some(Config {
+        source: d.file.to_string(),
+        id_formats,
+        latency,
+        latency_profiles,
+        tools_recommend,
+        mcp_retry,
+        mcp_retry_templates,
+        tenants,
+        agents,
+        mcp_servers,
+        divisions: realistic.divisions,
+        error_templates: realistic.error_templates,
+        workflow_templates: realistic.workflow_templates,
+        control_plane,
+        conversation_samples,
+        resource,
+        services,
+        llm_models,
+    })
+}
+
+/// An id template; a bad one is reported and replaced so loading can go on.
+fn template(text: &str, pos: Pos, key: &str, d: &mut Diags) -> IdTemplate {
+    IdTemplate::parse(text).unwrap_or_else(|e| {
+        d.error(pos, key, e);
+        IdTemplate::parse("invalid_{hex:8}").expect("literal template is valid")
+    })
+}
+
+/// `id_formats`: each id falls back to its built-in template.
+fn read_id_formats(node: Option<&Node>, d: &mut Diags) -> IdFormats {
+    let defaults = [
+        ("session_id", "sess_{hex:12}"),
+        ("conversation_id", "sess_{hex:12}"),
+        ("request_id", "req_{hex:6}"),
+        ("mcp_tool_call_id", "mcp_call_{hex:12}"),
+        ("enduser_pseudo_id", "user_{hex:6}"),
+    ];
+    let mut vals: Vec<IdTemplate> = Vec::new();
+    let mut reader = node.and_then(|n| MapReader::new(n, "id_formats", d));
+    for (key, default) in defaults {
+        let t = match reader.as_mut().and_then(|r| r.get(key)) {
+            Some(n) => match read_str(n, &join("id_formats", key), d) {
+                Some(s) => template(&s, n.pos, &join("id_formats", key), d),
+                None => template(default, Pos::default(), key, d),
+            },
+            None => template(default, Pos::default(), key, d),
+        };
+        vals.push(t);
+    }
+    if let Some(r) = reader {
+        r.finish(d);
+    }
+    let mut it = vals.into_iter();
+    let mut next = || it.next().expect("five templates");
+    IdFormats {
+        session_id: next(),
+        conversation_id: next(),
+        request_id: next(),
+        mcp_tool_call_id: next(),
+        enduser_pseudo_id: next(),
+    }
+}
+
+/// `tools_recommend`, with built-in defaults for absent keys.
+fn read_tools_recommend(node: Option<&Node>, d: &mut Diags) -> ToolsRecommend {
+    let mut t = ToolsRecommend {
+        step_outcome: "success".into(),
+        selection_strategy: "default".into(),
+        selection_constraints: "none".into(),
+        tools_selected_count: 1,
+        selection_fallback_used: false,
+    };
+    let Some(mut r) = node.and_then(|n| MapReader::new(n, "tools_recommend", d)) else {
+        return t;
+    };
+    if let Some(n) = r.get("step_outcome") {
+        t.step_outcome = read_str(n, &r.sub("step_outcome"), d).unwrap_or(t.step_outcome);
+    }
+    if let Some(n) = r.get("selection_strategy") {
+        t.selection_strategy =
+            read_str(n, &r.sub("selection_strategy"), d).unwrap_or(t.selection_strategy);
+    }
+    if let Some(n) = r.get("selection_constraints") {
+        t.selection_constraints =
+            read_str(n, &r.sub("selection_constraints"), d).unwrap_or(t.selection_constraints);
+    }
+    if let Some(n) = r.get("tools_selected_count") {
+        t.tools_selected_count = read_u64(n, &r.sub("tools_selected_count"), d).unwrap_or(1);
+    }
+    if let Some(n) = r.get("selection_fallback_used") {
+        t.selection_fallback_used =
+            read_bool(n, &r.sub("selection_fallback_used"), d).unwrap_or(false);
+    }
+    r.finish(d);
+    t
+}
+
+/// `mcp_retry`, with built-in defaults for absent keys.
+fn read_mcp_retry(node: Option<&Node>, d: &mut Diags) -> McpRetry {
+    let mut m = McpRetry {
+        retry_policy: "exponential".into(),
+        latency_by_error_type: BTreeMap::new(),
+        backoff_base_ms: 100.0,
+        backoff_multiplier: 2.0,
+        backoff_jitter: 0.2,
+    };
+    let Some(mut r) = node.and_then(|n| MapReader::new(n, "mcp_retry", d)) else {
+        return m;
+    };
+    if let Some(n) = r.get("retry_policy") {
+        m.retry_policy = read_str(n, &r.sub("retry_policy"), d).unwrap_or(m.retry_policy);
+    }
+    if let Some(n) = r.get("latency_by_error_type") {
+        let p = r.sub("latency_by_error_type");
+        if let Some(mut lr) = MapReader::new(n, &p, d) {
+            let entries: Vec<(String, Node)> = lr.rest().cloned().collect();
+            for (k, v) in entries {
+                if let Some(ms) = read_non_negative(&v, &join(&p, &k), d) {
+                    m.latency_by_error_type.insert(k, ms);
+                }
+            }
+        }
+    }
+    for (key, slot) in [
+        ("backoff_base_ms", &mut m.backoff_base_ms),
+        ("backoff_multiplier", &mut m.backoff_multiplier),
+        ("backoff_jitter", &mut m.backoff_jitter),
+    ] {
+        if let Some(n) = r.get(key) {
+            *slot = read_non_negative(n, &r.sub(key), d).unwrap_or(*slot);
+        }
+    }
+    r.finish(d);
+    m
+}
+
+/// `mcp_retry_templates: {<name>: attempts}`.
+fn read_mcp_retry_templates(
+    node: Option<&Node>,
+    d: &mut Diags,
+) -> BTreeMap<String, Vec<AttemptSpec>> {
+    let mut out = BTreeMap::new();
+    let Some(mut tr) = node.and_then(|n| MapReader::new(n, "mcp_retry_templates", d)) else {
+        return out;
+    };
+    let entries: Vec<(String, Node)> = tr.rest().cloned().collect();
+    for (name, body) in entries {
+        let path = join("mcp_retry_templates", &name);
+        if let Some(a) = read_attempts(&body, &path, d) {
+            out.insert(name, a);
+        }
+    }
+    out
+}
+
+/// Attempts: `{attempts: [...]}`, a bare list, or `{template: name}` (resolved by the caller).
+pub fn read_attempts(node: &Node, path: &str, d: &mut Diags) -> Option<Vec<AttemptSpec>> {
+    let list = match &node.kind {
+        Kind::Seq(_) => node,
+        Kind::Map(_) => {
+            let mut r = MapReader::new(node, path, d)?;
+            let l = r.get("attempts");
+            r.finish(d);
+            l?
+        }
+        _ => {
+            d.error(
+                node.pos,
+                path,
+                "expected `attempts: [{outcome: success|failure, error_type, latency_mean_ms}]`",
+            );
+            return None;
+        }
+    };
+    let Kind::Seq(items) = &list.kind else {
+        d.error(list.pos, path, "`attempts` must be a list");
+        return None;
+    };
+    let mut out = Vec::new();
+    for (i, it) in items.iter().enumerate() {
+        let p = format!("{path}.attempts[{i}]");
+        let Some(mut r) = MapReader::new(it, &p, d) else {
+            continue;
+        };
+        let outcome = r
+            .get("outcome")
+            .and_then(|n| read_str(n, &r.sub("outcome"), d))
+            .unwrap_or_else(|| "success".into());
+        let success = match outcome.as_str() {
+            "success" | "ok" => true,
+            "failure" | "fail" | "error" => false,
+            other => {
+                d.error(
+                    it.pos,
+                    &r.sub("outcome"),
+                    format!("unknown outcome `{other}`; valid: success, failure"),
+                );
+                true
+            }
+        };
+        let error_type = r
+            .get("error_type")
+            .and_then(|n| read_str(n, &r.sub("error_type"), d));
+        let latency_mean_ms = r
+            .get("latency_mean_ms")
+            .and_then(|n| read_non_negative(n, &r.sub("latency_mean_ms"), d));
+        r.finish(d);
+        out.push(AttemptSpec {
+            success,
+            error_type,
+            latency_mean_ms,
+        });
+    }
+    if out.is_empty() {
+        // The predecessor treats an empty list as one successful attempt.
+        out.push(AttemptSpec {
+            success: true,
+            error_type: None,
+            latency_mean_ms: None,
+        });
+    }
+    Some(out)
+}
+
+/// `llm: {models: [{provider, model, weight}]}`: the catalogue LLM spans draw from.
+fn read_llm(node: &Node, d: &mut Diags) -> Vec<LlmModel> {
+    let mut out = Vec::new();
+    let Some(mut r) = MapReader::new(node, "llm", d) else {
+        return default_llm_models();
+    };
+    if let Some(n) = r.get("models") {
+        match &n.kind {
+            Kind::Seq(items) => {
+                for (i, it) in items.iter().enumerate() {
+                    let p = format!("llm.models[{i}]");
+                    let Some(mut mr) = MapReader::new(it, &p, d) else {
+                        continue;
+                    };
+                    let provider = mr
+                        .get("provider")
+                        .and_then(|n| read_str(n, &mr.sub("provider"), d));
+                    let model = mr
+                        .get("model")
+                        .and_then(|n| read_str(n, &mr.sub("model"), d));
+                    let weight = mr
+                        .get("weight")
+                        .and_then(|n| read_non_negative(n, &mr.sub("weight"), d))
+                        .unwrap_or(1.0);
+                    mr.finish(d);
+                    match (provider, model) {
+                        (Some(provider), Some(model)) => out.push(LlmModel {
+                            provider,
+                            model,
+                            weight,
+                        }),
+                        _ => d.error(it.pos, &p, "each model needs `provider` and `model`"),
+                    }
+                }
+            }
+            _ => d.error(
+                n.pos,
+                "llm.models",
+                "expected a list of `{provider, model, weight}`",
+            ),
+        }
+    }
+    r.finish(d);
+    if out.iter().all(|m| m.weight <= 0.0) {
+        d.error(
+            node.pos,
+            "llm.models",
+            "needs at least one model with weight > 0",
+        );
+        return default_llm_models();
+    }
+    out
+}

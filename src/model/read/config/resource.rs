@@ -1,0 +1,128 @@
+//! Reads resource attributes: `resource:` in config.yaml, the predecessor's
+//! `resource.yaml`, and `services:` (per-service resource attributes).
+
+use crate::diag::Diags;
+use crate::model::config::{ResourceConfig, ServiceDef};
+use crate::model::read::{attr_from_node, read_attr_map};
+use crate::yaml::{join, read_str, MapReader, Node};
+
+/// `resource:` from config.yaml; each plane left empty there is taken from
+/// `resource.yaml` (read into its own diagnostics), as the predecessor did.
+pub(crate) fn read_resources(
+    node: Option<&Node>,
+    resource_yaml: Option<(&Node, &mut Diags)>,
+    d: &mut Diags,
+) -> ResourceConfig {
+    let mut resource = node
+        .map(|n| read_resource(n, "resource", d))
+        .unwrap_or_default();
+    if let Some((node, rd)) = resource_yaml {
+        let extra = read_resource(node, "", rd);
+        if resource.data_plane.is_empty() && resource.control_plane.is_empty() {
+            resource.source = Some(rd.file.to_string());
+        }
+        if resource.schema_url.is_none() {
+            resource.schema_url = extra.schema_url;
+        }
+        if resource.data_plane.is_empty() {
+            resource.data_plane = extra.data_plane;
+        }
+        if resource.control_plane.is_empty() {
+            resource.control_plane = extra.control_plane;
+        }
+    }
+    resource
+}
+
+/// Resource section: `{schema_url, attributes}`, `{schema_url, control_plane: {attributes}, data_plane: {attributes}}`,
+/// or flat attributes beside `schema_url`.
+fn read_resource(node: &Node, path: &str, d: &mut Diags) -> ResourceConfig {
+    let mut res = ResourceConfig::default();
+    let Some(mut r) = MapReader::new(node, path, d) else {
+        return res;
+    };
+    res.schema_url = r
+        .get("schema_url")
+        .and_then(|n| read_str(n, &r.sub("schema_url"), d));
+    let mut shared = Vec::new();
+    if let Some(n) = r.get("attributes") {
+        shared = read_attr_map(n, &r.sub("attributes"), d);
+    }
+    for (plane, slot) in [
+        ("data_plane", &mut res.data_plane),
+        ("control_plane", &mut res.control_plane),
+    ] {
+        if let Some(n) = r.get(plane) {
+            let p = r.sub(plane);
+            if let Some(mut pr) = MapReader::new(n, &p, d) {
+                if let Some(a) = pr.get("attributes") {
+                    *slot = read_attr_map(a, &pr.sub("attributes"), d);
+                }
+                pr.finish(d);
+            }
+        }
+    }
+    let flat: Vec<(String, Node)> = r.rest().cloned().collect();
+    for (k, v) in flat {
+        match attr_from_node(&v) {
+            Some(val) => shared.push((k, val)),
+            None => d.error(
+                v.pos,
+                &join(path, &k),
+                "resource attribute values must be scalars",
+            ),
+        }
+    }
+    for slot in [&mut res.data_plane, &mut res.control_plane] {
+        for (k, v) in &shared {
+            if !slot.iter().any(|(sk, _)| sk == k) {
+                slot.push((k.clone(), v.clone()));
+            }
+        }
+    }
+    res
+}
+
+/// `services: {<name>: {attributes: {key: scalar, ...}}}`, in file order. The map
+/// key is the service's `service.name`; an empty or null body declares no attributes.
+pub(crate) fn read_services(node: &Node, d: &mut Diags) -> Vec<ServiceDef> {
+    let mut out = Vec::new();
+    let Some(mut r) = MapReader::new(node, "services", d) else {
+        return out;
+    };
+    let entries: Vec<(String, Node)> = r.rest().cloned().collect();
+    for (name, body) in entries {
+        if name.trim().is_empty() {
+            d.error(
+                body.key_pos,
+                "services",
+                "empty service name: each key under `services:` is a service's `service.name`",
+            );
+            continue;
+        }
+        let path = join("services", &name);
+        let Some(mut sr) = MapReader::new(&body, &path, d) else {
+            continue;
+        };
+        let mut attributes = Vec::new();
+        if let Some(n) = sr.get("attributes") {
+            let apath = sr.sub("attributes");
+            if let Some(v) = n.get("service.name") {
+                d.error(
+                    v.key_pos,
+                    &join(&apath, "service.name"),
+                    format!("the key under `services:` names the service (here `{name}`); remove `service.name` from its attributes"),
+                );
+            }
+            attributes = read_attr_map(n, &apath, d);
+            attributes.retain(|(k, _)| k != "service.name");
+        }
+        sr.finish(d);
+        out.push(ServiceDef {
+            name,
+            attributes,
+            pos: body.key_pos,
+        });
+    }
+    out
+}

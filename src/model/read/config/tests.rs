@@ -1,0 +1,138 @@
+//! `services:` in config.yaml: what it reads to, and each bad form's diagnostic.
+
+use crate::diag::{Diags, Pos};
+use crate::model::config::{Config, ServiceDef};
+use crate::model::AttrValue;
+
+/// Loads inline config.yaml text; returns the config and every diagnostic as printed.
+fn load(src: &str) -> (Option<Config>, Vec<String>) {
+    let mut d = Diags::new("config.yaml");
+    let node = crate::yaml::parse(src, &mut d).expect("test YAML parses");
+    let cfg = super::load(&node, None, &mut d);
+    (cfg, d.items.iter().map(ToString::to_string).collect())
+}
+
+/// The single diagnostic of `src`, which must also name `needles`.
+fn one_error(src: &str, needles: &[&str]) -> String {
+    let (_, diags) = load(src);
+    assert_eq!(diags.len(), 1, "{diags:#?}");
+    for n in needles {
+        assert!(diags[0].contains(n), "`{n}` missing from: {}", diags[0]);
+    }
+    diags[0].clone()
+}
+
+#[test]
+fn services_are_read_in_file_order_with_their_attributes() {
+    let (cfg, diags) = load(
+        "services:\n  checkout:\n    attributes:\n      deployment.environment: prod\n      service.version: \"1.4.2\"\n      replicas: 3\n      ratio: 0.5\n      canary: false\n  payments: {}\n  inventory:\n",
+    );
+    assert!(diags.is_empty(), "{diags:#?}");
+    let services = cfg.expect("config loads").services;
+    assert_eq!(
+        services,
+        vec![
+            ServiceDef {
+                name: "checkout".into(),
+                attributes: vec![
+                    ("deployment.environment".into(), AttrValue::str("prod")),
+                    ("service.version".into(), AttrValue::str("1.4.2")),
+                    ("replicas".into(), AttrValue::Int(3)),
+                    ("ratio".into(), AttrValue::Double(0.5)),
+                    ("canary".into(), AttrValue::Bool(false)),
+                ],
+                pos: Pos { line: 2, col: 3 },
+            },
+            ServiceDef {
+                name: "payments".into(),
+                attributes: Vec::new(),
+                pos: Pos { line: 9, col: 3 },
+            },
+            ServiceDef {
+                name: "inventory".into(),
+                attributes: Vec::new(),
+                pos: Pos { line: 10, col: 3 },
+            },
+        ]
+    );
+}
+
+#[test]
+fn no_services_key_means_no_services() {
+    for src in ["tenants: {}\n", "services:\n", "services: {}\n"] {
+        let (cfg, diags) = load(src);
+        assert!(diags.is_empty(), "{src}: {diags:#?}");
+        assert!(cfg.expect("config loads").services.is_empty(), "{src}");
+    }
+}
+
+#[test]
+fn service_name_among_the_attributes_is_an_error() {
+    let e = one_error(
+        "services:\n  checkout:\n    attributes:\n      service.name: shop\n",
+        &[
+            "config.yaml:4:7",
+            "key `services.checkout.attributes.service.name`",
+            "names the service",
+            "`checkout`",
+        ],
+    );
+    assert!(e.contains("error"), "{e}");
+}
+
+#[test]
+fn non_scalar_attribute_values_are_errors() {
+    one_error(
+        "services:\n  checkout:\n    attributes:\n      zones: [a, b]\n",
+        &[
+            "config.yaml:4:14",
+            "key `services.checkout.attributes.zones`",
+            "must be scalars",
+        ],
+    );
+    one_error(
+        "services:\n  checkout:\n    attributes: [a, b]\n",
+        &[
+            "config.yaml:3:17",
+            "key `services.checkout.attributes`",
+            "mapping of attribute name → value",
+        ],
+    );
+}
+
+#[test]
+fn unknown_keys_inside_a_service_name_the_valid_one() {
+    one_error(
+        "services:\n  checkout:\n    atributes:\n      tier: gold\n",
+        &[
+            "config.yaml:3:5",
+            "key `services.checkout.atributes`",
+            "did you mean `attributes`",
+            "valid keys here: attributes",
+        ],
+    );
+}
+
+#[test]
+fn an_empty_service_name_is_an_error() {
+    one_error(
+        "services:\n  \"\": {}\n",
+        &["config.yaml:2:3", "key `services`", "empty service name"],
+    );
+}
+
+#[test]
+fn services_and_their_bodies_must_be_mappings() {
+    one_error(
+        "services: [checkout]\n",
+        &["config.yaml:1:11", "key `services`", "expected a mapping"],
+    );
+    one_error(
+        "services:\n  checkout: yes\n",
+        &[
+            "config.yaml:2:13",
+            "key `services.checkout`",
+            "expected a mapping",
+        ],
+    );
+}

@@ -1,0 +1,564 @@
+//! Reads one scenario definition file into `ScenarioDef`, against the loaded
+//! config so that every reference (tenant, agent, MCP server, service, workflow,
+//! template) is checked with its line. The `root:` span tree is read by `step`.
+
+pub mod step;
+#[cfg(test)]
+mod tests;
+
+use crate::diag::{Diags, Pos};
+use crate::model::config::{AttemptSpec, Config};
+use crate::model::read::config::control_plane::read_exception;
+use crate::model::read::config::read_attempts;
+use crate::model::read::did_you_mean;
+use crate::model::read::samples::read_conversation;
+use crate::model::scenario::{
+    resolve_template_id, ContextDef, ControlPlaneDef, DataPlaneDef, Overrides, ScenarioDef,
+    StepDef, ERROR_PATTERNS, GOALS, MAX_INTERVAL_MS, MAX_WEIGHT, REDACTION_LEVELS,
+};
+use crate::yaml::{
+    join, read_bool, read_f64, read_non_negative, read_prob, read_str, read_str_list, read_u64,
+    Kind, MapReader, Node,
+};
+use step::read_step;
+
+/// Loads a scenario file. `name` is the file stem.
+pub fn load(root: &Node, name: &str, cfg: &Config, d: &mut Diags) -> Option<ScenarioDef> {
+    let mut r = MapReader::new(root, "", d)?;
+    let text = |r: &mut MapReader<'_>, k: &'static str, d: &mut Diags| {
+        r.get(k).and_then(|n| read_str(n, k, d))
+    };
+    let display_name = text(&mut r, "name", d).unwrap_or_else(|| name.to_string());
+    let description = text(&mut r, "description", d).unwrap_or_default();
+    let tags = r
+        .get("tags")
+        .map(|n| read_str_list(n, "tags", d))
+        .unwrap_or_default();
+    let workload_weight = r
+        .get("workload_weight")
+        .map_or(1.0, |n| read_workload_weight(n, d));
+    let repeat_count = r
+        .get("repeat_count")
+        .and_then(|n| read_u64(n, "repeat_count", d))
+        .unwrap_or(1)
+        .min(u64::from(u32::MAX)) as u32;
+    let interval = |r: &mut MapReader<'_>, k: &'static str, d: &mut Diags| {
+        r.get(k).and_then(|n| read_interval(n, k, d))
+    };
+    let interval_ms = interval(&mut r, "interval_ms", d).unwrap_or(500.0);
+    let interval_deviation_ms = interval(&mut r, "interval_deviation_ms", d).unwrap_or(0.0);
+    let flag = |r: &mut MapReader<'_>, k: &'static str, d: &mut Diags| {
+        r.get(k).and_then(|n| read_bool(n, k, d)).unwrap_or(true)
+    };
+    let emit_metrics = flag(&mut r, "emit_metrics", d);
+    let emit_logs = flag(&mut r, "emit_logs", d);
+    let redaction_node = r.get("redaction_applied");
+    let top_mcp = r
+        .get("mcp_server")
+        .map(|n| (n, read_str(n, "mcp_server", d)));
+    let goal_top = r
+        .get_any(&["simulation_goal", "goal"])
+        .map(|(k, n)| (n, k, read_str(n, k, d)));
+    let overrides = r
+        .get_any(&["realistic_overrides", "scenario_overrides"])
+        .map(|(k, n)| read_overrides(n, k, cfg, d))
+        .unwrap_or_default();
+    let context = r.get("context").map(|n| read_context(n, cfg, d));
+    let mut goal = goal_top.as_ref().and_then(|(_, _, g)| g.clone());
+    let data_plane = r
+        .get("data_plane")
+        .map(|n| read_data_plane(n, cfg, &mut goal, d));
+    let control_plane = r
+        .get("control_plane")
+        .map(|n| read_control_plane(n, cfg, d));
+    let (turns, samples) = r
+        .get("conversation")
+        .map(|n| read_conversation(n, d))
+        .unwrap_or_default();
+    r.ignore("expected");
+    let root_step = r.get("root").map(|n| read_step(n, "root", d));
+    r.finish(d);
+
+    let mut context = context.unwrap_or_default();
+    let redaction = read_redaction(redaction_node, &context, d);
+    if let Some((n, Some(key))) = &top_mcp {
+        check_mcp_server(n, "mcp_server", key, cfg, d);
+    }
+    if let Some(Some(step)) = &root_step {
+        check_services(step, cfg, d);
+    }
+    // A goal under data_plane was checked where it was read.
+    if let Some((n, k, Some(g))) = &goal_top {
+        check_goal(g, n.pos, k, cfg, d);
+    }
+    if context.tenant.is_none() && !cfg.tenants.is_empty() {
+        context.tenant = Some(cfg.tenants[0].key.clone());
+    }
+    if context.agent.is_none() {
+        context.agent = cfg.agents.first().cloned();
+    }
+    let has_workflow =
+        data_plane.as_ref().is_some_and(|dp| dp.workflow.is_some()) || context.workflow.is_some();
+    if root_step.is_none() && !has_workflow && control_plane.is_none() {
+        d.error(
+            root.pos,
+            "",
+            "the scenario describes no telemetry: add `root:` (an explicit span tree), `data_plane.workflow` (a workflow from config.yaml) or `control_plane:`",
+        );
+    }
+    Some(ScenarioDef {
+        name: name.to_string(),
+        display_name,
+        description,
+        source: d.file.to_string(),
+        tags,
+        workload_weight,
+        repeat_count,
+        interval_ms,
+        interval_deviation_ms,
+        emit_metrics,
+        emit_logs,
+        redaction,
+        mcp_server: top_mcp.and_then(|(_, k)| k),
+        goal,
+        overrides,
+        data_plane,
+        control_plane,
+        context,
+        turns,
+        samples,
+        root: root_step.flatten(),
+    })
+}
+
+/// `workload_weight`: relative, in [0, `MAX_WEIGHT`]; a bad value counts as 0 (not run).
+fn read_workload_weight(n: &Node, d: &mut Diags) -> f64 {
+    match read_f64(n, "workload_weight", d) {
+        Some(w) if w > MAX_WEIGHT => {
+            d.error(
+                n.pos,
+                "workload_weight",
+                format!("{w} is too large; weights are relative, up to {MAX_WEIGHT}"),
+            );
+            0.0
+        }
+        Some(w) if w < 0.0 => {
+            d.error(n.pos, "workload_weight", format!("{w} is negative; use 0 to exclude the scenario from `run`, or a positive relative weight"));
+            0.0
+        }
+        Some(w) => w,
+        None => 1.0,
+    }
+}
+
+/// `redaction_applied` (top level, else under `context` as the predecessor had it).
+fn read_redaction(node: Option<&Node>, context: &ContextDef, d: &mut Diags) -> String {
+    let redaction_set = node
+        .and_then(|n| read_str(n, "redaction_applied", d).map(|s| (n.pos, s)))
+        .or(context.redaction_applied.clone());
+    match redaction_set {
+        Some((pos, s)) => {
+            if !REDACTION_LEVELS.contains(&s.as_str()) {
+                d.error(
+                    pos,
+                    "redaction_applied",
+                    format!(
+                        "unknown level `{s}`; valid: {}",
+                        REDACTION_LEVELS.join(", ")
+                    ),
+                );
+            }
+            s
+        }
+        None => "none".into(),
+    }
+}
+
+fn read_interval(n: &Node, path: &str, d: &mut Diags) -> Option<f64> {
+    let v = read_non_negative(n, path, d)?;
+    if v > MAX_INTERVAL_MS {
+        d.error(
+            n.pos,
+            path,
+            format!("{v} ms is longer than one day ({MAX_INTERVAL_MS} ms)"),
+        );
+        return None;
+    }
+    Some(v)
+}
+
+/// "unknown <section> key `k` (did you mean ...); defined in config.yaml: ...".
+fn unknown<'a>(what: &str, key: &str, defined: impl Iterator<Item = &'a str>) -> String {
+    let defined: Vec<&str> = defined.collect();
+    let hint = did_you_mean(key, defined.iter().copied());
+    format!(
+        "unknown {what} key `{key}`{hint}; defined in config.yaml: {}",
+        defined.join(", ")
+    )
+}
+
+/// Reports `key` at `n` unless config.yaml declares that MCP server.
+fn check_mcp_server(n: &Node, path: &str, key: &str, cfg: &Config, d: &mut Diags) {
+    if cfg.mcp_server(key).is_none() {
+        d.error(
+            n.pos,
+            path,
+            unknown(
+                "mcp_servers",
+                key,
+                cfg.mcp_servers.iter().map(|s| s.key.as_str()),
+            ),
+        );
+    }
+}
+
+/// Checks every `service:` in a `root:` tree against config.yaml's `services:`.
+fn check_services(step: &StepDef, cfg: &Config, d: &mut Diags) {
+    if let Some((name, pos)) = &step.service {
+        if cfg.service(name).is_none() {
+            let path = join(&step.path, "service");
+            let message = if cfg.services.is_empty() {
+                format!("unknown service `{name}`; config.yaml declares no services: add `{name}` under a top-level `services:` map")
+            } else {
+                unknown(
+                    "services",
+                    name,
+                    cfg.services.iter().map(|s| s.name.as_str()),
+                )
+            };
+            d.error(*pos, &path, message);
+        }
+    }
+    for child in &step.children {
+        check_services(child, cfg, d);
+    }
+}
+
+fn check_goal(goal: &str, pos: Pos, key: &str, cfg: &Config, d: &mut Diags) {
+    if !GOALS.contains(&goal) && !cfg.error_templates.contains_key(goal) {
+        d.error(
+            pos,
+            key,
+            format!(
+                "unknown simulation goal `{goal}`; valid: {}",
+                GOALS.join(", ")
+            ),
+        );
+    }
+}
+
+fn read_overrides(node: &Node, path: &str, cfg: &Config, d: &mut Diags) -> Overrides {
+    let mut o = Overrides::default();
+    let Some(mut r) = MapReader::new(node, path, d) else {
+        return o;
+    };
+    o.step_index_for_4xx = r
+        .get("step_index_for_4xx")
+        .and_then(|n| read_u64(n, &r.sub("step_index_for_4xx"), d))
+        .map(|v| v as u32);
+    o.step_index_wrong_division = r
+        .get("step_index_wrong_division")
+        .and_then(|n| read_u64(n, &r.sub("step_index_wrong_division"), d))
+        .map(|v| v as u32);
+    if let Some(n) = r.get("wrong_division_target") {
+        o.wrong_division_target = read_str(n, &r.sub("wrong_division_target"), d);
+        if let Some(t) = &o.wrong_division_target {
+            if cfg.division_server(t).is_none() {
+                let names: Vec<&str> = cfg
+                    .divisions
+                    .iter()
+                    .map(|(k, _)| k.as_str())
+                    .chain(cfg.mcp_servers.iter().map(|s| s.key.as_str()))
+                    .collect();
+                d.error(
+                    n.pos,
+                    &r.sub("wrong_division_target"),
+                    format!(
+                        "unknown division or MCP server `{t}`; valid: {}",
+                        names.join(", ")
+                    ),
+                );
+            }
+        }
+    }
+    o.actual_steps = r
+        .get("actual_steps")
+        .map(|n| read_str_list(n, &r.sub("actual_steps"), d));
+    if let Some(n) = r.get("skip_steps") {
+        match &n.kind {
+            Kind::Seq(items) => {
+                for it in items {
+                    if let Some(i) = read_u64(it, &r.sub("skip_steps"), d) {
+                        o.skip_steps.push(i as u32);
+                    }
+                }
+            }
+            _ => d.error(
+                n.pos,
+                &r.sub("skip_steps"),
+                "expected a list of step indices",
+            ),
+        }
+    }
+    if let Some(n) = r.get("mcp_server_key") {
+        o.mcp_server_key = read_str(n, &r.sub("mcp_server_key"), d);
+        if let Some(k) = &o.mcp_server_key {
+            check_mcp_server(n, &r.sub("mcp_server_key"), k, cfg, d);
+        }
+    }
+    o.exception_type = r
+        .get("exception_type")
+        .and_then(|n| read_str(n, &r.sub("exception_type"), d));
+    o.exception_message = r
+        .get("exception_message")
+        .and_then(|n| read_str(n, &r.sub("exception_message"), d));
+    r.finish(d);
+    o
+}
+
+fn read_context(node: &Node, cfg: &Config, d: &mut Diags) -> ContextDef {
+    let mut c = ContextDef::default();
+    let Some(mut r) = MapReader::new(node, "context", d) else {
+        return c;
+    };
+    if let Some(n) = r.get("tenant") {
+        if let Some(t) = read_str(n, "context.tenant", d) {
+            if cfg.tenant(&t).is_none() {
+                d.error(
+                    n.pos,
+                    "context.tenant",
+                    unknown("tenants", &t, cfg.tenants.iter().map(|t| t.key.as_str())),
+                );
+            }
+            c.tenant = Some(t);
+        }
+    }
+    c.tenant_uuid = r
+        .get("tenant_uuid")
+        .and_then(|n| read_str(n, "context.tenant_uuid", d));
+    if let Some(n) = r.get("agent") {
+        if let Some(a) = read_str(n, "context.agent", d) {
+            if !cfg.agents.contains(&a) {
+                d.error(
+                    n.pos,
+                    "context.agent",
+                    unknown("agents", &a, cfg.agents.iter().map(String::as_str)),
+                );
+            }
+            c.agent = Some(a);
+        }
+    }
+    if let Some(n) = r.get("mcp_server") {
+        if let Some(m) = read_str(n, "context.mcp_server", d) {
+            check_mcp_server(n, "context.mcp_server", &m, cfg, d);
+            c.mcp_server = Some(m);
+        }
+    }
+    if let Some(n) = r.get("workflow") {
+        c.workflow = read_workflow_ref(n, "context.workflow", cfg, d);
+    }
+    if let Some(n) = r.get("correct_flow") {
+        let list = n.get("steps").unwrap_or(n);
+        c.correct_flow = read_str_list(list, "context.correct_flow", d);
+    }
+    if let Some(n) = r.get("error_pattern") {
+        if let Some(p) = read_str(n, "context.error_pattern", d) {
+            if !ERROR_PATTERNS.contains(&p.as_str()) {
+                d.error(
+                    n.pos,
+                    "context.error_pattern",
+                    format!(
+                        "unknown error pattern `{p}`; valid: {}",
+                        ERROR_PATTERNS.join(", ")
+                    ),
+                );
+            }
+            c.error_pattern = Some(p);
+        }
+    }
+    if let Some(n) = r.get("error_config") {
+        if let Some(mut er) = MapReader::new(n, "context.error_config", d) {
+            c.error_rate = er
+                .get("rate")
+                .and_then(|v| read_prob(v, "context.error_config.rate", d));
+            c.error_step_index = match er.get("step_index") {
+                Some(v) if v.as_str() == Some("random") => None,
+                Some(v) => read_u64(v, "context.error_config.step_index", d).map(|i| i as u32),
+                None => None,
+            };
+            er.finish(d);
+        }
+    }
+    c.redaction_applied = r
+        .get("redaction_applied")
+        .and_then(|n| read_str(n, "context.redaction_applied", d).map(|v| (n.pos, v)));
+    r.finish(d);
+    c
+}
+
+fn read_workflow_ref(n: &Node, path: &str, cfg: &Config, d: &mut Diags) -> Option<String> {
+    let w = read_str(n, path, d)?;
+    if !cfg.workflow_templates.contains_key(&w) {
+        d.error(
+            n.pos,
+            path,
+            unknown(
+                "workflow_templates",
+                &w,
+                cfg.workflow_templates.keys().map(String::as_str),
+            ),
+        );
+    }
+    Some(w)
+}
+
+fn read_data_plane(
+    node: &Node,
+    cfg: &Config,
+    goal: &mut Option<String>,
+    d: &mut Diags,
+) -> DataPlaneDef {
+    let mut dp = DataPlaneDef::default();
+    let Some(mut r) = MapReader::new(node, "data_plane", d) else {
+        return dp;
+    };
+    if let Some(n) = r.get("workflow") {
+        dp.workflow = read_workflow_ref(n, "data_plane.workflow", cfg, d);
+    }
+    if let Some((k, n)) = r.get_any(&["simulation_goal", "goal"]) {
+        if let Some(g) = read_str(n, &r.sub(k), d) {
+            check_goal(&g, n.pos, &r.sub(k), cfg, d);
+            *goal = Some(g);
+        }
+    }
+    if let Some(n) = r.get("control_plane_template") {
+        if let Some(t) = read_str(n, "data_plane.control_plane_template", d) {
+            let t = t.to_ascii_lowercase();
+            if !cfg.control_plane.request_templates.is_empty()
+                && !cfg.control_plane.request_templates.contains_key(&t)
+            {
+                d.error(
+                    n.pos,
+                    "data_plane.control_plane_template",
+                    unknown(
+                        "request_validation_templates",
+                        &t,
+                        cfg.control_plane
+                            .request_templates
+                            .keys()
+                            .map(String::as_str),
+                    ),
+                );
+            }
+            dp.control_plane_template = Some(t);
+        }
+    }
+    if let Some(n) = r.get("mcp_retry") {
+        dp.mcp_retry = read_mcp_retry_ref(n, cfg, d);
+    }
+    if let Some(n) = r.get("latency_profile") {
+        if let Some(p) = read_str(n, "data_plane.latency_profile", d) {
+            if !cfg.latency_profiles.contains_key(&p) {
+                d.error(
+                    n.pos,
+                    "data_plane.latency_profile",
+                    unknown(
+                        "latency_profiles",
+                        &p,
+                        cfg.latency_profiles.keys().map(String::as_str),
+                    ),
+                );
+            }
+            dp.latency_profile = Some(p);
+        }
+    }
+    r.finish(d);
+    dp
+}
+
+/// `mcp_retry`: a template name, `{template: name}`, `{attempts: [...]}` or a bare list.
+fn read_mcp_retry_ref(n: &Node, cfg: &Config, d: &mut Diags) -> Option<Vec<AttemptSpec>> {
+    let path = "data_plane.mcp_retry";
+    let name = match &n.kind {
+        Kind::Str(s) => Some((s.clone(), n.pos)),
+        Kind::Map(_) if n.get("template").is_some() => n
+            .get("template")
+            .and_then(|t| read_str(t, path, d).map(|s| (s, t.pos))),
+        _ => None,
+    };
+    if let Some((name, pos)) = name {
+        return match cfg.mcp_retry_templates.get(&name) {
+            Some(a) => Some(a.clone()),
+            None => {
+                d.error(
+                    pos,
+                    path,
+                    unknown(
+                        "mcp_retry_templates",
+                        &name,
+                        cfg.mcp_retry_templates.keys().map(String::as_str),
+                    ),
+                );
+                None
+            }
+        };
+    }
+    read_attempts(n, path, d)
+}
+
+fn read_control_plane(node: &Node, cfg: &Config, d: &mut Diags) -> ControlPlaneDef {
+    let mut c = ControlPlaneDef::default();
+    let Some(mut r) = MapReader::new(node, "control_plane", d) else {
+        return c;
+    };
+    let templates = &cfg.control_plane.request_templates;
+    if let Some(n) = r.get("template") {
+        if let Some(t) = read_str(n, "control_plane.template", d) {
+            let t = t.to_ascii_lowercase();
+            if !templates.contains_key(&t) {
+                d.error(
+                    n.pos,
+                    "control_plane.template",
+                    unknown(
+                        "request_validation_templates",
+                        &t,
+                        templates.keys().map(String::as_str),
+                    ),
+                );
+            }
+            c.template = Some(t);
+        }
+    }
+    if let Some(n) = r.get("request_outcome") {
+        if let Some(o) = read_str(n, "control_plane.request_outcome", d) {
+            if !["allowed", "blocked", "error"].contains(&o.as_str()) {
+                d.error(
+                    n.pos,
+                    "control_plane.request_outcome",
+                    format!("unknown outcome `{o}`; valid: allowed, blocked, error"),
+                );
+            }
+            c.request_outcome = Some(o);
+        }
+    }
+    if let Some(n) = r.get("block_reason") {
+        c.block_reason = read_str(n, "control_plane.block_reason", d).map(|s| s.replace('-', "_"));
+    }
+    if let Some(n) = r.get("policy_exception") {
+        c.policy_exception = read_exception(n, "control_plane.policy_exception", d);
+    }
+    r.finish(d);
+    if c.template.is_none() {
+        if let Some(id) =
+            resolve_template_id(c.request_outcome.as_deref(), c.block_reason.as_deref())
+        {
+            if !templates.contains_key(&id) {
+                d.error(node.pos, "control_plane", format!(
+                    "request_outcome/block_reason resolve to template `{id}`, which control_plane.request_validation_templates does not define; defined: {}",
+                    templates.keys().cloned().collect::<Vec<_>>().join(", ")
+                ));
+            }
+        }
+    }
+    c
+}
