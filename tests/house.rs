@@ -96,3 +96,91 @@ fn two_outputs_carry_the_same_spans_and_count_them_each() {
         d.output
     );
 }
+
+const SERVICES: &str = "
+services:
+  api-gateway:
+    attributes: { service.version: \"2.1.0\", deployment.environment.name: production }
+  checkout:
+    attributes: { service.version: \"0.9.3\" }
+  payments: {}
+";
+
+const CHECKOUT: &str = "
+name: checkout
+description: A checkout request crossing three services.
+workload_weight: 1
+root:
+  type: vendor.a2a.orchestrate
+  service: api-gateway
+  latency: { mean_ms: 300, variance: 0.1 }
+  children:
+    - type: vendor.task.execute
+      service: checkout
+      latency: { mean_ms: 120, variance: 0.1 }
+      children:
+        - type: vendor.payments.charge
+          service: payments
+          latency: { mean_ms: 40, variance: 0.1 }
+        - type: vendor.llm.call
+          latency: { mean_ms: 40, variance: 0.1 }
+";
+
+#[test]
+fn a_trace_crosses_three_services_and_the_sink_counts_spans_per_service() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("config.yaml");
+    let bundled = std::fs::read_to_string(common::repo().join("config/config.yaml")).unwrap();
+    std::fs::write(&config, bundled + SERVICES).unwrap();
+    let defs = dir.path().join("definitions");
+    std::fs::create_dir(&defs).unwrap();
+    std::fs::write(defs.join("checkout.yaml"), CHECKOUT).unwrap();
+    let d = deliver(
+        "grpc",
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--scenarios-dir",
+            defs.to_str().unwrap(),
+            "--seed",
+            "3",
+            "scenario",
+            "--name",
+            "checkout",
+            "--count",
+            "1",
+        ],
+        &[],
+    );
+    let traces: BTreeSet<&str> = d.spans.iter().map(|s| s.trace_id.as_str()).collect();
+    assert_eq!(traces.len(), 1, "one trace");
+    assert_eq!(d.spans.len(), 4);
+    let service_of = |name: &str| {
+        let s = d.spans.iter().find(|s| s.name == name).expect(name);
+        s.resource["service.name"].clone()
+    };
+    assert_eq!(service_of("vendor.a2a.orchestrate"), "api-gateway");
+    assert_eq!(service_of("vendor.task.execute"), "checkout");
+    assert_eq!(service_of("vendor.payments.charge"), "payments");
+    // A step without `service:` runs in its parent's.
+    assert_eq!(service_of("vendor.llm.call"), "checkout");
+    let gateway = d
+        .spans
+        .iter()
+        .find(|s| s.name == "vendor.a2a.orchestrate")
+        .unwrap();
+    assert_eq!(gateway.resource["service.version"], "2.1.0");
+    // Three resources in the one request that carried the trace.
+    let resources: BTreeSet<(usize, &str)> = d
+        .spans
+        .iter()
+        .map(|s| (s.request, s.resource["service.name"].as_str()))
+        .collect();
+    assert_eq!(resources.len(), 3, "{resources:?}");
+    let by_service = &d.snapshot.spans_by_service;
+    assert_eq!(by_service["api-gateway"], 1, "{by_service:?}");
+    assert_eq!(by_service["checkout"], 2, "{by_service:?}");
+    assert_eq!(by_service["payments"], 1, "{by_service:?}");
+    let summary = d.snapshot.render_summary();
+    assert!(summary.contains("spans by service"), "{summary}");
+}

@@ -119,7 +119,7 @@ impl<'a> Compiler<'a> {
                 }
                 "data_plane" => {
                     let root = if let Some(step) = &s.root {
-                        Some(self.step(step, server, d))
+                        Some(self.step(step, server, None, d))
                     } else {
                         workflow
                             .as_ref()
@@ -307,9 +307,25 @@ impl<'a> Compiler<'a> {
         })
     }
 
-    /// An explicit `root:` step (recursively).
-    fn step(&self, st: &StepDef, server: Option<&McpServer>, d: &mut Diags) -> Node {
+    /// An explicit `root:` step (recursively). A step runs in the service it
+    /// names, else in its parent's named service, else in its plane's component.
+    fn step(
+        &self,
+        st: &StepDef,
+        server: Option<&McpServer>,
+        inherited: Option<ServiceId>,
+        d: &mut Diags,
+    ) -> Node {
         let mut n = self.base_node(&st.type_name, false);
+        // The reader checked the name against config `services:`.
+        let named = st
+            .service
+            .as_ref()
+            .and_then(|(name, _)| self.world.services.declared(name))
+            .or(inherited);
+        if let Some(id) = named {
+            n.service = id;
+        }
         if let Some(k) = st.kind {
             n.kind = k;
         }
@@ -395,7 +411,7 @@ impl<'a> Compiler<'a> {
         n.children = st
             .children
             .iter()
-            .map(|c| self.step(c, server, d))
+            .map(|c| self.step(c, server, named, d))
             .collect();
         n
     }

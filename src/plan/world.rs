@@ -537,7 +537,14 @@ pub fn closest_allowed(value: &AttrValue, allowed: &[AttrValue]) -> AttrValue {
     allowed[0].clone()
 }
 
-/// The services config `services:` declares, as (name, attributes).
-fn declared_services(_cfg: &Config) -> Vec<(String, Vec<(String, AttrValue)>)> {
-    Vec::new()
+/// The services config `services:` declares, as (name, attributes), `service.name` first.
+fn declared_services(cfg: &Config) -> Vec<(String, Vec<(String, AttrValue)>)> {
+    cfg.services
+        .iter()
+        .map(|s| {
+            let mut attrs = vec![("service.name".to_string(), AttrValue::str(&s.name))];
+            attrs.extend(s.attributes.iter().cloned());
+            (s.name.clone(), attrs)
+        })
+        .collect()
 }
