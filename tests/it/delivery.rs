@@ -1,15 +1,10 @@
 //! Delivery through a third-party collector (rotel) and on interruption: what
 //! otelsim reports as acknowledged is what the receiver got.
 
-mod common;
-
-use common::*;
-use std::net::TcpListener;
+use crate::support::*;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-const LIMIT: Duration = Duration::from_secs(120);
+use std::time::Duration;
 
 /// `N acknowledged` from otelsim's summary.
 fn acknowledged(out: &str) -> u64 {
@@ -24,14 +19,6 @@ fn acknowledged(out: &str) -> u64 {
         .unwrap()
         .parse()
         .unwrap_or_else(|_| panic!("cannot parse {line}"))
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// rotel-agent from OTELSIM_ROTEL, the repo's .venv, or the active Python.
@@ -56,17 +43,6 @@ fn rotel_agent() -> Option<PathBuf> {
         .ok()?;
     let p = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("rotel-agent");
     p.is_file().then_some(p)
-}
-
-fn wait_port(port: u16, limit: Duration) {
-    let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            start.elapsed() < limit,
-            "port {port} did not open within {limit:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 struct Killed(std::process::Child);
@@ -108,30 +84,19 @@ fn through_rotel_nothing_is_lost() {
         .expect("start rotel");
     let _rotel = Killed(child);
     wait_port(grpc, Duration::from_secs(15));
-    let endpoint = format!("http://127.0.0.1:{grpc}");
-    let out = otelsim(
-        &[
-            "run",
-            "--count",
-            "400",
-            "--interval",
-            "0",
-            "--seed",
-            "12",
-            "--endpoint",
-            &endpoint,
-        ],
-        &[],
-        LIMIT,
-    );
-    assert!(out.status.success(), "{}", text(&out));
-    let acked = acknowledged(&text(&out));
-    assert!(acked > 1000, "{}", text(&out));
+    let out = Otelsim::new()
+        .cli("run --count 400 --interval 0")
+        .seed(12)
+        .endpoint(format!("http://127.0.0.1:{grpc}"))
+        .run_ok();
+    let acked = acknowledged(&out);
+    assert!(acked > 1000, "{out}");
     // rotel batches before forwarding: wait until everything it acknowledged has arrived.
-    let start = Instant::now();
-    while sink.stats.snapshot().spans < acked && start.elapsed() < Duration::from_secs(30) {
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until(
+        &format!("rotel to forward the {acked} acknowledged spans"),
+        Duration::from_secs(30),
+        || sink.stats.snapshot().spans >= acked,
+    );
     let spans = received_spans(&sink);
     assert_eq!(
         spans.len() as u64,
@@ -157,28 +122,17 @@ fn through_rotel_nothing_is_lost() {
 fn interrupt_flushes_and_reports_exactly_what_was_delivered() {
     let rt = runtime();
     let sink = start_sink(&rt);
-    let endpoint = format!("http://{}", sink.grpc_addr);
-    let child = Command::new(BIN)
-        .args([
-            "run",
-            "--count",
-            "1000000",
-            "--interval",
-            "5",
-            "--endpoint",
-            &endpoint,
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    std::thread::sleep(Duration::from_millis(1500));
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let out = wait_with_limit(child, Duration::from_secs(30));
+    let mut child = Otelsim::new()
+        .cli("run --count 1000000 --interval 5")
+        .endpoint(sink.grpc_endpoint())
+        .limit(Duration::from_secs(30))
+        .spawn();
+    // Interrupted mid-run: once the sink has received a first export.
+    wait_until("the first spans to arrive", LIMIT, || {
+        sink.stats.snapshot().spans > 0
+    });
+    child.signal("INT");
+    let out = child.wait();
     assert_eq!(
         out.status.code(),
         Some(130),

@@ -1,40 +1,29 @@
 //! Open-loop pacing: the schedule's arithmetic on the virtual clock, a short real
 //! run against the sink, and the shortfall gate.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use std::collections::HashMap;
 use std::time::Duration;
 
 const LIMIT: Duration = Duration::from_secs(60);
 const T0: &str = "2026-02-01T00:00:00Z";
 
+fn otelsim() -> Otelsim {
+    Otelsim::new().limit(LIMIT)
+}
+
 #[test]
 fn on_the_virtual_clock_picks_follow_the_schedule_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("p.jsonl");
-    let out = otelsim(
-        &[
-            "run",
-            "--rate",
-            "50",
-            "--duration",
-            "20s",
-            "--seed",
-            "4",
-            "--start-time",
-            T0,
-            "--output-file",
-            f.to_str().unwrap(),
-            "--no-metrics",
-            "--no-logs",
-        ],
-        &[],
-        LIMIT,
-    );
-    assert!(out.status.success(), "{}", text(&out));
-    let spans = flatten(&read_output_file(&f));
+    let out = otelsim()
+        .cli("run --rate 50 --duration 20s")
+        .seed(4)
+        .start_time(T0)
+        .output_file(&f)
+        .cli("--no-metrics --no-logs")
+        .run_ok();
+    let spans = spans_in(&f);
     // One pick = one session; its emission time is the end of its last span.
     let mut picks: HashMap<String, (u64, std::collections::HashSet<String>)> = HashMap::new();
     for s in &spans {
@@ -72,10 +61,9 @@ fn on_the_virtual_clock_picks_follow_the_schedule_exactly() {
     );
     assert!(
         // The last pick (a session of several traces) may end past the 20 s: ≥ 50/s.
-        text(&out).contains("target 50 traces/s · achieved 50.0 traces/s")
-            || text(&out).contains("target 50 traces/s · achieved 50.2 traces/s"),
-        "{}",
-        text(&out)
+        out.contains("target 50 traces/s · achieved 50.0 traces/s")
+            || out.contains("target 50 traces/s · achieved 50.2 traces/s"),
+        "{out}"
     );
 }
 
@@ -83,25 +71,13 @@ fn on_the_virtual_clock_picks_follow_the_schedule_exactly() {
 fn a_modest_real_rate_is_met_and_reported() {
     let dir = tempfile::tempdir().unwrap();
     let report = dir.path().join("r.json");
-    let d = deliver(
-        "grpc",
-        &[
-            "run",
-            "--rate",
-            "300",
-            "--duration",
-            "3s",
-            "--seed",
-            "9",
-            "--report",
-            report.to_str().unwrap(),
-            "--max-shortfall",
-            "5%",
-        ],
-        &[],
-    );
-    let r: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let d = Otelsim::new()
+        .cli("run --rate 300 --duration 3s")
+        .seed(9)
+        .report(&report)
+        .cli("--max-shortfall 5%")
+        .deliver("grpc");
+    let r = read_json(&report);
     let p = &r["report"]["pacing"];
     let achieved = p["achieved_traces_per_s"].as_f64().unwrap();
     assert!(
@@ -123,37 +99,16 @@ fn a_modest_real_rate_is_met_and_reported() {
 
 #[test]
 fn a_shortfall_beyond_the_limit_fails_the_run() {
-    let out = otelsim(
-        &[
-            "run",
-            "--rate",
-            "1000000",
-            "--duration",
-            "1s",
-            "--output-file",
-            "/dev/null",
-            "--no-metrics",
-            "--no-logs",
-            "--max-shortfall",
-            "1%",
-        ],
-        &[],
-        LIMIT,
-    );
-    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
-    assert!(
-        text(&out).contains("exceeds --max-shortfall"),
-        "{}",
-        text(&out)
-    );
-    let out = otelsim(&["run", "--rate", "0", "--count", "1"], &[], LIMIT);
-    assert_eq!(out.status.code(), Some(2));
-    let out = otelsim(
-        &["run", "--count", "1", "--max-shortfall", "150%"],
-        &[],
-        LIMIT,
-    );
-    assert_eq!(out.status.code(), Some(2));
+    let t = otelsim()
+        .cli("run --rate 1000000 --duration 1s")
+        .output_file("/dev/null")
+        .cli("--no-metrics --no-logs --max-shortfall 1%")
+        .run_exit(4);
+    assert!(t.contains("exceeds --max-shortfall"), "{t}");
+    otelsim().cli("run --rate 0 --count 1").run_exit(2);
+    otelsim()
+        .cli("run --count 1 --max-shortfall 150%")
+        .run_exit(2);
 }
 
 /// Pick emission times (end of a session's last span) and trace counts, sorted.
@@ -175,26 +130,15 @@ fn picks_of(spans: &[Flat]) -> Vec<(u64, usize)> {
 fn stages_ramp_and_hold_on_the_virtual_clock() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("s.jsonl");
-    let out = otelsim(
-        &[
-            "run",
-            "--stages",
-            "10s:100,10s:100",
-            "--seed",
-            "3",
-            "--start-time",
-            T0,
-            "--output-file",
-            f.to_str().unwrap(),
-            "--no-metrics",
-            "--no-logs",
-        ],
-        &[],
-        LIMIT,
-    );
-    assert!(out.status.success(), "{}", text(&out));
+    otelsim()
+        .cli("run --stages 10s:100,10s:100")
+        .seed(3)
+        .start_time(T0)
+        .output_file(&f)
+        .cli("--no-metrics --no-logs")
+        .run_ok();
     let t0 = otelsim::settings::parse_start_time(T0).unwrap();
-    let picks = picks_of(&flatten(&read_output_file(&f)));
+    let picks = picks_of(&spans_in(&f));
     let traces_in = |a: f64, b: f64| -> usize {
         picks
             .iter()
@@ -225,23 +169,12 @@ fn backfill_spreads_the_picks_over_the_past_window() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("b.jsonl");
     let before = now_ns();
-    let out = otelsim(
-        &[
-            "run",
-            "--backfill",
-            "1h",
-            "--count",
-            "200",
-            "--output-file",
-            f.to_str().unwrap(),
-            "--no-metrics",
-            "--no-logs",
-        ],
-        &[],
-        LIMIT,
-    );
-    assert!(out.status.success(), "{}", text(&out));
-    let spans = flatten(&read_output_file(&f));
+    otelsim()
+        .cli("run --backfill 1h --count 200")
+        .output_file(&f)
+        .cli("--no-metrics --no-logs")
+        .run_ok();
+    let spans = spans_in(&f);
     let picks = picks_of(&spans);
     assert_eq!(picks.len(), 200);
     let hour = 3_600_000_000_000u64;
@@ -266,25 +199,11 @@ fn realtime_exports_each_span_when_it_ends() {
     let rt = runtime();
     let sink = start_sink(&rt);
     let started = now_ns();
-    let out = otelsim(
-        &[
-            "run",
-            "--realtime",
-            "--rate",
-            "20",
-            "--duration",
-            "2s",
-            "--endpoint",
-            &sink.grpc_endpoint(),
-            "--no-metrics",
-            "--no-logs",
-            "--tags",
-            "data-plane",
-        ],
-        &[],
-        LIMIT,
-    );
-    assert!(out.status.success(), "{}", text(&out));
+    otelsim()
+        .cli("run --realtime --rate 20 --duration 2s")
+        .endpoint(sink.grpc_endpoint())
+        .cli("--no-metrics --no-logs --tags data-plane")
+        .run_ok();
     let requests = sink.stats.trace_requests();
     let mut prev_max_end = 0u64;
     let mut traces = std::collections::HashSet::new();
@@ -329,30 +248,13 @@ fn workers_share_a_real_rate() {
     let sink = start_sink(&rt);
     let dir = tempfile::tempdir().unwrap();
     let rep = dir.path().join("w.json");
-    let out = otelsim(
-        &[
-            "run",
-            "--rate",
-            "3000",
-            "--unit",
-            "spans",
-            "--workers",
-            "2",
-            "--duration",
-            "3s",
-            "--endpoint",
-            &sink.grpc_endpoint(),
-            "--report",
-            rep.to_str().unwrap(),
-            "--max-shortfall",
-            "5%",
-        ],
-        &[],
-        LIMIT,
-    );
-    assert!(out.status.success(), "{}", text(&out));
-    let r: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&rep).unwrap()).unwrap();
+    otelsim()
+        .cli("run --rate 3000 --unit spans --workers 2 --duration 3s")
+        .endpoint(sink.grpc_endpoint())
+        .report(&rep)
+        .cli("--max-shortfall 5%")
+        .run_ok();
+    let r = read_json(&rep);
     let p = &r["report"]["pacing"];
     assert_eq!(r["report"]["workers"], 2);
     assert_eq!(p["unit"], "spans");
@@ -370,19 +272,11 @@ fn load_profiles_are_validated_with_file_line_and_key() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("load.yaml");
     std::fs::write(&f, "unit: spans\nstages:\n  - { duration: 30s, target: 10 }\n  - { duration: soon, target: 5 }\nburst: { factor: 2, duration: 10s }\n").unwrap();
-    let out = otelsim(
-        &[
-            "run",
-            "--load-profile",
-            f.to_str().unwrap(),
-            "--output-file",
-            "/dev/null",
-        ],
-        &[],
-        LIMIT,
-    );
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    let t = text(&out);
+    let t = otelsim()
+        .cli("run --load-profile")
+        .arg(&f)
+        .output_file("/dev/null")
+        .run_exit(2);
     assert!(
         t.contains("load.yaml:4:") && t.contains("stages[1].duration"),
         "{t}"
@@ -394,24 +288,14 @@ fn load_profiles_are_validated_with_file_line_and_key() {
     )
     .unwrap();
     let rep = dir.path().join("r.json");
-    let out = otelsim(
-        &[
-            "run",
-            "--load-profile",
-            f.to_str().unwrap(),
-            "--start-time",
-            T0,
-            "--output-file",
-            "/dev/null",
-            "--report",
-            rep.to_str().unwrap(),
-        ],
-        &[],
-        LIMIT,
-    );
-    assert!(out.status.success(), "{}", text(&out));
-    let r: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&rep).unwrap()).unwrap();
+    otelsim()
+        .cli("run --load-profile")
+        .arg(&f)
+        .start_time(T0)
+        .output_file("/dev/null")
+        .report(&rep)
+        .run_ok();
+    let r = read_json(&rep);
     let spans = r["report"]["export"]["spans"]["generated"]
         .as_u64()
         .unwrap();
@@ -420,7 +304,6 @@ fn load_profiles_are_validated_with_file_line_and_key() {
         "a 2 s ramp to 2000 spans/s offers 2000 spans: {spans}"
     );
     for bad in [["--stages", "10s:x"], ["--burst", "2x:5s/1s"]] {
-        let out = otelsim(&["run", "--rate", "5", bad[0], bad[1]], &[], LIMIT);
-        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+        otelsim().cli("run --rate 5").args(bad).run_exit(2);
     }
 }

@@ -1,9 +1,7 @@
 //! Hostile or extreme input and misbehaving receivers: clear errors, no panics,
 //! no hangs, exact counters.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use std::io::Read as _;
 use std::net::TcpListener;
 use std::path::Path;
@@ -11,6 +9,10 @@ use std::time::{Duration, Instant};
 
 const LIMIT: Duration = Duration::from_secs(60);
 const T0: &str = "2026-01-01T00:00:00Z";
+
+fn otelsim() -> Otelsim {
+    Otelsim::new().limit(LIMIT)
+}
 
 fn scenario_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -21,11 +23,7 @@ fn scenario_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
 }
 
 fn validate(dir: &Path) -> (i32, String) {
-    let out = otelsim(
-        &["validate", "--scenarios-dir", dir.to_str().unwrap()],
-        &[],
-        LIMIT,
-    );
+    let out = otelsim().cli("validate --scenarios-dir").arg(dir).run();
     (out.status.code().unwrap_or(-1), text(&out))
 }
 
@@ -35,24 +33,12 @@ fn file_output_is_byte_identical_across_runs() {
     let mut digests = Vec::new();
     for i in 0..4 {
         let f = dir.path().join(format!("{i}.jsonl"));
-        let out = otelsim(
-            &[
-                "--seed",
-                "42",
-                "--start-time",
-                T0,
-                "--output-file",
-                f.to_str().unwrap(),
-                "run",
-                "--count",
-                "400",
-                "--interval",
-                "0",
-            ],
-            &[],
-            LIMIT,
-        );
-        assert!(out.status.success(), "{}", text(&out));
+        otelsim()
+            .seed(42)
+            .start_time(T0)
+            .output_file(&f)
+            .cli("run --count 400 --interval 0")
+            .run_ok();
         digests.push(std::fs::read(&f).unwrap());
     }
     assert!(digests[0].len() > 100_000);
@@ -77,24 +63,11 @@ fn a_receiver_that_never_answers_cannot_hang_the_run() {
         }
     });
     let started = Instant::now();
-    let endpoint = format!("http://127.0.0.1:{port}");
-    let out = otelsim(
-        &[
-            "run",
-            "--count",
-            "100000",
-            "--interval",
-            "0",
-            "--endpoint",
-            &endpoint,
-            "--retry-budget",
-            "2s",
-        ],
-        &[],
-        LIMIT,
-    );
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
-    let t = text(&out);
+    let t = otelsim()
+        .cli("run --count 100000 --interval 0")
+        .endpoint(format!("http://127.0.0.1:{port}"))
+        .cli("--retry-budget 2s")
+        .run_exit(3);
     assert!(t.contains("run stopped") && t.contains("failing"), "{t}");
     assert!(
         started.elapsed() < Duration::from_secs(40),
@@ -134,10 +107,11 @@ fn extreme_numbers_are_load_errors_not_overflows() {
         ["--start-time", "1e12"],
         ["--interval", "1e30"],
     ] {
-        let mut args = vec!["run", "--count", "1", "--output-file", "/dev/null"];
-        args.extend_from_slice(&bad);
-        let out = otelsim(&args, &[], LIMIT);
-        assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", text(&out));
+        otelsim()
+            .cli("run --count 1")
+            .output_file("/dev/null")
+            .args(bad)
+            .run_exit(2);
     }
 }
 
@@ -148,25 +122,13 @@ fn long_latencies_within_limits_still_nest() {
         "root:\n  type: vendor.a2a.orchestrate\n  latency: {distribution: log_normal, median_ms: 5e7, sigma: 3}\n  children:\n    - type: vendor.llm.call\n      count: 5\n      latency: {distribution: log_normal, median_ms: 4e7, sigma: 3}\n",
     )]);
     let f = dir.path().join("o.jsonl");
-    let out = otelsim(
-        &[
-            "scenario",
-            "--name",
-            "slow",
-            "--count",
-            "20",
-            "--scenarios-dir",
-            dir.path().to_str().unwrap(),
-            "--start-time",
-            T0,
-            "--output-file",
-            f.to_str().unwrap(),
-        ],
-        &[],
-        LIMIT,
-    );
-    assert!(out.status.success(), "{}", text(&out));
-    let spans = flatten(&read_output_file(&f));
+    otelsim()
+        .cli("scenario --name slow --count 20 --scenarios-dir")
+        .arg(dir.path())
+        .start_time(T0)
+        .output_file(&f)
+        .run_ok();
+    let spans = spans_in(&f);
     // 20 iterations 500 ms apart (the default interval) on the virtual clock.
     let anchor = otelsim::settings::parse_start_time(T0).unwrap() + 19 * 500_000_000;
     for (_, trace) in by_trace(&spans) {
@@ -192,26 +154,16 @@ fn enums_hold_even_for_numeric_distributions_and_env_values() {
         "{out}"
     );
     let f = dir.path().join("o.jsonl");
-    let out = otelsim(
-        &[
-            "scenario",
-            "--name",
-            "num",
-            "--count",
-            "20",
-            "--scenarios-dir",
-            dir.path().to_str().unwrap(),
-            "--output-file",
-            f.to_str().unwrap(),
-        ],
-        &[(
+    otelsim()
+        .cli("scenario --name num --count 20 --scenarios-dir")
+        .arg(dir.path())
+        .output_file(&f)
+        .env(
             "OTEL_RESOURCE_ATTRIBUTES",
             "deployment.environment.name=prod,team=obs",
-        )],
-        LIMIT,
-    );
-    assert!(out.status.success(), "{}", text(&out));
-    for s in flatten(&read_output_file(&f)) {
+        )
+        .run_ok();
+    for s in spans_in(&f) {
         assert!(["a2a_json", "a2a_stream"].contains(&s.attrs["vendor.response.format"].as_str()));
         assert_eq!(s.resource["deployment.environment.name"], "production");
         assert_eq!(s.resource["team"], "obs");
@@ -224,19 +176,11 @@ fn a_write_error_fails_the_run_instead_of_claiming_delivery() {
         eprintln!("SKIPPED: no /dev/full on this system");
         return;
     }
-    let out = otelsim(
-        &[
-            "scenario",
-            "--name",
-            "request_blocked_rate_limited",
-            "--output-file",
-            "/dev/full",
-        ],
-        &[],
-        LIMIT,
-    );
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
-    assert!(text(&out).contains("0 acknowledged"), "{}", text(&out));
+    let t = otelsim()
+        .cli("scenario --name request_blocked_rate_limited")
+        .output_file("/dev/full")
+        .run_exit(3);
+    assert!(t.contains("0 acknowledged"), "{t}");
 }
 
 #[test]
@@ -246,25 +190,13 @@ fn explicit_retries_use_their_latency_stay_sequential_and_propagate_child_failur
         "root:\n  type: vendor.a2a.orchestrate\n  latency: 10\n  children:\n    - type: vendor.mcp.tool.execute\n      parallel: true\n      latency: {distribution: constant, value_ms: 800}\n      retry: {max_attempts: 3, force_initial_failure: true, success_rate_per_attempt: [0, 1], backoff_base_ms: 100}\n      children:\n        - type: vendor.custom.lookup\n          latency: 5\n          error: 1.0\n",
     )]);
     let f = dir.path().join("o.jsonl");
-    let out = otelsim(
-        &[
-            "scenario",
-            "--name",
-            "r",
-            "--count",
-            "5",
-            "--scenarios-dir",
-            dir.path().to_str().unwrap(),
-            "--output-file",
-            f.to_str().unwrap(),
-            "--start-time",
-            T0,
-        ],
-        &[],
-        LIMIT,
-    );
-    assert!(out.status.success(), "{}", text(&out));
-    let spans = flatten(&read_output_file(&f));
+    otelsim()
+        .cli("scenario --name r --count 5 --scenarios-dir")
+        .arg(dir.path())
+        .output_file(&f)
+        .start_time(T0)
+        .run_ok();
+    let spans = spans_in(&f);
     for call in spans.iter().filter(|s| s.name == "vendor.mcp.tool.execute") {
         let mut attempts: Vec<&Flat> = spans.iter().filter(|s| s.parent == call.span_id).collect();
         attempts.sort_by_key(|s| s.start);
@@ -293,25 +225,12 @@ fn explicit_retries_use_their_latency_stay_sequential_and_propagate_child_failur
 fn gzip_over_http_is_really_compressed() {
     let rt = runtime();
     let sink = start_sink(&rt);
-    let endpoint = format!("http://{}", sink.http_addr);
-    let out = otelsim(
-        &[
-            "run",
-            "--count",
-            "50",
-            "--interval",
-            "0",
-            "--protocol",
-            "http/protobuf",
-            "--endpoint",
-            &endpoint,
-            "--gzip",
-        ],
-        &[],
-        LIMIT,
-    );
-    assert!(out.status.success(), "{}", text(&out));
-    let t = text(&out);
+    let t = otelsim()
+        .cli("run --count 50 --interval 0")
+        .protocol("http/protobuf")
+        .endpoint(sink.http_endpoint())
+        .arg("--gzip")
+        .run_ok();
     let sent: u64 = t
         .lines()
         .find(|l| l.contains(" bytes"))
@@ -346,16 +265,12 @@ fn a_traces_endpoint_applies_to_traces_only() {
     let sink = start_sink(&rt);
     let base = format!("http://{}", sink.http_addr);
     let traces = format!("{base}/v1/traces");
-    let out = otelsim(
-        &["run", "--count", "20", "--interval", "0"],
-        &[
-            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", &base),
-            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", &traces),
-        ],
-        LIMIT,
-    );
-    assert!(out.status.success(), "{}", text(&out));
+    otelsim()
+        .cli("run --count 20 --interval 0")
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &base)
+        .env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", &traces)
+        .run_ok();
     let snap = sink.stats.snapshot();
     assert!(
         snap.spans > 0 && snap.metric_points > 0 && snap.log_records > 0,

@@ -1,19 +1,18 @@
 //! Bad input gets a clear error naming file, line and key, and what would be
 //! valid; `validate` lists every problem at once; nothing panics.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use std::path::Path;
 use std::time::Duration;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
-fn validate_dir(defs: &Path, extra: &[&str]) -> (i32, String) {
-    let d = defs.to_str().unwrap();
-    let mut args = vec!["validate", "--scenarios-dir", d];
-    args.extend_from_slice(extra);
-    let out = otelsim(&args, &[], LIMIT);
+fn otelsim() -> Otelsim {
+    Otelsim::new().limit(LIMIT)
+}
+
+fn validate_dir(defs: &Path) -> (i32, String) {
+    let out = otelsim().cli("validate --scenarios-dir").arg(defs).run();
     (out.status.code().unwrap_or(-1), text(&out))
 }
 
@@ -76,7 +75,7 @@ fn every_problem_is_listed_with_file_line_and_key() {
         "root:\n  type: vendor.planner\nroot:\n  type: vendor.planner\n",
     );
     write(p, "empty_scenario.yaml", "name: nothing here\n");
-    let (code, out) = validate_dir(p, &[]);
+    let (code, out) = validate_dir(p);
     assert_eq!(code, 2, "{out}");
     let expect = [
         ("malformed.yaml:", "YAML syntax error"),
@@ -134,9 +133,7 @@ fn config_errors_name_the_config_file() {
     );
     std::fs::write(dir.path().join("config.yaml"), bad).unwrap();
     let c = dir.path().join("config.yaml");
-    let out = otelsim(&["validate", "--config", c.to_str().unwrap()], &[], LIMIT);
-    let t = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{t}");
+    let t = otelsim().cli("validate --config").arg(&c).run_exit(2);
     assert!(
         t.contains("config.yaml:") && t.contains("must be a whole number from 1 to 32"),
         "{t}"
@@ -147,7 +144,7 @@ fn config_errors_name_the_config_file() {
 fn out_of_enum_values_are_normalised_with_a_warning() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "odd.yaml", "root:\n  type: vendor.response.compose\n  latency: 50\n  attributes:\n    vendor.response.format: A2A_JSON\n    vendor.step.outcome: exploded\n");
-    let (code, out) = validate_dir(dir.path(), &[]);
+    let (code, out) = validate_dir(dir.path());
     assert_eq!(code, 0, "warnings do not fail validation: {out}");
     assert!(
         out.contains("odd.yaml:5")
@@ -159,25 +156,13 @@ fn out_of_enum_values_are_normalised_with_a_warning() {
         out.contains("odd.yaml:6") && out.contains("value `exploded`"),
         "{out}"
     );
-    let d = dir.path().to_str().unwrap();
     let f = dir.path().join("o.jsonl");
-    let run = otelsim(
-        &[
-            "scenario",
-            "--name",
-            "odd",
-            "--count",
-            "3",
-            "--scenarios-dir",
-            d,
-            "--output-file",
-            f.to_str().unwrap(),
-        ],
-        &[],
-        LIMIT,
-    );
-    assert!(run.status.success());
-    for s in flatten(&read_output_file(&f)) {
+    otelsim()
+        .cli("scenario --name odd --count 3 --scenarios-dir")
+        .arg(dir.path())
+        .output_file(&f)
+        .run_ok();
+    for s in spans_in(&f) {
         assert_eq!(s.attrs["vendor.response.format"], "a2a_json");
         assert!(["success", "fail", "skipped"].contains(&s.attrs["vendor.step.outcome"].as_str()));
     }
@@ -185,48 +170,37 @@ fn out_of_enum_values_are_normalised_with_a_warning() {
 
 #[test]
 fn unknown_scenario_and_missing_files_are_clear() {
-    let out = otelsim(
-        &[
-            "scenario",
-            "--name",
-            "new_claim_phon",
-            "--output-file",
-            "/dev/null",
-        ],
-        &[],
-        LIMIT,
-    );
-    assert_eq!(out.status.code(), Some(2));
+    let t = otelsim()
+        .cli("scenario --name new_claim_phon")
+        .output_file("/dev/null")
+        .run_exit(2);
     assert!(
-        text(&out).contains("unknown scenario `new_claim_phon`. Did you mean `new_claim_phone`?"),
-        "{}",
-        text(&out)
+        t.contains("unknown scenario `new_claim_phon`. Did you mean `new_claim_phone`?"),
+        "{t}"
     );
-    let out = otelsim(
-        &["list", "--semconv", "/nonexistent/semconv.yaml"],
-        &[],
-        LIMIT,
-    );
-    assert_eq!(out.status.code(), Some(2));
+    let t = otelsim()
+        .cli("list --semconv /nonexistent/semconv.yaml")
+        .run_exit(2);
     assert!(
-        text(&out).contains("/nonexistent/semconv.yaml does not exist"),
-        "{}",
-        text(&out)
+        t.contains("/nonexistent/semconv.yaml does not exist"),
+        "{t}"
     );
-    let out = otelsim(&["list"], &[("SCENARIOS_DIR", "/nonexistent/defs")], LIMIT);
-    assert_eq!(out.status.code(), Some(2));
+    let t = otelsim()
+        .arg("list")
+        .env("SCENARIOS_DIR", "/nonexistent/defs")
+        .run_exit(2);
     assert!(
-        text(&out).contains("/nonexistent/defs") && text(&out).contains("does not exist"),
-        "{}",
-        text(&out)
+        t.contains("/nonexistent/defs") && t.contains("does not exist"),
+        "{t}"
     );
-    let out = otelsim(
-        &["run", "--count", "1"],
-        &[("OTEL_EXPORTER_OTLP_PROTOCOL", "smoke-signals")],
-        LIMIT,
+    let t = otelsim()
+        .cli("run --count 1")
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "smoke-signals")
+        .run_exit(2);
+    assert!(
+        t.contains("expected grpc, http/protobuf or http/json"),
+        "{t}"
     );
-    assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out).contains("expected grpc, http/protobuf or http/json"));
 }
 
 #[test]
@@ -240,7 +214,7 @@ fn validate_reports_compile_problems_of_good_files_next_to_broken_ones() {
     );
     write(p, "huge.yaml", "root:\n  type: vendor.a2a.orchestrate\n  children:\n    - type: planner\n      count: 1000\n      children:\n        - type: llm.call\n          count: 1000\n");
     write(p, "odd.yaml", "root:\n  type: vendor.response.compose\n  attributes:\n    vendor.step.outcome: SUCCEEDED\n");
-    let (code, out) = validate_dir(p, &[]);
+    let (code, out) = validate_dir(p);
     assert_eq!(code, 2, "{out}");
     assert!(
         out.contains("negative.yaml") && out.contains("is negative"),
@@ -276,12 +250,7 @@ fn flags_that_would_do_nothing_are_refused() {
             "--protocol",
         ),
     ] {
-        let out = otelsim(&args, &[], LIMIT);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
-        assert!(
-            text(&out).contains(&format!("{flag} does nothing")),
-            "{}",
-            text(&out)
-        );
+        let t = otelsim().args(&args).run_exit(2);
+        assert!(t.contains(&format!("{flag} does nothing")), "{args:?}: {t}");
     }
 }

@@ -912,9 +912,12 @@ async fn shutdown_is_bounded_with_a_half_open_grpc_connection() {
     // A TCP connection that never sends the HTTP/2 preface stalls tonic's
     // graceful shutdown; the sink gives up on it after its grace period.
     let sink = start_sink(None).await;
-    let _silent_grpc = TcpStream::connect(sink.grpc_addr).await.expect("connect");
-    // Let the server accept it, so the slow path is really exercised.
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let silent_grpc = TcpStream::connect(sink.grpc_addr).await.expect("connect");
+    // Accepted by the server (not just queued), so the slow path is really exercised.
+    let (client, server) = (silent_grpc.local_addr().expect("local"), sink.grpc_addr);
+    tokio::task::spawn_blocking(move || crate::support::wait_accepted(client, server))
+        .await
+        .expect("wait for accept");
     let started = std::time::Instant::now();
     tokio::time::timeout(IO_TIMEOUT, sink.shutdown())
         .await

@@ -2,17 +2,14 @@
 //! else, control-plane scenarios carry their template's spans, attributes and
 //! events, trace-flow parts are correlated, and samples come from the right list.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use std::collections::{HashMap, HashSet};
-use std::time::Duration;
 
-const LIMIT: Duration = Duration::from_secs(120);
+const T0: &str = "2026-03-01T00:00:00Z";
 
-/// Runs scenarios through gRPC into the sink and returns the spans.
-fn via_sink(args: &[&str], env: &[(&str, &str)]) -> Vec<Flat> {
-    deliver("grpc", args, env).spans
+/// Runs `sim` through gRPC into the sink and returns the spans.
+fn via_sink(sim: Otelsim) -> Vec<Flat> {
+    sim.deliver("grpc").spans
 }
 
 fn goal_scenarios() -> tempfile::TempDir {
@@ -47,20 +44,13 @@ fn names(v: &[&str]) -> HashSet<String> {
 
 fn run_goal(dir: &tempfile::TempDir, name: &str) -> HashMap<String, Vec<Flat>> {
     let spans = via_sink(
-        &[
-            "scenario",
-            "--name",
-            name,
-            "--count",
-            "40",
-            "--scenarios-dir",
-            dir.path().to_str().unwrap(),
-            "--seed",
-            "17",
-            "--start-time",
-            "2026-03-01T00:00:00Z",
-        ],
-        &[],
+        Otelsim::new()
+            .cli("scenario --name")
+            .arg(name)
+            .cli("--count 40 --scenarios-dir")
+            .arg(dir.path())
+            .seed(17)
+            .start_time(T0),
     );
     by_trace(&spans)
 }
@@ -189,15 +179,9 @@ fn partial_workflow_drops_steps_and_fails_compose() {
 #[test]
 fn control_plane_scenarios_follow_their_templates() {
     let spans = via_sink(
-        &[
-            "run",
-            "--tags",
-            "control-plane",
-            "--each-once",
-            "--seed",
-            "3",
-        ],
-        &[],
+        Otelsim::new()
+            .cli("run --tags control-plane --each-once")
+            .seed(3),
     );
     let by_scope: HashMap<String, Vec<Flat>> = spans.iter().fold(HashMap::new(), |mut m, s| {
         m.entry(s.scope.trim_start_matches("otelsim.").to_string())
@@ -327,15 +311,8 @@ fn control_plane_scenarios_follow_their_templates() {
 #[test]
 fn the_exception_of_policy_exception_overrides_the_template() {
     let spans = via_sink(
-        &[
-            "scenario",
-            "--name",
-            "request_error_policy_unavailable",
-            "--count",
-            "3",
-            "--show-full-spans",
-        ],
-        &[],
+        Otelsim::new()
+            .cli("scenario --name request_error_policy_unavailable --count 3 --show-full-spans"),
     );
     let policies: Vec<&Flat> = spans
         .iter()
@@ -354,18 +331,10 @@ fn the_exception_of_policy_exception_overrides_the_template() {
 #[test]
 fn samples_come_from_the_scenario_and_cover_the_list() {
     let spans = via_sink(
-        &[
-            "scenario",
-            "--name",
-            "new_claim_phone",
-            "--count",
-            "150",
-            "--seed",
-            "4",
-            "--start-time",
-            "2026-03-01T00:00:00Z",
-        ],
-        &[],
+        Otelsim::new()
+            .cli("scenario --name new_claim_phone --count 150")
+            .seed(4)
+            .start_time(T0),
     );
     let yaml = std::fs::read_to_string(repo().join("definitions/new_claim_phone.yaml")).unwrap();
     let expected: HashSet<String> = yaml
@@ -398,18 +367,8 @@ fn samples_come_from_the_scenario_and_cover_the_list() {
 
 #[test]
 fn tenant_flag_overrides_every_tenant() {
-    let spans = via_sink(
-        &[
-            "run",
-            "--count",
-            "30",
-            "--interval",
-            "0",
-            "--tenant-id",
-            "tenant-override-7",
-        ],
-        &[],
-    );
+    let spans =
+        via_sink(Otelsim::new().cli("run --count 30 --interval 0 --tenant-id tenant-override-7"));
     assert!(spans
         .iter()
         .all(|s| s.attrs["vendor.tenant.id"] == "tenant-override-7"));
@@ -420,38 +379,15 @@ fn tenant_flag_overrides_every_tenant() {
 
 #[test]
 fn the_predecessor_corpus_runs_end_to_end() {
-    let (cfg, sem, defs) = compat_files();
-    let (cfg, sem, defs) = (cfg.as_str(), sem.as_str(), defs.as_str());
-    let env = [("VENDOR", "gentoro")];
-    let base = [
-        "--config",
-        cfg,
-        "--semconv",
-        sem,
-        "--scenarios-dir",
-        defs,
-        "--seed",
-        "6",
-    ];
-    let mut each = base.to_vec();
-    each.extend_from_slice(&["run", "--each-once"]);
-    let spans = via_sink(&each, &env);
+    let base = Otelsim::new().compat().seed(6).env("VENDOR", "gentoro");
+    let spans = via_sink(base.clone().cli("run --each-once"));
     let scopes: HashSet<&str> = spans.iter().map(|s| s.scope.as_str()).collect();
     assert_eq!(
         scopes.len(),
         13,
         "12 listable files plus the registry-only scenario: {scopes:?}"
     );
-    let mut cp = base.to_vec();
-    cp.extend_from_slice(&[
-        "run",
-        "--count",
-        "500",
-        "--interval",
-        "0",
-        "--tags=control-plane",
-    ]);
-    let cp_spans = via_sink(&cp, &env);
+    let cp_spans = via_sink(base.cli("run --count 500 --interval 0 --tags=control-plane"));
     for s in spans.iter().chain(&cp_spans) {
         assert!(s.name.starts_with("gentoro."), "{}", s.name);
         assert!(
@@ -488,22 +424,11 @@ fn allowed_parts_are_linked_or_merged_into_one_trace() {
     // Default: three traces; each later root links to the previous part's root.
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("linked.jsonl");
-    let out = otelsim(
-        &[
-            "scenario",
-            "--name",
-            "new_claim_phone",
-            "--count",
-            "2",
-            "--start-time",
-            "2026-03-01T00:00:00Z",
-            "--output-file",
-            f.to_str().unwrap(),
-        ],
-        &[],
-        LIMIT,
-    );
-    assert!(out.status.success(), "{}", text(&out));
+    Otelsim::new()
+        .cli("scenario --name new_claim_phone --count 2")
+        .start_time(T0)
+        .output_file(&f)
+        .run_ok();
     let reqs = read_output_file(&f);
     let mut links = 0;
     for rs in reqs.iter().flat_map(|r| &r.resource_spans) {
@@ -532,25 +457,13 @@ fn allowed_parts_are_linked_or_merged_into_one_trace() {
     std::fs::write(dir.path().join("config.yaml"), single).unwrap();
     let f2 = dir.path().join("single.jsonl");
     let c = dir.path().join("config.yaml");
-    let out = otelsim(
-        &[
-            "scenario",
-            "--name",
-            "new_claim_phone",
-            "--count",
-            "2",
-            "--config",
-            c.to_str().unwrap(),
-            "--start-time",
-            "2026-03-01T00:00:00Z",
-            "--output-file",
-            f2.to_str().unwrap(),
-        ],
-        &[],
-        LIMIT,
-    );
-    assert!(out.status.success(), "{}", text(&out));
-    let spans = flatten(&read_output_file(&f2));
+    Otelsim::new()
+        .cli("scenario --name new_claim_phone --count 2 --config")
+        .arg(&c)
+        .start_time(T0)
+        .output_file(&f2)
+        .run_ok();
+    let spans = spans_in(&f2);
     let traces = by_trace(&spans);
     assert_eq!(traces.len(), 2);
     for (_, t) in traces {
@@ -575,13 +488,11 @@ fn allowed_parts_are_linked_or_merged_into_one_trace() {
 fn review_regressions_in_goals_and_control_plane() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("no_compose.yaml"), "context: {mcp_server: phone}\ndata_plane: {workflow: new_claim, simulation_goal: partial_workflow}\nrealistic_overrides: {skip_steps: [4]}\n").unwrap();
-    let out = otelsim(
-        &["validate", "--scenarios-dir", dir.path().to_str().unwrap()],
-        &[],
-        LIMIT,
-    );
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(text(&out).contains("no response_compose"), "{}", text(&out));
+    let t = Otelsim::new()
+        .cli("validate --scenarios-dir")
+        .arg(dir.path())
+        .run_exit(2);
+    assert!(t.contains("no response_compose"), "{t}");
 
     // wrong_division never targets the division the workflow really uses (context.mcp_server).
     let dir2 = tempfile::tempdir().unwrap();
@@ -590,36 +501,19 @@ fn review_regressions_in_goals_and_control_plane() {
     let at = cfg.find("  electronics:\n    mcp_server_uuid: \"").unwrap();
     let electronics = &cfg[at + "  electronics:\n    mcp_server_uuid: \"".len()..][..36];
     let spans = via_sink(
-        &[
-            "scenario",
-            "--name",
-            "wd",
-            "--count",
-            "40",
-            "--scenarios-dir",
-            dir2.path().to_str().unwrap(),
-            "--seed",
-            "2",
-            "--start-time",
-            "2026-03-01T00:00:00Z",
-        ],
-        &[],
+        Otelsim::new()
+            .cli("scenario --name wd --count 40 --scenarios-dir")
+            .arg(dir2.path())
+            .seed(2)
+            .start_time(T0),
     );
     for call in spans.iter().filter(|s| s.name == "vendor.mcp.tool.execute") {
         assert_ne!(call.attrs["vendor.mcp.server.uuid"], electronics);
     }
 
     // A control-plane error root reports its failing step's cause, not a generic one.
-    let spans = via_sink(
-        &[
-            "scenario",
-            "--name",
-            "request_error_policy_runtime",
-            "--count",
-            "5",
-        ],
-        &[],
-    );
+    let spans =
+        via_sink(Otelsim::new().cli("scenario --name request_error_policy_runtime --count 5"));
     for root in spans
         .iter()
         .filter(|s| s.name == "vendor.request.validation")

@@ -2,53 +2,33 @@
 //! runs into the real sink; then the sink's findings are checked for real
 //! duplicates and orphans, and a tampered sink report must be caught.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use otelsim::sink::RunningSink;
 use prost::Message as _;
 use std::path::Path;
-use std::time::Duration;
-
-const LIMIT: Duration = Duration::from_secs(120);
 
 fn write_sink_report(sink: &RunningSink, path: &Path) {
     let json = serde_json::to_string_pretty(&sink.stats.snapshot()).unwrap();
     std::fs::write(path, json).unwrap();
 }
 
-fn run_into(sink: &RunningSink, report: &Path, extra: &[&str]) -> std::process::Output {
-    let endpoint = sink.grpc_endpoint();
-    let mut args = vec![
-        "run",
-        "--count",
-        "300",
-        "--interval",
-        "0",
-        "--endpoint",
-        &endpoint,
-        "--report",
-        report.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    otelsim(&args, &[], LIMIT)
+/// A `run` of 300 picks into `sink` with a run report, then `extra`; it must succeed.
+fn run_into(sink: &RunningSink, report: &Path, extra: &[&str]) {
+    Otelsim::new()
+        .cli("run --count 300 --interval 0")
+        .endpoint(sink.grpc_endpoint())
+        .report(report)
+        .args(extra)
+        .run_ok();
 }
 
-fn verify(run: &Path, sink: &Path) -> std::process::Output {
-    otelsim(
-        &[
-            "verify",
-            run.to_str().unwrap(),
-            "--sink-report",
-            sink.to_str().unwrap(),
-        ],
-        &[],
-        LIMIT,
-    )
-}
-
-fn json(path: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+/// `otelsim verify RUN --sink-report SINK`, not yet run.
+fn verify(run: &Path, sink: &Path) -> Otelsim {
+    Otelsim::new()
+        .arg("verify")
+        .arg(run)
+        .arg("--sink-report")
+        .arg(sink)
 }
 
 #[test]
@@ -57,17 +37,14 @@ fn a_clean_run_verifies_and_a_tampered_sink_report_does_not() {
     let sink = start_sink(&rt);
     let dir = tempfile::tempdir().unwrap();
     let (run, sinkf) = (dir.path().join("run.json"), dir.path().join("sink.json"));
-    let out = run_into(&sink, &run, &["--workers", "2"]);
-    assert!(out.status.success(), "{}", text(&out));
+    run_into(&sink, &run, &["--workers", "2"]);
     write_sink_report(&sink, &sinkf);
-    let out = verify(&run, &sinkf);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let t = text(&out);
+    let t = verify(&run, &sinkf).run_ok();
     assert!(
         t.contains("\nVERIFIED: everything acknowledged arrived once"),
         "{t}"
     );
-    let r = json(&run);
+    let r = read_json(&run);
     let id = r["report"]["run_id"].as_str().unwrap().to_string();
     let acked = r["report"]["export"]["spans"]["acked"].as_u64().unwrap();
     assert!(
@@ -79,7 +56,7 @@ fn a_clean_run_verifies_and_a_tampered_sink_report_does_not() {
         "enum keys are checked: {t}"
     );
     // Every run id appears on the resource of every signal the sink counted.
-    let s = json(&sinkf);
+    let s = read_json(&sinkf);
     let seen = &s["runs"][&id];
     assert_eq!(seen["unique_spans"].as_u64(), Some(acked));
     assert_eq!(
@@ -112,20 +89,10 @@ fn a_clean_run_verifies_and_a_tampered_sink_report_does_not() {
     );
     std::fs::write(&sinkf, serde_json::to_string(&s).unwrap()).unwrap();
     let out_json = dir.path().join("verdict.json");
-    let out = otelsim(
-        &[
-            "verify",
-            run.to_str().unwrap(),
-            "--sink-report",
-            sinkf.to_str().unwrap(),
-            "--output",
-            out_json.to_str().unwrap(),
-        ],
-        &[],
-        LIMIT,
-    );
-    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
-    let t = text(&out);
+    let t = verify(&run, &sinkf)
+        .arg("--output")
+        .arg(&out_json)
+        .run_exit(5);
     assert!(t.contains("NOT VERIFIED"), "{t}");
     assert!(
         t.contains(&format!(
@@ -146,7 +113,7 @@ fn a_clean_run_verifies_and_a_tampered_sink_report_does_not() {
         t.contains("vendor.step.outcome = `sort_of` (3 span(s)); allowed:"),
         "{t}"
     );
-    let v = json(&out_json);
+    let v = read_json(&out_json);
     assert_eq!(v["missing_traces"], 1);
     assert_eq!(v["incomplete_traces"], 1);
     assert_eq!(v["invalid_enum_values"], 3);
@@ -171,8 +138,8 @@ fn the_sink_finds_real_duplicates_and_orphans() {
         "--no-metrics",
         "--no-logs",
     ];
-    assert!(run_into(&sink, &run, &same).status.success());
-    assert!(run_into(&sink, &run, &same).status.success());
+    run_into(&sink, &run, &same);
+    run_into(&sink, &run, &same);
     // And a span whose parent never comes, sent by hand under the same run id.
     let req = opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest {
         resource_spans: vec![orphan_resource_spans("dup-run")],
@@ -190,13 +157,11 @@ fn the_sink_finds_real_duplicates_and_orphans() {
     });
     assert!(status.is_success());
     write_sink_report(&sink, &sinkf);
-    let out = verify(&run, &sinkf);
-    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
-    let t = text(&out);
+    let t = verify(&run, &sinkf).run_exit(5);
     assert!(t.contains("duplicate_spans: 1"), "{t}");
     assert!(t.contains("orphan_span: 1"), "{t}");
     assert!(t.contains("parent 0000000000000bad never arrived"), "{t}");
-    let s = json(&sinkf);
+    let s = read_json(&sinkf);
     let seen = &s["runs"]["dup-run"];
     assert_eq!(
         seen["duplicate_spans"],
@@ -212,30 +177,19 @@ fn verify_explains_unusable_input() {
     let sinkf = dir.path().join("sink.json");
     std::fs::write(&run, "{}").unwrap();
     std::fs::write(&sinkf, "{\"runs\":{}}").unwrap();
-    let out = verify(&run, &sinkf);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(text(&out).contains("is not a run report"), "{}", text(&out));
+    let t = verify(&run, &sinkf).run_exit(2);
+    assert!(t.contains("is not a run report"), "{t}");
     std::fs::write(
         &run,
         r#"{"report":{"run_id":"abc","export":{"spans":{"acked":1,"failed":0},"metric_points":{"acked":0,"failed":0},"log_records":{"acked":0,"failed":0}}}}"#,
     )
     .unwrap();
     // A run the sink never saw is a total loss, not unusable input.
-    let out = verify(&run, &sinkf);
-    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
-    assert!(
-        text(&out).contains("the sink saw nothing of this run"),
-        "{}",
-        text(&out)
-    );
-    assert!(text(&out).contains("missing_spans"), "{}", text(&out));
-    let out = verify(&run, &dir.path().join("missing.json"));
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out).contains("cannot read the sink report"),
-        "{}",
-        text(&out)
-    );
+    let t = verify(&run, &sinkf).run_exit(5);
+    assert!(t.contains("the sink saw nothing of this run"), "{t}");
+    assert!(t.contains("missing_spans"), "{t}");
+    let t = verify(&run, &dir.path().join("missing.json")).run_exit(2);
+    assert!(t.contains("cannot read the sink report"), "{t}");
 }
 
 fn orphan_resource_spans(run_id: &str) -> opentelemetry_proto::tonic::trace::v1::ResourceSpans {
@@ -279,11 +233,13 @@ fn a_sink_at_its_tracking_limit_gives_a_partial_verdict_without_false_findings()
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (run, sinkf) = (dir.path().join("run.json"), dir.path().join("sink.json"));
-    let out = run_into(&sink, &run, &["--workers", "2"]);
-    assert!(out.status.success(), "{}", text(&out));
+    run_into(&sink, &run, &["--workers", "2"]);
     write_sink_report(&sink, &sinkf);
-    let s = json(&sinkf);
-    let id = json(&run)["report"]["run_id"].as_str().unwrap().to_string();
+    let s = read_json(&sinkf);
+    let id = read_json(&run)["report"]["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(s["runs"][&id]["untracked_spans"].as_u64().unwrap() > 0);
     // Whole traces or none: the cap never cuts a trace, so no orphan appears.
     assert!(
@@ -294,20 +250,8 @@ fn a_sink_at_its_tracking_limit_gives_a_partial_verdict_without_false_findings()
         "{}",
         s["runs"][&id]["problem_counts"]
     );
-    let out = verify(&run, &sinkf);
-    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
-    assert!(text(&out).contains("PARTIALLY VERIFIED"), "{}", text(&out));
-    let out = otelsim(
-        &[
-            "verify",
-            run.to_str().unwrap(),
-            "--sink-report",
-            sinkf.to_str().unwrap(),
-            "--allow-partial",
-        ],
-        &[],
-        LIMIT,
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let t = verify(&run, &sinkf).run_exit(5);
+    assert!(t.contains("PARTIALLY VERIFIED"), "{t}");
+    verify(&run, &sinkf).arg("--allow-partial").run_ok();
     rt.block_on(sink.shutdown());
 }

@@ -1,28 +1,17 @@
 //! CLI behaviour through the real binary, writing OTLP/JSON files on a virtual
 //! clock (--start-time) so runs are fast and deterministic.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
-use std::time::Duration;
 
-const LIMIT: Duration = Duration::from_secs(120);
 const T0: &str = "2026-01-01T00:00:00Z";
 
-fn run_to_file(dir: &Path, file: &str, args: &[&str], env: &[(&str, &str)]) -> (Vec<Flat>, String) {
+/// Runs `sim` with `--output-file dir/file` last; it must succeed. The spans written.
+fn run_to_file(dir: &Path, file: &str, sim: Otelsim) -> Vec<Flat> {
     let path = dir.join(file);
-    let p = path.to_str().unwrap().to_string();
-    let mut all: Vec<&str> = args.to_vec();
-    all.extend_from_slice(&["--output-file", &p]);
-    let out = otelsim(&all, env, LIMIT);
-    assert!(
-        out.status.success(),
-        "otelsim {args:?} failed: {}",
-        text(&out)
-    );
-    (flatten(&read_output_file(&path)), text(&out))
+    sim.output_file(&path).run_ok();
+    spans_in(&path)
 }
 
 /// Picks per scenario: each pick is one session.
@@ -43,62 +32,23 @@ fn global_flags_work_before_and_after_the_subcommand() {
     let dir = tempfile::tempdir().unwrap();
     let a = dir.path().join("a.jsonl");
     let b = dir.path().join("b.jsonl");
-    let (a_s, b_s) = (a.to_str().unwrap(), b.to_str().unwrap());
-    let before = otelsim(
-        &[
-            "--seed",
-            "4",
-            "--start-time",
-            T0,
-            "--vendor",
-            "acme",
-            "--service-name",
-            "svc-x",
-            "--output-file",
-            a_s,
-            "scenario",
-            "--name",
-            "new_claim_phone",
-            "--count",
-            "2",
-        ],
-        &[],
-        LIMIT,
-    );
-    let after = otelsim(
-        &[
-            "scenario",
-            "--name",
-            "new_claim_phone",
-            "--count",
-            "2",
-            "--seed",
-            "4",
-            "--start-time",
-            T0,
-            "--vendor",
-            "acme",
-            "--service-name",
-            "svc-x",
-            "--output-file",
-            b_s,
-        ],
-        &[],
-        LIMIT,
-    );
-    assert!(
-        before.status.success() && after.status.success(),
-        "{}{}",
-        text(&before),
-        text(&after)
-    );
+    let scenario = ["scenario", "--name", "new_claim_phone", "--count", "2"];
+    let globals = |sim: Otelsim, file: &Path| {
+        sim.seed(4)
+            .start_time(T0)
+            .cli("--vendor acme --service-name svc-x")
+            .output_file(file)
+    };
+    // The global flags before the subcommand, then after it.
+    globals(Otelsim::new(), &a).args(scenario).run_ok();
+    globals(Otelsim::new().args(scenario), &b).run_ok();
     let (fa, fb) = (std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
     assert!(!fa.is_empty());
     assert_eq!(
         fa, fb,
         "the same flags before or after the subcommand give the same output"
     );
-    let spans = flatten(&read_output_file(&a));
+    let spans = spans_in(&a);
     assert!(
         spans.iter().all(|s| s.name.starts_with("acme.")),
         "--vendor applied"
@@ -112,36 +62,20 @@ fn global_flags_work_before_and_after_the_subcommand() {
 #[test]
 fn seed_and_start_time_give_byte_identical_output() {
     let dir = tempfile::tempdir().unwrap();
-    let args = [
-        "run",
-        "--count",
-        "60",
-        "--interval",
-        "250",
-        "--seed",
-        "42",
-        "--start-time",
-        T0,
-    ];
-    let (one, _) = run_to_file(dir.path(), "1.jsonl", &args, &[]);
-    let (two, _) = run_to_file(dir.path(), "2.jsonl", &args, &[]);
+    let sim = |seed| {
+        Otelsim::new()
+            .cli("run --count 60 --interval 250")
+            .seed(seed)
+            .start_time(T0)
+    };
+    let one = run_to_file(dir.path(), "1.jsonl", sim(42));
+    let two = run_to_file(dir.path(), "2.jsonl", sim(42));
     assert_eq!(
         std::fs::read(dir.path().join("1.jsonl")).unwrap(),
         std::fs::read(dir.path().join("2.jsonl")).unwrap()
     );
     assert_eq!(one.len(), two.len());
-    let other = [
-        "run",
-        "--count",
-        "60",
-        "--interval",
-        "250",
-        "--seed",
-        "43",
-        "--start-time",
-        T0,
-    ];
-    run_to_file(dir.path(), "3.jsonl", &other, &[]);
+    run_to_file(dir.path(), "3.jsonl", sim(43));
     assert_ne!(
         std::fs::read(dir.path().join("1.jsonl")).unwrap(),
         std::fs::read(dir.path().join("3.jsonl")).unwrap()
@@ -155,22 +89,15 @@ fn seed_and_start_time_give_byte_identical_output() {
 fn weights_are_honoured_in_mixed_runs() {
     let dir = tempfile::tempdir().unwrap();
     let n = 4000usize;
-    let count = n.to_string();
-    let (spans, _) = run_to_file(
+    let spans = run_to_file(
         dir.path(),
         "w.jsonl",
-        &[
-            "run",
-            "--count",
-            &count,
-            "--interval",
-            "0",
-            "--seed",
-            "8",
-            "--start-time",
-            T0,
-        ],
-        &[],
+        Otelsim::new()
+            .cli("run --count")
+            .arg(n.to_string())
+            .cli("--interval 0")
+            .seed(8)
+            .start_time(T0),
     );
     let got = picks_by_scenario(&spans);
     let reg = otelsim::registry::Registry::load(&Default::default()).unwrap();
@@ -196,20 +123,13 @@ fn weights_are_honoured_in_mixed_runs() {
 #[test]
 fn tags_filter_case_insensitively_and_each_once_runs_each_once() {
     let dir = tempfile::tempdir().unwrap();
-    let (spans, _) = run_to_file(
+    let spans = run_to_file(
         dir.path(),
         "t.jsonl",
-        &[
-            "run",
-            "--tags",
-            "CONTROL-Plane",
-            "--each-once",
-            "--seed",
-            "1",
-            "--start-time",
-            T0,
-        ],
-        &[],
+        Otelsim::new()
+            .cli("run --tags CONTROL-Plane --each-once")
+            .seed(1)
+            .start_time(T0),
     );
     let got = picks_by_scenario(&spans);
     let reg = otelsim::registry::Registry::load(&Default::default()).unwrap();
@@ -221,11 +141,10 @@ fn tags_filter_case_insensitively_and_each_once_runs_each_once() {
     assert!(expected.len() >= 9);
     assert_eq!(got, expected);
 
-    let (all, _) = run_to_file(
+    let all = run_to_file(
         dir.path(),
         "e.jsonl",
-        &["run", "--each-once", "--seed", "1", "--start-time", T0],
-        &[],
+        Otelsim::new().cli("run --each-once").seed(1).start_time(T0),
     );
     let got = picks_by_scenario(&all);
     assert_eq!(got.len(), reg.filtered(&[]).len());
@@ -235,25 +154,18 @@ fn tags_filter_case_insensitively_and_each_once_runs_each_once() {
 
 #[test]
 fn example_scenario_is_hidden_but_runs_by_name() {
-    let out = otelsim(&["list"], &[], LIMIT);
-    assert!(out.status.success());
+    let out = Otelsim::new().arg("list").run();
+    assert!(out.status.success(), "{}", text(&out));
     let listed = String::from_utf8_lossy(&out.stdout);
     assert!(!listed.contains("example_scenario"));
     assert!(listed.contains("new_claim_phone "));
     let dir = tempfile::tempdir().unwrap();
-    let (spans, _) = run_to_file(
+    let spans = run_to_file(
         dir.path(),
         "x.jsonl",
-        &[
-            "scenario",
-            "--name",
-            "example_scenario",
-            "--count",
-            "1",
-            "--start-time",
-            T0,
-        ],
-        &[],
+        Otelsim::new()
+            .cli("scenario --name example_scenario --count 1")
+            .start_time(T0),
     );
     assert!(spans.iter().all(|s| s.scope == "otelsim.example_scenario") && !spans.is_empty());
 }
@@ -268,39 +180,25 @@ fn zero_weight_is_never_picked_but_runs_by_name() {
     };
     std::fs::write(defs.join("often.yaml"), tree(1.0)).unwrap();
     std::fs::write(defs.join("nested/never.yaml"), tree(0.0)).unwrap();
-    let d = defs.to_str().unwrap();
-    let (spans, _) = run_to_file(
+    let spans = run_to_file(
         dir.path(),
         "z.jsonl",
-        &[
-            "--scenarios-dir",
-            d,
-            "run",
-            "--count",
-            "300",
-            "--interval",
-            "0",
-            "--start-time",
-            T0,
-        ],
-        &[],
+        Otelsim::new()
+            .arg("--scenarios-dir")
+            .arg(&defs)
+            .cli("run --count 300 --interval 0")
+            .start_time(T0),
     );
     let got = picks_by_scenario(&spans);
     assert_eq!(got.get("often"), Some(&300));
     assert!(!got.contains_key("never"));
-    let (spans, _) = run_to_file(
+    let spans = run_to_file(
         dir.path(),
         "n.jsonl",
-        &[
-            "scenario",
-            "--name",
-            "never",
-            "--count",
-            "2",
-            "--start-time",
-            T0,
-        ],
-        &[("SCENARIOS_DIR", d)],
+        Otelsim::new()
+            .cli("scenario --name never --count 2")
+            .start_time(T0)
+            .env("SCENARIOS_DIR", &defs),
     );
     assert_eq!(
         picks_by_scenario(&spans).get("never"),
@@ -312,21 +210,14 @@ fn zero_weight_is_never_picked_but_runs_by_name() {
 #[test]
 fn vendor_prefix_is_coherent_on_every_span_and_attribute() {
     let dir = tempfile::tempdir().unwrap();
-    let (spans, _) = run_to_file(
+    let spans = run_to_file(
         dir.path(),
         "v.jsonl",
-        &[
-            "run",
-            "--count",
-            "200",
-            "--interval",
-            "0",
-            "--seed",
-            "2",
-            "--start-time",
-            T0,
-        ],
-        &[("VENDOR", "Acme")],
+        Otelsim::new()
+            .cli("run --count 200 --interval 0")
+            .seed(2)
+            .start_time(T0)
+            .env("VENDOR", "Acme"),
     );
     for s in &spans {
         assert!(s.name.starts_with("acme."), "{}", s.name);
@@ -338,47 +229,25 @@ fn vendor_prefix_is_coherent_on_every_span_and_attribute() {
 
 #[test]
 fn predecessor_files_load_and_new_claim_phone_runs() {
-    let (cfg, sem, defs) = compat_files();
-    let (cfg, sem, defs) = (cfg.as_str(), sem.as_str(), defs.as_str());
-    let v = otelsim(
-        &[
-            "validate",
-            "--config",
-            cfg,
-            "--semconv",
-            sem,
-            "--scenarios-dir",
-            defs,
-        ],
-        &[("VENDOR", "gentoro")],
-        LIMIT,
-    );
-    assert!(v.status.success(), "{}", text(&v));
+    let v = Otelsim::new()
+        .arg("validate")
+        .compat()
+        .env("VENDOR", "gentoro")
+        .run_ok();
     assert!(
-        text(&v).contains("14 scenario(s)"),
-        "13 files plus one registry-only scenario: {}",
-        text(&v)
+        v.contains("14 scenario(s)"),
+        "13 files plus one registry-only scenario: {v}"
     );
     let dir = tempfile::tempdir().unwrap();
-    let (spans, _) = run_to_file(
+    let spans = run_to_file(
         dir.path(),
         "c.jsonl",
-        &[
-            "scenario",
-            "--name",
-            "new_claim_phone",
-            "--config",
-            cfg,
-            "--semconv",
-            sem,
-            "--scenarios-dir",
-            defs,
-            "--seed",
-            "1",
-            "--start-time",
-            T0,
-        ],
-        &[("VENDOR", "gentoro")],
+        Otelsim::new()
+            .cli("scenario --name new_claim_phone")
+            .compat()
+            .seed(1)
+            .start_time(T0)
+            .env("VENDOR", "gentoro"),
     );
     let roots = spans
         .iter()
@@ -390,22 +259,13 @@ fn predecessor_files_load_and_new_claim_phone_runs() {
         assert!(s.attrs.keys().all(|k| !k.starts_with("vendor.")));
     }
     // With the default VENDOR the predecessor's gentoro.* names are rewritten, not mixed.
-    let (spans, _) = run_to_file(
+    let spans = run_to_file(
         dir.path(),
         "d.jsonl",
-        &[
-            "--config",
-            cfg,
-            "--semconv",
-            sem,
-            "--scenarios-dir",
-            defs,
-            "run",
-            "--each-once",
-            "--start-time",
-            T0,
-        ],
-        &[],
+        Otelsim::new()
+            .compat()
+            .cli("run --each-once")
+            .start_time(T0),
     );
     for s in &spans {
         assert!(s.name.starts_with("vendor."), "{}", s.name);
@@ -424,22 +284,12 @@ fn predecessor_files_load_and_new_claim_phone_runs() {
 fn bench_reports_rate_cost_size_and_memory() {
     let dir = tempfile::tempdir().unwrap();
     let report = dir.path().join("bench.json");
-    let out = otelsim(
-        &[
-            "bench",
-            "--spans",
-            "20000",
-            "--seed",
-            "3",
-            "--report",
-            report.to_str().unwrap(),
-        ],
-        &[],
-        LIMIT,
-    );
-    assert!(out.status.success(), "{}", text(&out));
-    let r: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let out = Otelsim::new()
+        .cli("bench --spans 20000")
+        .seed(3)
+        .report(&report)
+        .run_ok();
+    let r = read_json(&report);
     assert!(r["spans"].as_u64().unwrap() >= 20000);
     for k in [
         "spans_per_s",
@@ -449,7 +299,7 @@ fn bench_reports_rate_cost_size_and_memory() {
     ] {
         assert!(r[k].as_f64().unwrap() > 0.0, "{k} in {r}");
     }
-    assert!(text(&out).contains("spans/s"));
+    assert!(out.contains("spans/s"), "{out}");
 }
 
 #[test]

@@ -3,18 +3,15 @@
 //! binary exports over https:// to the real sink (in-process, or the
 //! `otelsim sink` binary) on 127.0.0.1, for both OTLP/gRPC and OTLP/HTTP.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use otelsim::sink::{self, RunningSink, SinkOptions};
 use otelsim::tls::ServerTls;
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose,
 };
-use std::io::BufRead as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -114,36 +111,23 @@ fn endpoint(sink: &RunningSink, protocol: &str) -> String {
     }
 }
 
-/// `run` of 5 picks against `endpoint` with extra (TLS) flags.
-fn export(
-    endpoint: &str,
-    protocol: &str,
-    extra: &[&str],
-    env: &[(&str, &str)],
-    limit: Duration,
-) -> Output {
-    let mut args = vec![
-        "--endpoint",
-        endpoint,
-        "--protocol",
-        protocol,
-        "run",
-        "--count",
-        "5",
-        "--interval",
-        "0",
-        "--seed",
-        "1",
-    ];
-    args.extend_from_slice(extra);
-    otelsim(&args, env, limit)
+fn otelsim() -> Otelsim {
+    Otelsim::new().limit(LIMIT)
+}
+
+/// `run` of 5 picks against `endpoint` with extra (TLS) flags, not yet run.
+fn export(endpoint: &str, protocol: &str, extra: &[&str]) -> Otelsim {
+    otelsim()
+        .endpoint(endpoint)
+        .protocol(protocol)
+        .cli("run --count 5 --interval 0")
+        .seed(1)
+        .args(extra)
 }
 
 /// Spans, metric points and log records otelsim reports acknowledged.
 fn acked(report: &Path) -> [u64; 3] {
-    let doc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(report).expect("report written"))
-            .expect("report JSON");
+    let doc = read_json(report);
     let e = &doc["report"]["export"];
     ["spans", "metric_points", "log_records"].map(|s| e[s]["acked"].as_u64().expect("acked"))
 }
@@ -174,7 +158,7 @@ fn with_the_ca_everything_acknowledged_arrives_and_the_auth_header_stays_secret(
     for protocol in PROTOCOLS {
         let sink = tls_sink(&rt, pki.server_tls(false));
         let report = pki.dir.path().join("report.json");
-        let out = export(
+        let t = export(
             &endpoint(&sink, protocol),
             protocol,
             &[
@@ -182,15 +166,11 @@ fn with_the_ca_everything_acknowledged_arrives_and_the_auth_header_stays_secret(
                 &pki.path("ca.pem"),
                 "--header",
                 &format!("authorization={SECRET}"),
-                "--report",
-                report.to_str().unwrap(),
-                "-v",
             ],
-            &[],
-            LIMIT,
-        );
-        let t = text(&out);
-        assert!(out.status.success(), "{protocol}: {t}");
+        )
+        .report(&report)
+        .arg("-v")
+        .run_ok();
         let acked = acked(&report);
         assert!(acked[0] > 0, "{protocol}: no spans acknowledged\n{t}");
         assert_eq!(
@@ -217,9 +197,8 @@ fn without_the_ca_the_self_signed_sink_is_refused_quickly() {
             &endpoint(&sink, protocol),
             protocol,
             &["--retry-budget", "2s"],
-            &[],
-            LIMIT,
-        );
+        )
+        .run();
         assert_failed_on_tls(&out, started, protocol);
     }
     assert_eq!(sink.stats.snapshot().spans, 0);
@@ -233,13 +212,9 @@ fn insecure_accepts_the_unverified_certificate_with_a_warning() {
     for protocol in PROTOCOLS {
         let sink = tls_sink(&rt, pki.server_tls(false));
         let report = pki.dir.path().join("insecure.json");
-        let out = export(
-            &endpoint(&sink, protocol),
-            protocol,
-            &["--insecure", "--report", report.to_str().unwrap()],
-            &[],
-            LIMIT,
-        );
+        let out = export(&endpoint(&sink, protocol), protocol, &["--insecure"])
+            .report(&report)
+            .run();
         let t = text(&out);
         assert!(out.status.success(), "{protocol}: {t}");
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -263,18 +238,12 @@ fn mtls_needs_a_client_certificate_the_sink_trusts() {
         let ca = pki.path("ca.pem");
 
         let started = Instant::now();
-        let out = export(
-            &url,
-            protocol,
-            &["--tls-ca", &ca, "--retry-budget", "2s"],
-            &[],
-            LIMIT,
-        );
+        let out = export(&url, protocol, &["--tls-ca", &ca, "--retry-budget", "2s"]).run();
         assert_failed_on_tls(&out, started, &format!("{protocol} without client cert"));
         assert_eq!(sink.stats.snapshot().spans, 0);
 
         let report = pki.dir.path().join("mtls.json");
-        let out = export(
+        export(
             &url,
             protocol,
             &[
@@ -284,13 +253,10 @@ fn mtls_needs_a_client_certificate_the_sink_trusts() {
                 &pki.path("client.pem"),
                 "--tls-key",
                 &pki.path("client.key"),
-                "--report",
-                report.to_str().unwrap(),
             ],
-            &[],
-            LIMIT,
-        );
-        assert!(out.status.success(), "{protocol}: {}", text(&out));
+        )
+        .report(&report)
+        .run_ok();
         assert_eq!(received(&sink.stats.snapshot()), acked(&report));
         rt.block_on(sink.shutdown());
     }
@@ -307,39 +273,26 @@ fn the_standard_otel_variables_configure_tls_and_flags_win() {
         pki.path("client.pem"),
         pki.path("client.key"),
     );
-    let env = [
-        ("OTEL_EXPORTER_OTLP_CERTIFICATE", ca.as_str()),
-        ("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", cert.as_str()),
-        ("OTEL_EXPORTER_OTLP_CLIENT_KEY", key.as_str()),
-    ];
-    let out = export(&url, "http/protobuf", &[], &env, LIMIT);
-    assert!(out.status.success(), "{}", text(&out));
+    let with_env = |sim: Otelsim| {
+        sim.env("OTEL_EXPORTER_OTLP_CERTIFICATE", &ca)
+            .env("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", &cert)
+            .env("OTEL_EXPORTER_OTLP_CLIENT_KEY", &key)
+    };
+    with_env(export(&url, "http/protobuf", &[])).run_ok();
     let spans = sink.stats.snapshot().spans;
     assert!(spans > 0);
 
     // A flag beats its variable: a CA bundle that is not one is refused, naming the flag.
     let garbage = pki.path("garbage.pem");
-    let out = export(&url, "http/protobuf", &["--tls-ca", &garbage], &env, LIMIT);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(text(&out).contains("--tls-ca"), "{}", text(&out));
+    let t = with_env(export(&url, "http/protobuf", &["--tls-ca", &garbage])).run_exit(2);
+    assert!(t.contains("--tls-ca"), "{t}");
 
     // Variables with an http:// endpoint are ignored (the sink is not involved).
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("out.jsonl");
-    let out = otelsim(
-        &[
-            "--output-file",
-            file.to_str().unwrap(),
-            "run",
-            "--count",
-            "1",
-            "--interval",
-            "0",
-        ],
-        &env,
-        LIMIT,
-    );
-    assert!(out.status.success(), "{}", text(&out));
+    with_env(otelsim().output_file(&file))
+        .cli("run --count 1 --interval 0")
+        .run_ok();
     assert_eq!(sink.stats.snapshot().spans, spans);
     rt.block_on(sink.shutdown());
 }
@@ -382,47 +335,31 @@ fn bad_tls_input_is_exit_2_naming_the_flag_and_the_file() {
     ];
     for protocol in PROTOCOLS {
         for (flags, expected) in &cases {
-            let out = export(https, protocol, flags, &[], LIMIT);
-            let t = text(&out);
-            assert_eq!(out.status.code(), Some(2), "{flags:?}: {t}");
+            let t = export(https, protocol, flags).run_exit(2);
             for e in expected {
                 assert!(t.contains(e), "{flags:?}: `{e}` missing in\n{t}");
             }
         }
     }
     // TLS files with --output-file would do nothing: refused.
-    let out = otelsim(
-        &[
-            "--output-file",
-            &pki.path("out.jsonl"),
-            "--tls-ca",
-            &ca,
-            "run",
-            "--count",
-            "1",
-        ],
-        &[],
-        LIMIT,
-    );
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(text(&out).contains("--output-file"), "{}", text(&out));
+    let t = otelsim()
+        .output_file(pki.path("out.jsonl"))
+        .args(["--tls-ca", &ca, "run", "--count", "1"])
+        .run_exit(2);
+    assert!(t.contains("--output-file"), "{t}");
     // TLS files with an http:// endpoint would do nothing: refused.
-    let out = export(
+    let t = export(
         "http://127.0.0.1:9",
         "grpc",
         &["--tls-ca", &pki.path("ca.pem")],
-        &[],
-        LIMIT,
-    );
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(text(&out).contains("https://"), "{}", text(&out));
+    )
+    .run_exit(2);
+    assert!(t.contains("https://"), "{t}");
     // Subcommands that export nothing refuse the client flags.
-    let out = otelsim(&["list", "--tls-ca", &garbage], &[], LIMIT);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(text(&out).contains("--tls-ca"), "{}", text(&out));
-    let out = otelsim(&["sink", "--insecure"], &[], LIMIT);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(text(&out).contains("--insecure"), "{}", text(&out));
+    let t = otelsim().args(["list", "--tls-ca", &garbage]).run_exit(2);
+    assert!(t.contains("--tls-ca"), "{t}");
+    let t = otelsim().cli("sink --insecure").run_exit(2);
+    assert!(t.contains("--insecure"), "{t}");
 }
 
 #[test]
@@ -463,21 +400,20 @@ fn sink_binary_tls_flags_are_checked() {
         ),
     ];
     for (flags, expected) in cases {
-        let mut args = vec!["sink", "--duration", "5s"];
-        args.extend_from_slice(&ports);
-        args.extend_from_slice(&flags);
-        let out = otelsim(&args, &[], LIMIT);
-        let t = text(&out);
-        assert_eq!(out.status.code(), Some(2), "{flags:?}: {t}");
+        let t = otelsim()
+            .cli("sink --duration 5s")
+            .args(ports)
+            .args(&flags)
+            .run_exit(2);
         for e in expected {
             assert!(t.contains(e), "{flags:?}: `{e}` missing in\n{t}");
         }
     }
 }
 
-/// The `otelsim sink` binary, stopped (SIGTERM by PID, then SIGKILL) when dropped.
+/// The `otelsim sink` binary (killed if dropped before `stop`).
 struct SinkProcess {
-    child: std::process::Child,
+    child: Running,
     grpc: String,
     http: String,
 }
@@ -485,34 +421,15 @@ struct SinkProcess {
 impl SinkProcess {
     /// Starts the sink on free ports and waits (bounded) for its "listening" line.
     fn start(extra: &[&str], summary: &Path) -> SinkProcess {
-        let mut child = Command::new(BIN)
-            .args([
-                "sink",
-                "--grpc-addr",
-                "127.0.0.1:0",
-                "--http-addr",
-                "127.0.0.1:0",
-                "--duration",
-                "60s",
-                "--summary-file",
-                summary.to_str().unwrap(),
-            ])
+        let mut child = Otelsim::new()
+            .cli("sink --grpc-addr 127.0.0.1:0 --http-addr 127.0.0.1:0")
+            .cli("--duration 60s --summary-file")
+            .arg(summary)
             .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn otelsim sink");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+            // `stop` waits this long for the exit after SIGTERM.
+            .limit(Duration::from_secs(20))
+            .spawn();
+        let rx = child.stderr_lines();
         let mut sink = SinkProcess {
             child,
             grpc: String::new(),
@@ -539,26 +456,9 @@ impl SinkProcess {
 
     /// SIGTERM by PID, then waits (bounded) for a clean exit.
     fn stop(mut self) {
-        let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let started = Instant::now();
-        while started.elapsed() < Duration::from_secs(20) {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                assert!(status.success(), "sink exited with {status}");
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("sink did not stop within 20 s of SIGTERM");
-    }
-}
-
-impl Drop for SinkProcess {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        self.child.signal("TERM");
+        let out = self.child.wait();
+        assert!(out.status.success(), "sink exited with {}", out.status);
     }
 }
 
@@ -585,7 +485,7 @@ fn the_sink_binary_serves_mtls_on_both_listeners() {
             &sink.http
         };
         let report: PathBuf = pki.dir.path().join("bin.json");
-        let out = export(
+        export(
             url,
             protocol,
             &[
@@ -595,13 +495,10 @@ fn the_sink_binary_serves_mtls_on_both_listeners() {
                 &pki.path("client.pem"),
                 "--tls-key",
                 &pki.path("client.key"),
-                "--report",
-                report.to_str().unwrap(),
             ],
-            &[],
-            LIMIT,
-        );
-        assert!(out.status.success(), "{protocol}: {}", text(&out));
+        )
+        .report(&report)
+        .run_ok();
         for (t, a) in total.iter_mut().zip(acked(&report)) {
             *t += a;
         }
@@ -611,14 +508,12 @@ fn the_sink_binary_serves_mtls_on_both_listeners() {
             url,
             protocol,
             &["--tls-ca", &pki.path("ca.pem"), "--retry-budget", "2s"],
-            &[],
-            LIMIT,
-        );
+        )
+        .run();
         assert_failed_on_tls(&out, started, &format!("{protocol} to the sink binary"));
     }
     sink.stop();
-    let doc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&summary).expect("summary")).unwrap();
+    let doc = read_json(&summary);
     let got = ["spans", "metric_points", "log_records"].map(|k| doc[k].as_u64().unwrap());
     assert_eq!(got, total, "the sink holds exactly what was acknowledged");
 }
@@ -663,7 +558,9 @@ fn the_https_listener_keeps_the_size_limit_and_shuts_down_promptly() {
         .iter()
         .map(|a| std::net::TcpStream::connect(a).expect("connect"))
         .collect();
-    std::thread::sleep(Duration::from_millis(100));
+    for s in &silent {
+        wait_accepted(s.local_addr().expect("local"), s.peer_addr().expect("peer"));
+    }
     let started = Instant::now();
     rt.block_on(sink.shutdown());
     assert!(

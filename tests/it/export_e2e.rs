@@ -1,18 +1,15 @@
 //! End to end: the real binary sends real OTLP over gRPC and HTTP to the real
 //! sink on 127.0.0.1, and the tests check what arrived.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use otelsim::plan::WorldOptions;
 use otelsim::registry::Sources;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-const LIMIT: Duration = Duration::from_secs(120);
-
-fn received(protocol: &str, args: &[&str]) -> (Vec<Flat>, String) {
-    let d = deliver(protocol, args, &[]);
+/// `sim` delivered over `protocol`: the spans and otelsim's output.
+fn received(protocol: &str, sim: Otelsim) -> (Vec<Flat>, String) {
+    let d = sim.deliver(protocol);
     (d.spans, d.output)
 }
 
@@ -80,15 +77,9 @@ fn assert_well_formed(spans: &[Flat]) {
 fn new_claim_phone_over_grpc_has_the_workflow_tree() {
     let (spans, out) = received(
         "grpc",
-        &[
-            "scenario",
-            "--name",
-            "new_claim_phone",
-            "--count",
-            "5",
-            "--seed",
-            "11",
-        ],
+        Otelsim::new()
+            .cli("scenario --name new_claim_phone --count 5")
+            .seed(11),
     );
     assert!(out.contains("0 failed"), "{out}");
     assert_well_formed(&spans);
@@ -163,7 +154,7 @@ fn new_claim_phone_over_grpc_has_the_workflow_tree() {
 fn mixed_run_over_http_protobuf_keeps_every_enum_valid() {
     let (spans, out) = received(
         "http/protobuf",
-        &["run", "--count", "1500", "--interval", "0", "--seed", "5"],
+        Otelsim::new().cli("run --count 1500 --interval 0").seed(5),
     );
     assert!(out.contains("0 failed"), "{out}");
     assert_well_formed(&spans);
@@ -223,7 +214,7 @@ fn mixed_run_over_http_protobuf_keeps_every_enum_valid() {
 fn http_json_delivers_the_same_shape() {
     let (spans, out) = received(
         "http/json",
-        &["run", "--count", "40", "--interval", "0", "--seed", "9"],
+        Otelsim::new().cli("run --count 40 --interval 0").seed(9),
     );
     assert!(out.contains("0 failed"), "{out}");
     assert_well_formed(&spans);
@@ -234,15 +225,9 @@ fn http_json_delivers_the_same_shape() {
 fn multi_turn_session_shares_ids_across_traces() {
     let (spans, _) = received(
         "grpc",
-        &[
-            "scenario",
-            "--name",
-            "new_claim_phone_multi_turn",
-            "--count",
-            "1",
-            "--seed",
-            "3",
-        ],
+        Otelsim::new()
+            .cli("scenario --name new_claim_phone_multi_turn --count 1")
+            .seed(3),
     );
     assert_well_formed(&spans);
     let roots: Vec<&Flat> = spans
@@ -288,15 +273,9 @@ fn multi_turn_session_shares_ids_across_traces() {
 fn retry_attempts_fail_then_succeed_with_backoff() {
     let (spans, _) = received(
         "grpc",
-        &[
-            "scenario",
-            "--name",
-            "tool_retry_backoff",
-            "--count",
-            "20",
-            "--seed",
-            "21",
-        ],
+        Otelsim::new()
+            .cli("scenario --name tool_retry_backoff --count 20")
+            .seed(21),
     );
     assert_well_formed(&spans);
     let calls: Vec<&Flat> = spans
@@ -338,11 +317,10 @@ fn retry_attempts_fail_then_succeed_with_backoff() {
 #[test]
 fn unreachable_endpoint_fails_fast_with_one_line() {
     let started = std::time::Instant::now();
-    let out = otelsim(
-        &["run", "--count", "5", "--endpoint", "http://127.0.0.1:9"],
-        &[],
-        LIMIT,
-    );
+    let out = Otelsim::new()
+        .cli("run --count 5")
+        .endpoint("http://127.0.0.1:9")
+        .run();
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(

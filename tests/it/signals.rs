@@ -1,16 +1,13 @@
 //! Metrics and logs agree with the traces they were derived from, over real
 //! OTLP (gRPC and HTTP) into the sink.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point, AggregationTemporality};
 use std::collections::{HashMap, HashSet};
-use std::time::Duration;
 
-const LIMIT: Duration = Duration::from_secs(120);
+const T0: &str = "2026-05-01T00:00:00Z";
 
 struct Received {
     spans: Vec<Flat>,
@@ -18,8 +15,8 @@ struct Received {
     logs: Vec<ExportLogsServiceRequest>,
 }
 
-fn run(protocol: &str, args: &[&str]) -> Received {
-    let d = deliver(protocol, args, &[]);
+fn run(protocol: &str, sim: Otelsim) -> Received {
+    let d = sim.deliver(protocol);
     assert!(
         d.snapshot.metric_points > 0 && d.snapshot.log_records > 0,
         "the sink counts metric points and log records: {:?}",
@@ -260,17 +257,10 @@ fn check_agreement(r: &Received) {
 fn metrics_and_logs_agree_with_traces_over_grpc() {
     let r = run(
         "grpc",
-        &[
-            "run",
-            "--count",
-            "150",
-            "--interval",
-            "0",
-            "--seed",
-            "31",
-            "--tags",
-            "data-plane",
-        ],
+        Otelsim::new()
+            .cli("run --count 150 --interval 0")
+            .seed(31)
+            .cli("--tags data-plane"),
     );
     check_agreement(&r);
 }
@@ -279,17 +269,10 @@ fn metrics_and_logs_agree_with_traces_over_grpc() {
 fn metrics_and_logs_agree_with_traces_over_http() {
     let r = run(
         "http/protobuf",
-        &[
-            "scenario",
-            "--name",
-            "tool_retry_backoff",
-            "--count",
-            "40",
-            "--seed",
-            "8",
-            "--start-time",
-            "2026-05-01T00:00:00Z",
-        ],
+        Otelsim::new()
+            .cli("scenario --name tool_retry_backoff --count 40")
+            .seed(8)
+            .start_time(T0),
     );
     let spans_r = &r;
     // Retries produce retry.scheduled records and the retry-attempt counter.
@@ -324,14 +307,9 @@ fn metrics_and_logs_agree_with_traces_over_http() {
 fn control_plane_logs_report_blocks_and_validation_errors() {
     let r = run(
         "grpc",
-        &[
-            "run",
-            "--tags",
-            "control-plane",
-            "--each-once",
-            "--seed",
-            "2",
-        ],
+        Otelsim::new()
+            .cli("run --tags control-plane --each-once")
+            .seed(2),
     );
     let records: Vec<_> = r
         .logs
@@ -360,21 +338,13 @@ fn control_plane_logs_report_blocks_and_validation_errors() {
 
 #[test]
 fn temporality_is_honoured() {
-    let base = [
-        "run",
-        "--count",
-        "60",
-        "--interval",
-        "200",
-        "--seed",
-        "5",
-        "--start-time",
-        "2026-05-01T00:00:00Z",
-        "--metrics-interval",
-        "2s",
-    ];
+    let base = Otelsim::new()
+        .cli("run --count 60 --interval 200")
+        .seed(5)
+        .start_time(T0)
+        .cli("--metrics-interval 2s");
     // Cumulative: one start time, totals only grow, the last collection has everything.
-    let r = run("grpc", &base);
+    let r = run("grpc", base.clone());
     let ps: Vec<Point> = points(&r.metrics)
         .into_iter()
         .filter(|p| p.name == "vendor.turn.count")
@@ -405,9 +375,7 @@ fn temporality_is_honoured() {
         spans_of(&r.spans, "a2a.orchestrate").len()
     );
     // Delta: windows tile the run (each starts where the previous ended) and add up to the total.
-    let mut delta = base.to_vec();
-    delta.extend_from_slice(&["--temporality", "delta"]);
-    let r = run("grpc", &delta);
+    let r = run("grpc", base.cli("--temporality delta"));
     let ps: Vec<Point> = points(&r.metrics)
         .into_iter()
         .filter(|p| p.name == "vendor.turn.count")
@@ -430,8 +398,7 @@ fn temporality_is_honoured() {
     let sum: f64 = ps.iter().map(|p| p.value).sum();
     assert_eq!(sum as usize, spans_of(&r.spans, "a2a.orchestrate").len());
     // Every data point is stamped after the spans it counts ended... and never in the future of the run clock.
-    let last_emit =
-        otelsim::settings::parse_start_time("2026-05-01T00:00:00Z").unwrap() + 59 * 200_000_000;
+    let last_emit = otelsim::settings::parse_start_time(T0).unwrap() + 59 * 200_000_000;
     assert!(ps.iter().all(|p| p.time <= last_emit));
 }
 
@@ -439,23 +406,11 @@ fn temporality_is_honoured() {
 fn no_metrics_and_no_logs_mean_none() {
     let rt = runtime();
     let sink = start_sink(&rt);
-    let endpoint = format!("http://{}", sink.grpc_addr);
-    let out = otelsim(
-        &[
-            "run",
-            "--count",
-            "20",
-            "--interval",
-            "0",
-            "--endpoint",
-            &endpoint,
-            "--no-metrics",
-            "--no-logs",
-        ],
-        &[],
-        LIMIT,
-    );
-    assert!(out.status.success(), "{}", text(&out));
+    Otelsim::new()
+        .cli("run --count 20 --interval 0")
+        .endpoint(sink.grpc_endpoint())
+        .cli("--no-metrics --no-logs")
+        .run_ok();
     let snap = sink.stats.snapshot();
     assert!(snap.spans > 0);
     assert_eq!((snap.metric_points, snap.log_records), (0, 0));
@@ -466,28 +421,13 @@ fn no_metrics_and_no_logs_mean_none() {
 fn file_output_is_spec_shaped_otlp_json_and_windows_hold_their_exemplars() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("all.jsonl");
-    let out = otelsim(
-        &[
-            "run",
-            "--count",
-            "80",
-            "--interval",
-            "300",
-            "--seed",
-            "12",
-            "--start-time",
-            "2026-05-01T00:00:00Z",
-            "--metrics-interval",
-            "3s",
-            "--temporality",
-            "delta",
-            "--output-file",
-            f.to_str().unwrap(),
-        ],
-        &[],
-        LIMIT,
-    );
-    assert!(out.status.success(), "{}", text(&out));
+    Otelsim::new()
+        .cli("run --count 80 --interval 300")
+        .seed(12)
+        .start_time(T0)
+        .cli("--metrics-interval 3s --temporality delta")
+        .output_file(&f)
+        .run_ok();
     let mut exemplars = 0;
     let mut seen_points: HashSet<String> = HashSet::new();
     for line in std::fs::read_to_string(&f).unwrap().lines() {

@@ -3,9 +3,7 @@
 //! 127.0.0.1, and what arrives is compared with what was generated and with
 //! what the engine says it exported and dropped.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use otelsim::encode::{self, Resources};
@@ -264,10 +262,7 @@ fn http_protobuf_burst_counts_drops_exactly() {
 fn refused_endpoint_fails_without_hanging() {
     let traces = workload(20, 5);
     for protocol in [Protocol::Grpc, Protocol::HttpProtobuf] {
-        let port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-            l.local_addr().expect("addr").port()
-        };
+        let port = free_port();
         let mut cfg = config(protocol, format!("http://127.0.0.1:{port}"));
         cfg.request_timeout = Duration::from_secs(2);
         let t0 = Instant::now();
@@ -336,7 +331,7 @@ fn refuses_what_the_sdk_path_cannot_do() {
 }
 
 /// Not a test: the SDK path's rate. Run with
-/// `cargo test --release --test sdk_engine -- --ignored --nocapture`;
+/// `cargo test --release --test it sdk_engine::measure_sdk_rate -- --ignored --nocapture`;
 /// SDK_MEASURE_SPANS, SDK_MEASURE_RATE (spans/s) and SDK_MEASURE_PROTOCOL set it up.
 #[test]
 #[ignore]

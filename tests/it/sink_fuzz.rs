@@ -3,9 +3,7 @@
 //! record path the servers use, and over real HTTP to a running sink. Nothing
 //! may panic, every request gets an answer, and the sink keeps serving.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use otelsim::sink::{otlp_json, SinkStats, Transport};

@@ -1,11 +1,9 @@
 //! Golden output: `--seed --start-time --output-file` runs of every bundled
 //! scenario and of the predecessor's corpus must not change by one byte unless
 //! a change means to. The committed file holds SHA-256 digests, not the output.
-//! Bless a deliberate change with `OTELSIM_BLESS=1 cargo test --test golden`.
+//! Bless a deliberate change with `OTELSIM_BLESS=1 cargo test --test it golden`.
 
-mod common;
-
-use common::{compat_files, otelsim, repo, text};
+use crate::support::{compat_files, repo, text, Otelsim};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -14,7 +12,7 @@ use std::time::Duration;
 const SEED: &str = "20261130";
 const START: &str = "2026-01-01T00:00:00Z";
 
-/// One golden case: a name and the otelsim arguments before the output flag.
+/// One golden case: a name and the otelsim arguments after the output flag.
 struct Case {
     name: String,
     args: Vec<String>,
@@ -97,9 +95,12 @@ fn output_is_byte_identical_to_the_golden_digests() {
     let mut got: BTreeMap<String, String> = BTreeMap::new();
     for (i, case) in cases().iter().enumerate() {
         let file = dir.path().join(format!("{i}.jsonl"));
-        let mut args: Vec<&str> = vec!["--quiet", "--output-file", file.to_str().unwrap()];
-        args.extend(case.args.iter().map(String::as_str));
-        let o = otelsim(&args, &[], Duration::from_secs(60));
+        let o = Otelsim::new()
+            .arg("--quiet")
+            .output_file(&file)
+            .args(&case.args)
+            .limit(Duration::from_secs(60))
+            .run();
         assert!(o.status.success(), "{}: {}", case.name, text(&o));
         let bytes = std::fs::read(&file).expect("output file");
         assert!(!bytes.is_empty(), "{}: empty output", case.name);

@@ -3,18 +3,10 @@
 //! bounded; counters must stay exact (what otelsim calls acknowledged is what
 //! the receiver kept).
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use otelsim::sink::{self, Faults, RejectWith, SinkOptions};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-
-const LIMIT: Duration = Duration::from_secs(120);
-
-fn report(path: &std::path::Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
 
 fn sink_with(rt: &tokio::runtime::Runtime, faults: Faults) -> sink::RunningSink {
     rt.block_on(sink::start(SinkOptions {
@@ -34,29 +26,20 @@ fn a_collector_killed_and_restarted_mid_run_loses_nothing_acknowledged() {
     let first_stats = first.stats.clone();
     let dir = tempfile::tempdir().unwrap();
     let rep = dir.path().join("run.json");
-    let endpoint = first.grpc_endpoint();
-    let child = std::process::Command::new(BIN)
-        .args([
-            "run",
-            "--rate",
-            "100",
-            "--duration",
-            "6s",
-            "--endpoint",
-            &endpoint,
-            "--retry-budget",
-            "20s",
-            "--report",
-            rep.to_str().unwrap(),
-            "-q",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(2000));
+    let child = Otelsim::new()
+        .cli("run --rate 100 --duration 6s")
+        .endpoint(first.grpc_endpoint())
+        .cli("--retry-budget 20s")
+        .report(&rep)
+        .arg("-q")
+        .spawn();
+    // Killed mid-run, once it has received part of the run.
+    wait_until("the first collector to receive spans", LIMIT, || {
+        first_stats.snapshot().spans > 0
+    });
     std::mem::forget(first);
     doomed.shutdown_background();
+    // The outage: no collector for 1.5 s (this pause is the scenario, not a wait).
     std::thread::sleep(Duration::from_millis(1500));
     let rt = runtime();
     let second = rt
@@ -66,9 +49,9 @@ fn a_collector_killed_and_restarted_mid_run_loses_nothing_acknowledged() {
             ..SinkOptions::for_tests()
         }))
         .expect("rebind the same ports");
-    let out = wait_with_limit(child, LIMIT);
+    let out = child.wait();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let r = report(&rep);
+    let r = read_json(&rep);
     let e = &r["report"]["export"];
     assert_eq!(e["spans"]["failed"], 0, "{e}");
     assert!(
@@ -127,29 +110,16 @@ fn a_stalled_collector_bounds_the_run_and_every_item_is_accounted_for() {
     let dir = tempfile::tempdir().unwrap();
     let rep = dir.path().join("run.json");
     let started = Instant::now();
-    let out = otelsim(
-        &[
-            "run",
-            "--rate",
-            "500",
-            "--duration",
-            "4s",
-            "--endpoint",
-            &format!("http://{addr}"),
-            "--retry-budget",
-            "3s",
-            "--report",
-            rep.to_str().unwrap(),
-            "--max-shortfall",
-            "1%",
-        ],
-        &[],
-        LIMIT,
-    );
+    let t = Otelsim::new()
+        .cli("run --rate 500 --duration 4s")
+        .endpoint(format!("http://{addr}"))
+        .cli("--retry-budget 3s")
+        .report(&rep)
+        .cli("--max-shortfall 1%")
+        .run_exit(3);
     let took = started.elapsed();
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     assert!(took < Duration::from_secs(25), "bounded: took {took:?}");
-    let r = report(&rep);
+    let r = read_json(&rep);
     for signal in ["spans", "log_records", "metric_points"] {
         let s = &r["report"]["export"][signal];
         assert_eq!(s["acked"], 0, "{signal}: {s}");
@@ -158,7 +128,6 @@ fn a_stalled_collector_bounds_the_run_and_every_item_is_accounted_for() {
             "{signal}: nothing generated is unaccounted for: {s}"
         );
     }
-    let t = text(&out);
     assert!(
         t.contains("gave up after") || t.contains("failing for"),
         "{t}"
@@ -191,29 +160,17 @@ fn retry_hints_are_honoured_over_grpc_and_http() {
         let dir = tempfile::tempdir().unwrap();
         let rep = dir.path().join("run.json");
         let started = Instant::now();
-        let out = otelsim(
-            &[
-                "run",
-                "--count",
-                "30",
-                "--interval",
-                "0",
-                "--protocol",
-                protocol,
-                "--endpoint",
-                &endpoint,
-                "--report",
-                rep.to_str().unwrap(),
-            ],
-            &[],
-            LIMIT,
-        );
-        assert_eq!(out.status.code(), Some(0), "{protocol}: {}", text(&out));
+        Otelsim::new()
+            .cli("run --count 30 --interval 0")
+            .protocol(protocol)
+            .endpoint(&endpoint)
+            .report(&rep)
+            .run_ok();
         assert!(
             started.elapsed() >= Duration::from_millis(1200),
             "{protocol}: the receiver's 1.2 s hint was waited for"
         );
-        let r = report(&rep);
+        let r = read_json(&rep);
         let e = &r["report"]["export"];
         assert_eq!(e["retries"], 3, "{protocol}: {e}");
         assert_eq!(e["retry_hints"], 3, "{protocol}: {e}");
@@ -243,29 +200,15 @@ fn partial_success_is_counted_exactly() {
         };
         let dir = tempfile::tempdir().unwrap();
         let rep = dir.path().join("run.json");
-        let out = otelsim(
-            &[
-                "run",
-                "--count",
-                "80",
-                "--workers",
-                "2",
-                "--interval",
-                "0",
-                "--protocol",
-                protocol,
-                "--endpoint",
-                &endpoint,
-                "--report",
-                rep.to_str().unwrap(),
-            ],
-            &[],
-            LIMIT,
-        );
         // Refused items are export failures: exit 3, and the message says why.
-        assert_eq!(out.status.code(), Some(3), "{protocol}: {}", text(&out));
-        assert!(text(&out).contains("refused on purpose"), "{}", text(&out));
-        let r = report(&rep);
+        let t = Otelsim::new()
+            .cli("run --count 80 --workers 2 --interval 0")
+            .protocol(protocol)
+            .endpoint(&endpoint)
+            .report(&rep)
+            .run_exit(3);
+        assert!(t.contains("refused on purpose"), "{protocol}: {t}");
+        let r = read_json(&rep);
         let e = &r["report"]["export"]["spans"];
         let snap = sink.stats.snapshot();
         assert_eq!(e["failed"], 2, "{protocol}: {e}");
@@ -281,38 +224,22 @@ fn partial_success_is_counted_exactly() {
 
 #[test]
 fn a_collector_down_at_start_fails_fast_or_is_waited_for() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let endpoint = format!("http://127.0.0.1:{port}");
     let started = Instant::now();
-    let out = otelsim(
-        &["run", "--count", "5", "--endpoint", &endpoint],
-        &[],
-        LIMIT,
-    );
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
-    assert!(text(&out).contains("cannot reach the OTLP endpoint"));
+    let t = Otelsim::new()
+        .cli("run --count 5")
+        .endpoint(&endpoint)
+        .run_exit(3);
+    assert!(t.contains("cannot reach the OTLP endpoint"), "{t}");
     assert!(started.elapsed() < Duration::from_secs(10));
     // With --wait-for-endpoint, a collector that comes up a little later is used.
-    let child = std::process::Command::new(BIN)
-        .args([
-            "run",
-            "--count",
-            "5",
-            "--interval",
-            "0",
-            "--endpoint",
-            &endpoint,
-            "--wait-for-endpoint",
-            "20s",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = Otelsim::new()
+        .cli("run --count 5 --interval 0")
+        .endpoint(&endpoint)
+        .cli("--wait-for-endpoint 20s")
+        .spawn();
+    // The collector is down for the run's first 1.5 s: this pause is the scenario.
     std::thread::sleep(Duration::from_millis(1500));
     let rt = runtime();
     let sink = rt
@@ -321,7 +248,7 @@ fn a_collector_down_at_start_fails_fast_or_is_waited_for() {
             ..SinkOptions::for_tests()
         }))
         .unwrap();
-    let out = wait_with_limit(child, LIMIT);
+    let out = child.wait();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(sink.stats.snapshot().spans > 0);
     rt.block_on(sink.shutdown());
@@ -334,30 +261,13 @@ fn the_sdk_engine_reports_its_drops_honestly() {
     let dir = tempfile::tempdir().unwrap();
     let rep = dir.path().join("sdk.json");
     // Unpaced: the SDK's queue (2048) overflows and it drops, as it does in production.
-    let out = otelsim(
-        &[
-            "run",
-            "--engine",
-            "sdk",
-            "--count",
-            "3000",
-            "--interval",
-            "0",
-            "--endpoint",
-            &sink.grpc_endpoint(),
-            "--report",
-            rep.to_str().unwrap(),
-        ],
-        &[],
-        LIMIT,
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "drops are export failures: {}",
-        text(&out)
-    );
-    let r = report(&rep);
+    // Drops are export failures: exit 3.
+    Otelsim::new()
+        .cli("run --engine sdk --count 3000 --interval 0")
+        .endpoint(sink.grpc_endpoint())
+        .report(&rep)
+        .run_exit(3);
+    let r = read_json(&rep);
     let k = &r["report"]["sdk"];
     let offered = k["offered_spans"].as_u64().unwrap();
     let (exported, dropped) = (
@@ -387,26 +297,10 @@ fn the_sdk_engine_reports_its_drops_honestly() {
     rt.block_on(sink.shutdown());
     // Paced well below its limits, the SDK path loses nothing.
     let sink = start_sink(&rt);
-    let out = otelsim(
-        &[
-            "run",
-            "--engine",
-            "sdk",
-            "--rate",
-            "50",
-            "--duration",
-            "2s",
-            "--endpoint",
-            &sink.grpc_endpoint(),
-        ],
-        &[],
-        LIMIT,
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(
-        text(&out).contains(" 0 dropped by the batch processor"),
-        "{}",
-        text(&out)
-    );
+    let t = Otelsim::new()
+        .cli("run --engine sdk --rate 50 --duration 2s")
+        .endpoint(sink.grpc_endpoint())
+        .run_ok();
+    assert!(t.contains(" 0 dropped by the batch processor"), "{t}");
     rt.block_on(sink.shutdown());
 }

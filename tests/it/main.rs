@@ -1,0 +1,23 @@
+//! The integration tests, one binary (the crate is linked once): a module per
+//! area, the shared helpers in `support` (the `Otelsim` command builder, bounded
+//! waits, the in-process sink). Run one area with `cargo test --test it faults`,
+//! one test with its path, e.g. `cargo test --test it cli::bench_`.
+
+mod support;
+
+mod bad_input;
+mod cli;
+mod delivery;
+mod export_e2e;
+mod faults;
+mod golden;
+mod pacing;
+mod property;
+mod realism;
+mod robustness;
+mod sdk_engine;
+mod signals;
+mod sink_basic;
+mod sink_fuzz;
+mod tls;
+mod verify;
