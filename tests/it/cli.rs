@@ -316,7 +316,7 @@ fn output_otlp_json_writes_the_bytes_of_output_file() {
     ];
     for args in runs {
         let all = [&["--seed", "9", "--start-time", T0][..], &args[..]].concat();
-        let out = otelsim(&all, &[], LIMIT);
+        let out = Otelsim::new().args(&all).run();
         assert!(out.status.success(), "{all:?}: {}", text(&out));
     }
     let bytes = |p: &str| std::fs::read(p).unwrap();
@@ -347,7 +347,7 @@ fn output_otlp_json_writes_the_bytes_of_output_file() {
         "--output",
         &spec,
     ];
-    let out = otelsim(&args, &[], LIMIT);
+    let out = Otelsim::new().args(&args).run();
     assert!(out.status.success(), "{}", text(&out));
     assert!(!flatten(&read_output_file(Path::new(&scenario))).is_empty());
 }
@@ -399,7 +399,7 @@ fn output_flag_errors_name_the_flag_and_the_kinds() {
         let mut args = vec!["--seed", "1", "--start-time", T0];
         args.extend(&flags);
         args.extend(["run", "--count", "1"]);
-        let out = otelsim(&args, &[], LIMIT);
+        let out = Otelsim::new().args(&args).run();
         let t = text(&out);
         assert_eq!(out.status.code(), Some(2), "{flags:?}: {t}");
         for w in wanted {
@@ -440,7 +440,7 @@ fn output_flag_is_refused_where_nothing_is_exported() {
             "`otelsim sink`",
         ),
     ] {
-        let out = otelsim(&args, &[], LIMIT);
+        let out = Otelsim::new().args(&args).run();
         let t = text(&out);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {t}");
         assert!(
@@ -449,7 +449,7 @@ fn output_flag_is_refused_where_nothing_is_exported() {
         );
     }
     // After a subcommand that exports nothing it is not a flag at all.
-    let out = otelsim(&["list", "--output", "otlp"], &[], LIMIT);
+    let out = Otelsim::new().args(&["list", "--output", "otlp"]).run();
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("--output"), "{}", text(&out));
 }

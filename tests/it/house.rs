@@ -1,15 +1,13 @@
 //! The house: several outputs in one run get the very same records, counted
 //! per writer; one trace may cross several services.
 
-mod common;
-
-use common::{deliver, flatten, read_output_file};
+use crate::support::{read_json, repo, spans_in, Flat, Otelsim};
 use std::collections::BTreeSet;
 
 const T0: &str = "2026-03-01T00:00:00Z";
 
 /// What identifies a span and everything it says, independent of batching.
-fn span_set(spans: &[common::Flat]) -> BTreeSet<String> {
+fn span_set(spans: &[Flat]) -> BTreeSet<String> {
     spans
         .iter()
         .map(|s| {
@@ -40,32 +38,17 @@ fn two_outputs_carry_the_same_spans_and_count_them_each() {
     let file = dir.path().join("copy.jsonl");
     let report = dir.path().join("run.json");
     let file_out = format!("otlp-json:{}", file.display());
-    let d = deliver(
-        "http/protobuf",
-        &[
-            "--seed",
-            "42",
-            "--start-time",
-            T0,
-            "--output",
-            "otlp",
-            "--output",
-            &file_out,
-            "run",
-            "--count",
-            "40",
-            "--interval",
-            "0",
-            "--report",
-            report.to_str().unwrap(),
-        ],
-        &[],
-    );
-    let in_file = flatten(&read_output_file(&file));
+    let d = Otelsim::new()
+        .seed(42)
+        .start_time(T0)
+        .args(["--output", "otlp", "--output", &file_out])
+        .cli("run --count 40 --interval 0")
+        .report(&report)
+        .deliver("http/protobuf");
+    let in_file = spans_in(&file);
     assert!(in_file.len() > 100, "{} spans in the file", in_file.len());
     assert_eq!(span_set(&d.spans), span_set(&in_file));
-    let r: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let r = read_json(&report);
     let outputs = r["report"]["outputs"]
         .as_array()
         .expect("outputs in the report");
@@ -130,28 +113,19 @@ root:
 fn a_trace_crosses_three_services_and_the_sink_counts_spans_per_service() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("config.yaml");
-    let bundled = std::fs::read_to_string(common::repo().join("config/config.yaml")).unwrap();
+    let bundled = std::fs::read_to_string(repo().join("config/config.yaml")).unwrap();
     std::fs::write(&config, bundled + SERVICES).unwrap();
     let defs = dir.path().join("definitions");
     std::fs::create_dir(&defs).unwrap();
     std::fs::write(defs.join("checkout.yaml"), CHECKOUT).unwrap();
-    let d = deliver(
-        "grpc",
-        &[
-            "--config",
-            config.to_str().unwrap(),
-            "--scenarios-dir",
-            defs.to_str().unwrap(),
-            "--seed",
-            "3",
-            "scenario",
-            "--name",
-            "checkout",
-            "--count",
-            "1",
-        ],
-        &[],
-    );
+    let d = Otelsim::new()
+        .arg("--config")
+        .arg(&config)
+        .arg("--scenarios-dir")
+        .arg(&defs)
+        .seed(3)
+        .cli("scenario --name checkout --count 1")
+        .deliver("grpc");
     let traces: BTreeSet<&str> = d.spans.iter().map(|s| s.trace_id.as_str()).collect();
     assert_eq!(traces.len(), 1, "one trace");
     assert_eq!(d.spans.len(), 4);
