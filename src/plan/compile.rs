@@ -13,6 +13,11 @@ fn key(s: &str) -> Key {
     Arc::from(s)
 }
 
+/// The written name of a class the compiler builds itself.
+fn class_name(class: SpanClass) -> &'static str {
+    class.name().unwrap_or("unknown")
+}
+
 /// Compiles every scenario against one world; compile problems are diagnostics.
 pub struct Compiler<'a> {
     pub world: &'a World,
@@ -105,7 +110,7 @@ impl<'a> Compiler<'a> {
                     {
                         parts.push(Part {
                             label: "incoming_validation",
-                            root: self.cp_tree("request.validation", t, s, d),
+                            root: self.cp_tree(SpanClass::RequestValidation, t, s, d),
                         });
                     }
                 }
@@ -113,7 +118,7 @@ impl<'a> Compiler<'a> {
                     if let Some(t) = self.cfg.control_plane.response_templates.get("allowed") {
                         parts.push(Part {
                             label: "response_validation",
-                            root: self.cp_tree("response.validation", t, s, d),
+                            root: self.cp_tree(SpanClass::ResponseValidation, t, s, d),
                         });
                     }
                 }
@@ -482,9 +487,12 @@ impl<'a> Compiler<'a> {
         }
     }
 
-    fn latency_node(&self, profile: &LatencyProfile, written: &str, latency_key: &str) -> Node {
-        let mut n = self.base_node(written, false);
-        n.latency = profile.get(latency_key);
+    /// A data-plane node of a known class, its latency from the profile (the
+    /// profile's key is the class name with `_` for `.`: `llm_call`).
+    fn latency_node(&self, profile: &LatencyProfile, class: SpanClass) -> Node {
+        let name = class_name(class);
+        let mut n = self.base_node(name, false);
+        n.latency = profile.get(&name.replace('.', "_"));
         n
     }
 
@@ -529,20 +537,20 @@ impl<'a> Compiler<'a> {
             .iter()
             .find(|st| step_kind(st) == StepKind::Tool)
             .cloned();
-        let mut root = self.latency_node(profile, "a2a.orchestrate", "a2a_orchestrate");
+        let mut root = self.latency_node(profile, SpanClass::Orchestrate);
         let retry_script = s.data_plane.as_ref().and_then(|dp| dp.mcp_retry.clone());
         for step in &steps {
             let child = match step_kind(step) {
-                StepKind::Planner => self.latency_node(profile, "planner", "planner"),
+                StepKind::Planner => self.latency_node(profile, SpanClass::Planner),
                 StepKind::Llm => {
-                    let mut llm = self.latency_node(profile, "llm.call", "llm_call");
+                    let mut llm = self.latency_node(profile, SpanClass::LlmCall);
                     if let (Some(srv), Some(t)) = (server, &first_tool) {
                         llm.tool = self.tool_ref(srv, t);
                     }
                     self.task("llm_call", llm, profile)
                 }
                 StepKind::ToolsRecommend => {
-                    let mut tr = self.latency_node(profile, "tools.recommend", "tools_recommend");
+                    let mut tr = self.latency_node(profile, SpanClass::ToolsRecommend);
                     if let (Some(srv), Some(t)) = (server, &first_tool) {
                         tr.tool = self.tool_ref(srv, t);
                     }
@@ -585,7 +593,7 @@ impl<'a> Compiler<'a> {
                     self.task("tool_recommendation", tr, profile)
                 }
                 StepKind::Compose => {
-                    let mut c = self.latency_node(profile, "response.compose", "response_compose");
+                    let mut c = self.latency_node(profile, SpanClass::ResponseCompose);
                     c.attrs.push((
                         self.world.keys.response_format.clone(),
                         AttrGen::Literal(AttrValue::str("a2a_json")),
@@ -627,7 +635,7 @@ impl<'a> Compiler<'a> {
 
     /// Wraps a step in a `task.execute` span of the given task type.
     fn task(&self, task_type: &str, inner: Node, profile: &LatencyProfile) -> Node {
-        let mut t = self.latency_node(profile, "task.execute", "task_execute");
+        let mut t = self.latency_node(profile, SpanClass::TaskExecute);
         t.task_type = Some(key(task_type));
         t.children.push(inner);
         t
@@ -639,7 +647,7 @@ impl<'a> Compiler<'a> {
         script: Option<&[AttemptSpec]>,
         profile: &LatencyProfile,
     ) -> Node {
-        let mut n = self.base_node("mcp.tool.execute", false);
+        let mut n = self.base_node(class_name(SpanClass::McpToolExecute), false);
         n.latency = Distribution::Constant(0.5);
         let attempt_latency = profile.get("mcp_tool_execute");
         let default_script = [AttemptSpec {
@@ -683,7 +691,14 @@ impl<'a> Compiler<'a> {
     }
 
     /// A control-plane validation tree from a template.
-    fn cp_tree(&self, root_class: &str, t: &CpTemplate, s: &ScenarioDef, d: &mut Diags) -> Node {
+    fn cp_tree(
+        &self,
+        root_class: SpanClass,
+        t: &CpTemplate,
+        s: &ScenarioDef,
+        d: &mut Diags,
+    ) -> Node {
+        let root_class = class_name(root_class);
         let lat = |k: &str| {
             mean_var(
                 self.cfg
@@ -704,21 +719,22 @@ impl<'a> Compiler<'a> {
             d,
         );
         root.error.propagate = false;
-        let steps: [(&str, &str, &Option<CpStep>); 3] = [
-            ("validation.payload", "validation_payload", &t.payload),
-            ("validation.policy", "validation_policy", &t.policy),
-            ("augmentation", "augmentation", &t.augmentation),
+        let steps: [(SpanClass, &Option<CpStep>); 3] = [
+            (SpanClass::ValidationPayload, &t.payload),
+            (SpanClass::ValidationPolicy, &t.policy),
+            (SpanClass::Augmentation, &t.augmentation),
         ];
-        for (class, lk, step) in steps {
+        for (class, step) in steps {
             if let Some(st) = step {
-                let exc = if class == "validation.policy" {
+                let exc = if class == SpanClass::ValidationPolicy {
                     s.control_plane
                         .as_ref()
                         .and_then(|c| c.policy_exception.clone())
                 } else {
                     None
                 };
-                let mut child = self.cp_node(class, st, lat(lk), exc, s, d);
+                let name = class_name(class);
+                let mut child = self.cp_node(name, st, lat(&name.replace('.', "_")), exc, s, d);
                 // A failed validation step does not fail the request span: its outcome says what happened.
                 child.error.propagate = false;
                 root.children.push(child);
