@@ -77,154 +77,194 @@ impl Emit<'_> {
 
 /// Appends the records of one trace to `out`, in span order.
 pub fn derive(world: &World, trace: &TraceRecord, out: &mut Vec<LogRecord>) {
-    let k = &world.keys;
     let mut e = Emit { world, trace, out };
     for (i, s) in trace.spans.iter().enumerate() {
-        let failed = s.status == StatusCode::Error;
-        let dur_ms = s.duration_ns() as f64 / 1e6;
-        let err = text(s, "error.type");
         // The records of each span class (attempts first: they carry their step's class).
         match (s.class.attempt, s.class.class) {
-            (true, _) if failed => {
-                // A failed attempt followed by another attempt of the same call means a retry was scheduled.
-                let next = trace.spans[i + 1..]
-                    .iter()
-                    .find(|n| n.parent_span_id == s.parent_span_id && n.name == s.name);
-                if let Some(next) = next {
-                    let wait_ms = next.start_ns.saturating_sub(s.end_ns) as f64 / 1e6;
-                    e.record(
-                        s,
-                        s.end_ns,
-                        Severity::Warn,
-                        "retry.scheduled",
-                        format!("Attempt failed with {err}; retrying in {wait_ms:.0} ms"),
-                        vec![(k.retry_delay_ms.clone(), AttrValue::Double(round3(wait_ms)))],
-                    );
-                }
-            }
+            (true, _) if s.status == StatusCode::Error => e.retry(i, s),
             (true, _) => {}
-            (false, SpanClass::Orchestrate) => {
-                e.record(
-                    s,
-                    s.start_ns,
-                    Severity::Info,
-                    "turn.start",
-                    "Agent turn started".into(),
-                    vec![],
-                );
-                let outcome = text(s, &k.a2a_outcome);
-                let sev = if failed {
-                    Severity::Error
-                } else {
-                    Severity::Info
-                };
-                e.record(
-                    s,
-                    s.end_ns,
-                    sev,
-                    "turn.end",
-                    format!("Agent turn completed with outcome {outcome} in {dur_ms:.0} ms"),
-                    vec![(k.duration_ms.clone(), AttrValue::Double(round3(dur_ms)))],
-                );
-            }
-            (false, SpanClass::LlmCall) => {
-                let model = format!("{}/{}", text(s, &k.provider), text(s, &k.request_model));
-                let (sev, body) = if failed {
-                    (
-                        Severity::Error,
-                        format!("LLM call to {model} failed: {err}"),
-                    )
-                } else {
-                    (
-                        Severity::Info,
-                        format!(
-                            "LLM call completed: {model}, {} input / {} output tokens",
-                            text(s, &k.input_tokens),
-                            text(s, &k.output_tokens)
-                        ),
-                    )
-                };
-                let mut extra = vec![(k.duration_ms.clone(), AttrValue::Double(round3(dur_ms)))];
-                for key in [&k.input_tokens, &k.output_tokens] {
-                    if let Some(v) = s.attr(key) {
-                        extra.push((key.clone(), v.clone()));
-                    }
-                }
-                e.record(s, s.end_ns, sev, "llm.call.completed", body, extra);
-            }
-            (false, SpanClass::McpToolExecute) => {
-                let tool = text(s, &k.tool_name);
-                let (sev, event, body) = if failed {
-                    (
-                        Severity::Error,
-                        "tool.call.failed",
-                        format!(
-                            "Tool call {tool} failed: {err} ({})",
-                            s.status_message.as_deref().unwrap_or("")
-                        ),
-                    )
-                } else {
-                    (
-                        Severity::Info,
-                        "tool.call.completed",
-                        format!("Tool call {tool} completed in {dur_ms:.0} ms"),
-                    )
-                };
-                e.record(
-                    s,
-                    s.end_ns,
-                    sev,
-                    event,
-                    body,
-                    vec![(k.duration_ms.clone(), AttrValue::Double(round3(dur_ms)))],
-                );
-            }
-            (false, SpanClass::ValidationPolicy) => {
-                let decision = text(s, &world.prefix.attr("policy.decision"));
-                let sev = match decision.as_str() {
-                    _ if failed => Severity::Error,
-                    "block" => Severity::Warn,
-                    _ => Severity::Info,
-                };
-                e.record(
-                    s,
-                    s.end_ns,
-                    sev,
-                    "policy.decision",
-                    format!(
-                        "Policy decision {decision} (engine {})",
-                        text(s, &world.prefix.attr("policy.engine"))
-                    ),
-                    policy_attrs(world, s),
-                );
-            }
+            (false, SpanClass::Orchestrate) => e.turn(s),
+            (false, SpanClass::LlmCall) => e.llm_call(s),
+            (false, SpanClass::McpToolExecute) => e.tool_call(s),
+            (false, SpanClass::ValidationPolicy) => e.policy(s),
             (false, class @ (SpanClass::RequestValidation | SpanClass::ResponseValidation)) => {
-                let request = class == SpanClass::RequestValidation;
-                let outcome_key = if request {
-                    "request.outcome"
-                } else {
-                    "response.outcome"
-                };
-                let outcome = text(s, &world.prefix.attr(outcome_key));
-                if outcome == "blocked" {
-                    let reason = text(s, &world.prefix.attr("block.reason"));
-                    let (event, what) = if request {
-                        ("request.blocked", "Request")
-                    } else {
-                        ("response.blocked", "Response")
-                    };
-                    e.record(
-                        s,
-                        s.end_ns,
-                        Severity::Warn,
-                        event,
-                        format!("{what} blocked: {reason}"),
-                        policy_attrs(world, s),
-                    );
-                }
+                e.blocked(s, class)
             }
             _ => {}
         }
+        e.events(s);
+    }
+}
+
+/// The records of each span class.
+impl Emit<'_> {
+    /// A failed attempt followed by another attempt of the same call: a retry was scheduled.
+    fn retry(&mut self, i: usize, s: &SpanRecord) {
+        let k = &self.world.keys;
+        let err = text(s, "error.type");
+        let next = self.trace.spans[i + 1..]
+            .iter()
+            .find(|n| n.parent_span_id == s.parent_span_id && n.name == s.name);
+        if let Some(next) = next {
+            let wait_ms = next.start_ns.saturating_sub(s.end_ns) as f64 / 1e6;
+            self.record(
+                s,
+                s.end_ns,
+                Severity::Warn,
+                "retry.scheduled",
+                format!("Attempt failed with {err}; retrying in {wait_ms:.0} ms"),
+                vec![(k.retry_delay_ms.clone(), AttrValue::Double(round3(wait_ms)))],
+            );
+        }
+    }
+
+    /// An agent turn: its start and its end with the outcome.
+    fn turn(&mut self, s: &SpanRecord) {
+        let k = &self.world.keys;
+        let failed = s.status == StatusCode::Error;
+        let dur_ms = s.duration_ns() as f64 / 1e6;
+        self.record(
+            s,
+            s.start_ns,
+            Severity::Info,
+            "turn.start",
+            "Agent turn started".into(),
+            vec![],
+        );
+        let outcome = text(s, &k.a2a_outcome);
+        let sev = if failed {
+            Severity::Error
+        } else {
+            Severity::Info
+        };
+        self.record(
+            s,
+            s.end_ns,
+            sev,
+            "turn.end",
+            format!("Agent turn completed with outcome {outcome} in {dur_ms:.0} ms"),
+            vec![(k.duration_ms.clone(), AttrValue::Double(round3(dur_ms)))],
+        );
+    }
+
+    /// An LLM call: model, tokens, or why it failed.
+    fn llm_call(&mut self, s: &SpanRecord) {
+        let k = &self.world.keys;
+        let failed = s.status == StatusCode::Error;
+        let dur_ms = s.duration_ns() as f64 / 1e6;
+        let err = text(s, "error.type");
+        let model = format!("{}/{}", text(s, &k.provider), text(s, &k.request_model));
+        let (sev, body) = if failed {
+            (
+                Severity::Error,
+                format!("LLM call to {model} failed: {err}"),
+            )
+        } else {
+            (
+                Severity::Info,
+                format!(
+                    "LLM call completed: {model}, {} input / {} output tokens",
+                    text(s, &k.input_tokens),
+                    text(s, &k.output_tokens)
+                ),
+            )
+        };
+        let mut extra = vec![(k.duration_ms.clone(), AttrValue::Double(round3(dur_ms)))];
+        for key in [&k.input_tokens, &k.output_tokens] {
+            if let Some(v) = s.attr(key) {
+                extra.push((key.clone(), v.clone()));
+            }
+        }
+        self.record(s, s.end_ns, sev, "llm.call.completed", body, extra);
+    }
+
+    /// An MCP tool call: completed or failed.
+    fn tool_call(&mut self, s: &SpanRecord) {
+        let k = &self.world.keys;
+        let failed = s.status == StatusCode::Error;
+        let dur_ms = s.duration_ns() as f64 / 1e6;
+        let err = text(s, "error.type");
+        let tool = text(s, &k.tool_name);
+        let (sev, event, body) = if failed {
+            (
+                Severity::Error,
+                "tool.call.failed",
+                format!(
+                    "Tool call {tool} failed: {err} ({})",
+                    s.status_message.as_deref().unwrap_or("")
+                ),
+            )
+        } else {
+            (
+                Severity::Info,
+                "tool.call.completed",
+                format!("Tool call {tool} completed in {dur_ms:.0} ms"),
+            )
+        };
+        self.record(
+            s,
+            s.end_ns,
+            sev,
+            event,
+            body,
+            vec![(k.duration_ms.clone(), AttrValue::Double(round3(dur_ms)))],
+        );
+    }
+
+    /// A policy check: its decision.
+    fn policy(&mut self, s: &SpanRecord) {
+        let world = self.world;
+        let failed = s.status == StatusCode::Error;
+        let decision = text(s, &world.prefix.attr("policy.decision"));
+        let sev = match decision.as_str() {
+            _ if failed => Severity::Error,
+            "block" => Severity::Warn,
+            _ => Severity::Info,
+        };
+        self.record(
+            s,
+            s.end_ns,
+            sev,
+            "policy.decision",
+            format!(
+                "Policy decision {decision} (engine {})",
+                text(s, &world.prefix.attr("policy.engine"))
+            ),
+            policy_attrs(world, s),
+        );
+    }
+
+    /// A request or response the control plane blocked.
+    fn blocked(&mut self, s: &SpanRecord, class: SpanClass) {
+        let world = self.world;
+        let request = class == SpanClass::RequestValidation;
+        let outcome_key = if request {
+            "request.outcome"
+        } else {
+            "response.outcome"
+        };
+        let outcome = text(s, &world.prefix.attr(outcome_key));
+        if outcome == "blocked" {
+            let reason = text(s, &world.prefix.attr("block.reason"));
+            let (event, what) = if request {
+                ("request.blocked", "Request")
+            } else {
+                ("response.blocked", "Response")
+            };
+            self.record(
+                s,
+                s.end_ns,
+                Severity::Warn,
+                event,
+                format!("{what} blocked: {reason}"),
+                policy_attrs(world, s),
+            );
+        }
+    }
+
+    /// Exceptions and validation errors recorded as span events.
+    fn events(&mut self, s: &SpanRecord) {
+        let k = &self.world.keys;
         for ev in &s.events {
             if *ev.name == *k.exception {
                 let t = ev
@@ -239,7 +279,7 @@ pub fn derive(world: &World, trace: &TraceRecord, out: &mut Vec<LogRecord>) {
                     .find(|(k2, _)| *k2 == k.exception_message)
                     .map(|(_, v)| v.to_string())
                     .unwrap_or_default();
-                e.record(
+                self.record(
                     s,
                     ev.time_ns,
                     Severity::Error,
@@ -250,7 +290,7 @@ pub fn derive(world: &World, trace: &TraceRecord, out: &mut Vec<LogRecord>) {
             } else if ev.name.ends_with("validation.error") {
                 let attrs = ev.attrs.clone();
                 let what: Vec<String> = attrs.iter().map(|(_, v)| v.to_string()).collect();
-                e.record(
+                self.record(
                     s,
                     ev.time_ns,
                     Severity::Warn,

@@ -18,7 +18,9 @@ use crate::model::distribution::Categorical;
 use crate::model::distribution::Distribution;
 use crate::model::semconv::{AttrDef, AttrType, Semconv};
 use crate::model::AttrValue;
-use crate::plan::{closest_allowed, AttrGen, Keys, Node, Retry, Role, ScenarioPlan, World};
+use crate::plan::{
+    closest_allowed, AttrGen, Keys, Node, Retry, Role, ScenarioPlan, ToolRef, World,
+};
 use crate::record::{Event, Key, StatusCode};
 use rand::Rng;
 use std::sync::Arc;
@@ -285,121 +287,20 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
         });
     }
 
-    /// Role attributes, declared attributes, outcome attributes and semconv fill.
+    /// Role attributes, declared attributes, outcome attributes and semconv
+    /// fill, in that order; then the failure, if any.
     pub(super) fn finish_span(&mut self, idx: usize, node: &Node, o: &Outcome<'_>) {
-        let Outcome {
-            failed,
-            own,
-            attempts,
-            call_id,
-            tool,
-            ..
-        } = *o;
-        let world = self.world;
-        let k = &world.keys;
-        let dur_ms = self.spans[idx].duration_ns() as f64 / MS;
-        let mut set: Vec<(Key, AttrValue)> = Vec::with_capacity(16);
-        let outcome = if failed.is_some() { "fail" } else { "success" };
-        match node.role {
-            Role::Orchestrate => {
-                set.push((
-                    k.a2a_outcome.clone(),
-                    self.world
-                        .lit(if failed.is_some() { "error" } else { "success" }),
-                ));
-                if let Some(a) = &self.plan.agent_id {
-                    set.push((k.agent_target.clone(), AttrValue::Str(a.clone())));
-                }
-                set.push((
-                    k.enduser.clone(),
-                    AttrValue::Str(self.input.enduser_id.clone()),
-                ));
-                set.push((
-                    k.redaction.clone(),
-                    AttrValue::Str(self.plan.redaction.clone()),
-                ));
-                set.push((k.op_name.clone(), self.world.lit("invoke_agent")));
-                if let Some(t) = self.input.turn_index {
-                    set.push((k.turn_index.clone(), AttrValue::Int(i64::from(t))));
-                }
-            }
-            Role::Planner | Role::Compose | Role::Rag => {
-                set.push((k.step_outcome.clone(), self.world.lit(outcome)))
-            }
-            Role::Task => {
-                self.tasks += 1;
-                set.push((
-                    k.task_id.clone(),
-                    AttrValue::Str(Arc::from(format!("task_{}", self.tasks))),
-                ));
-                let tt = node.task_type.clone().unwrap_or_else(|| Arc::from("other"));
-                set.push((k.task_type.clone(), AttrValue::Str(tt)));
-                set.push((k.step_outcome.clone(), self.world.lit(outcome)));
-            }
-            Role::Llm => self.llm_attrs(node, dur_ms, failed.is_some(), &mut set),
-            Role::ToolsRecommend => {
-                set.push((k.step_outcome.clone(), self.world.lit(outcome)));
-                set.push((
-                    k.selection_latency.clone(),
-                    AttrValue::Int(dur_ms.round() as i64),
-                ));
-                if let Some(t) = &node.tool {
-                    set.push((k.tool_name.clone(), AttrValue::Str(t.name.clone())));
-                    set.push((
-                        k.tools_available.clone(),
-                        AttrValue::Int(t.server_tool_count),
-                    ));
-                    let input = self.input.sample.map_or("", |s| &*s.user_input);
-                    let plan = serde_json::json!({"tool_plan": [{"tool_name": &*t.name, "trigger_summary": format!("user request maps to {}", t.name), "confidence": (self.rng.random_range(0.80..0.97_f64) * 100.0).round() / 100.0}]});
-                    let at = self.spans[idx].start_ns + self.spans[idx].duration_ns() / 2;
-                    self.spans[idx].events.push(Event {
-                        name: k.tool_selection_event.clone(),
-                        time_ns: at,
-                        attrs: vec![
-                            (k.tool_selection_input.clone(), AttrValue::str(input)),
-                            (
-                                k.tool_selection_plan.clone(),
-                                AttrValue::Str(Arc::from(plan.to_string())),
-                            ),
-                        ],
-                    });
-                }
-            }
-            Role::McpExecute => {
-                set.push((k.step_outcome.clone(), self.world.lit(outcome)));
-                set.push((k.op_name.clone(), self.world.lit("execute_tool")));
-                if let Some(t) = tool {
-                    set.push((k.tool_name.clone(), AttrValue::Str(t.name.clone())));
-                    set.push((
-                        k.mcp_server_uuid.clone(),
-                        AttrValue::Str(t.server_uuid.clone()),
-                    ));
-                    set.push((k.mcp_tool_uuid.clone(), AttrValue::Str(t.tool_uuid.clone())));
-                }
-                if let Some(c) = call_id {
-                    let c = AttrValue::str(c);
-                    set.push((k.mcp_call_id.clone(), c.clone()));
-                    set.push((k.tool_call_id.clone(), c));
-                }
-                set.push((
-                    k.retry_count.clone(),
-                    AttrValue::Int(i64::from(attempts.saturating_sub(1))),
-                ));
-                set.push((k.retry_policy.clone(), self.world.retry_policy.clone()));
-                set.push((k.mcp_method.clone(), self.world.lit("tools/call")));
-                set.push((k.mcp_session.clone(), AttrValue::Str(self.mcp_session())));
-            }
-            Role::McpAttempt | Role::ControlPlane | Role::Generic => {}
-        }
+        let mut set = self.role_attrs(idx, node, o);
         for (key, gen) in &node.attrs {
             set.push((key.clone(), gen.sample(self.rng)));
         }
+        let k = &self.world.keys;
         let span = &mut self.spans[idx];
         for (key, v) in set {
             span.set_attr(key, v);
         }
         // Outcome attributes follow the status, whatever a declared literal says.
-        if failed.is_some() {
+        if o.failed.is_some() {
             if span.attr(&k.step_outcome).is_some() {
                 span.set_attr(k.step_outcome.clone(), self.world.lit("fail"));
             }
@@ -424,14 +325,14 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
                 self.spans[idx].set_attr(key.clone(), v);
             }
         }
-        if let Some(et) = failed {
-            let exc = if own {
+        if let Some(et) = o.failed {
+            let exc = if o.own {
                 o.exception.or(node.error.exception.as_ref())
             } else {
                 None
             };
             self.mark_failed(idx, et, exc);
-            if let Some(m) = node.error.message.as_ref().filter(|_| own) {
+            if let Some(m) = node.error.message.as_ref().filter(|_| o.own) {
                 self.spans[idx].status_message = Some(m.clone());
             }
         }
@@ -439,6 +340,126 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
             let k = self.world.keys.http_status.clone();
             self.spans[idx].set_attr(k, AttrValue::Int(code));
         }
+    }
+
+    /// The per-role rules: what the generator sets from the trace's state.
+    fn role_attrs(&mut self, idx: usize, node: &Node, o: &Outcome<'_>) -> Vec<(Key, AttrValue)> {
+        let k = &self.world.keys;
+        let dur_ms = self.spans[idx].duration_ns() as f64 / MS;
+        let mut set: Vec<(Key, AttrValue)> = Vec::with_capacity(16);
+        let outcome = self.world.lit(if o.failed.is_some() {
+            "fail"
+        } else {
+            "success"
+        });
+        match node.role {
+            Role::Orchestrate => self.orchestrate_attrs(o.failed.is_some(), &mut set),
+            Role::Planner | Role::Compose | Role::Rag => {
+                set.push((k.step_outcome.clone(), outcome))
+            }
+            Role::Task => {
+                self.tasks += 1;
+                set.push((
+                    k.task_id.clone(),
+                    AttrValue::Str(Arc::from(format!("task_{}", self.tasks))),
+                ));
+                let tt = node.task_type.clone().unwrap_or_else(|| Arc::from("other"));
+                set.push((k.task_type.clone(), AttrValue::Str(tt)));
+                set.push((k.step_outcome.clone(), outcome));
+            }
+            Role::Llm => self.llm_attrs(node, dur_ms, o.failed.is_some(), &mut set),
+            Role::ToolsRecommend => {
+                set.push((k.step_outcome.clone(), outcome));
+                set.push((
+                    k.selection_latency.clone(),
+                    AttrValue::Int(dur_ms.round() as i64),
+                ));
+                if let Some(t) = &node.tool {
+                    set.push((k.tool_name.clone(), AttrValue::Str(t.name.clone())));
+                    set.push((
+                        k.tools_available.clone(),
+                        AttrValue::Int(t.server_tool_count),
+                    ));
+                    self.tool_selection_event(idx, t);
+                }
+            }
+            Role::McpExecute => {
+                set.push((k.step_outcome.clone(), outcome));
+                self.tool_call_attrs(o, &mut set);
+            }
+            Role::McpAttempt | Role::ControlPlane | Role::Generic => {}
+        }
+        set
+    }
+
+    /// The agent turn: its outcome, target agent, end user, redaction and turn.
+    fn orchestrate_attrs(&self, failed: bool, set: &mut Vec<(Key, AttrValue)>) {
+        let k = &self.world.keys;
+        set.push((
+            k.a2a_outcome.clone(),
+            self.world.lit(if failed { "error" } else { "success" }),
+        ));
+        if let Some(a) = &self.plan.agent_id {
+            set.push((k.agent_target.clone(), AttrValue::Str(a.clone())));
+        }
+        set.push((
+            k.enduser.clone(),
+            AttrValue::Str(self.input.enduser_id.clone()),
+        ));
+        set.push((
+            k.redaction.clone(),
+            AttrValue::Str(self.plan.redaction.clone()),
+        ));
+        set.push((k.op_name.clone(), self.world.lit("invoke_agent")));
+        if let Some(t) = self.input.turn_index {
+            set.push((k.turn_index.clone(), AttrValue::Int(i64::from(t))));
+        }
+    }
+
+    /// The tool-selection event of a `tools.recommend` span: the user's request
+    /// and the chosen tool with a confidence.
+    fn tool_selection_event(&mut self, idx: usize, t: &ToolRef) {
+        let k = &self.world.keys;
+        let input = self.input.sample.map_or("", |s| &*s.user_input);
+        let plan = serde_json::json!({"tool_plan": [{"tool_name": &*t.name, "trigger_summary": format!("user request maps to {}", t.name), "confidence": (self.rng.random_range(0.80..0.97_f64) * 100.0).round() / 100.0}]});
+        let at = self.spans[idx].start_ns + self.spans[idx].duration_ns() / 2;
+        self.spans[idx].events.push(Event {
+            name: k.tool_selection_event.clone(),
+            time_ns: at,
+            attrs: vec![
+                (k.tool_selection_input.clone(), AttrValue::str(input)),
+                (
+                    k.tool_selection_plan.clone(),
+                    AttrValue::Str(Arc::from(plan.to_string())),
+                ),
+            ],
+        });
+    }
+
+    /// An MCP tool call: operation, tool and server, call ids, retries, session.
+    fn tool_call_attrs(&mut self, o: &Outcome<'_>, set: &mut Vec<(Key, AttrValue)>) {
+        let k = &self.world.keys;
+        set.push((k.op_name.clone(), self.world.lit("execute_tool")));
+        if let Some(t) = o.tool {
+            set.push((k.tool_name.clone(), AttrValue::Str(t.name.clone())));
+            set.push((
+                k.mcp_server_uuid.clone(),
+                AttrValue::Str(t.server_uuid.clone()),
+            ));
+            set.push((k.mcp_tool_uuid.clone(), AttrValue::Str(t.tool_uuid.clone())));
+        }
+        if let Some(c) = o.call_id {
+            let c = AttrValue::str(c);
+            set.push((k.mcp_call_id.clone(), c.clone()));
+            set.push((k.tool_call_id.clone(), c));
+        }
+        set.push((
+            k.retry_count.clone(),
+            AttrValue::Int(i64::from(o.attempts.saturating_sub(1))),
+        ));
+        set.push((k.retry_policy.clone(), self.world.retry_policy.clone()));
+        set.push((k.mcp_method.clone(), self.world.lit("tools/call")));
+        set.push((k.mcp_session.clone(), AttrValue::Str(self.mcp_session())));
     }
 
     fn llm_attrs(

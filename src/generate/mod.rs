@@ -207,6 +207,28 @@ struct Outcome<'a> {
     http_status: Option<i64>,
 }
 
+/// What a goal injects into the span it targets.
+#[derive(Default)]
+struct Injected {
+    /// The span itself fails with this type.
+    step_error: Option<Key>,
+    /// The tool call's one attempt fails like this.
+    attempt: Option<ForcedAttempt>,
+    /// The call goes to another division's tool.
+    tool: Option<ToolRef>,
+    /// The goal's exception, replacing the node's own.
+    exception: Option<(Arc<str>, Arc<str>)>,
+}
+
+/// How a span's children failed.
+#[derive(Default)]
+struct ChildFailures {
+    /// The first failure of a child that propagates to its parent.
+    propagated: Option<Key>,
+    /// The first failure of any child.
+    any: Option<Key>,
+}
+
 /// The single failing attempt a goal forces on a tool call.
 struct ForcedAttempt {
     error_type: Key,
@@ -258,54 +280,11 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
         let first = self.spans.len();
         let idx = self.new_span(node.name.clone(), node.kind, parent, node);
         let span_id = self.spans[idx].span_id;
-        let injection = match (&node.injection, self.goal_target) {
-            (Some((slot, inj)), Some(target)) if *slot == target => Some(inj),
-            _ => None,
-        };
-        // A goal's tool-call failure replaces the attempts; a step failure is the span's own.
-        let goal_exception = injection
-            .and(self.plan.goal.as_ref())
-            .and_then(|g| g.exception.clone());
-        let mut forced_attempt: Option<ForcedAttempt> = None;
-        let mut tool_override: Option<ToolRef> = None;
-        let mut injected_type: Option<Key> = None;
-        match injection {
-            Some(Injection::FailStep { error_type }) => injected_type = Some(error_type.clone()),
-            Some(Injection::FailToolCall {
-                error_type,
-                http_status,
-                latency,
-            }) => {
-                let status = (!http_status.is_empty())
-                    .then(|| http_status[self.rng.random_range(0..http_status.len())]);
-                forced_attempt = Some(ForcedAttempt {
-                    error_type: error_type.clone(),
-                    latency_ms: latency.sample(self.rng),
-                    http_status: status,
-                    exception: goal_exception.clone(),
-                });
-            }
-            Some(Injection::WrongDivision {
-                targets,
-                error_type,
-                latency,
-            }) => {
-                if !targets.is_empty() {
-                    tool_override = Some(targets[self.rng.random_range(0..targets.len())].clone());
-                }
-                forced_attempt = Some(ForcedAttempt {
-                    error_type: error_type.clone(),
-                    latency_ms: latency.sample(self.rng),
-                    http_status: None,
-                    exception: goal_exception.clone(),
-                });
-            }
-            None => {}
-        }
-        let own_fail = injected_type.is_some()
+        let injected = self.injection(node);
+        let own_fail = injected.step_error.is_some()
             || forced_fail
             || (node.error.rate > 0.0 && self.rng.random_bool(node.error.rate.min(1.0)));
-        let own_type = match injected_type {
+        let own_type = match injected.step_error.clone() {
             Some(t) => Some(t),
             None => own_fail.then(|| as_key(node.error.types.sample(self.rng))),
         };
@@ -316,64 +295,40 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
                 .mcp_tool_call_id
                 .render(self.rng, &self.plan.tenant_id)
         });
-
         let mut items: Vec<Item> = Vec::new();
-        let mut child_fail: Option<Key> = None;
-        // Any failed child, propagating or not (a control-plane root reports its step's cause).
-        let mut any_child_fail: Option<Key> = None;
-        let mut attempts = 0u32;
-        if let Some(retry) = &node.retry {
-            let (n, fail) = self.attempts(
-                node,
-                retry,
-                span_id,
-                mcp_call_id.as_deref(),
-                forced_attempt.as_ref(),
-                &mut items,
-            );
-            attempts = n;
-            child_fail = fail;
-        } else {
-            let mut cascade = false;
-            for child in &node.children {
-                if child.probability < 1.0 && !self.rng.random_bool(child.probability) {
-                    continue;
-                }
-                for _ in 0..child.count.sample(self.rng) {
-                    let forced = cascade
-                        || (own_fail
-                            && child.error.from_parent > 0.0
-                            && self.rng.random_bool(child.error.from_parent));
-                    let it = self.instance(child, Some(span_id), forced);
-                    if any_child_fail.is_none() {
-                        any_child_fail.clone_from(&it.failed);
-                    }
-                    if it.failed.is_some() {
-                        if child.error.cascade_to_siblings > 0.0
-                            && self.rng.random_bool(child.error.cascade_to_siblings)
-                        {
-                            cascade = true;
-                        }
-                        if child.error.propagate && child_fail.is_none() {
-                            child_fail.clone_from(&it.failed);
-                        }
-                    }
-                    items.push(it);
-                }
+        let (attempts, failures) = match &node.retry {
+            Some(retry) => {
+                let (n, fail) = self.attempts(
+                    node,
+                    retry,
+                    span_id,
+                    mcp_call_id.as_deref(),
+                    injected.attempt.as_ref(),
+                    &mut items,
+                );
+                (
+                    n,
+                    ChildFailures {
+                        propagated: fail,
+                        any: None,
+                    },
+                )
             }
-        }
+            None => (0, self.children(node, span_id, own_fail, &mut items)),
+        };
         // Attempts always run one after another; `parallel` applies to the step's children.
         let parallel = node.parallel && node.retry.is_none();
         let dur = self.layout(&items, sampled, parallel);
         self.spans[idx].end_ns = dur;
-        let own_type = match (&own_type, node.role, &any_child_fail) {
+        // A control-plane span reports its failed step's cause.
+        let own_type = match (&own_type, node.role, &failures.any) {
             (Some(_), Role::ControlPlane, Some(cause)) if node.error.exception.is_none() => {
                 Some(cause.clone())
             }
             _ => own_type,
         };
-        let failed = own_type.clone().or(child_fail);
-        let tool = tool_override.as_ref().or(node.tool.as_ref());
+        let failed = own_type.clone().or(failures.propagated);
+        let tool = injected.tool.as_ref().or(node.tool.as_ref());
         let outcome = Outcome {
             failed: failed.as_ref(),
             own: own_type.is_some(),
@@ -381,8 +336,11 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
             call_id: mcp_call_id.as_deref(),
             tool,
             // Only a step failure injected here is this span's own exception.
-            exception: goal_exception.as_ref().filter(|_| forced_attempt.is_none()),
-            http_status: forced_attempt.as_ref().and_then(|f| f.http_status),
+            exception: injected
+                .exception
+                .as_ref()
+                .filter(|_| injected.attempt.is_none()),
+            http_status: injected.attempt.as_ref().and_then(|f| f.http_status),
         };
         self.finish_span(idx, node, &outcome);
         Item {
@@ -392,6 +350,91 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
             failed,
             backoff: None,
         }
+    }
+
+    /// What this trace's goal does to `node`, when `node` holds the targeted slot.
+    fn injection(&mut self, node: &Node) -> Injected {
+        let mut out = Injected::default();
+        let injection = match (&node.injection, self.goal_target) {
+            (Some((slot, inj)), Some(target)) if *slot == target => inj,
+            _ => return out,
+        };
+        // A goal's tool-call failure replaces the attempts; a step failure is the span's own.
+        out.exception = self.plan.goal.as_ref().and_then(|g| g.exception.clone());
+        match injection {
+            Injection::FailStep { error_type } => out.step_error = Some(error_type.clone()),
+            Injection::FailToolCall {
+                error_type,
+                http_status,
+                latency,
+            } => {
+                let status = (!http_status.is_empty())
+                    .then(|| http_status[self.rng.random_range(0..http_status.len())]);
+                out.attempt = Some(ForcedAttempt {
+                    error_type: error_type.clone(),
+                    latency_ms: latency.sample(self.rng),
+                    http_status: status,
+                    exception: out.exception.clone(),
+                });
+            }
+            Injection::WrongDivision {
+                targets,
+                error_type,
+                latency,
+            } => {
+                if !targets.is_empty() {
+                    out.tool = Some(targets[self.rng.random_range(0..targets.len())].clone());
+                }
+                out.attempt = Some(ForcedAttempt {
+                    error_type: error_type.clone(),
+                    latency_ms: latency.sample(self.rng),
+                    http_status: None,
+                    exception: out.exception.clone(),
+                });
+            }
+        }
+        out
+    }
+
+    /// Builds the children of a step without retries under `span_id`: each by
+    /// its probability and count, failures forced from a failed parent or
+    /// cascading to later siblings.
+    fn children(
+        &mut self,
+        node: &Node,
+        span_id: [u8; 8],
+        own_fail: bool,
+        items: &mut Vec<Item>,
+    ) -> ChildFailures {
+        let mut f = ChildFailures::default();
+        let mut cascade = false;
+        for child in &node.children {
+            if child.probability < 1.0 && !self.rng.random_bool(child.probability) {
+                continue;
+            }
+            for _ in 0..child.count.sample(self.rng) {
+                let forced = cascade
+                    || (own_fail
+                        && child.error.from_parent > 0.0
+                        && self.rng.random_bool(child.error.from_parent));
+                let it = self.instance(child, Some(span_id), forced);
+                if f.any.is_none() {
+                    f.any.clone_from(&it.failed);
+                }
+                if it.failed.is_some() {
+                    if child.error.cascade_to_siblings > 0.0
+                        && self.rng.random_bool(child.error.cascade_to_siblings)
+                    {
+                        cascade = true;
+                    }
+                    if child.error.propagate && f.propagated.is_none() {
+                        f.propagated.clone_from(&it.failed);
+                    }
+                }
+                items.push(it);
+            }
+        }
+        f
     }
 
     /// One attempt span per attempt, separated by backoff gaps; the subtree of the
@@ -414,37 +457,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
         let mut prev_error: Option<Key> = None;
         let mut made = 0;
         for i in 0..max {
-            let (success, error_type, latency) = match (&retry.plan, forced) {
-                (_, Some(f)) => (false, f.error_type.clone(), f.latency_ms),
-                (
-                    RetryPlan::Random {
-                        force_initial_failure,
-                        success_rate_per_attempt,
-                        error_types,
-                        ..
-                    },
-                    None,
-                ) => {
-                    let p = if i == 0 && *force_initial_failure {
-                        0.0
-                    } else {
-                        *success_rate_per_attempt
-                            .get(i as usize)
-                            .or(success_rate_per_attempt.last())
-                            .unwrap_or(&1.0)
-                    };
-                    let ok = p >= 1.0 || (p > 0.0 && self.rng.random_bool(p));
-                    (
-                        ok,
-                        as_key(error_types.sample(self.rng)),
-                        retry.attempt_latency.sample(self.rng),
-                    )
-                }
-                (RetryPlan::Scripted(script), None) => {
-                    let a = &script[i as usize];
-                    (a.success, a.error_type.clone(), a.latency.sample(self.rng))
-                }
-            };
+            let (success, error_type, latency) = self.draw_attempt(retry, forced, i);
             let retryable = match &retry.plan {
                 RetryPlan::Random { retryable, .. } => {
                     retryable.is_empty() || retryable.contains(&error_type)
@@ -452,16 +465,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
                 RetryPlan::Scripted(_) => true,
             };
             let is_last = success || i + 1 == max || !retryable;
-            let backoff = (i > 0).then(|| {
-                let base = retry.backoff_base_ms * retry.backoff_multiplier.powi(i as i32 - 1);
-                let j = if retry.backoff_jitter > 0.0 {
-                    self.rng
-                        .random_range(-retry.backoff_jitter..retry.backoff_jitter)
-                } else {
-                    0.0
-                };
-                ms_ns(base * (1.0 + j))
-            });
+            let backoff = (i > 0).then(|| self.backoff(retry, i));
             let first = self.spans.len();
             let idx = self.new_span(retry.attempt_name.clone(), node.kind, Some(parent), node);
             let attempt_id = self.spans[idx].span_id;
@@ -520,6 +524,59 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
             }
         }
         (made, last_fail)
+    }
+
+    /// Attempt `i`'s outcome, `error.type` (used if it failed) and latency in ms:
+    /// forced by a goal, drawn from the per-attempt success rates, or scripted.
+    fn draw_attempt(
+        &mut self,
+        retry: &crate::plan::Retry,
+        forced: Option<&ForcedAttempt>,
+        i: u32,
+    ) -> (bool, Key, f64) {
+        match (&retry.plan, forced) {
+            (_, Some(f)) => (false, f.error_type.clone(), f.latency_ms),
+            (
+                RetryPlan::Random {
+                    force_initial_failure,
+                    success_rate_per_attempt,
+                    error_types,
+                    ..
+                },
+                None,
+            ) => {
+                let p = if i == 0 && *force_initial_failure {
+                    0.0
+                } else {
+                    *success_rate_per_attempt
+                        .get(i as usize)
+                        .or(success_rate_per_attempt.last())
+                        .unwrap_or(&1.0)
+                };
+                let ok = p >= 1.0 || (p > 0.0 && self.rng.random_bool(p));
+                (
+                    ok,
+                    as_key(error_types.sample(self.rng)),
+                    retry.attempt_latency.sample(self.rng),
+                )
+            }
+            (RetryPlan::Scripted(script), None) => {
+                let a = &script[i as usize];
+                (a.success, a.error_type.clone(), a.latency.sample(self.rng))
+            }
+        }
+    }
+
+    /// The wait before attempt `i` (i ≥ 1): exponential from the base, with jitter.
+    fn backoff(&mut self, retry: &crate::plan::Retry, i: u32) -> u64 {
+        let base = retry.backoff_base_ms * retry.backoff_multiplier.powi(i as i32 - 1);
+        let j = if retry.backoff_jitter > 0.0 {
+            self.rng
+                .random_range(-retry.backoff_jitter..retry.backoff_jitter)
+        } else {
+            0.0
+        };
+        ms_ns(base * (1.0 + j))
     }
 
     /// Places items inside a span of sampled length `sampled`; returns the span's duration.

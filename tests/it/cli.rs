@@ -347,7 +347,7 @@ fn output_otlp_json_writes_the_bytes_of_output_file() {
         "--output",
         &spec,
     ];
-    let out = Otelsim::new().args(&args).run();
+    let out = Otelsim::new().args(args).run();
     assert!(out.status.success(), "{}", text(&out));
     assert!(!flatten(&read_output_file(Path::new(&scenario))).is_empty());
 }
@@ -449,7 +449,7 @@ fn output_flag_is_refused_where_nothing_is_exported() {
         );
     }
     // After a subcommand that exports nothing it is not a flag at all.
-    let out = Otelsim::new().args(&["list", "--output", "otlp"]).run();
+    let out = Otelsim::new().args(["list", "--output", "otlp"]).run();
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("--output"), "{}", text(&out));
 }
