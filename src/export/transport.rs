@@ -256,30 +256,7 @@ impl Transport {
     /// Sends one batch once; `bytes` receives the bytes put on the wire.
     pub(super) async fn send(&self, body: &Body, bytes: &mut u64) -> Outcome {
         match self {
-            Transport::File(f) => {
-                let line = match body {
-                    Body::Traces(r) => encode::to_json_line(r),
-                    Body::TracesWire(_) | Body::LogsWire(_) => {
-                        return Outcome::Fail(
-                            "internal: wire-encoded requests cannot go to a JSON file".into(),
-                        )
-                    }
-                    Body::Metrics(r) => encode::to_json_line(r),
-                    Body::Logs(r) => encode::to_json_line(r),
-                };
-                *bytes += line.len() as u64 + 1;
-                let Ok(mut w) = f.lock() else {
-                    return Outcome::Fail("output file lock poisoned".into());
-                };
-                // Flushed per line so a write error is charged to the items it lost.
-                match writeln!(w, "{line}").and_then(|()| w.flush()) {
-                    Ok(()) => Outcome::Ok {
-                        rejected: 0,
-                        message: String::new(),
-                    },
-                    Err(e) => Outcome::Fail(format!("cannot write output file: {e}")),
-                }
-            }
+            Transport::File(f) => write_line(f, body, bytes),
             Transport::Grpc {
                 channels,
                 headers,
@@ -297,88 +274,121 @@ impl Transport {
                 urls,
                 json,
                 gzip,
-            } => {
-                let (url, raw) = match body {
-                    Body::TracesWire(b) if !*json => (&urls[0], b.to_vec()),
-                    Body::LogsWire(b) if !*json => (&urls[2], b.to_vec()),
-                    Body::TracesWire(_) | Body::LogsWire(_) => {
-                        return Outcome::Fail(
-                            "internal: wire-encoded traces cannot be sent as JSON".into(),
-                        )
-                    }
-                    Body::Traces(r) => (
-                        &urls[0],
-                        if *json {
-                            encode::to_json_line(r).into_bytes()
-                        } else {
-                            r.encode_to_vec()
-                        },
-                    ),
-                    Body::Metrics(r) => (
-                        &urls[1],
-                        if *json {
-                            encode::to_json_line(r).into_bytes()
-                        } else {
-                            r.encode_to_vec()
-                        },
-                    ),
-                    Body::Logs(r) => (
-                        &urls[2],
-                        if *json {
-                            encode::to_json_line(r).into_bytes()
-                        } else {
-                            r.encode_to_vec()
-                        },
-                    ),
-                };
-                let ctype = if *json {
-                    "application/json"
-                } else {
-                    "application/x-protobuf"
-                };
-                let mut req = client.post(url).header("content-type", ctype);
-                let payload = if *gzip {
-                    req = req.header("content-encoding", "gzip");
-                    gzip_bytes(&raw)
-                } else {
-                    raw
-                };
-                *bytes += payload.len() as u64;
-                match req.body(payload).send().await {
-                    Ok(resp) => {
-                        let code = resp.status().as_u16();
-                        let retry_after = resp
-                            .headers()
-                            .get("retry-after")
-                            .and_then(|v| v.to_str().ok())
-                            .and_then(|v| v.trim().parse::<f64>().ok())
-                            .filter(|s| s.is_finite() && *s >= 0.0)
-                            .map(|s| Duration::from_secs_f64(s.min(86_400.0)));
-                        match code {
-                            200..=299 => {
-                                let data = resp.bytes().await.unwrap_or_default();
-                                let (rejected, message) = http_partial_success(&data, *json, body);
-                                Outcome::Ok { rejected, message }
-                            }
-                            429 | 502 | 503 | 504 => {
-                                Outcome::Retry(format!("HTTP {code} from {url}"), retry_after)
-                            }
-                            _ => {
-                                let body = resp.bytes().await.unwrap_or_default();
-                                Outcome::Fail(format!(
-                                    "HTTP {code} from {url}: {}",
-                                    readable(&body)
-                                ))
-                            }
-                        }
-                    }
-                    Err(e) => match crate::tls::problem(&e) {
-                        // A rejected certificate stays rejected: no retries.
-                        Some(p) => Outcome::Fatal(format!("HTTP request to {url} failed: {p}")),
-                        None => Outcome::Retry(format!("HTTP request to {url} failed: {e}"), None),
-                    },
-                }
-            }
+            } => http_send(client, urls, *json, *gzip, body, bytes).await,
+        }
+    }
+}
+
+/// One OTLP/JSON line (the Collector file exporter's format).
+fn write_line(
+    f: &Mutex<std::io::BufWriter<std::fs::File>>,
+    body: &Body,
+    bytes: &mut u64,
+) -> Outcome {
+    let line = match body {
+        Body::Traces(r) => encode::to_json_line(r),
+        Body::TracesWire(_) | Body::LogsWire(_) => {
+            return Outcome::Fail("internal: wire-encoded requests cannot go to a JSON file".into())
+        }
+        Body::Metrics(r) => encode::to_json_line(r),
+        Body::Logs(r) => encode::to_json_line(r),
+    };
+    *bytes += line.len() as u64 + 1;
+    let Ok(mut w) = f.lock() else {
+        return Outcome::Fail("output file lock poisoned".into());
+    };
+    // Flushed per line so a write error is charged to the items it lost.
+    match writeln!(w, "{line}").and_then(|()| w.flush()) {
+        Ok(()) => Outcome::Ok {
+            rejected: 0,
+            message: String::new(),
+        },
+        Err(e) => Outcome::Fail(format!("cannot write output file: {e}")),
+    }
+}
+
+/// The URL of a request's signal and its body, protobuf or JSON.
+fn http_request<'u>(
+    urls: &'u [String; 3],
+    json: bool,
+    body: &Body,
+) -> Result<(&'u str, Vec<u8>), Outcome> {
+    fn encoded<M: prost::Message + serde::Serialize>(r: &M, json: bool) -> Vec<u8> {
+        if json {
+            encode::to_json_line(r).into_bytes()
+        } else {
+            r.encode_to_vec()
+        }
+    }
+    Ok(match body {
+        Body::TracesWire(b) if !json => (&urls[0], b.to_vec()),
+        Body::LogsWire(b) if !json => (&urls[2], b.to_vec()),
+        Body::TracesWire(_) | Body::LogsWire(_) => {
+            return Err(Outcome::Fail(
+                "internal: wire-encoded traces cannot be sent as JSON".into(),
+            ))
+        }
+        Body::Traces(r) => (&urls[0], encoded(r, json)),
+        Body::Metrics(r) => (&urls[1], encoded(r, json)),
+        Body::Logs(r) => (&urls[2], encoded(r, json)),
+    })
+}
+
+/// One OTLP/HTTP request; 429 and 5xx gateway answers are retried (with the
+/// receiver's `Retry-After`), a rejected certificate is fatal.
+async fn http_send(
+    client: &reqwest::Client,
+    urls: &[String; 3],
+    json: bool,
+    gzip: bool,
+    body: &Body,
+    bytes: &mut u64,
+) -> Outcome {
+    let (url, raw) = match http_request(urls, json, body) {
+        Ok(r) => r,
+        Err(o) => return o,
+    };
+    let ctype = if json {
+        "application/json"
+    } else {
+        "application/x-protobuf"
+    };
+    let mut req = client.post(url).header("content-type", ctype);
+    let payload = if gzip {
+        req = req.header("content-encoding", "gzip");
+        gzip_bytes(&raw)
+    } else {
+        raw
+    };
+    *bytes += payload.len() as u64;
+    let resp = match req.body(payload).send().await {
+        Ok(resp) => resp,
+        Err(e) => {
+            return match crate::tls::problem(&e) {
+                // A rejected certificate stays rejected: no retries.
+                Some(p) => Outcome::Fatal(format!("HTTP request to {url} failed: {p}")),
+                None => Outcome::Retry(format!("HTTP request to {url} failed: {e}"), None),
+            };
+        }
+    };
+    let code = resp.status().as_u16();
+    let retry_after = resp
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(|s| Duration::from_secs_f64(s.min(86_400.0)));
+    match code {
+        200..=299 => {
+            let data = resp.bytes().await.unwrap_or_default();
+            let (rejected, message) = http_partial_success(&data, json, body);
+            Outcome::Ok { rejected, message }
+        }
+        429 | 502 | 503 | 504 => Outcome::Retry(format!("HTTP {code} from {url}"), retry_after),
+        _ => {
+            let body = resp.bytes().await.unwrap_or_default();
+            Outcome::Fail(format!("HTTP {code} from {url}: {}", readable(&body)))
         }
     }
 }
