@@ -422,6 +422,7 @@ fn report_settings(s: &Settings, report: &RunReport, gate: &Gate) -> serde_json:
             "endpoint": s.export.endpoint,
             "protocol": s.export.protocol,
             "output_file": s.export.output_file,
+            "outputs": s.outputs.iter().map(ToString::to_string).collect::<Vec<_>>(),
             "vendor": s.vendor,
             // Absolute, so `verify` finds the same conventions from anywhere.
             "config": absolute(&s.sources.config),

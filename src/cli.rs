@@ -184,7 +184,7 @@ impl Cli {
 #[derive(Args, Debug, Clone, Default)]
 pub struct OutputArgs {
     /// Where the telemetry goes: `otlp` sends to the endpoint (the default), `otlp-json:PATH`
-    /// writes OTLP/JSON lines to PATH. Repeatable (one output for now).
+    /// writes OTLP/JSON lines to PATH. Repeatable: every output gets the same records.
     #[arg(long = "output", value_name = "KIND[:PATH]")]
     pub outputs: Vec<String>,
 }

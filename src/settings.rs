@@ -354,7 +354,8 @@ impl Settings {
             headers.push((k.trim().to_string(), v.trim().to_string()));
         }
         let outputs = resolve_outputs(&g.outputs, g.output_file.as_deref())?;
-        // One output for now: a file output is the exporter's file.
+        // The first file output: what checks of "a file run" and the report look at (each
+        // output gets its own copy of this config in run::runner).
         let output_file = outputs.iter().find_map(|o| o.path.clone());
         let tls = resolve_tls(g, &env_nonempty, &endpoint, &signal_endpoints, &outputs)?;
         let gzip = g.gzip
