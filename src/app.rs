@@ -18,18 +18,29 @@ use std::sync::Arc;
 
 /// Process exit codes (documented in `--help` and the README).
 pub mod exit {
+    /// Everything was delivered (`verify`: the run verified).
     pub const OK: i32 = 0;
+    /// Something failed while running: a file that could not be written, the sink, the async
+    /// runtime.
     pub const RUNTIME: i32 = 1;
+    /// Invalid input or usage: flags, config, semconv or scenario files.
     pub const INPUT: i32 = 2;
+    /// Telemetry that could not be delivered (unreachable endpoint, failed items, SDK-engine
+    /// drops).
     pub const EXPORT: i32 = 3;
+    /// The run fell short of its target by more than `--max-shortfall`.
     pub const SHORTFALL: i32 = 4;
+    /// `verify` found differences between the run report and the sink's summary.
     pub const NOT_VERIFIED: i32 = 5;
+    /// Interrupted by Ctrl-C or SIGTERM (128 + SIGINT, what shells show for an interrupted
+    /// command).
     pub const INTERRUPTED: i32 = 130;
 }
 
 /// Why a command did not succeed: its exit code and what to say on stderr.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
+    /// The process exit code (one of [`exit`]).
     pub code: i32,
     /// Printed as `otelsim: <message>`; `None` when the command has said it
     /// already (validate's diagnostics, verify's verdict, the run summary).

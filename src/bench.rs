@@ -11,16 +11,26 @@ use rand::SeedableRng;
 use rand_pcg::Pcg64Mcg;
 use std::time::Instant;
 
+/// What `otelsim bench` measured: printed, and written as JSON by `--report`.
 #[derive(Debug, serde::Serialize)]
 pub struct BenchReport {
+    /// Spans generated (the target, rounded up to whole picks).
     pub spans: u64,
+    /// Traces generated.
     pub traces: u64,
+    /// Wall time of the loop, in seconds.
     pub wall_s: f64,
+    /// CPU time of the process during the loop (user + system), in seconds.
     pub cpu_s: f64,
+    /// Spans generated per second of wall time.
     pub spans_per_s: f64,
+    /// CPU time per span, in µs.
     pub cpu_us_per_span: f64,
+    /// OTLP protobuf bytes per span (batches of about 512 spans); 0 without encoding.
     pub bytes_per_span: f64,
+    /// Peak resident set size of the process, in MiB.
     pub peak_rss_mb: f64,
+    /// Whether spans were encoded too (`--no-encode` turns it off).
     pub encode: bool,
 }
 
@@ -50,6 +60,7 @@ pub fn peak_rss_mb() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// Generates (and encodes) at least `target_spans` spans of the weighted mix on this thread.
 pub fn run(
     prep: &Prepared,
     settings: &Settings,
@@ -114,6 +125,7 @@ pub fn run(
 }
 
 impl BenchReport {
+    /// The report as printed: two lines.
     pub fn render(&self) -> String {
         format!(
             "otelsim bench ({}): {} spans in {} traces · {:.2} s wall, {:.2} s CPU\n  {:.0} spans/s · {:.2} µs CPU per span · {:.0} bytes per span · peak RSS {:.1} MiB\n",

@@ -6,6 +6,7 @@ use clap::{ArgAction, Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+/// The whole command line: the global flags and one subcommand.
 #[derive(Parser, Debug)]
 #[command(
     name = "otelsim",
@@ -17,12 +18,17 @@ YAML and sends it as real OTLP. Run `otelsim sink` in another terminal for a loc
     after_help = "Exit codes: 0 all delivered (verify: verified) · 1 runtime error · 2 invalid input or usage · 3 export failures · 4 shortfall beyond --max-shortfall · 5 verify found differences · 130 interrupted"
 )]
 pub struct Cli {
+    /// Flags given before the subcommand (or after it, for the `global` ones);
+    /// read them through [`Cli::global_flags`].
     #[command(flatten)]
     pub global: GlobalArgs,
+    /// The subcommand to run, with its own flags.
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// Flags every subcommand accepts: export, TLS, signals, input files, seed and
+/// clock, verbosity. `settings` resolves them against the environment.
 #[derive(Args, Debug, Clone)]
 pub struct GlobalArgs {
     /// OTLP endpoint (default http://localhost:4317 for grpc, http://localhost:4318 for http).
@@ -198,6 +204,7 @@ impl Default for GlobalArgs {
     }
 }
 
+/// The subcommands, each with its own flags.
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// List scenarios: name, description, tags, weight.
@@ -217,6 +224,7 @@ pub enum Command {
     Verify(VerifyArgs),
 }
 
+/// Flags of `otelsim verify`: the two reports to compare and what to do with the verdict.
 #[derive(Args, Debug)]
 pub struct VerifyArgs {
     /// The run report (`otelsim run --report FILE`).
@@ -234,6 +242,7 @@ pub struct VerifyArgs {
     pub allow_partial: bool,
 }
 
+/// Flags of `otelsim bench`: how much to generate, and whether to encode it.
 #[derive(Args, Debug)]
 pub struct BenchArgs {
     /// Spans to generate (the bundled mixed workload, weighted).
@@ -247,6 +256,7 @@ pub struct BenchArgs {
     pub report: Option<PathBuf>,
 }
 
+/// Flags of `otelsim list`: which scenarios to list.
 #[derive(Args, Debug)]
 pub struct ListArgs {
     /// Only scenarios with any of these tags (comma-separated, case-insensitive).
@@ -254,6 +264,7 @@ pub struct ListArgs {
     pub tags: Vec<String>,
 }
 
+/// Flags of `scenario` and `run` that print each trace as it is generated.
 #[derive(Args, Debug, Clone, Default)]
 pub struct ShowArgs {
     /// Print each trace as a tree: name, duration, status.
@@ -264,6 +275,7 @@ pub struct ShowArgs {
     pub show_full_spans: bool,
 }
 
+/// Flags of `otelsim scenario`: the scenario, how many times and how often.
 #[derive(Args, Debug)]
 pub struct ScenarioArgs {
     /// Scenario name (its file stem).
@@ -275,12 +287,16 @@ pub struct ScenarioArgs {
     /// Milliseconds between iterations (default: the scenario's interval_ms ± interval_deviation_ms).
     #[arg(long, value_name = "MS")]
     pub interval: Option<f64>,
+    /// Printing each trace as it is generated.
     #[command(flatten)]
     pub show: ShowArgs,
+    /// `--output`s given after the subcommand (added to those before it).
     #[command(flatten)]
     pub output: OutputArgs,
 }
 
+/// Flags of `otelsim run`: how many picks, at what rate or load shape, for how long, and the
+/// report.
 #[derive(Args, Debug)]
 pub struct RunArgs {
     /// Number of scenario picks (each pick is one request, or one session for multi-turn).
@@ -347,12 +363,15 @@ pub struct RunArgs {
     /// Run every (filtered) scenario exactly once, ignoring weights and --count.
     #[arg(long)]
     pub each_once: bool,
+    /// Printing each trace as it is generated.
     #[command(flatten)]
     pub show: ShowArgs,
+    /// `--output`s given after the subcommand (added to those before it).
     #[command(flatten)]
     pub output: OutputArgs,
 }
 
+/// Flags of `otelsim validate`: what to print besides the diagnostics.
 #[derive(Args, Debug)]
 pub struct ValidateArgs {
     /// Also print the span names and attribute enums the semconv file defines.
@@ -360,6 +379,7 @@ pub struct ValidateArgs {
     pub show_schema: bool,
 }
 
+/// Flags of `otelsim sink`: listen addresses, limits, the summary file and fault injection.
 #[derive(Args, Debug)]
 pub struct SinkArgs {
     /// gRPC listen address.

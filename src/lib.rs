@@ -4,6 +4,8 @@
 //! → `generate` (plan + seeded RNG + anchor time → records) → `encode` (OTLP) → `export`
 //! (batching, lossless sending, counters). `run` drives it for the CLI; `sink` receives.
 
+#![warn(missing_docs)]
+
 pub mod app;
 pub mod bench;
 pub mod class;

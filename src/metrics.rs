@@ -15,6 +15,10 @@ use crate::record::{Key, ServiceId, SpanRecord, StatusCode, TraceRecord};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+/// Aggregation temporality of sums and histograms: `cumulative` (every point counts from the
+/// run's start; the default) or `delta` (each point counts since the previous collection).
+// The variants have no doc comments: clap would print them in `--help`.
+#[allow(missing_docs)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 pub enum Temporality {
     Cumulative,
@@ -52,10 +56,14 @@ enum Value {
     Attr(Key),
 }
 
+/// One metric derived from spans: what it measures and how.
 #[derive(Clone, Debug)]
 pub struct MetricSpec {
+    /// Metric name, prefix applied.
     pub name: String,
+    /// The description exported with it.
     pub description: String,
+    /// UCUM unit (`1` for counts).
     pub unit: String,
     /// `None` for a counter (monotonic sum); bucket bounds for a histogram.
     pub bounds: Option<Vec<f64>>,
@@ -199,10 +207,13 @@ fn high_cardinality(key: &str) -> bool {
 /// The metrics of a run.
 #[derive(Clone, Debug)]
 pub struct MetricsPlan {
+    /// Every metric: the semconv file's `canonical_metrics`, then the built-ins it leaves out.
     pub specs: Vec<MetricSpec>,
 }
 
 impl MetricsPlan {
+    /// Plans the semconv file's metrics (prefix applied), then the built-in ones it does not
+    /// cover.
     pub fn new(world: &World, sc: &Semconv) -> MetricsPlan {
         let p = &world.prefix;
         let k = &world.keys;
@@ -420,6 +431,8 @@ fn value_f64(v: &AttrValue) -> Option<f64> {
 }
 
 impl Aggregator {
+    /// An aggregator whose points start at `start_ns` (Unix ns): every point when cumulative,
+    /// the first when delta.
     pub fn new(plan: MetricsPlan, temporality: Temporality, start_ns: u64) -> Aggregator {
         let mut names: Vec<String> = Vec::new();
         let spec_name = plan
@@ -611,6 +624,7 @@ impl Aggregator {
         }
     }
 
+    /// Measurements recorded so far: one per matching span and metric.
     pub fn measurements(&self) -> u64 {
         self.measurements
     }

@@ -8,17 +8,23 @@ use std::sync::Arc;
 /// An attribute value as otelsim emits it.
 #[derive(Clone, Debug, PartialEq)]
 pub enum AttrValue {
+    /// A string, shared rather than copied.
     Str(Arc<str>),
+    /// A 64-bit integer.
     Int(i64),
+    /// A 64-bit float.
     Double(f64),
+    /// A boolean.
     Bool(bool),
 }
 
 impl AttrValue {
+    /// A string value (one allocation).
     pub fn str(s: &str) -> Self {
         AttrValue::Str(Arc::from(s))
     }
 
+    /// The text of a string value; `None` for the others.
     pub fn as_str(&self) -> Option<&str> {
         match self {
             AttrValue::Str(s) => Some(s),
@@ -38,16 +44,23 @@ impl fmt::Display for AttrValue {
     }
 }
 
+/// OTel span kind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum SpanKind {
+    /// `INTERNAL`: work inside a service.
     Internal,
+    /// `SERVER`: handles an incoming request.
     Server,
+    /// `CLIENT`: an outgoing request.
     Client,
+    /// `PRODUCER`: sends a message.
     Producer,
+    /// `CONSUMER`: receives a message.
     Consumer,
 }
 
 impl SpanKind {
+    /// A kind written in any case (`server`, `SERVER`); `None` for anything else.
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s.to_ascii_uppercase().as_str() {
             "INTERNAL" => SpanKind::Internal,
@@ -59,6 +72,7 @@ impl SpanKind {
         })
     }
 
+    /// The upper-case OTel name (`SERVER`).
     pub fn as_str(self) -> &'static str {
         match self {
             SpanKind::Internal => "INTERNAL",
@@ -70,19 +84,28 @@ impl SpanKind {
     }
 }
 
+/// OTel span status code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StatusCode {
+    /// Not set: the default, and what a successful span keeps.
     Unset,
+    /// Explicitly OK (the generator leaves its successful spans `Unset`).
     Ok,
+    /// The span failed.
     Error,
 }
 
+/// An attribute key or other shared name: one allocation, cloned by reference count.
 pub type Key = Arc<str>;
 
+/// A span event (an exception, a validation error, a tool selection).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Event {
+    /// Event name (`exception`, `<prefix>.validation.error`, …).
     pub name: Key,
+    /// When it happened, Unix time in ns.
     pub time_ns: u64,
+    /// Attributes (`exception.type`, `exception.message`, …).
     pub attrs: Vec<(Key, AttrValue)>,
 }
 
@@ -92,17 +115,28 @@ pub struct Event {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ServiceId(pub u16);
 
+/// One span as generated.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SpanRecord {
+    /// Span id, from the run's seeded RNG (never all zeros).
     pub span_id: [u8; 8],
+    /// The parent's span id; `None` for the trace's root.
     pub parent_span_id: Option<[u8; 8]>,
+    /// Span name, prefix applied.
     pub name: Key,
+    /// OTel span kind, from the plan's node.
     pub kind: SpanKind,
+    /// Start, Unix time in ns (relative to 0 until the trace is laid out).
     pub start_ns: u64,
+    /// End, Unix time in ns (relative to 0 until the trace is laid out).
     pub end_ns: u64,
+    /// Attributes in the order they were set.
     pub attrs: Vec<(Key, AttrValue)>,
+    /// Events in the order they were recorded.
     pub events: Vec<Event>,
+    /// Status code: `Error` when the span failed.
     pub status: StatusCode,
+    /// Status message of a failed span: its exception message, or the declared error `message`.
     pub status_message: Option<Arc<str>>,
     /// The service that emits the span.
     pub service: ServiceId,
@@ -113,10 +147,12 @@ pub struct SpanRecord {
 }
 
 impl SpanRecord {
+    /// The value of the attribute `key`, if set.
     pub fn attr(&self, key: &str) -> Option<&AttrValue> {
         self.attrs.iter().find(|(k, _)| &**k == key).map(|(_, v)| v)
     }
 
+    /// Sets an attribute, replacing its value in place when already set.
     pub fn set_attr(&mut self, key: Key, value: AttrValue) {
         match self.attrs.iter_mut().find(|(k, _)| *k == key) {
             Some((_, v)) => *v = value,
@@ -124,10 +160,12 @@ impl SpanRecord {
         }
     }
 
+    /// Removes the attribute `key`, if set.
     pub fn remove_attr(&mut self, key: &str) {
         self.attrs.retain(|(k, _)| &**k != key);
     }
 
+    /// End minus start, in ns (0 if the end comes first).
     pub fn duration_ns(&self) -> u64 {
         self.end_ns.saturating_sub(self.start_ns)
     }
@@ -136,22 +174,29 @@ impl SpanRecord {
 /// One trace: every span shares `trace_id`; spans are in creation order (parents first).
 #[derive(Clone, Debug, PartialEq)]
 pub struct TraceRecord {
+    /// Trace id, from the run's seeded RNG (never all zeros).
     pub trace_id: [u8; 16],
     /// Instrumentation scope name, `otelsim.<scenario>`.
     pub scope: Key,
+    /// The scenario that produced it, for per-scenario counts.
     pub scenario: Key,
+    /// Every span, parents before children.
     pub spans: Vec<SpanRecord>,
 }
 
 /// Log severities otelsim emits, with their OTLP numbers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Severity {
+    /// `INFO` (9).
     Info,
+    /// `WARN` (13).
     Warn,
+    /// `ERROR` (17).
     Error,
 }
 
 impl Severity {
+    /// The OTLP severity number.
     pub fn number(self) -> i32 {
         match self {
             Severity::Info => 9,
@@ -160,6 +205,7 @@ impl Severity {
         }
     }
 
+    /// The OTLP severity text.
     pub fn text(self) -> &'static str {
         match self {
             Severity::Info => "INFO",
@@ -172,12 +218,19 @@ impl Severity {
 /// A log record tied to the span it describes.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LogRecord {
+    /// When it happened, Unix time in ns (also sent as its observed time).
     pub time_ns: u64,
+    /// `ERROR` for a failure, `WARN` for a scheduled retry or a block, else `INFO`.
     pub severity: Severity,
+    /// The message in plain words (`Agent turn started`).
     pub body: Arc<str>,
+    /// `event.name`, the span's key attributes (ids, tenant) and the event's own.
     pub attrs: Vec<(Key, AttrValue)>,
+    /// The trace of the span it describes.
     pub trace_id: [u8; 16],
+    /// The span it describes.
     pub span_id: [u8; 8],
+    /// Instrumentation scope name, the same as its trace's.
     pub scope: Key,
     /// The service of the span the record describes.
     pub service: ServiceId,

@@ -16,15 +16,24 @@ use std::path::{Path, PathBuf};
 /// Where to read inputs from; `None` means the embedded default.
 #[derive(Clone, Debug, Default)]
 pub struct Sources {
+    /// config.yaml (`--config` / `OTELSIM_CONFIG`).
     pub config: Option<PathBuf>,
+    /// The semantic-conventions YAML (`--semconv` / `SEMCONV`).
     pub semconv: Option<PathBuf>,
+    /// The folder searched recursively for scenario files (`--scenarios-dir` /
+    /// `SCENARIOS_DIR`).
     pub scenarios_dir: Option<PathBuf>,
 }
 
+/// Everything a run is made from, loaded and validated: config, semconv and the scenarios.
 #[derive(Debug)]
 pub struct Registry {
+    /// The loaded config.yaml.
     pub config: Config,
+    /// The loaded semantic conventions.
     pub semconv: Semconv,
+    /// Every scenario that loaded, hidden ones and the config's registry-only control-plane
+    /// scenarios included, sorted by name.
     pub scenarios: Vec<ScenarioDef>,
     /// Diagnostics found while loading: warnings, and with `load_collecting` also errors.
     pub warnings: Vec<Diagnostic>,
@@ -178,6 +187,7 @@ impl Registry {
         Ok(reg)
     }
 
+    /// The scenario of this name (hidden ones included).
     pub fn get(&self, name: &str) -> Option<&ScenarioDef> {
         self.scenarios.iter().find(|s| s.name == name)
     }
@@ -306,6 +316,7 @@ impl Picker {
         Ok(Picker { names, cumulative })
     }
 
+    /// A random scenario name, by weight.
     pub fn pick<R: Rng + ?Sized>(&self, rng: &mut R) -> &str {
         self.pick_at(rng.random_range(0.0..1.0))
     }

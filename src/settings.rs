@@ -11,39 +11,54 @@ use anyhow::{bail, Result};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+/// What a command runs with: the global flags resolved against the environment and defaults.
 #[derive(Clone, Debug)]
 pub struct Settings {
+    /// Where config, semconv and scenarios are read from.
     pub sources: Sources,
     /// Where the telemetry goes (`--output`, then `--output-file`); `[otlp]` when
     /// neither is given. `export.output_file` is the first file output (what reports record).
     pub outputs: Vec<OutputSpec>,
     /// The path of `--output-file` (also in `outputs`), so messages name the flag as given.
     pub output_file_flag: Option<PathBuf>,
+    /// How the OTLP output sends (the first file output, if any, as its `output_file`).
     pub export: ExportConfig,
+    /// Attribute and span-name prefix (`--vendor` / `VENDOR`, default `vendor`), lower-cased.
     pub vendor: String,
+    /// `service.name` of the planes (`--service-name` / `OTEL_SERVICE_NAME`).
     pub service_name: Option<String>,
+    /// `--tenant-id`: the tenant of every scenario.
     pub tenant_id: Option<String>,
+    /// `OTEL_RESOURCE_ATTRIBUTES` pairs, added to every resource.
     pub resource_attrs: Vec<(String, String)>,
+    /// `--seed`; `None`: a random seed per run.
     pub seed: Option<u64>,
     /// Virtual start time in Unix nanoseconds.
     pub start_time_ns: Option<u64>,
+    /// `-v` count: from 1, one line per request and the load warnings.
     pub verbose: u8,
+    /// `-q`: only errors.
     pub quiet: bool,
     /// `Some` when --metrics / --no-metrics overrides each scenario's `emit_metrics`.
     pub metrics: Option<bool>,
+    /// `Some` when --logs / --no-logs overrides each scenario's `emit_logs`.
     pub logs: Option<bool>,
+    /// `--temporality`: whether metric points are cumulative (the default) or deltas.
     pub temporality: crate::metrics::Temporality,
+    /// How often metrics are collected and exported, on the run's clock.
     pub metrics_interval: std::time::Duration,
 }
 
 /// One `--output KIND[:PATH]`: where a run's telemetry goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OutputSpec {
+    /// `otlp` (send to the endpoint) or `otlp-json` (write a file).
     pub kind: OutputKind,
     /// The file written (`otlp-json`); `None` for `otlp`, which sends to the endpoint.
     pub path: Option<PathBuf>,
 }
 
+/// The kinds of output `--output` knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OutputKind {
     /// OTLP to the endpoint (`--endpoint`, `--protocol`).
@@ -65,6 +80,7 @@ impl OutputSpec {
         }
     }
 
+    /// Write OTLP/JSON lines to `path`.
     pub fn otlp_json(path: impl Into<PathBuf>) -> Self {
         OutputSpec {
             kind: OutputKind::OtlpJson,
@@ -302,6 +318,8 @@ impl Settings {
         }
     }
 
+    /// Resolves the flags `g` against the environment `env` (flags win); fails on invalid
+    /// values.
     pub fn resolve(g: &GlobalArgs, env: &dyn Fn(&str) -> Option<String>) -> Result<Settings> {
         let env_nonempty = |k: &str| env(k).filter(|v| !v.trim().is_empty());
         let protocol = match g.protocol {

@@ -21,6 +21,7 @@ use opentelemetry_proto::tonic::trace::v1::{
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+/// An attribute value as an OTLP `AnyValue`.
 pub fn any_value(v: &AttrValue) -> AnyValue {
     AnyValue {
         value: Some(match v {
@@ -32,6 +33,7 @@ pub fn any_value(v: &AttrValue) -> AnyValue {
     }
 }
 
+/// An attribute as an OTLP `KeyValue`.
 pub fn key_value(k: &str, v: &AttrValue) -> KeyValue {
     KeyValue {
         key: k.to_string(),

@@ -283,6 +283,7 @@ pub struct WireEncoder {
 }
 
 impl WireEncoder {
+    /// An encoder for the services of `resources`; each `Resource` is encoded on first use.
     pub fn new(resources: Resources) -> Self {
         WireEncoder {
             resources,

@@ -10,23 +10,38 @@ use std::time::Instant;
 /// Exact counters of one signal; items are spans, data points or log records.
 #[derive(Debug, Default)]
 pub struct SignalCounters {
+    /// Items handed to the output by the producers.
     pub generated: AtomicU64,
+    /// Items in requests that were started (once each, whatever the retries).
     pub sent: AtomicU64,
+    /// Items the receiver accepted.
     pub acked: AtomicU64,
+    /// Items that will never be delivered: refused, given up on, or never sent.
     pub failed: AtomicU64,
+    /// Requests started (a retried request counts once).
     pub requests_sent: AtomicU64,
+    /// Requests the receiver answered with success, partial successes included.
     pub requests_acked: AtomicU64,
+    /// Requests given up on.
     pub requests_failed: AtomicU64,
 }
 
+/// A copy of one signal's [`SignalCounters`] at one moment, as reports show it.
 #[derive(Clone, Debug, Default, serde::Serialize, PartialEq, Eq)]
 pub struct SignalSnapshot {
+    /// Items handed to the output.
     pub generated: u64,
+    /// Items in requests that were started.
     pub sent: u64,
+    /// Items the receiver accepted.
     pub acked: u64,
+    /// Items that will never be delivered.
     pub failed: u64,
+    /// Requests started.
     pub requests_sent: u64,
+    /// Requests answered with success.
     pub requests_acked: u64,
+    /// Requests given up on.
     pub requests_failed: u64,
 }
 
@@ -47,13 +62,21 @@ impl SignalCounters {
 /// Exact counters of the export pipeline.
 #[derive(Debug, Default)]
 pub struct Counters {
+    /// Traces handed to the output (once each, even when realtime mode sends them span by
+    /// span).
     pub traces_generated: AtomicU64,
+    /// Counters of spans.
     pub spans: SignalCounters,
+    /// Counters of metric data points.
     pub points: SignalCounters,
+    /// Counters of log records.
     pub logs: SignalCounters,
+    /// Request attempts repeated after a retryable failure.
     pub retries: AtomicU64,
     /// Retries that waited as the receiver asked (Retry-After, RetryInfo).
     pub retry_hints: AtomicU64,
+    /// Request bytes sent, every attempt included (HTTP bodies after gzip, gRPC messages before
+    /// it).
     pub bytes_sent: AtomicU64,
     first_error: Mutex<Option<String>>,
     /// When the endpoint started failing (reset by any success).
@@ -61,15 +84,24 @@ pub struct Counters {
     pub(crate) fatal: Mutex<Option<String>>,
 }
 
+/// A copy of [`Counters`] at one moment, as the summary and the run report show it.
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct CountersSnapshot {
+    /// Traces handed to the output.
     pub traces_generated: u64,
+    /// Span counters.
     pub spans: SignalSnapshot,
+    /// Metric data point counters.
     pub metric_points: SignalSnapshot,
+    /// Log record counters.
     pub log_records: SignalSnapshot,
+    /// Request attempts repeated after a retryable failure.
     pub retries: u64,
+    /// Retries that waited as the receiver asked (Retry-After, RetryInfo).
     pub retry_hints: u64,
+    /// Request bytes sent, every attempt included.
     pub bytes_sent: u64,
+    /// The first error met (a failed request, a refusal), for the summary.
     pub first_error: Option<String>,
 }
 
@@ -81,6 +113,7 @@ impl CountersSnapshot {
 }
 
 impl Counters {
+    /// Reads every counter (each one atomically, not all of them at one instant).
     pub fn snapshot(&self) -> CountersSnapshot {
         CountersSnapshot {
             traces_generated: self.traces_generated.load(Relaxed),
@@ -154,6 +187,7 @@ pub struct AckLog {
 }
 
 impl AckLog {
+    /// A log that lists at most `cap` traces and only counts the rest.
     pub fn new(cap: usize) -> Self {
         AckLog {
             cap,

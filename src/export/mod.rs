@@ -29,6 +29,10 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// The OTLP transport and encoding: `grpc` (protobuf over gRPC), or OTLP/HTTP with
+/// protobuf (`http/protobuf`) or JSON (`http/json`) bodies.
+// The variants have no doc comments: clap would print them in `--help`.
+#[allow(missing_docs)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 pub enum Protocol {
     #[value(name = "grpc")]
@@ -43,6 +47,7 @@ pub enum Protocol {
 }
 
 impl Protocol {
+    /// An `OTEL_EXPORTER_OTLP_PROTOCOL` value in any case; also accepts `http` and `json`.
     pub fn parse(s: &str) -> Option<Self> {
         match s.trim().to_ascii_lowercase().as_str() {
             "grpc" => Some(Protocol::Grpc),
@@ -52,6 +57,7 @@ impl Protocol {
         }
     }
 
+    /// The name `--protocol`, the OTel variable and reports use.
     pub fn as_str(self) -> &'static str {
         match self {
             Protocol::Grpc => "grpc",
@@ -60,6 +66,7 @@ impl Protocol {
         }
     }
 
+    /// The OTel default endpoint: port 4317 for gRPC, 4318 for HTTP.
     pub fn default_endpoint(self) -> &'static str {
         match self {
             Protocol::Grpc => "http://localhost:4317",
@@ -68,16 +75,22 @@ impl Protocol {
     }
 }
 
+/// How an OTLP writer sends: endpoint, protocol, batching, concurrency, retries, TLS.
 #[derive(Clone, Debug)]
 pub struct ExportConfig {
     /// Base URL (`http://host:port`); for HTTP `/v1/<signal>` is appended unless present.
     pub endpoint: String,
+    /// Transport and body encoding.
     pub protocol: Protocol,
+    /// Extra request headers (`--header`, `OTEL_EXPORTER_OTLP_HEADERS`), e.g. an auth token.
     pub headers: Vec<(String, String)>,
+    /// Compress request bodies with gzip.
     pub gzip: bool,
     /// Write OTLP/JSON lines here instead of sending.
     pub output_file: Option<PathBuf>,
+    /// Spans per request at most; a trace is never split, so one larger trace goes alone.
     pub max_batch_spans: usize,
+    /// Log records per request at most.
     pub max_batch_logs: usize,
     /// Flush a partial batch after this long; `None`: only by size and at the end
     /// (what file output uses, so batches do not depend on timing).
@@ -85,8 +98,11 @@ pub struct ExportConfig {
     /// Full per-signal endpoints (traces, metrics, logs) from
     /// `OTEL_EXPORTER_OTLP_<SIGNAL>_ENDPOINT`, used as they are; `None`: derived from `endpoint`.
     pub signal_endpoints: [Option<String>; 3],
+    /// Requests in flight at once (1 for file output, whose order must not vary).
     pub concurrency: usize,
+    /// Batches that may wait for a free sender before producers block (backpressure).
     pub queue_batches: usize,
+    /// Timeout of each request attempt.
     pub request_timeout: Duration,
     /// How long one batch keeps retrying, and how long the endpoint may keep
     /// failing before the run is declared failed.
@@ -119,10 +135,14 @@ impl Default for ExportConfig {
     }
 }
 
+/// One of the three OTLP signals.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Signal {
+    /// Spans.
     Traces,
+    /// Metric data points.
     Metrics,
+    /// Log records.
     Logs,
 }
 

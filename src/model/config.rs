@@ -19,17 +19,24 @@ pub use crate::model::read::samples::{read_sample, read_samples};
 /// Templates of the generated ids (`id_formats`).
 #[derive(Clone, Debug)]
 pub struct IdFormats {
+    /// `<prefix>.session.id` (also `gen_ai.conversation.id`); default `sess_{hex:12}`.
     pub session_id: IdTemplate,
+    /// Read for compatibility only: `gen_ai.conversation.id` carries the session id.
     pub conversation_id: IdTemplate,
+    /// `<prefix>.request.id`; default `req_{hex:6}`.
     pub request_id: IdTemplate,
+    /// `<prefix>.mcp.tool.call.id` of each tool call; default `mcp_call_{hex:12}`.
     pub mcp_tool_call_id: IdTemplate,
+    /// `<prefix>.enduser.pseudo.id`; default `user_{hex:6}`.
     pub enduser_pseudo_id: IdTemplate,
 }
 
 /// Mean latency (ms) per span key with relative variance; see `Distribution::MeanVariance`.
 #[derive(Clone, Debug, Default)]
 pub struct LatencyProfile {
+    /// Relative variance of the keys the profile leaves out, and of bare means.
     pub default_variance: f64,
+    /// Latency per span key (see [`LATENCY_KEYS`]), in ms.
     pub spans: BTreeMap<String, Distribution>,
 }
 
@@ -86,83 +93,117 @@ impl LatencyProfile {
 /// Attribute values of the tools-recommend span (`tools_recommend`).
 #[derive(Clone, Debug)]
 pub struct ToolsRecommend {
+    /// `<prefix>.step.outcome`; default `success`.
     pub step_outcome: String,
+    /// `<prefix>.mcp.selection.strategy`; default `default`.
     pub selection_strategy: String,
+    /// `<prefix>.mcp.selection.constraints`; default `none`.
     pub selection_constraints: String,
+    /// `<prefix>.mcp.tools.selected.count`; default 1.
     pub tools_selected_count: u64,
+    /// `<prefix>.mcp.selection.fallback.used`; default false.
     pub selection_fallback_used: bool,
 }
 
 /// Retry policy of MCP tool calls (`mcp_retry`).
 #[derive(Clone, Debug)]
 pub struct McpRetry {
+    /// `<prefix>.retry.policy` of retried tool calls; default `exponential`.
     pub retry_policy: String,
+    /// Mean duration in ms of a failed attempt, by its `error.type`.
     pub latency_by_error_type: BTreeMap<String, f64>,
+    /// Gap before the second attempt, in ms (default 100).
     pub backoff_base_ms: f64,
+    /// Growth factor of the gap from one attempt to the next (default 2).
     pub backoff_multiplier: f64,
+    /// How far each gap varies at random, as a fraction (default 0.2: ±20%).
     pub backoff_jitter: f64,
 }
 
 /// One scripted attempt of an MCP retry template.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AttemptSpec {
+    /// Whether the attempt succeeds.
     pub success: bool,
+    /// `error.type` of a failed attempt; `None`: `timeout`.
     pub error_type: Option<String>,
+    /// Mean duration in ms (±20%); `None`: by error type, else the profile's tool-call latency.
     pub latency_mean_ms: Option<f64>,
 }
 
 /// One tenant: its config key, id and optional display name.
 #[derive(Clone, Debug)]
 pub struct Tenant {
+    /// The key scenarios name it by (`context.tenant`).
     pub key: String,
+    /// `<prefix>.tenant.id`.
     pub id: String,
+    /// Human-readable name, as written; not emitted.
     pub display_name: Option<String>,
 }
 
 /// One tool of an MCP server.
 #[derive(Clone, Debug)]
 pub struct McpTool {
+    /// `gen_ai.tool.name`.
     pub name: String,
+    /// `<prefix>.mcp.tool.uuid` (`tool_uuid`).
     pub uuid: String,
 }
 
 /// One MCP server (`mcp_servers.<key>`) and its tools.
 #[derive(Clone, Debug)]
 pub struct McpServer {
+    /// Its key under `mcp_servers:`, which scenarios and divisions name.
     pub key: String,
+    /// `<prefix>.mcp.server.uuid` (`mcp_server_uuid`).
     pub uuid: String,
+    /// As written; not emitted.
     pub description: String,
+    /// The tools it serves, in file order.
     pub tools: Vec<McpTool>,
 }
 
 /// How a simulation goal fails (`realistic_scenarios.error_templates.<goal>`).
 #[derive(Clone, Debug, Default)]
 pub struct ErrorTemplate {
+    /// The failure's `error.type`, instead of the goal's built-in one.
     pub error_type: Option<String>,
+    /// `http.response.status_code` values of `4xx_invalid_arguments` (one picked per failure;
+    /// default 400).
     pub http_status_codes: Vec<i64>,
 }
 
 /// One conversation sample: user input and reply, with optional redacted forms.
 #[derive(Clone, Debug, Default)]
 pub struct Sample {
+    /// The user's message.
     pub user_input: String,
+    /// The agent's reply (`llm_response` or `agent_response`).
     pub llm_response: String,
+    /// A redacted form of the message to emit instead of masking it.
     pub user_input_redacted: Option<String>,
+    /// A redacted form of the reply to emit instead of masking it.
     pub llm_response_redacted: Option<String>,
 }
 
 /// One validation error a control-plane step reports.
 #[derive(Clone, Debug, Default)]
 pub struct ValidationError {
+    /// `<prefix>.validation.error.path`: the request field that failed.
     pub path: String,
+    /// `<prefix>.validation.error.rule`: the rule it broke.
     pub rule: String,
+    /// `<prefix>.validation.error.code`.
     pub code: String,
 }
 
 /// An exception event: type and message.
 #[derive(Clone, Debug, Default)]
 pub struct ExceptionSpec {
+    /// `exception.type`.
     pub type_name: String,
+    /// `exception.message` (may be empty).
     pub message: String,
 }
 
@@ -171,27 +212,39 @@ pub struct ExceptionSpec {
 pub struct CpStep {
     /// Un-prefixed attribute keys (`request.outcome`); the prefix is applied at compile time.
     pub attrs: Vec<(String, AttrValue)>,
+    /// Each one a `<prefix>.validation.error` event on the step's span.
     pub validation_errors: Vec<ValidationError>,
+    /// The exception event the span records when it fails.
     pub exception: Option<ExceptionSpec>,
+    /// Chance (0–1) that the step fails (the template's `error_rate.<step>`).
     pub error_rate: f64,
 }
 
 /// A control-plane validation template: the root step and optional sub-steps.
 #[derive(Clone, Debug, Default)]
 pub struct CpTemplate {
+    /// The validation span itself.
     pub root: CpStep,
+    /// `payload`: the payload validation step.
     pub payload: Option<CpStep>,
+    /// `policy`: the policy check; `None` too when `include_policy: false`.
     pub policy: Option<CpStep>,
+    /// `augmentation`: the augmentation step; `None` too when `include_augmentation: false`.
     pub augmentation: Option<CpStep>,
 }
 
 /// A scenario declared in `control_plane.request_scenarios` (no YAML file of its own).
 #[derive(Clone, Debug)]
 pub struct RequestScenario {
+    /// Its key under `request_scenarios`: the scenario's name.
     pub name: String,
+    /// The `request_validation_templates` id the scenario runs.
     pub template: String,
+    /// Shown by `otelsim list`.
     pub description: String,
+    /// Relative weight in `run`'s random mix (default 1).
     pub workload_weight: f64,
+    /// Where it is declared, for diagnostics.
     pub pos: Pos,
 }
 
@@ -200,12 +253,17 @@ pub struct RequestScenario {
 pub struct ControlPlane {
     /// `trace_flow_mode: single`: an allowed request is one trace instead of linked ones.
     pub single_trace: bool,
+    /// Mean latency in ms per control-plane span key (`request_validation`, …); 20 when absent.
     pub latencies_ms: BTreeMap<String, f64>,
+    /// The `workflow_templates` key of a scenario that names no workflow.
     pub default_data_plane_workflow: Option<String>,
     /// outcome (allowed / blocked / error) → parts to emit.
     pub trace_flow: BTreeMap<String, Vec<String>>,
+    /// Scenarios declared here rather than in files.
     pub request_scenarios: Vec<RequestScenario>,
+    /// `request_validation_templates` by id (lower-cased), `_defaults` merged into each.
     pub request_templates: BTreeMap<String, CpTemplate>,
+    /// `response_validation_templates` by id (lower-cased), `_defaults` merged into each.
     pub response_templates: BTreeMap<String, CpTemplate>,
 }
 
@@ -217,14 +275,18 @@ pub const TRACE_FLOW_PARTS: &[&str] = &["incoming_validation", "data_plane", "re
 pub struct ResourceConfig {
     /// The file the resource attributes came from (config.yaml or resource.yaml).
     pub source: Option<String>,
+    /// `schema_url` of every resource and scope.
     pub schema_url: Option<String>,
+    /// Data-plane resource attributes, as written (the prefix is applied later).
     pub data_plane: Vec<(String, AttrValue)>,
+    /// Control-plane resource attributes, as written (the prefix is applied later).
     pub control_plane: Vec<(String, AttrValue)>,
 }
 
 /// One service declared under `services:`; the map key is its `service.name`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ServiceDef {
+    /// `service.name`: its key under `services:`.
     pub name: String,
     /// Resource attributes of the service, in file order (never `service.name`).
     pub attributes: Vec<(String, AttrValue)>,
@@ -235,33 +297,52 @@ pub struct ServiceDef {
 /// One model of the LLM catalogue, with its relative weight.
 #[derive(Clone, Debug)]
 pub struct LlmModel {
+    /// `gen_ai.provider.name` (normalised to the semconv enum when the world is built).
     pub provider: String,
+    /// `gen_ai.request.model` and `gen_ai.response.model`.
     pub model: String,
+    /// Relative weight among the models.
     pub weight: f64,
 }
 
 /// A loaded `config.yaml`.
 #[derive(Clone, Debug)]
 pub struct Config {
+    /// The file it was read from (or its embedded name), for diagnostics.
     pub source: String,
+    /// Templates of the generated ids.
     pub id_formats: IdFormats,
+    /// The default latency profile (`latency_profiles.happy_path` or `happy_path_latency`).
     pub latency: LatencyProfile,
+    /// Every named latency profile, for `data_plane.latency_profile`.
     pub latency_profiles: BTreeMap<String, LatencyProfile>,
+    /// Attribute values of tools-recommend spans.
     pub tools_recommend: ToolsRecommend,
+    /// Backoff, policy and failure latencies of MCP tool-call retries.
     pub mcp_retry: McpRetry,
+    /// Scripted attempt lists by name, for a scenario's `data_plane.mcp_retry`.
     pub mcp_retry_templates: BTreeMap<String, Vec<AttemptSpec>>,
+    /// Tenants in file order; the first is the default.
     pub tenants: Vec<Tenant>,
+    /// Agent ids in file order; the first is the default `context.agent`.
     pub agents: Vec<String>,
+    /// MCP servers in file order.
     pub mcp_servers: Vec<McpServer>,
     /// division name → MCP server key.
     pub divisions: Vec<(String, String)>,
+    /// How each simulation goal fails (`realistic_scenarios.error_templates`).
     pub error_templates: BTreeMap<String, ErrorTemplate>,
+    /// Workflow steps by name (`realistic_scenarios.workflow_templates`).
     pub workflow_templates: BTreeMap<String, Vec<String>>,
+    /// The `control_plane` section.
     pub control_plane: ControlPlane,
+    /// Conversation samples by workflow name (`default` for the others).
     pub conversation_samples: BTreeMap<String, Vec<Sample>>,
+    /// Resource attributes of the planes.
     pub resource: ResourceConfig,
     /// `services:` in file order; empty when the config declares none.
     pub services: Vec<ServiceDef>,
+    /// The LLM catalogue (`llm:`; a built-in one when absent).
     pub llm_models: Vec<LlmModel>,
 }
 
@@ -274,6 +355,7 @@ impl Config {
             .find(|t| t.key.to_ascii_lowercase() == k || t.id == key)
     }
 
+    /// An MCP server by its key.
     pub fn mcp_server(&self, key: &str) -> Option<&McpServer> {
         self.mcp_servers.iter().find(|s| s.key == key)
     }

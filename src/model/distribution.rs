@@ -18,38 +18,61 @@ pub use crate::model::read::distribution::{
 /// A numeric distribution: latencies in ms, numeric attributes, counts.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Distribution {
+    /// Always this value.
     Constant(f64),
+    /// Gaussian (`normal`).
     Normal {
+        /// Mean (ms for latencies).
         mean: f64,
+        /// Standard deviation, in the same unit.
         stddev: f64,
     },
+    /// `log_normal`: right-skewed, the usual shape of latencies.
     LogNormal {
+        /// Median (e^μ of the underlying normal).
         median: f64,
+        /// Standard deviation of the underlying normal.
         sigma: f64,
     },
+    /// Uniform over `min..max`.
     Uniform {
+        /// Lower bound (inclusive).
         min: f64,
+        /// Upper bound (exclusive); `min` itself when not above it.
         max: f64,
     },
+    /// `exponential`.
     Exponential {
+        /// Mean (1 / rate).
         mean: f64,
     },
+    /// `poisson`: a count of events.
     Poisson {
+        /// Mean count.
         lambda: f64,
     },
+    /// `geometric`: failures before the first success.
     Geometric {
+        /// Success probability of each trial.
         p: f64,
     },
+    /// `bernoulli`: 1 with probability `p`, else 0.
     Bernoulli {
+        /// Probability of 1.
         p: f64,
     },
     /// `mean × (1 + N(0, variance))`, with an optional spike (the predecessor's latency model).
     MeanVariance {
+        /// The mean the noise is applied to (a draw never falls below 5% of it).
         mean: f64,
+        /// Standard deviation of the relative noise, despite the name (0.2: about ±20%).
         variance: f64,
+        /// Chance (0–1) that a draw is a spike.
         spike_rate: f64,
+        /// Factor a spike multiplies the draw by.
         spike_multiplier: f64,
     },
+    /// `mixture`: (weight, distribution) pairs; each draw picks one by weight.
     Mixture(Vec<(f64, Distribution)>),
 }
 
@@ -156,10 +179,15 @@ pub const MAX_PARAM: f64 = 1e12;
 /// A count: an integer, or a distribution with optional `min`/`max` caps.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Count {
+    /// Always this many.
     Fixed(u32),
+    /// Drawn from `dist`, rounded and clamped to `min..=max`.
     Sampled {
+        /// The distribution drawn from.
         dist: Distribution,
+        /// Fewest instances (default 0).
         min: u32,
+        /// Most instances (default and limit [`MAX_COUNT`]).
         max: u32,
     },
 }
@@ -182,6 +210,7 @@ impl Count {
 /// A weighted choice among values (`categorical`), for attributes.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Categorical {
+    /// The values, in the order their weights accumulate.
     pub values: Vec<AttrValue>,
     /// Cumulative weights, last = total.
     pub cumulative: Vec<f64>,

@@ -33,23 +33,33 @@ pub const GOALS: &[&str] = &[
 /// How a step attribute gets its value: fixed, drawn from a number distribution, or chosen.
 #[derive(Clone, Debug, PartialEq)]
 pub enum AttrSpec {
+    /// The same value on every span.
     Literal(AttrValue),
-    Numeric { dist: Distribution, integer: bool },
+    /// A number drawn from a distribution.
+    Numeric {
+        /// The distribution drawn from.
+        dist: Distribution,
+        /// Whole numbers: a discrete distribution, or `integer: true`.
+        integer: bool,
+    },
+    /// A weighted pick among values (`distribution: categorical`).
     Categorical(Categorical),
 }
 
 /// How a step fails: rate, `error.type` choices, and how failure spreads.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ErrorDef {
+    /// Chance (0–1) that the span fails on its own.
     pub rate: f64,
     /// Allowed `error.type` values to choose from when this span fails on its own.
     pub types: Vec<String>,
     /// Whether this span's failure marks its parent failed too.
     pub propagate: bool,
-    /// Probability that each child fails when this span fails on its own.
+    /// Probability that this span fails when its parent fails on its own.
     pub from_parent: f64,
     /// Probability that a later sibling fails after this one failed.
     pub cascade_to_siblings: f64,
+    /// Status message of the span when it fails on its own.
     pub message: Option<String>,
     /// Error types worth retrying; a failed attempt of another type ends the retries.
     pub retryable_types: Vec<String>,
@@ -72,30 +82,48 @@ impl Default for ErrorDef {
 /// Retries of a step: attempts, per-attempt success, backoff.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RetryDef {
+    /// Attempts at most.
     pub max_attempts: u32,
+    /// The first attempt always fails.
     pub force_initial_failure: bool,
     /// Success probability of attempt i (0-based); the last entry repeats.
     pub success_rate_per_attempt: Vec<f64>,
+    /// Gap before the second attempt, in ms.
     pub backoff_base_ms: f64,
+    /// Growth factor of the gap from one attempt to the next.
     pub backoff_multiplier: f64,
+    /// How far each gap varies at random, as a fraction (0.2: ±20%).
     pub backoff_jitter: f64,
+    /// `error.type` values a failed attempt picks from.
     pub error_types: Vec<String>,
 }
 
 /// One span step of an explicit `root:` tree.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StepDef {
+    /// The span type as written (`type:` or `name:`): `vendor.llm.call`, or a bare class.
     pub type_name: String,
+    /// Where the step is written, for diagnostics.
     pub pos: Pos,
+    /// Its key path (`root.children[0]`), for diagnostics.
     pub path: String,
+    /// `kind:`; `None`: the semconv `span_names` entry or the class's default.
     pub kind: Option<SpanKind>,
+    /// `latency:` in ms; `None`: the built-in mean of its class.
     pub latency: Option<Distribution>,
+    /// How the span fails (never, by default).
     pub error: ErrorDef,
+    /// `attributes:`, each with how its value is produced and where it is written.
     pub attributes: Vec<(String, AttrSpec, Pos)>,
+    /// `children:`, in order.
     pub children: Vec<StepDef>,
+    /// Whether the children run concurrently instead of one after another.
     pub parallel: bool,
+    /// Chance that the step (and its subtree) appears (default 1).
     pub probability: f64,
+    /// Instances under each instance of the parent (default 1).
     pub count: Count,
+    /// `retry:`: the step's work runs as attempt spans.
     pub retry: Option<RetryDef>,
     /// `service: NAME`: a service declared in config.yaml's `services:`, and where the name is written.
     pub service: Option<(String, Pos)>,
@@ -104,42 +132,64 @@ pub struct StepDef {
 /// `realistic_overrides`: tweaks to a goal-driven workflow run.
 #[derive(Clone, Debug, Default)]
 pub struct Overrides {
+    /// The tool step `4xx_invalid_arguments` fails (0-based); `None`: a random one.
     pub step_index_for_4xx: Option<u32>,
+    /// The division or MCP server key `wrong_division` sends the tool call to.
     pub wrong_division_target: Option<String>,
+    /// The tool step `wrong_division` sends astray (0-based); `None`: a random one.
     pub step_index_wrong_division: Option<u32>,
+    /// `partial_workflow`: the steps that run, instead of the workflow's.
     pub actual_steps: Option<Vec<String>>,
+    /// `partial_workflow`: indices of the workflow steps left out.
     pub skip_steps: Vec<u32>,
+    /// The MCP server the workflow uses, over `context.mcp_server` and `mcp_server`.
     pub mcp_server_key: Option<String>,
+    /// `exception.type` of the injected failure.
     pub exception_type: Option<String>,
+    /// `exception.message` of the injected failure.
     pub exception_message: Option<String>,
 }
 
 /// `data_plane`: the config workflow to run and its options.
 #[derive(Clone, Debug, Default)]
 pub struct DataPlaneDef {
+    /// The `workflow_templates` key of the workflow to run.
     pub workflow: Option<String>,
+    /// The request validation template, when `control_plane` names none.
     pub control_plane_template: Option<String>,
+    /// Scripted attempts of every tool call (a `mcp_retry_templates` name, or a list).
     pub mcp_retry: Option<Vec<AttemptSpec>>,
+    /// A `latency_profiles` key; `None`: the default profile.
     pub latency_profile: Option<String>,
 }
 
 /// `control_plane`: the validation template and outcome of a request.
 #[derive(Clone, Debug, Default)]
 pub struct ControlPlaneDef {
+    /// A `request_validation_templates` id (lower-cased).
     pub template: Option<String>,
+    /// `allowed`, `blocked` or `error`: picks the template when none is named.
     pub request_outcome: Option<String>,
+    /// With `blocked`: the reason (`-` read as `_`), for template `blocked_<reason>`.
     pub block_reason: Option<String>,
+    /// An exception event recorded on the policy check span.
     pub policy_exception: Option<ExceptionSpec>,
 }
 
 /// `context`: tenant, agent, MCP server, workflow and error pattern of a run.
 #[derive(Clone, Debug, Default)]
 pub struct ContextDef {
+    /// A config tenant key (default: the first tenant).
     pub tenant: Option<String>,
+    /// An agent id (default: the first of config `agents`).
     pub agent: Option<String>,
+    /// The MCP server key (the "correct division").
     pub mcp_server: Option<String>,
+    /// A `workflow_templates` key, when `data_plane` names no workflow.
     pub workflow: Option<String>,
+    /// Steps used as the workflow when no workflow is named.
     pub correct_flow: Vec<String>,
+    /// One of [`ERROR_PATTERNS`]: a tool-call failure injected at `error_rate`.
     pub error_pattern: Option<String>,
     /// `error_config.rate`: chance per trace that `error_pattern` injects its failure.
     pub error_rate: Option<f64>,
@@ -167,25 +217,45 @@ pub const ERROR_PATTERNS: &[&str] = &[
 pub struct ScenarioDef {
     /// Lookup name: the file stem (or the registry key).
     pub name: String,
+    /// `name:`, else the file stem; for people reading the file, not emitted.
     pub display_name: String,
+    /// `description:`, shown by `otelsim list`.
     pub description: String,
+    /// The file it was read from (or its embedded path), for diagnostics.
     pub source: String,
+    /// `tags:`, matched by `--tags`.
     pub tags: Vec<String>,
+    /// Relative weight in `run`'s random mix (default 1; 0 leaves it out).
     pub workload_weight: f64,
+    /// Iterations of `otelsim scenario` (default 1).
     pub repeat_count: u32,
+    /// Gap between iterations, in ms (default 500).
     pub interval_ms: f64,
+    /// ± random spread of that gap, in ms (default 0).
     pub interval_deviation_ms: f64,
+    /// Whether metrics are derived from its spans (default true).
     pub emit_metrics: bool,
+    /// Whether log records are derived from its spans (default true).
     pub emit_logs: bool,
+    /// `redaction_applied`: one of [`REDACTION_LEVELS`].
     pub redaction: String,
+    /// Top-level `mcp_server`: the MCP server key when `context` names none.
     pub mcp_server: Option<String>,
+    /// `simulation_goal` (or `goal`, also under `data_plane`); `None`: `happy_path`.
     pub goal: Option<String>,
+    /// `realistic_overrides` (or `scenario_overrides`).
     pub overrides: Overrides,
+    /// `data_plane`: the config workflow to run and its options.
     pub data_plane: Option<DataPlaneDef>,
+    /// `control_plane`: the request's validation.
     pub control_plane: Option<ControlPlaneDef>,
+    /// `context`: tenant, agent, MCP server, workflow, error pattern.
     pub context: ContextDef,
+    /// `conversation.turns`: one request per turn, all in one session.
     pub turns: Vec<Sample>,
+    /// `conversation.samples`: one picked per request.
     pub samples: Vec<Sample>,
+    /// `root:`: an explicit span tree.
     pub root: Option<StepDef>,
 }
 

@@ -11,56 +11,88 @@ use crate::record::SpanKind;
 use crate::yaml::{join, read_str, read_str_list, Kind, Node};
 use std::collections::BTreeMap;
 
+/// An attribute's declared `type`; it decides what filling invents for a required attribute.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AttrType {
+    /// `string`.
     String,
+    /// `int…` (integer): filled with a small whole number.
     Int,
+    /// `double`, `float…` or `number`: filled with a value in 0..1.
     Double,
+    /// `bool…`: filled with `false`.
     Bool,
+    /// Any other or no `type`.
     Any,
 }
 
+/// One attribute of a `*_attributes` section.
 #[derive(Clone, Debug)]
 pub struct AttrDef {
+    /// The attribute's name as the file writes it (prefix not yet applied).
     pub name: String,
+    /// `type`, which decides what filling invents for a required attribute.
     pub ty: AttrType,
+    /// `required: true`: filled (from `examples`, else by type) when nothing else sets it.
     pub required: bool,
+    /// `allowed_values`: the enum literal values are checked and normalised against.
     pub allowed: Vec<AttrValue>,
+    /// `examples`: what filling picks from for a required attribute.
     pub examples: Vec<AttrValue>,
+    /// `default`: the value filling writes, before any other rule.
     pub default: Option<AttrValue>,
     /// Span classes (names without prefix) this attribute applies to, when declared per attribute.
     pub applies_to: Vec<String>,
 }
 
+/// One entry of `span_names`.
 #[derive(Clone, Debug)]
 pub struct SpanDef {
+    /// The span name as the file writes it.
     pub name: String,
+    /// `span_kind`: the kind of spans of this class unless a step says otherwise.
     pub kind: Option<SpanKind>,
+    /// `parent`, split on `|`; read, not checked.
     pub parents: Vec<String>,
+    /// `is_root: true`; read, not checked.
     pub is_root: bool,
 }
 
+/// One entry of `canonical_metrics`: a metric derived from the spans of one class.
 #[derive(Clone, Debug)]
 pub struct MetricDef {
+    /// Metric name as the file writes it (the prefix is applied when the metric is planned).
     pub name: String,
+    /// `instrument`: `histogram` records a value per span; anything else counts spans.
     pub instrument: String,
+    /// `unit` (UCUM, e.g. `ms`, `s`, `{token}`); empty becomes `1`.
     pub unit: String,
+    /// The metric's description, as exported.
     pub description: String,
+    /// Span attributes that become the metric's attributes (high-cardinality ones are left
+    /// out).
     pub dimensions: Vec<String>,
+    /// `aligns_with_span`: the span class the metric is derived from; `None`: the metric is not
+    /// emitted.
     pub aligns_with_span: Option<String>,
     /// The span attribute a histogram measures instead of the span's duration.
     pub value_attribute: Option<String>,
 }
 
+/// A loaded semantic-conventions file.
 #[derive(Clone, Debug)]
 pub struct Semconv {
+    /// The file it was read from (or its embedded name), for diagnostics.
     pub source: String,
     /// The vendor namespace the file's own names use (e.g. `vendor`), if any.
     pub namespace: Option<String>,
+    /// `schema_version`, as written; read, not used.
     pub schema_version: Option<String>,
     /// Section name (`mcp_tool_attributes`) → attributes, in file order.
     pub sections: Vec<(String, Vec<AttrDef>)>,
+    /// `span_names`, in file order.
     pub spans: Vec<SpanDef>,
+    /// `canonical_metrics`, in file order.
     pub metrics: Vec<MetricDef>,
 }
 
@@ -72,10 +104,13 @@ pub const ERROR_TYPES: &[&str] = &[
     "tool_error",
     "protocol_error",
 ];
+/// Values `<prefix>.step.outcome` may take whatever the file says.
 pub const STEP_OUTCOMES: &[&str] = &["success", "fail", "skipped"];
+/// Values `<prefix>.response.format` may take whatever the file says.
 pub const RESPONSE_FORMATS: &[&str] = &["a2a_json", "a2a_stream"];
 
 impl Semconv {
+    /// The attributes of a `*_attributes` section, by its name.
     pub fn section(&self, name: &str) -> Option<&[AttrDef]> {
         self.sections
             .iter()
@@ -83,6 +118,7 @@ impl Semconv {
             .map(|(_, a)| a.as_slice())
     }
 
+    /// The `span_names` entry of a span name, as the file writes it.
     pub fn span(&self, name: &str) -> Option<&SpanDef> {
         self.spans.iter().find(|s| s.name == name)
     }

@@ -20,12 +20,16 @@ fn class_name(class: SpanClass) -> &'static str {
 
 /// Compiles every scenario against one world; compile problems are diagnostics.
 pub struct Compiler<'a> {
+    /// The world every scenario is resolved in (services, vendor prefix, overrides).
     pub world: &'a World,
+    /// The config: tenants, MCP servers, latency profiles, control-plane templates.
     pub cfg: &'a Config,
+    /// The semantic conventions that fill and check attributes.
     pub sc: &'a Semconv,
 }
 
 impl<'a> Compiler<'a> {
+    /// Resolves one scenario into its plan; `None` (with errors in `d`) when it cannot run.
     pub fn scenario(&self, s: &ScenarioDef, d: &mut Diags) -> Option<ScenarioPlan> {
         // --tenant-id beats context.tenant_uuid beats context.tenant (a config key).
         let tenant = self

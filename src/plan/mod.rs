@@ -24,16 +24,27 @@ use std::sync::Arc;
 /// What a span is, which decides the attributes the generator adds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
+    /// `a2a.orchestrate`: the agent turn (outcome, end user, redaction, turn index).
     Orchestrate,
+    /// `planner`: planning the turn's steps.
     Planner,
+    /// `task.execute`: one task of the plan (task id and type).
     Task,
+    /// `llm.call`: a GenAI inference (model, tokens, messages).
     Llm,
+    /// `tools.recommend`: choosing the MCP tool to call.
     ToolsRecommend,
+    /// `mcp.tool.execute`: an MCP tool call, the logical span over its attempts.
     McpExecute,
+    /// An attempt span of an MCP tool call (`mcp.tool.execute.attempt`).
     McpAttempt,
+    /// `response.compose`: writing the reply.
     Compose,
+    /// `context.augment` / `rag.retrieve`: retrieval for the prompt.
     Rag,
+    /// A control-plane validation span.
     ControlPlane,
+    /// Any other class, or an attempt of a step that is not a tool call: no role attributes.
     Generic,
 }
 
@@ -123,19 +134,34 @@ impl Role {
 /// How an attribute value is produced for each span.
 #[derive(Clone, Debug, PartialEq)]
 pub enum AttrGen {
+    /// The same value on every span.
     Literal(AttrValue),
+    /// A weighted pick among values.
     Choice(Categorical),
-    Numeric { dist: Distribution, integer: bool },
+    /// A number drawn from a distribution.
+    Numeric {
+        /// The distribution drawn from.
+        dist: Distribution,
+        /// Round to an integer; else to three decimals.
+        integer: bool,
+    },
 }
 
+/// How a span fails: on its own at a rate, with which `error.type`, and how a failure spreads.
 #[derive(Clone, Debug)]
 pub struct ErrorModel {
+    /// Chance (0–1) that each instance fails on its own.
     pub rate: f64,
     /// Weighted allowed `error.type` values for this span's own failures.
     pub types: Categorical,
+    /// Whether a failure of this span marks its parent failed too.
     pub propagate: bool,
+    /// Chance that this span fails when its parent fails on its own.
     pub from_parent: f64,
+    /// Chance that, once this span has failed, every later sibling under the same parent fails
+    /// too.
     pub cascade_to_siblings: f64,
+    /// Status message of the span when it fails on its own.
     pub message: Option<Arc<str>>,
     /// A declared exception (type, message) recorded when this span fails.
     pub exception: Option<(Arc<str>, Arc<str>)>,
@@ -144,73 +170,110 @@ pub struct ErrorModel {
 /// One attempt of a scripted retry (MCP retry templates).
 #[derive(Clone, Debug)]
 pub struct ScriptedAttempt {
+    /// Whether the attempt succeeds.
     pub success: bool,
+    /// The `error.type` of the attempt when it fails.
     pub error_type: Key,
+    /// Duration of the attempt span, in ms.
     pub latency: Distribution,
 }
 
+/// How the attempts of a retried step turn out.
 #[derive(Clone, Debug)]
 pub enum RetryPlan {
     /// Probabilistic attempts (`retry:` in a span step).
     Random {
+        /// Attempts at most; the last one ends the step whatever its outcome.
         max_attempts: u32,
+        /// The first attempt always fails.
         force_initial_failure: bool,
+        /// Success probability of attempt i (0-based); the last entry repeats.
         success_rate_per_attempt: Vec<f64>,
+        /// Weighted `error.type` of a failed attempt.
         error_types: Categorical,
         /// When non-empty, a failure of another type is not retried.
         retryable: Vec<Key>,
     },
+    /// A fixed sequence of attempts, each with its outcome (MCP retry templates).
     Scripted(Vec<ScriptedAttempt>),
 }
 
+/// A step whose work runs as attempts: one child span each, with backoff gaps between them.
 #[derive(Clone, Debug)]
 pub struct Retry {
+    /// How many attempts there are and how each turns out.
     pub plan: RetryPlan,
+    /// Span name of each attempt: the step's name plus `.attempt`.
     pub attempt_name: Key,
     /// `span.class` of attempt spans (the class plus `.attempt`).
     pub attempt_class: Key,
     /// Latency of each attempt of a `Random` plan (scripted attempts carry their own).
     pub attempt_latency: Distribution,
+    /// Gap before the second attempt, in ms; each later gap is `backoff_multiplier` times the
+    /// one before.
     pub backoff_base_ms: f64,
+    /// Growth factor of the gap from one attempt to the next.
     pub backoff_multiplier: f64,
+    /// How far each gap varies at random, as a fraction (0.2: ±20%).
     pub backoff_jitter: f64,
 }
 
 /// The MCP tool a tool span calls.
 #[derive(Clone, Debug)]
 pub struct ToolRef {
+    /// `gen_ai.tool.name`.
     pub name: Key,
+    /// The tool's id in config (`<prefix>.mcp.tool.uuid`).
     pub tool_uuid: Key,
+    /// The id of the MCP server that serves it (`<prefix>.mcp.server.uuid`).
     pub server_uuid: Key,
+    /// How many tools that server offers (`<prefix>.mcp.tools.available.count`).
     pub server_tool_count: i64,
 }
 
 /// A fixed event recorded on every instance of a span (e.g. validation errors).
 #[derive(Clone, Debug)]
 pub struct EventPlan {
+    /// Event name, prefix applied.
     pub name: Key,
+    /// The event's attributes, the same on every instance.
     pub attrs: Vec<(Key, AttrValue)>,
 }
 
+/// One step of a span tree, resolved: what each instance of the span gets, and its children.
 #[derive(Clone, Debug)]
 pub struct Node {
+    /// Span name, prefix applied.
     pub name: Key,
     /// The class as written (without prefix): the `span.class` value.
     pub class_name: Key,
+    /// The class the generator's rules key by (`attempt` set for attempt spans).
     pub class: ClassOf,
+    /// Decides the role attributes the generator adds (see [`Role::of`]).
     pub role: Role,
+    /// Span kind: as written, else the semconv `span_names` entry, else the role's default.
     pub kind: SpanKind,
     /// The service the span is emitted under.
     pub service: ServiceId,
+    /// Sampled duration of each instance, in ms; children that need more room stretch it.
     pub latency: Distribution,
+    /// How the span fails.
     pub error: ErrorModel,
+    /// Attributes the step sets, each with how its value is produced.
     pub attrs: Vec<(Key, AttrGen)>,
+    /// Events recorded on every instance.
     pub events: Vec<EventPlan>,
+    /// Child steps, in order.
     pub children: Vec<Node>,
+    /// Whether the children run concurrently instead of one after another.
     pub parallel: bool,
+    /// Chance that the step (and its subtree) appears under each instance of its parent.
     pub probability: f64,
+    /// How many instances appear under each instance of the parent.
     pub count: Count,
+    /// When set, the span's work runs as attempt child spans.
     pub retry: Option<Retry>,
+    /// The MCP tool an LLM, recommendation or tool-call span names.
     pub tool: Option<ToolRef>,
     /// `task.type` for task spans.
     pub task_type: Option<Key>,
@@ -226,27 +289,41 @@ pub struct Node {
 pub enum Injection {
     /// The tool call fails on its one attempt (client errors are not retried).
     FailToolCall {
+        /// `error.type` of the failed attempt.
         error_type: Key,
+        /// `http.response.status_code` values, one picked per failure; empty: none is set.
         http_status: Vec<i64>,
+        /// Duration of the failed attempt, in ms.
         latency: Distribution,
     },
     /// The tool call goes to another division's server (same tool name) and fails.
     WrongDivision {
+        /// The same-named tools of other divisions' servers; each failure calls one at random.
         targets: Vec<ToolRef>,
+        /// `error.type` of the failed attempt.
         error_type: Key,
+        /// Duration of the failed attempt, in ms.
         latency: Distribution,
     },
     /// The span itself fails.
-    FailStep { error_type: Key },
+    FailStep {
+        /// The `error.type` the span fails with.
+        error_type: Key,
+    },
 }
 
 /// Which injection slot a trace targets: `fixed`, or one of `slots` at random;
 /// applied to a trace with probability `rate`.
 #[derive(Clone, Debug)]
 pub struct GoalPlan {
+    /// The goal (or error pattern) this targeting carries out.
     pub name: Key,
+    /// Injection slots in the tree: its tool calls, or 1 for a failing `response.compose`.
     pub slots: u32,
+    /// The slot always targeted (a step index override, the first or last tool call);
+    /// `None`: a random one per trace.
     pub fixed: Option<u32>,
+    /// Chance (0–1) that a trace gets the injected failure.
     pub rate: f64,
     /// `exception_type` / `exception_message` overrides for the injected failure.
     pub exception: Option<(Arc<str>, Arc<str>)>,
@@ -255,17 +332,21 @@ pub struct GoalPlan {
 /// A conversation sample with its span attribute values rendered once, at compile time.
 #[derive(Clone, Debug)]
 pub struct PlannedSample {
+    /// The user's message: the tool-selection input, and what input token counts follow.
     pub user_input: Arc<str>,
     /// Length of the reply text, which output token counts follow.
     pub reply_len: usize,
     /// `gen_ai.input.messages` / `gen_ai.output.messages` in the OTel GenAI JSON shape.
     pub input_messages: AttrValue,
+    /// The reply, as `gen_ai.output.messages`.
     pub output_messages: AttrValue,
     /// The `*_redacted` texts, when the scenario's redaction is not `none`.
     pub redacted: Option<(AttrValue, AttrValue)>,
 }
 
 impl PlannedSample {
+    /// Renders a config sample; `redaction` (`none`, `basic`, `strict`) decides the redacted
+    /// texts.
     pub fn new(s: &Sample, redaction: &str) -> Self {
         let input = serde_json::json!([{"role": "user", "parts": [{"type": "text", "content": s.user_input}]}]);
         let output = serde_json::json!([{"role": "assistant", "parts": [{"type": "text", "content": s.llm_response}], "finish_reason": "stop"}]);
@@ -294,26 +375,46 @@ impl PlannedSample {
 /// One trace of a request: control-plane validation, the data-plane turn, or response validation.
 #[derive(Clone, Debug)]
 pub struct Part {
+    /// Which part: `incoming_validation`, `data_plane` or `response_validation`.
     pub label: &'static str,
+    /// The root span of the part's tree.
     pub root: Node,
 }
 
+/// A compiled scenario: everything the generator needs for the traces of one request.
 #[derive(Clone, Debug)]
 pub struct ScenarioPlan {
+    /// The scenario's name, carried by each of its traces into counters and reports.
     pub name: Key,
+    /// Instrumentation scope name: `otelsim.<scenario>`, sanitised.
     pub scope: Key,
+    /// The scenario's description, as written.
     pub description: String,
+    /// `<prefix>.tenant.id`: `--tenant-id`, else `context.tenant_uuid`, else the id of
+    /// `context.tenant`, else `default`.
     pub tenant_id: Key,
+    /// `context.agent`: the agent the turn's span names as its target.
     pub agent_id: Option<Key>,
+    /// `redaction_applied`: `none`, `basic` or `strict`.
     pub redaction: Key,
+    /// The traces of one request, in the order they are sent.
     pub parts: Vec<Part>,
     /// Multi-turn conversation (one request per turn) or samples (one per iteration).
     pub turns: Vec<PlannedSample>,
+    /// Conversation samples; a request that is not a turn uses one at random (config's samples
+    /// when the scenario has none).
     pub samples: Vec<PlannedSample>,
+    /// Iterations of `otelsim scenario` without `--count` (at least 1).
     pub repeat_count: u32,
+    /// Gap between iterations, in ms, when no `--interval` is given.
     pub interval_ms: f64,
+    /// ± random spread of that gap, in ms.
     pub interval_deviation_ms: f64,
+    /// Whether metrics are derived from this scenario's spans (unless `--metrics` /
+    /// `--no-metrics`).
     pub emit_metrics: bool,
+    /// Whether log records are derived from this scenario's spans (unless `--logs` /
+    /// `--no-logs`).
     pub emit_logs: bool,
     /// The simulation goal's targeting, for the data-plane part.
     pub goal: Option<GoalPlan>,

@@ -15,11 +15,14 @@ use std::sync::Arc;
 /// the active prefix, so every span and attribute carries one coherent prefix.
 #[derive(Clone, Debug)]
 pub struct Prefixer {
+    /// The prefix every span name and vendor attribute gets (`--vendor`, lower-cased, no
+    /// trailing dot).
     pub active: String,
     aliases: Vec<String>,
 }
 
 impl Prefixer {
+    /// A prefixer to `active` that also rewrites `vendor.` and the semconv file's `namespace`.
     pub fn new(active: &str, semconv_namespace: Option<&str>) -> Self {
         let active = active.trim().trim_end_matches('.').to_ascii_lowercase();
         let mut aliases = vec!["vendor".to_string()];
@@ -72,66 +75,128 @@ impl Prefixer {
 /// Interned attribute keys every trace uses, built once with the active prefix.
 #[derive(Clone, Debug)]
 pub struct Keys {
+    /// `<prefix>.session.id`: shared by every request of a session.
     pub session_id: Key,
+    /// `gen_ai.conversation.id`: the session id again, under its GenAI name.
     pub conversation_id: Key,
+    /// `<prefix>.request.id`: shared by every trace of one request.
     pub request_id: Key,
+    /// `<prefix>.tenant.id`.
     pub tenant_id: Key,
+    /// `<prefix>.span.class`: the class as written, without prefix.
     pub span_class: Key,
+    /// `<prefix>.step.outcome`: `success`, `fail` or `skipped`.
     pub step_outcome: Key,
+    /// `<prefix>.step.outcome.cp`: a control-plane step's `pass`, `fail`, `block` or `skip`.
     pub step_outcome_cp: Key,
+    /// `error.type`.
     pub error_type: Key,
+    /// `<prefix>.error.category`: set by no rule, but owned by the code so semconv filling
+    /// never invents one.
     pub error_category: Key,
+    /// `<prefix>.a2a.outcome`: the agent turn's outcome.
     pub a2a_outcome: Key,
+    /// `<prefix>.a2a.agent.target.id`: the agent a turn addresses.
     pub agent_target: Key,
+    /// `<prefix>.enduser.pseudo.id`.
     pub enduser: Key,
+    /// `<prefix>.redaction.applied`.
     pub redaction: Key,
+    /// `<prefix>.turn.index`: 1-based turn of a multi-turn session.
     pub turn_index: Key,
+    /// `<prefix>.task.id`.
     pub task_id: Key,
+    /// `<prefix>.task.type`.
     pub task_type: Key,
+    /// `gen_ai.tool.name`.
     pub tool_name: Key,
+    /// `gen_ai.tool.call.id`.
     pub tool_call_id: Key,
+    /// `<prefix>.mcp.tool.call.id`.
     pub mcp_call_id: Key,
+    /// `<prefix>.mcp.server.uuid`.
     pub mcp_server_uuid: Key,
+    /// `<prefix>.mcp.tool.uuid`.
     pub mcp_tool_uuid: Key,
+    /// `<prefix>.mcp.attempt.index`.
     pub attempt_index: Key,
+    /// `<prefix>.mcp.attempt.outcome`.
     pub attempt_outcome: Key,
+    /// `<prefix>.retry.attempt`.
     pub retry_attempt: Key,
+    /// `<prefix>.retry.count`.
     pub retry_count: Key,
+    /// `<prefix>.retry.policy`.
     pub retry_policy: Key,
+    /// `<prefix>.retry.reason`: why an attempt was retried (the previous attempt's error).
     pub retry_reason: Key,
+    /// `<prefix>.response.format`.
     pub response_format: Key,
+    /// `gen_ai.operation.name`.
     pub op_name: Key,
+    /// `gen_ai.provider.name`.
     pub provider: Key,
+    /// `gen_ai.system` (older GenAI conventions; set only when the semconv file declares it).
     pub system: Key,
+    /// `gen_ai.request.model`.
     pub request_model: Key,
+    /// `gen_ai.response.model`.
     pub response_model: Key,
+    /// `gen_ai.usage.input_tokens`.
     pub input_tokens: Key,
+    /// `gen_ai.usage.output_tokens`.
     pub output_tokens: Key,
+    /// `gen_ai.response.finish_reason`: set only when the semconv file declares it.
     pub finish_reason: Key,
+    /// `gen_ai.response.finish_reasons`.
     pub finish_reasons: Key,
+    /// `gen_ai.request.type`: set only when the semconv file declares it.
     pub request_type: Key,
+    /// `gen_ai.input.messages`.
     pub input_messages: Key,
+    /// `gen_ai.output.messages`.
     pub output_messages: Key,
+    /// `<prefix>.gen_ai.input.redacted`: the redacted user message.
     pub input_redacted: Key,
+    /// `<prefix>.gen_ai.output.redacted`: the redacted reply.
     pub output_redacted: Key,
+    /// `<prefix>.mcp.tools.available.count`.
     pub tools_available: Key,
+    /// `<prefix>.mcp.tools.selected.count`.
     pub tools_selected: Key,
+    /// `<prefix>.mcp.selection.latency.ms`.
     pub selection_latency: Key,
+    /// `<prefix>.mcp.selection.strategy`.
     pub selection_strategy: Key,
+    /// `<prefix>.mcp.selection.constraints`.
     pub selection_constraints: Key,
+    /// `<prefix>.mcp.selection.fallback.used`.
     pub selection_fallback: Key,
+    /// `<prefix>.agent.tool_selection`: the event a recommendation span records.
     pub tool_selection_event: Key,
+    /// `<prefix>.agent.tool_selection.input.raw`: that event's user input.
     pub tool_selection_input: Key,
+    /// `<prefix>.agent.tool_selection.tool.plan`: that event's chosen tools, as JSON.
     pub tool_selection_plan: Key,
+    /// `exception`: the name of an exception event.
     pub exception: Key,
+    /// `exception.type`.
     pub exception_type: Key,
+    /// `exception.message`.
     pub exception_message: Key,
+    /// `http.response.status_code`.
     pub http_status: Key,
+    /// `mcp.method.name`.
     pub mcp_method: Key,
+    /// `mcp.session.id`.
     pub mcp_session: Key,
+    /// `event.name` of a log record.
     pub event_name: Key,
+    /// `<prefix>.duration.ms` of a log record: the span's duration.
     pub duration_ms: Key,
+    /// `<prefix>.retry.delay.ms` of a log record: the wait before the retry.
     pub retry_delay_ms: Key,
+    /// `gen_ai.token.type` of the token-usage metric: `input` or `output`.
     pub token_type: Key,
 }
 
@@ -208,25 +273,37 @@ impl Keys {
 /// An LLM model the generator may attribute a call to.
 #[derive(Clone, Debug)]
 pub struct ModelChoice {
+    /// `gen_ai.provider.name`, normalised to the semconv enum.
     pub provider: AttrValue,
+    /// `gen_ai.request.model` and `gen_ai.response.model`.
     pub model: AttrValue,
 }
 
 /// Everything shared by all scenarios of a run: prefix, keys, enums, resources, models.
 #[derive(Debug)]
 pub struct World {
+    /// Rewrites written names to the active prefix.
     pub prefix: Prefixer,
+    /// The attribute keys the generator writes, interned once.
     pub keys: Keys,
     /// Full attribute name → allowed values.
     pub enums: HashMap<String, Vec<AttrValue>>,
+    /// The LLM models of config `llm.models`, in file order.
     pub models: Vec<ModelChoice>,
+    /// Weights of `models`: picks the index of an LLM call's model.
     pub model_weights: Categorical,
+    /// Schema URL of every resource and scope (config `resource.schema_url`).
     pub schema_url: Option<String>,
     /// The services spans are emitted under (the planes, then `services:`).
     pub services: Services,
+    /// How session, request, end-user and MCP call ids are rendered.
     pub id_formats: crate::model::config::IdFormats,
+    /// `<prefix>.retry.policy` of retried tool calls (config `mcp_retry.retry_policy`,
+    /// normalised).
     pub retry_policy: AttrValue,
+    /// Whether the semconv file declares `gen_ai.system`, so LLM spans also carry it.
     pub semconv_has_gen_ai_system: bool,
+    /// `--tenant-id`: the tenant of every scenario, over what the scenarios say.
     pub tenant_override: Option<String>,
     /// Every attribute name the semconv file declares (prefix applied).
     pub declared: std::collections::HashSet<String>,
@@ -237,7 +314,10 @@ pub struct World {
 /// Settings that shape the world beyond the files.
 #[derive(Clone, Debug, Default)]
 pub struct WorldOptions {
+    /// `--vendor` / `VENDOR`: the attribute and span-name prefix.
     pub vendor: String,
+    /// `--service-name` / `OTEL_SERVICE_NAME`: `service.name` of the planes (declared services
+    /// keep their own).
     pub service_name: Option<String>,
     /// `OTEL_RESOURCE_ATTRIBUTES` pairs; they win over config.
     pub extra_resource: Vec<(String, String)>,
@@ -271,6 +351,7 @@ impl World {
         }
     }
 
+    /// Builds the world of a run; values normalised to the semconv enums are warnings in `d`.
     pub fn new(cfg: &Config, sc: &Semconv, opts: &WorldOptions, d: &mut Diags) -> World {
         let prefix = Prefixer::new(&opts.vendor, sc.namespace.as_deref());
         let keys = Keys::new(&prefix);
@@ -501,6 +582,7 @@ impl World {
         fixed
     }
 
+    /// Whether the semconv file declares the attribute `name` (prefix applied).
     pub fn semconv_declares(&self, name: &str) -> bool {
         self.declared.contains(name)
     }

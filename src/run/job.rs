@@ -16,8 +16,11 @@ use std::time::{Duration, SystemTime};
 
 /// Everything loaded and compiled once per process.
 pub struct Prepared {
+    /// The loaded inputs.
     pub registry: Registry,
+    /// What every scenario of the run shares.
     pub world: World,
+    /// Every scenario that compiled, by name.
     pub plans: BTreeMap<String, ScenarioPlan>,
     /// Compile-time warnings (enum values normalised and the like).
     pub warnings: Vec<crate::diag::Diagnostic>,
@@ -73,17 +76,27 @@ pub fn prepare(sources: &Sources, opts: &WorldOptions) -> Result<Prepared, crate
 pub enum Picks {
     /// `run`: `count` weighted random picks (`None`: until the duration ends).
     Weighted {
+        /// The candidates: the scenarios `--tags` selected.
         names: Vec<String>,
+        /// Picks a name by `workload_weight`.
         weights: crate::registry::Picker,
+        /// Picks to make; `None`: as many as the duration or load shape allows.
         count: Option<u64>,
     },
     /// `run --each-once`: every name once, in order.
     EachOnce(Vec<String>),
     /// `scenario`: one scenario `count` times.
-    Repeat { name: String, count: u64 },
+    Repeat {
+        /// The scenario's name.
+        name: String,
+        /// Iterations: `--count`, else the scenario's `repeat_count`.
+        count: u64,
+    },
 }
 
+/// A checked run: what to pick, how fast, for how long, and where timestamps come from.
 pub struct RunSpec {
+    /// Which scenarios, in what order, how many times.
     pub picks: Picks,
     /// Gap between picks in ms; `None` means "use each scenario's own interval".
     pub interval_ms: Option<f64>,
@@ -91,14 +104,17 @@ pub struct RunSpec {
     pub load: Option<Load>,
     /// Stop after this long on the run's clock.
     pub duration: Option<Duration>,
+    /// Whether each trace is printed as a tree (`--show-spans`, `--show-full-spans`).
     pub show: show::Mode,
     /// Concurrent generators (each with its share of the load and its own batcher).
     pub workers: usize,
+    /// Back-dated or realtime spans.
     pub timing: Timing,
     /// Identifies this run's telemetry (resource attribute `otelsim.run.id`).
     pub run_id: String,
     /// Keep the list of acknowledged traces for `otelsim verify`.
     pub track_acks: bool,
+    /// Which exporter carries the spans.
     pub engine: Engine,
 }
 
@@ -119,7 +135,9 @@ pub enum Engine {
 /// An open-loop load: a shape and what its rates count.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Load {
+    /// Rates over the run's clock: stages, bursts.
     pub profile: Profile,
+    /// Whether the rates count traces or spans.
     pub unit: RateUnit,
 }
 
@@ -135,16 +153,23 @@ pub enum Timing {
     Realtime,
 }
 
+/// What one scenario produced in a run, for the summary and the report.
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct ScenarioCount {
+    /// Picks made (a multi-turn session counts as one).
     pub requests: u64,
+    /// Traces generated.
     pub traces: u64,
+    /// Spans generated.
     pub spans: u64,
+    /// Spans with status ERROR.
     pub error_spans: u64,
+    /// Log records derived from its spans.
     pub log_records: u64,
 }
 
 impl ScenarioCount {
+    /// Adds another worker's counts for the same scenario.
     pub fn add(&mut self, o: &ScenarioCount) {
         self.requests += o.requests;
         self.traces += o.traces;
@@ -293,6 +318,7 @@ pub fn new_run_id(seed: Option<u64>, start_time_ns: Option<u64>) -> String {
     format!("{a:016x}{b:016x}")
 }
 
+/// Wall-clock time, in ns since the Unix epoch (0 if the clock is before it).
 pub fn now_ns() -> u64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)

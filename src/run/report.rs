@@ -10,35 +10,54 @@ use std::collections::BTreeMap;
 /// How well the open-loop schedule was kept (only with a load shape).
 #[derive(Debug, serde::Serialize)]
 pub struct Pacing {
+    /// What the rates count: traces or spans.
     pub unit: RateUnit,
     /// Units the shape offered over the run's clock.
     pub target_units: f64,
+    /// Units actually sent.
     pub achieved_units: u64,
     /// Average target rate over the run, in `unit`s per second.
     pub target_per_s: f64,
+    /// Units sent per second of the run's clock.
     pub achieved_per_s: f64,
+    /// Traces sent per second of the run's clock.
     pub achieved_traces_per_s: f64,
+    /// Median lag of a pick behind its scheduled time, in ms.
     pub lag_p50_ms: f64,
+    /// 99th-percentile lag, in ms.
     pub lag_p99_ms: f64,
+    /// Largest lag, in ms.
     pub lag_max_ms: f64,
     /// Picks sent more than 10 ms after their slot.
     pub late_picks: u64,
+    /// Picks made on the schedule.
     pub picks: u64,
 }
 
+/// What a run generated and delivered: printed as the summary, written by `--report`.
 #[derive(Debug, serde::Serialize)]
 pub struct RunReport {
+    /// `otelsim.run.id` on every resource of the run; `verify` matches on it.
     pub run_id: String,
+    /// The seed used (given, or drawn): rerun with it to get the same telemetry.
     pub seed: u64,
+    /// Concurrent generators (`--workers`).
     pub workers: usize,
+    /// Back-dated or realtime spans.
     pub timing: Timing,
+    /// Wall time of the whole run, final flush included, in seconds.
     pub elapsed_s: f64,
     /// The run's own clock: wall time, or virtual time covered.
     pub clock_s: f64,
+    /// Whether Ctrl-C or SIGTERM stopped the run early.
     pub interrupted: bool,
+    /// The export failure that stopped the run, if any.
     pub fatal: Option<String>,
+    /// What each scenario produced, by name.
     pub scenarios: BTreeMap<String, ScenarioCount>,
+    /// Spans handed to the first output per second of the run's clock.
     pub achieved_spans_per_s: f64,
+    /// How well the schedule was kept; `None` without a load shape.
     pub pacing: Option<Pacing>,
     /// The first output's counters (the whole story with one output).
     pub export: CountersSnapshot,
@@ -48,6 +67,7 @@ pub struct RunReport {
     /// present with `--report`. Capped; `acked_traces_unlisted` counts the rest.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub acked_traces: Option<AckedTraces>,
+    /// Acknowledged traces left out of `acked_traces` (past its cap).
     pub acked_traces_unlisted: u64,
     /// With `--engine sdk`: what the SDK did with the spans.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -90,6 +110,7 @@ impl RunReport {
 }
 
 impl RunReport {
+    /// The summary printed at the end of a run (several lines).
     pub fn render(&self) -> String {
         let mut out = String::new();
         let total_traces: u64 = self.scenarios.values().map(|c| c.traces).sum();

@@ -34,10 +34,13 @@ const TOP_SPAN_NAMES: usize = 15;
 /// The wire format a request arrived in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum Transport {
+    /// OTLP over gRPC.
     #[serde(rename = "grpc")]
     Grpc,
+    /// OTLP/HTTP with a protobuf body.
     #[serde(rename = "http/protobuf")]
     HttpProtobuf,
+    /// OTLP/HTTP with a JSON body.
     #[serde(rename = "http/json")]
     HttpJson,
 }
@@ -64,7 +67,9 @@ impl std::fmt::Display for Transport {
 /// transport to check that each exporter path really was exercised).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ReceivedTraces {
+    /// How it arrived.
     pub transport: Transport,
+    /// The request as decoded.
     pub request: ExportTraceServiceRequest,
 }
 
@@ -72,23 +77,30 @@ pub struct ReceivedTraces {
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct SinkSnapshot {
+    /// Trace export requests accepted.
     pub trace_requests: u64,
+    /// Metrics export requests accepted.
     pub metrics_requests: u64,
+    /// Logs export requests accepted.
     pub logs_requests: u64,
     /// Accepted requests keyed by "grpc", "http/protobuf" or "http/json".
     pub requests_by_transport: BTreeMap<String, u64>,
     /// Malformed, too large, or unsupported content type / encoding.
     pub rejected_requests: u64,
+    /// Spans in accepted requests.
     pub spans: u64,
     /// Data points summed over all metric types.
     pub metric_points: u64,
+    /// Log records in accepted requests.
     pub log_records: u64,
     /// Uncompressed payload bytes of accepted requests (protobuf or JSON body
     /// after gzip decoding), so gRPC and HTTP numbers are comparable.
     pub bytes_received: u64,
+    /// Spans per scenario: the scope name after `otelsim.`, or [`OTHER_SCENARIO`].
     pub spans_by_scenario: BTreeMap<String, u64>,
     /// Spans per resource `service.name` (`(none)` for a resource without one).
     pub spans_by_service: BTreeMap<String, u64>,
+    /// Spans per span name, at most [`MAX_DISTINCT_KEYS`] names (then [`OVERFLOW_KEY`]).
     pub spans_by_name: BTreeMap<String, u64>,
     /// Distinct 16-byte trace ids seen.
     pub traces_seen: u64,
@@ -125,6 +137,10 @@ pub struct Faults {
     pub partial_first: u64,
 }
 
+/// How an injected refusal is answered: `503` (HTTP 503, gRPC UNAVAILABLE; the default) or
+/// `429` (HTTP 429, gRPC RESOURCE_EXHAUSTED). Both are retryable.
+// The variants have no doc comments: clap would print them in `--help`.
+#[allow(missing_docs)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum RejectWith {
     #[default]
@@ -183,6 +199,7 @@ impl SinkStats {
         Self::with_faults(keep_requests, max_tracked_spans, Faults::default())
     }
 
+    /// A sink that injects `faults` (see [`Self::with_limit`] for the other arguments).
     pub fn with_faults(keep_requests: bool, max_tracked_spans: usize, faults: Faults) -> Self {
         SinkStats {
             keep_requests,
@@ -212,6 +229,7 @@ impl SinkStats {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The counters now, with the distinct trace count and what each run has sent so far.
     pub fn snapshot(&self) -> SinkSnapshot {
         let inner = self.lock();
         let mut snap = inner.counters.clone();
