@@ -23,12 +23,16 @@ const MS: f64 = 1_000_000.0;
 /// Per-request identity shared by every span of every trace of one request.
 #[derive(Clone, Debug)]
 pub struct RequestInput<'a> {
-    /// Shared by every span of the request (one allocation, not one per span).
+    /// `<prefix>.session.id` (and `gen_ai.conversation.id`), shared by every
+    /// span of the request (one allocation, not one per span).
     pub session_id: Arc<str>,
+    /// `<prefix>.request.id`, shared by every trace of the request.
     pub request_id: Arc<str>,
+    /// `<prefix>.enduser.pseudo.id` of the agent turn.
     pub enduser_id: Arc<str>,
     /// 1-based turn number for multi-turn sessions.
     pub turn_index: Option<u32>,
+    /// The conversation sample the LLM spans carry; `None` when the scenario has none.
     pub sample: Option<&'a PlannedSample>,
 }
 
