@@ -1,6 +1,6 @@
 //! Where every attribute value is chosen. Three sources, applied in this order
 //! by `finish_span`:
-//! 1. the per-role rules (the `match node.role` below): values the generator
+//! 1. the per-role rules (`role_attrs` and its helpers): values the generator
 //!    derives from the trace's state — outcomes, models and tokens, tool and
 //!    call ids, retry counts — for the keys in the [`owned_by_code`] table;
 //! 2. the scenario's declared attributes (`AttrGen`, compiled in `plan`), each
@@ -14,8 +14,7 @@
 //! [`Builder::attempt_attrs`].
 
 use super::{Builder, ForcedAttempt, Outcome, MS};
-use crate::model::distribution::Categorical;
-use crate::model::distribution::Distribution;
+use crate::model::distribution::{Categorical, Distribution};
 use crate::model::semconv::{AttrDef, AttrType, Semconv};
 use crate::model::AttrValue;
 use crate::plan::{
@@ -45,7 +44,7 @@ impl AttrGen {
 }
 
 /// Gives every node of every plan its semconv fill (see [`semconv_fill`]),
-/// computed once per span class.
+/// from the node's class, once at preparation.
 pub fn attach_semconv_fill<'a>(
     world: &World,
     sc: &Semconv,
@@ -69,6 +68,12 @@ pub fn attach_semconv_fill<'a>(
 /// span where the rule leaves them out (`error.type` on a success).
 pub fn owned_by_code(k: &Keys, name: &str) -> bool {
     let owned = [
+        // identity_attrs: every span
+        &k.span_class,
+        &k.session_id,
+        &k.conversation_id,
+        &k.tenant_id,
+        // outcomes and failures (finish_span, mark_failed, attempt_attrs)
         &k.error_type,
         &k.error_category,
         &k.step_outcome,
@@ -78,38 +83,38 @@ pub fn owned_by_code(k: &Keys, name: &str) -> bool {
         &k.attempt_index,
         &k.retry_reason,
         &k.retry_count,
-        &k.span_class,
-        &k.finish_reason,
-        &k.finish_reasons,
-        &k.request_type,
+        &k.http_status,
+        // orchestrate_attrs
         &k.redaction,
+        &k.enduser,
+        &k.agent_target,
+        &k.op_name,
+        // llm_attrs
         &k.system,
         &k.provider,
         &k.request_model,
         &k.response_model,
         &k.input_tokens,
         &k.output_tokens,
-        &k.op_name,
-        &k.session_id,
-        &k.conversation_id,
-        &k.tenant_id,
+        &k.finish_reason,
+        &k.finish_reasons,
+        &k.request_type,
+        &k.response_format,
+        // tool_call_attrs, the tools.recommend rule and task spans
         &k.tool_name,
         &k.tool_call_id,
         &k.mcp_call_id,
         &k.mcp_server_uuid,
         &k.mcp_tool_uuid,
-        &k.task_id,
-        &k.task_type,
-        &k.enduser,
-        &k.agent_target,
-        &k.response_format,
+        &k.mcp_method,
+        &k.mcp_session,
         &k.tools_available,
         &k.tools_selected,
         &k.selection_latency,
-        &k.http_status,
-        &k.mcp_method,
-        &k.mcp_session,
+        &k.task_id,
+        &k.task_type,
     ];
+    // Resource-level, and the message contents the samples carry.
     owned.iter().any(|o| &***o == name)
         || name == "deployment.environment.name"
         || name.contains("messages")
