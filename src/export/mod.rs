@@ -206,6 +206,9 @@ pub struct Outputs {
 pub struct OutputReport {
     /// The writer's label.
     pub output: String,
+    /// Whether it delivers to a receiver (its acknowledgements are what
+    /// `otelsim verify` checks), rather than writing a file.
+    pub receiver: bool,
     /// Its counters at the end of the run.
     #[serde(flatten)]
     pub counters: CountersSnapshot,
@@ -283,8 +286,13 @@ impl Outputs {
         let mut out = Vec::with_capacity(self.writers.len());
         for w in self.writers {
             let output = w.label().to_string();
+            let receiver = !w.cuts_by_size_only();
             let counters = w.finish().await;
-            out.push(OutputReport { output, counters });
+            out.push(OutputReport {
+                output,
+                receiver,
+                counters,
+            });
         }
         out
     }

@@ -59,7 +59,8 @@ pub struct RunReport {
     pub achieved_spans_per_s: f64,
     /// How well the schedule was kept; `None` without a load shape.
     pub pacing: Option<Pacing>,
-    /// The first output's counters (the whole story with one output).
+    /// The counters of the output that sends to a receiver (else of the
+    /// first): the whole story with one output, what `verify` compares.
     pub export: CountersSnapshot,
     /// Every output's counters, in the order given (`--output`).
     pub outputs: Vec<OutputReport>,

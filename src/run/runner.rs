@@ -251,8 +251,11 @@ fn build_report(
         Some((list, unlisted)) => (Some(AckedTraces::merged(list)), unlisted),
         None => (None, 0),
     };
+    // The receiver's counters when there is one: they pair with the acknowledged traces.
     let export = outputs
-        .first()
+        .iter()
+        .find(|o| o.receiver)
+        .or(outputs.first())
         .map(|o| o.counters.clone())
         .unwrap_or_default();
     RunReport {

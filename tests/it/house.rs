@@ -58,6 +58,8 @@ fn two_outputs_carry_the_same_spans_and_count_them_each() {
         .unwrap()
         .starts_with("otlp http/protobuf http://"));
     assert_eq!(outputs[1]["output"], file_out.as_str());
+    assert_eq!(outputs[0]["receiver"], true);
+    assert_eq!(outputs[1]["receiver"], false);
     for o in outputs {
         assert_eq!(o["spans"]["generated"], in_file.len() as u64, "{o}");
         assert_eq!(o["spans"]["acked"], in_file.len() as u64, "{o}");
