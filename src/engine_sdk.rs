@@ -18,7 +18,6 @@
 
 mod convert;
 mod counting;
-pub mod measure;
 
 use crate::encode::Resources;
 use crate::export::{endpoint_url, http_signal_url, ExportConfig, Protocol};

@@ -3,6 +3,9 @@
 //! A template is literal text with placeholders `{hex:N}` (N random hex digits,
 //! 1 ≤ N ≤ 32), `{uuid}` (a random v4 UUID) and `{tenant_id}`.
 
+/// Resource attribute that names the run; `otelsim verify` and the sink group by it.
+pub const RUN_ID_KEY: &str = "otelsim.run.id";
+
 use rand::Rng;
 use std::fmt::Write as _;
 

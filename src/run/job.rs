@@ -3,15 +3,15 @@
 //! generation, per-pick RNG streams, the clock, and Ctrl-C.
 
 use crate::diag::Diags;
-use crate::generate::{self, RequestInput};
+
 use crate::pace::{Profile, RateUnit};
 use crate::plan::{Compiler, ScenarioPlan, World, WorldOptions};
-use crate::record::TraceRecord;
+
 use crate::registry::{Registry, Sources};
 use crate::show;
 use rand::Rng;
 use std::collections::BTreeMap;
-use std::sync::Arc;
+
 use std::time::{Duration, SystemTime};
 
 /// Everything loaded and compiled once per process.
@@ -243,67 +243,8 @@ pub fn stream_seed(seed: u64, i: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Generates one iteration of a scenario: one request, or one session of several
-/// turns laid back so the last turn ends at `end_ns`.
-pub fn generate_iteration<R: Rng + ?Sized>(
-    world: &World,
-    plan: &ScenarioPlan,
-    end_ns: u64,
-    rng: &mut R,
-) -> Vec<TraceRecord> {
-    let ids = &world.id_formats;
-    let session: Arc<str> = ids.session_id.render(rng, &plan.tenant_id).into();
-    let enduser: Arc<str> = ids.enduser_pseudo_id.render(rng, &plan.tenant_id).into();
-    if plan.turns.is_empty() {
-        let request = ids.request_id.render(rng, &plan.tenant_id).into();
-        let sample = (!plan.samples.is_empty())
-            .then(|| &plan.samples[rng.random_range(0..plan.samples.len())]);
-        let input = RequestInput {
-            session_id: session,
-            request_id: request,
-            enduser_id: enduser,
-            turn_index: None,
-            sample,
-        };
-        return generate::generate_request(world, plan, &input, end_ns, rng);
-    }
-    // Generate each turn at a provisional end, then lay the session back from end_ns.
-    let mut turns: Vec<Vec<TraceRecord>> = Vec::new();
-    for (i, sample) in plan.turns.iter().enumerate() {
-        let request = ids.request_id.render(rng, &plan.tenant_id).into();
-        let input = RequestInput {
-            session_id: session.clone(),
-            request_id: request,
-            enduser_id: enduser.clone(),
-            turn_index: Some(i as u32 + 1),
-            sample: Some(sample),
-        };
-        turns.push(generate::generate_request(world, plan, &input, end_ns, rng));
-    }
-    // Think time between a reply and the next user message.
-    let mut offset = 0u64;
-    for i in (0..turns.len()).rev() {
-        if offset > 0 {
-            for t in &mut turns[i] {
-                for s in &mut t.spans {
-                    s.start_ns -= offset.min(s.start_ns);
-                    s.end_ns -= offset.min(s.end_ns);
-                    for e in &mut s.events {
-                        e.time_ns -= offset.min(e.time_ns);
-                    }
-                }
-            }
-        }
-        if i > 0 {
-            let think_ms: f64 = rng.random_range(2_000.0..12_000.0);
-            offset += generate::request_duration_ns(&turns[i]) + (think_ms * 1e6) as u64;
-        }
-    }
-    turns.into_iter().flatten().collect()
-}
-
-/// Resource attribute that names the run; `otelsim verify` and the sink group by it.
-pub const RUN_ID_KEY: &str = "otelsim.run.id";
+pub use crate::generate::generate_iteration;
+pub use crate::ids::RUN_ID_KEY;
 
 /// A fresh run id (32 hex digits); derived from the seed and start time when both
 /// are given, so reproducible runs stay byte-identical.

@@ -21,7 +21,7 @@ use opentelemetry_proto::tonic::logs::v1::ResourceLogs;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
 
-pub use crate::run::RUN_ID_KEY;
+pub use crate::ids::RUN_ID_KEY;
 
 /// Spans tracked in detail by default, over all runs (about 100 MB at most).
 pub const DEFAULT_MAX_TRACKED_SPANS: usize = 1_000_000;

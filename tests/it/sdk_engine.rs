@@ -6,8 +6,8 @@
 use crate::support::*;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::trace::v1::Span;
+use otelsim::bench::sdk::measure;
 use otelsim::encode::{self, Resources};
-use otelsim::engine_sdk::measure::measure;
 use otelsim::engine_sdk::{SdkEngine, SdkOptions, SdkStats};
 use otelsim::export::{ExportConfig, Protocol};
 use otelsim::plan::WorldOptions;

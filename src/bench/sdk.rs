@@ -2,12 +2,13 @@
 //! unpaced or at a target rate, and reports what was offered, exported and
 //! dropped per second. Something `otelsim bench` can call.
 
-use super::{SdkEngine, SdkOptions, SdkStats};
 use crate::encode::Resources;
+use crate::engine_sdk::{SdkEngine, SdkOptions, SdkStats};
 use crate::export::ExportConfig;
+use crate::generate::generate_iteration;
 use crate::record::TraceRecord;
 use crate::registry::Picker;
-use crate::run::{generate_iteration, Prepared};
+use crate::run::Prepared;
 use anyhow::{anyhow, Result};
 use rand::SeedableRng;
 use rand_pcg::Pcg64Mcg;

@@ -2,10 +2,13 @@
 //! and report spans/s, CPU µs per span, bytes per span and peak RSS. Nothing is
 //! sent; this measures otelsim's own cost, the ceiling of any end-to-end rate.
 
+pub mod sdk;
+
 use crate::encode::wire::WireEncoder;
 use crate::encode::Resources;
+use crate::generate::generate_iteration;
 use crate::registry::Picker;
-use crate::run::{generate_iteration, Prepared};
+use crate::run::Prepared;
 use crate::settings::Settings;
 use rand::SeedableRng;
 use rand_pcg::Pcg64Mcg;
