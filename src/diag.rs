@@ -60,13 +60,20 @@ pub struct Pos {
     pub col: u32,
 }
 
+/// Most diagnostics kept for one file; past it they are counted in one closing
+/// line, so a file of a million bad keys cannot flood memory or the terminal.
+pub const MAX_DIAGNOSTICS_PER_FILE: usize = 200;
+
 /// Collects diagnostics for one file.
 #[derive(Debug)]
 pub struct Diags {
     /// The file every diagnostic here is about.
     pub file: Arc<str>,
-    /// Everything found so far, in the order found.
+    /// Everything found so far, in the order found (at most
+    /// [`MAX_DIAGNOSTICS_PER_FILE`], then one line counting the rest).
     pub items: Vec<Diagnostic>,
+    /// Diagnostics counted but not kept.
+    dropped: usize,
 }
 
 impl Diags {
@@ -75,23 +82,59 @@ impl Diags {
         Diags {
             file: file.into(),
             items: Vec::new(),
+            dropped: 0,
         }
     }
 
     /// Records a problem that refuses the input.
     pub fn error(&mut self, pos: Pos, key: &str, message: impl Into<String>) {
-        self.push(Severity::Error, pos, key, message.into());
+        self.push(Severity::Error, None, pos, key, message.into());
     }
 
     /// Records a problem that is only reported.
     pub fn warn(&mut self, pos: Pos, key: &str, message: impl Into<String>) {
-        self.push(Severity::Warning, pos, key, message.into());
+        self.push(Severity::Warning, None, pos, key, message.into());
     }
 
-    fn push(&mut self, severity: Severity, pos: Pos, key: &str, message: String) {
+    /// Records a problem that refuses the input, found while checking this file
+    /// but written in another (a config.yaml workflow a scenario uses).
+    pub fn error_in(&mut self, file: &str, pos: Pos, key: &str, message: impl Into<String>) {
+        self.push(Severity::Error, Some(file), pos, key, message.into());
+    }
+
+    fn push(
+        &mut self,
+        severity: Severity,
+        file: Option<&str>,
+        pos: Pos,
+        key: &str,
+        message: String,
+    ) {
+        if self.items.len() >= MAX_DIAGNOSTICS_PER_FILE {
+            // The last item counts what was left out; it is as severe as the worst of it.
+            self.dropped += 1;
+            let message = format!(
+                "{} more problem(s) in this file are not listed (at most {MAX_DIAGNOSTICS_PER_FILE} are); fix the ones above first",
+                self.dropped
+            );
+            if self.dropped == 1 {
+                self.items.push(Diagnostic {
+                    severity,
+                    file: self.file.clone(),
+                    line: 0,
+                    col: 0,
+                    key: String::new(),
+                    message,
+                });
+            } else if let Some(last) = self.items.last_mut() {
+                last.severity = last.severity.max(severity);
+                last.message = message;
+            }
+            return;
+        }
         self.items.push(Diagnostic {
             severity,
-            file: self.file.clone(),
+            file: file.map_or_else(|| self.file.clone(), Arc::from),
             line: pos.line,
             col: pos.col,
             key: key.to_string(),
@@ -134,12 +177,23 @@ impl fmt::Display for LoadError {
 
 impl std::error::Error for LoadError {}
 
+/// Longest word a "did you mean" hint is looked for (the edit distance is quadratic).
+const MAX_HINT_LEN: usize = 128;
+
 /// Edit distance, for "did you mean" hints on unknown keys and names.
 pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    if word.len() > MAX_HINT_LEN {
+        return None;
+    }
+    let chars = word.chars().count();
     let mut best: Option<(usize, &'a str)> = None;
     for c in candidates {
-        let d = levenshtein(word, c);
         let limit = (word.len().max(c.len()) / 3).max(2);
+        // The distance is at least the difference in length: skip what cannot match.
+        if c.len() > MAX_HINT_LEN || chars.abs_diff(c.chars().count()) > limit {
+            continue;
+        }
+        let d = levenshtein(word, c);
         if d <= limit && best.is_none_or(|(bd, _)| d < bd) {
             best = Some((d, c));
         }
@@ -171,6 +225,32 @@ mod tests {
         assert_eq!(closest("latncy", keys), Some("latency"));
         assert_eq!(closest("chldren", keys), Some("children"));
         assert_eq!(closest("zzz", keys), None);
+    }
+
+    #[test]
+    fn hints_skip_long_words_quickly() {
+        let long = "k".repeat(1_000_000);
+        let started = std::time::Instant::now();
+        assert_eq!(closest(&long, ["latency", "children"]), None);
+        assert_eq!(closest("latency", [long.as_str()]), None);
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    }
+
+    #[test]
+    fn a_flood_of_problems_is_capped_and_counted_keeping_the_worst_severity() {
+        let mut d = Diags::new("a.yaml");
+        for _ in 0..MAX_DIAGNOSTICS_PER_FILE {
+            d.warn(Pos::default(), "k", "w");
+        }
+        assert!(!d.has_errors());
+        for _ in 0..1000 {
+            d.warn(Pos::default(), "k", "w");
+        }
+        d.error(Pos::default(), "k", "e");
+        assert_eq!(d.items.len(), MAX_DIAGNOSTICS_PER_FILE + 1);
+        let last = d.items.last().unwrap();
+        assert!(last.message.starts_with("1001 more problem(s)"), "{last}");
+        assert!(d.has_errors(), "a dropped error still refuses the file");
     }
 
     #[test]

@@ -27,13 +27,13 @@ pub struct LoadProfile {
 pub fn load(path: &std::path::Path) -> Result<LoadProfile, LoadError> {
     let name = path.display().to_string();
     let mut d = Diags::new(name.as_str());
-    let text = match std::fs::read_to_string(path) {
+    let text = match crate::input_file::read_text(path, crate::input_file::MAX_YAML_BYTES) {
         Ok(t) => t,
         Err(e) => {
             d.error(
                 Default::default(),
                 "",
-                format!("cannot read the load profile: {e}"),
+                format!("cannot read the load profile: it {e}"),
             );
             return Err(LoadError {
                 diagnostics: d.items,

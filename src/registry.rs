@@ -6,6 +6,7 @@
 
 use crate::diag::{Diagnostic, Diags, LoadError, Pos, Severity};
 use crate::embedded;
+use crate::input_file;
 use crate::model::config::{self, Config};
 use crate::model::scenario::{self, ScenarioDef};
 use crate::model::semconv::{self, Semconv};
@@ -44,8 +45,10 @@ pub fn is_hidden(name: &str) -> bool {
     matches!(name, "example_scenario" | "_EXAMPLE_SCENARIO_")
 }
 
+/// Reads a YAML input through [`input_file`]: a refusal (a FIFO, a device, a file
+/// over the size limit) is a diagnostic naming the file and why.
 fn read_file(path: &Path, all: &mut Vec<Diagnostic>) -> Option<String> {
-    match std::fs::read_to_string(path) {
+    match input_file::read_text(path, input_file::MAX_YAML_BYTES) {
         Ok(s) => Some(s),
         Err(e) => {
             all.push(Diagnostic {
@@ -54,7 +57,7 @@ fn read_file(path: &Path, all: &mut Vec<Diagnostic>) -> Option<String> {
                 line: 0,
                 col: 0,
                 key: String::new(),
-                message: format!("cannot read file: {e}"),
+                message: format!("cannot read the file: it {e}"),
             });
             None
         }
@@ -122,20 +125,30 @@ impl Registry {
 
         let mut scenarios = Vec::new();
         if let Some(cfg) = &config {
-            let files = match &src.scenarios_dir {
-                Some(dir) => scenario_files(dir, &mut all),
+            // Each file is read when its turn comes, so only one is in memory at a time.
+            let files: Vec<(String, String, ScenarioText)> = match &src.scenarios_dir {
+                Some(dir) => scenario_files(dir, &mut all)
+                    .into_iter()
+                    .map(|(name, path)| {
+                        (name, path.display().to_string(), ScenarioText::File(path))
+                    })
+                    .collect(),
                 None => embedded::DEFINITIONS
                     .iter()
                     .map(|(name, text)| {
                         (
                             name.to_string(),
                             format!("<embedded>/definitions/{name}.yaml"),
-                            Some(text.to_string()),
+                            ScenarioText::Embedded(text),
                         )
                     })
                     .collect(),
             };
-            for (name, file, text) in files {
+            for (name, file, source) in files {
+                let text = match source {
+                    ScenarioText::File(p) => read_file(&p, &mut all),
+                    ScenarioText::Embedded(t) => Some(t.to_string()),
+                };
                 let Some(text) = text else { continue };
                 if let Some((node, mut d)) = parse_source(&file, &text, &mut all) {
                     // A file with errors is reported and left out; the others still load.
@@ -224,8 +237,16 @@ impl Registry {
     }
 }
 
-/// Every `*.yaml`/`*.yml` under `dir` (recursively), sorted, as (stem, path, text).
-fn scenario_files(dir: &Path, all: &mut Vec<Diagnostic>) -> Vec<(String, String, Option<String>)> {
+/// Where a scenario's text comes from.
+enum ScenarioText {
+    /// A file of the scenarios folder, read when its turn comes.
+    File(PathBuf),
+    /// A definition compiled into the binary.
+    Embedded(&'static str),
+}
+
+/// Every `*.yaml`/`*.yml` under `dir` (recursively), sorted, as (stem, path).
+fn scenario_files(dir: &Path, all: &mut Vec<Diagnostic>) -> Vec<(String, PathBuf)> {
     let mut paths = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     if !dir.is_dir() {
@@ -266,22 +287,22 @@ fn scenario_files(dir: &Path, all: &mut Vec<Diagnostic>) -> Vec<(String, String,
     // The same file reached twice (through a symlink) is one scenario.
     let mut seen_files = std::collections::HashSet::new();
     paths.retain(|p| std::fs::canonicalize(p).map_or(true, |c| seen_files.insert(c)));
-    let mut out: Vec<(String, String, Option<String>)> = Vec::new();
+    let mut out: Vec<(String, PathBuf)> = Vec::new();
+    let mut stems: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for p in paths {
         let stem = p
             .file_stem()
             .and_then(|s| s.to_str())
             .unwrap_or_default()
             .to_string();
-        let file = p.display().to_string();
-        if let Some((_, first, _)) = out.iter().find(|(s, _, _)| *s == stem) {
-            let mut d = Diags::new(file.as_str());
-            d.error(Pos::default(), "", format!("scenario name `{stem}` is already defined by {first}; scenario names (file stems) must be unique"));
+        if let Some(&first) = stems.get(&stem) {
+            let mut d = Diags::new(p.display().to_string());
+            d.error(Pos::default(), "", format!("scenario name `{stem}` is already defined by {}; scenario names (file stems) must be unique", out[first].1.display()));
             all.append(&mut d.items);
             continue;
         }
-        let text = read_file(&p, all);
-        out.push((stem, file, text));
+        stems.insert(stem.clone(), out.len());
+        out.push((stem, p));
     }
     out
 }

@@ -393,8 +393,8 @@ impl Settings {
 
         for (what, path) in [("--semconv / SEMCONV", &g.semconv), ("--config", &g.config)] {
             if let Some(p) = path {
-                if !p.is_file() {
-                    bail!("{what}: file {} does not exist", p.display());
+                if let Err(why) = crate::input_file::check(p, crate::input_file::MAX_YAML_BYTES) {
+                    bail!("{what}: file {} {why}", p.display());
                 }
             }
         }

@@ -6,7 +6,7 @@
 
 use crate::diag::{closest, Diags, Pos};
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// What a node holds; plain scalars are typed the YAML 1.2 core way.
 #[derive(Clone, Debug, PartialEq)]
@@ -98,13 +98,59 @@ impl Node {
     }
 }
 
-/// Parses one YAML document. Syntax errors, duplicate keys and unknown aliases are
-/// reported into `diags`; the result is `None` only when nothing usable was parsed.
+/// Deepest nesting of lists and mappings a document may have. Real files stay
+/// under 20; the limit keeps every walk over the tree (and the tree's own drop)
+/// far from the stack's end.
+pub const MAX_DEPTH: usize = 128;
+
+/// Most memory a parsed document may take (each node and its text; an alias
+/// counts its anchor again every time it is used), so a small file of aliases
+/// cannot exhaust memory.
+pub const MAX_DOCUMENT_BYTES: usize = 32 << 20;
+
+/// What one node costs in the tree, besides its text: a mapping entry's size
+/// (the key's `String` and the node), the larger of the two shapes.
+const NODE_COST: usize = std::mem::size_of::<(String, Node)>();
+
+/// What `node` costs in memory, counted as the parser counts it against
+/// [`MAX_DOCUMENT_BYTES`] (for readers that copy nodes).
+pub fn cost(node: &Node) -> usize {
+    let mut total = 0usize;
+    let mut todo = vec![node];
+    while let Some(n) = todo.pop() {
+        total = total.saturating_add(NODE_COST + text_len(&n.kind));
+        match &n.kind {
+            Kind::Seq(items) => todo.extend(items),
+            Kind::Map(entries) => {
+                for (k, v) in entries {
+                    total = total.saturating_add(k.len());
+                    todo.push(v);
+                }
+            }
+            _ => {}
+        }
+    }
+    total
+}
+
+/// Parses one YAML document. Syntax errors, duplicate keys, unknown aliases, NUL
+/// bytes, nesting deeper than [`MAX_DEPTH`], documents over [`MAX_DOCUMENT_BYTES`]
+/// and empty documents are reported into `diags`; the result is `None` only when
+/// nothing usable was parsed. A leading byte-order mark is skipped.
 pub fn parse(source: &str, diags: &mut Diags) -> Option<Node> {
+    let source = source.strip_prefix('\u{feff}').unwrap_or(source);
+    if let Some(at) = source.find('\0') {
+        diags.error(
+            pos_at(source, at),
+            "",
+            "the file contains a NUL byte, which YAML text cannot hold (is it a binary file?)",
+        );
+        return None;
+    }
     let mut builder = Builder {
         stack: Vec::new(),
         anchors: HashMap::new(),
-        nodes: 0,
+        bytes: 0,
         root: None,
         docs: 0,
     };
@@ -139,35 +185,93 @@ pub fn parse(source: &str, diags: &mut Diags) -> Option<Node> {
             "the file holds several YAML documents (`---`); put one scenario per file",
         );
     }
-    check_duplicates(builder.root.as_ref()?, "", diags);
-    builder.root
+    let root = match builder.root {
+        Some(n) if n.kind != Kind::Null => n,
+        _ => {
+            diags.error(
+                Pos::default(),
+                "",
+                "the file is empty (no YAML content, or only comments); expected a mapping of keys to values",
+            );
+            return None;
+        }
+    };
+    check_duplicates(&root, diags);
+    Some(root)
 }
 
-fn check_duplicates(node: &Node, path: &str, diags: &mut Diags) {
-    match &node.kind {
-        Kind::Map(entries) => {
-            let mut seen: HashMap<&str, Pos> = HashMap::new();
-            for (k, v) in entries {
-                let p = join(path, k);
-                if let Some(first) = seen.insert(k.as_str(), v.key_pos) {
-                    diags.error(
-                        v.key_pos,
-                        &p,
-                        format!(
-                            "duplicate key (first defined on line {}); each key may appear once",
-                            first.line
-                        ),
-                    );
+/// The line and column of byte `at` of `source`.
+fn pos_at(source: &str, at: usize) -> Pos {
+    let before = &source[..at];
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    Pos {
+        line: 1 + before.matches('\n').count() as u32,
+        col: 1 + before[line_start..].chars().count() as u32,
+    }
+}
+
+/// One step of a key path: a mapping key or a list index.
+#[derive(Clone, Copy)]
+enum Seg<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+/// The dotted path of `segs` (`a.b[2].c`), built only when a problem is reported.
+fn path_of(segs: &[Seg<'_>]) -> String {
+    let mut out = String::new();
+    for s in segs {
+        match s {
+            Seg::Key(k) => {
+                if !out.is_empty() {
+                    out.push('.');
                 }
-                check_duplicates(v, &p, diags);
+                out.push_str(k);
             }
+            Seg::Index(i) => out.push_str(&format!("[{i}]")),
         }
-        Kind::Seq(items) => {
-            for (i, item) in items.iter().enumerate() {
-                check_duplicates(item, &format!("{path}[{i}]"), diags);
+    }
+    out
+}
+
+/// Reports every key defined twice in one mapping, in document order. Walks the
+/// tree with its own stack, so no document can exhaust the thread's.
+fn check_duplicates(root: &Node, diags: &mut Diags) {
+    // (depth, how the node is reached, the node, the line of the key's first
+    // definition when this entry repeats it).
+    let mut todo: Vec<(usize, Option<Seg<'_>>, &Node, Option<u32>)> = vec![(0, None, root, None)];
+    let mut path: Vec<Seg<'_>> = Vec::new();
+    while let Some((depth, seg, node, first_line)) = todo.pop() {
+        path.truncate(depth.saturating_sub(1));
+        path.extend(seg);
+        if let Some(first) = first_line {
+            diags.error(
+                node.key_pos,
+                &path_of(&path),
+                format!("duplicate key (first defined on line {first}); each key may appear once"),
+            );
+        }
+        match &node.kind {
+            Kind::Map(entries) => {
+                let mut seen: HashMap<&str, Pos> = HashMap::with_capacity(entries.len());
+                let mut children = Vec::with_capacity(entries.len());
+                for (k, v) in entries {
+                    let first = seen.insert(k.as_str(), v.key_pos).map(|p| p.line);
+                    children.push((depth + 1, Some(Seg::Key(k)), v, first));
+                }
+                todo.extend(children.into_iter().rev());
             }
+            Kind::Seq(items) => {
+                todo.extend(
+                    items
+                        .iter()
+                        .enumerate()
+                        .rev()
+                        .map(|(i, it)| (depth + 1, Some(Seg::Index(i)), it, None)),
+                );
+            }
+            _ => {}
         }
-        _ => {}
     }
 }
 
@@ -180,30 +284,98 @@ pub fn join(path: &str, key: &str) -> String {
     }
 }
 
-enum Frame {
-    Seq(Pos, usize, Vec<Node>),
-    /// Mapping under construction; `pending` holds a key waiting for its value.
-    /// The last field lists keys copied in by a merge key (`<<`), which explicit keys override.
-    Map(Pos, usize, Vec<(String, Node)>, Option<Node>, Vec<String>),
+/// A list or mapping under construction.
+struct Frame {
+    pos: Pos,
+    anchor: usize,
+    /// What its children cost so far (see [`NODE_COST`]).
+    bytes: usize,
+    /// Levels of lists and mappings below it so far.
+    height: usize,
+    body: Body,
 }
 
-/// Most nodes a document may expand to (aliases copy their anchor), so a small
-/// file of nested aliases cannot exhaust memory.
-pub const MAX_NODES: usize = 1_000_000;
+enum Body {
+    Seq(Vec<Node>),
+    Map(MapBody),
+}
 
-fn count_nodes(n: &Node) -> usize {
-    1 + match &n.kind {
-        Kind::Seq(items) => items.iter().map(count_nodes).sum(),
-        Kind::Map(entries) => entries.iter().map(|(_, v)| 1 + count_nodes(v)).sum(),
-        _ => 0,
+/// A mapping under construction.
+#[derive(Default)]
+struct MapBody {
+    entries: Vec<(String, Node)>,
+    /// A key waiting for its value.
+    pending: Option<Node>,
+    /// Keys copied in by a merge key (`<<`), which explicit keys override.
+    merged: HashSet<String>,
+    /// Key → entry index, kept once a merge happened (so merging stays linear).
+    index: Option<HashMap<String, usize>>,
+}
+
+impl MapBody {
+    /// An explicit `key: value`.
+    fn insert(&mut self, key: String, node: Node) {
+        if self.merged.remove(&key) {
+            if let Some(&i) = self.index.as_ref().and_then(|ix| ix.get(&key)) {
+                self.entries[i].1 = node;
+                return;
+            }
+        }
+        if let Some(ix) = &mut self.index {
+            ix.entry(key.clone()).or_insert(self.entries.len());
+        }
+        self.entries.push((key, node));
     }
+
+    /// YAML merge keys (`<<: *base`): copies the entries the mapping does not define.
+    fn merge(&mut self, value: Node) -> BuildResult {
+        let sources = match value.kind {
+            Kind::Map(m) => vec![m],
+            Kind::Seq(items) => {
+                let mut maps = Vec::new();
+                for it in items {
+                    match it.kind {
+                        Kind::Map(m) => maps.push(m),
+                        _ => return Err((it.pos, "`<<` merges mappings only".to_string())),
+                    }
+                }
+                maps
+            }
+            _ => return Err((value.pos, "`<<` merges mappings only".to_string())),
+        };
+        let entries = &self.entries;
+        let index = self.index.get_or_insert_with(|| {
+            let mut ix = HashMap::with_capacity(entries.len());
+            for (i, (k, _)) in entries.iter().enumerate() {
+                ix.entry(k.clone()).or_insert(i);
+            }
+            ix
+        });
+        for src in sources {
+            for (k, v) in src {
+                if !index.contains_key(&k) {
+                    index.insert(k.clone(), self.entries.len());
+                    self.merged.insert(k.clone());
+                    self.entries.push((k, v));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An anchored node, what it costs and how deep it nests, for its aliases.
+struct Anchored {
+    node: Node,
+    bytes: usize,
+    height: usize,
 }
 
 struct Builder {
     stack: Vec<Frame>,
-    /// Anchored nodes and their sizes in nodes.
-    anchors: HashMap<usize, (Node, usize)>,
-    nodes: usize,
+    anchors: HashMap<usize, Anchored>,
+    /// What the document costs so far, every alias copy included.
+    bytes: usize,
     root: Option<Node>,
     docs: usize,
 }
@@ -231,6 +403,8 @@ impl Builder {
                 } else {
                     Kind::Str(text.into_owned())
                 };
+                let bytes = NODE_COST + text_len(&kind);
+                self.charge(bytes, pos, false)?;
                 self.emit(
                     Node {
                         pos,
@@ -238,105 +412,152 @@ impl Builder {
                         kind,
                     },
                     anchor,
+                    bytes,
+                    0,
+                    pos,
                 )?;
             }
-            Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq(pos, anchor, Vec::new())),
-            Event::SequenceEnd => {
-                if let Some(Frame::Seq(p, anchor, items)) = self.stack.pop() {
-                    self.emit(
-                        Node {
-                            pos: p,
-                            key_pos: p,
-                            kind: Kind::Seq(items),
-                        },
-                        anchor,
-                    )?;
-                }
-            }
+            Event::SequenceStart(anchor, _) => self.open(pos, anchor, Body::Seq(Vec::new()))?,
             Event::MappingStart(anchor, _) => {
-                self.stack
-                    .push(Frame::Map(pos, anchor, Vec::new(), None, Vec::new()))
+                self.open(pos, anchor, Body::Map(MapBody::default()))?
             }
-            Event::MappingEnd => {
-                if let Some(Frame::Map(p, anchor, entries, _, _)) = self.stack.pop() {
+            Event::SequenceEnd | Event::MappingEnd => {
+                if let Some(f) = self.stack.pop() {
+                    self.charge(NODE_COST, pos, false)?;
+                    let kind = match f.body {
+                        Body::Seq(items) => Kind::Seq(items),
+                        Body::Map(m) => Kind::Map(m.entries),
+                    };
                     self.emit(
                         Node {
-                            pos: p,
-                            key_pos: p,
-                            kind: Kind::Map(entries),
+                            pos: f.pos,
+                            key_pos: f.pos,
+                            kind,
                         },
-                        anchor,
+                        f.anchor,
+                        NODE_COST + f.bytes,
+                        f.height + 1,
+                        pos,
                     )?;
                 }
             }
             Event::Alias(id) => {
-                let (node, size) = self.anchors.get(&id).cloned().ok_or_else(|| {
+                let a = self.anchors.get(&id).ok_or_else(|| {
                     (
                         pos,
                         "alias refers to an anchor that is not defined".to_string(),
                     )
                 })?;
-                self.nodes += size;
-                if self.nodes > MAX_NODES {
-                    return Err((
-                        pos,
-                        format!(
-                            "the document expands to more than {MAX_NODES} nodes through aliases"
-                        ),
-                    ));
-                }
-                self.emit(
-                    Node {
-                        pos,
-                        key_pos: pos,
-                        ..node
-                    },
-                    0,
-                )?;
+                let (bytes, height) = (a.bytes, a.height);
+                // Checked before the copy is made, so the limits hold for memory too.
+                self.check_depth(height, pos)?;
+                self.charge(bytes, pos, true)?;
+                let node = Node {
+                    pos,
+                    key_pos: pos,
+                    ..self.anchors[&id].node.clone()
+                };
+                self.emit(node, 0, bytes, height, pos)?;
             }
             _ => {}
         }
         Ok(())
     }
 
-    fn emit(&mut self, node: Node, anchor: usize) -> BuildResult {
-        self.nodes += 1;
-        if anchor > 0 {
-            let size = count_nodes(&node);
-            self.anchors.insert(anchor, (node.clone(), size));
+    /// Starts a list or mapping, refusing nesting deeper than [`MAX_DEPTH`].
+    fn open(&mut self, pos: Pos, anchor: usize, body: Body) -> BuildResult {
+        self.check_depth(1, pos)?;
+        self.stack.push(Frame {
+            pos,
+            anchor,
+            bytes: 0,
+            height: 0,
+            body,
+        });
+        Ok(())
+    }
+
+    /// Whether a node nesting `height` levels fits where the next node goes.
+    fn check_depth(&self, height: usize, pos: Pos) -> BuildResult {
+        if self.stack.len() + height > MAX_DEPTH {
+            return Err((
+                pos,
+                format!(
+                    "nesting deeper than {MAX_DEPTH} levels of lists and mappings; flatten the document"
+                ),
+            ));
         }
-        match self.stack.last_mut() {
-            None => self.root = Some(node),
-            Some(Frame::Seq(_, _, items)) => items.push(node),
-            Some(Frame::Map(_, _, entries, pending, merged)) => match pending.take() {
-                None => *pending = Some(node),
+        Ok(())
+    }
+
+    /// Adds `bytes` to the document's cost, refusing it past [`MAX_DOCUMENT_BYTES`];
+    /// `copy` says an alias (or an anchor's copy) is what crossed the limit.
+    fn charge(&mut self, bytes: usize, pos: Pos, copy: bool) -> BuildResult {
+        self.bytes = self.bytes.saturating_add(bytes);
+        if self.bytes <= MAX_DOCUMENT_BYTES {
+            return Ok(());
+        }
+        let limit = crate::input_file::human_size(MAX_DOCUMENT_BYTES as u64);
+        Err((
+            pos,
+            if copy {
+                format!("aliases make the document expand to more than {limit} in memory (every use of an alias copies its anchor); the limit keeps loading bounded")
+            } else {
+                format!("the document takes more than {limit} in memory once parsed; the limit keeps loading bounded: split it into smaller files")
+            },
+        ))
+    }
+
+    /// Places a finished node (already charged) in its parent. `bytes` is its
+    /// whole cost and `height` its levels of lists and mappings; an anchored node
+    /// is charged once more, for the copy its aliases are made from.
+    fn emit(
+        &mut self,
+        node: Node,
+        anchor: usize,
+        bytes: usize,
+        height: usize,
+        at: Pos,
+    ) -> BuildResult {
+        if anchor > 0 {
+            self.charge(bytes, at, true)?;
+            self.anchors.insert(
+                anchor,
+                Anchored {
+                    node: node.clone(),
+                    bytes,
+                    height,
+                },
+            );
+        }
+        let Some(frame) = self.stack.last_mut() else {
+            self.root = Some(node);
+            return Ok(());
+        };
+        frame.bytes = frame.bytes.saturating_add(bytes);
+        frame.height = frame.height.max(height);
+        match &mut frame.body {
+            Body::Seq(items) => items.push(node),
+            Body::Map(m) => match m.pending.take() {
+                None => m.pending = Some(node),
                 Some(key) => {
                     let key_text = match &key.kind {
                         Kind::Str(s) => s.clone(),
                         Kind::Null => "null".to_string(),
-                        other => match key.scalar_text() {
-                            Some(t) => t,
-                            None => {
-                                let _ = other;
-                                return Err((
-                                    key.pos,
-                                    "mapping keys must be plain scalars, not lists or mappings"
-                                        .to_string(),
-                                ));
-                            }
-                        },
+                        _ => key.scalar_text().ok_or_else(|| {
+                            (
+                                key.pos,
+                                "mapping keys must be plain scalars, not lists or mappings"
+                                    .to_string(),
+                            )
+                        })?,
                     };
                     let mut node = node;
                     node.key_pos = key.pos;
                     if key_text == "<<" {
-                        merge_into(entries, node, merged)?;
-                    } else if let Some(i) = merged.iter().position(|m| *m == key_text) {
-                        merged.remove(i);
-                        if let Some(slot) = entries.iter_mut().find(|(k, _)| *k == key_text) {
-                            slot.1 = node;
-                        }
+                        m.merge(node)?;
                     } else {
-                        entries.push((key_text, node));
+                        m.insert(key_text, node);
                     }
                 }
             },
@@ -345,35 +566,12 @@ impl Builder {
     }
 }
 
-/// YAML merge keys (`<<: *base`): copy entries that the mapping does not define itself.
-fn merge_into(
-    entries: &mut Vec<(String, Node)>,
-    value: Node,
-    merged: &mut Vec<String>,
-) -> BuildResult {
-    let sources = match value.kind {
-        Kind::Map(m) => vec![m],
-        Kind::Seq(items) => {
-            let mut maps = Vec::new();
-            for it in items {
-                match it.kind {
-                    Kind::Map(m) => maps.push(m),
-                    _ => return Err((it.pos, "`<<` merges mappings only".to_string())),
-                }
-            }
-            maps
-        }
-        _ => return Err((value.pos, "`<<` merges mappings only".to_string())),
-    };
-    for src in sources {
-        for (k, v) in src {
-            if !entries.iter().any(|(ek, _)| *ek == k) {
-                merged.push(k.clone());
-                entries.push((k, v));
-            }
-        }
+/// The text a scalar holds, for its cost.
+fn text_len(kind: &Kind) -> usize {
+    match kind {
+        Kind::Str(s) => s.len(),
+        _ => 0,
     }
-    Ok(())
 }
 
 /// YAML 1.2 core schema resolution of a plain scalar.
@@ -722,10 +920,139 @@ mod tests {
         let (n, d) = load(&src);
         assert!(n.is_none());
         assert!(
-            d.items[0].message.contains("expands to more than"),
+            d.items[0].message.contains("expand to more than"),
             "{:?}",
             d.items
         );
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_with_its_line_not_a_stack_overflow() {
+        // 30,000 nested block lists used to overflow the stack (exit 134).
+        let (n, d) = load(&"- ".repeat(30_000));
+        assert!(n.is_none());
+        assert_eq!(d.items.len(), 1, "{:?}", d.items);
+        let msg = d.items[0].to_string();
+        assert!(
+            msg.starts_with("t.yaml:1:") && msg.contains("nesting deeper than 128 levels"),
+            "{msg}"
+        );
+        // Mappings, one per line: the error names the line where the limit is crossed.
+        let src: String = (0..200)
+            .map(|i| format!("{}k{i}:\n", " ".repeat(i)))
+            .collect();
+        let (_, d) = load(&src);
+        assert_eq!(d.items[0].line, 129, "{:?}", d.items);
+        // The deepest document allowed still loads, and its keys are checked.
+        let mut src = "- ".repeat(MAX_DEPTH - 1);
+        src.push_str("{a: 1, a: 2}\n");
+        let (n, d) = load(&src);
+        assert!(n.is_some());
+        assert_eq!(d.items.len(), 1, "{:?}", d.items);
+        assert!(d.items[0].key.ends_with("[0][0].a"), "{}", d.items[0].key);
+    }
+
+    #[test]
+    fn aliases_cannot_nest_past_the_depth_limit() {
+        // Each anchor nests 100 levels; aliasing it inside another 100 would make 200.
+        let deep = |inner: &str| format!("{}{inner}{}", "[".repeat(100), "]".repeat(100));
+        let src = format!("a: &a {}\nb: {}\n", deep("x"), deep("*a"));
+        let (n, d) = load(&src);
+        assert!(n.is_none());
+        assert!(
+            d.items[0].message.contains("nesting deeper than"),
+            "{:?}",
+            d.items
+        );
+    }
+
+    #[test]
+    fn alias_expansion_is_bounded_in_bytes_not_only_nodes() {
+        // 2,000 aliases of a 100,000-character string: few nodes, 200 MB expanded.
+        let src = format!(
+            "big: &a \"{}\"\nl: [{}]\n",
+            "x".repeat(100_000),
+            vec!["*a"; 2_000].join(", ")
+        );
+        let (n, d) = load(&src);
+        assert!(n.is_none());
+        assert_eq!(d.items[0].line, 2, "{:?}", d.items);
+        assert!(
+            d.items[0].message.contains("more than 32 MiB"),
+            "{:?}",
+            d.items
+        );
+        // A few uses of a big anchor are fine.
+        let src = format!("big: &a \"{}\"\nl: [*a, *a, *a]\n", "x".repeat(100_000));
+        let (n, d) = load(&src);
+        assert!(d.items.is_empty(), "{:?}", d.items);
+        assert_eq!(n.unwrap().get("l").unwrap().as_map(), None);
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_skipped_and_nul_is_refused_with_its_line() {
+        let (n, d) = load("\u{feff}name: x\n");
+        assert!(d.items.is_empty(), "{:?}", d.items);
+        assert!(n.unwrap().get("name").is_some());
+        let (n, d) = load("a: 1\nb: x\0y\nc: 3\n");
+        assert!(n.is_none());
+        assert_eq!((d.items[0].line, d.items[0].col), (2, 5), "{:?}", d.items);
+        assert!(d.items[0].message.contains("NUL byte"));
+    }
+
+    #[test]
+    fn an_empty_document_is_an_error() {
+        for src in ["", "\n\n", "# only a comment\n", "~\n", "---\n"] {
+            let (n, d) = load(src);
+            assert!(n.is_none(), "{src:?}");
+            assert!(
+                d.items.len() == 1 && d.items[0].message.contains("the file is empty"),
+                "{src:?}: {:?}",
+                d.items
+            );
+        }
+    }
+
+    #[test]
+    fn merges_keep_explicit_keys_and_stay_linear() {
+        // Explicit keys win whether they come before or after the merge key.
+        let (n, d) = load("b: &b {x: 1, y: 2, z: 3}\nm:\n  x: 9\n  <<: *b\n  y: 8\n");
+        assert!(d.items.is_empty(), "{:?}", d.items);
+        let m = n.unwrap().get("m").unwrap().clone();
+        let got: Vec<(&str, i64)> = m
+            .as_map()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_f64().unwrap() as i64))
+            .collect();
+        assert_eq!(got, [("x", 9), ("y", 8), ("z", 3)]);
+        // Merging a mapping of 40,000 keys into one of 40,000 others is linear:
+        // the former scan compared every pair.
+        let keys = |p: &str| -> String {
+            (0..40_000)
+                .map(|i| format!("{p}{i}: 1"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let src = format!("b: &b {{{}}}\nm: {{{}, <<: *b}}\n", keys("a"), keys("c"));
+        let started = std::time::Instant::now();
+        let (n, d) = load(&src);
+        assert!(d.items.is_empty(), "{:?}", &d.items[..1]);
+        assert_eq!(n.unwrap().get("m").unwrap().as_map().unwrap().len(), 80_000);
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    }
+
+    #[test]
+    fn a_document_too_big_once_parsed_is_refused_without_blaming_aliases() {
+        let src: String = (0..500_000).map(|i| format!("k{i}: {i}\n")).collect();
+        let (n, d) = load(&src);
+        assert!(n.is_none());
+        let msg = &d.items[0].message;
+        assert!(
+            msg.contains("more than 32 MiB in memory once parsed"),
+            "{msg}"
+        );
+        assert!(d.items[0].line > 100_000, "{:?}", d.items);
     }
 
     #[test]

@@ -16,6 +16,22 @@ pub use crate::model::read::config::control_plane::{deep_merge, read_exception};
 pub use crate::model::read::config::{load, read_attempts};
 pub use crate::model::read::samples::{read_sample, read_samples};
 
+/// Names of the built-in workflow steps; any other step names an MCP tool.
+pub const WORKFLOW_STEPS: &[&str] = &[
+    "planner",
+    "planning",
+    "task",
+    "task_execute",
+    "task.execute",
+    "llm",
+    "llm_call",
+    "tools_recommend",
+    "tools.recommend",
+    "response_compose",
+    "response",
+    "response.compose",
+];
+
 /// Templates of the generated ids (`id_formats`).
 #[derive(Clone, Debug)]
 pub struct IdFormats {
@@ -334,6 +350,9 @@ pub struct Config {
     pub error_templates: BTreeMap<String, ErrorTemplate>,
     /// Workflow steps by name (`realistic_scenarios.workflow_templates`).
     pub workflow_templates: BTreeMap<String, Vec<String>>,
+    /// Where each step of each workflow is written (same order as its steps), so
+    /// a problem a scenario finds in a workflow is reported at its config line.
+    pub workflow_step_pos: BTreeMap<String, Vec<Pos>>,
     /// The `control_plane` section.
     pub control_plane: ControlPlane,
     /// Conversation samples by workflow name (`default` for the others).

@@ -5,11 +5,11 @@
 //! `namespace`, `schema_version`, `span_names`, every top-level `*_attributes`
 //! section, and `canonical_metrics`.
 
-use crate::diag::Diags;
-use crate::model::AttrValue;
+use crate::diag::{Diags, Pos};
+use crate::model::{over_limit, AttrValue, MAX_ATTRIBUTES};
 use crate::record::SpanKind;
 use crate::yaml::{join, read_str, read_str_list, Kind, Node};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 /// An attribute's declared `type`; it decides what filling invents for a required attribute.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,7 +52,7 @@ pub struct SpanDef {
     pub name: String,
     /// `span_kind`: the kind of spans of this class unless a step says otherwise.
     pub kind: Option<SpanKind>,
-    /// `parent`, split on `|`; read, not checked.
+    /// `parent`, split on `|`; each must be another entry of `span_names`.
     pub parents: Vec<String>,
     /// `is_root: true`; read, not checked.
     pub is_root: bool,
@@ -124,9 +124,14 @@ impl Semconv {
     }
 }
 
-fn parse_type(s: &str) -> AttrType {
-    let s = s.to_ascii_lowercase();
-    if s.starts_with("int") {
+/// Attribute types a file may declare (each may be followed by more words, as in
+/// `string (enum)` or `int64`).
+const ATTR_TYPES: &str = "string, int, double, float, number, boolean, any";
+
+/// The declared type; `None` for a word that names no type.
+fn parse_type(s: &str) -> Option<AttrType> {
+    let s = s.trim().to_ascii_lowercase();
+    Some(if s.starts_with("int") {
         AttrType::Int
     } else if s.starts_with("bool") {
         AttrType::Bool
@@ -134,9 +139,20 @@ fn parse_type(s: &str) -> AttrType {
         AttrType::Double
     } else if s.starts_with("string") {
         AttrType::String
-    } else {
+    } else if s.starts_with("any") {
         AttrType::Any
-    }
+    } else {
+        return None;
+    })
+}
+
+/// A span or attribute name without the file's namespace (`vendor.llm.call` →
+/// `llm.call`), so names written with or without it compare equal.
+fn bare<'a>(name: &'a str, namespace: Option<&str>) -> &'a str {
+    namespace
+        .and_then(|ns| name.strip_prefix(ns)?.strip_prefix('.'))
+        .or_else(|| name.strip_prefix("vendor."))
+        .unwrap_or(name)
 }
 
 fn scalar_list(node: &Node) -> Vec<AttrValue> {
@@ -183,6 +199,7 @@ pub fn load(root: &Node, d: &mut Diags) -> Option<Semconv> {
     if sc.namespace.is_none() {
         sc.namespace = detect_namespace(&sc);
     }
+    check_references(root, &sc, d);
     if sc.sections.is_empty() && sc.spans.is_empty() {
         d.error(
             root.pos,
@@ -257,6 +274,19 @@ fn read_section(node: &Node, section: &str, d: &mut Diags) -> Vec<AttrDef> {
     let Some(entries) = node.as_map() else {
         return Vec::new();
     };
+    if entries.len() > MAX_ATTRIBUTES {
+        d.error(
+            node.pos,
+            section,
+            over_limit(
+                entries.len(),
+                "attributes in one section",
+                MAX_ATTRIBUTES,
+                "a span gets its section's attributes, and OpenTelemetry SDKs keep 128 per span by default",
+            ),
+        );
+        return Vec::new();
+    }
     let mut out = Vec::new();
     for (name, body) in entries {
         // Non-mapping entries and nested models are documentation.
@@ -266,10 +296,24 @@ fn read_section(node: &Node, section: &str, d: &mut Diags) -> Vec<AttrDef> {
             continue;
         }
         let path = join(section, name);
-        let ty = body
-            .get("type")
-            .and_then(|n| n.as_str())
-            .map_or(AttrType::Any, parse_type);
+        let ty = match body.get("type") {
+            None => AttrType::Any,
+            Some(n) => match n.as_str().and_then(parse_type) {
+                Some(t) => t,
+                None => {
+                    let found = match n.as_str() {
+                        Some(s) => format!("unknown type `{s}`"),
+                        None => format!("expected a type name, found {}", crate::yaml::describe(n)),
+                    };
+                    d.error(
+                        n.pos,
+                        &format!("{path}.type"),
+                        format!("{found}; valid: {ATTR_TYPES}"),
+                    );
+                    AttrType::Any
+                }
+            },
+        };
         let required = matches!(
             body.get("required").map(|n| &n.kind),
             Some(Kind::Bool(true))
@@ -345,4 +389,133 @@ fn read_metrics(node: &Node, d: &mut Diags) -> Vec<MetricDef> {
         });
     }
     out
+}
+
+/// What the file's names refer to must exist: parents and metric spans in
+/// `span_names`, metric dimensions among the attributes; a metric's instrument
+/// must be known, and no span class may get more than [`MAX_ATTRIBUTES`]
+/// through `applies_to`.
+fn check_references(root: &Node, sc: &Semconv, d: &mut Diags) {
+    let ns = sc.namespace.as_deref();
+    let spans: Vec<&str> = sc.spans.iter().map(|s| bare(&s.name, ns)).collect();
+    let span_list = || {
+        sc.spans
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let at = |section: &str, name: &str, key: &str| -> Pos {
+        let entry = root.get(section).and_then(|s| s.get(name));
+        entry
+            .and_then(|e| e.get(key))
+            .or(entry)
+            .map_or(Pos::default(), |n| n.pos)
+    };
+    for s in &sc.spans {
+        for p in &s.parents {
+            let path = format!("span_names.{}.parent", s.name);
+            if bare(p, ns) == bare(&s.name, ns) {
+                d.error(
+                    at("span_names", &s.name, "parent"),
+                    &path,
+                    format!(
+                        "`{}` names itself as its parent; a span cannot be its own parent",
+                        s.name
+                    ),
+                );
+            } else if !spans.contains(&bare(p, ns)) {
+                d.error(
+                    at("span_names", &s.name, "parent"),
+                    &path,
+                    format!(
+                        "parent `{p}`{} is not in span_names; declared: {}",
+                        crate::model::read::did_you_mean(
+                            p,
+                            sc.spans.iter().map(|s| s.name.as_str())
+                        ),
+                        span_list()
+                    ),
+                );
+            }
+        }
+    }
+    let attrs: HashSet<&str> = sc
+        .sections
+        .iter()
+        .flat_map(|(_, a)| a.iter().map(|a| bare(&a.name, ns)))
+        .collect();
+    for m in &sc.metrics {
+        let path = format!("canonical_metrics.{}", m.name);
+        let instrument = m.instrument.to_ascii_lowercase();
+        if !matches!(instrument.as_str(), "counter" | "histogram") {
+            d.error(
+                at("canonical_metrics", &m.name, "type"),
+                &format!("{path}.type"),
+                format!(
+                    "expected `type: counter` or `type: histogram`, found {}",
+                    if m.instrument.is_empty() {
+                        "no type".to_string()
+                    } else {
+                        format!("`{}`", m.instrument)
+                    }
+                ),
+            );
+        }
+        match &m.aligns_with_span {
+            None => d.warn(
+                at("canonical_metrics", &m.name, ""),
+                &path,
+                "no `aligns_with_span`: the metric is derived from no span, so it is not emitted",
+            ),
+            Some(span) if !spans.contains(&bare(span, ns)) => d.error(
+                at("canonical_metrics", &m.name, "aligns_with_span"),
+                &format!("{path}.aligns_with_span"),
+                format!(
+                    "`{span}`{} is not in span_names, so the metric would never be recorded; declared: {}",
+                    crate::model::read::did_you_mean(span, sc.spans.iter().map(|s| s.name.as_str())),
+                    span_list()
+                ),
+            ),
+            Some(_) => {}
+        }
+        for dim in &m.dimensions {
+            if !attrs.contains(bare(dim, ns)) {
+                d.error(
+                    at("canonical_metrics", &m.name, "dimensions"),
+                    &format!("{path}.dimensions"),
+                    format!(
+                        "`{dim}`{} is no attribute of any `*_attributes` section, so no point would carry it",
+                        crate::model::read::did_you_mean(
+                            dim,
+                            sc.sections.iter().flat_map(|(_, a)| a.iter().map(|a| a.name.as_str()))
+                        )
+                    ),
+                );
+            }
+        }
+    }
+    // `applies_to` adds attributes to a class from any section: bounded per class too.
+    let mut per_class: BTreeMap<&str, usize> = BTreeMap::new();
+    for (_, attrs) in &sc.sections {
+        for a in attrs {
+            for c in &a.applies_to {
+                *per_class.entry(c.as_str()).or_default() += 1;
+            }
+        }
+    }
+    for (class, n) in per_class {
+        if n > MAX_ATTRIBUTES {
+            d.error(
+                root.pos,
+                "",
+                over_limit(
+                    n,
+                    &format!("attributes apply to `{class}` through `applies_to`"),
+                    MAX_ATTRIBUTES,
+                    "OpenTelemetry SDKs keep 128 per span by default",
+                ),
+            );
+        }
+    }
 }

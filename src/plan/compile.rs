@@ -81,6 +81,16 @@ impl<'a> Compiler<'a> {
                     .get(&w)
                     .map(|st| (w, st.clone()))
             });
+        // A config workflow with a step that is no tool at all was reported when
+        // config.yaml loaded; its scenarios are left out without more noise.
+        if s.root.is_none()
+            && workflow.as_ref().is_some_and(|(name, steps)| {
+                self.cfg.workflow_step_pos.contains_key(name)
+                    && steps.iter().any(|st| !self.is_step_or_tool(st))
+            })
+        {
+            return None;
+        }
         if let Some(root) = &s.root {
             if root.probability < 1.0 || root.count != Count::Fixed(1) {
                 d.warn(root.pos, "root", "`probability` and `count` do not apply to the root step (every iteration has one root); they are ignored");
@@ -164,6 +174,20 @@ impl<'a> Compiler<'a> {
         if parts.is_empty() {
             d.error(Pos::default(), "", format!("scenario `{}` produces no trace (no root, workflow or control-plane template resolved)", s.name));
             return None;
+        }
+        // In single-trace mode the parts of a request are one trace.
+        let per_part = parts.iter().map(|p| max_spans(&p.root));
+        let largest_trace = if self.cfg.control_plane.single_trace {
+            per_part.sum()
+        } else {
+            per_part.fold(0.0, f64::max)
+        };
+        if largest_trace > LARGE_TRACE_SPANS {
+            d.warn(
+                s.root.as_ref().map_or(Pos::default(), |r| r.pos),
+                if s.root.is_some() { "root" } else { "" },
+                format!("one trace of up to {largest_trace:.0} spans: it will be sent in several requests (collectors accept about 4 MiB, roughly 10,000 spans, per gRPC request by default)"),
+            );
         }
         Some(ScenarioPlan {
             name: key(&s.name),
@@ -326,6 +350,21 @@ impl<'a> Compiler<'a> {
         d: &mut Diags,
     ) -> Node {
         let mut n = self.base_node(&st.type_name, false);
+        if !self
+            .sc
+            .spans
+            .iter()
+            .any(|sd| *self.world.prefix.class_of(&sd.name) == *n.class_name)
+        {
+            d.warn(
+                st.pos,
+                &crate::yaml::join(&st.path, "type"),
+                format!(
+                    "`{}` is not in the semconv span_names; emitted as is",
+                    n.name
+                ),
+            );
+        }
         // The reader checked the name against config `services:`.
         let named = st
             .service
@@ -511,39 +550,56 @@ impl<'a> Compiler<'a> {
         d: &mut Diags,
     ) -> Option<(Node, Option<GoalPlan>)> {
         let goal_name = s.goal.as_deref().unwrap_or("happy_path");
-        let steps: Vec<String> = match (&s.overrides.actual_steps, goal_name) {
-            (Some(actual), "partial_workflow") => actual.clone(),
-            (None, "partial_workflow") => {
-                for i in &s.overrides.skip_steps {
-                    if *i as usize >= steps.len() {
-                        d.error(
-                            Pos::default(),
-                            "realistic_overrides.skip_steps",
-                            format!(
-                                "index {i} is outside workflow `{wf}` (steps 0..{})",
-                                steps.len()
-                            ),
-                        );
-                    }
+        // Where the workflow's own steps are written in config.yaml (steps a
+        // scenario writes itself have no entry): their problems are reported there.
+        let config_pos = |step_index: usize| -> Option<Pos> {
+            self.cfg
+                .workflow_step_pos
+                .get(wf)
+                .and_then(|p| p.get(step_index))
+                .copied()
+        };
+        let steps: Vec<(String, Option<(usize, Pos)>)> =
+            match (&s.overrides.actual_steps, goal_name) {
+                (Some(actual), "partial_workflow") => {
+                    actual.iter().map(|st| (st.clone(), None)).collect()
                 }
-                steps
+                (None, "partial_workflow") => {
+                    for i in &s.overrides.skip_steps {
+                        if *i as usize >= steps.len() {
+                            d.error(
+                                Pos::default(),
+                                "realistic_overrides.skip_steps",
+                                format!(
+                                    "index {i} is outside workflow `{wf}` (steps 0..{})",
+                                    steps.len()
+                                ),
+                            );
+                        }
+                    }
+                    steps
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| !s.overrides.skip_steps.contains(&(*i as u32)))
+                        .map(|(i, st)| (st.clone(), config_pos(i).map(|p| (i, p))))
+                        .collect()
+                }
+                _ => steps
                     .iter()
                     .enumerate()
-                    .filter(|(i, _)| !s.overrides.skip_steps.contains(&(*i as u32)))
-                    .map(|(_, st)| st.clone())
-                    .collect()
-            }
-            _ => steps.to_vec(),
-        };
+                    .map(|(i, st)| (st.clone(), config_pos(i).map(|p| (i, p))))
+                    .collect(),
+            };
         let injector = GoalInjector::new(self, s, goal_name, server, d);
         let mut tool_slots = 0u32;
         let first_tool = steps
             .iter()
+            .map(|(st, _)| st)
             .find(|st| step_kind(st) == StepKind::Tool)
             .cloned();
         let mut root = self.latency_node(profile, SpanClass::Orchestrate);
         let retry_script = s.data_plane.as_ref().and_then(|dp| dp.mcp_retry.clone());
-        for step in &steps {
+        for (step, written) in &steps {
             let child = match step_kind(step) {
                 StepKind::Planner => self.latency_node(profile, SpanClass::Planner),
                 StepKind::Llm => {
@@ -611,15 +667,30 @@ impl<'a> Compiler<'a> {
                         continue;
                     };
                     let Some(tool) = self.tool_ref(srv, step) else {
-                        d.error(
-                            Pos::default(),
-                            &format!("realistic_scenarios.workflow_templates.{wf}"),
-                            format!(
-                                "step `{step}` is neither a known step (planner, task, tools_recommend, response_compose) nor a tool of MCP server `{}` ({})",
-                                srv.key,
-                                srv.tools.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
-                            ),
+                        let message = format!(
+                            "step `{step}` is neither a built-in step (planner, task, tools_recommend, response_compose) nor a tool of MCP server `{}` ({}), which scenario `{}` uses",
+                            srv.key,
+                            srv.tools.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", "),
+                            s.name
                         );
+                        match written {
+                            Some((i, pos)) => d.error_in(
+                                &self.cfg.source,
+                                *pos,
+                                &format!("realistic_scenarios.workflow_templates.{wf}[{i}]"),
+                                message,
+                            ),
+                            // Steps the scenario lists itself.
+                            None => d.error(
+                                Pos::default(),
+                                if s.overrides.actual_steps.is_some() {
+                                    "realistic_overrides.actual_steps"
+                                } else {
+                                    "context.correct_flow"
+                                },
+                                message,
+                            ),
+                        }
                         continue;
                     };
                     let mut mcp = self.mcp_call(tool, retry_script.as_deref(), profile);
@@ -632,9 +703,21 @@ impl<'a> Compiler<'a> {
             };
             root.children.push(child);
         }
-        let has_compose = steps.iter().any(|st| step_kind(st) == StepKind::Compose);
+        let has_compose = steps
+            .iter()
+            .any(|(st, _)| step_kind(st) == StepKind::Compose);
         let goal = injector.plan(tool_slots, has_compose, d);
         Some((root, goal))
+    }
+
+    /// Whether a workflow step is a built-in step or a tool of some MCP server.
+    fn is_step_or_tool(&self, step: &str) -> bool {
+        step_kind(step) != StepKind::Tool
+            || self
+                .cfg
+                .mcp_servers
+                .iter()
+                .any(|srv| srv.tools.iter().any(|t| t.name == step))
     }
 
     /// Wraps a step in a `task.execute` span of the given task type.
@@ -849,6 +932,10 @@ fn planned(samples: &[Sample], redaction: &str) -> Vec<PlannedSample> {
 
 /// Upper bound on spans in one trace, so a typo in nested counts cannot exhaust memory.
 pub const MAX_SPANS_PER_TRACE: f64 = 100_000.0;
+
+/// Traces that can have more spans than this get a warning: one such trace no
+/// longer fits one export request a collector accepts by default.
+pub const LARGE_TRACE_SPANS: f64 = 5_000.0;
 
 /// The most spans one instance of `n` can produce.
 fn max_spans(n: &Node) -> f64 {
@@ -1154,5 +1241,19 @@ impl GoalInjector {
             rate: self.rate,
             exception: self.exception.clone(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The config reader accepts exactly the step names the compiler builds.
+    #[test]
+    fn every_built_in_workflow_step_is_known_to_the_compiler() {
+        for step in crate::model::config::WORKFLOW_STEPS {
+            assert_ne!(step_kind(step), StepKind::Tool, "{step}");
+        }
+        assert_eq!(step_kind("new_claim"), StepKind::Tool);
     }
 }

@@ -10,7 +10,9 @@ mod compile;
 mod services;
 mod world;
 
-pub use compile::{outcome_of_template, sanitize_scope, Compiler, MAX_SPANS_PER_TRACE};
+pub use compile::{
+    outcome_of_template, sanitize_scope, Compiler, LARGE_TRACE_SPANS, MAX_SPANS_PER_TRACE,
+};
 pub use services::{Service, Services, PLANE_COMPONENTS};
 pub use world::{closest_allowed, Keys, ModelChoice, Prefixer, World, WorldOptions};
 

@@ -54,6 +54,19 @@ pub(crate) fn read_attr_map(node: &Node, path: &str, d: &mut Diags) -> Vec<(Stri
         );
         return out;
     };
+    if entries.len() > crate::model::MAX_ATTRIBUTES {
+        d.error(
+            node.pos,
+            path,
+            crate::model::over_limit(
+                entries.len(),
+                "attributes",
+                crate::model::MAX_ATTRIBUTES,
+                "OpenTelemetry SDKs keep 128 per resource by default",
+            ),
+        );
+        return out;
+    }
     for (k, v) in entries {
         match attr_from_node(v) {
             Some(val) => out.push((k.clone(), val)),

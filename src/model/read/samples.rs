@@ -3,6 +3,7 @@
 
 use crate::diag::Diags;
 use crate::model::config::Sample;
+use crate::model::{over_limit, MAX_SAMPLES, MAX_TURNS};
 use crate::yaml::{join, read_str, Kind, MapReader, Node};
 use std::collections::BTreeMap;
 
@@ -41,6 +42,19 @@ pub fn read_samples(node: &Node, path: &str, d: &mut Diags) -> Vec<Sample> {
         );
         return Vec::new();
     };
+    if items.len() > MAX_SAMPLES {
+        d.error(
+            node.pos,
+            path,
+            over_limit(
+                items.len(),
+                "samples",
+                MAX_SAMPLES,
+                "one is drawn per request; a few hundred already repeat rarely",
+            ),
+        );
+        return Vec::new();
+    }
     items
         .iter()
         .enumerate()
@@ -101,7 +115,23 @@ fn read_turns(node: &Node, d: &mut Diags) -> Vec<Sample> {
         return Vec::new();
     };
     let role_style = items.iter().any(|it| it.get("role").is_some());
+    let too_many = |turns: usize, d: &mut Diags| {
+        d.error(
+            node.pos,
+            "conversation.turns",
+            over_limit(
+                turns,
+                "turns",
+                MAX_TURNS,
+                "a session's turns are generated together, one trace each",
+            ),
+        );
+    };
     if !role_style {
+        if items.len() > MAX_TURNS {
+            too_many(items.len(), d);
+            return Vec::new();
+        }
         return read_samples(node, "conversation.turns", d);
     }
     let mut out: Vec<Sample> = Vec::new();
@@ -137,6 +167,10 @@ fn read_turns(node: &Node, d: &mut Diags) -> Vec<Sample> {
                 format!("unknown role `{other}`; valid: user, assistant"),
             ),
         }
+    }
+    if out.len() > MAX_TURNS {
+        too_many(out.len(), d);
+        return Vec::new();
     }
     out
 }

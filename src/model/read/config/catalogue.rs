@@ -2,7 +2,8 @@
 //! `mcp_servers`, and `realistic_scenarios` (divisions, error templates, workflows).
 
 use crate::diag::{Diags, Pos};
-use crate::model::config::{ErrorTemplate, McpServer, McpTool, Tenant};
+use crate::model::config::{ErrorTemplate, McpServer, McpTool, Tenant, WORKFLOW_STEPS};
+use crate::model::read::did_you_mean;
 use crate::yaml::{join, read_str, read_str_list, Kind, MapReader, Node};
 use std::collections::BTreeMap;
 
@@ -158,6 +159,8 @@ pub(crate) struct Realistic {
     pub divisions: Vec<(String, String)>,
     pub error_templates: BTreeMap<String, ErrorTemplate>,
     pub workflow_templates: BTreeMap<String, Vec<String>>,
+    /// Where each workflow step is written, in step order.
+    pub workflow_step_pos: BTreeMap<String, Vec<Pos>>,
 }
 
 /// Reads `realistic_scenarios` and checks that each division names a declared MCP server.
@@ -171,6 +174,7 @@ pub(crate) fn read_realistic(
     if let Some((k, n)) = r.get_any(&["realistic_scenarios", "scenarios"]) {
         read_realistic_section(n, k, &mut out, d);
     }
+    check_workflow_steps(&out, mcp_servers, d);
     for (div, server) in &out.divisions {
         if !mcp_servers.iter().any(|s| &s.key == server) {
             d.error(
@@ -186,6 +190,39 @@ pub(crate) fn read_realistic(
         }
     }
     out
+}
+
+/// Each workflow step must be a built-in step or a tool of some MCP server (which
+/// server depends on the scenario, and is checked when it is compiled).
+fn check_workflow_steps(out: &Realistic, mcp_servers: &[McpServer], d: &mut Diags) {
+    let mut tools: Vec<&str> = mcp_servers
+        .iter()
+        .flat_map(|s| s.tools.iter().map(|t| t.name.as_str()))
+        .collect();
+    tools.sort_unstable();
+    tools.dedup();
+    for (name, steps) in &out.workflow_templates {
+        let positions = out.workflow_step_pos.get(name);
+        for (i, step) in steps.iter().enumerate() {
+            if WORKFLOW_STEPS.contains(&step.as_str())
+                || tools.binary_search(&step.as_str()).is_ok()
+            {
+                continue;
+            }
+            let hint = did_you_mean(
+                step,
+                WORKFLOW_STEPS.iter().copied().chain(tools.iter().copied()),
+            );
+            d.error(
+                positions.and_then(|p| p.get(i)).copied().unwrap_or_default(),
+                &format!("realistic_scenarios.workflow_templates.{name}[{i}]"),
+                format!(
+                    "step `{step}`{hint} is neither a built-in step (planner, task, tools_recommend, response_compose) nor a tool of an MCP server (tools: {})",
+                    if tools.is_empty() { "none".to_string() } else { tools.join(", ") }
+                ),
+            );
+        }
+    }
 }
 
 fn keys_of(servers: &[McpServer]) -> String {
@@ -220,13 +257,32 @@ fn read_realistic_section(node: &Node, path: &str, out: &mut Realistic, d: &mut 
             let entries: Vec<(String, Node)> = wr.rest().cloned().collect();
             for (name, body) in entries {
                 let wp = join(&p, &name);
-                let steps = match body.get("steps") {
-                    Some(s) => read_str_list(s, &format!("{wp}.steps"), d),
-                    None => read_str_list(&body, &wp, d),
+                let (list, lp) = match body.get("steps") {
+                    Some(s) => (s, format!("{wp}.steps")),
+                    None => (&body, wp.clone()),
                 };
+                let mut steps = Vec::new();
+                let mut positions = Vec::new();
+                match &list.kind {
+                    Kind::Seq(items) => {
+                        for (i, it) in items.iter().enumerate() {
+                            if let Some(s) = read_str(it, &format!("{lp}[{i}]"), d) {
+                                steps.push(s);
+                                positions.push(it.pos);
+                            }
+                        }
+                    }
+                    _ => {
+                        for s in read_str_list(list, &lp, d) {
+                            steps.push(s);
+                            positions.push(list.pos);
+                        }
+                    }
+                }
                 if steps.is_empty() {
                     d.error(body.pos, &wp, "a workflow needs at least one step");
                 }
+                out.workflow_step_pos.insert(name.clone(), positions);
                 out.workflow_templates.insert(name, steps);
             }
         }

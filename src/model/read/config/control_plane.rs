@@ -7,6 +7,7 @@ use crate::model::config::{
     TRACE_FLOW_PARTS,
 };
 use crate::model::read::attr_from_node;
+use crate::model::{over_limit, MAX_ATTRIBUTES, MAX_EVENTS};
 use crate::yaml::{
     describe, join, read_bool, read_non_negative, read_prob, read_str, read_str_list, Kind,
     MapReader, Node,
@@ -191,6 +192,8 @@ fn read_cp_templates(
         return out;
     };
     let defaults = node.get("_defaults");
+    // `_defaults` is copied into every template: bounded like alias copies.
+    let mut copied = 0usize;
     for (id, body) in entries {
         if id == "_defaults" {
             continue;
@@ -199,6 +202,18 @@ fn read_cp_templates(
             Some(def) => deep_merge(def, body),
             None => body.clone(),
         };
+        copied = copied.saturating_add(crate::yaml::cost(&merged));
+        if copied > crate::yaml::MAX_DOCUMENT_BYTES {
+            d.error(
+                body.key_pos,
+                &join(path, id),
+                format!(
+                    "the templates with `_defaults` merged in take more than {}; use fewer templates or smaller defaults",
+                    crate::input_file::human_size(crate::yaml::MAX_DOCUMENT_BYTES as u64)
+                ),
+            );
+            break;
+        }
         if let Some(t) = read_cp_template(&merged, &join(path, id), d) {
             out.insert(id.to_ascii_lowercase(), t);
         }
@@ -259,7 +274,19 @@ fn read_cp_step(node: &Node, path: &str, d: &mut Diags) -> Option<CpStep> {
     if let Some(n) = r.get("validation_errors") {
         let p = r.sub("validation_errors");
         if let Kind::Seq(items) = &n.kind {
-            for (i, it) in items.iter().enumerate() {
+            if items.len() > MAX_EVENTS {
+                d.error(
+                    n.pos,
+                    &p,
+                    over_limit(
+                        items.len(),
+                        "validation errors (one event each)",
+                        MAX_EVENTS,
+                        "OpenTelemetry SDKs keep 128 events per span by default",
+                    ),
+                );
+            }
+            for (i, it) in items.iter().take(MAX_EVENTS).enumerate() {
                 let ip = format!("{p}[{i}]");
                 let Some(mut vr) = MapReader::new(it, &ip, d) else {
                     continue;
@@ -287,6 +314,19 @@ fn read_cp_step(node: &Node, path: &str, d: &mut Diags) -> Option<CpStep> {
         step.exception = read_exception(n, &r.sub("exception"), d);
     }
     let rest: Vec<(String, Node)> = r.rest().cloned().collect();
+    if rest.len() > MAX_ATTRIBUTES {
+        d.error(
+            node.pos,
+            path,
+            over_limit(
+                rest.len(),
+                "attributes",
+                MAX_ATTRIBUTES,
+                "OpenTelemetry SDKs keep 128 per span by default",
+            ),
+        );
+        return Some(step);
+    }
     for (k, v) in rest {
         match attr_from_node(&v) {
             Some(val) => step.attrs.push((k, val)),

@@ -47,6 +47,29 @@ pub fn load(
         .get("control_plane")
         .map(|n| control_plane::read_control_plane(n, d))
         .unwrap_or_default();
+    if let Some(w) = &control_plane.default_data_plane_workflow {
+        // A name that resolves to nothing would drop the agent turn from every request.
+        if !realistic.workflow_templates.contains_key(w) {
+            let at = root
+                .get("control_plane")
+                .and_then(|c| c.get("default_data_plane_workflow"))
+                .map_or(Pos::default(), |n| n.pos);
+            let defined: Vec<&str> = realistic
+                .workflow_templates
+                .keys()
+                .map(String::as_str)
+                .collect();
+            d.error(
+                at,
+                "control_plane.default_data_plane_workflow",
+                format!(
+                    "unknown workflow `{w}`{}; defined in realistic_scenarios.workflow_templates: {}",
+                    crate::model::read::did_you_mean(w, defined.iter().copied()),
+                    if defined.is_empty() { "none".to_string() } else { defined.join(", ") }
+                ),
+            );
+        }
+    }
     let conversation_samples = read_samples_by_workflow(r.get("conversation_samples"), d);
     let resource = resource::read_resources(r.get("resource"), resource_yaml, d);
     let services = r
@@ -86,6 +109,7 @@ pub fn load(
         divisions: realistic.divisions,
         error_templates: realistic.error_templates,
         workflow_templates: realistic.workflow_templates,
+        workflow_step_pos: realistic.workflow_step_pos,
         control_plane,
         conversation_samples,
         resource,
@@ -237,7 +261,15 @@ pub fn read_attempts(node: &Node, path: &str, d: &mut Diags) -> Option<Vec<Attem
             let mut r = MapReader::new(node, path, d)?;
             let l = r.get("attempts");
             r.finish(d);
-            l?
+            let Some(l) = l else {
+                d.error(
+                    node.pos,
+                    path,
+                    "missing `attempts: [{outcome: success|failure, error_type, latency_mean_ms}]`",
+                );
+                return None;
+            };
+            l
         }
         _ => {
             d.error(
@@ -252,6 +284,14 @@ pub fn read_attempts(node: &Node, path: &str, d: &mut Diags) -> Option<Vec<Attem
         d.error(list.pos, path, "`attempts` must be a list");
         return None;
     };
+    if items.is_empty() {
+        d.error(
+            list.pos,
+            path,
+            "`attempts` is empty; list at least one attempt, e.g. [{outcome: success}]",
+        );
+        return None;
+    }
     let mut out = Vec::new();
     for (i, it) in items.iter().enumerate() {
         let p = format!("{path}.attempts[{i}]");
@@ -285,14 +325,6 @@ pub fn read_attempts(node: &Node, path: &str, d: &mut Diags) -> Option<Vec<Attem
             success,
             error_type,
             latency_mean_ms,
-        });
-    }
-    if out.is_empty() {
-        // The predecessor treats an empty list as one successful attempt.
-        out.push(AttemptSpec {
-            success: true,
-            error_type: None,
-            latency_mean_ms: None,
         });
     }
     Some(out)

@@ -4,6 +4,7 @@
 use crate::diag::Diags;
 use crate::model::config::{ResourceConfig, ServiceDef};
 use crate::model::read::{attr_from_node, read_attr_map};
+use crate::model::{over_limit, MAX_ATTRIBUTES};
 use crate::yaml::{join, read_str, MapReader, Node};
 
 /// `resource:` from config.yaml; each plane left empty there is taken from
@@ -73,11 +74,40 @@ fn read_resource(node: &Node, path: &str, d: &mut Diags) -> ResourceConfig {
             ),
         }
     }
+    // Checked before merging, which compares every pair (each plane's own
+    // `attributes` were checked as they were read).
+    if shared.len() > MAX_ATTRIBUTES {
+        d.error(
+            node.pos,
+            path,
+            over_limit(
+                shared.len(),
+                "resource attributes",
+                MAX_ATTRIBUTES,
+                "OpenTelemetry SDKs keep 128 per resource by default",
+            ),
+        );
+        shared.truncate(MAX_ATTRIBUTES);
+    }
     for slot in [&mut res.data_plane, &mut res.control_plane] {
         for (k, v) in &shared {
             if !slot.iter().any(|(sk, _)| sk == k) {
                 slot.push((k.clone(), v.clone()));
             }
+        }
+        // Checked after the shared attributes joined each plane's own.
+        if slot.len() > MAX_ATTRIBUTES {
+            d.error(
+                node.pos,
+                path,
+                over_limit(
+                    slot.len(),
+                    "resource attributes on one plane",
+                    MAX_ATTRIBUTES,
+                    "OpenTelemetry SDKs keep 128 per resource by default",
+                ),
+            );
+            slot.truncate(MAX_ATTRIBUTES);
         }
     }
     res

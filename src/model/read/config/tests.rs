@@ -136,3 +136,62 @@ fn services_and_their_bodies_must_be_mappings() {
         ],
     );
 }
+
+#[test]
+fn an_empty_or_missing_attempt_list_is_an_error_not_one_success() {
+    one_error(
+        "mcp_retry_templates:\n  flaky:\n    attempts: []\n",
+        &[
+            "config.yaml:3:15",
+            "mcp_retry_templates.flaky",
+            "`attempts` is empty",
+        ],
+    );
+    one_error(
+        "mcp_retry_templates:\n  flaky: {}\n",
+        &["config.yaml:2:10", "missing `attempts:"],
+    );
+}
+
+#[test]
+fn a_default_workflow_must_name_a_workflow() {
+    one_error(
+        "realistic_scenarios:\n  workflow_templates:\n    new_claim: [planner]\ncontrol_plane:\n  default_data_plane_workflow: new_clam\n",
+        &[
+            "config.yaml:5:32",
+            "control_plane.default_data_plane_workflow",
+            "unknown workflow `new_clam` (did you mean `new_claim`?)",
+        ],
+    );
+}
+
+#[test]
+fn attribute_lists_are_capped_at_what_sdks_keep() {
+    let attrs: String = (0..129).map(|i| format!("      k{i}: {i}\n")).collect();
+    one_error(
+        &format!("services:\n  checkout:\n    attributes:\n{attrs}"),
+        &["config.yaml:4:7", "129 attributes; at most 128"],
+    );
+    let flat: String = (0..129).map(|i| format!("  k{i}: {i}\n")).collect();
+    one_error(
+        &format!("resource:\n{flat}"),
+        &["config.yaml:2:3", "129 resource attributes; at most 128"],
+    );
+}
+
+#[test]
+fn defaults_copied_into_every_template_are_bounded_like_aliases() {
+    // 1 MB of defaults copied into 40 templates: 40 MB from a 1 MB file.
+    let templates: String = (0..40).map(|i| format!("    t{i}: {{}}\n")).collect();
+    let src = format!(
+        "control_plane:\n  request_validation_templates:\n    _defaults:\n      root: {{note: \"{}\"}}\n{templates}",
+        "n".repeat(1 << 20)
+    );
+    one_error(
+        &src,
+        &[
+            "request_validation_templates.t",
+            "with `_defaults` merged in take more than 32 MiB",
+        ],
+    );
+}

@@ -8,6 +8,7 @@ use crate::model::read::distribution::{
     read_categorical, read_count, read_latency, read_numeric, DEFAULT_VARIANCE,
 };
 use crate::model::scenario::{AttrSpec, ErrorDef, RetryDef, StepDef};
+use crate::model::{over_limit, MAX_ATTRIBUTES};
 use crate::record::SpanKind;
 use crate::yaml::{
     describe, join, read_bool, read_non_negative, read_prob, read_str, read_str_list, read_u64,
@@ -270,6 +271,19 @@ fn read_attributes(node: &Node, path: &str, d: &mut Diags) -> Vec<(String, AttrS
         );
         return Vec::new();
     };
+    if entries.len() > MAX_ATTRIBUTES {
+        d.error(
+            node.pos,
+            path,
+            over_limit(
+                entries.len(),
+                "attributes",
+                MAX_ATTRIBUTES,
+                "OpenTelemetry SDKs keep 128 per span by default",
+            ),
+        );
+        return Vec::new();
+    }
     let mut out = Vec::new();
     for (k, v) in entries {
         let p = join(path, k);
