@@ -305,6 +305,9 @@ pub fn generate_iteration<R: Rng + ?Sized>(
 /// Resource attribute that names the run; `otelsim verify` and the sink group by it.
 pub const RUN_ID_KEY: &str = "otelsim.run.id";
 
+/// The longest run id, in bytes: the sink tracks no longer ones (they are not otelsim's).
+pub const MAX_RUN_ID_LEN: usize = 128;
+
 /// A fresh run id (32 hex digits); derived from the seed and start time when both
 /// are given, so reproducible runs stay byte-identical.
 pub fn new_run_id(seed: Option<u64>, start_time_ns: Option<u64>) -> String {
