@@ -404,6 +404,27 @@ async fn execute(prep: Prepared, run: CheckedRun) -> Result<(), Failure> {
     outcome(&report, &gate, s.quiet)
 }
 
+/// Sink flags that would fail only later (at the first request, or at
+/// shutdown when the summary is written) are input errors now.
+fn check_sink_args(a: &SinkArgs) -> Result<(), String> {
+    if a.max_request_bytes == 0 {
+        return Err("--max-request-bytes must be at least 1 (default 67108864, 64 MiB)".into());
+    }
+    if let Some(path) = &a.summary_file {
+        let existed = path.exists();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+            .map_err(|e| format!("cannot write --summary-file {}: {e}", path.display()))?;
+        if !existed {
+            // Only a probe: the summary is written at shutdown.
+            let _ = std::fs::remove_file(path);
+        }
+    }
+    Ok(())
+}
+
 /// Interrupted, export failures, shortfall beyond the gate, or success.
 fn outcome(report: &RunReport, gate: &Gate, quiet: bool) -> Result<(), Failure> {
     let short = report.shortfall();
@@ -422,6 +443,13 @@ fn outcome(report: &RunReport, gate: &Gate, quiet: bool) -> Result<(), Failure> 
             short * 100.0,
             gate.max_shortfall.unwrap_or_default() * 100.0
         )))
+    } else if gate.max_shortfall.is_some_and(|m| report.overshoot() > m) {
+        // A rate above its target is as false a load test as one below it.
+        Err(Failure::shortfall(format!(
+            "the achieved rate is {:.2}% above the target, beyond --max-shortfall {:.2}%",
+            report.overshoot() * 100.0,
+            gate.max_shortfall.unwrap_or_default() * 100.0
+        )))
     } else {
         Ok(())
     }
@@ -430,7 +458,7 @@ fn outcome(report: &RunReport, gate: &Gate, quiet: bool) -> Result<(), Failure> 
 /// The effective settings, as the run report records them (headers never).
 fn report_settings(s: &Settings, report: &RunReport, gate: &Gate) -> serde_json::Value {
     serde_json::json!({
-            "endpoint": s.export.endpoint,
+            "endpoint": crate::export::redact_url(&s.export.endpoint),
             "protocol": s.export.protocol,
             "output_file": s.export.output_file,
             "outputs": s.outputs.iter().map(ToString::to_string).collect::<Vec<_>>(),
@@ -484,6 +512,7 @@ fn bench(s: &Settings, a: &BenchArgs) -> Result<(), Failure> {
 }
 
 async fn sink(a: &SinkArgs, g: &GlobalArgs) -> Result<(), Failure> {
+    check_sink_args(a).map_err(|e| Failure::input(e).in_command("sink"))?;
     let tls = crate::tls::ServerTls::from_flags(
         g.tls_cert.as_deref(),
         g.tls_key.as_deref(),

@@ -325,8 +325,8 @@ pub struct RunArgs {
     /// What --rate, --stages and profile targets count.
     #[arg(long, value_enum, value_name = "UNIT")]
     pub unit: Option<crate::pace::RateUnit>,
-    /// Concurrent generators, each with its share of the load and its own batcher
-    /// (default: the number of cores; 1 with a positive --interval or --show-spans).
+    /// Concurrent generators, taking turns on one schedule, each with its own batcher
+    /// (default: the number of cores; 1 with a positive --interval or --show-spans; at most 1024).
     #[arg(long, value_name = "N")]
     pub workers: Option<usize>,
     /// Start each pick when it is due and export every span when it ends on the wall
@@ -350,8 +350,8 @@ pub struct RunArgs {
     /// Stop after this long on the run's clock (e.g. 60s, 5m).
     #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub duration: Option<std::time::Duration>,
-    /// Exit 4 when the achieved rate or the delivered share falls short of the target by more
-    /// than this fraction (e.g. 0.01 or 1%).
+    /// Exit 4 when the achieved rate or the delivered share falls short of the target, or the
+    /// rate goes above it, by more than this fraction (e.g. 0.01 or 1%).
     #[arg(long, value_parser = parse_fraction, value_name = "FRACTION")]
     pub max_shortfall: Option<f64>,
     /// Write the run report (counts per signal and scenario, rates, lag, settings) as JSON here.

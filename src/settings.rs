@@ -190,9 +190,25 @@ fn file_key(p: &Path) -> PathBuf {
 
 /// Parses `k=v,k2=v2` (the OTEL_* list format, values percent-decoded).
 pub fn parse_kv_list(s: &str) -> Result<Vec<(String, String)>> {
+    parse_kv(s, false)
+}
+
+/// [`parse_kv_list`] for headers: an item that does not parse is never quoted
+/// beyond what names its key (its value may be a credential).
+pub fn parse_header_list(s: &str) -> Result<Vec<(String, String)>> {
+    parse_kv(s, true)
+}
+
+fn parse_kv(s: &str, secret: bool) -> Result<Vec<(String, String)>> {
     let mut out = Vec::new();
     for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
         let Some((k, v)) = item.split_once('=') else {
+            if secret {
+                bail!(
+                    "`{}` is not KEY=VALUE (the value is not shown), e.g. authorization=Bearer%20<token>",
+                    crate::export::redact_item(item)
+                );
+            }
             bail!("`{item}` is not KEY=VALUE");
         };
         out.push((percent_decode(k.trim()), percent_decode(v.trim())));
@@ -248,7 +264,10 @@ fn resolve_tls(
     if !sends || !https {
         if !flags.is_empty() {
             let without = if sends {
-                format!("without an https:// endpoint (the endpoint is {endpoint})")
+                format!(
+                    "without an https:// endpoint (the endpoint is {})",
+                    crate::export::redact_url(endpoint)
+                )
             } else if g.output_file.is_some() {
                 "with --output-file".to_string()
             } else {
@@ -359,14 +378,16 @@ impl Settings {
             .unwrap_or_else(|| protocol.default_endpoint().to_string());
 
         let mut headers: Vec<(String, String)> = match env_nonempty("OTEL_EXPORTER_OTLP_HEADERS") {
-            Some(h) => {
-                parse_kv_list(&h).map_err(|e| anyhow::anyhow!("OTEL_EXPORTER_OTLP_HEADERS: {e}"))?
-            }
+            Some(h) => parse_header_list(&h)
+                .map_err(|e| anyhow::anyhow!("OTEL_EXPORTER_OTLP_HEADERS: {e}"))?,
             None => Vec::new(),
         };
         for h in &g.headers {
             let Some((k, v)) = h.split_once('=') else {
-                bail!("--header `{h}`: expected KEY=VALUE");
+                bail!(
+                    "--header `{}`: expected KEY=VALUE (the value is not shown), e.g. --header \"authorization=Bearer <token>\"",
+                    crate::export::redact_item(h)
+                );
             };
             headers.retain(|(ek, _)| !ek.eq_ignore_ascii_case(k.trim()));
             headers.push((k.trim().to_string(), v.trim().to_string()));
@@ -592,6 +613,40 @@ mod tests {
             s.outputs,
             vec![OutputSpec::otlp(), OutputSpec::otlp_json("x")]
         );
+    }
+
+    #[test]
+    fn a_header_typo_never_prints_its_value() {
+        let g = GlobalArgs {
+            headers: vec!["authorization: Bearer s3cr3t-flag".into()],
+            ..Default::default()
+        };
+        let e = format!("{:#}", Settings::resolve(&g, &env_of(&[])).unwrap_err());
+        assert!(!e.contains("s3cr3t"), "{e}");
+        assert!(
+            e.contains("--header `authorization: <redacted>`: expected KEY=VALUE"),
+            "{e}"
+        );
+        let env = env_of(&[(
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "x-team=obs,authorization: Bearer s3cr3t-env",
+        )]);
+        let e = format!(
+            "{:#}",
+            Settings::resolve(&GlobalArgs::default(), &env).unwrap_err()
+        );
+        assert!(!e.contains("s3cr3t"), "{e}");
+        assert!(
+            e.starts_with("OTEL_EXPORTER_OTLP_HEADERS: `authorization: <redacted>`"),
+            "{e}"
+        );
+        // Resource attributes are no secrets: quoted as given.
+        let env = env_of(&[("OTEL_RESOURCE_ATTRIBUTES", "team obs")]);
+        let e = format!(
+            "{:#}",
+            Settings::resolve(&GlobalArgs::default(), &env).unwrap_err()
+        );
+        assert!(e.contains("`team obs` is not KEY=VALUE"), "{e}");
     }
 
     #[test]

@@ -14,6 +14,11 @@ use std::path::Path;
 /// Examples listed per kind of difference in the printed verdict (the JSON has all).
 const LISTED: usize = 10;
 
+/// The sink's pseudo-run for telemetry that arrived without `otelsim.run.id`
+/// (a pipeline that dropped the resource); the sink names it so too
+/// (`UNATTRIBUTED_RUN` in `sink::runs`).
+const UNATTRIBUTED_RUN: &str = "(no run id)";
+
 /// The parts of a run report `verify` reads.
 #[derive(serde::Deserialize)]
 pub struct RunFile {
@@ -101,6 +106,10 @@ pub struct Verdict {
     pub acked_traces: u64,
     /// Traces the sink saw for this run.
     pub received_traces: u64,
+    /// Spans of acknowledged traces that arrived without `otelsim.run.id` (the
+    /// pipeline dropped their resource) and were matched to the run by trace id;
+    /// included in `received_unique_spans`.
+    pub unattributed_spans: u64,
     /// Acknowledged traces of which no span arrived.
     pub missing_traces: u64,
     /// Acknowledged traces that arrived with fewer spans.
@@ -123,6 +132,8 @@ pub struct Verdict {
     pub invalid_enum_values: u64,
     /// Why a trace-by-trace comparison was only partial (empty when complete).
     pub limits: Vec<String>,
+    /// What the reader should know that changes no verdict.
+    pub notes: Vec<String>,
     /// Everything that did not match, in the order found.
     pub differences: Vec<Difference>,
 }
@@ -141,14 +152,15 @@ pub fn verify(
         "sink report (from `otelsim sink --summary-file`)",
     )?;
     let run = &run.report;
-    if run.run_id == OTHER_RUNS {
-        bail!("run id {OTHER_RUNS} is reserved");
+    if run.run_id == OTHER_RUNS || run.run_id == UNATTRIBUTED_RUN {
+        bail!("run id {} is reserved", run.run_id);
     }
     // A run the sink never saw is the total-loss case: compare against nothing.
     let nothing = RunSeen::default();
     let seen = sink.runs.get(&run.run_id).unwrap_or(&nothing);
-    let mut v = compare(run, seen, world, allow_partial);
-    if !sink.runs.contains_key(&run.run_id) {
+    let unattributed = sink.runs.get(UNATTRIBUTED_RUN).unwrap_or(&nothing);
+    let mut v = compare(run, seen, unattributed, world, allow_partial);
+    if !sink.runs.contains_key(&run.run_id) && v.unattributed_spans == 0 {
         let others: Vec<&str> = sink.runs.keys().map(String::as_str).collect();
         v.limits.push(format!(
             "the sink saw nothing of this run{}",
@@ -174,17 +186,52 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<
     })
 }
 
-fn compare(run: &RunPart, seen: &RunSeen, world: &World, allow_partial: bool) -> Verdict {
+/// The spans per trace that arrived without a run id, for the acknowledged
+/// traces only (the rest may be anyone's); their sum.
+fn matched_by_trace_id<'a>(
+    acked: Option<&BTreeMap<String, u64>>,
+    unattributed: &'a RunSeen,
+) -> (BTreeMap<&'a str, u64>, u64) {
+    let mut matched = BTreeMap::new();
+    let Some(acked) = acked else {
+        return (matched, 0);
+    };
+    for (id, &n) in &unattributed.trace_spans {
+        if acked.contains_key(id) {
+            matched.insert(id.as_str(), n);
+        }
+    }
+    let total = matched.values().sum();
+    (matched, total)
+}
+
+fn compare(
+    run: &RunPart,
+    seen: &RunSeen,
+    unattributed: &RunSeen,
+    world: &World,
+    allow_partial: bool,
+) -> Verdict {
     let e = &run.export;
+    // A pipeline may forward spans without their resource, so without the run
+    // id: attributed to the run by what verify knows, the acknowledged trace ids.
+    let (matched, unattributed_spans) =
+        matched_by_trace_id(run.acked_traces.as_ref(), unattributed);
+    let received_traces = seen.traces
+        + matched
+            .keys()
+            .filter(|id| !seen.trace_spans.contains_key(**id))
+            .count() as u64;
     let mut v = Verdict {
         run_id: run.run_id.clone(),
         ok: true,
         partial: false,
         acked_spans: e.spans.acked,
-        received_unique_spans: seen.unique_spans,
+        received_unique_spans: seen.unique_spans + unattributed_spans,
         duplicate_spans: seen.duplicate_spans,
         acked_traces: 0,
-        received_traces: seen.traces,
+        received_traces,
+        unattributed_spans,
         missing_traces: 0,
         incomplete_traces: 0,
         unexpected_traces: 0,
@@ -196,8 +243,14 @@ fn compare(run: &RunPart, seen: &RunSeen, world: &World, allow_partial: bool) ->
         enum_keys_checked: 0,
         invalid_enum_values: 0,
         limits: Vec::new(),
+        notes: Vec::new(),
         differences: Vec::new(),
     };
+    if unattributed_spans > 0 {
+        v.notes.push(format!(
+            "{unattributed_spans} spans arrived without otelsim.run.id (resource dropped by the pipeline) and were matched by trace id"
+        ));
+    }
     let diff = |v: &mut Verdict, kind: &str, trace_id: &str, detail: String| {
         v.differences.push(Difference {
             kind: kind.into(),
@@ -212,9 +265,17 @@ fn compare(run: &RunPart, seen: &RunSeen, world: &World, allow_partial: bool) ->
             seen.untracked_spans
         ));
     }
+    if unattributed.untracked_spans > 0 {
+        v.limits.push(format!(
+            "the sink tracked no detail for {} span(s) without a run id beyond its --max-tracked-spans (some may be this run's)",
+            unattributed.untracked_spans
+        ));
+    }
+    // Spans that may be this run's but were not tracked trace by trace.
+    let untracked = seen.untracked_spans + unattributed.untracked_spans;
     // Untracked spans may hold duplicates: the lower bound of what arrived is the
     // tracked unique spans, the upper bound adds every untracked one.
-    let received_spans = seen.unique_spans + seen.untracked_spans;
+    let received_spans = seen.unique_spans + unattributed_spans + untracked;
     if received_spans < e.spans.acked {
         diff(
             &mut v,
@@ -242,11 +303,23 @@ fn compare(run: &RunPart, seen: &RunSeen, world: &World, allow_partial: bool) ->
         ),
     ] {
         if kind != "spans" && got < acked {
+            // Points and records carry no trace id to match them by.
+            let without = match kind {
+                "metric_points" => unattributed.metric_points,
+                _ => unattributed.log_records,
+            };
+            let also = if without > 0 {
+                format!(
+                    " (and {without} without any otelsim.run.id, which cannot be matched to a run)"
+                )
+            } else {
+                String::new()
+            };
             diff(
                 &mut v,
                 &format!("missing_{kind}"),
                 "",
-                format!("{acked} acknowledged, {got} received"),
+                format!("{acked} acknowledged, {got} received{also}"),
             );
         } else if got > acked && failed == 0 {
             // With failures, a batch whose answer was lost may have arrived anyway.
@@ -274,8 +347,12 @@ fn compare(run: &RunPart, seen: &RunSeen, world: &World, allow_partial: bool) ->
             v.acked_traces = acked.len() as u64 + run.acked_traces_unlisted;
             let complete_lists = run.acked_traces_unlisted == 0 && seen.untracked_spans == 0;
             for (id, &want) in acked {
-                match seen.trace_spans.get(id) {
-                    None if seen.untracked_spans == 0 => {
+                let got = match (seen.trace_spans.get(id), matched.get(id.as_str())) {
+                    (None, None) => None,
+                    (a, b) => Some(a.copied().unwrap_or(0) + b.copied().unwrap_or(0)),
+                };
+                match got.as_ref() {
+                    None if untracked == 0 => {
                         v.missing_traces += 1;
                         diff(
                             &mut v,
@@ -285,7 +362,7 @@ fn compare(run: &RunPart, seen: &RunSeen, world: &World, allow_partial: bool) ->
                         );
                     }
                     None => {}
-                    Some(&got) if got < want && seen.untracked_spans == 0 => {
+                    Some(&got) if got < want && untracked == 0 => {
                         v.incomplete_traces += 1;
                         diff(
                             &mut v,
@@ -338,12 +415,20 @@ fn compare(run: &RunPart, seen: &RunSeen, world: &World, allow_partial: bool) ->
     // Structure counts for traces that were acknowledged in full: a trace with a
     // refused or failed part is incomplete by design.
     let fully_acked = |trace: &str| match &run.acked_traces {
-        Some(acked) => acked
-            .get(trace)
-            .is_some_and(|want| seen.trace_spans.get(trace).is_some_and(|got| got == want)),
+        Some(acked) => acked.get(trace).is_some_and(|want| {
+            let got = seen.trace_spans.get(trace).copied().unwrap_or(0)
+                + matched.get(trace).copied().unwrap_or(0);
+            got == *want
+        }),
         None => true,
     };
+    let mut unsure_orphans = 0;
     for p in &seen.problems {
+        // The parent of an "orphan" may be among the same trace's spans that lost their run id.
+        if p.kind == "orphan_span" && matched.contains_key(p.trace_id.as_str()) {
+            unsure_orphans += 1;
+            continue;
+        }
         if p.trace_id.is_empty() || fully_acked(&p.trace_id) || e.spans.failed == 0 {
             diff(
                 &mut v,
@@ -352,6 +437,11 @@ fn compare(run: &RunPart, seen: &RunSeen, world: &World, allow_partial: bool) ->
                 format!("span {}: {}", p.span_id, p.detail),
             );
         }
+    }
+    if unsure_orphans > 0 {
+        v.notes.push(format!(
+            "{unsure_orphans} span(s) whose parent did not arrive with the run are not counted as orphans: their traces also arrived partly without otelsim.run.id, where the parents may be"
+        ));
     }
     if let Some(n) = seen.problem_counts.get("invalid_id") {
         diff(
@@ -442,7 +532,7 @@ impl Verdict {
             "  enums:         {} enum attribute(s) checked · {} invalid value(s)",
             self.enum_keys_checked, self.invalid_enum_values
         );
-        for l in &self.limits {
+        for l in self.limits.iter().chain(&self.notes) {
             let _ = writeln!(o, "  note: {l}");
         }
         let mut by_kind: BTreeMap<&str, Vec<&Difference>> = BTreeMap::new();

@@ -54,7 +54,57 @@ pub(super) fn run_spec(
         RunFlags::Mixed(a) => mixed_run(s, prep, a)?,
     };
     check_output_files(&run.settings)?;
+    check_export(&run.settings)?;
     Ok(run)
+}
+
+/// Endpoints and headers that could never be sent are input errors (exit 2),
+/// found before anything starts rather than as export failures.
+fn check_export(s: &Settings) -> Result<(), Failure> {
+    if !s.sends_otlp() {
+        return Ok(());
+    }
+    let e = &s.export;
+    let endpoints = std::iter::once(("--endpoint / OTEL_EXPORTER_OTLP_ENDPOINT", &e.endpoint))
+        .chain(
+            e.signal_endpoints
+                .iter()
+                .zip([
+                    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+                    "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+                ])
+                .filter_map(|(u, name)| u.as_ref().map(|u| (name, u))),
+        );
+    for (name, url) in endpoints {
+        crate::export::check_endpoint(url)
+            .map_err(|err| Failure::input(format!("{name}: {err:#}")))?;
+    }
+    crate::export::check_headers(&e.headers)
+        .map_err(|err| Failure::input(format!("--header / OTEL_EXPORTER_OTLP_HEADERS: {err:#}")))
+}
+
+/// A run id the sink can track and `verify` can find: 1 to
+/// [`crate::run::MAX_RUN_ID_LEN`] bytes, not a name the sink reserves.
+fn check_run_id(id: &str) -> Result<(), Failure> {
+    let max = crate::run::MAX_RUN_ID_LEN;
+    if id.is_empty() || id.len() > max {
+        return Err(Failure::input(format!(
+            "--run-id must be 1 to {max} bytes long (it is {}): the sink tracks no longer run ids, so `otelsim verify` would find nothing of the run",
+            id.len()
+        )));
+    }
+    if id.chars().any(char::is_control) {
+        return Err(Failure::input(
+            "--run-id must not contain control characters",
+        ));
+    }
+    if id.starts_with('(') && id.ends_with(')') {
+        return Err(Failure::input(format!(
+            "--run-id `{id}`: names in parentheses are reserved for the sink's own groups (such as `(other runs)`)"
+        )));
+    }
+    Ok(())
 }
 
 fn scenario_run(s: &Settings, prep: &Prepared, a: &ScenarioArgs) -> Result<CheckedRun, Failure> {
@@ -90,6 +140,9 @@ fn scenario_run(s: &Settings, prep: &Prepared, a: &ScenarioArgs) -> Result<Check
 fn mixed_run(s: &Settings, prep: &Prepared, a: &RunArgs) -> Result<CheckedRun, Failure> {
     let picks = picks(prep, a)?;
     check_interval(a.interval)?;
+    if let Some(id) = &a.run_id {
+        check_run_id(id)?;
+    }
     if a.duration.is_some_and(|d| d.is_zero()) {
         return Err(Failure::input("--duration must be longer than 0"));
     }
@@ -276,6 +329,9 @@ fn backfill(
     Ok((interval_ms, duration))
 }
 
+/// The most workers a run starts; more would only contend for the same cores.
+const MAX_WORKERS: usize = 1024;
+
 /// How many workers: as asked (when the run can be split), else one per core,
 /// or one where a single writer is needed.
 fn workers(
@@ -287,7 +343,13 @@ fn workers(
     match asked {
         Some(0) => Err(Failure::input("--workers must be at least 1")),
         Some(n) if sequential && n > 1 => Err(Failure::input(format!("--workers {n} needs a load shape (--rate, --stages, --load-profile) or --interval 0; picks with a gap between them, and printed span trees, are sequential"))),
-        Some(n) => Ok(n.min(1024)),
+        Some(n) if n > MAX_WORKERS => {
+            if !s.quiet {
+                eprintln!("otelsim: note: --workers {n} is capped at {MAX_WORKERS}");
+            }
+            Ok(MAX_WORKERS)
+        }
+        Some(n) => Ok(n),
         // One writer keeps file output and --start-time runs reproducible: which
         // worker takes a pick decides its timestamps.
         None if sequential || s.output_files().next().is_some() || start_time_given => Ok(1),

@@ -149,23 +149,32 @@ impl Counters {
         }
     }
 
-    /// Starts (or continues) the failing clock; past the budget the run is failing.
-    pub(crate) fn mark_failing(&self, cfg: &ExportConfig, msg: &str) {
-        let Ok(mut f) = self.failing_since.lock() else {
-            return;
+    /// Starts (or continues) the failing clock; past the budget the run is
+    /// failing. Gives the reason when this call made the run fail.
+    pub(crate) fn mark_failing(&self, cfg: &ExportConfig, msg: &str) -> Option<String> {
+        let since = {
+            let mut f = self.failing_since.lock().ok()?;
+            *f.get_or_insert_with(Instant::now)
         };
-        let since = *f.get_or_insert_with(Instant::now);
-        if since.elapsed() >= cfg.retry_budget {
-            if let Ok(mut fatal) = self.fatal.lock() {
-                fatal.get_or_insert_with(|| {
-                    format!(
-                        "OTLP endpoint {} failing for {:.0?}: {msg}",
-                        cfg.endpoint,
-                        since.elapsed()
-                    )
-                });
-            }
+        if since.elapsed() < cfg.retry_budget {
+            return None;
         }
+        self.set_fatal(&format!(
+            "OTLP endpoint {} failing for {:.0?}: {msg}",
+            super::redact_url(&cfg.endpoint),
+            since.elapsed()
+        ))
+    }
+
+    /// Stops the run for `reason`, unless it is stopping already; gives the
+    /// reason when this call stopped it (so it is announced once).
+    pub(crate) fn set_fatal(&self, reason: &str) -> Option<String> {
+        let mut fatal = self.fatal.lock().ok()?;
+        if fatal.is_some() {
+            return None;
+        }
+        *fatal = Some(reason.to_string());
+        Some(reason.to_string())
     }
 
     /// The reason the run must stop (endpoint failing beyond the retry budget).
@@ -177,13 +186,28 @@ impl Counters {
 /// A trace as the receiver should see it: its id and how many spans it has.
 pub type TraceDigest = ([u8; 16], u32);
 
-/// The traces a receiver acknowledged in full, for `otelsim verify`. Bounded:
-/// past `cap` traces only the count of unlisted traces grows.
+/// The traces a receiver acknowledged in full, for `otelsim verify`. A trace
+/// sent in several requests (split because it is larger than a request, or
+/// span by span in realtime mode) is acknowledged only when every part is: a
+/// part that failed takes its trace off the list. Bounded: past `cap` entries
+/// only the count of unlisted ones grows.
 #[derive(Debug)]
 pub struct AckLog {
     cap: usize,
-    acked: Mutex<Vec<TraceDigest>>,
+    inner: Mutex<AckEntries>,
     unlisted: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct AckEntries {
+    /// Traces acknowledged in one request.
+    whole: Vec<TraceDigest>,
+    /// Acknowledged parts of traces sent in several requests.
+    parts: Vec<TraceDigest>,
+    /// Traces with a part that failed (at most `cap`).
+    failed_parts: Vec<[u8; 16]>,
+    /// More parts failed than `failed_parts` holds: no listed part can be trusted.
+    failed_overflow: bool,
 }
 
 impl AckLog {
@@ -191,29 +215,108 @@ impl AckLog {
     pub fn new(cap: usize) -> Self {
         AckLog {
             cap,
-            acked: Mutex::new(Vec::new()),
+            inner: Mutex::new(AckEntries::default()),
             unlisted: AtomicU64::new(0),
         }
     }
 
-    pub(crate) fn record(&self, traces: &[TraceDigest]) {
-        let Ok(mut v) = self.acked.lock() else {
+    /// An acknowledged request's traces; `parts` (sorted): the ids among them of
+    /// which the request held only a part.
+    pub(crate) fn record(&self, traces: &[TraceDigest], parts: &[[u8; 16]]) {
+        let Ok(mut e) = self.inner.lock() else {
             return;
         };
-        let room = self.cap.saturating_sub(v.len()).min(traces.len());
-        v.extend_from_slice(&traces[..room]);
-        self.unlisted
-            .fetch_add((traces.len() - room) as u64, Relaxed);
+        let mut room = self.cap.saturating_sub(e.whole.len() + e.parts.len());
+        let mut unlisted = 0;
+        for d in traces {
+            if room == 0 {
+                unlisted += 1;
+                continue;
+            }
+            room -= 1;
+            if parts.binary_search(&d.0).is_ok() {
+                e.parts.push(*d);
+            } else {
+                e.whole.push(*d);
+            }
+        }
+        self.unlisted.fetch_add(unlisted, Relaxed);
     }
 
-    /// The acknowledged traces (sorted by id) and how many were left unlisted.
+    /// Parts of traces in a request that failed (or was partly rejected): their
+    /// traces are not acknowledged in full, whatever their other parts got.
+    pub(crate) fn record_failed(&self, parts: &[[u8; 16]]) {
+        if parts.is_empty() {
+            return;
+        }
+        let Ok(mut e) = self.inner.lock() else {
+            return;
+        };
+        let room = self
+            .cap
+            .saturating_sub(e.failed_parts.len())
+            .min(parts.len());
+        e.failed_parts.extend_from_slice(&parts[..room]);
+        e.failed_overflow |= room < parts.len();
+    }
+
+    /// The acknowledged traces (sorted by id; a trace sent in parts once per
+    /// part) and how many were left unlisted. Parts of traces with a failed part
+    /// are dropped; if there were too many failed parts to remember, every part
+    /// is (and counted as unlisted: acknowledged, perhaps, but not checkable).
     pub fn take(&self) -> (Vec<TraceDigest>, u64) {
-        let mut v = self
-            .acked
+        let e = self
+            .inner
             .lock()
-            .map(|mut v| std::mem::take(&mut *v))
+            .map(|mut e| std::mem::take(&mut *e))
             .unwrap_or_default();
-        v.sort_unstable();
-        (v, self.unlisted.load(Relaxed))
+        let AckEntries {
+            mut whole,
+            mut parts,
+            mut failed_parts,
+            failed_overflow,
+        } = e;
+        let mut unlisted = self.unlisted.load(Relaxed);
+        failed_parts.sort_unstable();
+        if failed_overflow {
+            parts.sort_unstable_by_key(|d| d.0);
+            parts.dedup_by_key(|d| d.0);
+            unlisted += parts.len() as u64;
+            parts.clear();
+        }
+        parts.retain(|d| failed_parts.binary_search(&d.0).is_err());
+        whole.append(&mut parts);
+        whole.sort_unstable();
+        (whole, unlisted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_trace_is_acknowledged_only_when_every_part_is() {
+        let log = AckLog::new(100);
+        let (a, b, c) = ([1u8; 16], [2u8; 16], [3u8; 16]);
+        // a: whole; b: two parts acknowledged; c: one part acknowledged, one failed.
+        log.record(&[(a, 5), (b, 512)], &[b]);
+        log.record(&[(b, 100), (c, 512)], &[b, c]);
+        log.record_failed(&[c]);
+        let (list, unlisted) = log.take();
+        assert_eq!(unlisted, 0);
+        // b once per part (the report adds parts up), c not at all.
+        assert_eq!(list, vec![(a, 5), (b, 100), (b, 512)]);
+    }
+
+    #[test]
+    fn too_many_failed_parts_unlist_every_part_and_the_cap_holds() {
+        let log = AckLog::new(2);
+        log.record(&[([1; 16], 1), ([2; 16], 1), ([3; 16], 1)], &[[2; 16]]);
+        log.record_failed(&[[7; 16], [8; 16], [9; 16]]);
+        let (list, unlisted) = log.take();
+        assert_eq!(list, vec![([1; 16], 1)]);
+        // [3; 16] past the cap, [2; 16] a part that can no longer be trusted.
+        assert_eq!(unlisted, 2);
     }
 }

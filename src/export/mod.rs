@@ -1,20 +1,24 @@
 //! The writer layer: a run's output is a list of [`Writer`]s behind one trait —
 //! OTLP to an endpoint, OTLP/JSON lines to a file, and the file formats later
 //! writers add. Each producer (worker) has one [`Batcher`] that holds its
-//! records once, cuts batches (a trace is never split) and hands the very same
+//! records once, cuts batches (a trace is split only when it is larger than a
+//! request) and hands the very same
 //! batch to every writer's sink; each writer encodes and delivers it and keeps
 //! exact counters of its own. Nothing accepted is dropped silently: every span,
 //! metric point and log record ends up counted as delivered or failed, per writer.
 
 mod counters;
 mod otlp;
+mod probe;
+mod secrets;
 mod transport;
 
 pub use counters::{
     AckLog, Counters, CountersSnapshot, SignalCounters, SignalSnapshot, TraceDigest,
 };
 pub use otlp::OtlpWriter;
-pub use transport::{endpoint_url, http_signal_url};
+pub use secrets::{redact_item, redact_url, Secrets, REDACTED};
+pub use transport::{check_endpoint, check_headers, endpoint_url, http_signal_url};
 
 pub(crate) use otlp::Body;
 
@@ -88,7 +92,7 @@ pub struct ExportConfig {
     pub gzip: bool,
     /// Write OTLP/JSON lines here instead of sending.
     pub output_file: Option<PathBuf>,
-    /// Spans per request at most; a trace is never split, so one larger trace goes alone.
+    /// Spans per request at most; a larger trace is split over several requests.
     pub max_batch_spans: usize,
     /// Log records per request at most.
     pub max_batch_logs: usize,
@@ -167,8 +171,15 @@ pub trait Writer: Send + Sync {
 
 /// One producer's handle on a writer: takes whole batches of records.
 pub trait WriterSink: Send {
-    /// A batch of whole traces with `spans` spans in all.
-    fn traces<'a>(&'a mut self, traces: &'a [TraceRecord], spans: usize) -> BoxFuture<'a, ()>;
+    /// A batch of traces with `spans` spans in all; `parts` lists (sorted) the
+    /// ids of the traces of which the batch holds only a part (the rest come in
+    /// other batches).
+    fn traces<'a>(
+        &'a mut self,
+        traces: &'a [TraceRecord],
+        spans: usize,
+        parts: &'a [[u8; 16]],
+    ) -> BoxFuture<'a, ()>;
     /// A batch of log records.
     fn logs<'a>(&'a mut self, logs: &'a [LogRecord]) -> BoxFuture<'a, ()>;
     /// One collected metrics request of `points` data points.
@@ -183,7 +194,11 @@ pub trait WriterSink: Send {
 pub fn output_label(cfg: &ExportConfig) -> String {
     match &cfg.output_file {
         Some(p) => format!("otlp-json:{}", p.display()),
-        None => format!("otlp {} {}", cfg.protocol.as_str(), cfg.endpoint),
+        None => format!(
+            "otlp {} {}",
+            cfg.protocol.as_str(),
+            redact_url(&cfg.endpoint)
+        ),
     }
 }
 
@@ -275,6 +290,7 @@ impl Outputs {
             linger: self.linger,
             traces: Vec::new(),
             spans: 0,
+            parts: Vec::new(),
             logs: Vec::new(),
             oldest: None,
             sdk: None,
@@ -306,7 +322,9 @@ pub trait SpanSink: Send + Sync {
 
 /// One producer's pending traces and logs, held once for every writer,
 /// flushed by size, after the linger time, before metrics, and when closed.
-/// A trace is never split.
+/// A trace is split only when it holds more spans than a request may: a
+/// receiver refuses a request that large (gRPC servers commonly at 4 MiB),
+/// and OTLP lets one trace span several requests.
 pub struct Batcher {
     resources: Resources,
     counters: Vec<Arc<Counters>>,
@@ -316,6 +334,8 @@ pub struct Batcher {
     linger: Option<Duration>,
     traces: Vec<TraceRecord>,
     spans: usize,
+    /// Ids of the pending traces that are parts of larger ones.
+    parts: Vec<[u8; 16]>,
     logs: Vec<LogRecord>,
     /// When the oldest pending item arrived (for the linger flush).
     oldest: Option<Instant>,
@@ -334,7 +354,7 @@ impl Batcher {
     /// writer's send queue is full (backpressure).
     pub async fn submit(&mut self, traces: Vec<TraceRecord>, logs: Vec<LogRecord>) {
         self.count_traces(traces.len() as u64);
-        self.submit_parts(traces, logs).await;
+        self.queue(traces, logs, false).await;
     }
 
     /// Counts traces generated whose spans will come later through [`Self::submit_parts`].
@@ -346,6 +366,11 @@ impl Batcher {
 
     /// Queues parts of traces already counted (realtime mode releases each span when it ends).
     pub async fn submit_parts(&mut self, traces: Vec<TraceRecord>, logs: Vec<LogRecord>) {
+        self.queue(traces, logs, true).await;
+    }
+
+    /// Queues traces (`parts`: each is part of a larger trace) and log records.
+    async fn queue(&mut self, traces: Vec<TraceRecord>, logs: Vec<LogRecord>, parts: bool) {
         let spans: usize = traces.iter().map(|t| t.spans.len()).sum();
         for c in &self.counters {
             c.spans.generated.fetch_add(spans as u64, Relaxed);
@@ -359,15 +384,19 @@ impl Batcher {
         if self.oldest.is_none() && (!traces.is_empty() || !logs.is_empty()) {
             self.oldest = Some(Instant::now());
         }
+        let max = self.max_batch_spans.max(1);
         for t in traces {
             let n = t.spans.len();
-            if self.spans > 0 && self.spans + n > self.max_batch_spans {
+            if n > max {
+                self.queue_split(t).await;
+                continue;
+            }
+            if self.spans > 0 && self.spans + n > max {
                 self.flush_traces().await;
             }
-            self.spans += n;
-            self.traces.push(t);
+            self.push(t, parts);
         }
-        if self.spans >= self.max_batch_spans {
+        if self.spans >= max {
             self.flush_traces().await;
         }
         self.logs.extend(logs);
@@ -377,6 +406,49 @@ impl Batcher {
         if self.traces.is_empty() && self.logs.is_empty() {
             self.oldest = None;
         }
+    }
+
+    /// A trace larger than a request, in requests of `max_batch_spans` spans
+    /// (the last part may wait for other traces to fill its request).
+    async fn queue_split(&mut self, t: TraceRecord) {
+        let max = self.max_batch_spans.max(1);
+        if self.spans > 0 {
+            self.flush_traces().await;
+        }
+        let TraceRecord {
+            trace_id,
+            scope,
+            scenario,
+            spans,
+        } = t;
+        let mut rest = spans.into_iter();
+        loop {
+            let chunk: Vec<_> = rest.by_ref().take(max).collect();
+            if chunk.is_empty() {
+                break;
+            }
+            let full = chunk.len() == max;
+            self.push(
+                TraceRecord {
+                    trace_id,
+                    scope: scope.clone(),
+                    scenario: scenario.clone(),
+                    spans: chunk,
+                },
+                true,
+            );
+            if full {
+                self.flush_traces().await;
+            }
+        }
+    }
+
+    fn push(&mut self, t: TraceRecord, part: bool) {
+        if part {
+            self.parts.push(t.trace_id);
+        }
+        self.spans += t.spans.len();
+        self.traces.push(t);
     }
 
     /// Queues one collected metrics request of `points` data points, after what
@@ -433,11 +505,14 @@ impl Batcher {
         if self.traces.is_empty() {
             return;
         }
+        self.parts.sort_unstable();
+        self.parts.dedup();
         for sink in &mut self.sinks {
-            sink.traces(&self.traces, self.spans).await;
+            sink.traces(&self.traces, self.spans, &self.parts).await;
         }
         self.traces.clear();
         self.spans = 0;
+        self.parts.clear();
     }
 
     async fn flush_logs(&mut self) {

@@ -5,7 +5,7 @@
 
 use super::counters::{AckLog, Counters, CountersSnapshot, TraceDigest};
 use super::transport::{Outcome, Transport};
-use super::{BoxFuture, ExportConfig, Signal, Writer, WriterSink};
+use super::{BoxFuture, ExportConfig, Secrets, Signal, Writer, WriterSink};
 use crate::encode::wire::WireEncoder;
 use crate::encode::{self, Resources};
 use crate::record::{LogRecord, TraceRecord};
@@ -13,7 +13,7 @@ use anyhow::Result;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -31,11 +31,13 @@ pub(crate) enum Body {
 }
 
 /// A batch ready to send: how many items (spans, points, records) it holds and,
-/// when acknowledgements are logged, which traces (id, spans) it carries.
+/// when acknowledgements are logged, which traces (id, spans) it carries and
+/// which of them it holds only a part of (sorted ids).
 struct Batch {
     body: Body,
     items: u64,
     traces: Vec<TraceDigest>,
+    parts: Vec<[u8; 16]>,
 }
 
 impl Batch {
@@ -60,6 +62,18 @@ pub struct OtlpWriter {
     acks: Option<Arc<AckLog>>,
 }
 
+/// What every sender of one writer shares.
+struct Sending {
+    transport: Transport,
+    cfg: Arc<ExportConfig>,
+    counters: Arc<Counters>,
+    acks: Option<Arc<AckLog>>,
+    /// Scrubbed from every message before it is kept or printed.
+    secrets: Secrets,
+    /// Whether the first failure has been diagnosed (a protocol mismatch?).
+    diagnosed: AtomicBool,
+}
+
 impl OtlpWriter {
     /// Connects (or creates the file); `acks`: log the traces acknowledged in full.
     pub async fn start(
@@ -78,18 +92,23 @@ impl OtlpWriter {
         let (btx, brx) = mpsc::channel::<Batch>(cfg.queue_batches.max(1));
         let brx = Arc::new(tokio::sync::Mutex::new(brx));
         let cfg = Arc::new(cfg);
+        let sending = Arc::new(Sending {
+            transport: transport.clone(),
+            cfg: cfg.clone(),
+            counters: counters.clone(),
+            acks: acks.clone(),
+            secrets: Secrets::of(&cfg),
+            diagnosed: AtomicBool::new(false),
+        });
         let mut senders = Vec::new();
         for _ in 0..cfg.concurrency.max(1) {
             let brx = brx.clone();
-            let transport = transport.clone();
-            let counters = counters.clone();
-            let cfg = cfg.clone();
-            let acks = acks.clone();
+            let sending = sending.clone();
             senders.push(tokio::spawn(async move {
                 loop {
                     let next = brx.lock().await.recv().await;
                     let Some(batch) = next else { break };
-                    send_with_retry(&transport, &cfg, &counters, acks.as_deref(), batch).await;
+                    sending.send_with_retry(batch).await;
                 }
             }));
         }
@@ -123,6 +142,7 @@ impl Writer for OtlpWriter {
         Box::new(OtlpSink {
             btx: self.btx.clone(),
             counters: self.counters.clone(),
+            acks: self.acks.clone(),
             max_batch_logs: self.cfg.max_batch_logs.max(1),
             resources: self.resources.clone(),
             track: self.acks.is_some(),
@@ -157,6 +177,7 @@ impl Writer for OtlpWriter {
 struct OtlpSink {
     btx: mpsc::Sender<Batch>,
     counters: Arc<Counters>,
+    acks: Option<Arc<AckLog>>,
     max_batch_logs: usize,
     resources: Resources,
     /// Whether batches carry trace digests for the ack log.
@@ -166,7 +187,12 @@ struct OtlpSink {
 }
 
 impl WriterSink for OtlpSink {
-    fn traces<'a>(&'a mut self, traces: &'a [TraceRecord], spans: usize) -> BoxFuture<'a, ()> {
+    fn traces<'a>(
+        &'a mut self,
+        traces: &'a [TraceRecord],
+        spans: usize,
+        parts: &'a [[u8; 16]],
+    ) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             let body = match &mut self.wire {
                 Some(w) => {
@@ -176,15 +202,16 @@ impl WriterSink for OtlpSink {
                 }
                 None => Body::Traces(encode::traces_request(traces, &self.resources)),
             };
-            let digests = if self.track {
-                digests(traces)
+            let (digests, parts) = if self.track {
+                (digests(traces), parts.to_vec())
             } else {
-                Vec::new()
+                (Vec::new(), Vec::new())
             };
             self.send(Batch {
                 body,
                 items: spans as u64,
                 traces: digests,
+                parts,
             })
             .await;
         })
@@ -205,6 +232,7 @@ impl WriterSink for OtlpSink {
                     body,
                     items: chunk.len() as u64,
                     traces: Vec::new(),
+                    parts: Vec::new(),
                 })
                 .await;
             }
@@ -221,6 +249,7 @@ impl WriterSink for OtlpSink {
                 body: Body::Metrics(request.clone()),
                 items: points,
                 traces: Vec::new(),
+                parts: Vec::new(),
             })
             .await;
         })
@@ -230,10 +259,12 @@ impl WriterSink for OtlpSink {
 impl OtlpSink {
     async fn send(&self, batch: Batch) {
         let sc = self.counters.of(batch.signal());
-        let items = batch.items;
-        if self.btx.send(batch).await.is_err() {
+        if let Err(mpsc::error::SendError(batch)) = self.btx.send(batch).await {
             // The senders are gone: these items can never be sent.
-            sc.failed.fetch_add(items, Relaxed);
+            sc.failed.fetch_add(batch.items, Relaxed);
+            if let Some(a) = &self.acks {
+                a.record_failed(&batch.parts);
+            }
             self.counters.note_error("export pipeline stopped");
         }
     }
@@ -257,96 +288,165 @@ fn digests(traces: &[TraceRecord]) -> Vec<TraceDigest> {
     d
 }
 
-async fn send_with_retry(
-    transport: &Transport,
-    cfg: &ExportConfig,
-    counters: &Counters,
-    acks: Option<&AckLog>,
-    batch: Batch,
-) {
-    let sc = counters.of(batch.signal());
-    sc.requests_sent.fetch_add(1, Relaxed);
-    sc.sent.fetch_add(batch.items, Relaxed);
-    let started = Instant::now();
-    let mut delay = Duration::from_millis(100);
-    loop {
-        // Once the endpoint has been failing past the budget, stop trying: the run is failing.
-        if let Some(reason) = counters.fatal() {
-            fail(counters, &batch, &reason);
-            return;
-        }
-        let mut bytes = 0;
-        // No single attempt may outlast what is left of the retry budget.
-        let left = cfg
-            .retry_budget
-            .saturating_sub(started.elapsed())
-            .max(Duration::from_millis(1));
-        let outcome =
-            match tokio::time::timeout(left, transport.send(&batch.body, &mut bytes)).await {
+impl Sending {
+    /// Sends one batch, retrying transient failures within the retry budget;
+    /// counts it as acknowledged or failed.
+    async fn send_with_retry(&self, batch: Batch) {
+        let (cfg, counters) = (&*self.cfg, &*self.counters);
+        let sc = counters.of(batch.signal());
+        sc.requests_sent.fetch_add(1, Relaxed);
+        sc.sent.fetch_add(batch.items, Relaxed);
+        let started = Instant::now();
+        let mut delay = Duration::from_millis(100);
+        loop {
+            // Once the endpoint has been failing past the budget, stop trying: the run is failing.
+            if let Some(reason) = counters.fatal() {
+                self.fail(&batch, &reason);
+                return;
+            }
+            let mut bytes = 0;
+            // No single attempt may outlast what is left of the retry budget.
+            let left = cfg
+                .retry_budget
+                .saturating_sub(started.elapsed())
+                .max(Duration::from_millis(1));
+            let outcome = match tokio::time::timeout(
+                left,
+                self.transport.send(&batch.body, &mut bytes),
+            )
+            .await
+            {
                 Ok(o) => o,
                 Err(_) => Outcome::Retry(format!("no answer within {left:.1?}"), None),
             };
-        counters.bytes_sent.fetch_add(bytes, Relaxed);
-        let (msg, hint) = match outcome {
-            Outcome::Ok { rejected, message } => {
-                let rejected = rejected.min(batch.items);
-                if rejected == 0 {
-                    if let Some(a) = acks {
-                        a.record(&batch.traces);
+            counters.bytes_sent.fetch_add(bytes, Relaxed);
+            if let Outcome::Retry(failure, _) | Outcome::Fail(failure) = &outcome {
+                if let Some(diagnosis) = self.diagnose(&batch, failure).await {
+                    self.stop_run(&batch, &diagnosis);
+                    return;
+                }
+            }
+            let (msg, hint) = match outcome {
+                Outcome::Ok { rejected, message } => {
+                    let rejected = rejected.min(batch.items);
+                    if let Some(a) = &self.acks {
+                        if rejected == 0 {
+                            a.record(&batch.traces, &batch.parts);
+                        } else {
+                            a.record_failed(&batch.parts);
+                        }
                     }
+                    sc.requests_acked.fetch_add(1, Relaxed);
+                    sc.acked.fetch_add(batch.items - rejected, Relaxed);
+                    if rejected > 0 {
+                        sc.failed.fetch_add(rejected, Relaxed);
+                        let message = self.secrets.scrub(&message);
+                        counters.note_error(&format!(
+                            "receiver rejected {rejected} item(s): {message}"
+                        ));
+                    }
+                    counters.mark_healthy();
+                    return;
                 }
-                sc.requests_acked.fetch_add(1, Relaxed);
-                sc.acked.fetch_add(batch.items - rejected, Relaxed);
-                if rejected > 0 {
-                    sc.failed.fetch_add(rejected, Relaxed);
-                    counters
-                        .note_error(&format!("receiver rejected {rejected} item(s): {message}"));
+                Outcome::Fail(msg) => {
+                    self.fail(&batch, &self.secrets.scrub(&msg));
+                    return;
                 }
-                counters.mark_healthy();
-                return;
-            }
-            Outcome::Fail(msg) => {
-                fail(counters, &batch, &msg);
-                return;
-            }
-            Outcome::Fatal(msg) => {
-                if let Ok(mut fatal) = counters.fatal.lock() {
-                    fatal.get_or_insert_with(|| msg.clone());
+                Outcome::TooLarge(msg) => {
+                    let msg = self.secrets.scrub(&msg);
+                    self.fail(
+                        &batch,
+                        &format!(
+                            "the receiver refused a request of {} ({} {}) as too large, not retried: {msg}",
+                            human_bytes(bytes),
+                            batch.items,
+                            item_name(batch.signal())
+                        ),
+                    );
+                    return;
                 }
-                fail(counters, &batch, &msg);
-                return;
-            }
-            Outcome::Retry(msg, hint) => (msg, hint),
-        };
-        counters.mark_failing(cfg, &msg);
-        // The receiver's hint (Retry-After, gRPC RetryInfo) wins over our backoff
-        // (at least 50 ms, so `Retry-After: 0` cannot spin); the retry budget
-        // bounds the whole.
-        let wait = hint.map_or(delay, |h| h.max(Duration::from_millis(50)));
-        if started.elapsed() + wait > cfg.retry_budget {
-            let why = if hint.is_some() {
-                format!(
-                    "the receiver asked to wait {wait:.1?}, beyond what is left of the retry budget ({:.1?})",
-                    cfg.retry_budget
-                )
-            } else {
-                format!("gave up after {:.1?} of retries", started.elapsed())
+                Outcome::Fatal(msg) => {
+                    self.stop_run(&batch, &self.secrets.scrub(&msg));
+                    return;
+                }
+                Outcome::Retry(msg, hint) => (self.secrets.scrub(&msg), hint),
             };
-            fail(counters, &batch, &format!("{why}: {msg}"));
-            return;
+            if let Some(reason) = counters.mark_failing(cfg, &msg) {
+                announce(&reason);
+            }
+            // The receiver's hint (Retry-After, gRPC RetryInfo) wins over our backoff
+            // (at least 50 ms, so `Retry-After: 0` cannot spin); the retry budget
+            // bounds the whole.
+            let wait = hint.map_or(delay, |h| h.max(Duration::from_millis(50)));
+            if started.elapsed() + wait > cfg.retry_budget {
+                let why = if hint.is_some() {
+                    format!(
+                        "the receiver asked to wait {wait:.1?}, beyond what is left of the retry budget ({:.1?})",
+                        cfg.retry_budget
+                    )
+                } else {
+                    format!("gave up after {:.1?} of retries", started.elapsed())
+                };
+                self.fail(&batch, &format!("{why}: {msg}"));
+                return;
+            }
+            counters.retries.fetch_add(1, Relaxed);
+            if hint.is_some() {
+                counters.retry_hints.fetch_add(1, Relaxed);
+            }
+            tokio::time::sleep(wait).await;
+            delay = (delay * 2).min(Duration::from_secs(2));
         }
-        counters.retries.fetch_add(1, Relaxed);
-        if hint.is_some() {
-            counters.retry_hints.fetch_add(1, Relaxed);
+    }
+
+    /// On the writer's first failed request: does the endpoint speak the other
+    /// protocol? (Once: the answer does not change while the run goes.)
+    async fn diagnose(&self, batch: &Batch, failure: &str) -> Option<String> {
+        if self.diagnosed.swap(true, Relaxed) {
+            return None;
         }
-        tokio::time::sleep(wait).await;
-        delay = (delay * 2).min(Duration::from_secs(2));
+        let url = self.transport.url_of(&batch.body)?;
+        super::probe::mismatch(url, self.cfg.protocol, &super::redact_url(url), failure).await
+    }
+
+    /// The batch fails and the run stops for `reason`, said at once on stderr.
+    fn stop_run(&self, batch: &Batch, reason: &str) {
+        if let Some(first) = self.counters.set_fatal(reason) {
+            announce(&first);
+        }
+        self.fail(batch, reason);
+    }
+
+    fn fail(&self, batch: &Batch, msg: &str) {
+        let sc = self.counters.of(batch.signal());
+        sc.requests_failed.fetch_add(1, Relaxed);
+        sc.failed.fetch_add(batch.items, Relaxed);
+        if let Some(a) = &self.acks {
+            a.record_failed(&batch.parts);
+        }
+        self.counters.note_error(msg);
     }
 }
 
-fn fail(counters: &Counters, batch: &Batch, msg: &str) {
-    let sc = counters.of(batch.signal());
-    sc.requests_failed.fetch_add(1, Relaxed);
-    sc.failed.fetch_add(batch.items, Relaxed);
-    counters.note_error(msg);
+/// Says on stderr, at once and even with `-q` (it is an error), why the run stops.
+fn announce(reason: &str) {
+    eprintln!("otelsim: stopping the run: {reason}");
+}
+
+/// What a signal's items are called in messages.
+fn item_name(s: Signal) -> &'static str {
+    match s {
+        Signal::Traces => "spans",
+        Signal::Metrics => "metric points",
+        Signal::Logs => "log records",
+    }
+}
+
+/// `35.2 MB`, `812 KB`, `96 bytes`.
+fn human_bytes(n: u64) -> String {
+    match n {
+        0..=9_999 => format!("{n} bytes"),
+        10_000..=9_999_999 => format!("{:.0} KB", n as f64 / 1e3),
+        _ => format!("{:.1} MB", n as f64 / 1e6),
+    }
 }

@@ -24,6 +24,9 @@ pub(super) enum Outcome {
     Retry(String, Option<Duration>),
     /// Permanent: the batch fails.
     Fail(String),
+    /// Permanent: the receiver refuses a request this large (gRPC OUT_OF_RANGE,
+    /// HTTP 413); retrying the same bytes cannot succeed.
+    TooLarge(String),
     /// The endpoint cannot be used at all (its TLS refused us): the batch fails
     /// and the run stops.
     Fatal(String),
@@ -39,6 +42,8 @@ pub(super) enum Transport {
     Grpc {
         /// traces, metrics, logs (clones of one channel unless signal endpoints differ)
         channels: Arc<[Channel; 3]>,
+        /// The URL of each channel, for diagnosis.
+        urls: Arc<[String; 3]>,
         headers: Arc<GrpcHeaders>,
         gzip: bool,
     },
@@ -48,8 +53,14 @@ pub(super) enum Transport {
         urls: Arc<[String; 3]>,
         json: bool,
         gzip: bool,
+        /// Scrubbed from error bodies before they are cut short (a collector may echo headers).
+        secrets: Arc<super::Secrets>,
     },
-    File(Arc<Mutex<std::io::BufWriter<std::fs::File>>>),
+    File {
+        out: Arc<Mutex<std::io::BufWriter<std::fs::File>>>,
+        /// For messages: which file failed.
+        path: Arc<std::path::Path>,
+    },
 }
 
 /// Normalises an endpoint to a URL with a scheme.
@@ -73,12 +84,66 @@ pub fn http_signal_url(endpoint: &str, signal: &str) -> String {
     format!("{trimmed}/v1/{signal}")
 }
 
+/// An endpoint as a URL: `http://` or `https://` (none means `http://`), with a
+/// host; the error says what would be valid (never the URL's password).
+fn parse_endpoint(endpoint: &str) -> Result<reqwest::Url> {
+    let shown = super::redact_url(endpoint);
+    let example =
+        "expected a URL such as http://localhost:4317 (gRPC) or http://localhost:4318 (OTLP/HTTP)";
+    let Ok(url) = reqwest::Url::parse(&endpoint_url(endpoint)) else {
+        bail!("invalid OTLP endpoint `{shown}`: {example}");
+    };
+    if !matches!(url.scheme(), "http" | "https") {
+        bail!(
+            "invalid OTLP endpoint `{shown}`: the scheme `{}` is not http:// or https://; {example}",
+            url.scheme()
+        );
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        bail!("invalid OTLP endpoint `{shown}`: no host; {example}");
+    }
+    Ok(url)
+}
+
+/// Checks an endpoint before a run starts (an input error, not an export failure).
+pub fn check_endpoint(endpoint: &str) -> Result<()> {
+    parse_endpoint(endpoint).map(|_| ())
+}
+
+/// Checks export headers before a run starts: names valid for HTTP and gRPC,
+/// values free of control characters (CR, LF). Messages name the key, never
+/// the value.
+pub fn check_headers(headers: &[(String, String)]) -> Result<()> {
+    for (k, v) in headers {
+        if k.is_empty() {
+            bail!(
+                "a header has an empty name: expected KEY=VALUE, e.g. authorization=Bearer <token>"
+            );
+        }
+        if v.chars().any(|c| c.is_control()) {
+            bail!("the value of header `{k}` contains a control character (CR, LF, tab or the like; the value is not shown): header values must be visible ASCII text");
+        }
+        let http = reqwest::header::HeaderName::from_bytes(k.as_bytes()).is_ok()
+            && reqwest::header::HeaderValue::from_str(v).is_ok();
+        let grpc = tonic::metadata::MetadataKey::<tonic::metadata::Ascii>::from_bytes(
+            k.to_ascii_lowercase().as_bytes(),
+        )
+        .is_ok()
+            && tonic::metadata::MetadataValue::<tonic::metadata::Ascii>::try_from(v.as_str())
+                .is_ok();
+        if !http || !grpc {
+            bail!("header `{k}` is not a valid header: names are letters, digits and -_.!#$%&'*+^`|~ (not ending in -bin), values visible ASCII text (the value is not shown)");
+        }
+    }
+    Ok(())
+}
+
 /// Connects once to fail fast, with one clear line, when nothing listens (or,
 /// for `https://`, when the TLS handshake fails).
 async fn preflight(endpoint: &str, protocol: Protocol, tls: &crate::tls::ClientTls) -> Result<()> {
-    let url = reqwest::Url::parse(&endpoint_url(endpoint)).with_context(|| {
-        format!("invalid OTLP endpoint `{endpoint}`: expected e.g. http://localhost:4317")
-    })?;
+    let url = parse_endpoint(endpoint)?;
+    let shown = super::redact_url(endpoint);
+    let endpoint = shown.as_str();
     let host = url
         .host_str()
         .ok_or_else(|| anyhow!("invalid OTLP endpoint `{endpoint}`: no host"))?
@@ -113,6 +178,8 @@ async fn handshake(
     protocol: Protocol,
     tls: &crate::tls::ClientTls,
 ) -> Result<()> {
+    let shown = super::redact_url(endpoint);
+    let endpoint = shown.as_str();
     let alpn = if protocol == Protocol::Grpc {
         crate::tls::ALPN_H2
     } else {
@@ -159,9 +226,10 @@ impl Transport {
         if let Some(path) = &cfg.output_file {
             let f = std::fs::File::create(path)
                 .with_context(|| format!("cannot create output file {}", path.display()))?;
-            return Ok(Transport::File(Arc::new(Mutex::new(
-                std::io::BufWriter::new(f),
-            ))));
+            return Ok(Transport::File {
+                out: Arc::new(Mutex::new(std::io::BufWriter::new(f))),
+                path: Arc::from(path.as_path()),
+            });
         }
         let signal = |i: usize| cfg.signal_endpoints[i].clone();
         let traces_endpoint = signal(0).unwrap_or_else(|| cfg.endpoint.clone());
@@ -192,7 +260,9 @@ impl Transport {
             Protocol::Grpc => {
                 let channel = |url: &str| -> Result<Channel> {
                     let mut endpoint = tonic::transport::Endpoint::from_shared(endpoint_url(url))
-                        .with_context(|| format!("invalid gRPC endpoint `{url}`"))?
+                        .with_context(|| {
+                            format!("invalid gRPC endpoint `{}`", super::redact_url(url))
+                        })?
                         .connect_timeout(Duration::from_secs(3))
                         .timeout(cfg.request_timeout);
                     if crate::tls::is_https(url) {
@@ -207,8 +277,10 @@ impl Transport {
                         None => Ok(base.clone()),
                     }
                 };
+                let url = |i: usize| endpoint_url(signal(i).as_deref().unwrap_or(&cfg.endpoint));
                 Transport::Grpc {
                     channels: Arc::new([pick(0)?, pick(1)?, pick(2)?]),
+                    urls: Arc::new([url(0), url(1), url(2)]),
                     headers: Arc::new(grpc_headers(cfg)?),
                     gzip: cfg.gzip,
                 }
@@ -232,6 +304,7 @@ impl Transport {
                     urls: Arc::new(urls),
                     json: cfg.protocol == Protocol::HttpJson,
                     gzip: cfg.gzip,
+                    secrets: Arc::new(super::Secrets::of(cfg)),
                 }
             }
         })
@@ -246,21 +319,35 @@ impl Transport {
     }
 
     pub(super) fn flush(&self) {
-        if let Transport::File(f) = self {
-            if let Ok(mut w) = f.lock() {
+        if let Transport::File { out, .. } = self {
+            if let Ok(mut w) = out.lock() {
                 let _ = w.flush();
             }
         }
     }
 
+    /// The URL a request of this body goes to (`None` for a file).
+    pub(super) fn url_of(&self, body: &Body) -> Option<&str> {
+        let urls = match self {
+            Transport::Grpc { urls, .. } | Transport::Http { urls, .. } => urls,
+            Transport::File { .. } => return None,
+        };
+        Some(match body {
+            Body::Traces(_) | Body::TracesWire(_) => &urls[0],
+            Body::Metrics(_) => &urls[1],
+            Body::Logs(_) | Body::LogsWire(_) => &urls[2],
+        })
+    }
+
     /// Sends one batch once; `bytes` receives the bytes put on the wire.
     pub(super) async fn send(&self, body: &Body, bytes: &mut u64) -> Outcome {
         match self {
-            Transport::File(f) => write_line(f, body, bytes),
+            Transport::File { out, path } => write_line(out, path, body, bytes),
             Transport::Grpc {
                 channels,
                 headers,
                 gzip,
+                ..
             } => {
                 let channel = match body {
                     Body::Traces(_) | Body::TracesWire(_) => &channels[0],
@@ -274,14 +361,17 @@ impl Transport {
                 urls,
                 json,
                 gzip,
-            } => http_send(client, urls, *json, *gzip, body, bytes).await,
+                secrets,
+            } => http_send(client, urls, (*json, *gzip), secrets, body, bytes).await,
         }
     }
 }
 
-/// One OTLP/JSON line (the Collector file exporter's format).
+/// One OTLP/JSON line (the Collector file exporter's format). A write error
+/// stops the run: the next line would fail the same way.
 fn write_line(
     f: &Mutex<std::io::BufWriter<std::fs::File>>,
+    path: &std::path::Path,
     body: &Body,
     bytes: &mut u64,
 ) -> Outcome {
@@ -303,7 +393,7 @@ fn write_line(
             rejected: 0,
             message: String::new(),
         },
-        Err(e) => Outcome::Fail(format!("cannot write output file: {e}")),
+        Err(e) => Outcome::Fatal(format!("cannot write {}: {e}", path.display())),
     }
 }
 
@@ -339,8 +429,8 @@ fn http_request<'u>(
 async fn http_send(
     client: &reqwest::Client,
     urls: &[String; 3],
-    json: bool,
-    gzip: bool,
+    (json, gzip): (bool, bool),
+    secrets: &super::Secrets,
     body: &Body,
     bytes: &mut u64,
 ) -> Outcome {
@@ -361,13 +451,14 @@ async fn http_send(
         raw
     };
     *bytes += payload.len() as u64;
+    let shown = super::redact_url(url);
     let resp = match req.body(payload).send().await {
         Ok(resp) => resp,
         Err(e) => {
             return match crate::tls::problem(&e) {
                 // A rejected certificate stays rejected: no retries.
-                Some(p) => Outcome::Fatal(format!("HTTP request to {url} failed: {p}")),
-                None => Outcome::Retry(format!("HTTP request to {url} failed: {e}"), None),
+                Some(p) => Outcome::Fatal(format!("HTTP request to {shown} failed: {p}")),
+                None => Outcome::Retry(format!("HTTP request to {shown} failed: {e}"), None),
             };
         }
     };
@@ -385,10 +476,20 @@ async fn http_send(
             let (rejected, message) = http_partial_success(&data, json, body);
             Outcome::Ok { rejected, message }
         }
-        429 | 502 | 503 | 504 => Outcome::Retry(format!("HTTP {code} from {url}"), retry_after),
+        429 | 502 | 503 | 504 => Outcome::Retry(format!("HTTP {code} from {shown}"), retry_after),
+        413 => {
+            let body = resp.bytes().await.unwrap_or_default();
+            Outcome::TooLarge(format!(
+                "HTTP 413 from {shown}: {}",
+                readable(&body, secrets)
+            ))
+        }
         _ => {
             let body = resp.bytes().await.unwrap_or_default();
-            Outcome::Fail(format!("HTTP {code} from {url}: {}", readable(&body)))
+            Outcome::Fail(format!(
+                "HTTP {code} from {shown}: {}",
+                readable(&body, secrets)
+            ))
         }
     }
 }
@@ -406,9 +507,10 @@ fn classify(status: tonic::Status) -> Outcome {
         | Code::Aborted
         | Code::DeadlineExceeded
         | Code::Cancelled
-        | Code::OutOfRange
         | Code::DataLoss
         | Code::Unknown => Outcome::Retry(msg, crate::rpc_status::retry_delay(status.details())),
+        // What tonic and grpc-go answer to a message over their size limit.
+        Code::OutOfRange => Outcome::TooLarge(msg),
         _ => Outcome::Fail(msg),
     }
 }
@@ -593,10 +695,13 @@ impl tonic::codec::Decoder for ResponseDecoder {
     }
 }
 
-/// A response body for an error message: its text when it is text, else its size.
-fn readable(body: &[u8]) -> String {
+/// A response body for an error message: its text (scrubbed of secrets, then
+/// cut short) when it is text, else its size.
+fn readable(body: &[u8], secrets: &super::Secrets) -> String {
     match std::str::from_utf8(body) {
-        Ok(t) if t.chars().all(|c| !c.is_control() || c == '\n') => t.chars().take(200).collect(),
+        Ok(t) if t.chars().all(|c| !c.is_control() || c == '\n') => {
+            secrets.scrub(t).chars().take(200).collect()
+        }
         _ => format!("({} bytes of binary body)", body.len()),
     }
 }

@@ -246,6 +246,9 @@ pub fn stream_seed(seed: u64, i: u64) -> u64 {
 pub use crate::generate::generate_iteration;
 pub use crate::ids::RUN_ID_KEY;
 
+/// The longest run id, in bytes: the sink tracks no longer ones (they are not otelsim's).
+pub const MAX_RUN_ID_LEN: usize = 128;
+
 /// A fresh run id (32 hex digits); derived from the seed and start time when both
 /// are given, so reproducible runs stay byte-identical.
 pub fn new_run_id(seed: Option<u64>, start_time_ns: Option<u64>) -> String {

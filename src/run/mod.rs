@@ -12,7 +12,7 @@ mod worker;
 
 pub use job::{
     generate_iteration, new_run_id, now_ns, prepare, Engine, Load, Picks, Prepared, RunSpec,
-    ScenarioCount, Timing, RUN_ID_KEY,
+    ScenarioCount, Timing, MAX_RUN_ID_LEN, RUN_ID_KEY,
 };
 pub use report::{AckedTraces, Pacing, RunReport, MAX_LISTED_TRACES};
 pub use runner::execute;

@@ -104,6 +104,18 @@ impl RunReport {
         rate.max(delivery)
     }
 
+    /// How far the achieved rate went above the shape's target, as a fraction
+    /// of the target (0 without a shape, or at or below it).
+    pub fn overshoot(&self) -> f64 {
+        self.pacing.as_ref().map_or(0.0, |p| {
+            if p.target_units > 0.0 {
+                (p.achieved_units as f64 / p.target_units - 1.0).max(0.0)
+            } else {
+                0.0
+            }
+        })
+    }
+
     /// Items that could not be delivered, over every output.
     pub fn failed(&self) -> u64 {
         self.outputs.iter().map(|o| o.counters.failed()).sum()

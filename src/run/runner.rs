@@ -11,7 +11,7 @@ use crate::export::{
 };
 use crate::metrics::{Aggregator, MetricsPlan};
 use crate::model::AttrValue;
-use crate::pace::LagStats;
+use crate::pace::{LagStats, Schedule};
 use crate::progress::Progress;
 use crate::settings::{OutputKind, Settings};
 use crate::show;
@@ -55,7 +55,7 @@ pub async fn execute(
     let mut outputs = exporter.finish().await;
     // The SDK engine runs alone: its outcome is the one output's.
     let sdk = match outputs.first_mut() {
-        Some(first) => finish_sdk(sdk, &mut first.counters).await?,
+        Some(first) => finish_sdk(sdk, &mut first.counters, &settings.export).await?,
         None => None,
     };
     let elapsed_s = started.elapsed().as_secs_f64();
@@ -85,6 +85,11 @@ fn shared_state(
         Picks::Repeat { count, .. } => Some(*count),
         Picks::EachOnce(names) => Some(names.len() as u64),
     };
+    // One schedule for every worker: slots are claimed in units, whatever the workers.
+    let schedule = spec
+        .load
+        .as_ref()
+        .map(|l| Mutex::new(Schedule::new(clock_start, l.profile.clone())));
     Shared {
         deadline: spec
             .duration
@@ -95,6 +100,7 @@ fn shared_state(
         total,
         clock_start,
         next_pick: AtomicU64::new(0),
+        schedule,
         metrics: Mutex::new(MetricsState {
             aggregator,
             next_collect: clock_start.saturating_add(
@@ -121,7 +127,7 @@ async fn run_workers(
         if let Some(e) = sdk {
             b = b.through(e.clone() as Arc<dyn SpanSink>);
         }
-        set.spawn(worker::run(shared.clone(), b, w, workers));
+        set.spawn(worker::run(shared.clone(), b, w));
     }
     let settings = &shared.settings;
     let target = shared
@@ -176,13 +182,17 @@ async fn export_final_metrics(
 async fn finish_sdk(
     sdk: Option<Arc<SdkEngine>>,
     export: &mut CountersSnapshot,
+    settings: &ExportConfig,
 ) -> Result<Option<SdkStats>> {
     let engine = match sdk.map(Arc::try_unwrap) {
         Some(Ok(engine)) => engine,
         Some(Err(_)) => anyhow::bail!("internal: the SDK engine is still in use"),
         None => return Ok(None),
     };
-    let stats = tokio::task::spawn_blocking(move || engine.finish()).await?;
+    let mut stats = tokio::task::spawn_blocking(move || engine.finish()).await?;
+    // The SDK's errors may quote the endpoint or an echoed header: scrubbed like ours.
+    let secrets = crate::export::Secrets::of(settings);
+    stats.first_error = stats.first_error.map(|e| secrets.scrub(&e));
     // The SDK's outcome is the run's: dropped spans were never sent.
     let s = &mut export.spans;
     s.generated = stats.offered_spans;
@@ -288,7 +298,7 @@ fn output_configs(settings: &Settings) -> Vec<(String, ExportConfig)> {
             let mut cfg = settings.export.clone();
             cfg.output_file = o.path.clone();
             let label = match o.kind {
-                OutputKind::Otlp => format!("otlp {} {}", cfg.protocol.as_str(), cfg.endpoint),
+                OutputKind::Otlp => crate::export::output_label(&cfg),
                 OutputKind::OtlpJson => o.to_string(),
             };
             (label, cfg)

@@ -1,7 +1,14 @@
-//! One generator of a run: paces its share of the load, picks and generates
-//! requests, derives logs and metrics, and feeds its own batcher. A run starts
-//! `--workers` of these; they share only the pick counter, the metrics
-//! aggregator and the export queue.
+//! One generator of a run: takes slots on the run's schedule, picks and
+//! generates requests, derives logs and metrics, and feeds its own batcher. A
+//! run starts `--workers` of these; they share the pick counter, the schedule,
+//! the metrics aggregator and the export queue.
+//!
+//! The schedule is one for the whole run, in units (traces or spans): a worker
+//! generates its pick first, so it knows what the pick is worth, then claims
+//! the next slot for exactly that many units and waits for it. So however many
+//! workers there are and however large a pick, no slot is claimed beyond what
+//! the shape has offered, and a run's units exceed the shape's integral by at
+//! most the one pick that straddles its end.
 
 use super::held::Held;
 use super::job::{
@@ -40,6 +47,8 @@ pub(crate) struct Shared {
     pub clock_start: u64,
     pub deadline: Option<u64>,
     pub next_pick: AtomicU64,
+    /// The open-loop schedule every worker claims its slots on (with a load shape).
+    pub schedule: Option<Mutex<Schedule>>,
     pub metrics: Mutex<MetricsState>,
     /// Every output's counters (a fatal failure of any stops the run).
     pub counters: Vec<Arc<Counters>>,
@@ -65,35 +74,33 @@ pub(crate) struct WorkerResult {
     pub fatal: Option<String>,
 }
 
-/// Runs one worker, `index` of `workers`, until its picks, the duration or the
-/// shape run out, Ctrl-C, or a fatal export error; then flushes its batcher.
-pub(crate) async fn run(
-    sh: Arc<Shared>,
-    batcher: Batcher,
-    index: usize,
-    workers: usize,
-) -> WorkerResult {
-    let mut w = Worker::new(sh.clone(), batcher, index, workers);
+/// Runs worker number `index` until the picks, the duration or the shape run
+/// out, Ctrl-C, or a fatal export error; then flushes its batcher.
+pub(crate) async fn run(sh: Arc<Shared>, batcher: Batcher, index: usize) -> WorkerResult {
+    let mut w = Worker::new(sh.clone(), batcher, index);
     loop {
         if w.should_stop() {
             break;
         }
-        let Slot::Go { lag } = w.wait_for_slot().await else {
+        if sh.schedule.is_some() {
+            if !w.paced_pick().await {
+                break;
+            }
+            continue;
+        }
+        if !w.before_deadline() {
             break;
-        };
-        let Some(i) = w.claim_pick(lag) else { break };
+        }
+        let Some(i) = w.claim_pick() else { break };
         let name = scenario_of(&sh, i);
         let Some(plan) = sh.prep.plans.get(name) else {
             // Every listed scenario compiled (prepare fails otherwise); still, never spin.
             continue;
         };
         let now = w.now();
-        let pick = w.generate(i, plan, now);
-        w.count(name, &pick);
-        w.show(i, name, &pick);
-        w.advance_schedule(&pick);
-        w.hand_over(pick).await;
-        if sh.total == Some(i + 1) || w.schedule.is_some() {
+        let traces = w.traces_of(i, plan, now);
+        w.emit(i, name, plan, traces, now).await;
+        if sh.total == Some(i + 1) {
             continue;
         }
         if !w.interval_gap(plan).await {
@@ -102,14 +109,6 @@ pub(crate) async fn run(
         }
     }
     w.finish().await
-}
-
-/// Whether the worker may take a pick now.
-enum Slot {
-    /// Go, `lag` behind the schedule (with a load shape).
-    Go { lag: Option<u64> },
-    /// The shape or the duration has run out, or Ctrl-C came while waiting.
-    Stop,
 }
 
 /// One generated pick on its way to the batcher.
@@ -123,8 +122,9 @@ struct Generated {
 struct Worker {
     sh: Arc<Shared>,
     batcher: Batcher,
-    /// Open loop: this worker's slots on the shape.
-    schedule: Option<Schedule>,
+    /// The schedule or the duration ran out (rather than Ctrl-C, the count or
+    /// a failure): the run's clock covered all of it.
+    ran_out: bool,
     /// The virtual clock (with --start-time); `None` on the wall clock.
     virtual_now: Option<u64>,
     held: Held,
@@ -135,18 +135,9 @@ struct Worker {
 }
 
 impl Worker {
-    fn new(sh: Arc<Shared>, batcher: Batcher, index: usize, workers: usize) -> Self {
-        // Worker w starts w/W of a unit in: its slots fall between the others', so
-        // together they follow the shape exactly instead of firing in clumps.
-        let schedule = sh.spec.load.as_ref().map(|l| {
-            Schedule::with_offset(
-                sh.clock_start,
-                l.profile.share(workers),
-                index as f64 / workers as f64,
-            )
-        });
+    fn new(sh: Arc<Shared>, batcher: Batcher, index: usize) -> Self {
         Worker {
-            schedule,
+            ran_out: false,
             virtual_now: sh.settings.start_time_ns.map(|_| sh.clock_start),
             held: Held::default(),
             realtime: sh.spec.timing == Timing::Realtime,
@@ -186,57 +177,110 @@ impl Worker {
             .is_some_and(|n| self.sh.next_pick.load(Ordering::Relaxed) >= n)
     }
 
-    /// Open loop: waits for this worker's next slot (virtual clock: jumps to it);
-    /// if late, goes now and says by how much. Without a shape, only the
-    /// duration can stop it here.
-    async fn wait_for_slot(&mut self) -> Slot {
-        let Some(s) = &mut self.schedule else {
-            let past = self.sh.deadline.is_some_and(|dl| self.now() >= dl);
-            return if past {
-                Slot::Stop
-            } else {
-                Slot::Go { lag: None }
-            };
-        };
-        let Some(due) = s.next_due_ns() else {
-            return Slot::Stop;
-        };
-        let clock = self.virtual_now.map_or_else(now_ns, |_| due);
-        if self.sh.deadline.is_some_and(|dl| due >= dl || clock >= dl) {
-            return Slot::Stop;
-        }
-        if let Some(v) = &mut self.virtual_now {
-            *v = due;
-            return Slot::Go { lag: Some(0) };
-        }
-        if !wait_until(due, &mut self.batcher, &mut self.held, &self.sh.stop).await {
-            self.r.interrupted = true;
-            return Slot::Stop;
-        }
-        Slot::Go {
-            lag: Some(now_ns().saturating_sub(due)),
-        }
+    /// Without a shape, only the duration bounds the picks.
+    fn before_deadline(&mut self) -> bool {
+        let past = self.sh.deadline.is_some_and(|dl| self.now() >= dl);
+        self.ran_out |= past;
+        !past
     }
 
-    /// Claims the next pick number (`None`: all taken) and records the slot's lag.
-    fn claim_pick(&mut self, lag: Option<u64>) -> Option<u64> {
+    /// Open loop: generates a pick, claims the next slot on the run's schedule
+    /// for what it is worth, waits for the slot (virtual clock: jumps to it) and
+    /// emits the pick then; if late, at once, saying by how much. `false` when
+    /// the run is over: every pick claimed, the shape or the duration ended,
+    /// or Ctrl-C came while waiting (the pick is then dropped unsent, uncounted).
+    async fn paced_pick(&mut self) -> bool {
+        let sh = self.sh.clone();
+        let Some(i) = self.claim_pick() else {
+            return false;
+        };
+        let name = scenario_of(&sh, i);
+        let Some(plan) = sh.prep.plans.get(name) else {
+            return true;
+        };
+        // Laid out at the clock's current reading, moved to the slot's below.
+        let anchor = self.now();
+        let mut traces = self.traces_of(i, plan, anchor);
+        let units = match sh.spec.load.as_ref().map(|l| l.unit) {
+            Some(RateUnit::Spans) => traces.iter().map(|t| t.spans.len() as u64).sum(),
+            _ => traces.len() as u64,
+        };
+        let Some(due) = self.claim_slot(units.max(1)) else {
+            self.ran_out = true;
+            return false;
+        };
+        let lag = match &mut self.virtual_now {
+            Some(v) => {
+                *v = due;
+                0
+            }
+            None => {
+                if !wait_until(due, &mut self.batcher, &mut self.held, &sh.stop).await {
+                    self.r.interrupted = true;
+                    return false;
+                }
+                now_ns().saturating_sub(due)
+            }
+        };
+        self.r.lag.record(lag);
+        sh.lag_now_ns.store(lag, Ordering::Relaxed);
+        let now = self.now();
+        move_end(&mut traces, anchor, now);
+        self.emit(i, name, plan, traces, now).await;
+        true
+    }
+
+    /// The next slot on the run's schedule, for a pick of `units`; `None` when
+    /// the shape or the duration has ended before it.
+    fn claim_slot(&mut self, units: u64) -> Option<u64> {
+        let schedule = self.sh.schedule.as_ref()?;
+        let mut s = schedule.lock().ok()?;
+        let due = s.next_due_ns()?;
+        let clock = self.virtual_now.map_or_else(now_ns, |_| due);
+        if self.sh.deadline.is_some_and(|dl| due >= dl || clock >= dl) {
+            return None;
+        }
+        s.advance(units);
+        Some(due)
+    }
+
+    /// Claims the next pick number (`None`: all taken).
+    fn claim_pick(&mut self) -> Option<u64> {
         let i = self.sh.next_pick.fetch_add(1, Ordering::Relaxed);
         if self.sh.total.is_some_and(|n| i >= n) {
             return None;
         }
-        if let Some(l) = lag {
-            self.r.lag.record(l);
-            self.sh.lag_now_ns.store(l, Ordering::Relaxed);
-        }
         Some(i)
     }
 
-    /// Generates pick `i` at `now`, records its measurements and derives its log records.
-    fn generate(&mut self, i: u64, plan: &ScenarioPlan, now: u64) -> Generated {
-        let (prep, settings) = (&self.sh.prep, &self.sh.settings);
+    /// The traces of pick `i`, laid back to end at `anchor`.
+    fn traces_of(&self, i: u64, plan: &ScenarioPlan, anchor: u64) -> Vec<TraceRecord> {
         // Pick i's content depends on the seed and i only, whichever worker makes it.
         let mut rng = Pcg64Mcg::seed_from_u64(stream_seed(self.sh.seed, i));
-        let mut traces = generate_iteration(&prep.world, plan, now, &mut rng);
+        generate_iteration(&self.sh.prep.world, plan, anchor, &mut rng)
+    }
+
+    /// Emits pick `i` at `now`: derives its measurements and log records,
+    /// counts, shows and hands it over.
+    async fn emit(
+        &mut self,
+        i: u64,
+        name: &str,
+        plan: &ScenarioPlan,
+        traces: Vec<TraceRecord>,
+        now: u64,
+    ) {
+        let pick = self.derive(plan, traces, now);
+        self.count(name, &pick);
+        self.show(i, name, &pick);
+        self.count_units(&pick);
+        self.hand_over(pick).await;
+    }
+
+    /// Records a pick's measurements and derives its log records (realtime:
+    /// first moves it to start at `now`).
+    fn derive(&mut self, plan: &ScenarioPlan, mut traces: Vec<TraceRecord>, now: u64) -> Generated {
+        let (prep, settings) = (&self.sh.prep, &self.sh.settings);
         if self.realtime {
             start_at(&mut traces, now);
         }
@@ -309,17 +353,14 @@ impl Worker {
         }
     }
 
-    /// Counts the pick's units and moves this worker's schedule on by them.
-    fn advance_schedule(&mut self, g: &Generated) {
+    /// Counts the pick's traces and units.
+    fn count_units(&mut self, g: &Generated) {
         let units = match self.sh.spec.load.as_ref().map(|l| l.unit) {
             Some(RateUnit::Spans) => g.spans,
             _ => g.traces.len() as u64,
         };
         self.r.traces += g.traces.len() as u64;
         self.r.units += units;
-        if let Some(s) = &mut self.schedule {
-            s.advance(units.max(1));
-        }
     }
 
     /// Gives the pick to the batcher (realtime: each span when it ends), then
@@ -366,7 +407,8 @@ impl Worker {
 
     /// Where the run's clock stood when generation stopped (before any drain): the
     /// schedule's next slot on the virtual clock (it covered what was sent), now on
-    /// the wall clock; never past the duration or the end of the shape.
+    /// the wall clock, or the end of the duration or the shape when they ran out
+    /// (the run covered them: nothing more was due before their end); never past them.
     fn clock_end(&mut self) -> u64 {
         let sh = &self.sh;
         let shape_end = sh
@@ -378,9 +420,15 @@ impl Worker {
                 secs.is_finite()
                     .then(|| sh.clock_start.saturating_add((secs * 1e9) as u64))
             });
-        let end = match (self.virtual_now, &mut self.schedule) {
-            (Some(v), Some(s)) => s.next_due_ns().unwrap_or(u64::MAX).max(v),
+        let next_due = sh.schedule.as_ref().and_then(|s| {
+            s.lock()
+                .ok()
+                .map(|mut s| s.next_due_ns().unwrap_or(u64::MAX))
+        });
+        let end = match (self.virtual_now, next_due) {
+            (Some(v), Some(due)) => due.max(v),
             (Some(v), None) => v,
+            (None, _) if self.ran_out => u64::MAX,
             (None, _) => now_ns(),
         };
         end.min(sh.deadline.unwrap_or(u64::MAX))
@@ -462,6 +510,28 @@ async fn wait_until(due_ns: u64, batcher: &mut Batcher, held: &mut Held, stop: &
         }
         held.release(now_ns(), batcher).await;
         batcher.flush_if_lingering().await;
+    }
+}
+
+/// Moves a pick laid back to end at `from` so that it ends at `to` (a pure
+/// translation: generation is the same at any anchor).
+fn move_end(traces: &mut [TraceRecord], from: u64, to: u64) {
+    if from == to {
+        return;
+    }
+    let shift = |t: u64| {
+        if to > from {
+            t.saturating_add(to - from)
+        } else {
+            t.saturating_sub(from - to)
+        }
+    };
+    for s in traces.iter_mut().flat_map(|t| &mut t.spans) {
+        s.start_ns = shift(s.start_ns);
+        s.end_ns = shift(s.end_ns);
+        for e in &mut s.events {
+            e.time_ns = shift(e.time_ns);
+        }
     }
 }
 

@@ -11,6 +11,7 @@ mod delivery;
 mod export_e2e;
 mod faults;
 mod golden;
+mod hardening_export;
 mod hostile_input;
 mod house;
 mod pacing;
