@@ -180,7 +180,7 @@ fn a_write_error_fails_the_run_instead_of_claiming_delivery() {
         .cli("scenario --name request_blocked_rate_limited")
         .output_file("/dev/full")
         .run_exit(3);
-    assert!(t.contains("0 acknowledged"), "{t}");
+    assert!(t.contains("0 written"), "{t}");
 }
 
 #[test]
