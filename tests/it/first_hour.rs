@@ -18,8 +18,12 @@ fn listed_flags(help: &str) -> BTreeSet<String> {
     help.lines()
         .filter_map(|l| {
             let t = l.trim_start();
-            let t = t.strip_prefix("-").filter(|_| l.starts_with("  "))?;
-            // `-v, --verbose...` or `--count <N>`
+            // Option lines are indented 2 (`-v, --verbose`) or 6 (`--count <N>`);
+            // wrapped descriptions deeper.
+            let indent = l.len() - t.len();
+            if !t.starts_with('-') || !(2..=6).contains(&indent) {
+                return None;
+            }
             let long = t.split_whitespace().find(|w| w.starts_with("--"))?;
             let name: String = long
                 .chars()
