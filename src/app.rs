@@ -7,8 +7,8 @@ use crate::cli::{
     BenchArgs, Cli, Command, GlobalArgs, ListArgs, SinkArgs, ValidateArgs, VerifyArgs,
 };
 use crate::diag::{LoadError, Severity};
-use crate::plan::WorldOptions;
 use crate::model::scenario::ScenarioDef;
+use crate::plan::WorldOptions;
 use crate::registry::Registry;
 use crate::run::{Prepared, RunReport};
 use crate::settings::Settings;
@@ -308,7 +308,10 @@ fn list_long(s: &Settings, rows: &[&ScenarioDef]) -> Result<(), Failure> {
         if r.display_name != r.name {
             println!("  title:        {}", r.display_name);
         }
-        println!("  description:  {}", wrap(&one_line(&r.description), 80, 16));
+        println!(
+            "  description:  {}",
+            wrap(&one_line(&r.description), 80, 16)
+        );
         println!(
             "  tags:         {}",
             if r.tags.is_empty() {
@@ -389,7 +392,13 @@ fn emits(prep: &Prepared, r: &ScenarioDef) -> (String, String) {
     let spans: usize = names.iter().map(|(_, c)| c).sum();
     let list: Vec<String> = names
         .iter()
-        .map(|(n, c)| if *c > 1 { format!("{n} ×{c}") } else { n.clone() })
+        .map(|(n, c)| {
+            if *c > 1 {
+                format!("{n} ×{c}")
+            } else {
+                n.clone()
+            }
+        })
         .collect();
     let unit = if plan.turns.is_empty() {
         "one request".to_string()

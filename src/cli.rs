@@ -846,7 +846,12 @@ pub struct RunArgs {
     pub rate: Option<f64>,
     /// Linear ramps, k6-style: `30s:100,2m:2000,30s:0`; `0s:500` is a step; the run ends with
     /// the last stage
-    #[arg(long, value_name = "STAGES", conflicts_with = "load_profile", help_heading = "Load")]
+    #[arg(
+        long,
+        value_name = "STAGES",
+        conflicts_with = "load_profile",
+        help_heading = "Load"
+    )]
     pub stages: Option<String>,
     /// Periodic bursts on top of the shape: `5x:10s/1m` is ×5 for 10 s of every minute
     #[arg(long, value_name = "BURST", help_heading = "Load")]
@@ -856,7 +861,13 @@ pub struct RunArgs {
     pub load_profile: Option<PathBuf>,
     /// What --rate, --stages and profile targets count: traces or spans [default: traces]
     // The values are named in the text: their own docs would switch --help to the long layout.
-    #[arg(long, value_enum, value_name = "UNIT", hide_possible_values = true, help_heading = "Load")]
+    #[arg(
+        long,
+        value_enum,
+        value_name = "UNIT",
+        hide_possible_values = true,
+        help_heading = "Load"
+    )]
     pub unit: Option<crate::pace::RateUnit>,
     /// Stop after this long on the run's clock (e.g. 60s, 5m)
     #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION", help_heading = "Load")]
@@ -867,7 +878,13 @@ pub struct RunArgs {
     pub workers: Option<usize>,
     /// Exporter: native (otelsim's own, lossless) or sdk (the OpenTelemetry SDK's batch
     /// processor: traces only, its drops counted)
-    #[arg(long, value_enum, default_value = "native", hide_possible_values = true, help_heading = "Load")]
+    #[arg(
+        long,
+        value_enum,
+        default_value = "native",
+        hide_possible_values = true,
+        help_heading = "Load"
+    )]
     pub engine: crate::run::Engine,
     /// Start each pick when it is due and export every span when it ends, on the wall clock,
     /// instead of back-dating whole picks
@@ -881,7 +898,12 @@ pub struct RunArgs {
     pub clock: ClockArgs,
     /// Only scenarios with any of these tags (comma-separated, case-insensitive; `otelsim
     /// list` shows them)
-    #[arg(long, value_delimiter = ',', value_name = "TAG,...", help_heading = "Scenarios")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "TAG,...",
+        help_heading = "Scenarios"
+    )]
     pub tags: Vec<String>,
     /// Run every (filtered) scenario exactly once, ignoring weights and --count
     #[arg(long, help_heading = "Scenarios")]
@@ -974,7 +996,12 @@ pub struct SinkArgs {
     pub reject_first: u64,
     /// How refused requests are answered: 503 (gRPC UNAVAILABLE) or 429 (gRPC
     /// RESOURCE_EXHAUSTED)
-    #[arg(long, value_enum, default_value = "503", help_heading = "Fault injection")]
+    #[arg(
+        long,
+        value_enum,
+        default_value = "503",
+        help_heading = "Fault injection"
+    )]
     pub reject_with: crate::sink::RejectWith,
     /// Retry hint sent with each refusal (HTTP Retry-After, gRPC RetryInfo), e.g. 1s
     #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION", help_heading = "Fault injection")]

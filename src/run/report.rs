@@ -231,13 +231,7 @@ pub const MAX_LISTED_TRACES: usize = 500_000;
 
 /// The export lines of one output's counters. `output` is its label (`otlp-json:PATH`
 /// for a file, `otlp PROTOCOL ENDPOINT` for the network).
-fn render_counters(
-    out: &mut String,
-    output: &str,
-    e: &CountersSnapshot,
-    gzip: bool,
-    indent: &str,
-) {
+fn render_counters(out: &mut String, output: &str, e: &CountersSnapshot, gzip: bool, indent: &str) {
     let file = output.starts_with("otlp-json");
     // A file has nothing to send: its records are "written" (or failed), not acknowledged.
     let (verb, took) = if file {

@@ -132,7 +132,10 @@ async fn run_workers(
     let paced = target.is_some();
     // A known end gets a progress bar: a pick count, or a duration on the wall clock.
     let wall_secs = || {
-        let shape = target.as_ref().map(|t| t.0.secs()).filter(|s| s.is_finite());
+        let shape = target
+            .as_ref()
+            .map(|t| t.0.secs())
+            .filter(|s| s.is_finite());
         let secs = shared.spec.duration.map(|d| d.as_secs_f64()).or(shape);
         secs.filter(|_| settings.start_time_ns.is_none())
             .map(|s| End::After(Duration::from_secs_f64(s)))

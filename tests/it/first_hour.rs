@@ -85,11 +85,22 @@ fn each_subcommands_help_lists_exactly_the_options_it_takes() {
                 listed.contains(flag),
                 takes(sub, flag),
                 "`otelsim {sub} --help` {} {flag}, but the parser {} it\n{help}",
-                if listed.contains(flag) { "lists" } else { "does not list" },
-                if listed.contains(flag) { "refuses" } else { "takes" },
+                if listed.contains(flag) {
+                    "lists"
+                } else {
+                    "does not list"
+                },
+                if listed.contains(flag) {
+                    "refuses"
+                } else {
+                    "takes"
+                },
             );
         }
-        assert!(!help.contains("[env:"), "{sub}: env shown in the text, once");
+        assert!(
+            !help.contains("[env:"),
+            "{sub}: env shown in the text, once"
+        );
     }
     // Nothing that only exports is offered where nothing is exported.
     let list = &helps[0].1;
@@ -134,7 +145,12 @@ fn run_help_is_grouped_with_defaults_examples_and_exit_codes() {
     assert!(section("TLS").contains("--tls-ca") && section("TLS").contains("--insecure"));
     assert!(section("Signals").contains("--metrics-interval"));
     // Defaults are shown, the unit's among them.
-    for default in ["[default: traces]", "[default: 500]", "[default: 15s]", "[default: 10s]"] {
+    for default in [
+        "[default: traces]",
+        "[default: 500]",
+        "[default: 15s]",
+        "[default: 10s]",
+    ] {
         assert!(help.contains(default), "{default} missing:\n{help}");
     }
     assert!(help.contains("Exit codes: 0 all delivered"), "{help}");
@@ -146,8 +162,8 @@ fn run_help_is_grouped_with_defaults_examples_and_exit_codes() {
 #[test]
 fn options_before_the_subcommand_still_work_and_the_later_one_wins() {
     let cli = Cli::try_parse_args([
-        "otelsim", "--seed", "1", "--header", "a=1", "-v", "run", "--seed", "2", "--header",
-        "b=2", "-v",
+        "otelsim", "--seed", "1", "--header", "a=1", "-v", "run", "--seed", "2", "--header", "b=2",
+        "-v",
     ])
     .unwrap();
     let g = cli.global_flags();
@@ -173,7 +189,10 @@ fn options_before_the_subcommand_still_work_and_the_later_one_wins() {
         .cli("--semconv missing-flag.yaml validate")
         .env("SEMCONV", "missing-env.yaml")
         .run_exit(2);
-    assert!(t.contains("missing-flag.yaml") && !t.contains("missing-env.yaml"), "{t}");
+    assert!(
+        t.contains("missing-flag.yaml") && !t.contains("missing-env.yaml"),
+        "{t}"
+    );
     let t = Otelsim::new()
         .cli("validate")
         .env("SEMCONV", "missing-env.yaml")
@@ -183,8 +202,8 @@ fn options_before_the_subcommand_still_work_and_the_later_one_wins() {
 
 #[test]
 fn list_long_prints_a_scenario_whole() {
-    let yaml = std::fs::read_to_string(repo().join("definitions/request_blocked_by_policy.yaml"))
-        .unwrap();
+    let yaml =
+        std::fs::read_to_string(repo().join("definitions/request_blocked_by_policy.yaml")).unwrap();
     // The folded description, as one line of words.
     let desc: Vec<&str> = yaml
         .split("description: >")
@@ -238,7 +257,9 @@ fn list_and_validate_count_alike() {
     let list = Otelsim::new().cli("list").run_ok();
     let listed = list.lines().count() - 2; // the header and the footer
     assert!(
-        list.contains(&format!("{listed} scenarios · 1 not listed, runs by name only: example_scenario")),
+        list.contains(&format!(
+            "{listed} scenarios · 1 not listed, runs by name only: example_scenario"
+        )),
         "{list}"
     );
     let validate = Otelsim::new().cli("validate").run_ok();
@@ -336,14 +357,23 @@ fn jaeger_targets_say_what_is_missing() {
     for action in ["up", "down"] {
         let (code, t) = jaeger(dir.path(), &with_docker, "docker", action);
         assert_eq!(code, 1, "{t}");
-        assert!(!t.contains("unknown shorthand flag"), "compose never ran: {t}");
+        assert!(
+            !t.contains("unknown shorthand flag"),
+            "compose never ran: {t}"
+        );
         assert_eq!(t.lines().count(), 1, "one sentence: {t}");
         assert!(t.contains("`docker` is installed but"), "{t}");
         if !compose {
-            assert!(t.contains("compose plugin") && t.contains("Docker Compose plugin"), "{t}");
+            assert!(
+                t.contains("compose plugin") && t.contains("Docker Compose plugin"),
+                "{t}"
+            );
         }
         if !daemon {
-            assert!(t.contains("daemon") && t.contains("systemctl start docker"), "{t}");
+            assert!(
+                t.contains("daemon") && t.contains("systemctl start docker"),
+                "{t}"
+            );
         }
         assert!(
             t.contains(&format!("make jaeger-{action} CONTAINER_CMD=podman")),
@@ -368,7 +398,11 @@ fn tags_control_plane_gives_mostly_control_plane_spans() {
         .count();
     let share = control as f64 / spans.len() as f64;
     // 47 % when request_allowed_audit_flagged (a full agent turn) had weight 3.
-    assert!(share > 0.6, "control-plane share {share:.2} of {} spans", spans.len());
+    assert!(
+        share > 0.6,
+        "control-plane share {share:.2} of {} spans",
+        spans.len()
+    );
 }
 
 #[test]
@@ -381,8 +415,14 @@ fn summaries_say_it_in_plain_words() {
         .run_ok();
     let export = t.lines().find(|l| l.contains("export:")).unwrap();
     assert!(export.contains("in 1 request ·"), "{export}");
-    assert!(export.contains(" written ·") && !export.contains("acknowledged"), "{export}");
-    assert!(export.contains("no retries") && export.contains("bytes written"), "{export}");
+    assert!(
+        export.contains(" written ·") && !export.contains("acknowledged"),
+        "{export}"
+    );
+    assert!(
+        export.contains("no retries") && export.contains("bytes written"),
+        "{export}"
+    );
     assert!(t.starts_with("otelsim: 1 trace, "), "{t}");
     // Over gRPC with gzip the count is the message before compression: said so.
     let rt = runtime();
