@@ -27,7 +27,7 @@ release:
 install:
 	@echo "== make install: building otelsim (release profile, the versions Cargo.lock pins) into $(or $(PREFIX),~/.cargo)/bin"
 	@echo "   the first build compiles ~180 crates (8 min measured on a busy 2-core machine); later ones take seconds"
-	$(CARGO) install --locked --quiet --path . $(if $(PREFIX),--root "$(PREFIX)")
+	$(CARGO) install --locked --path . $(if $(PREFIX),--root "$(PREFIX)")
 	@bin="$(or $(PREFIX),$${CARGO_INSTALL_ROOT:-$${CARGO_HOME:-$$HOME/.cargo}})/bin"; \
 	case ":$$PATH:" in \
 	  *":$$bin:"*) echo "== installed $$bin/otelsim: try \`otelsim list\`" ;; \

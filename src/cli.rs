@@ -17,12 +17,12 @@ Exit codes: 0 all delivered (verify: verified) · 1 runtime error · 2 invalid i
 /// What `otelsim run --help` ends with: examples, then the exit codes.
 const RUN_AFTER_HELP: &str = "\
 Examples:
-  otelsim run --count 500 --rate 50                   500 weighted picks at 50 per second (10 s)
-  otelsim run --count 100 --rate 20 --tags control-plane
+  otelsim run --count 500 --interval 10               500 weighted picks, 10 ms apart (5 s)
+  otelsim run --count 100 --interval 10 --tags control-plane
                                                       only scenarios tagged control-plane
   otelsim run --each-once --interval 0                every scenario once, at once
   otelsim run --rate 2000 --duration 60s --report run.json --max-shortfall 1%
-                                                      a load test that fails when it falls short
+                                                      2000 traces/s for a minute; exit 4 if short
   otelsim run --count 100 --interval 0 --output-file traces.jsonl
                                                       OTLP/JSON lines to a file instead of sending
 
