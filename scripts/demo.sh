@@ -27,7 +27,8 @@ if [ "$up" != 1 ]; then
   exit 1
 fi
 
-echo "== otelsim run: $COUNT weighted picks of the bundled scenarios =="
+echo "== otelsim sink listening on $GRPC (gRPC) and $HTTP (HTTP): otelsim's own OTLP receiver"
+echo "== otelsim run: $COUNT weighted picks of the bundled scenarios, 5 ms apart, sent to it over OTLP/gRPC =="
 status=0
 "$OTELSIM" run --endpoint "http://$GRPC" --count "$COUNT" --interval 5 || status=$?
 

@@ -10,6 +10,7 @@ OTELSIM=${OTELSIM:-target/release/otelsim}
 ROTEL=${ROTEL:-$(ls .venv/lib/python3*/site-packages/rotel/rotel-agent 2>/dev/null | head -n1 || true)}
 RATE=${RATE:-10000}
 DURATION=${DURATION:-60s}
+# The reports go to a temporary folder, removed on exit, unless KEEP names one.
 WORK=${KEEP:-$(mktemp -d)}
 mkdir -p "$WORK"
 
@@ -20,7 +21,10 @@ if [ -z "$ROTEL" ] || [ ! -x "$ROTEL" ]; then echo "verify-pipeline: rotel-agent
 SINK_GRPC=$(free_port); SINK_HTTP=$(free_port); ROTEL_GRPC=$(free_port); ROTEL_HTTP=$(free_port)
 
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  if [ -z "${KEEP:-}" ]; then rm -rf "$WORK"; fi
+}
 trap cleanup EXIT
 
 "$OTELSIM" sink --grpc-addr "127.0.0.1:$SINK_GRPC" --http-addr "127.0.0.1:$SINK_HTTP" \
@@ -48,11 +52,15 @@ kill -TERM "$ROTEL_PID" 2>/dev/null || echo "verify-pipeline: rotel had already 
 wait "$ROTEL_PID" || true
 kill -TERM "$SINK" 2>/dev/null || echo "verify-pipeline: the sink had already exited" >&2
 wait "$SINK" || true
-trap - EXIT
+pids=()
 
 echo "== otelsim verify =="
 verify_status=0
 "$OTELSIM" verify "$WORK/run.json" --sink-report "$WORK/sink.json" --output "$WORK/verdict.json" || verify_status=$?
-echo "reports in $WORK (run.json, sink.json, verdict.json)"
+if [ -n "${KEEP:-}" ]; then
+  echo "reports in $WORK (run.json, sink.json, verdict.json)"
+elif [ "$run_status" != 0 ] || [ "$verify_status" != 0 ]; then
+  echo "verify-pipeline: rerun with KEEP=DIR to keep run.json, sink.json and verdict.json" >&2
+fi
 if [ "$run_status" != 0 ]; then echo "verify-pipeline: otelsim run exited $run_status" >&2; exit "$run_status"; fi
 exit "$verify_status"

@@ -7,6 +7,7 @@ use crate::cli::{
     BenchArgs, Cli, Command, GlobalArgs, ListArgs, SinkArgs, ValidateArgs, VerifyArgs,
 };
 use crate::diag::{LoadError, Severity};
+use crate::model::scenario::ScenarioDef;
 use crate::plan::WorldOptions;
 use crate::registry::Registry;
 use crate::run::{Prepared, RunReport};
@@ -142,8 +143,11 @@ pub async fn run(cli: Cli) -> i32 {
 }
 
 async fn dispatch(cli: &Cli) -> Result<(), Failure> {
+    refuse_unused_flags(cli)?;
     let g = cli.global_flags();
-    refuse_unused_flags(&cli.command, &g)?;
+    if let Some(conflict) = g.conflict() {
+        return Err(Failure::input(conflict));
+    }
     if let Command::Sink(args) = &cli.command {
         return sink(args, &g).await;
     }
@@ -169,75 +173,19 @@ fn world_options(s: &Settings) -> WorldOptions {
     }
 }
 
-/// Global flags that would do nothing with this subcommand; naming them beats ignoring them.
-fn unused_flags(cmd: &Command, g: &GlobalArgs) -> Vec<&'static str> {
-    let d = GlobalArgs::default();
-    let export = [
-        ("--endpoint", g.endpoint.is_some()),
-        ("--protocol", g.protocol.is_some()),
-        ("--header", !g.headers.is_empty()),
-        ("--gzip", g.gzip),
-        ("--output", !g.outputs.is_empty()),
-        ("--output-file", g.output_file.is_some()),
-        ("--retry-budget", g.retry_budget.is_some()),
-        ("--wait-for-endpoint", g.wait_for_endpoint.is_some()),
-        ("--tls-ca", g.tls_ca.is_some()),
-        ("--insecure", g.insecure),
-        ("--metrics", g.metrics),
-        ("--no-metrics", g.no_metrics),
-        ("--logs", g.logs),
-        ("--no-logs", g.no_logs),
-        ("--temporality", g.temporality != d.temporality),
-        (
-            "--metrics-interval",
-            g.metrics_interval != d.metrics_interval,
-        ),
-    ];
-    let generation = [
-        ("--seed", g.seed.is_some()),
-        ("--start-time", g.start_time.is_some()),
-        ("--service-name", g.service_name.is_some()),
-        ("--tenant-id", g.tenant_id.is_some()),
-    ];
-    // The sink's own certificate when listening, the client's when exporting.
-    let identity = [
-        ("--tls-cert", g.tls_cert.is_some()),
-        ("--tls-key", g.tls_key.is_some()),
-    ];
-    let pick = |flags: &[(&'static str, bool)]| {
-        flags
-            .iter()
-            .filter(|(_, set)| *set)
-            .map(|(f, _)| *f)
-            .collect::<Vec<_>>()
-    };
-    match cmd {
-        Command::Sink(_) => [pick(&export), pick(&generation)].concat(),
-        Command::List(_) | Command::Validate(_) => {
-            [pick(&export), pick(&identity), pick(&generation[..2])].concat()
-        }
-        Command::Bench(_) => [pick(&export), pick(&identity)].concat(),
-        Command::Verify(_) => [pick(&export), pick(&identity), pick(&generation)].concat(),
-        Command::Run(_) | Command::Scenario(_) => Vec::new(),
-    }
-}
-
-fn refuse_unused_flags(cmd: &Command, g: &GlobalArgs) -> Result<(), Failure> {
-    let unused = unused_flags(cmd, g);
+/// Options given before the subcommand that it does not take would do nothing:
+/// naming them beats ignoring them. (After the subcommand clap refuses them.)
+fn refuse_unused_flags(cli: &Cli) -> Result<(), Failure> {
+    let unused = cli.unused_flags();
     if unused.is_empty() {
         return Ok(());
     }
-    let what = match cmd {
-        Command::Sink(_) => "`otelsim sink` (it listens: use --grpc-addr / --http-addr, and --tls-client-ca to verify clients)",
-        Command::List(_) => "`otelsim list`",
-        Command::Validate(_) => "`otelsim validate`",
-        Command::Verify(_) => "`otelsim verify` (it reads reports)",
-        _ => "`otelsim bench` (it sends nothing)",
-    };
+    let name = cli.command.name();
     let verb = if unused.len() == 1 { "does" } else { "do" };
     Err(Failure::input(format!(
-        "{} {verb} nothing with {what}",
-        unused.join(", ")
+        "{} {verb} nothing with `otelsim {name}`{}",
+        unused.join(", "),
+        Command::purpose(name)
     )))
 }
 
@@ -280,7 +228,49 @@ fn verify(mut s: Settings, g: &GlobalArgs, a: &VerifyArgs) -> Result<(), Failure
 
 fn list(s: &Settings, a: &ListArgs) -> Result<(), Failure> {
     let reg = Registry::load(&s.sources).map_err(|e| Failure::load(&e))?;
-    let rows = reg.filtered(&a.tags);
+    // Names pick scenarios (hidden ones too); otherwise every listable one.
+    let rows: Vec<&ScenarioDef> = if a.names.is_empty() {
+        reg.filtered(&a.tags)
+    } else {
+        let mut rows = Vec::new();
+        for n in &a.names {
+            let sc = reg
+                .get(n)
+                .ok_or_else(|| Failure::input(reg.unknown_scenario(n)))?;
+            rows.push(sc);
+        }
+        rows
+    };
+    if a.long {
+        list_long(s, &rows)?;
+    } else {
+        list_table(&rows);
+    }
+    if !s.quiet && a.names.is_empty() {
+        let hidden: Vec<&str> = reg
+            .scenarios
+            .iter()
+            .filter(|sc| crate::registry::is_hidden(&sc.name))
+            .map(|sc| sc.name.as_str())
+            .collect();
+        let mut footer = plural(rows.len(), "scenario");
+        if !hidden.is_empty() {
+            footer.push_str(&format!(
+                " · {} not listed, runs by name only: {}",
+                hidden.len(),
+                hidden.join(", ")
+            ));
+        }
+        if !a.long {
+            footer.push_str(" · `otelsim list --long [NAME]` shows each whole");
+        }
+        eprintln!("{footer}");
+    }
+    Ok(())
+}
+
+/// One line per scenario; descriptions are cut to fit (`--long` shows them whole).
+fn list_table(rows: &[&ScenarioDef]) {
     let w = rows.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
     let tw = rows
         .iter()
@@ -292,12 +282,8 @@ fn list(s: &Settings, a: &ListArgs) -> Result<(), Failure> {
         "{:<w$}  {:>6}  {:<tw$}  description",
         "name", "weight", "tags"
     );
-    for r in &rows {
-        let mut desc: String = r
-            .description
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ");
+    for r in rows {
+        let mut desc = one_line(&r.description);
         if desc.chars().count() > 70 {
             desc = desc.chars().take(69).collect::<String>() + "…";
         }
@@ -308,10 +294,158 @@ fn list(s: &Settings, a: &ListArgs) -> Result<(), Failure> {
             r.tags.join(",")
         );
     }
-    if !s.quiet {
-        eprintln!("{} scenario(s)", rows.len());
+}
+
+/// Everything about each scenario, with what one request of it emits (one sample,
+/// seed 1: span counts vary from request to request).
+fn list_long(s: &Settings, rows: &[&ScenarioDef]) -> Result<(), Failure> {
+    let prep = prepare(s)?;
+    for (i, r) in rows.iter().enumerate() {
+        if i > 0 {
+            println!();
+        }
+        println!("{}", r.name);
+        if r.display_name != r.name {
+            println!("  title:        {}", r.display_name);
+        }
+        println!(
+            "  description:  {}",
+            wrap(&one_line(&r.description), 80, 16)
+        );
+        println!(
+            "  tags:         {}",
+            if r.tags.is_empty() {
+                "(none)".to_string()
+            } else {
+                r.tags.join(", ")
+            }
+        );
+        let share = |sc: &ScenarioDef| {
+            let total: f64 = prep
+                .registry
+                .filtered(&[])
+                .iter()
+                .map(|c| c.workload_weight.max(0.0))
+                .sum();
+            if crate::registry::is_hidden(&sc.name) {
+                "hidden: `run` never picks it; it runs by name".to_string()
+            } else if sc.workload_weight <= 0.0 || total <= 0.0 {
+                "never picked at random by `run`".to_string()
+            } else {
+                format!(
+                    "{:.1}% of `run`'s picks",
+                    100.0 * sc.workload_weight / total
+                )
+            }
+        };
+        println!(
+            "  weight:       {} ({})",
+            format_weight(r.workload_weight),
+            share(r)
+        );
+        println!("  file:         {}", r.source);
+        let dev = if r.interval_deviation_ms > 0.0 {
+            format!(" ± {}", r.interval_deviation_ms)
+        } else {
+            String::new()
+        };
+        let repeat = if r.repeat_count == 1 {
+            "once".to_string()
+        } else {
+            format!("{} times, {}{dev} ms apart", r.repeat_count, r.interval_ms)
+        };
+        println!(
+            "  by name:      `otelsim scenario --name {}` runs it {repeat}",
+            r.name
+        );
+        let (what, signals) = emits(&prep, r);
+        println!("  emits:        {}", wrap(&what, 80, 16));
+        println!("  signals:      {signals}");
     }
     Ok(())
+}
+
+/// What one request of the scenario emits (traces, spans by name), and whether
+/// metrics and log records are derived from them.
+fn emits(prep: &Prepared, r: &ScenarioDef) -> (String, String) {
+    use rand::SeedableRng as _;
+    let signals = format!(
+        "metrics {}, log records {}",
+        if r.emit_metrics { "yes" } else { "no" },
+        if r.emit_logs { "yes" } else { "no" }
+    );
+    let Some(plan) = prep.plans.get(&r.name) else {
+        let why = "(does not compile; `otelsim validate` says why)".to_string();
+        return (why, signals);
+    };
+    let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(1);
+    let traces =
+        crate::run::generate_iteration(&prep.world, plan, 1_800_000_000_000_000_000, &mut rng);
+    let mut names: Vec<(String, usize)> = Vec::new();
+    for sp in traces.iter().flat_map(|t| &t.spans) {
+        let n = sp.name.to_string();
+        match names.iter_mut().find(|(k, _)| *k == n) {
+            Some(e) => e.1 += 1,
+            None => names.push((n, 1)),
+        }
+    }
+    let spans: usize = names.iter().map(|(_, c)| c).sum();
+    let list: Vec<String> = names
+        .iter()
+        .map(|(n, c)| {
+            if *c > 1 {
+                format!("{n} ×{c}")
+            } else {
+                n.clone()
+            }
+        })
+        .collect();
+    let unit = if plan.turns.is_empty() {
+        "one request".to_string()
+    } else {
+        format!("one session of {} turns", plan.turns.len())
+    };
+    let what = format!(
+        "{unit} (a sample): {}, {}: {}",
+        plural(traces.len(), "trace"),
+        plural(spans, "span"),
+        list.join(", ")
+    );
+    (what, signals)
+}
+
+/// Whitespace runs (YAML folded text, line breaks) as single spaces.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Wraps `text` at `width` columns, continuation lines indented by `indent`.
+fn wrap(text: &str, width: usize, indent: usize) -> String {
+    let mut out = String::new();
+    let mut col = indent;
+    for word in text.split(' ') {
+        let n = word.chars().count();
+        if col > indent && col + 1 + n > width {
+            out.push('\n');
+            out.push_str(&" ".repeat(indent));
+            col = indent;
+        } else if col > indent {
+            out.push(' ');
+            col += 1;
+        }
+        out.push_str(word);
+        col += n;
+    }
+    out
+}
+
+/// `1 scenario`, `2 scenarios`.
+fn plural(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }
 
 fn format_weight(w: f64) -> String {
@@ -342,12 +476,29 @@ fn validate(s: &Settings, a: &ValidateArgs) -> Result<(), Failure> {
                     println!("  {k}: {}", vals.join(", "));
                 }
             }
+            // `list` leaves the hidden ones out: say so, so the two counts agree.
+            let hidden: Vec<&str> = p
+                .plans
+                .keys()
+                .filter(|n| crate::registry::is_hidden(n))
+                .map(String::as_str)
+                .collect();
+            let scenarios = if hidden.is_empty() {
+                plural(p.plans.len(), "scenario")
+            } else {
+                format!(
+                    "{} ({} listed by `otelsim list`, {} hidden: {})",
+                    plural(p.plans.len(), "scenario"),
+                    p.plans.len() - hidden.len(),
+                    hidden.len(),
+                    hidden.join(", ")
+                )
+            };
             println!(
-                "ok: config {}, semconv {}, {} scenario(s), {} warning(s)",
+                "ok: config {}, semconv {}, {scenarios}, {}",
                 p.registry.config.source,
                 p.registry.semconv.source,
-                p.plans.len(),
-                p.warnings.len()
+                plural(p.warnings.len(), "warning")
             );
             Ok(())
         }
@@ -355,8 +506,7 @@ fn validate(s: &Settings, a: &ValidateArgs) -> Result<(), Failure> {
             for d in &e.diagnostics {
                 println!("{d}");
             }
-            let n = e.errors().count();
-            println!("{n} error(s)");
+            println!("{}", plural(e.errors().count(), "error"));
             Err(Failure::reported(exit::INPUT))
         }
     }
@@ -393,7 +543,7 @@ async fn execute(prep: Prepared, run: CheckedRun) -> Result<(), Failure> {
         .await
         .map_err(|e| Failure::export(format!("{e:#}")))?;
     if !s.quiet {
-        print!("{}", report.render());
+        print!("{}", report.render_for(s.export.gzip));
     }
     if let Some(path) = &gate.report {
         // The run happened: a report that cannot be written does not change its outcome.

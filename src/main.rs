@@ -1,7 +1,5 @@
 //! Thin entry point: parse flags, run on a multi-threaded runtime, exit with the code.
 
-use clap::Parser;
-
 // Generation allocates and frees many small attribute vectors per span; mimalloc
 // measured faster than the system allocator on that pattern (see README, Load testing).
 #[global_allocator]
@@ -24,7 +22,7 @@ extern "C" fn allocator_options() {
 static ALLOCATOR_OPTIONS: extern "C" fn() = allocator_options;
 
 fn main() {
-    let cli = otelsim::cli::Cli::parse();
+    let cli = otelsim::cli::Cli::parse_args();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

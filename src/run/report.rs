@@ -123,15 +123,22 @@ impl RunReport {
 }
 
 impl RunReport {
-    /// The summary printed at the end of a run (several lines).
+    /// The summary printed at the end of a run (several lines), for a run without
+    /// `--gzip`.
     pub fn render(&self) -> String {
+        self.render_for(false)
+    }
+
+    /// The summary; `gzip` tells how the byte counts are to be read (HTTP counts
+    /// the compressed body, gRPC the message before compression).
+    pub fn render_for(&self, gzip: bool) -> String {
         let mut out = String::new();
         let total_traces: u64 = self.scenarios.values().map(|c| c.traces).sum();
         let total_err: u64 = self.scenarios.values().map(|c| c.error_spans).sum();
         out.push_str(&format!(
-            "otelsim: {} traces, {} spans ({} with status ERROR) in {:.1} s · seed {} · run {}{}\n",
-            total_traces,
-            self.export.spans.generated,
+            "otelsim: {}, {} ({} with status ERROR) in {:.1} s · seed {} · run {}{}\n",
+            plural(total_traces, "trace"),
+            plural(self.export.spans.generated, "span"),
             total_err,
             self.elapsed_s,
             self.seed,
@@ -165,7 +172,8 @@ impl RunReport {
             if named {
                 out.push_str(&format!("  output {}:\n", o.output));
             }
-            render_counters(&mut out, &o.counters, if named { "    " } else { "  " });
+            let indent = if named { "    " } else { "  " };
+            render_counters(&mut out, &o.output, &o.counters, gzip, indent);
         }
         if let Some(p) = &self.pacing {
             let unit = match p.unit {
@@ -173,8 +181,8 @@ impl RunReport {
                 RateUnit::Spans => "spans",
             };
             out.push_str(&format!(
-                "  pacing: target {:.0} {unit}/s · achieved {:.1} {unit}/s ({:.1} traces/s, {:.0} spans/s) · {} workers · lag p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms · {} of {} picks late\n",
-                p.target_per_s, p.achieved_per_s, p.achieved_traces_per_s, self.achieved_spans_per_s, self.workers, p.lag_p50_ms, p.lag_p99_ms, p.lag_max_ms, p.late_picks, p.picks
+                "  pacing: target {:.0} {unit}/s · achieved {:.1} {unit}/s ({:.1} traces/s, {:.0} spans/s) · {} · lag p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms · {} of {} picks late\n",
+                p.target_per_s, p.achieved_per_s, p.achieved_traces_per_s, self.achieved_spans_per_s, plural(self.workers as u64, "worker"), p.lag_p50_ms, p.lag_p99_ms, p.lag_max_ms, p.late_picks, p.picks
             ));
         }
         if let Some(k) = &self.sdk {
@@ -234,11 +242,41 @@ impl serde::Serialize for AckedTraces {
 /// (20 bytes each in memory: 10 MB at most).
 pub const MAX_LISTED_TRACES: usize = 500_000;
 
-/// The export lines of one output's counters.
-fn render_counters(out: &mut String, e: &CountersSnapshot, indent: &str) {
+/// The export lines of one output's counters. `output` is its label (`otlp-json:PATH`
+/// for a file, `otlp PROTOCOL ENDPOINT` for the network).
+fn render_counters(out: &mut String, output: &str, e: &CountersSnapshot, gzip: bool, indent: &str) {
+    let file = output.starts_with("otlp-json");
+    // A file has nothing to send: its records are "written" (or failed), not acknowledged.
+    let (verb, took) = if file {
+        ("", "written")
+    } else {
+        (" sent", "acknowledged")
+    };
+    // HTTP counts the body as sent (compressed with --gzip); gRPC counts the message
+    // before tonic compresses it.
+    let bytes = if file {
+        "bytes written"
+    } else if gzip && output.starts_with("otlp grpc") {
+        "bytes before gzip (gRPC's compressed size is not counted)"
+    } else if gzip {
+        "bytes sent, gzipped"
+    } else {
+        "bytes sent"
+    };
+    let retries = match (e.retries, e.retry_hints) {
+        (0, _) => "no retries".to_string(),
+        (1, 0) => "1 retry".to_string(),
+        (1, _) => "1 retry (it waited as long as the receiver asked)".to_string(),
+        (n, 0) => format!("{n} retries"),
+        (n, h) => format!("{n} retries ({h} waited as long as the receiver asked)"),
+    };
     out.push_str(&format!(
-        "{indent}export: {} spans sent in {} requests · {} acknowledged · {} failed · {} retries ({} as the receiver asked) · {} bytes\n",
-        e.spans.sent, e.spans.requests_sent, e.spans.acked, e.spans.failed, e.retries, e.retry_hints, e.bytes_sent
+        "{indent}export: {}{verb} in {} · {} {took} · {} failed · {retries} · {} {bytes}\n",
+        plural(e.spans.sent, "span"),
+        plural(e.spans.requests_sent, "request"),
+        e.spans.acked,
+        e.spans.failed,
+        e.bytes_sent
     ));
     for (what, c) in [
         ("metric points", &e.metric_points),
@@ -246,9 +284,21 @@ fn render_counters(out: &mut String, e: &CountersSnapshot, indent: &str) {
     ] {
         if c.generated > 0 {
             out.push_str(&format!(
-                "{indent}{what}: {} sent in {} requests · {} delivered · {} failed\n",
-                c.sent, c.requests_sent, c.acked, c.failed
+                "{indent}{what}: {}{verb} in {} · {} {took} · {} failed\n",
+                c.sent,
+                plural(c.requests_sent, "request"),
+                c.acked,
+                c.failed
             ));
         }
+    }
+}
+
+/// `1 request`, `2 requests`.
+fn plural(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
     }
 }

@@ -12,7 +12,7 @@ use crate::export::{
 use crate::metrics::{Aggregator, MetricsPlan};
 use crate::model::AttrValue;
 use crate::pace::{LagStats, Schedule};
-use crate::progress::Progress;
+use crate::progress::{End, Progress};
 use crate::settings::{OutputKind, Settings};
 use crate::show;
 use anyhow::Result;
@@ -136,11 +136,23 @@ async fn run_workers(
         .as_ref()
         .map(|l| (l.profile.clone(), l.unit));
     let paced = target.is_some();
+    // A known end gets a progress bar: a pick count, or a duration on the wall clock.
+    let wall_secs = || {
+        let shape = target
+            .as_ref()
+            .map(|t| t.0.secs())
+            .filter(|s| s.is_finite());
+        let secs = shared.spec.duration.map(|d| d.as_secs_f64()).or(shape);
+        secs.filter(|_| settings.start_time_ns.is_none())
+            .map(|s| End::After(Duration::from_secs_f64(s)))
+    };
+    let end = shared.total.map(End::Picks).or_else(wall_secs);
     // Progress lines would interleave with printed span trees and -v lines.
     let mut progress = Progress::new(
         !settings.quiet && shared.spec.show == show::Mode::Off && settings.verbose == 0,
         target,
-    );
+    )
+    .with_end(end);
     let mut results = Vec::new();
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     loop {
@@ -152,7 +164,7 @@ async fn run_workers(
             },
             _ = tick.tick() => {
                 let lag = paced.then(|| shared.lag_now_ns.load(Ordering::Relaxed) as f64 / 1e6);
-                progress.tick(&exporter.primary(), lag);
+                progress.tick(&exporter.primary(), lag, shared.next_pick.load(Ordering::Relaxed));
             }
         }
     }

@@ -235,7 +235,7 @@ fn predecessor_files_load_and_new_claim_phone_runs() {
         .env("VENDOR", "gentoro")
         .run_ok();
     assert!(
-        v.contains("14 scenario(s)"),
+        v.contains("14 scenarios"),
         "13 files plus one registry-only scenario: {v}"
     );
     let dir = tempfile::tempdir().unwrap();

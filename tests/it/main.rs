@@ -10,6 +10,7 @@ mod cli;
 mod delivery;
 mod export_e2e;
 mod faults;
+mod first_hour;
 mod golden;
 mod hardening_export;
 mod hostile_input;
