@@ -20,5 +20,6 @@ mod sdk_engine;
 mod signals;
 mod sink_basic;
 mod sink_fuzz;
+mod sink_hostile;
 mod tls;
 mod verify;
