@@ -1,14 +1,14 @@
 //! Counting distinct trace ids in bounded memory: exactly up to a cap, then
-//! approximately with a HyperLogLog sketch (16 KiB, about ±1 %), so a long run
+//! approximately with a HyperLogLog sketch (64 KiB, a standard error of 0.4 %), so a long run
 //! with millions of traces does not keep every id.
 
 use std::collections::HashSet;
 
-/// Ids counted exactly (about 3 MB with the set's overhead) before the sketch takes over.
+/// Ids counted exactly (about 2 MB with the set's overhead) before the sketch takes over.
 pub const DISTINCT_EXACT: usize = 100_000;
 
-/// 2^14 registers: a standard error of 1.04 / sqrt(16384) ≈ 0.8 %.
-const PRECISION: u32 = 14;
+/// 2^16 registers: a standard error of 1.04 / sqrt(65536) ≈ 0.4 %.
+const PRECISION: u32 = 16;
 const REGISTERS: usize = 1 << PRECISION;
 
 /// Distinct 16-byte ids seen.
@@ -73,19 +73,21 @@ impl DistinctIds {
     }
 }
 
-/// The HyperLogLog estimate, with linear counting while registers are still empty.
+/// The HyperLogLog estimate; linear counting (from the share of empty
+/// registers) up to 3.5 registers per id, where the raw estimate is still
+/// biased upwards by a percent or two and linear counting is within about 0.6 %.
 fn estimate(registers: &[u8; REGISTERS]) -> u64 {
     let m = REGISTERS as f64;
+    let zeros = registers.iter().filter(|&&r| r == 0).count();
+    if zeros > 0 {
+        let linear = m * (m / zeros as f64).ln();
+        if linear <= 3.5 * m {
+            return linear.round() as u64;
+        }
+    }
     let alpha = 0.7213 / (1.0 + 1.079 / m);
     let sum: f64 = registers.iter().map(|&r| (-f64::from(r)).exp2()).sum();
-    let raw = alpha * m * m / sum;
-    let zeros = registers.iter().filter(|&&r| r == 0).count();
-    let e = if raw <= 2.5 * m && zeros > 0 {
-        m * (m / zeros as f64).ln()
-    } else {
-        raw
-    };
-    e.round() as u64
+    (alpha * m * m / sum).round() as u64
 }
 
 #[cfg(test)]
@@ -99,7 +101,7 @@ mod tests {
     }
 
     #[test]
-    fn exact_below_the_cap_then_within_two_percent() {
+    fn exact_below_the_cap_then_within_one_percent() {
         let mut d = DistinctIds::default();
         for i in 0..1000 {
             d.insert(id(i));
@@ -114,7 +116,7 @@ mod tests {
         let (count, estimated) = d.count();
         assert!(estimated);
         let err = (count as f64 - n as f64).abs() / n as f64;
-        assert!(err < 0.02, "{count} for {n}: {err}");
+        assert!(err < 0.01, "{count} for {n}: {err}");
         // Repeats do not move it.
         for i in 0..n {
             d.insert(id(i));

@@ -17,7 +17,7 @@ use super::stats::{Accepted, SinkStats, Transport};
 const BLOCKING_THRESHOLD: usize = 256 * 1024;
 
 /// The receivers' shared state.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(super) struct Intake {
     pub(super) stats: Arc<SinkStats>,
     pub(super) budget: Budget,
@@ -33,8 +33,25 @@ impl Intake {
         refusal
     }
 
-    /// Decodes and records one body that `reservation` already holds; the
-    /// reservation is given back once the request is recorded.
+    /// Decodes and records one body; the reservation is given back (by the
+    /// caller dropping it) once the request is recorded.
+    fn decode_and_record(
+        &self,
+        signal: Signal,
+        wire: Wire,
+        gzip: bool,
+        raw: &[u8],
+        reservation: &mut Reservation,
+        transport: Transport,
+    ) -> Result<Accepted, Refusal> {
+        match decode(signal, wire, gzip, raw, &self.limits, reservation) {
+            Ok(d) => Ok(self.stats.record(transport, d.payload_bytes, d.request)),
+            Err(r) => Err(self.refuse(r)),
+        }
+    }
+
+    /// Decodes and records one body that `reservation` already holds, on the
+    /// blocking pool when it is heavy.
     pub(super) async fn accept(
         &self,
         signal: Signal,
@@ -45,26 +62,21 @@ impl Intake {
         transport: Transport,
     ) -> Result<Accepted, Refusal> {
         let heavy = raw.len() > BLOCKING_THRESHOLD || (gzip && raw.len() > BLOCKING_THRESHOLD / 64);
-        let limits = self.limits;
-        // The reservation lives until the request is recorded (and dropped).
-        let (decoded, _held) = if heavy {
-            tokio::task::spawn_blocking(move || {
-                let d = decode(signal, wire, gzip, &raw, &limits, &mut reservation);
-                (d, Some(reservation))
-            })
-            .await
-            .unwrap_or_else(|e| {
-                let failed =
-                    Refusal::new(RefusalKind::Malformed, format!("decoder task failed: {e}"));
-                (Err(failed), None)
-            })
-        } else {
-            let d = decode(signal, wire, gzip, &raw, &limits, &mut reservation);
-            (d, Some(reservation))
-        };
-        match decoded {
-            Ok(d) => Ok(self.stats.record(transport, d.payload_bytes, d.request)),
-            Err(r) => Err(self.refuse(r)),
+        if !heavy {
+            return self.decode_and_record(signal, wire, gzip, &raw, &mut reservation, transport);
         }
+        // Recorded (and so dropped) on the thread that decoded it: freeing a
+        // request's many allocations from another thread costs the allocator more.
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || {
+            this.decode_and_record(signal, wire, gzip, &raw, &mut reservation, transport)
+        })
+        .await
+        .unwrap_or_else(|e| {
+            Err(self.refuse(Refusal::new(
+                RefusalKind::Malformed,
+                format!("decoder task failed: {e}"),
+            )))
+        })
     }
 }

@@ -97,6 +97,7 @@ pub enum Root {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
 enum Msg {
     TracesRequest,
     ResourceSpans,
@@ -136,7 +137,7 @@ enum Msg {
 
 impl Msg {
     /// The size of the decoded struct (what one Vec element of it takes).
-    fn size(self) -> usize {
+    const fn size(self) -> usize {
         match self {
             Msg::TracesRequest => size_of::<ExportTraceServiceRequest>(),
             Msg::ResourceSpans => size_of::<ResourceSpans>(),
@@ -173,23 +174,25 @@ impl Msg {
     }
 
     /// What field `number` of this message is (field numbers from the OTLP protos).
-    fn field(self, number: u32) -> Field {
+    const fn field(self, number: u32) -> Field {
         use Field::{Bytes, Numbers, Scalar};
-        let one = |msg| Field::Message {
-            msg,
-            repeated: false,
-            item: false,
-        };
-        let many = |msg| Field::Message {
-            msg,
-            repeated: true,
-            item: false,
-        };
-        let items = |msg| Field::Message {
-            msg,
-            repeated: true,
-            item: true,
-        };
+        const fn message(msg: Msg, repeated: bool, item: bool) -> Field {
+            Field::Message {
+                msg,
+                size: msg.size() as u32,
+                repeated,
+                item,
+            }
+        }
+        const fn one(msg: Msg) -> Field {
+            message(msg, false, false)
+        }
+        const fn many(msg: Msg) -> Field {
+            message(msg, true, false)
+        }
+        const fn items(msg: Msg) -> Field {
+            message(msg, true, true)
+        }
         let text = Bytes { repeated: false };
         match (self, number) {
             (Msg::TracesRequest, 1) => many(Msg::ResourceSpans),
@@ -259,13 +262,71 @@ impl Msg {
             _ => Scalar,
         }
     }
+
+    /// Every message, in declaration order (`ALL[m as usize] == m`).
+    const ALL: [Msg; 33] = [
+        Msg::TracesRequest,
+        Msg::ResourceSpans,
+        Msg::ScopeSpans,
+        Msg::Span,
+        Msg::Event,
+        Msg::Link,
+        Msg::Status,
+        Msg::LogsRequest,
+        Msg::ResourceLogs,
+        Msg::ScopeLogs,
+        Msg::LogRecord,
+        Msg::MetricsRequest,
+        Msg::ResourceMetrics,
+        Msg::ScopeMetrics,
+        Msg::Metric,
+        Msg::NumberSeries,
+        Msg::Histogram,
+        Msg::ExpHistogram,
+        Msg::Summary,
+        Msg::NumberPoint,
+        Msg::HistogramPoint,
+        Msg::ExpPoint,
+        Msg::Buckets,
+        Msg::SummaryPoint,
+        Msg::Quantile,
+        Msg::Exemplar,
+        Msg::Resource,
+        Msg::Scope,
+        Msg::EntityRef,
+        Msg::KeyValue,
+        Msg::AnyValue,
+        Msg::ArrayValue,
+        Msg::KeyValueList,
+    ];
 }
+
+/// Field numbers below this are looked up in [`FIELDS`]; OTLP uses none above 15
+/// that the scan cares about (span flags, 16, is a number).
+const TABLE_FIELDS: usize = 16;
+
+/// [`Msg::field`] as a table: the scan's hot path is one lookup per field.
+static FIELDS: [[Field; TABLE_FIELDS]; Msg::ALL.len()] = {
+    let mut table = [[Field::Scalar; TABLE_FIELDS]; Msg::ALL.len()];
+    let mut m = 0;
+    while m < Msg::ALL.len() {
+        let mut n = 0;
+        while n < TABLE_FIELDS {
+            table[m][n] = Msg::ALL[m].field(n as u32);
+            n += 1;
+        }
+        m += 1;
+    }
+    table
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Field {
-    /// A nested message; repeated ones are Vec elements, `item` ones count as items.
+    /// A nested message, `size` bytes decoded; repeated ones are Vec elements,
+    /// `item` ones count as items.
     Message {
         msg: Msg,
+        size: u32,
         repeated: bool,
         item: bool,
     },
@@ -314,7 +375,17 @@ pub struct ProtoScan {
 }
 
 /// A varint at the start of `b`: its value and length, `Ok(None)` when `b` ends first.
+#[inline]
 fn varint(b: &[u8]) -> Result<Option<(u64, usize)>, ScanError> {
+    // Most tags and lengths are one byte.
+    match b.first() {
+        Some(&x) if x < 0x80 => Ok(Some((u64::from(x), 1))),
+        None => Ok(None),
+        Some(_) => varint_long(b),
+    }
+}
+
+fn varint_long(b: &[u8]) -> Result<Option<(u64, usize)>, ScanError> {
     let mut value = 0u64;
     for (i, byte) in b.iter().take(10).enumerate() {
         value |= u64::from(byte & 0x7f) << (7 * i);
@@ -376,7 +447,11 @@ impl ProtoScan {
             let start = self.pos + key_len;
             let rest = body.get(start..).unwrap_or_default();
             let top = self.stack.len() - 1;
-            let field = self.stack[top].msg.field(number);
+            let field = FIELDS
+                .get(self.stack[top].msg as usize)
+                .and_then(|fields| fields.get(number as usize))
+                .copied()
+                .unwrap_or(Field::Scalar);
             let next = match key & 7 {
                 0 => match varint(rest)? {
                     Some((_, n)) => start + n,
@@ -435,11 +510,12 @@ impl ProtoScan {
         match field {
             Field::Message {
                 msg,
+                size,
                 repeated,
                 item,
             } => {
                 if repeated {
-                    self.shape.decoded_bytes += self.stack[top].element(number, msg.size());
+                    self.shape.decoded_bytes += self.stack[top].element(number, size as usize);
                 }
                 if item {
                     self.shape.items += 1;
@@ -743,6 +819,20 @@ mod tests {
                 }],
                 ..Default::default()
             }],
+        }
+    }
+
+    #[test]
+    fn the_field_table_is_the_schema() {
+        for (i, msg) in Msg::ALL.into_iter().enumerate() {
+            assert_eq!(msg as usize, i, "{msg:?}");
+            for n in 0..TABLE_FIELDS as u32 {
+                assert_eq!(FIELDS[i][n as usize], msg.field(n), "{msg:?} {n}");
+            }
+            // Nothing the scan must see lies past the table.
+            for n in TABLE_FIELDS as u32..64 {
+                assert_eq!(msg.field(n), Field::Scalar, "{msg:?} {n}");
+            }
         }
     }
 
