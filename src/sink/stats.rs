@@ -126,8 +126,8 @@ pub struct SinkSnapshot {
     pub spans_by_name: BTreeMap<String, u64>,
     /// Distinct 16-byte trace ids seen (an estimate past 100,000; see `traces_seen_estimated`).
     pub traces_seen: u64,
-    /// Whether `traces_seen` is estimated (within about 1 %) rather than exact:
-    /// past 100,000 ids the sink keeps a sketch instead of every id.
+    /// Whether `traces_seen` is estimated (a standard error of 0.4 %) rather than
+    /// exact: past 100,000 ids the sink keeps a sketch instead of every id.
     pub traces_seen_estimated: bool,
     /// Spans whose resource carries no `otelsim.run.id` (tracked as the run
     /// `(no run id)` in `runs`).
@@ -614,7 +614,7 @@ impl SinkSnapshot {
             self.bytes_received
         );
         let approx = if self.traces_seen_estimated {
-            " (estimated, ±1 %)"
+            " (estimated: standard error 0.4 %)"
         } else {
             ""
         };

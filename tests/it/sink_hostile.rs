@@ -618,13 +618,37 @@ fn connections_past_the_cap_are_closed_at_once() {
     rt.block_on(sink.shutdown());
 }
 
+/// The send queue of the socket from `local` to `remote` and its receive
+/// queue: bytes not yet acknowledged by the peer, bytes not yet read by the
+/// application (Linux /proc/net/tcp; `None` when the socket is not listed).
+fn queues(local: std::net::SocketAddr, remote: std::net::SocketAddr) -> Option<(u64, u64)> {
+    let port = |p: u16| format!(":{p:04X}");
+    let (l, r) = (port(local.port()), port(remote.port()));
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    table.lines().find_map(|line| {
+        let c: Vec<&str> = line.split_whitespace().collect();
+        // sl local remote st tx_queue:rx_queue ...
+        if c.len() <= 4 || !c[1].ends_with(&l) || !c[2].ends_with(&r) {
+            return None;
+        }
+        let (tx, rx) = c[4].split_once(':')?;
+        Some((
+            u64::from_str_radix(tx, 16).ok()?,
+            u64::from_str_radix(rx, 16).ok()?,
+        ))
+    })
+}
+
 #[test]
 fn a_full_memory_budget_gets_retryable_answers_then_frees_up() {
+    if !std::path::Path::new("/proc/net/tcp").exists() {
+        return;
+    }
     let rt = runtime();
     let sink = rt
         .block_on(sink::start(SinkOptions {
             max_in_flight_bytes: 512 * 1024,
-            body_timeout: Duration::from_secs(8),
+            body_timeout: Duration::from_secs(60),
             ..SinkOptions::for_tests()
         }))
         .expect("start sink");
@@ -637,18 +661,26 @@ fn a_full_memory_budget_gets_retryable_answers_then_frees_up() {
         .await
         .expect("head");
         hog.write_all(&vec![0x0a; 500_000]).await.expect("half");
-        let deadline = Instant::now() + IO_LIMIT;
+        // Probe only once the sink has read all of it (and so reserved it):
+        // a probe racing the hog could make the hog wait for room and give up.
+        let hog_addr = hog.local_addr().expect("local");
+        wait_until("the sink to read the hog's bytes", IO_LIMIT, || {
+            let sent = queues(hog_addr, sink.http_addr).is_some_and(|(tx, _)| tx == 0);
+            let read = queues(sink.http_addr, hog_addr).is_some_and(|(_, rx)| rx == 0);
+            sent && read
+        });
         let mut probe = a_valid_request();
         probe.resource_spans[0].schema_url = "u".repeat(100_000);
         // Another request finds no room: 503 with a retry hint, over HTTP...
+        let deadline = Instant::now() + IO_LIMIT;
         let resp = loop {
             let resp = post(&sink, "application/x-protobuf", false, probe.encode_to_vec()).await;
             if resp.status() != 200 {
                 break resp;
             }
-            // The hog's bytes were not all in yet; try again.
+            // Read, but not reserved yet (the reservation follows each piece).
             assert!(Instant::now() < deadline, "the hog never filled the budget");
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
         };
         assert_eq!(resp.status(), 503);
         assert_eq!(resp.headers()["retry-after"], "1");
