@@ -682,6 +682,7 @@ async fn sink(a: &SinkArgs, g: &GlobalArgs) -> Result<(), Failure> {
             partial_first: a.partial_first,
         },
         tls,
+        ..Default::default()
     };
     crate::sink::run_until_signal(opts, a.summary_file.clone(), a.duration)
         .await

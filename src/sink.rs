@@ -9,12 +9,26 @@
 //! OTLP/JSON goes through opentelemetry-proto's `with-serde` derives after a
 //! normalising pass (see [`otlp_json`]) that papers over the places where
 //! those derives deviate from the OTLP/JSON encoding.
+//!
+//! Nothing a sender does can make it use unbounded memory or hold sockets
+//! forever: bodies are bounded in bytes (before and after gzip), in items and
+//! in the memory they decode to ([`scan`], checked before decoding), requests
+//! in flight share one memory budget ([`budget`]), connections are capped and
+//! time out when idle or slow ([`listen`]), and every per-name or per-trace
+//! table is capped.
 
+mod body;
+pub mod budget;
+pub mod decode;
+mod distinct;
 mod grpc;
 mod http;
-mod https;
+mod http_serve;
+mod intake;
+mod listen;
 pub mod otlp_json;
 pub mod runs;
+pub mod scan;
 mod stats;
 
 use std::net::SocketAddr;
@@ -27,15 +41,39 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use self::distinct::DISTINCT_EXACT;
 pub use self::http::{JSON_CONTENT_TYPE, PROTOBUF_CONTENT_TYPE};
 pub use self::stats::{
-    data_points, scenario_of, Faults, ReceivedTraces, RejectWith, SinkSnapshot, SinkStats,
-    Transport, MAX_DISTINCT_KEYS, OTHER_SCENARIO, OVERFLOW_KEY, SCENARIO_SCOPE_PREFIX,
+    data_points, scenario_of, Accepted, Faults, ReceivedTraces, RejectWith, SinkSnapshot,
+    SinkStats, Transport, MAX_DISTINCT_KEYS, OTHER_SCENARIO, OVERFLOW_KEY, PARTIAL_MESSAGE,
+    SCENARIO_SCOPE_PREFIX,
 };
 
 /// Default request size limit: far above what SDK batchers send, low enough
 /// that a runaway sender cannot exhaust memory.
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 64 * 1024 * 1024;
+/// Default limit of spans, log records or metric points in one request (SDKs
+/// send batches of 512 to a few thousand).
+pub const DEFAULT_MAX_REQUEST_ITEMS: u64 = 200_000;
+/// Default limit of the memory one request may decode to (as the scanner bounds it).
+pub const DEFAULT_MAX_DECODED_BYTES: usize = 128 * 1024 * 1024;
+/// Default memory budget of all requests in flight: bodies, gunzipped bodies and
+/// decoded requests.
+pub const DEFAULT_MAX_IN_FLIGHT_BYTES: usize = 256 * 1024 * 1024;
+/// Default number of open connections per listener.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
+/// Default time a client has to send a request's headers (HTTP).
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default time a client has to send a request's body.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default time a connection may go without a byte from its client.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Concurrent requests on one gRPC connection.
+const GRPC_MAX_STREAMS: u32 = 128;
+/// Largest header block of a gRPC request (HTTP/2 headers are otherwise
+/// buffered up to 16 MiB by default).
+const GRPC_MAX_HEADER_BYTES: u32 = 64 * 1024;
 
 /// How long [`RunningSink::shutdown`] waits for in-flight requests before
 /// aborting a server, so a stuck client cannot hang shutdown forever (tonic
@@ -49,10 +87,29 @@ pub struct SinkOptions {
     pub grpc_addr: SocketAddr,
     /// OTLP/HTTP listen address (default 127.0.0.1:4318; port 0 picks one).
     pub http_addr: SocketAddr,
-    /// Larger requests are refused (gRPC: OUT_OF_RANGE, or RESOURCE_EXHAUSTED
-    /// when the limit is hit while decompressing; HTTP: 413). Applies to the
-    /// decompressed size too.
+    /// Larger requests are refused (HTTP 413, gRPC INVALID_ARGUMENT, both with
+    /// a message). Applies to the decompressed size too.
     pub max_request_bytes: usize,
+    /// Requests with more spans, log records or metric points are refused like
+    /// oversized ones.
+    pub max_request_items: u64,
+    /// Requests that would take more memory to decode are refused like oversized
+    /// ones (checked by a scan of the body, before decoding).
+    pub max_decoded_bytes: usize,
+    /// Memory all requests in flight may hold at once; a request that finds no
+    /// room waits up to 2 s, then gets a retryable refusal (HTTP 503 with
+    /// Retry-After, gRPC RESOURCE_EXHAUSTED with RetryInfo).
+    pub max_in_flight_bytes: usize,
+    /// Open connections per listener; more are closed as soon as accepted.
+    pub max_connections: usize,
+    /// HTTP: a request's headers must arrive within this long of the connection
+    /// being ready for them, so an idle keep-alive connection is closed after it too.
+    pub header_timeout: Duration,
+    /// A request's body must arrive within this long (HTTP 408 / gRPC DEADLINE_EXCEEDED).
+    pub body_timeout: Duration,
+    /// A connection whose client sends nothing for this long is closed (gRPC
+    /// connections that are idle or never send the HTTP/2 preface, stalled TLS handshakes).
+    pub idle_timeout: Duration,
     /// Store every accepted request (for tests); memory grows without bound.
     pub keep_requests: bool,
     /// Spans of otelsim runs checked trace by trace for `otelsim verify`; past
@@ -70,6 +127,13 @@ impl Default for SinkOptions {
             grpc_addr: SocketAddr::from(([127, 0, 0, 1], 4317)),
             http_addr: SocketAddr::from(([127, 0, 0, 1], 4318)),
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
+            max_request_items: DEFAULT_MAX_REQUEST_ITEMS,
+            max_decoded_bytes: DEFAULT_MAX_DECODED_BYTES,
+            max_in_flight_bytes: DEFAULT_MAX_IN_FLIGHT_BYTES,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
             keep_requests: false,
             max_tracked_spans: runs::DEFAULT_MAX_TRACKED_SPANS,
             faults: Faults::default(),
@@ -166,8 +230,23 @@ pub async fn start(opts: SinkOptions) -> anyhow::Result<RunningSink> {
         opts.faults.clone(),
     ));
     let (stop, stop_rx) = watch::channel(false);
+    let intake = Arc::new(intake::Intake {
+        stats: stats.clone(),
+        budget: budget::Budget::new(opts.max_in_flight_bytes),
+        limits: decode::RequestLimits {
+            max_bytes: opts.max_request_bytes,
+            max_items: opts.max_request_items,
+            max_decoded_bytes: opts.max_decoded_bytes,
+        },
+        body_timeout: opts.body_timeout,
+    });
+    let gate = || listen::Gate::new(opts.max_connections, opts.idle_timeout, stats.clone());
 
-    let mut grpc_server = tonic::transport::Server::builder();
+    // No server keepalive pings: their answers would count as client activity
+    // and keep idle connections open; the idle timeout finds dead peers too.
+    let mut grpc_server = tonic::transport::Server::builder()
+        .max_concurrent_streams(GRPC_MAX_STREAMS)
+        .http2_max_header_list_size(GRPC_MAX_HEADER_BYTES);
     let mut http_tls = None;
     if let Some(tls) = &opts.tls {
         grpc_server = grpc_server
@@ -178,9 +257,8 @@ pub async fn start(opts: SinkOptions) -> anyhow::Result<RunningSink> {
                 .context("configuring TLS for the OTLP/HTTP listener")?,
         )));
     }
-    let grpc_router = grpc::router(grpc_server, stats.clone(), opts.max_request_bytes);
-    let incoming =
-        tonic::transport::server::TcpIncoming::from(grpc_listener).with_nodelay(Some(true));
+    let grpc_router = grpc::router(grpc_server, intake.clone());
+    let incoming = listen::Incoming::new(grpc_listener, gate());
     let grpc_stop = stopped(stop_rx.clone());
     let grpc_task = tokio::spawn(async move {
         if let Err(e) = grpc_router
@@ -191,18 +269,15 @@ pub async fn start(opts: SinkOptions) -> anyhow::Result<RunningSink> {
         }
     });
 
-    let http_router = http::router(stats.clone(), opts.max_request_bytes);
+    let http_serve = http_serve::HttpServe {
+        router: http::router(intake),
+        gate: gate(),
+        tls: http_tls,
+        header_timeout: opts.header_timeout,
+    };
     let http_stop = stopped(stop_rx);
     let http_task = tokio::spawn(async move {
-        let served = match http_tls {
-            Some(acceptor) => https::serve(http_listener, acceptor, http_router, http_stop).await,
-            None => {
-                axum::serve(http_listener, http_router)
-                    .with_graceful_shutdown(http_stop)
-                    .await
-            }
-        };
-        if let Err(e) = served {
+        if let Err(e) = http_serve::serve(http_listener, http_serve, http_stop).await {
             eprintln!("otelsim sink: HTTP server on {http_addr} failed: {e}");
         }
     });
@@ -238,11 +313,17 @@ pub async fn run_until_signal(
         Some(_) => ", TLS",
         None => "",
     };
+    let authenticated = opts.tls.as_ref().is_some_and(|t| t.requires_client_cert());
     let sink = start(opts).await?;
     eprintln!(
         "otelsim sink: listening on grpc {}, http {}{security} (Ctrl-C to stop)",
         sink.grpc_addr, sink.http_addr
     );
+    for addr in [sink.grpc_addr, sink.http_addr] {
+        if let Some(warning) = exposure_warning(addr, authenticated) {
+            eprintln!("{warning}");
+        }
+    }
     let deadline = async {
         match max_duration {
             Some(d) => tokio::time::sleep(d).await,
@@ -263,6 +344,18 @@ pub async fn run_until_signal(
             .with_context(|| format!("writing sink summary to {}", path.display()))?;
     }
     Ok(snapshot)
+}
+
+/// A warning for a listener other machines can reach while anyone may send to
+/// it (no client certificates required).
+pub fn exposure_warning(addr: SocketAddr, authenticated: bool) -> Option<String> {
+    (!addr.ip().is_loopback() && !authenticated).then(|| {
+        format!(
+            "otelsim sink: warning: {addr} is reachable from other machines and the sink has no \
+             authentication: anyone who can connect can send it telemetry (bind 127.0.0.1, or \
+             require client certificates with --tls-client-ca)"
+        )
+    })
 }
 
 /// SIGINT and SIGTERM (Ctrl-C only where Unix signals do not exist).
@@ -301,6 +394,24 @@ impl Signals {
         {
             let _ = tokio::signal::ctrl_c().await;
             "Ctrl-C"
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_reachable_listeners_without_client_certificates_warn() {
+        let addr = |s: &str| s.parse::<SocketAddr>().expect("address");
+        for quiet in ["127.0.0.1:4317", "[::1]:4318"] {
+            assert_eq!(exposure_warning(addr(quiet), false), None, "{quiet}");
+        }
+        for loud in ["0.0.0.0:4317", "[::]:4318", "192.0.2.7:4317"] {
+            let w = exposure_warning(addr(loud), false).expect(loud);
+            assert!(w.contains(loud) && w.contains("no authentication"), "{w}");
+            assert_eq!(exposure_warning(addr(loud), true), None, "mTLS: {loud}");
         }
     }
 }

@@ -99,7 +99,14 @@ pub(super) async fn mismatch(
                     _ => format!("HTTP {code} without a gRPC status"),
                 }
             }
-            Answer::Unknown => return None,
+            // Some HTTP/1.1 servers hang up on the HTTP/2 preface without a word:
+            // ask them in HTTP/1.1 to tell them from a server that is simply gone.
+            Answer::Unknown => match answer(http1.clone().into_bytes()).await {
+                Answer::Http1 => {
+                    "HTTP/1.1 (it closed the connection on the HTTP/2 preface)".to_string()
+                }
+                _ => return None,
+            },
         },
         Protocol::HttpProtobuf | Protocol::HttpJson => {
             return match answer(http1.into_bytes()).await {

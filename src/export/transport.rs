@@ -502,6 +502,11 @@ fn classify(status: tonic::Status) -> Outcome {
     }
     let msg = format!("gRPC {:?}: {}", status.code(), status.message());
     match status.code() {
+        // grpc-go's RESOURCE_EXHAUSTED "received message larger than max" and
+        // otelsim sink's INVALID_ARGUMENT "exceeds the sink's limit": too large, as OUT_OF_RANGE.
+        Code::ResourceExhausted | Code::InvalidArgument if says_too_large(status.message()) => {
+            Outcome::TooLarge(msg)
+        }
         Code::Unavailable
         | Code::ResourceExhausted
         | Code::Aborted
@@ -509,10 +514,18 @@ fn classify(status: tonic::Status) -> Outcome {
         | Code::Cancelled
         | Code::DataLoss
         | Code::Unknown => Outcome::Retry(msg, crate::rpc_status::retry_delay(status.details())),
-        // What tonic and grpc-go answer to a message over their size limit.
+        // What tonic answers to a message over its size limit.
         Code::OutOfRange => Outcome::TooLarge(msg),
         _ => Outcome::Fail(msg),
     }
+}
+
+/// Whether a gRPC status message says the request was over the receiver's size limit.
+fn says_too_large(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("larger than max")
+        || m.contains("too large")
+        || (m.contains("exceeds") && m.contains("limit"))
 }
 
 fn with_headers<T>(msg: T, headers: &GrpcHeaders) -> tonic::Request<T> {
@@ -753,4 +766,31 @@ fn http_partial_success(data: &[u8], json: bool, body: &Body) -> (u64, String) {
             .map(|p| (p.rejected_log_records, p.error_message)),
     };
     decoded.map_or((0, String::new()), |(n, m)| (n.max(0) as u64, m))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn size_refusals_are_told_from_other_errors_whatever_the_receiver() {
+        let too_large = [
+            tonic::Status::out_of_range("decoded message length too large"),
+            tonic::Status::resource_exhausted(
+                "grpc: received message larger than max (35000000 vs. 4194304)",
+            ),
+            tonic::Status::invalid_argument("request body exceeds the sink's limit of 100 bytes"),
+        ];
+        for s in too_large {
+            assert!(matches!(classify(s), Outcome::TooLarge(_)));
+        }
+        assert!(matches!(
+            classify(tonic::Status::resource_exhausted("slow down")),
+            Outcome::Retry(..)
+        ));
+        assert!(matches!(
+            classify(tonic::Status::invalid_argument("bad span id")),
+            Outcome::Fail(_)
+        ));
+    }
 }

@@ -2,8 +2,10 @@
 //! trace (to find missing, duplicated and orphaned spans and children outside
 //! their parents), session ids, the values of short string attributes (to check
 //! enums against the run's conventions) and metric/log counts. Runs are told
-//! apart by the `otelsim.run.id` resource attribute; telemetry without one is
-//! only counted by the sink's general statistics.
+//! apart by the `otelsim.run.id` resource attribute. Telemetry without one (a
+//! collector may forward a `ResourceSpans` without its resource) is tracked
+//! the same way under the pseudo-run [`UNATTRIBUTED_RUN`], so `otelsim verify`
+//! can still find those traces by the trace ids it knows were acknowledged.
 //!
 //! Memory is bounded: at most `max_spans` spans are tracked in detail (about
 //! 100 bytes each with the trace map); past that, spans are only counted and
@@ -29,6 +31,12 @@ pub const DEFAULT_MAX_TRACKED_SPANS: usize = 1_000_000;
 const MAX_RUNS: usize = 64;
 /// The run id under which runs past the first `MAX_RUNS` are lumped together.
 pub const OTHER_RUNS: &str = "(other runs)";
+/// The pseudo-run of telemetry whose resource has no `otelsim.run.id` (or none
+/// at all); always tracked, whatever the number of runs.
+pub const UNATTRIBUTED_RUN: &str = "(no run id)";
+/// Traces whose log records the pseudo-run counts one by one (for verify to
+/// attribute them); past that its log records are only counted.
+const MAX_TRACES_WITH_LOGS: usize = 100_000;
 /// Distinct values kept per attribute key; a key with more is not an enum.
 const MAX_VALUES_PER_KEY: usize = 64;
 /// Longer values are not enum values; they make their key "free text".
@@ -97,6 +105,8 @@ struct RunState {
     session_mismatches: u64,
     /// Spans whose trace, span or parent id has the wrong length.
     invalid_ids: u64,
+    /// Log records per trace id (kept for [`UNATTRIBUTED_RUN`] only).
+    trace_logs: HashMap<[u8; 16], u64>,
 }
 
 /// What the sink saw of one run (part of the sink's JSON summary).
@@ -127,6 +137,11 @@ pub struct RunSeen {
     pub attribute_values: BTreeMap<String, BTreeMap<String, ValueSeen>>,
     /// Keys with too many or too long values to be enums (not checked).
     pub free_text_keys: Vec<String>,
+    /// Log records per trace id (hex), for [`UNATTRIBUTED_RUN`] only (empty for
+    /// real runs): with `trace_spans`, what lets `verify` attribute them to a run.
+    /// At most 100,000 traces; log records of further traces (and those without
+    /// a trace id) are only in `log_records`.
+    pub trace_log_records: BTreeMap<String, u64>,
 }
 
 /// Every run the sink has seen.
@@ -134,6 +149,11 @@ pub(crate) struct Runs {
     max_spans: usize,
     tracked_spans: usize,
     runs: HashMap<String, RunState>,
+}
+
+/// The run a resource's telemetry belongs to: its run id, or [`UNATTRIBUTED_RUN`].
+fn run_of(resource: Option<&Resource>) -> &str {
+    run_id(resource).unwrap_or(UNATTRIBUTED_RUN)
 }
 
 /// The run id in a resource, if any.
@@ -170,7 +190,8 @@ impl Runs {
 
     fn run(&mut self, id: &str) -> &mut RunState {
         if !self.runs.contains_key(id) {
-            let key = if self.runs.len() >= MAX_RUNS {
+            let real_runs = self.runs.len() - usize::from(self.runs.contains_key(UNATTRIBUTED_RUN));
+            let key = if real_runs >= MAX_RUNS && id != UNATTRIBUTED_RUN {
                 OTHER_RUNS
             } else {
                 id
@@ -183,10 +204,7 @@ impl Runs {
     /// Counts the spans of each resource's run and keeps ids, times and values of the tracked ones.
     pub(crate) fn record_spans(&mut self, resource_spans: &[ResourceSpans]) {
         for rs in resource_spans {
-            let Some(id) = run_id(rs.resource.as_ref()) else {
-                continue;
-            };
-            let id = id.to_string();
+            let id = run_of(rs.resource.as_ref()).to_string();
             let full = self.tracked_spans >= self.max_spans;
             let run = self.run(&id);
             note_resource(run, rs.resource.as_ref());
@@ -264,15 +282,23 @@ impl Runs {
     /// Counts log records of the resource's run and notes their string attributes.
     pub(crate) fn record_logs(&mut self, resource_logs: &[ResourceLogs]) {
         for rl in resource_logs {
-            let Some(id) = run_id(rl.resource.as_ref()) else {
-                continue;
-            };
-            let id = id.to_string();
+            let id = run_of(rl.resource.as_ref()).to_string();
+            let per_trace = id == UNATTRIBUTED_RUN;
             let run = self.run(&id);
             note_resource(run, rl.resource.as_ref());
             for r in rl.scope_logs.iter().flat_map(|sl| &sl.log_records) {
                 run.log_records += 1;
                 let trace = <[u8; 16]>::try_from(r.trace_id.as_slice()).unwrap_or([0; 16]);
+                if per_trace && trace != [0; 16] {
+                    let room = run.trace_logs.len() < MAX_TRACES_WITH_LOGS;
+                    match run.trace_logs.get_mut(&trace) {
+                        Some(n) => *n += 1,
+                        None if room => {
+                            run.trace_logs.insert(trace, 1);
+                        }
+                        None => {}
+                    }
+                }
                 for kv in &r.attributes {
                     if let Some(v) = str_value(kv) {
                         note_value(&mut run.values, &kv.key, v, &trace);
@@ -284,12 +310,10 @@ impl Runs {
 
     /// Counts metric points of the resource's run.
     pub(crate) fn record_points(&mut self, resource: Option<&Resource>, points: u64) {
-        if let Some(id) = run_id(resource) {
-            let id = id.to_string();
-            let run = self.run(&id);
-            note_resource(run, resource);
-            run.metric_points += points;
-        }
+        let id = run_of(resource).to_string();
+        let run = self.run(&id);
+        note_resource(run, resource);
+        run.metric_points += points;
     }
 
     /// The per-run findings, computed now (duplicates and nesting need whole traces).
@@ -473,6 +497,11 @@ impl RunState {
             }
         }
         out.free_text_keys.sort();
+        out.trace_log_records = self
+            .trace_logs
+            .iter()
+            .map(|(t, n)| (hex::encode(t), *n))
+            .collect();
         out
     }
 }

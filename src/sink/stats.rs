@@ -1,7 +1,7 @@
 //! Thread-safe counters shared by the gRPC and HTTP receivers, and the
 //! human-readable summary printed when `otelsim sink` stops.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Mutex, MutexGuard};
@@ -13,7 +13,9 @@ use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
 use opentelemetry_proto::tonic::metrics::v1::{metric::Data, Metric};
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 
-use super::runs::{RunSeen, Runs, DEFAULT_MAX_TRACKED_SPANS};
+use super::decode::Decoded;
+use super::distinct::DistinctIds;
+use super::runs::{RunSeen, Runs, DEFAULT_MAX_TRACKED_SPANS, UNATTRIBUTED_RUN};
 
 /// Scope-name prefix otelsim uses to tag the scenario a span belongs to.
 pub const SCENARIO_SCOPE_PREFIX: &str = "otelsim.";
@@ -27,6 +29,13 @@ pub const OVERFLOW_KEY: &str = "(overflow)";
 
 /// Distinct keys kept per breakdown map before new keys go to [`OVERFLOW_KEY`].
 pub const MAX_DISTINCT_KEYS: usize = 10_000;
+
+/// The message of an injected partial success.
+pub const PARTIAL_MESSAGE: &str = "otelsim sink: refused on purpose (--partial-first)";
+
+/// The message of a partial success for spans with invalid ids.
+const INVALID_ID_MESSAGE: &str = "refused: a span needs a 16-byte trace_id and an 8-byte span_id, \
+     neither all zeros, and an empty or 8-byte parent_span_id";
 
 /// How many span names `render_summary` lists.
 const TOP_SPAN_NAMES: usize = 15;
@@ -87,6 +96,19 @@ pub struct SinkSnapshot {
     pub requests_by_transport: BTreeMap<String, u64>,
     /// Malformed, too large, or unsupported content type / encoding.
     pub rejected_requests: u64,
+    /// Rejected requests by reason: `malformed`, `too_large` (over a size, item or
+    /// memory limit), `busy` (no room in the memory budget now), `timeout` (the body
+    /// was too slow), `unsupported` (content type or encoding).
+    pub rejected_by_reason: BTreeMap<String, u64>,
+    /// Spans refused with an OTLP partial success because a trace, span or parent
+    /// id was invalid (wrong length, or an all-zero trace or span id).
+    pub invalid_id_spans: u64,
+    /// Connections closed as soon as they were accepted, because the listener had
+    /// its maximum open.
+    pub refused_connections: u64,
+    /// Connections the sink closed because the client sent nothing, or not a
+    /// request's headers, in time.
+    pub timed_out_connections: u64,
     /// Spans in accepted requests.
     pub spans: u64,
     /// Data points summed over all metric types.
@@ -102,8 +124,18 @@ pub struct SinkSnapshot {
     pub spans_by_service: BTreeMap<String, u64>,
     /// Spans per span name, at most [`MAX_DISTINCT_KEYS`] names (then [`OVERFLOW_KEY`]).
     pub spans_by_name: BTreeMap<String, u64>,
-    /// Distinct 16-byte trace ids seen.
+    /// Distinct 16-byte trace ids seen (an estimate past 100,000; see `traces_seen_estimated`).
     pub traces_seen: u64,
+    /// Whether `traces_seen` is estimated (a standard error of 0.4 %) rather than
+    /// exact: past 100,000 ids the sink keeps a sketch instead of every id.
+    pub traces_seen_estimated: bool,
+    /// Spans whose resource carries no `otelsim.run.id` (tracked as the run
+    /// `(no run id)` in `runs`).
+    pub spans_without_run_id: u64,
+    /// Metric data points whose resource carries no `otelsim.run.id`.
+    pub metric_points_without_run_id: u64,
+    /// Log records whose resource carries no `otelsim.run.id`.
+    pub log_records_without_run_id: u64,
     /// Spans whose status code is ERROR.
     pub error_spans: u64,
     /// Requests refused on purpose (`--reject-first`).
@@ -117,7 +149,7 @@ pub struct SinkSnapshot {
 struct Inner {
     counters: SinkSnapshot,
     runs: Runs,
-    trace_ids: HashSet<[u8; 16]>,
+    trace_ids: DistinctIds,
     kept_traces: Vec<ReceivedTraces>,
     kept_metrics: Vec<ExportMetricsServiceRequest>,
     kept_logs: Vec<ExportLogsServiceRequest>,
@@ -159,6 +191,17 @@ pub struct SinkStats {
     faults: Faults,
     rejections_left: AtomicU64,
     partials_left: AtomicU64,
+    refused_connections: AtomicU64,
+    timed_out_connections: AtomicU64,
+}
+
+/// What became of an accepted request's items.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Accepted {
+    /// Spans refused (invalid ids, or an injected partial success); the rest were kept.
+    pub rejected: u64,
+    /// Why, for the OTLP partial-success answer (empty when nothing was refused).
+    pub message: String,
 }
 
 impl std::fmt::Debug for SinkStats {
@@ -180,7 +223,7 @@ impl Inner {
         Inner {
             counters: SinkSnapshot::default(),
             runs: Runs::new(max_tracked_spans),
-            trace_ids: HashSet::new(),
+            trace_ids: DistinctIds::default(),
             kept_traces: Vec::new(),
             kept_metrics: Vec::new(),
             kept_logs: Vec::new(),
@@ -206,6 +249,8 @@ impl SinkStats {
             inner: Mutex::new(Inner::new(max_tracked_spans)),
             rejections_left: AtomicU64::new(faults.reject_first),
             partials_left: AtomicU64::new(faults.partial_first),
+            refused_connections: AtomicU64::new(0),
+            timed_out_connections: AtomicU64::new(0),
             faults,
         }
     }
@@ -233,8 +278,15 @@ impl SinkStats {
     pub fn snapshot(&self) -> SinkSnapshot {
         let inner = self.lock();
         let mut snap = inner.counters.clone();
-        snap.traces_seen = inner.trace_ids.len() as u64;
+        (snap.traces_seen, snap.traces_seen_estimated) = inner.trace_ids.count();
         snap.runs = inner.runs.seen();
+        if let Some(r) = snap.runs.get(UNATTRIBUTED_RUN) {
+            snap.spans_without_run_id = r.spans;
+            snap.metric_points_without_run_id = r.metric_points;
+            snap.log_records_without_run_id = r.log_records;
+        }
+        snap.refused_connections = self.refused_connections.load(Relaxed);
+        snap.timed_out_connections = self.timed_out_connections.load(Relaxed);
         snap
     }
 
@@ -253,27 +305,62 @@ impl SinkStats {
         self.lock().kept_logs.clone()
     }
 
-    /// Counts a request that was refused before reaching the counters.
-    pub fn record_rejected(&self) {
-        self.lock().counters.rejected_requests += 1;
+    /// Counts a request that was refused before reaching the counters, by reason
+    /// (see [`SinkSnapshot::rejected_by_reason`]).
+    pub fn record_rejected(&self, reason: &str) {
+        let c = &mut self.lock().counters;
+        c.rejected_requests += 1;
+        bump(&mut c.rejected_by_reason, reason, 1);
+    }
+
+    /// Counts a connection closed at once because the listener had its maximum open.
+    pub fn record_refused_connection(&self) {
+        self.refused_connections.fetch_add(1, Relaxed);
+    }
+
+    /// Counts a connection closed because its client sent nothing in time.
+    pub fn record_timed_out_connection(&self) {
+        self.timed_out_connections.fetch_add(1, Relaxed);
+    }
+
+    /// Counts an accepted request of any signal; `payload_bytes` is its uncompressed size.
+    pub fn record(&self, transport: Transport, payload_bytes: usize, request: Decoded) -> Accepted {
+        match request {
+            Decoded::Traces(r) => return self.record_traces(transport, payload_bytes, r),
+            Decoded::Metrics(r) => self.record_metrics(transport, payload_bytes, r),
+            Decoded::Logs(r) => self.record_logs(transport, payload_bytes, r),
+        }
+        Accepted::default()
     }
 
     /// Counts an accepted trace request; `payload_bytes` is its uncompressed size.
-    /// Returns how many of its spans were refused (an injected partial success).
+    /// Spans with invalid ids are refused (and counted), as is the last span of
+    /// the first `--partial-first` requests; the answer says how many and why.
     pub fn record_traces(
         &self,
         transport: Transport,
         payload_bytes: usize,
         mut request: ExportTraceServiceRequest,
-    ) -> u64 {
+    ) -> Accepted {
         let error_code = StatusCode::Error as i32;
-        let refused = if take_one(&self.partials_left) {
+        let invalid = refuse_invalid_ids(&mut request);
+        let injected = if take_one(&self.partials_left) {
             refuse_last_span(&mut request)
         } else {
             0
         };
+        let mut messages = Vec::new();
+        if invalid > 0 {
+            messages.push(format!(
+                "otelsim sink: {invalid} span(s) {INVALID_ID_MESSAGE}"
+            ));
+        }
+        if injected > 0 {
+            messages.push(PARTIAL_MESSAGE.to_string());
+        }
         let mut inner = self.lock();
-        inner.counters.injected_partial_spans += refused;
+        inner.counters.injected_partial_spans += injected;
+        inner.counters.invalid_id_spans += invalid;
         let inner = &mut *inner;
         let c = &mut inner.counters;
         c.trace_requests += 1;
@@ -294,8 +381,7 @@ impl SinkStats {
                     if span.status.as_ref().is_some_and(|s| s.code == error_code) {
                         c.error_spans += 1;
                     }
-                    // Ids of the wrong length are invalid OTLP; count the span
-                    // but do not guess a trace for it.
+                    // Spans with invalid ids were refused above.
                     if let Ok(id) = <[u8; 16]>::try_from(span.trace_id.as_slice()) {
                         inner.trace_ids.insert(id);
                     }
@@ -307,7 +393,10 @@ impl SinkStats {
                 .kept_traces
                 .push(ReceivedTraces { transport, request });
         }
-        refused
+        Accepted {
+            rejected: invalid + injected,
+            message: messages.join("; "),
+        }
     }
 
     /// Counts an accepted metrics request; `payload_bytes` is its uncompressed size.
@@ -367,6 +456,32 @@ impl SinkStats {
 fn take_one(left: &AtomicU64) -> bool {
     left.fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1))
         .is_ok()
+}
+
+/// Whether a span's ids are valid OTLP: a 16-byte trace id and an 8-byte span
+/// id, neither all zeros, and no parent or an 8-byte one.
+fn valid_ids(span: &opentelemetry_proto::tonic::trace::v1::Span) -> bool {
+    let nonzero = |b: &[u8]| b.iter().any(|&x| x != 0);
+    span.trace_id.len() == 16
+        && nonzero(&span.trace_id)
+        && span.span_id.len() == 8
+        && nonzero(&span.span_id)
+        && matches!(span.parent_span_id.len(), 0 | 8)
+}
+
+/// Removes the spans with invalid ids; returns how many there were.
+fn refuse_invalid_ids(request: &mut ExportTraceServiceRequest) -> u64 {
+    let mut refused = 0;
+    for ss in request
+        .resource_spans
+        .iter_mut()
+        .flat_map(|rs| &mut rs.scope_spans)
+    {
+        let before = ss.spans.len();
+        ss.spans.retain(valid_ids);
+        refused += (before - ss.spans.len()) as u64;
+    }
+    refused
 }
 
 /// Drops the last span of the request (an injected partial success); returns 1
@@ -468,15 +583,55 @@ impl SinkSnapshot {
                 signal_row("logs", self.logs_requests, self.log_records, "log records"),
             ],
         );
-        let _ = writeln!(out, "  rejected requests: {}", self.rejected_requests);
+        let _ = write!(out, "  rejected requests: {}", self.rejected_requests);
+        if !self.rejected_by_reason.is_empty() {
+            let reasons: Vec<String> = self
+                .rejected_by_reason
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect();
+            let _ = write!(out, " ({})", reasons.join(", "));
+        }
+        let _ = writeln!(out);
+        if self.invalid_id_spans > 0 {
+            let _ = writeln!(
+                out,
+                "  spans refused for invalid ids: {}",
+                self.invalid_id_spans
+            );
+        }
+        if self.refused_connections + self.timed_out_connections > 0 {
+            let _ = writeln!(
+                out,
+                "  connections refused (too many open): {}, closed on a timeout: {}",
+                self.refused_connections, self.timed_out_connections
+            );
+        }
         let _ = writeln!(
             out,
             "  payload received:  {} ({} bytes)",
             human_bytes(self.bytes_received),
             self.bytes_received
         );
-        let _ = writeln!(out, "  distinct traces:   {}", self.traces_seen);
+        let approx = if self.traces_seen_estimated {
+            " (estimated: standard error 0.4 %)"
+        } else {
+            ""
+        };
+        let _ = writeln!(out, "  distinct traces:   {}{approx}", self.traces_seen);
         let _ = writeln!(out, "  error spans:       {}", self.error_spans);
+        let unattributed = self.spans_without_run_id
+            + self.metric_points_without_run_id
+            + self.log_records_without_run_id;
+        if unattributed > 0 {
+            let _ = writeln!(
+                out,
+                "  without a run id:  {} spans, {} metric points, {} log records (run `{UNATTRIBUTED_RUN}`)",
+                self.spans_without_run_id,
+                self.metric_points_without_run_id,
+                self.log_records_without_run_id
+            );
+        }
 
         if !self.requests_by_transport.is_empty() {
             let _ = writeln!(out, "\nrequests by transport");

@@ -285,7 +285,7 @@ fn a_request_refused_as_too_large_is_not_retried_and_says_its_size() {
         },
     );
     for (protocol, endpoint, answer) in [
-        ("grpc", sink.grpc_endpoint(), "OutOfRange"),
+        ("grpc", sink.grpc_endpoint(), "InvalidArgument"),
         ("http/protobuf", sink.http_endpoint(), "HTTP 413"),
     ] {
         let rep = dir.path().join("run.json");

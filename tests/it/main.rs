@@ -3,6 +3,7 @@
 //! waits, the in-process sink). Run one area with `cargo test --test it faults`,
 //! one test with its path, e.g. `cargo test --test it cli::bench_`.
 
+mod alloc;
 mod support;
 
 mod bad_input;
@@ -23,5 +24,6 @@ mod sdk_engine;
 mod signals;
 mod sink_basic;
 mod sink_fuzz;
+mod sink_hostile;
 mod tls;
 mod verify;

@@ -596,7 +596,14 @@ async fn bad_http_requests_are_refused_and_sink_keeps_serving() {
     )
     .await;
     assert_eq!(resp.status, 413);
-    let bomb = gzip(&vec![0u8; LIMIT * 8]);
+    // A valid start (a resource with a schema URL as long as the rest), then
+    // zeros: it can only be refused on its size.
+    let mut inflated = vec![0x0a];
+    prost::encoding::encode_varint((LIMIT * 8) as u64, &mut inflated);
+    inflated.push(0x1a);
+    prost::encoding::encode_varint((LIMIT * 8 - 5) as u64, &mut inflated);
+    inflated.resize(LIMIT * 8, 0);
+    let bomb = gzip(&inflated);
     assert!(bomb.len() < LIMIT);
     let resp = post(
         addr,
@@ -697,8 +704,11 @@ async fn oversized_grpc_requests_are_refused() {
     big.resource_spans[0].scope_spans[0].spans[0]
         .attributes
         .push(str_kv("blob", &"a".repeat(LIMIT)));
+    // Never retryable (OTLP retries OUT_OF_RANGE and RESOURCE_EXHAUSTED with a
+    // hint): INVALID_ARGUMENT, with the limit in the message.
     let status = client.export(big.clone()).await.expect_err("over limit");
-    assert_eq!(status.code(), tonic::Code::OutOfRange, "{status:?}");
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains(&LIMIT.to_string()), "{status:?}");
 
     // Compresses far below the limit but inflates past it.
     let mut gz_client = client.clone().send_compressed(CompressionEncoding::Gzip);
@@ -706,7 +716,8 @@ async fn oversized_grpc_requests_are_refused() {
         .export(big)
         .await
         .expect_err("inflates over limit");
-    assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains(&LIMIT.to_string()), "{status:?}");
 
     client
         .export(sample_traces(2))
@@ -714,6 +725,7 @@ async fn oversized_grpc_requests_are_refused() {
         .expect("still serving");
     let snap = sink.stats.snapshot();
     assert_eq!(snap.rejected_requests, 2);
+    assert_eq!(snap.rejected_by_reason["too_large"], 2);
     assert_eq!(snap.trace_requests, 1);
     sink.shutdown().await;
 }

@@ -239,6 +239,11 @@ impl Running {
         self.child.as_mut().expect("running child")
     }
 
+    /// The process id (to read its /proc entries).
+    pub fn pid(&mut self) -> u32 {
+        self.child().id()
+    }
+
     /// Sends a signal by name (`INT`, `TERM`) with kill(1).
     pub fn signal(&mut self, name: &str) {
         let pid = self.child().id().to_string();
