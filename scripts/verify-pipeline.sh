@@ -4,7 +4,8 @@
 # `otelsim verify` compares what otelsim had acknowledged with what arrived.
 # Every port is a free one on 127.0.0.1; every process started here is stopped.
 #
-#   RATE (spans/s, default 10000)  DURATION (default 60s)  OTELSIM  ROTEL  KEEP (a folder for the reports)
+#   RATE (spans/s, default 10000)  DURATION (default 60s, in s or m)  OTELSIM  ROTEL  KEEP (a folder for the reports)
+#   TRACKED (spans the sink checks; default RATE × DURATION + 25 %)
 set -euo pipefail
 OTELSIM=${OTELSIM:-target/release/otelsim}
 ROTEL=${ROTEL:-$(ls .venv/lib/python3*/site-packages/rotel/rotel-agent 2>/dev/null | head -n1 || true)}
@@ -27,8 +28,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The sink checks every span of the run: track RATE × DURATION spans (+25 %, for what
+# arrives without a run id), not its default 1 M.
+secs=${DURATION%s}; case "$DURATION" in *m) secs=$(( ${DURATION%m} * 60 ));; esac
+TRACKED=${TRACKED:-$(( RATE * secs * 5 / 4 + 100000 ))}
 "$OTELSIM" sink --grpc-addr "127.0.0.1:$SINK_GRPC" --http-addr "127.0.0.1:$SINK_HTTP" \
-  --summary-file "$WORK/sink.json" --duration 30m >"$WORK/sink.out" 2>&1 &
+  --max-tracked-spans "$TRACKED" --summary-file "$WORK/sink.json" --duration 30m >"$WORK/sink.out" 2>&1 &
 SINK=$!; pids+=("$SINK")
 "$ROTEL" start --otlp-grpc-endpoint "127.0.0.1:$ROTEL_GRPC" --otlp-http-endpoint "127.0.0.1:$ROTEL_HTTP" \
   --exporter otlp --otlp-exporter-endpoint "http://127.0.0.1:$SINK_GRPC" >"$WORK/rotel.out" 2>&1 &

@@ -217,6 +217,15 @@ fn compare(
     // id: attributed to the run by what verify knows, the acknowledged trace ids.
     let (matched, unattributed_spans) =
         matched_by_trace_id(run.acked_traces.as_ref(), unattributed);
+    // Log records carry their trace id too: those of the acknowledged traces are the run's.
+    let matched_log_records: u64 = run.acked_traces.as_ref().map_or(0, |acked| {
+        unattributed
+            .trace_log_records
+            .iter()
+            .filter(|(id, _)| acked.contains_key(*id))
+            .map(|(_, n)| n)
+            .sum()
+    });
     let received_traces = seen.traces
         + matched
             .keys()
@@ -238,7 +247,7 @@ fn compare(
         acked_metric_points: e.metric_points.acked,
         received_metric_points: seen.metric_points,
         acked_log_records: e.log_records.acked,
-        received_log_records: seen.log_records,
+        received_log_records: seen.log_records + matched_log_records,
         problem_counts: seen.problem_counts.clone(),
         enum_keys_checked: 0,
         invalid_enum_values: 0,
@@ -246,6 +255,11 @@ fn compare(
         notes: Vec::new(),
         differences: Vec::new(),
     };
+    if matched_log_records > 0 {
+        v.notes.push(format!(
+            "{matched_log_records} log records arrived without otelsim.run.id and were matched by trace id"
+        ));
+    }
     if unattributed_spans > 0 {
         v.notes.push(format!(
             "{unattributed_spans} spans arrived without otelsim.run.id (resource dropped by the pipeline) and were matched by trace id"
@@ -299,7 +313,7 @@ fn compare(
             "log_records",
             e.log_records.acked,
             e.log_records.failed,
-            seen.log_records,
+            seen.log_records + matched_log_records,
         ),
     ] {
         if kind != "spans" && got < acked {

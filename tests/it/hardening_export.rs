@@ -580,3 +580,72 @@ fn spans_without_a_run_id_are_matched_by_trace_id() {
     );
     assert!(t.contains("missing_trace: 1\n"), "{t}");
 }
+
+#[test]
+fn log_records_without_a_run_id_are_matched_by_trace_id() {
+    let rt = runtime();
+    let sink = start_sink(&rt);
+    let dir = tempfile::tempdir().unwrap();
+    let (run, sinkf) = (dir.path().join("run.json"), dir.path().join("sink.json"));
+    Otelsim::new()
+        .cli("run --count 100 --interval 0 --no-metrics")
+        .endpoint(sink.grpc_endpoint())
+        .report(&run)
+        .run_ok();
+    // Log records per trace, as the sink received them.
+    let mut per_trace: std::collections::BTreeMap<String, u64> = Default::default();
+    for req in sink.stats.logs_requests() {
+        for rl in &req.resource_logs {
+            for sl in &rl.scope_logs {
+                for r in &sl.log_records {
+                    *per_trace.entry(hex::encode(&r.trace_id)).or_default() += 1;
+                }
+            }
+        }
+    }
+    let mut s = serde_json::to_value(sink.stats.snapshot()).unwrap();
+    rt.block_on(sink.shutdown());
+    let id = read_json(&run)["report"]["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // As a pipeline that forwards some log resources empty: the records of every
+    // third trace lose their run id.
+    let moved: Vec<(String, u64)> = per_trace.into_iter().step_by(3).collect();
+    let moved_records: u64 = moved.iter().map(|m| m.1).sum();
+    assert!(moved_records > 0);
+    let mut none = serde_json::json!({"log_records": moved_records, "trace_log_records": {}});
+    for (k, n) in &moved {
+        none["trace_log_records"][k] = (*n).into();
+    }
+    let seen = &mut s["runs"][&id];
+    seen["log_records"] = (seen["log_records"].as_u64().unwrap() - moved_records).into();
+    s["runs"]["(no run id)"] = none;
+    std::fs::write(&sinkf, serde_json::to_string(&s).unwrap()).unwrap();
+    let verify = || {
+        Otelsim::new()
+            .arg("verify")
+            .arg(&run)
+            .arg("--sink-report")
+            .arg(&sinkf)
+    };
+    let t = verify().run_ok();
+    assert!(
+        t.contains(&format!(
+            "note: {moved_records} log records arrived without otelsim.run.id and were matched by trace id"
+        )),
+        "{t}"
+    );
+    assert!(t.contains("VERIFIED"), "{t}");
+    // Records of traces the run never acknowledged are not the run's: a loss stays a loss.
+    let lost = moved[0].0.clone();
+    let n = s["runs"]["(no run id)"]["trace_log_records"][&lost].clone();
+    s["runs"]["(no run id)"]["trace_log_records"]
+        .as_object_mut()
+        .unwrap()
+        .remove(&lost);
+    s["runs"]["(no run id)"]["trace_log_records"]["000000000000000000000000000000ab"] = n;
+    std::fs::write(&sinkf, serde_json::to_string(&s).unwrap()).unwrap();
+    let t = verify().run_exit(5);
+    assert!(t.contains("missing_log_records: 1"), "{t}");
+}
