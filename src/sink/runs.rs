@@ -318,9 +318,12 @@ impl Runs {
 
     /// The per-run findings, computed now (duplicates and nesting need whole traces).
     pub(crate) fn seen(&self) -> BTreeMap<String, RunSeen> {
+        // A pipeline may drop the resource of some spans: a parent among the
+        // same trace's spans without a run id did arrive, so its child is no orphan.
+        let unattributed = self.runs.get(UNATTRIBUTED_RUN);
         self.runs
             .iter()
-            .map(|(id, r)| (id.clone(), r.seen()))
+            .map(|(id, r)| (id.clone(), r.seen(unattributed)))
             .collect()
     }
 }
@@ -386,7 +389,14 @@ fn note_value(values: &mut HashMap<String, KeyValues>, key: &str, v: &str, trace
 }
 
 impl RunState {
-    fn seen(&self) -> RunSeen {
+    /// Whether span `id` of `trace` arrived in this run.
+    fn has_span(&self, trace: &[u8; 16], id: [u8; 8]) -> bool {
+        self.traces
+            .get(trace)
+            .is_some_and(|t| t.spans.iter().any(|s| s.id == id))
+    }
+
+    fn seen(&self, unattributed: Option<&RunState>) -> RunSeen {
         let mut out = RunSeen {
             spans: self.spans,
             metric_points: self.metric_points,
@@ -436,6 +446,7 @@ impl RunState {
                 }
                 let tid = hex::encode(trace_id);
                 match spans.binary_search_by_key(&s.parent, |p| p.id) {
+                    Err(_) if unattributed.is_some_and(|u| u.has_span(trace_id, s.parent)) => {}
                     Err(_) => count(
                         "orphan_span",
                         Problem {

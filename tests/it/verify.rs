@@ -255,3 +255,58 @@ fn a_sink_at_its_tracking_limit_gives_a_partial_verdict_without_false_findings()
     verify(&run, &sinkf).arg("--allow-partial").run_ok();
     rt.block_on(sink.shutdown());
 }
+
+#[test]
+fn a_parent_that_lost_its_run_id_still_counts_as_arrived() {
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    let rt = runtime();
+    let sink = start_sink(&rt);
+    // The child carries the run id; its parent comes through a pipeline that
+    // dropped the resource, and a third span's parent never comes at all.
+    let parent_without_resource = ResourceSpans {
+        resource: None,
+        scope_spans: vec![ScopeSpans {
+            spans: vec![Span {
+                trace_id: vec![0xab; 16],
+                span_id: vec![0, 0, 0, 0, 0, 0, 0x0b, 0xad],
+                name: "parent".into(),
+                start_time_unix_nano: 1,
+                end_time_unix_nano: 3,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let mut really_lonely = orphan_resource_spans("split-run");
+    let s = &mut really_lonely.scope_spans[0].spans[0];
+    s.span_id = vec![2; 8];
+    s.parent_span_id = vec![9; 8];
+    let req = opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest {
+        resource_spans: vec![
+            orphan_resource_spans("split-run"),
+            parent_without_resource,
+            really_lonely,
+        ],
+    };
+    let url = format!("{}/v1/traces", sink.http_endpoint());
+    let status = rt.block_on(async {
+        reqwest::Client::new()
+            .post(url)
+            .header("content-type", "application/x-protobuf")
+            .body(req.encode_to_vec())
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert!(status.is_success());
+    let snap = sink.stats.snapshot();
+    let run = &snap.runs["split-run"];
+    assert_eq!(run.problem_counts.get("orphan_span"), Some(&1), "{run:?}");
+    assert!(run
+        .problems
+        .iter()
+        .all(|p| p.span_id != hex::encode([1u8; 8])));
+    rt.block_on(sink.shutdown());
+}
