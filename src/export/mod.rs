@@ -202,11 +202,6 @@ pub fn output_label(cfg: &ExportConfig) -> String {
     }
 }
 
-/// The OTLP outputs `cfg` describes, labelled (one today: the endpoint, or the file).
-pub fn output_configs(cfg: &ExportConfig) -> Vec<(String, ExportConfig)> {
-    vec![(output_label(cfg), cfg.clone())]
-}
-
 /// The writers of a run, in the order they were given.
 pub struct Outputs {
     writers: Vec<Box<dyn Writer>>,

@@ -13,7 +13,7 @@ use crate::metrics::{Aggregator, MetricsPlan};
 use crate::model::AttrValue;
 use crate::pace::{LagStats, Schedule};
 use crate::progress::{End, Progress};
-use crate::settings::{OutputKind, Settings};
+use crate::settings::Settings;
 use crate::show;
 use anyhow::Result;
 use rand::Rng;
@@ -309,11 +309,7 @@ fn output_configs(settings: &Settings) -> Vec<(String, ExportConfig)> {
         .map(|o| {
             let mut cfg = settings.export.clone();
             cfg.output_file = o.path.clone();
-            let label = match o.kind {
-                OutputKind::Otlp => crate::export::output_label(&cfg),
-                OutputKind::OtlpJson => o.to_string(),
-            };
-            (label, cfg)
+            (crate::export::output_label(&cfg), cfg)
         })
         .collect()
 }

@@ -549,13 +549,7 @@ fn spans_without_a_run_id_are_matched_by_trace_id() {
     seen["traces"] = (seen["traces"].as_u64().unwrap() - moved.len() as u64).into();
     s["runs"]["(no run id)"] = none;
     std::fs::write(&sinkf, serde_json::to_string(&s).unwrap()).unwrap();
-    let verify = || {
-        Otelsim::new()
-            .arg("verify")
-            .arg(&run)
-            .arg("--sink-report")
-            .arg(&sinkf)
-    };
+    let verify = || verify_against(&run, &sinkf);
     let t = verify().run_ok();
     assert!(
         t.contains(&format!(
@@ -622,13 +616,7 @@ fn log_records_without_a_run_id_are_matched_by_trace_id() {
     seen["log_records"] = (seen["log_records"].as_u64().unwrap() - moved_records).into();
     s["runs"]["(no run id)"] = none;
     std::fs::write(&sinkf, serde_json::to_string(&s).unwrap()).unwrap();
-    let verify = || {
-        Otelsim::new()
-            .arg("verify")
-            .arg(&run)
-            .arg("--sink-report")
-            .arg(&sinkf)
-    };
+    let verify = || verify_against(&run, &sinkf);
     let t = verify().run_ok();
     assert!(
         t.contains(&format!(
@@ -648,4 +636,13 @@ fn log_records_without_a_run_id_are_matched_by_trace_id() {
     std::fs::write(&sinkf, serde_json::to_string(&s).unwrap()).unwrap();
     let t = verify().run_exit(5);
     assert!(t.contains("missing_log_records: 1"), "{t}");
+}
+
+/// `otelsim verify RUN --sink-report SINK`.
+fn verify_against(run: &Path, sink_report: &Path) -> Otelsim {
+    Otelsim::new()
+        .arg("verify")
+        .arg(run)
+        .arg("--sink-report")
+        .arg(sink_report)
 }

@@ -144,18 +144,7 @@ fn the_sink_finds_real_duplicates_and_orphans() {
     let req = opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest {
         resource_spans: vec![orphan_resource_spans("dup-run")],
     };
-    let url = format!("{}/v1/traces", sink.http_endpoint());
-    let status = rt.block_on(async {
-        reqwest::Client::new()
-            .post(url)
-            .header("content-type", "application/x-protobuf")
-            .body(req.encode_to_vec())
-            .send()
-            .await
-            .unwrap()
-            .status()
-    });
-    assert!(status.is_success());
+    post_traces(&rt, &sink, &req);
     write_sink_report(&sink, &sinkf);
     let t = verify(&run, &sinkf).run_exit(5);
     assert!(t.contains("duplicate_spans: 1"), "{t}");
@@ -289,6 +278,23 @@ fn a_parent_that_lost_its_run_id_still_counts_as_arrived() {
             really_lonely,
         ],
     };
+    post_traces(&rt, &sink, &req);
+    let snap = sink.stats.snapshot();
+    let run = &snap.runs["split-run"];
+    assert_eq!(run.problem_counts.get("orphan_span"), Some(&1), "{run:?}");
+    assert!(run
+        .problems
+        .iter()
+        .all(|p| p.span_id != hex::encode([1u8; 8])));
+    rt.block_on(sink.shutdown());
+}
+
+/// Posts a trace request to the sink's OTLP/HTTP port; it must be accepted.
+fn post_traces(
+    rt: &tokio::runtime::Runtime,
+    sink: &otelsim::sink::RunningSink,
+    req: &opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest,
+) {
     let url = format!("{}/v1/traces", sink.http_endpoint());
     let status = rt.block_on(async {
         reqwest::Client::new()
@@ -301,12 +307,4 @@ fn a_parent_that_lost_its_run_id_still_counts_as_arrived() {
             .status()
     });
     assert!(status.is_success());
-    let snap = sink.stats.snapshot();
-    let run = &snap.runs["split-run"];
-    assert_eq!(run.problem_counts.get("orphan_span"), Some(&1), "{run:?}");
-    assert!(run
-        .problems
-        .iter()
-        .all(|p| p.span_id != hex::encode([1u8; 8])));
-    rt.block_on(sink.shutdown());
 }
