@@ -380,7 +380,7 @@ fn emits(prep: &Prepared, r: &ScenarioDef) -> (String, String) {
     };
     let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(1);
     let traces =
-        crate::run::generate_iteration(&prep.world, plan, 1_800_000_000_000_000_000, &mut rng);
+        crate::run::generate_iteration(&prep.world, plan, 1_800_000_000_000_000_000, 0, &mut rng);
     let mut names: Vec<(String, usize)> = Vec::new();
     for sp in traces.iter().flat_map(|t| &t.spans) {
         let n = sp.name.to_string();
@@ -500,6 +500,7 @@ fn validate(s: &Settings, a: &ValidateArgs) -> Result<(), Failure> {
                 p.registry.semconv.source,
                 plural(p.warnings.len(), "warning")
             );
+            print_formats(&p.registry.scenarios, s.verbose > 0);
             Ok(())
         }
         Err(e) => {
@@ -510,6 +511,24 @@ fn validate(s: &Settings, a: &ValidateArgs) -> Result<(), Failure> {
             Err(Failure::reported(exit::INPUT))
         }
     }
+}
+
+/// Which format generation each scenario file is written in: a count per format,
+/// and with `verbose` one line per file.
+fn print_formats(scenarios: &[ScenarioDef], verbose: bool) {
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for sc in scenarios {
+        let label = sc.format.label();
+        match counts.iter_mut().find(|(l, _)| *l == label) {
+            Some(c) => c.1 += 1,
+            None => counts.push((label, 1)),
+        }
+        if verbose {
+            println!("  {label:<8} {} ({})", sc.name, sc.source);
+        }
+    }
+    let list: Vec<String> = counts.iter().map(|(l, n)| format!("{l}: {n}")).collect();
+    println!("formats: {}", list.join(", "));
 }
 
 fn prepare(s: &Settings) -> Result<Prepared, Failure> {

@@ -82,12 +82,14 @@ pub fn run(
     let mut batch_spans = 0usize;
     let cpu0 = cpu_seconds();
     let t0 = Instant::now();
+    let mut iteration = 0u64;
     while spans < target_spans {
+        iteration += 1;
         let name = picker.pick(&mut rng).to_string();
         let Some(plan) = prep.plans.get(&name) else {
             continue;
         };
-        for t in generate_iteration(&prep.world, plan, anchor, &mut rng) {
+        for t in generate_iteration(&prep.world, plan, anchor, iteration, &mut rng) {
             spans += t.spans.len() as u64;
             traces += 1;
             if encode_too {

@@ -72,14 +72,14 @@ fn pool(prep: &Prepared, seed: u64, spans: u64) -> Result<Vec<TraceRecord>> {
         .map_or(0, |d| d.as_nanos() as u64);
     let (mut out, mut n) = (Vec::new(), 0u64);
     // Bounded: every pick of a compiled scenario yields at least one span.
-    for _ in 0..spans.saturating_mul(4).max(1000) {
+    for iteration in 0..spans.saturating_mul(4).max(1000) {
         if n >= spans {
             break;
         }
         let Some(plan) = prep.plans.get(picker.pick(&mut rng)) else {
             continue;
         };
-        for t in generate_iteration(&prep.world, plan, now, &mut rng) {
+        for t in generate_iteration(&prep.world, plan, now, iteration, &mut rng) {
             n += t.spans.len() as u64;
             out.push(t);
         }

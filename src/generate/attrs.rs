@@ -18,7 +18,7 @@ use crate::model::distribution::{Categorical, Distribution};
 use crate::model::semconv::{AttrDef, AttrType, Semconv};
 use crate::model::AttrValue;
 use crate::plan::{
-    closest_allowed, AttrGen, Keys, Node, Retry, Role, ScenarioPlan, ToolRef, World,
+    closest_allowed, AttrGen, ContentEvent, Keys, Node, Retry, Role, ScenarioPlan, ToolRef, World,
 };
 use crate::record::{Event, Key, StatusCode};
 use rand::Rng;
@@ -103,6 +103,8 @@ pub fn owned_by_code(k: &Keys, name: &str) -> bool {
         // tool_call_attrs, the tools.recommend rule and task spans
         &k.tool_name,
         &k.tool_call_id,
+        &k.tool_call_arguments,
+        &k.tool_call_result,
         &k.mcp_call_id,
         &k.mcp_server_uuid,
         &k.mcp_tool_uuid,
@@ -253,6 +255,56 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
         if let Some(code) = forced.and_then(|f| f.http_status) {
             s.set_attr(k.http_status.clone(), AttrValue::Int(code));
         }
+        // Every attempt carries the call's payloads, a failed one included (its result
+        // is the error the tool answered with).
+        if let Some(p) = &node.tool_payload {
+            if let Some(a) = &p.arguments {
+                s.set_attr(k.tool_call_arguments.clone(), a.clone());
+            }
+            if let Some(r) = &p.result {
+                s.set_attr(k.tool_call_result.clone(), r.clone());
+            }
+        }
+    }
+
+    /// The conversation event of a control-plane root (late-v1 files): what the user
+    /// sent, or what the agent answered, with its redacted form when redaction applies.
+    pub(super) fn content_event(&mut self, idx: usize, node: &Node) {
+        let (Some(which), Some(sample)) = (node.content, self.input.sample) else {
+            return;
+        };
+        let Some(texts) = &sample.raw else {
+            return;
+        };
+        let (user, reply) = (&texts.user, &texts.reply);
+        let k = &self.world.keys;
+        let redacted = texts.redacted.as_ref();
+        let (name, raw_key, red_key, text, red) = match which {
+            ContentEvent::EnduserRequest => (
+                &k.enduser_request_event,
+                &k.enduser_request_raw,
+                &k.enduser_request_redacted,
+                user,
+                redacted.map(|r| &r.0),
+            ),
+            ContentEvent::AgentResponse => (
+                &k.agent_response_event,
+                &k.agent_response_raw,
+                &k.agent_response_redacted,
+                reply,
+                redacted.map(|r| &r.1),
+            ),
+        };
+        let mut attrs = vec![(raw_key.clone(), text.clone())];
+        if let Some(r) = red {
+            attrs.push((red_key.clone(), r.clone()));
+        }
+        let s = &mut self.spans[idx];
+        s.events.push(Event {
+            name: name.clone(),
+            time_ns: s.start_ns,
+            attrs,
+        });
     }
 
     pub(super) fn mcp_session(&mut self) -> Arc<str> {
@@ -314,6 +366,10 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
             }
             if span.attr(&k.a2a_outcome).is_some() {
                 span.set_attr(k.a2a_outcome.clone(), self.world.lit("error"));
+            }
+            // A recommendation that failed selected nothing.
+            if node.role == Role::ToolsRecommend && span.attr(&k.tools_selected).is_some() {
+                span.set_attr(k.tools_selected.clone(), AttrValue::Int(0));
             }
         }
         for e in &node.events {
@@ -385,7 +441,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
                         k.tools_available.clone(),
                         AttrValue::Int(t.server_tool_count),
                     ));
-                    self.tool_selection_event(idx, t);
+                    self.tool_selection_event(idx, t, &node.tool_plan);
                 }
             }
             Role::McpExecute => {
@@ -422,11 +478,17 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
     }
 
     /// The tool-selection event of a `tools.recommend` span: the user's request
-    /// and the chosen tool with a confidence.
-    fn tool_selection_event(&mut self, idx: usize, t: &ToolRef) {
+    /// and the chosen tools (`plan`, else just `t`), each with a confidence.
+    fn tool_selection_event(&mut self, idx: usize, t: &ToolRef, plan: &[Key]) {
         let k = &self.world.keys;
         let input = self.input.sample.map_or("", |s| &*s.user_input);
-        let plan = serde_json::json!({"tool_plan": [{"tool_name": &*t.name, "trigger_summary": format!("user request maps to {}", t.name), "confidence": (self.rng.random_range(0.80..0.97_f64) * 100.0).round() / 100.0}]});
+        let one = [t.name.clone()];
+        let tools = if plan.is_empty() { &one[..] } else { plan };
+        let entries: Vec<serde_json::Value> = tools
+            .iter()
+            .map(|name| serde_json::json!({"tool_name": &**name, "trigger_summary": format!("user request maps to {name}"), "confidence": (self.rng.random_range(0.80..0.97_f64) * 100.0).round() / 100.0}))
+            .collect();
+        let plan = serde_json::json!({ "tool_plan": entries });
         let at = self.spans[idx].start_ns + self.spans[idx].duration_ns() / 2;
         self.spans[idx].events.push(Event {
             name: k.tool_selection_event.clone(),
@@ -549,6 +611,7 @@ fn exception_class(error_type: &str) -> &'static str {
         "invalid_arguments" => "InvalidArgumentsError",
         "tool_error" => "ToolExecutionError",
         "protocol_error" => "ProtocolError",
+        "capability_resolution_error" => "CapabilityResolutionError",
         _ => "RuntimeError",
     }
 }
@@ -560,6 +623,7 @@ fn exception_message(error_type: &str) -> &'static str {
         "invalid_arguments" => "request arguments failed validation",
         "tool_error" => "tool returned an error result",
         "protocol_error" => "malformed response from upstream",
+        "capability_resolution_error" => "no MCP tool capability could be resolved",
         _ => "operation failed",
     }
 }

@@ -37,11 +37,13 @@ pub struct RequestInput<'a> {
 }
 
 /// Generates one iteration of a scenario: one request, or one session of several
-/// turns laid back so the last turn ends at `end_ns`.
+/// turns laid back so the last turn ends at `end_ns`. `iteration` picks the sample of a
+/// scenario that cycles through its samples.
 pub fn generate_iteration<R: Rng + ?Sized>(
     world: &World,
     plan: &ScenarioPlan,
     end_ns: u64,
+    iteration: u64,
     rng: &mut R,
 ) -> Vec<TraceRecord> {
     let ids = &world.id_formats;
@@ -49,8 +51,15 @@ pub fn generate_iteration<R: Rng + ?Sized>(
     let enduser: Arc<str> = ids.enduser_pseudo_id.render(rng, &plan.tenant_id).into();
     if plan.turns.is_empty() {
         let request = ids.request_id.render(rng, &plan.tenant_id).into();
-        let sample = (!plan.samples.is_empty())
-            .then(|| &plan.samples[rng.random_range(0..plan.samples.len())]);
+        let n = plan.samples.len();
+        let sample = (n > 0).then(|| {
+            let i = if plan.cycle_samples {
+                (iteration % n as u64) as usize
+            } else {
+                rng.random_range(0..n)
+            };
+            &plan.samples[i]
+        });
         let input = RequestInput {
             session_id: session,
             request_id: request,
@@ -216,6 +225,15 @@ fn generate_part<R: Rng + ?Sized>(
     rng: &mut R,
 ) -> TraceRecord {
     let trace_id = nonzero_id::<16, R>(rng);
+    // A turn that lists its own steps runs its own data-plane tree.
+    let turn_tree = input
+        .sample
+        .and_then(|s| s.turn_tree.as_deref())
+        .filter(|_| part.label == "data_plane");
+    let (root, goal) = match turn_tree {
+        Some(t) => (&t.root, t.goal.as_ref()),
+        None => (&part.root, plan.goal.as_ref()),
+    };
     let mut b = Builder {
         world,
         plan,
@@ -224,15 +242,18 @@ fn generate_part<R: Rng + ?Sized>(
         spans: Vec::with_capacity(16),
         tasks: 0,
         goal_target: None,
+        goal: None,
         mcp_session: None,
+        forced_type: None,
     };
-    if let Some(g) = &plan.goal {
+    if let Some(g) = goal {
         let fires = g.rate >= 1.0 || (g.rate > 0.0 && b.rng.random_bool(g.rate));
         if fires && g.slots > 0 {
             b.goal_target = Some(g.fixed.unwrap_or_else(|| b.rng.random_range(0..g.slots)));
         }
     }
-    b.instance(&part.root, None, false);
+    b.goal = goal;
+    b.instance(root, None, false);
     TraceRecord {
         trace_id,
         scope: plan.scope.clone(),
@@ -250,6 +271,10 @@ struct Builder<'a, 'r, R: Rng + ?Sized> {
     tasks: u32,
     /// The injection slot this trace's goal targets, if the goal fires.
     goal_target: Option<u32>,
+    /// The goal targeting of this trace (the plan's, or the turn's own tree's).
+    goal: Option<&'a crate::plan::GoalPlan>,
+    /// The `error.type` the next forced failure takes instead of a sampled one.
+    forced_type: Option<Key>,
     /// `mcp.session.id`: one MCP client session per trace, made on first use.
     mcp_session: Option<Arc<str>>,
 }
@@ -347,7 +372,12 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
         let own_fail = injected.step_error.is_some()
             || forced_fail
             || (node.error.rate > 0.0 && self.rng.random_bool(node.error.rate.min(1.0)));
-        let own_type = match injected.step_error.clone() {
+        let forced_type = if forced_fail {
+            self.forced_type.take()
+        } else {
+            None
+        };
+        let own_type = match injected.step_error.clone().or(forced_type) {
             Some(t) => Some(t),
             None => own_fail.then(|| as_key(node.error.types.sample(self.rng))),
         };
@@ -406,6 +436,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
             http_status: injected.attempt.as_ref().and_then(|f| f.http_status),
         };
         self.finish_span(idx, node, &outcome);
+        self.content_event(idx, node);
         Item {
             first,
             end: self.spans.len(),
@@ -423,7 +454,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
             _ => return out,
         };
         // A goal's tool-call failure replaces the attempts; a step failure is the span's own.
-        out.exception = self.plan.goal.as_ref().and_then(|g| g.exception.clone());
+        out.exception = self.goal.and_then(|g| g.exception.clone());
         match injection {
             Injection::FailStep { error_type } => out.step_error = Some(error_type.clone()),
             Injection::FailToolCall {
@@ -476,10 +507,16 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
                 continue;
             }
             for _ in 0..child.count.sample(self.rng) {
-                let forced = cascade
+                // The response rule: a reply composed after a failed step fails with its type.
+                let upstream = (node.response_rule && child.role == Role::Compose)
+                    .then(|| self.first_error_type(items))
+                    .flatten();
+                let forced = upstream.is_some()
+                    || cascade
                     || (own_fail
                         && child.error.from_parent > 0.0
                         && self.rng.random_bool(child.error.from_parent));
+                self.forced_type = upstream;
                 let it = self.instance(child, Some(span_id), forced);
                 if f.any.is_none() {
                     f.any.clone_from(&it.failed);
@@ -498,6 +535,20 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
             }
         }
         f
+    }
+
+    /// The `error.type` of the first failed step among `items` (whole subtrees); a
+    /// failed attempt that a retry recovered from is no failed step.
+    fn first_error_type(&self, items: &[Item]) -> Option<Key> {
+        let k = &self.world.keys.error_type;
+        items
+            .iter()
+            .flat_map(|it| &self.spans[it.first..it.end])
+            .filter(|s| s.status == StatusCode::Error && !s.class.attempt)
+            .find_map(|s| match s.attr(k) {
+                Some(AttrValue::Str(t)) => Some(t.clone()),
+                _ => None,
+            })
     }
 
     /// One attempt span per attempt, separated by backoff gaps; the subtree of the

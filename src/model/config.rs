@@ -201,6 +201,8 @@ pub struct Sample {
     pub user_input_redacted: Option<String>,
     /// A redacted form of the reply to emit instead of masking it.
     pub llm_response_redacted: Option<String>,
+    /// A turn's own workflow steps (`conversation.turns[].steps`), replacing the scenario's.
+    pub steps: Option<Vec<String>>,
 }
 
 /// One validation error a control-plane step reports.

@@ -9,6 +9,7 @@ use crate::model::config::{self, AttemptSpec, Config, ExceptionSpec, Sample};
 use crate::model::distribution::{Categorical, Count, Distribution};
 use crate::model::AttrValue;
 use crate::record::SpanKind;
+use crate::yaml::Node;
 
 // Readers that used to live here; re-exported so existing paths keep working.
 pub use crate::model::read::scenario::load;
@@ -21,14 +22,61 @@ pub const MAX_INTERVAL_MS: f64 = 86_400_000.0;
 
 /// Values of `redaction_applied`.
 pub const REDACTION_LEVELS: &[&str] = &["none", "basic", "strict"];
-/// Built-in simulation goals (config error templates add more).
+/// Simulation goals otelsim honours; every other name is refused.
 pub const GOALS: &[&str] = &[
     "happy_path",
+    "none",
     "4xx_invalid_arguments",
     "wrong_division",
     "partial_workflow",
     "ungrounded_response",
+    "recommendation_failure",
+    "higher_latency",
+    "outlier_wrong_flow",
+    "outlier_no_tools",
+    "outlier_incomplete_flow",
 ];
+
+/// Goals whose outlier lives in the scenario's content (conversation, workflow
+/// choice, `context.tools`), as in the predecessor: no failure is injected.
+pub const CONTENT_OUTLIER_GOALS: &[&str] = &[
+    "outlier_wrong_flow",
+    "outlier_no_tools",
+    "outlier_incomplete_flow",
+];
+
+/// Which generation of the predecessor's scenario format a file is written in,
+/// detected from the keys it uses (otelsim's own files are `V1`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Format {
+    /// The documented format (the predecessor at the spec's commit), which otelsim extends.
+    #[default]
+    V1,
+    /// The predecessor's later v1 files: `conversation.external`, `context.tools`,
+    /// tool-call payloads, `llm_interactions`, per-turn `steps`, `goal`.
+    LateV1,
+}
+
+impl Format {
+    /// The name `validate` and `list --long` print.
+    pub fn label(self) -> &'static str {
+        match self {
+            Format::V1 => "v1",
+            Format::LateV1 => "late-v1",
+        }
+    }
+}
+
+/// `data_plane.llm_interactions[]`: what one LLM call of the turn is told and answers.
+#[derive(Clone, Debug, Default)]
+pub struct LlmInteraction {
+    /// `role`: `planner`, `summarizer`, ...
+    pub role: String,
+    /// `system_prompt`: the system message of the call.
+    pub system_prompt: Option<String>,
+    /// `output`: what the call answers.
+    pub output: Option<String>,
+}
 
 /// How a step attribute gets its value: fixed, drawn from a number distribution, or chosen.
 #[derive(Clone, Debug, PartialEq)]
@@ -148,6 +196,9 @@ pub struct Overrides {
     pub exception_type: Option<String>,
     /// `exception.message` of the injected failure.
     pub exception_message: Option<String>,
+    /// `intended_division`: the division the request should have gone to (documentation of a
+    /// wrong-division file; the failing call goes to `wrong_division_target`).
+    pub intended_division: Option<String>,
 }
 
 /// `data_plane`: the config workflow to run and its options.
@@ -161,6 +212,12 @@ pub struct DataPlaneDef {
     pub mcp_retry: Option<Vec<AttemptSpec>>,
     /// A `latency_profiles` key; `None`: the default profile.
     pub latency_profile: Option<String>,
+    /// `llm_interactions`: the first one's system prompt and the first planner's output shape
+    /// the LLM call's messages.
+    pub llm_interactions: Vec<LlmInteraction>,
+    /// `higher_latency_condition`: why the turn is slow, as written (rendered into
+    /// `higher_latency.*` attributes of the agent turn).
+    pub higher_latency_condition: Option<Node>,
 }
 
 /// `control_plane`: the validation template and outcome of a request.
@@ -174,6 +231,9 @@ pub struct ControlPlaneDef {
     pub block_reason: Option<String>,
     /// An exception event recorded on the policy check span.
     pub policy_exception: Option<ExceptionSpec>,
+    /// `augmentation_exception`: the type and/or message that replace the template's
+    /// exception on the augmentation span when it fails.
+    pub augmentation_exception: (Option<String>, Option<String>),
 }
 
 /// `context`: tenant, agent, MCP server, workflow and error pattern of a run.
@@ -199,6 +259,13 @@ pub struct ContextDef {
     pub tenant_uuid: Option<String>,
     /// Used when the top-level `redaction_applied` is absent (predecessor layout).
     pub redaction_applied: Option<(Pos, String)>,
+    /// `tools`: the tools the turn is expected to use. An empty list removes every tool step
+    /// and the tool recommendation from the workflow; otherwise it documents the chain.
+    pub tools: Option<(Pos, Vec<String>)>,
+    /// `tool_call_arguments`: per tool, the arguments of its calls, as written.
+    pub tool_call_arguments: Vec<(String, Node)>,
+    /// `tool_call_results`: per tool, what its calls return, as written.
+    pub tool_call_results: Vec<(String, Node)>,
 }
 
 /// Values of `context.error_pattern`.
@@ -253,8 +320,12 @@ pub struct ScenarioDef {
     pub context: ContextDef,
     /// `conversation.turns`: one request per turn, all in one session.
     pub turns: Vec<Sample>,
-    /// `conversation.samples`: one picked per request.
+    /// `conversation.samples` (or `conversation.external`): one picked per request.
     pub samples: Vec<Sample>,
+    /// `cycle_conversation_samples`: iteration i uses sample i mod n instead of a random one.
+    pub cycle_samples: bool,
+    /// The format generation the file is written in.
+    pub format: Format,
     /// `root:`: an explicit span tree.
     pub root: Option<StepDef>,
 }
@@ -293,6 +364,8 @@ impl ScenarioDef {
             },
             turns: Vec::new(),
             samples: Vec::new(),
+            cycle_samples: false,
+            format: Format::V1,
             root: None,
         }
     }

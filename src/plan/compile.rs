@@ -6,8 +6,11 @@ use crate::diag::{Diags, Pos};
 use crate::model::config::{
     AttemptSpec, Config, CpStep, CpTemplate, LatencyProfile, McpServer, Sample,
 };
-use crate::model::scenario::{self, AttrSpec, ErrorDef, RetryDef, ScenarioDef, StepDef};
+use crate::model::scenario::{
+    self, AttrSpec, ErrorDef, Format, RetryDef, ScenarioDef, StepDef, CONTENT_OUTLIER_GOALS,
+};
 use crate::model::semconv::Semconv;
+use crate::plan::content::{higher_latency_attrs, payload_for, payload_text};
 
 fn key(s: &str) -> Key {
     Arc::from(s)
@@ -96,11 +99,31 @@ impl<'a> Compiler<'a> {
                 d.warn(root.pos, "root", "`probability` and `count` do not apply to the root step (every iteration has one root); they are ignored");
             }
         }
-        let profile = self.cfg.latency_profile(
-            s.data_plane
-                .as_ref()
-                .and_then(|dp| dp.latency_profile.as_deref()),
-        );
+        // Goal `higher_latency` runs a happy-path profile as `higher_latency`.
+        let written = s
+            .data_plane
+            .as_ref()
+            .and_then(|dp| dp.latency_profile.as_deref());
+        let profile_name = match (s.goal.as_deref(), written) {
+            (Some("higher_latency"), None | Some("happy_path")) => Some("higher_latency"),
+            (_, p) => p,
+        };
+        let profile = self.cfg.latency_profile(profile_name);
+        let late = s.format == Format::LateV1;
+        let content = SampleContent {
+            system_prompt: s.data_plane.as_ref().and_then(|dp| {
+                dp.llm_interactions
+                    .first()
+                    .and_then(|i| i.system_prompt.clone())
+            }),
+            planner_output: s.data_plane.as_ref().and_then(|dp| {
+                dp.llm_interactions
+                    .iter()
+                    .find(|i| i.role == "planner")
+                    .and_then(|i| i.output.clone())
+            }),
+            events: late,
+        };
 
         let mut parts = Vec::new();
         let cp_template = self.cp_template_id(s);
@@ -122,17 +145,21 @@ impl<'a> Compiler<'a> {
                         .as_deref()
                         .and_then(|id| self.cfg.control_plane.request_templates.get(id))
                     {
+                        let mut root = self.cp_tree(SpanClass::RequestValidation, t, s, d);
+                        root.content = late.then_some(ContentEvent::EnduserRequest);
                         parts.push(Part {
                             label: "incoming_validation",
-                            root: self.cp_tree(SpanClass::RequestValidation, t, s, d),
+                            root,
                         });
                     }
                 }
                 "response_validation" => {
                     if let Some(t) = self.cfg.control_plane.response_templates.get("allowed") {
+                        let mut root = self.cp_tree(SpanClass::ResponseValidation, t, s, d);
+                        root.content = late.then_some(ContentEvent::AgentResponse);
                         parts.push(Part {
                             label: "response_validation",
-                            root: self.cp_tree(SpanClass::ResponseValidation, t, s, d),
+                            root,
                         });
                     }
                 }
@@ -189,6 +216,17 @@ impl<'a> Compiler<'a> {
                 format!("one trace of up to {largest_trace:.0} spans: it will be sent in several requests (collectors accept about 4 MiB, roughly 10,000 spans, per gRPC request by default)"),
             );
         }
+        let mut turns = planned(&s.turns, &s.redaction, &content, true);
+        let has_data_plane = parts.iter().any(|p| p.label == "data_plane");
+        for (turn, planned_turn) in s.turns.iter().zip(&mut turns) {
+            let (Some(steps), Some((name, _)), true) = (&turn.steps, &workflow, has_data_plane)
+            else {
+                continue;
+            };
+            if let Some((root, goal)) = self.workflow(name, steps, s, server, profile, d) {
+                planned_turn.turn_tree = Some(Arc::new(TurnTree { root, goal }));
+            }
+        }
         Some(ScenarioPlan {
             name: key(&s.name),
             scope: key(&format!("otelsim.{}", sanitize_scope(&s.name))),
@@ -197,7 +235,7 @@ impl<'a> Compiler<'a> {
             agent_id: s.context.agent.as_deref().map(key),
             redaction: key(&s.redaction),
             parts,
-            turns: planned(&s.turns, &s.redaction),
+            turns,
             samples: planned(
                 &if s.samples.is_empty() {
                     let wf = workflow
@@ -213,6 +251,8 @@ impl<'a> Compiler<'a> {
                     s.samples.clone()
                 },
                 &s.redaction,
+                &content,
+                false,
             ),
             repeat_count: s.repeat_count.max(1),
             interval_ms: s.interval_ms,
@@ -221,6 +261,7 @@ impl<'a> Compiler<'a> {
             emit_logs: s.emit_logs,
             goal,
             single_trace: self.cfg.control_plane.single_trace,
+            cycle_samples: s.cycle_samples,
         })
     }
 
@@ -284,6 +325,10 @@ impl<'a> Compiler<'a> {
             task_type: None,
             fill: Vec::new(),
             injection: None,
+            content: None,
+            tool_payload: None,
+            tool_plan: Vec::new(),
+            response_rule: false,
         }
     }
 
@@ -559,12 +604,11 @@ impl<'a> Compiler<'a> {
                 .and_then(|p| p.get(step_index))
                 .copied()
         };
-        let steps: Vec<(String, Option<(usize, Pos)>)> =
-            match (&s.overrides.actual_steps, goal_name) {
-                (Some(actual), "partial_workflow") => {
-                    actual.iter().map(|st| (st.clone(), None)).collect()
-                }
-                (None, "partial_workflow") => {
+        let reshapes = matches!(goal_name, "partial_workflow" | "recommendation_failure");
+        let mut steps: Vec<(String, Option<(usize, Pos)>)> =
+            match (&s.overrides.actual_steps, reshapes) {
+                (Some(actual), true) => actual.iter().map(|st| (st.clone(), None)).collect(),
+                (None, true) => {
                     for i in &s.overrides.skip_steps {
                         if *i as usize >= steps.len() {
                             d.error(
@@ -590,6 +634,18 @@ impl<'a> Compiler<'a> {
                     .map(|(i, st)| (st.clone(), config_pos(i).map(|p| (i, p))))
                     .collect(),
             };
+        // `context.tools: []`: the turn calls no tool, so nothing recommends one either.
+        if s.context.tools.as_ref().is_some_and(|(_, t)| t.is_empty()) {
+            steps.retain(|(st, _)| {
+                !matches!(step_kind(st), StepKind::Tool | StepKind::ToolsRecommend)
+            });
+        }
+        let late = s.format == Format::LateV1;
+        let tool_plan: Vec<Key> = steps
+            .iter()
+            .filter(|(st, _)| step_kind(st) == StepKind::Tool)
+            .map(|(st, _)| key(st))
+            .collect();
         let injector = GoalInjector::new(self, s, goal_name, server, d);
         let mut tool_slots = 0u32;
         let first_tool = steps
@@ -598,7 +654,18 @@ impl<'a> Compiler<'a> {
             .find(|st| step_kind(st) == StepKind::Tool)
             .cloned();
         let mut root = self.latency_node(profile, SpanClass::Orchestrate);
+        root.response_rule = late;
+        if let Some(cond) = s
+            .data_plane
+            .as_ref()
+            .and_then(|dp| dp.higher_latency_condition.as_ref())
+        {
+            for (k, v) in higher_latency_attrs(cond, &self.world.prefix) {
+                root.attrs.push((key(&k), AttrGen::Literal(v)));
+            }
+        }
         let retry_script = s.data_plane.as_ref().and_then(|dp| dp.mcp_retry.clone());
+        let mut recommend_slots = 0u32;
         for (step, written) in &steps {
             let child = match step_kind(step) {
                 StepKind::Planner => self.latency_node(profile, SpanClass::Planner),
@@ -607,13 +674,21 @@ impl<'a> Compiler<'a> {
                     if let (Some(srv), Some(t)) = (server, &first_tool) {
                         llm.tool = self.tool_ref(srv, t);
                     }
-                    self.task("llm_call", llm, profile)
+                    self.count_attr(&mut llm, "llm.tool.request.count", tool_plan.len());
+                    self.task("llm_call", llm, profile, late)
                 }
                 StepKind::ToolsRecommend => {
                     let mut tr = self.latency_node(profile, SpanClass::ToolsRecommend);
                     if let (Some(srv), Some(t)) = (server, &first_tool) {
                         tr.tool = self.tool_ref(srv, t);
                     }
+                    if tool_plan.len() > 1 {
+                        tr.tool_plan = tool_plan.clone();
+                    }
+                    if let Some(inj) = injector.recommend_injection() {
+                        tr.injection = Some((recommend_slots, inj));
+                    }
+                    recommend_slots += 1;
                     let tcfg = &self.cfg.tools_recommend;
                     let k = &self.world.keys;
                     let mut lit = |key_: &Key, v: AttrValue, path: &str, d: &mut Diags| {
@@ -650,7 +725,7 @@ impl<'a> Compiler<'a> {
                         "tools_recommend.selection_fallback_used",
                         d,
                     );
-                    self.task("tool_recommendation", tr, profile)
+                    self.task("tool_recommendation", tr, profile, late)
                 }
                 StepKind::Compose => {
                     let mut c = self.latency_node(profile, SpanClass::ResponseCompose);
@@ -698,7 +773,9 @@ impl<'a> Compiler<'a> {
                         mcp.injection = Some((tool_slots, inj));
                     }
                     tool_slots += 1;
-                    self.task("tool_execution", mcp, profile)
+                    self.count_attr(&mut mcp, "llm.tool.execution.count", tool_slots as usize);
+                    mcp.tool_payload = self.tool_payload(s, step);
+                    self.task("tool_execution", mcp, profile, late)
                 }
             };
             root.children.push(child);
@@ -706,8 +783,30 @@ impl<'a> Compiler<'a> {
         let has_compose = steps
             .iter()
             .any(|(st, _)| step_kind(st) == StepKind::Compose);
-        let goal = injector.plan(tool_slots, has_compose, d);
+        let goal = injector.plan(tool_slots, has_compose, recommend_slots, d);
         Some((root, goal))
+    }
+
+    /// A count the semconv file declares (`llm.tool.request.count`, ...) as a literal
+    /// attribute; nothing when the conventions do not declare it.
+    fn count_attr(&self, n: &mut Node, short: &str, count: usize) {
+        let name = self.world.prefix.attr(short);
+        if self.world.semconv_declares(&name) {
+            n.attrs
+                .push((key(&name), AttrGen::Literal(AttrValue::Int(count as i64))));
+        }
+    }
+
+    /// `context.tool_call_arguments` / `tool_call_results` for `tool`, rendered.
+    fn tool_payload(&self, s: &ScenarioDef, tool: &str) -> Option<ToolPayload> {
+        let render = |map: &[(String, crate::yaml::Node)]| {
+            payload_for(map, tool).map(|n| payload_text(n, &s.redaction))
+        };
+        let p = ToolPayload {
+            arguments: render(&s.context.tool_call_arguments),
+            result: render(&s.context.tool_call_results),
+        };
+        (p.arguments.is_some() || p.result.is_some()).then_some(p)
     }
 
     /// Whether a workflow step is a built-in step or a tool of some MCP server.
@@ -720,10 +819,14 @@ impl<'a> Compiler<'a> {
                 .any(|srv| srv.tools.iter().any(|t| t.name == step))
     }
 
-    /// Wraps a step in a `task.execute` span of the given task type.
-    fn task(&self, task_type: &str, inner: Node, profile: &LatencyProfile) -> Node {
+    /// Wraps a step in a `task.execute` span of the given task type. `late`: the
+    /// wrapper does not take its step's failure (the turn's response rule reports it).
+    fn task(&self, task_type: &str, mut inner: Node, profile: &LatencyProfile, late: bool) -> Node {
         let mut t = self.latency_node(profile, SpanClass::TaskExecute);
         t.task_type = Some(key(task_type));
+        if late {
+            inner.error.propagate = false;
+        }
         t.children.push(inner);
         t
     }
@@ -813,12 +916,24 @@ impl<'a> Compiler<'a> {
         ];
         for (class, step) in steps {
             if let Some(st) = step {
-                let exc = if class == SpanClass::ValidationPolicy {
-                    s.control_plane
-                        .as_ref()
-                        .and_then(|c| c.policy_exception.clone())
-                } else {
-                    None
+                let cp = s.control_plane.as_ref();
+                let exc = match class {
+                    SpanClass::ValidationPolicy => cp.and_then(|c| c.policy_exception.clone()),
+                    SpanClass::Augmentation => cp.and_then(|c| {
+                        let (ty, msg) = &c.augmentation_exception;
+                        (ty.is_some() || msg.is_some()).then(|| {
+                            let base = st.exception.clone().unwrap_or_default();
+                            crate::model::config::ExceptionSpec {
+                                type_name: ty.clone().unwrap_or(if base.type_name.is_empty() {
+                                    "AugmentationError".to_string()
+                                } else {
+                                    base.type_name
+                                }),
+                                message: msg.clone().unwrap_or(base.message),
+                            }
+                        })
+                    }),
+                    _ => None,
                 };
                 let name = class_name(class);
                 let mut child = self.cp_node(name, st, lat(&name.replace('.', "_")), exc, s, d);
@@ -923,10 +1038,15 @@ impl<'a> Compiler<'a> {
     }
 }
 
-fn planned(samples: &[Sample], redaction: &str) -> Vec<PlannedSample> {
+fn planned(
+    samples: &[Sample],
+    redaction: &str,
+    content: &SampleContent,
+    turns: bool,
+) -> Vec<PlannedSample> {
     samples
         .iter()
-        .map(|s| PlannedSample::new(s, redaction))
+        .map(|s| PlannedSample::new(s, redaction, content, turns))
         .collect()
 }
 
@@ -1038,6 +1158,8 @@ enum GoalKind {
     WrongDivision,
     /// `ungrounded_response`, `partial_workflow`.
     FailCompose,
+    /// `recommendation_failure`: the tool recommendation cannot resolve a capability.
+    FailRecommend,
 }
 
 /// Turns a simulation goal (or `context.error_pattern`) into injections on
@@ -1081,20 +1203,17 @@ impl GoalInjector {
             ),
             "ungrounded_response" => (GoalKind::FailCompose, "unavailable", Some(0), 1.0),
             "partial_workflow" => (GoalKind::FailCompose, "tool_error", Some(0), 1.0),
-            _ => {
-                let rate = s.context.error_rate.unwrap_or(0.1);
-                match pattern {
-                    "first_tool_failure" => (GoalKind::FailTool, "tool_error", Some(0), rate),
-                    "last_tool_failure" => (GoalKind::FailTool, "tool_error", Some(u32::MAX), rate),
-                    "single_tool_failure" | "cascade" | "random" => (
-                        GoalKind::FailTool,
-                        "tool_error",
-                        s.context.error_step_index,
-                        rate,
-                    ),
-                    _ => (GoalKind::None, "tool_error", None, 0.0),
-                }
+            "recommendation_failure" => (
+                GoalKind::FailRecommend,
+                "capability_resolution_error",
+                Some(0),
+                1.0,
+            ),
+            // Latency and content goals inject no failure (an error pattern still may).
+            g if g == "higher_latency" || CONTENT_OUTLIER_GOALS.contains(&g) || g == "none" => {
+                GoalInjector::pattern(s)
             }
+            _ => GoalInjector::pattern(s),
         };
         let raw = if kind == GoalKind::FailTool && goal != "4xx_invalid_arguments" {
             default_type.to_string()
@@ -1104,10 +1223,15 @@ impl GoalInjector {
                 .unwrap_or_else(|| default_type.to_string())
         };
         let path = format!("realistic_scenarios.error_templates.{goal}.error_type");
-        let error_type = c
-            .world
-            .normalise("error.type", AttrValue::str(&raw), Pos::default(), &path, d)
-            .to_string();
+        // A failed recommendation's type is its own (the conventions name it in the
+        // recommendation's failure rule, not in the tool-call enum).
+        let error_type = if kind == GoalKind::FailRecommend && raw == default_type {
+            raw
+        } else {
+            c.world
+                .normalise("error.type", AttrValue::str(&raw), Pos::default(), &path, d)
+                .to_string()
+        };
         let http_status = if goal == "4xx_invalid_arguments" {
             if tmpl.http_status_codes.is_empty() {
                 vec![400]
@@ -1134,7 +1258,10 @@ impl GoalInjector {
         let correct_server = server
             .map(|srv| srv.key.clone())
             .or_else(|| s.mcp_server.clone());
+        // The predecessor's later files may name the scenario's own server as the target:
+        // the call goes there, and fails.
         if kind == GoalKind::WrongDivision
+            && s.format == Format::V1
             && target_server.is_some()
             && target_server == correct_server
         {
@@ -1160,11 +1287,51 @@ impl GoalInjector {
             rate,
             correct_server,
             target_server,
-            exception: s.overrides.exception_type.as_deref().map(|t| {
-                let msg = s.overrides.exception_message.as_deref().unwrap_or(t);
-                (Arc::from(t), Arc::from(msg))
-            }),
+            exception: Self::exception(s, kind),
         }
+    }
+
+    /// The targeting of `context.error_pattern` (no goal of its own).
+    fn pattern(s: &ScenarioDef) -> (GoalKind, &'static str, Option<u32>, f64) {
+        let rate = s.context.error_rate.unwrap_or(0.1);
+        match s.context.error_pattern.as_deref().unwrap_or("none") {
+            "first_tool_failure" => (GoalKind::FailTool, "tool_error", Some(0), rate),
+            "last_tool_failure" => (GoalKind::FailTool, "tool_error", Some(u32::MAX), rate),
+            "single_tool_failure" | "cascade" | "random" => (
+                GoalKind::FailTool,
+                "tool_error",
+                s.context.error_step_index,
+                rate,
+            ),
+            _ => (GoalKind::None, "tool_error", None, 0.0),
+        }
+    }
+
+    /// `exception_type` / `exception_message`: either one alone takes the goal's default
+    /// for the other; a failed recommendation always records its exception.
+    fn exception(s: &ScenarioDef, kind: GoalKind) -> Option<(Arc<str>, Arc<str>)> {
+        let o = &s.overrides;
+        let default_type = match kind {
+            GoalKind::WrongDivision => "WrongDivisionError",
+            GoalKind::FailCompose => "ResponseCompositionError",
+            GoalKind::FailRecommend => "CapabilityResolutionError",
+            GoalKind::FailTool | GoalKind::None => "ToolError",
+        };
+        let default_message = match kind {
+            GoalKind::FailRecommend => "no MCP tool capability could be resolved for the request",
+            _ => "",
+        };
+        if o.exception_type.is_none() && o.exception_message.is_none() {
+            return (kind == GoalKind::FailRecommend)
+                .then(|| (Arc::from(default_type), Arc::from(default_message)));
+        }
+        let t = o.exception_type.as_deref().unwrap_or(default_type);
+        let m = match (&o.exception_message, default_message) {
+            (Some(m), _) => m.as_str(),
+            (None, "") => t,
+            (None, dm) => dm,
+        };
+        Some((Arc::from(t), Arc::from(m)))
     }
 
     fn tool_injection(&self, c: &Compiler<'_>, tool: &str, d: &mut Diags) -> Option<Injection> {
@@ -1195,8 +1362,14 @@ impl GoalInjector {
                     latency: self.latency.clone(),
                 })
             }
-            GoalKind::None | GoalKind::FailCompose => None,
+            GoalKind::None | GoalKind::FailCompose | GoalKind::FailRecommend => None,
         }
+    }
+
+    fn recommend_injection(&self) -> Option<Injection> {
+        (self.kind == GoalKind::FailRecommend).then(|| Injection::FailStep {
+            error_type: self.error_type.clone(),
+        })
     }
 
     fn compose_injection(&self) -> Option<Injection> {
@@ -1205,9 +1378,20 @@ impl GoalInjector {
         })
     }
 
-    fn plan(&self, tool_slots: u32, has_compose: bool, d: &mut Diags) -> Option<GoalPlan> {
+    fn plan(
+        &self,
+        tool_slots: u32,
+        has_compose: bool,
+        recommend_slots: u32,
+        d: &mut Diags,
+    ) -> Option<GoalPlan> {
         let slots = match self.kind {
             GoalKind::None => return None,
+            GoalKind::FailRecommend if recommend_slots == 0 => {
+                d.error(Pos::default(), "simulation_goal", format!("`{}` fails the tool recommendation, but the workflow's remaining steps have no tools_recommend", self.name));
+                return None;
+            }
+            GoalKind::FailRecommend => recommend_slots,
             GoalKind::FailCompose if !has_compose => {
                 d.error(Pos::default(), "simulation_goal", format!("`{}` fails response.compose, but the workflow's remaining steps have no response_compose", self.name));
                 return None;

@@ -7,6 +7,7 @@
 //! become the same `Node` tree. `world` holds what every scenario of a run shares.
 
 mod compile;
+mod content;
 mod services;
 mod world;
 
@@ -284,6 +285,35 @@ pub struct Node {
     pub fill: Vec<(Key, AttrGen)>,
     /// A failure a simulation goal injects here, when this node's slot is the trace's target.
     pub injection: Option<(u32, Injection)>,
+    /// The conversation event this span records from the request's sample (late-v1 files).
+    pub content: Option<ContentEvent>,
+    /// What every attempt of this tool call carries as `gen_ai.tool.call.arguments` / `.result`.
+    pub tool_payload: Option<ToolPayload>,
+    /// `tools.recommend`: every tool the turn calls, in order, for its tool-selection plan
+    /// (empty: just `tool`).
+    pub tool_plan: Vec<Key>,
+    /// The agent turn fails its `response.compose` step when an earlier step failed, and a
+    /// `task.execute` wrapper does not take its child's failure (the late-v1 reading of the
+    /// conventions' `error_propagation_to_response` rule).
+    pub response_rule: bool,
+}
+
+/// A conversation event recorded on a control-plane span from the request's sample.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ContentEvent {
+    /// `<prefix>.enduser.request` on `request.validation`: what the user sent.
+    EnduserRequest,
+    /// `<prefix>.agent.response` on `response.validation`: what the agent answered.
+    AgentResponse,
+}
+
+/// A tool call's payloads, rendered once at compile time (JSON text).
+#[derive(Clone, Debug, Default)]
+pub struct ToolPayload {
+    /// `gen_ai.tool.call.arguments`.
+    pub arguments: Option<AttrValue>,
+    /// `gen_ai.tool.call.result`.
+    pub result: Option<AttrValue>,
 }
 
 /// What a simulation goal (or `error_pattern`) does to the span it targets.
@@ -344,32 +374,101 @@ pub struct PlannedSample {
     pub output_messages: AttrValue,
     /// The `*_redacted` texts, when the scenario's redaction is not `none`.
     pub redacted: Option<(AttrValue, AttrValue)>,
+    /// The raw user request and agent response, for the conversation events (late-v1 files).
+    pub raw: Option<ContentTexts>,
+    /// The turn's own data-plane tree, when the turn lists its own `steps`.
+    pub turn_tree: Option<Arc<TurnTree>>,
+}
+
+/// What the user sent and the agent answered, as the conversation events carry them.
+#[derive(Clone, Debug)]
+pub struct ContentTexts {
+    /// The user's request.
+    pub user: AttrValue,
+    /// The agent's response.
+    pub reply: AttrValue,
+    /// Both redacted, when the scenario's redaction is not `none`.
+    pub redacted: Option<(AttrValue, AttrValue)>,
+}
+
+/// A turn's own data-plane tree and goal targeting (`conversation.turns[].steps`).
+#[derive(Clone, Debug)]
+pub struct TurnTree {
+    /// The root (`a2a.orchestrate`) of the turn's data-plane trace.
+    pub root: Node,
+    /// The goal's targeting within this tree.
+    pub goal: Option<GoalPlan>,
+}
+
+/// What a scenario's later-v1 keys add to every sample's messages.
+#[derive(Clone, Debug, Default)]
+pub struct SampleContent {
+    /// The system prompt of the LLM call (`llm_interactions[0].system_prompt`).
+    pub system_prompt: Option<String>,
+    /// What the LLM call answers instead of the agent's reply (first planner `output`);
+    /// used for samples, not for scripted turns.
+    pub planner_output: Option<String>,
+    /// Whether the conversation events are recorded (late-v1 files).
+    pub events: bool,
 }
 
 impl PlannedSample {
     /// Renders a config sample; `redaction` (`none`, `basic`, `strict`) decides the redacted
-    /// texts.
-    pub fn new(s: &Sample, redaction: &str) -> Self {
-        let input = serde_json::json!([{"role": "user", "parts": [{"type": "text", "content": s.user_input}]}]);
-        let output = serde_json::json!([{"role": "assistant", "parts": [{"type": "text", "content": s.llm_response}], "finish_reason": "stop"}]);
+    /// texts, `content` the system prompt, the LLM's answer and the conversation events;
+    /// `turn`: a scripted turn (the LLM answers with the turn's reply, not the planner's).
+    pub fn new(s: &Sample, redaction: &str, content: &SampleContent, turn: bool) -> Self {
+        let user = serde_json::json!({"role": "user", "parts": [{"type": "text", "content": s.user_input}]});
+        let input = match &content.system_prompt {
+            Some(sys) => serde_json::json!([
+                {"role": "system", "parts": [{"type": "text", "content": sys}]},
+                user
+            ]),
+            None => serde_json::json!([user]),
+        };
+        let answer = match (&content.planner_output, turn) {
+            (Some(p), false) => p.as_str(),
+            _ => s.llm_response.as_str(),
+        };
+        let output = serde_json::json!([{"role": "assistant", "parts": [{"type": "text", "content": answer}], "finish_reason": "stop"}]);
+        let strict = redaction == "strict";
+        let user_redacted = || {
+            s.user_input_redacted
+                .clone()
+                .unwrap_or_else(|| crate::redact::mask(&s.user_input, strict))
+        };
+        let reply_redacted = || {
+            s.llm_response_redacted
+                .clone()
+                .unwrap_or_else(|| crate::redact::mask(&s.llm_response, strict))
+        };
+        let answer_redacted = || match (&content.planner_output, turn) {
+            (Some(p), false) => crate::redact::mask(p, strict),
+            _ => reply_redacted(),
+        };
         let redacted = (redaction != "none").then(|| {
-            let strict = redaction == "strict";
-            let ui = s
-                .user_input_redacted
-                .clone()
-                .unwrap_or_else(|| crate::redact::mask(&s.user_input, strict));
-            let lr = s
-                .llm_response_redacted
-                .clone()
-                .unwrap_or_else(|| crate::redact::mask(&s.llm_response, strict));
-            (AttrValue::str(&ui), AttrValue::str(&lr))
+            (
+                AttrValue::str(&user_redacted()),
+                AttrValue::str(&answer_redacted()),
+            )
+        });
+        let raw = content.events.then(|| ContentTexts {
+            user: AttrValue::str(&s.user_input),
+            reply: AttrValue::str(&s.llm_response),
+            redacted: (redaction != "none").then(|| {
+                (
+                    AttrValue::str(&user_redacted()),
+                    AttrValue::str(&reply_redacted()),
+                )
+            }),
         });
         PlannedSample {
             user_input: Arc::from(s.user_input.as_str()),
-            reply_len: s.llm_response.len(),
+            reply_len: answer.len(),
             input_messages: AttrValue::Str(Arc::from(input.to_string())),
             output_messages: AttrValue::Str(Arc::from(output.to_string())),
             redacted,
+            raw,
+            turn_tree: None,
         }
     }
 }
@@ -422,4 +521,6 @@ pub struct ScenarioPlan {
     pub goal: Option<GoalPlan>,
     /// Emit an allowed request's parts as one trace (`control_plane.trace_flow_mode: single`).
     pub single_trace: bool,
+    /// `cycle_conversation_samples`: iteration i uses sample i mod n.
+    pub cycle_samples: bool,
 }

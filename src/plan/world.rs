@@ -172,6 +172,22 @@ pub struct Keys {
     pub selection_constraints: Key,
     /// `<prefix>.mcp.selection.fallback.used`.
     pub selection_fallback: Key,
+    /// `<prefix>.enduser.request`: the event of what the user sent (late-v1 files).
+    pub enduser_request_event: Key,
+    /// `<prefix>.enduser.request.raw`: that event's text.
+    pub enduser_request_raw: Key,
+    /// `<prefix>.enduser.request.raw.redacted`: that text redacted.
+    pub enduser_request_redacted: Key,
+    /// `<prefix>.agent.response`: the event of what the agent answered (late-v1 files).
+    pub agent_response_event: Key,
+    /// `<prefix>.agent.response.raw`: that event's text.
+    pub agent_response_raw: Key,
+    /// `<prefix>.agent.response.raw.redacted`: that text redacted.
+    pub agent_response_redacted: Key,
+    /// `gen_ai.tool.call.arguments`: a tool call's arguments, JSON.
+    pub tool_call_arguments: Key,
+    /// `gen_ai.tool.call.result`: what a tool call returned, JSON.
+    pub tool_call_result: Key,
     /// `<prefix>.agent.tool_selection`: the event a recommendation span records.
     pub tool_selection_event: Key,
     /// `<prefix>.agent.tool_selection.input.raw`: that event's user input.
@@ -253,6 +269,14 @@ impl Keys {
             selection_strategy: v("mcp.selection.strategy"),
             selection_constraints: v("mcp.selection.constraints"),
             selection_fallback: v("mcp.selection.fallback.used"),
+            enduser_request_event: v("enduser.request"),
+            enduser_request_raw: v("enduser.request.raw"),
+            enduser_request_redacted: v("enduser.request.raw.redacted"),
+            agent_response_event: v("agent.response"),
+            agent_response_raw: v("agent.response.raw"),
+            agent_response_redacted: v("agent.response.raw.redacted"),
+            tool_call_arguments: k("gen_ai.tool.call.arguments"),
+            tool_call_result: k("gen_ai.tool.call.result"),
             tool_selection_event: v("agent.tool_selection"),
             tool_selection_input: v("agent.tool_selection.input.raw"),
             tool_selection_plan: v("agent.tool_selection.tool.plan"),

@@ -257,7 +257,7 @@ impl Worker {
     fn traces_of(&self, i: u64, plan: &ScenarioPlan, anchor: u64) -> Vec<TraceRecord> {
         // Pick i's content depends on the seed and i only, whichever worker makes it.
         let mut rng = Pcg64Mcg::seed_from_u64(stream_seed(self.sh.seed, i));
-        generate_iteration(&self.sh.prep.world, plan, anchor, &mut rng)
+        generate_iteration(&self.sh.prep.world, plan, anchor, i, &mut rng)
     }
 
     /// Emits pick `i` at `now`: derives its measurements and log records,

@@ -16,6 +16,7 @@ mod golden;
 mod hardening_export;
 mod hostile_input;
 mod house;
+mod late_v1;
 mod pacing;
 mod property;
 mod realism;

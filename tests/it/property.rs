@@ -195,7 +195,7 @@ proptest! {
             let plan = otelsim::plan::Compiler { world, cfg: &reg.config, sc: &reg.semconv }
                 .scenario(cands[(seed as usize + i) % cands.len()], &mut Diags::new("t"))
                 .unwrap();
-            traces.extend(otelsim::run::generate_iteration(world, &plan, 1_800_000_000_000_000_000, &mut rng));
+            traces.extend(otelsim::run::generate_iteration(world, &plan, 1_800_000_000_000_000_000, 0, &mut rng));
         }
         let expected = otelsim::encode::traces_request(&traces, &resources);
         let mut bytes = Vec::new();
@@ -248,7 +248,7 @@ proptest! {
                 if !d.has_errors() {
                     if let Some(plan) = (Compiler { world, cfg: &reg.config, sc: &reg.semconv }).scenario(&def, &mut d) {
                         let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(1);
-                        let _ = otelsim::run::generate_iteration(world, &plan, 2_000_000_000_000_000_000, &mut rng);
+                        let _ = otelsim::run::generate_iteration(world, &plan, 2_000_000_000_000_000_000, 0, &mut rng);
                     }
                 }
             }

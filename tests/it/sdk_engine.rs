@@ -44,7 +44,7 @@ fn workload(requests: usize, seed: u64) -> Vec<TraceRecord> {
     let mut out = Vec::new();
     for _ in 0..requests {
         let plan = &prep.plans[picker.pick(&mut rng)];
-        out.extend(generate_iteration(&prep.world, plan, now_ns(), &mut rng));
+        out.extend(generate_iteration(&prep.world, plan, now_ns(), 0, &mut rng));
     }
     out
 }

@@ -59,6 +59,7 @@ fn samples() -> &'static [Sample] {
                 &prep.world,
                 plan,
                 t0,
+                0,
                 &mut rng,
             ));
         }

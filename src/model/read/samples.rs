@@ -4,7 +4,7 @@
 use crate::diag::Diags;
 use crate::model::config::Sample;
 use crate::model::{over_limit, MAX_SAMPLES, MAX_TURNS};
-use crate::yaml::{join, read_str, Kind, MapReader, Node};
+use crate::yaml::{join, read_str, read_str_list, Kind, MapReader, Node};
 use std::collections::BTreeMap;
 
 /// `conversation_samples: {<workflow>: {samples: [...]}}`.
@@ -34,6 +34,11 @@ pub(crate) fn read_samples_by_workflow(
 
 /// A list of `{user_input, llm_response}` samples; bad entries are reported and skipped.
 pub fn read_samples(node: &Node, path: &str, d: &mut Diags) -> Vec<Sample> {
+    read_sample_list(node, path, false, d)
+}
+
+/// A list of samples; `turns`: entries may carry their own workflow `steps`.
+fn read_sample_list(node: &Node, path: &str, turns: bool, d: &mut Diags) -> Vec<Sample> {
     let Kind::Seq(items) = &node.kind else {
         d.error(
             node.pos,
@@ -58,12 +63,17 @@ pub fn read_samples(node: &Node, path: &str, d: &mut Diags) -> Vec<Sample> {
     items
         .iter()
         .enumerate()
-        .filter_map(|(i, it)| read_sample(it, &format!("{path}[{i}]"), d))
+        .filter_map(|(i, it)| read_one(it, &format!("{path}[{i}]"), turns, d))
         .collect()
 }
 
 /// One sample; `agent_response` is accepted for `llm_response`.
 pub fn read_sample(node: &Node, path: &str, d: &mut Diags) -> Option<Sample> {
+    read_one(node, path, false, d)
+}
+
+/// One sample, or with `turn` one turn (which may list its own workflow `steps`).
+fn read_one(node: &Node, path: &str, turn: bool, d: &mut Diags) -> Option<Sample> {
     let mut r = MapReader::new(node, path, d)?;
     let user = r
         .get("user_input")
@@ -77,6 +87,11 @@ pub fn read_sample(node: &Node, path: &str, d: &mut Diags) -> Option<Sample> {
     let reply_red = r
         .get_any(&["llm_response_redacted", "agent_response_redacted"])
         .and_then(|(k, n)| read_str(n, &r.sub(k), d));
+    let steps = if turn {
+        r.get("steps").map(|n| read_str_list(n, &r.sub("steps"), d))
+    } else {
+        None
+    };
     r.finish(d);
     if user.is_none() && reply.is_none() {
         d.error(
@@ -91,21 +106,42 @@ pub fn read_sample(node: &Node, path: &str, d: &mut Diags) -> Option<Sample> {
         llm_response: reply.unwrap_or_default(),
         user_input_redacted: user_red,
         llm_response_redacted: reply_red,
+        steps,
     })
 }
 
-/// A scenario's `conversation: {turns, samples}`.
-pub(crate) fn read_conversation(node: &Node, d: &mut Diags) -> (Vec<Sample>, Vec<Sample>) {
+/// A scenario's `conversation:`, read.
+#[derive(Default)]
+pub(crate) struct Conversation {
+    /// `turns`: one request each, in one session.
+    pub turns: Vec<Sample>,
+    /// `external` (the predecessor's later single exchange) and `samples`: one drawn per request.
+    pub samples: Vec<Sample>,
+    /// Written with keys of the predecessor's later v1 format (`external`, per-turn `steps`).
+    pub late_v1: bool,
+}
+
+/// A scenario's `conversation: {turns, samples, external}`.
+pub(crate) fn read_conversation(node: &Node, d: &mut Diags) -> Conversation {
     let Some(mut r) = MapReader::new(node, "conversation", d) else {
-        return Default::default();
+        return Conversation::default();
     };
     let turns = r.get("turns").map(|n| read_turns(n, d)).unwrap_or_default();
-    let samples = r
-        .get("samples")
-        .map(|n| read_samples(n, "conversation.samples", d))
-        .unwrap_or_default();
+    let mut samples = Vec::new();
+    let external = r.get("external");
+    if let Some(n) = external {
+        samples.extend(read_sample(n, "conversation.external", d));
+    }
+    if let Some(n) = r.get("samples") {
+        samples.extend(read_samples(n, "conversation.samples", d));
+    }
     r.finish(d);
-    (turns, samples)
+    let late_v1 = external.is_some() || turns.iter().any(|t| t.steps.is_some());
+    Conversation {
+        turns,
+        samples,
+        late_v1,
+    }
 }
 
 /// Turns as `{user_input, llm_response}` pairs or alternating `{role, text}` entries.
@@ -132,7 +168,7 @@ fn read_turns(node: &Node, d: &mut Diags) -> Vec<Sample> {
             too_many(items.len(), d);
             return Vec::new();
         }
-        return read_samples(node, "conversation.turns", d);
+        return read_sample_list(node, "conversation.turns", true, d);
     }
     let mut out: Vec<Sample> = Vec::new();
     for (i, it) in items.iter().enumerate() {

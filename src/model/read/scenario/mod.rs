@@ -13,8 +13,9 @@ use crate::model::read::config::read_attempts;
 use crate::model::read::did_you_mean;
 use crate::model::read::samples::read_conversation;
 use crate::model::scenario::{
-    resolve_template_id, ContextDef, ControlPlaneDef, DataPlaneDef, Overrides, ScenarioDef,
-    StepDef, ERROR_PATTERNS, GOALS, MAX_INTERVAL_MS, MAX_WEIGHT, REDACTION_LEVELS,
+    resolve_template_id, ContextDef, ControlPlaneDef, DataPlaneDef, Format, LlmInteraction,
+    Overrides, ScenarioDef, StepDef, ERROR_PATTERNS, GOALS, MAX_INTERVAL_MS, MAX_WEIGHT,
+    REDACTION_LEVELS,
 };
 use crate::yaml::{
     join, read_bool, read_f64, read_non_negative, read_prob, read_str, read_str_list, read_u64,
@@ -71,16 +72,35 @@ pub fn load(root: &Node, name: &str, cfg: &Config, d: &mut Diags) -> Option<Scen
     let control_plane = r
         .get("control_plane")
         .map(|n| read_control_plane(n, cfg, d));
-    let (turns, samples) = r
+    let conversation = r
         .get("conversation")
         .map(|n| read_conversation(n, d))
         .unwrap_or_default();
+    let cycle_samples = r
+        .get("cycle_conversation_samples")
+        .and_then(|n| read_bool(n, "cycle_conversation_samples", d))
+        .unwrap_or(false);
+    let cycle_written = r.get("cycle_conversation_samples").is_some();
     r.ignore("expected");
     let root_step = r.get("root").map(|n| read_step(n, "root", d));
     r.finish(d);
 
     let mut context = context.unwrap_or_default();
     let redaction = read_redaction(redaction_node, &context, d);
+    let dp = data_plane.as_ref();
+    let cp = control_plane.as_ref();
+    let late_v1 = conversation.late_v1
+        || cycle_written
+        || context.tools.is_some()
+        || !context.tool_call_arguments.is_empty()
+        || !context.tool_call_results.is_empty()
+        || dp.is_some_and(|dp| {
+            !dp.llm_interactions.is_empty() || dp.higher_latency_condition.is_some()
+        })
+        || cp.is_some_and(|cp| cp.augmentation_exception != (None, None))
+        || overrides.intended_division.is_some();
+    let format = if late_v1 { Format::LateV1 } else { Format::V1 };
+    check_goal_needs(goal.as_deref(), &context, dp, cfg, root.pos, d);
     if let Some((n, Some(key))) = &top_mcp {
         check_mcp_server(n, "mcp_server", key, cfg, d);
     }
@@ -125,10 +145,56 @@ pub fn load(root: &Node, name: &str, cfg: &Config, d: &mut Diags) -> Option<Scen
         data_plane,
         control_plane,
         context,
-        turns,
-        samples,
+        turns: conversation.turns,
+        samples: conversation.samples,
+        cycle_samples,
+        format,
         root: root_step.flatten(),
     })
+}
+
+/// What a goal needs from the rest of the file and from config.yaml.
+fn check_goal_needs(
+    goal: Option<&str>,
+    context: &ContextDef,
+    dp: Option<&DataPlaneDef>,
+    cfg: &Config,
+    pos: Pos,
+    d: &mut Diags,
+) {
+    match goal {
+        Some("higher_latency") => {
+            let explicit = dp.and_then(|dp| dp.latency_profile.as_deref());
+            let profile = match explicit {
+                None | Some("happy_path") => "higher_latency",
+                Some(p) => p,
+            };
+            if !cfg.latency_profiles.contains_key(profile) {
+                d.error(
+                    pos,
+                    "data_plane.goal",
+                    format!(
+                        "goal `higher_latency` runs the turn with latency profile `{profile}`, which config.yaml does not define; defined latency_profiles: {}",
+                        if cfg.latency_profiles.is_empty() {
+                            "none (add `latency_profiles.higher_latency`)".to_string()
+                        } else {
+                            cfg.latency_profiles.keys().cloned().collect::<Vec<_>>().join(", ")
+                        }
+                    ),
+                );
+            }
+        }
+        Some("outlier_no_tools") => {
+            if !context.tools.as_ref().is_some_and(|(_, t)| t.is_empty()) {
+                d.warn(
+                    pos,
+                    "data_plane.goal",
+                    "goal `outlier_no_tools` describes a turn without tool calls, but `context.tools` is not `[]`: the workflow's tool steps still run",
+                );
+            }
+        }
+        _ => {}
+    }
 }
 
 /// `workload_weight`: relative, in [0, `MAX_WEIGHT`]; a bad value counts as 0 (not run).
@@ -234,17 +300,19 @@ fn check_services(step: &StepDef, cfg: &Config, d: &mut Diags) {
     }
 }
 
+/// A goal is honoured or refused, never silently a happy path: a name otelsim gives
+/// no meaning to is an error, even when config.yaml has an error template of that name.
 fn check_goal(goal: &str, pos: Pos, key: &str, cfg: &Config, d: &mut Diags) {
-    if !GOALS.contains(&goal) && !cfg.error_templates.contains_key(goal) {
-        d.error(
-            pos,
-            key,
-            format!(
-                "unknown simulation goal `{goal}`; valid: {}",
-                GOALS.join(", ")
-            ),
-        );
+    if GOALS.contains(&goal) {
+        return;
     }
+    let hint = did_you_mean(goal, GOALS.iter().copied());
+    let why = if cfg.error_templates.contains_key(goal) {
+        format!("config.yaml has an error template `{goal}`, but a template only sets the error type of a goal otelsim knows, so this goal would inject nothing")
+    } else {
+        format!("unknown simulation goal `{goal}`{hint}")
+    };
+    d.error(pos, key, format!("{why}; valid: {}", GOALS.join(", ")));
 }
 
 fn read_overrides(node: &Node, path: &str, cfg: &Config, d: &mut Diags) -> Overrides {
@@ -304,6 +372,25 @@ fn read_overrides(node: &Node, path: &str, cfg: &Config, d: &mut Diags) -> Overr
         o.mcp_server_key = read_str(n, &r.sub("mcp_server_key"), d);
         if let Some(k) = &o.mcp_server_key {
             check_mcp_server(n, &r.sub("mcp_server_key"), k, cfg, d);
+        }
+    }
+    if let Some(n) = r.get("intended_division") {
+        o.intended_division = read_str(n, &r.sub("intended_division"), d);
+        if let Some(t) = &o.intended_division {
+            if cfg.division_server(t).is_none() {
+                d.error(
+                    n.pos,
+                    &r.sub("intended_division"),
+                    unknown(
+                        "divisions or mcp_servers",
+                        t,
+                        cfg.divisions
+                            .iter()
+                            .map(|(k, _)| k.as_str())
+                            .chain(cfg.mcp_servers.iter().map(|s| s.key.as_str())),
+                    ),
+                );
+            }
         }
     }
     o.exception_type = r
@@ -392,8 +479,51 @@ fn read_context(node: &Node, cfg: &Config, d: &mut Diags) -> ContextDef {
     c.redaction_applied = r
         .get("redaction_applied")
         .and_then(|n| read_str(n, "context.redaction_applied", d).map(|v| (n.pos, v)));
+    if let Some(n) = r.get("tools") {
+        let tools = read_str_list(n, "context.tools", d);
+        let known = |t: &str| {
+            cfg.mcp_servers
+                .iter()
+                .any(|s| s.tools.iter().any(|x| x.name == t))
+        };
+        for t in tools.iter().filter(|t| !known(t)) {
+            d.error(
+                n.pos,
+                "context.tools",
+                format!("`{t}` is not a tool of any MCP server in config.yaml"),
+            );
+        }
+        c.tools = Some((n.pos, tools));
+    }
+    for (k, slot) in [
+        ("tool_call_arguments", &mut c.tool_call_arguments),
+        ("tool_call_results", &mut c.tool_call_results),
+    ] {
+        if let Some(n) = r.get(k) {
+            *slot = read_tool_payloads(n, &format!("context.{k}"), d);
+        }
+    }
     r.finish(d);
     c
+}
+
+/// `tool_call_arguments` / `tool_call_results`: a map from tool name to any YAML value.
+fn read_tool_payloads(n: &Node, path: &str, d: &mut Diags) -> Vec<(String, Node)> {
+    match &n.kind {
+        Kind::Map(entries) => entries.clone(),
+        Kind::Null => Vec::new(),
+        _ => {
+            d.error(
+                n.pos,
+                path,
+                format!(
+                    "expected a map from tool name to its payload, found {}",
+                    n.type_name()
+                ),
+            );
+            Vec::new()
+        }
+    }
 }
 
 fn read_workflow_ref(n: &Node, path: &str, cfg: &Config, d: &mut Diags) -> Option<String> {
@@ -472,8 +602,57 @@ fn read_data_plane(
             dp.latency_profile = Some(p);
         }
     }
+    if let Some(n) = r.get("llm_interactions") {
+        dp.llm_interactions = read_llm_interactions(n, d);
+    }
+    if let Some(n) = r.get("higher_latency_condition") {
+        if n.as_map().is_some() {
+            dp.higher_latency_condition = Some(n.clone());
+        } else {
+            d.error(
+                n.pos,
+                "data_plane.higher_latency_condition",
+                format!("expected a map of conditions (e.g. `peak_hours: {{timezone, start_hour, end_hour, weekdays}}`), found {}", n.type_name()),
+            );
+        }
+    }
     r.finish(d);
     dp
+}
+
+/// `llm_interactions: [{role, system_prompt, output}]`.
+fn read_llm_interactions(n: &Node, d: &mut Diags) -> Vec<LlmInteraction> {
+    let path = "data_plane.llm_interactions";
+    let Kind::Seq(items) = &n.kind else {
+        d.error(
+            n.pos,
+            path,
+            "expected a list of `{role, system_prompt, output}`",
+        );
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (i, it) in items.iter().enumerate() {
+        let p = format!("{path}[{i}]");
+        let Some(mut r) = MapReader::new(it, &p, d) else {
+            continue;
+        };
+        let text = |r: &mut MapReader<'_>, k: &'static str, d: &mut Diags| {
+            r.get(k).and_then(|n| read_str(n, &join(&p, k), d))
+        };
+        let role = text(&mut r, "role", d).unwrap_or_default();
+        let system_prompt = text(&mut r, "system_prompt", d);
+        let output = text(&mut r, "output", d);
+        // A prompt template documents the call; the messages come from the conversation.
+        r.ignore("user_prompt_template");
+        r.finish(d);
+        out.push(LlmInteraction {
+            role,
+            system_prompt,
+            output,
+        });
+    }
+    out
 }
 
 /// `mcp_retry`: a template name, `{template: name}`, `{attempts: [...]}` or a bare list.
@@ -546,6 +725,20 @@ fn read_control_plane(node: &Node, cfg: &Config, d: &mut Diags) -> ControlPlaneD
     }
     if let Some(n) = r.get("policy_exception") {
         c.policy_exception = read_exception(n, "control_plane.policy_exception", d);
+    }
+    if let Some(n) = r.get("augmentation_exception") {
+        let path = "control_plane.augmentation_exception";
+        if let Some(mut er) = MapReader::new(n, path, d) {
+            let ty = er.get("type").and_then(|v| read_str(v, &er.sub("type"), d));
+            let msg = er
+                .get("message")
+                .and_then(|v| read_str(v, &er.sub("message"), d));
+            er.finish(d);
+            if ty.is_none() && msg.is_none() {
+                d.error(n.pos, path, "give a `type`, a `message` or both");
+            }
+            c.augmentation_exception = (ty, msg);
+        }
     }
     r.finish(d);
     if c.template.is_none() {
