@@ -17,6 +17,7 @@ mod hardening_export;
 mod hostile_input;
 mod house;
 mod pacing;
+mod partial_load;
 mod property;
 mod realism;
 mod robustness;

@@ -6,7 +6,7 @@ pub mod step;
 #[cfg(test)]
 mod tests;
 
-use crate::diag::{Diags, Pos};
+use crate::diag::{Diags, Pos, Severity};
 use crate::model::config::{AttemptSpec, Config};
 use crate::model::read::config::control_plane::read_exception;
 use crate::model::read::config::read_attempts;
@@ -22,8 +22,10 @@ use crate::yaml::{
 };
 use step::read_step;
 
-/// Loads a scenario file. `name` is the file stem.
+/// Loads a scenario file. `name` is the file stem. An unknown key is a warning:
+/// folders of scenario files written for an older or newer tool must still load.
 pub fn load(root: &Node, name: &str, cfg: &Config, d: &mut Diags) -> Option<ScenarioDef> {
+    d.unknown_keys = Severity::Warning;
     let mut r = MapReader::new(root, "", d)?;
     let text = |r: &mut MapReader<'_>, k: &'static str, d: &mut Diags| {
         r.get(k).and_then(|n| read_str(n, k, d))
