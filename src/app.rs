@@ -9,7 +9,6 @@ use crate::cli::{
 use crate::diag::{LoadError, Severity};
 use crate::model::scenario::ScenarioDef;
 use crate::plan::WorldOptions;
-use crate::registry::Registry;
 use crate::run::{Prepared, RunReport};
 use crate::settings::Settings;
 use run_spec::{CheckedRun, Gate, RunFlags};
@@ -227,7 +226,8 @@ fn verify(mut s: Settings, g: &GlobalArgs, a: &VerifyArgs) -> Result<(), Failure
 }
 
 fn list(s: &Settings, a: &ListArgs) -> Result<(), Failure> {
-    let reg = Registry::load(&s.sources).map_err(|e| Failure::load(&e))?;
+    let prep = prepare(s)?;
+    let reg = &prep.registry;
     // Names pick scenarios (hidden ones too); otherwise every listable one.
     let rows: Vec<&ScenarioDef> = if a.names.is_empty() {
         reg.filtered(&a.tags)
@@ -236,13 +236,13 @@ fn list(s: &Settings, a: &ListArgs) -> Result<(), Failure> {
         for n in &a.names {
             let sc = reg
                 .get(n)
-                .ok_or_else(|| Failure::input(reg.unknown_scenario(n)))?;
+                .ok_or_else(|| Failure::input(reg.missing_scenario(n)))?;
             rows.push(sc);
         }
         rows
     };
     if a.long {
-        list_long(s, &rows)?;
+        list_long(&prep, &rows);
     } else {
         list_table(&rows);
     }
@@ -298,8 +298,7 @@ fn list_table(rows: &[&ScenarioDef]) {
 
 /// Everything about each scenario, with what one request of it emits (one sample,
 /// seed 1: span counts vary from request to request).
-fn list_long(s: &Settings, rows: &[&ScenarioDef]) -> Result<(), Failure> {
-    let prep = prepare(s)?;
+fn list_long(prep: &Prepared, rows: &[&ScenarioDef]) {
     for (i, r) in rows.iter().enumerate() {
         if i > 0 {
             println!();
@@ -358,11 +357,10 @@ fn list_long(s: &Settings, rows: &[&ScenarioDef]) -> Result<(), Failure> {
             "  by name:      `otelsim scenario --name {}` runs it {repeat}",
             r.name
         );
-        let (what, signals) = emits(&prep, r);
+        let (what, signals) = emits(prep, r);
         println!("  emits:        {}", wrap(&what, 80, 16));
         println!("  signals:      {signals}");
     }
-    Ok(())
 }
 
 /// What one request of the scenario emits (traces, spans by name), and whether
@@ -453,64 +451,89 @@ fn format_weight(w: f64) -> String {
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
+/// Lists every problem of every file (skipped scenario files included, which the
+/// other commands report by their first error only); exit 2 on any error.
+/// `--strict` makes the unknown keys of scenario files errors.
 fn validate(s: &Settings, a: &ValidateArgs) -> Result<(), Failure> {
-    match crate::run::prepare(&s.sources, &world_options(s)) {
+    let (prep, mut diagnostics) = match crate::run::prepare(&s.sources, &world_options(s)) {
         Ok(p) => {
-            for w in &p.warnings {
-                println!("{w}");
-            }
-            if a.show_schema {
-                println!("span names ({}):", p.registry.semconv.spans.len());
-                for sp in &p.registry.semconv.spans {
-                    println!(
-                        "  {} [{}]",
-                        p.world.prefix.rewrite(&sp.name),
-                        sp.kind.map_or("-", |k| k.as_str())
-                    );
-                }
-                let mut enums: Vec<_> = p.world.enums.iter().collect();
-                enums.sort_by(|a, b| a.0.cmp(b.0));
-                println!("enum attributes ({}):", enums.len());
-                for (k, v) in enums {
-                    let vals: Vec<String> = v.iter().map(ToString::to_string).collect();
-                    println!("  {k}: {}", vals.join(", "));
-                }
-            }
-            // `list` leaves the hidden ones out: say so, so the two counts agree.
-            let hidden: Vec<&str> = p
-                .plans
-                .keys()
-                .filter(|n| crate::registry::is_hidden(n))
-                .map(String::as_str)
-                .collect();
-            let scenarios = if hidden.is_empty() {
-                plural(p.plans.len(), "scenario")
-            } else {
-                format!(
-                    "{} ({} listed by `otelsim list`, {} hidden: {})",
-                    plural(p.plans.len(), "scenario"),
-                    p.plans.len() - hidden.len(),
-                    hidden.len(),
-                    hidden.join(", ")
-                )
-            };
-            println!(
-                "ok: config {}, semconv {}, {scenarios}, {}",
-                p.registry.config.source,
-                p.registry.semconv.source,
-                plural(p.warnings.len(), "warning")
-            );
-            print_formats(&p.registry.scenarios, s.verbose > 0);
-            Ok(())
+            let d = p.all_diagnostics();
+            (Some(p), d)
         }
-        Err(e) => {
-            for d in &e.diagnostics {
-                println!("{d}");
-            }
-            println!("{}", plural(e.errors().count(), "error"));
-            Err(Failure::reported(exit::INPUT))
+        Err(e) => (None, e.diagnostics),
+    };
+    if a.strict {
+        for d in diagnostics.iter_mut().filter(|d| d.unknown_key) {
+            d.severity = Severity::Error;
+        }
+        diagnostics.sort_by_key(|d| std::cmp::Reverse(d.severity));
+    }
+    let errors = diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .count();
+    for d in &diagnostics {
+        println!("{d}");
+    }
+    let p = match prep {
+        Some(p) if errors == 0 => p,
+        prep => {
+            // Say what the other commands would do with these files.
+            let skipped = prep.map_or(0, |p| p.registry.skipped.len());
+            let note = match skipped {
+                0 => String::new(),
+                n => format!(
+                    " (`run`, `list` and `scenario` skip {} with errors and load the rest)",
+                    plural(n, "scenario file")
+                ),
+            };
+            println!("{}{note}", plural(errors, "error"));
+            return Err(Failure::reported(exit::INPUT));
+        }
+    };
+    if a.show_schema {
+        println!("span names ({}):", p.registry.semconv.spans.len());
+        for sp in &p.registry.semconv.spans {
+            println!(
+                "  {} [{}]",
+                p.world.prefix.rewrite(&sp.name),
+                sp.kind.map_or("-", |k| k.as_str())
+            );
+        }
+        let mut enums: Vec<_> = p.world.enums.iter().collect();
+        enums.sort_by(|a, b| a.0.cmp(b.0));
+        println!("enum attributes ({}):", enums.len());
+        for (k, v) in enums {
+            let vals: Vec<String> = v.iter().map(ToString::to_string).collect();
+            println!("  {k}: {}", vals.join(", "));
         }
     }
+    // `list` leaves the hidden ones out: say so, so the two counts agree.
+    let hidden: Vec<&str> = p
+        .plans
+        .keys()
+        .filter(|n| crate::registry::is_hidden(n))
+        .map(String::as_str)
+        .collect();
+    let scenarios = if hidden.is_empty() {
+        plural(p.plans.len(), "scenario")
+    } else {
+        format!(
+            "{} ({} listed by `otelsim list`, {} hidden: {})",
+            plural(p.plans.len(), "scenario"),
+            p.plans.len() - hidden.len(),
+            hidden.len(),
+            hidden.join(", ")
+        )
+    };
+    println!(
+        "ok: config {}, semconv {}, {scenarios}, {}",
+        p.registry.config.source,
+        p.registry.semconv.source,
+        plural(diagnostics.len(), "warning")
+    );
+    print_formats(&p.registry.scenarios, s.verbose > 0);
+    Ok(())
 }
 
 /// Which format generation each scenario file is written in: a count per format,
@@ -531,8 +554,42 @@ fn print_formats(scenarios: &[ScenarioDef], verbose: bool) {
     println!("formats: {}", list.join(", "));
 }
 
+/// Loads and compiles for every command but `validate`: config.yaml and the
+/// conventions must be free of errors, a scenario file with errors is skipped
+/// (see [`report_load`]), and at least one scenario must be left.
 fn prepare(s: &Settings) -> Result<Prepared, Failure> {
-    crate::run::prepare(&s.sources, &world_options(s)).map_err(|e| Failure::load(&e))
+    let prep = crate::run::prepare(&s.sources, &world_options(s)).map_err(|e| Failure::load(&e))?;
+    report_load(s, &prep);
+    let reg = &prep.registry;
+    if reg.scenarios.is_empty() && !reg.skipped.is_empty() {
+        return Err(Failure::input(format!(
+            "no scenario left: every scenario file has errors ({} skipped; `otelsim validate` lists every problem)",
+            reg.skipped.len()
+        )));
+    }
+    Ok(prep)
+}
+
+/// What the load found, on stderr: each skipped scenario file once (its first
+/// error) and how many were skipped, even with `-q`; unknown keys in scenario files
+/// as warnings unless `-q`; every other warning with `-v`.
+fn report_load(s: &Settings, prep: &Prepared) {
+    for w in &prep.warnings {
+        if !s.quiet && (w.unknown_key || s.verbose > 0) {
+            eprintln!("{w}");
+        }
+    }
+    let reg = &prep.registry;
+    for sk in &reg.skipped {
+        eprintln!("{}", sk.error);
+    }
+    if !reg.skipped.is_empty() {
+        eprintln!(
+            "otelsim: skipped {} of {} with errors (`otelsim validate` lists every problem)",
+            reg.skipped.len(),
+            plural(reg.scenario_files, "scenario file")
+        );
+    }
 }
 
 /// `run` and `scenario`: load, check the flags, run, judge the outcome.
@@ -551,11 +608,6 @@ async fn execute(prep: Prepared, run: CheckedRun) -> Result<(), Failure> {
     } = run;
     if until_interrupted && !s.quiet {
         eprintln!("otelsim: no --count or --duration: running until Ctrl-C");
-    }
-    if s.verbose > 0 {
-        for w in &prep.warnings {
-            eprintln!("{w}");
-        }
     }
     let s = Arc::new(s);
     let report = crate::run::execute(Arc::new(prep), s.clone(), spec)

@@ -951,6 +951,9 @@ pub struct ValidateArgs {
     /// Also print the span names and attribute enums the semconv file defines
     #[arg(long)]
     pub show_schema: bool,
+    /// Make every unknown key in a scenario file an error (a warning otherwise)
+    #[arg(long)]
+    pub strict: bool,
     /// Input files.
     #[command(flatten)]
     pub files: FileArgs,

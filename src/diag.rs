@@ -30,6 +30,9 @@ pub struct Diagnostic {
     pub key: String,
     /// What is wrong, and a hint where there is one.
     pub message: String,
+    /// A key no reader knows: a warning in a scenario file (it may be a newer or older
+    /// tool's key), which `otelsim validate --strict` makes an error.
+    pub unknown_key: bool,
 }
 
 impl fmt::Display for Diagnostic {
@@ -74,6 +77,9 @@ pub struct Diags {
     pub items: Vec<Diagnostic>,
     /// Diagnostics counted but not kept.
     dropped: usize,
+    /// How bad an unknown key is here: an error unless the file's reader says
+    /// otherwise (scenario files make it a warning).
+    pub unknown_keys: Severity,
 }
 
 impl Diags {
@@ -83,28 +89,35 @@ impl Diags {
             file: file.into(),
             items: Vec::new(),
             dropped: 0,
+            unknown_keys: Severity::Error,
         }
     }
 
     /// Records a problem that refuses the input.
     pub fn error(&mut self, pos: Pos, key: &str, message: impl Into<String>) {
-        self.push(Severity::Error, None, pos, key, message.into());
+        self.push(Severity::Error, false, None, pos, key, message.into());
     }
 
     /// Records a problem that is only reported.
     pub fn warn(&mut self, pos: Pos, key: &str, message: impl Into<String>) {
-        self.push(Severity::Warning, None, pos, key, message.into());
+        self.push(Severity::Warning, false, None, pos, key, message.into());
+    }
+
+    /// Records a key nobody reads, as [`Diags::unknown_keys`] says.
+    pub fn unknown_key(&mut self, pos: Pos, key: &str, message: impl Into<String>) {
+        self.push(self.unknown_keys, true, None, pos, key, message.into());
     }
 
     /// Records a problem that refuses the input, found while checking this file
     /// but written in another (a config.yaml workflow a scenario uses).
     pub fn error_in(&mut self, file: &str, pos: Pos, key: &str, message: impl Into<String>) {
-        self.push(Severity::Error, Some(file), pos, key, message.into());
+        self.push(Severity::Error, false, Some(file), pos, key, message.into());
     }
 
     fn push(
         &mut self,
         severity: Severity,
+        unknown_key: bool,
         file: Option<&str>,
         pos: Pos,
         key: &str,
@@ -125,6 +138,8 @@ impl Diags {
                     col: 0,
                     key: String::new(),
                     message,
+                    // Stands for problems of every kind, so no single one.
+                    unknown_key: false,
                 });
             } else if let Some(last) = self.items.last_mut() {
                 last.severity = last.severity.max(severity);
@@ -139,6 +154,7 @@ impl Diags {
             col: pos.col,
             key: key.to_string(),
             message,
+            unknown_key,
         });
     }
 

@@ -36,8 +36,56 @@ pub struct Registry {
     /// Every scenario that loaded, hidden ones and the config's registry-only control-plane
     /// scenarios included, sorted by name.
     pub scenarios: Vec<ScenarioDef>,
-    /// Diagnostics found while loading: warnings, and with `load_collecting` also errors.
-    pub warnings: Vec<Diagnostic>,
+    /// Diagnostics of the inputs that loaded: warnings, and errors of config.yaml, the
+    /// conventions or the scenarios folder (which [`Registry::load_collecting`] leaves to
+    /// its caller). The skipped files keep theirs in [`Registry::skipped`].
+    pub diagnostics: Vec<Diagnostic>,
+    /// Scenario files left out because they have errors, in file order.
+    pub skipped: Vec<Skipped>,
+    /// How many scenario files there were (found in the folder, or embedded), skipped
+    /// ones included.
+    pub scenario_files: usize,
+    /// Names of the scenarios config.yaml declares (`control_plane.request_scenarios`)
+    /// that no file replaces: their problems are config.yaml's.
+    pub declared_in_config: Vec<String>,
+}
+
+/// A scenario file left out of the load because it has errors.
+#[derive(Clone, Debug)]
+pub struct Skipped {
+    /// The scenario's name (the file stem).
+    pub name: String,
+    /// The file, as the user named it.
+    pub file: String,
+    /// The first error found in the file: what the skip report shows.
+    pub error: Diagnostic,
+    /// Every diagnostic of the file, for `validate`.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Skipped {
+    /// A file left out with its diagnostics (of which one at least is an error).
+    pub fn new(name: String, file: String, diagnostics: Vec<Diagnostic>) -> Skipped {
+        let error = diagnostics
+            .iter()
+            .find(|d| d.severity == Severity::Error)
+            .cloned()
+            .unwrap_or_else(|| Diagnostic {
+                severity: Severity::Error,
+                file: file.as_str().into(),
+                line: 0,
+                col: 0,
+                key: String::new(),
+                message: "the file could not be loaded".into(),
+                unknown_key: false,
+            });
+        Skipped {
+            name,
+            file,
+            error,
+            diagnostics,
+        }
+    }
 }
 
 /// Scenarios that document the format; they run by name only.
@@ -58,6 +106,7 @@ fn read_file(path: &Path, all: &mut Vec<Diagnostic>) -> Option<String> {
                 col: 0,
                 key: String::new(),
                 message: format!("cannot read the file: it {e}"),
+                unknown_key: false,
             });
             None
         }
@@ -76,9 +125,11 @@ fn parse_source(file: &str, text: &str, all: &mut Vec<Diagnostic>) -> Option<(ya
 }
 
 impl Registry {
-    /// Loads what can be loaded: scenario files with errors are left out and their
-    /// diagnostics kept in `warnings` (errors included); fails only when the config
-    /// or the semantic conventions cannot be used. For `validate`, which reports all.
+    /// Loads what can be loaded: a scenario file with errors is left out (see
+    /// [`Registry::skipped`]) and the others still load. Fails only when the config or
+    /// the semantic conventions cannot be used at all; errors in them that still let
+    /// them load are in [`Registry::diagnostics`], for the caller to refuse (see
+    /// [`Registry::shared_errors`]), so that `validate` can report every file.
     pub fn load_collecting(src: &Sources) -> Result<Registry, LoadError> {
         let mut all: Vec<Diagnostic> = Vec::new();
 
@@ -124,10 +175,13 @@ impl Registry {
         }
 
         let mut scenarios = Vec::new();
+        let mut skipped = Vec::new();
+        let mut scenario_files = 0;
+        let mut declared_in_config = Vec::new();
         if let Some(cfg) = &config {
             // Each file is read when its turn comes, so only one is in memory at a time.
             let files: Vec<(String, String, ScenarioText)> = match &src.scenarios_dir {
-                Some(dir) => scenario_files(dir, &mut all)
+                Some(dir) => scenario_files_in(dir, &mut all, &mut skipped)
                     .into_iter()
                     .map(|(name, path)| {
                         (name, path.display().to_string(), ScenarioText::File(path))
@@ -144,25 +198,33 @@ impl Registry {
                     })
                     .collect(),
             };
+            scenario_files = files.len() + skipped.len();
             for (name, file, source) in files {
-                let text = match source {
-                    ScenarioText::File(p) => read_file(&p, &mut all),
+                // A file with errors is left out with its diagnostics; the others still load.
+                let mut d = Vec::new();
+                let loaded = match source {
+                    ScenarioText::File(p) => read_file(&p, &mut d),
                     ScenarioText::Embedded(t) => Some(t.to_string()),
-                };
-                let Some(text) = text else { continue };
-                if let Some((node, mut d)) = parse_source(&file, &text, &mut all) {
-                    // A file with errors is reported and left out; the others still load.
-                    if let Some(s) =
-                        scenario::load(&node, &name, cfg, &mut d).filter(|_| !d.has_errors())
-                    {
+                }
+                .and_then(|text| parse_source(&file, &text, &mut d))
+                .and_then(|(node, mut fd)| {
+                    let s = scenario::load(&node, &name, cfg, &mut fd);
+                    let ok = !fd.has_errors();
+                    d.append(&mut fd.items);
+                    s.filter(|_| ok)
+                });
+                match loaded {
+                    Some(s) => {
                         scenarios.push(s);
+                        all.append(&mut d);
                     }
-                    all.append(&mut d.items);
+                    None => skipped.push(Skipped::new(name, file, d)),
                 }
             }
             // Registry-only control-plane scenarios belong to the config that declares them:
             // added with the bundled definitions or a config of the user's own, but the bundled
-            // config's entries are not mixed into a user's scenarios folder. A file of the same name wins.
+            // config's entries are not mixed into a user's scenarios folder. A file of the same
+            // name wins, even a skipped one.
             let registry_applies = src.scenarios_dir.is_none() || src.config.is_some();
             for rs in cfg
                 .control_plane
@@ -170,14 +232,20 @@ impl Registry {
                 .iter()
                 .filter(|_| registry_applies)
             {
-                if !scenarios.iter().any(|s| s.name == rs.name) {
+                let taken = |n: &str| n == rs.name;
+                if !scenarios.iter().any(|s| taken(&s.name))
+                    && !skipped.iter().any(|s| taken(&s.name))
+                {
                     scenarios.push(ScenarioDef::from_request_scenario(rs, cfg));
+                    declared_in_config.push(rs.name.clone());
                 }
             }
             scenarios.sort_by(|a, b| a.name.cmp(&b.name));
+            skipped.sort_by(|a, b| a.file.cmp(&b.file));
         }
 
         let (Some(config), Some(semconv)) = (config, semconv) else {
+            all.extend(skipped.into_iter().flat_map(|s| s.diagnostics));
             all.sort_by_key(|d| std::cmp::Reverse(d.severity));
             return Err(LoadError { diagnostics: all });
         };
@@ -185,19 +253,47 @@ impl Registry {
             config,
             semconv,
             scenarios,
-            warnings: all,
+            diagnostics: all,
+            skipped,
+            scenario_files,
+            declared_in_config,
         })
     }
 
     /// Loads everything; any error (in any file) fails the load with every diagnostic.
     pub fn load(src: &Sources) -> Result<Registry, LoadError> {
         let reg = Self::load_collecting(src)?;
-        if reg.warnings.iter().any(|d| d.severity == Severity::Error) {
-            let mut all = reg.warnings;
-            all.sort_by_key(|d| std::cmp::Reverse(d.severity));
-            return Err(LoadError { diagnostics: all });
+        if reg.shared_errors() || !reg.skipped.is_empty() {
+            return Err(LoadError {
+                diagnostics: reg.all_diagnostics(),
+            });
         }
         Ok(reg)
+    }
+
+    /// Whether the inputs every scenario needs (config.yaml, the conventions, the
+    /// scenarios folder) have errors: then nothing may run.
+    pub fn shared_errors(&self) -> bool {
+        self.diagnostics
+            .iter()
+            .any(|d| d.severity == Severity::Error)
+    }
+
+    /// Every diagnostic, the skipped files' included, errors first.
+    pub fn all_diagnostics(&self) -> Vec<Diagnostic> {
+        let mut all = self.diagnostics.clone();
+        all.extend(
+            self.skipped
+                .iter()
+                .flat_map(|s| s.diagnostics.iter().cloned()),
+        );
+        all.sort_by_key(|d| std::cmp::Reverse(d.severity));
+        all
+    }
+
+    /// The skipped scenario file of this name, if any.
+    pub fn skipped(&self, name: &str) -> Option<&Skipped> {
+        self.skipped.iter().find(|s| s.name == name)
     }
 
     /// The scenario of this name (hidden ones included).
@@ -225,8 +321,15 @@ impl Registry {
             .collect()
     }
 
-    /// A helpful message for an unknown scenario name.
-    pub fn unknown_scenario(&self, name: &str) -> String {
+    /// Why no scenario of this name is loaded: its file was skipped (and the first
+    /// error why), or there is none (with the nearest name).
+    pub fn missing_scenario(&self, name: &str) -> String {
+        if let Some(sk) = self.skipped(name) {
+            return format!(
+                "scenario `{name}` was skipped because its file has errors; the first: {} (`otelsim validate` lists every problem)",
+                sk.error
+            );
+        }
         let names: Vec<&str> = self.scenarios.iter().map(|s| s.name.as_str()).collect();
         let hint = crate::diag::closest(name, names.iter().copied())
             .map(|c| format!(" Did you mean `{c}`?"))
@@ -234,6 +337,16 @@ impl Registry {
         format!(
             "unknown scenario `{name}`.{hint} Run `otelsim list` to see the available scenarios."
         )
+    }
+
+    /// What to add to "no scenario matches" when files were skipped: they might have.
+    pub fn skip_note(&self) -> String {
+        match self.skipped.len() {
+            0 => String::new(),
+            n => format!(
+                " ({n} scenario file(s) with errors were skipped; `otelsim validate` lists every problem)"
+            ),
+        }
     }
 }
 
@@ -245,8 +358,14 @@ enum ScenarioText {
     Embedded(&'static str),
 }
 
-/// Every `*.yaml`/`*.yml` under `dir` (recursively), sorted, as (stem, path).
-fn scenario_files(dir: &Path, all: &mut Vec<Diagnostic>) -> Vec<(String, PathBuf)> {
+/// Every `*.yaml`/`*.yml` under `dir` (recursively), sorted, as (stem, path). A
+/// folder that cannot be walked is an error in `all`; a second file of the same
+/// stem is skipped.
+fn scenario_files_in(
+    dir: &Path,
+    all: &mut Vec<Diagnostic>,
+    skipped: &mut Vec<Skipped>,
+) -> Vec<(String, PathBuf)> {
     let mut paths = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     if !dir.is_dir() {
@@ -257,6 +376,7 @@ fn scenario_files(dir: &Path, all: &mut Vec<Diagnostic>) -> Vec<(String, PathBuf
             col: 0,
             key: String::new(),
             message: "scenarios directory does not exist or is not a directory".into(),
+            unknown_key: false,
         });
         return Vec::new();
     }
@@ -296,9 +416,10 @@ fn scenario_files(dir: &Path, all: &mut Vec<Diagnostic>) -> Vec<(String, PathBuf
             .unwrap_or_default()
             .to_string();
         if let Some(&first) = stems.get(&stem) {
-            let mut d = Diags::new(p.display().to_string());
+            let file = p.display().to_string();
+            let mut d = Diags::new(file.as_str());
             d.error(Pos::default(), "", format!("scenario name `{stem}` is already defined by {}; scenario names (file stems) must be unique", out[first].1.display()));
-            all.append(&mut d.items);
+            skipped.push(Skipped::new(stem, file, d.items));
             continue;
         }
         stems.insert(stem.clone(), out.len());

@@ -706,7 +706,8 @@ impl<'a> MapReader<'a> {
             })
     }
 
-    /// Reports every key that was never read as unknown, naming the valid ones.
+    /// Reports every key that was never read as unknown, naming the valid ones; how
+    /// bad that is, the file's reader decides ([`Diags::unknown_keys`]).
     pub fn finish(self, diags: &mut Diags) {
         let mut known = self.known.clone();
         known.sort_unstable();
@@ -719,7 +720,7 @@ impl<'a> MapReader<'a> {
                 Some(c) => format!(" (did you mean `{c}`?)"),
                 None => String::new(),
             };
-            diags.error(
+            diags.unknown_key(
                 v.key_pos,
                 &join(&self.path, k),
                 format!("unknown key{hint}; valid keys here: {}", known.join(", ")),
@@ -857,6 +858,7 @@ pub fn describe(node: &Node) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::diag::Severity;
 
     fn load(src: &str) -> (Option<Node>, Diags) {
         let mut d = Diags::new("t.yaml");
@@ -1067,5 +1069,18 @@ mod tests {
         assert_eq!(d.items.len(), 1);
         assert!(d.items[0].message.contains("did you mean `latency`"));
         assert_eq!(d.items[0].key, "root.latncy");
+        assert!(d.items[0].unknown_key);
+        assert_eq!(d.items[0].severity, Severity::Error, "an error by default");
+        // A reader that allows unknown keys gets a warning, still marked as one.
+        let mut d = Diags::new("t.yaml");
+        d.unknown_keys = Severity::Warning;
+        let mut r = MapReader::new(&n, "root", &mut d).unwrap();
+        r.get("latency");
+        r.get("name");
+        r.finish(&mut d);
+        assert_eq!(d.items.len(), 1);
+        assert!(d.items[0].unknown_key);
+        assert_eq!(d.items[0].severity, Severity::Warning);
+        assert!(!d.has_errors());
     }
 }

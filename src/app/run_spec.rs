@@ -109,7 +109,7 @@ fn check_run_id(id: &str) -> Result<(), Failure> {
 
 fn scenario_run(s: &Settings, prep: &Prepared, a: &ScenarioArgs) -> Result<CheckedRun, Failure> {
     let Some(plan) = prep.plans.get(&a.name) else {
-        return Err(Failure::input(prep.registry.unknown_scenario(&a.name)));
+        return Err(Failure::input(prep.registry.missing_scenario(&a.name)));
     };
     if let Some(ms) = a.interval {
         check_interval(ms)?;
@@ -208,16 +208,20 @@ fn mixed_run(s: &Settings, prep: &Prepared, a: &RunArgs) -> Result<CheckedRun, F
 fn picks(prep: &Prepared, a: &RunArgs) -> Result<Picks, Failure> {
     let candidates = prep.registry.filtered(&a.tags);
     let names = candidates.iter().map(|c| c.name.clone()).collect();
+    let skip_note = prep.registry.skip_note();
     if a.each_once {
         if candidates.is_empty() {
-            return Err(Failure::input(format!(
-                "no scenario matches --tags {}",
-                a.tags.join(",")
-            )));
+            let what = if a.tags.is_empty() {
+                "no scenario to run".to_string()
+            } else {
+                format!("no scenario matches --tags {}", a.tags.join(","))
+            };
+            return Err(Failure::input(format!("{what}{skip_note}")));
         }
         return Ok(Picks::EachOnce(names));
     }
-    let weights = Picker::new(&candidates).map_err(Failure::input)?;
+    let weights =
+        Picker::new(&candidates).map_err(|e| Failure::input(format!("{e}{skip_note}")))?;
     // Without a count, the duration or the load shape bounds the run
     // (a constant --rate alone runs until Ctrl-C); with none, 100 picks.
     let bounded =

@@ -2,12 +2,12 @@
 //! scenarios, what to run and how (picks, load shape, timing, engine), one pick's
 //! generation, per-pick RNG streams, the clock, and Ctrl-C.
 
-use crate::diag::Diags;
+use crate::diag::{Diagnostic, Diags, Severity};
 
 use crate::pace::{Profile, RateUnit};
 use crate::plan::{Compiler, ScenarioPlan, World, WorldOptions};
 
-use crate::registry::{Registry, Sources};
+use crate::registry::{Registry, Skipped, Sources};
 use crate::show;
 use rand::Rng;
 use std::collections::BTreeMap;
@@ -16,52 +16,77 @@ use std::time::{Duration, SystemTime};
 
 /// Everything loaded and compiled once per process.
 pub struct Prepared {
-    /// The loaded inputs.
+    /// The loaded inputs; a scenario that does not compile is moved to its `skipped`.
     pub registry: Registry,
     /// What every scenario of the run shares.
     pub world: World,
     /// Every scenario that compiled, by name.
     pub plans: BTreeMap<String, ScenarioPlan>,
-    /// Compile-time warnings (enum values normalised and the like).
-    pub warnings: Vec<crate::diag::Diagnostic>,
+    /// Warnings of every input that loaded (enum values normalised, unknown keys in
+    /// scenario files and the like). The skipped files keep theirs.
+    pub warnings: Vec<Diagnostic>,
 }
 
-/// Loads and compiles; errors carry every diagnostic. Every scenario that loaded is
-/// compiled even when other files have errors, so all problems are reported at once.
+impl Prepared {
+    /// Every problem of every file, the skipped ones' included, errors first: what
+    /// `validate` lists.
+    pub fn all_diagnostics(&self) -> Vec<Diagnostic> {
+        let mut all = self.registry.all_diagnostics();
+        all.extend(self.warnings.iter().cloned());
+        all.sort_by_key(|d| std::cmp::Reverse(d.severity));
+        all
+    }
+}
+
+/// Loads and compiles what can be: a scenario file that does not load or compile
+/// is skipped (`registry.skipped`) and the others still run. Fails, with every
+/// diagnostic of every file, only when config.yaml or the conventions have errors
+/// (a scenario config.yaml declares that does not compile is one of them).
 pub fn prepare(sources: &Sources, opts: &WorldOptions) -> Result<Prepared, crate::diag::LoadError> {
-    let registry = Registry::load_collecting(sources)?;
+    let mut registry = Registry::load_collecting(sources)?;
     let mut wd = Diags::new(registry.config.source.as_str());
     let world = World::new(&registry.config, &registry.semconv, opts, &mut wd);
-    let (mut errors, mut warnings): (Vec<_>, Vec<_>) = registry
-        .warnings
-        .iter()
-        .cloned()
-        .partition(|d| d.severity == crate::diag::Severity::Error);
-    warnings.append(&mut wd.items);
+    // Warnings move here; errors of the shared inputs stay in the registry.
+    registry.diagnostics.append(&mut wd.items);
+    let (shared, mut warnings): (Vec<_>, Vec<_>) = std::mem::take(&mut registry.diagnostics)
+        .into_iter()
+        .partition(|d| d.severity == Severity::Error);
+    registry.diagnostics = shared;
     let compiler = Compiler {
         world: &world,
         cfg: &registry.config,
         sc: &registry.semconv,
     };
     let mut plans = BTreeMap::new();
+    let mut failed = Vec::new();
     for s in &registry.scenarios {
         let mut d = Diags::new(s.source.as_str());
-        if let Some(p) = compiler.scenario(s, &mut d) {
-            plans.insert(s.name.clone(), p);
-        }
-        for item in d.items {
-            if item.severity == crate::diag::Severity::Error {
-                errors.push(item);
-            } else {
-                warnings.push(item);
+        match compiler.scenario(s, &mut d) {
+            Some(p) if !d.has_errors() => {
+                plans.insert(s.name.clone(), p);
+                warnings.append(&mut d.items);
             }
+            _ if registry.declared_in_config.contains(&s.name) => {
+                registry.diagnostics.append(&mut d.items);
+            }
+            _ => failed.push((s.name.clone(), s.source.clone(), d.items)),
         }
     }
     crate::generate::attach_semconv_fill(&world, &registry.semconv, plans.values_mut());
-    if !errors.is_empty() {
-        errors.extend(warnings);
+    for (name, file, mut diags) in failed {
+        // The file's load warnings go with it, so a skipped file is reported once.
+        let (mine, others): (Vec<_>, Vec<_>) = warnings.into_iter().partition(|d| *d.file == *file);
+        warnings = others;
+        let mut all = mine;
+        all.append(&mut diags);
+        registry.scenarios.retain(|s| s.name != name);
+        registry.skipped.push(Skipped::new(name, file, all));
+    }
+    registry.skipped.sort_by(|a, b| a.file.cmp(&b.file));
+    if registry.shared_errors() {
+        registry.diagnostics.extend(warnings);
         return Err(crate::diag::LoadError {
-            diagnostics: errors,
+            diagnostics: registry.all_diagnostics(),
         });
     }
     Ok(Prepared {

@@ -18,6 +18,7 @@ mod hostile_input;
 mod house;
 mod late_v1;
 mod pacing;
+mod partial_load;
 mod property;
 mod realism;
 mod robustness;

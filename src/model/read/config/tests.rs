@@ -102,10 +102,11 @@ fn non_scalar_attribute_values_are_errors() {
 
 #[test]
 fn unknown_keys_inside_a_service_name_the_valid_one() {
+    // An error in config.yaml, unlike in a scenario file: every scenario depends on it.
     one_error(
         "services:\n  checkout:\n    atributes:\n      tier: gold\n",
         &[
-            "config.yaml:3:5",
+            "config.yaml:3:5: error:",
             "key `services.checkout.atributes`",
             "did you mean `attributes`",
             "valid keys here: attributes",

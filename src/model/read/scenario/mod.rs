@@ -6,7 +6,7 @@ pub mod step;
 #[cfg(test)]
 mod tests;
 
-use crate::diag::{Diags, Pos};
+use crate::diag::{Diags, Pos, Severity};
 use crate::model::config::{AttemptSpec, Config};
 use crate::model::read::config::control_plane::read_exception;
 use crate::model::read::config::read_attempts;
@@ -23,8 +23,10 @@ use crate::yaml::{
 };
 use step::read_step;
 
-/// Loads a scenario file. `name` is the file stem.
+/// Loads a scenario file. `name` is the file stem. An unknown key is a warning:
+/// folders of scenario files written for an older or newer tool must still load.
 pub fn load(root: &Node, name: &str, cfg: &Config, d: &mut Diags) -> Option<ScenarioDef> {
+    d.unknown_keys = Severity::Warning;
     let mut r = MapReader::new(root, "", d)?;
     let text = |r: &mut MapReader<'_>, k: &'static str, d: &mut Diags| {
         r.get(k).and_then(|n| read_str(n, k, d))
@@ -184,14 +186,12 @@ fn check_goal_needs(
                 );
             }
         }
-        Some("outlier_no_tools") => {
-            if !context.tools.as_ref().is_some_and(|(_, t)| t.is_empty()) {
-                d.warn(
-                    pos,
-                    "data_plane.goal",
-                    "goal `outlier_no_tools` describes a turn without tool calls, but `context.tools` is not `[]`: the workflow's tool steps still run",
-                );
-            }
+        Some("outlier_no_tools") if !context.tools.as_ref().is_some_and(|(_, t)| t.is_empty()) => {
+            d.warn(
+                pos,
+                "data_plane.goal",
+                "goal `outlier_no_tools` describes a turn without tool calls, but `context.tools` is not `[]`: the workflow's tool steps still run",
+            );
         }
         _ => {}
     }

@@ -108,15 +108,20 @@ fn a_service_must_be_a_name() {
 }
 
 #[test]
-fn a_misspelt_service_key_suggests_it() {
+fn a_misspelt_service_key_is_a_warning_that_suggests_it() {
     let cfg = config(TWO_SERVICES);
+    let src = "root:\n  type: vendor.a2a.orchestrate\n  servic: checkout\n";
     one_error(
         &cfg,
-        "root:\n  type: vendor.a2a.orchestrate\n  servic: checkout\n",
+        src,
         &[
-            "defs/shop.yaml:3:3",
+            "defs/shop.yaml:3:3: warning:",
             "key `root.servic`",
             "did you mean `service`",
         ],
     );
+    // The file still loads, without the key it does not know.
+    let (def, _) = scenario(&cfg, src);
+    let root = def.expect("scenario loads").root.expect("has a root");
+    assert_eq!(root.service, None);
 }
