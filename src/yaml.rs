@@ -694,6 +694,16 @@ impl<'a> MapReader<'a> {
         let _ = self.get(key);
     }
 
+    /// Marks every key `known` accepts as known without reading it (a family of
+    /// documentation-only keys, such as anchor holders).
+    pub fn ignore_where(&mut self, known: impl Fn(&str) -> bool) {
+        for ((k, _), u) in self.entries.iter().zip(self.used.iter_mut()) {
+            if known(k) {
+                *u = true;
+            }
+        }
+    }
+
     /// All entries, marking them read (for free-form maps such as attributes).
     pub fn rest(&mut self) -> impl Iterator<Item = &'a (String, Node)> + '_ {
         self.entries

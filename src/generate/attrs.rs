@@ -57,8 +57,20 @@ pub fn attach_semconv_fill<'a>(
         }
     }
     for plan in plans {
+        // A v2 file says every attribute itself.
+        if !plan.semconv_fill {
+            continue;
+        }
         for part in &mut plan.parts {
             walk(world, sc, &mut part.root);
+        }
+        for turn in plan.turns.iter_mut() {
+            if let Some(t) = turn.turn_parts.as_mut() {
+                let t = std::sync::Arc::make_mut(t);
+                for part in t.parts.iter_mut().chain(t.by_window.iter_mut().flatten()) {
+                    walk(world, sc, &mut part.root);
+                }
+            }
         }
     }
 }
@@ -315,9 +327,12 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
         self.mcp_session.clone().unwrap_or_else(|| Arc::from(""))
     }
 
+    /// Marks span `idx` failed with `error_type`; records an exception event unless
+    /// `node` is verbatim (its file writes its own events).
     pub(super) fn mark_failed(
         &mut self,
         idx: usize,
+        node: &Node,
         error_type: &Key,
         exception: Option<&(Arc<str>, Arc<str>)>,
     ) {
@@ -333,6 +348,9 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
             ),
         };
         s.status_message = Some(emsg.clone());
+        if node.verbatim {
+            return;
+        }
         let at = s.end_ns.saturating_sub(1_000).max(s.start_ns);
         s.events.push(Event {
             name: k.exception.clone(),
@@ -373,7 +391,12 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
             }
         }
         for e in &node.events {
-            let at = span.start_ns + span.duration_ns() / 3;
+            // A file's own events are stamped at their span's start, as the format does.
+            let at = if node.verbatim {
+                span.start_ns
+            } else {
+                span.start_ns + span.duration_ns() / 3
+            };
             span.events.push(Event {
                 name: e.name.clone(),
                 time_ns: at,
@@ -392,7 +415,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
             } else {
                 None
             };
-            self.mark_failed(idx, et, exc);
+            self.mark_failed(idx, node, et, exc);
             if let Some(m) = node.error.message.as_ref().filter(|_| o.own) {
                 self.spans[idx].status_message = Some(m.clone());
             }
@@ -441,7 +464,9 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
                         k.tools_available.clone(),
                         AttrValue::Int(t.server_tool_count),
                     ));
-                    self.tool_selection_event(idx, t, &node.tool_plan);
+                    if !node.verbatim {
+                        self.tool_selection_event(idx, t, &node.tool_plan);
+                    }
                 }
             }
             Role::McpExecute => {
@@ -582,7 +607,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
         if let Some(t) = &node.tool {
             set.push((k.tool_name.clone(), AttrValue::Str(t.name.clone())));
         }
-        if let Some(sample) = self.input.sample {
+        if let Some(sample) = self.input.sample.filter(|_| node.capture) {
             set.push((k.input_messages.clone(), sample.input_messages.clone()));
             if !failed {
                 set.push((k.output_messages.clone(), sample.output_messages.clone()));

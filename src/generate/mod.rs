@@ -34,6 +34,8 @@ pub struct RequestInput<'a> {
     pub turn_index: Option<u32>,
     /// The conversation sample the LLM spans carry; `None` when the scenario has none.
     pub sample: Option<&'a PlannedSample>,
+    /// The schedule window the request falls in (v2), which picks its latency profile.
+    pub window: Option<usize>,
 }
 
 /// Generates one iteration of a scenario: one request, or one session of several
@@ -66,19 +68,32 @@ pub fn generate_iteration<R: Rng + ?Sized>(
             enduser_id: enduser,
             turn_index: None,
             sample,
+            window: None,
         };
         return generate_request(world, plan, &input, end_ns, rng);
     }
+    let window = plan
+        .windows
+        .iter()
+        .position(|w| crate::plan::window_active(w, end_ns));
     // Generate each turn at a provisional end, then lay the session back from end_ns.
     let mut turns: Vec<Vec<TraceRecord>> = Vec::new();
+    let (mut session, mut turn_no) = (session, 0u32);
     for (i, sample) in plan.turns.iter().enumerate() {
+        // A v2 scenario's next end user starts a session of their own.
+        if sample.new_session && i > 0 {
+            session = ids.session_id.render(rng, &plan.tenant_id).into();
+            turn_no = 0;
+        }
+        turn_no += 1;
         let request = ids.request_id.render(rng, &plan.tenant_id).into();
         let input = RequestInput {
             session_id: session.clone(),
             request_id: request,
-            enduser_id: enduser.clone(),
-            turn_index: Some(i as u32 + 1),
+            enduser_id: sample.enduser_id.clone().unwrap_or_else(|| enduser.clone()),
+            turn_index: Some(turn_no),
             sample: Some(sample),
+            window,
         };
         turns.push(generate_request(world, plan, &input, end_ns, rng));
     }
@@ -113,8 +128,14 @@ pub fn generate_request<R: Rng + ?Sized>(
     end_ns: u64,
     rng: &mut R,
 ) -> Vec<TraceRecord> {
-    let mut traces: Vec<(TraceRecord, u64)> = plan
-        .parts
+    // A turn with traces of its own (and, in a schedule window, that window's durations).
+    let own = input.sample.and_then(|s| s.turn_parts.as_deref());
+    let parts = match (own, input.window) {
+        (Some(t), Some(w)) if w < t.by_window.len() => &t.by_window[w],
+        (Some(t), _) => &t.parts,
+        (None, _) => &plan.parts,
+    };
+    let mut traces: Vec<(TraceRecord, u64)> = parts
         .iter()
         .map(|part| {
             let t = generate_part(world, plan, part, input, rng);
@@ -225,15 +246,12 @@ fn generate_part<R: Rng + ?Sized>(
     rng: &mut R,
 ) -> TraceRecord {
     let trace_id = nonzero_id::<16, R>(rng);
-    // A turn that lists its own steps runs its own data-plane tree.
-    let turn_tree = input
-        .sample
-        .and_then(|s| s.turn_tree.as_deref())
-        .filter(|_| part.label == "data_plane");
-    let (root, goal) = match turn_tree {
-        Some(t) => (&t.root, t.goal.as_ref()),
-        None => (&part.root, plan.goal.as_ref()),
+    let sample = input.sample;
+    let goal = match sample.and_then(|s| s.turn_parts.as_deref()) {
+        Some(t) => t.goal.as_ref(),
+        None => plan.goal.as_ref(),
     };
+    let root = &part.root;
     let mut b = Builder {
         world,
         plan,
@@ -256,7 +274,9 @@ fn generate_part<R: Rng + ?Sized>(
     b.instance(root, None, false);
     TraceRecord {
         trace_id,
-        scope: plan.scope.clone(),
+        scope: sample
+            .and_then(|s| s.scope.clone())
+            .unwrap_or_else(|| plan.scope.clone()),
         scenario: plan.name.clone(),
         spans: b.spans,
     }
@@ -619,7 +639,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
             );
             if !success {
                 let exc = forced.and_then(|f| f.exception.as_ref());
-                self.mark_failed(idx, &error_type, exc);
+                self.mark_failed(idx, node, &error_type, exc);
                 prev_error = Some(error_type.clone());
                 last_fail = Some(error_type);
             } else {

@@ -42,6 +42,7 @@ fn request(reg: &Registry, world: &World, name: &str, seed: u64) -> Vec<TraceRec
         enduser_id: "user".into(),
         turn_index: None,
         sample: plan.samples.first(),
+        window: None,
     };
     let mut rng = Pcg64Mcg::seed_from_u64(seed);
     generate_request(world, &plan, &input, END, &mut rng)

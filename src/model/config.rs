@@ -365,6 +365,27 @@ pub struct Config {
     pub services: Vec<ServiceDef>,
     /// The LLM catalogue (`llm:`; a built-in one when absent).
     pub llm_models: Vec<LlmModel>,
+    /// `mcp_tool_genai_payloads`: per tool, the fields its arguments and result may have
+    /// and the sample payloads a v2 scenario's own payloads are merged over.
+    pub tool_payloads: BTreeMap<String, ToolPayloadContract>,
+}
+
+/// One tool's payload contract (`mcp_tool_genai_payloads.<tool>`).
+#[derive(Clone, Debug, Default)]
+pub struct ToolPayloadContract {
+    /// `gen_ai.tool.call.arguments`: allowed fields and the sample.
+    pub arguments: Option<PayloadContract>,
+    /// `gen_ai.tool.call.result`: allowed fields and the sample.
+    pub result: Option<PayloadContract>,
+}
+
+/// The fields a payload may have (`structure` keys) and its default (`sample`).
+#[derive(Clone, Debug, Default)]
+pub struct PayloadContract {
+    /// The allowed field names, in file order; empty: any.
+    pub fields: Vec<String>,
+    /// The default payload scenario payloads are merged over.
+    pub sample: Vec<(String, crate::yaml::Node)>,
 }
 
 impl Config {

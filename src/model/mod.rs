@@ -11,6 +11,7 @@ pub mod distribution;
 pub mod read;
 pub mod scenario;
 pub mod semconv;
+pub mod v2;
 
 pub use crate::record::AttrValue;
 pub use read::{attr_from_key, attr_from_node};

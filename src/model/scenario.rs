@@ -55,6 +55,8 @@ pub enum Format {
     /// The predecessor's later v1 files: `conversation.external`, `context.tools`,
     /// tool-call payloads, `llm_interactions`, per-turn `steps`, `goal`.
     LateV1,
+    /// The predecessor's v2 files: `tenant`, `agent`, `endusers` with literal turns.
+    V2,
 }
 
 impl Format {
@@ -63,6 +65,7 @@ impl Format {
         match self {
             Format::V1 => "v1",
             Format::LateV1 => "late-v1",
+            Format::V2 => "v2",
         }
     }
 }
@@ -328,6 +331,8 @@ pub struct ScenarioDef {
     pub format: Format,
     /// `root:`: an explicit span tree.
     pub root: Option<StepDef>,
+    /// What a v2 file says beyond the common fields (its end users and their turns).
+    pub v2: Option<Box<crate::model::v2::V2Scenario>>,
 }
 
 impl ScenarioDef {
@@ -367,6 +372,7 @@ impl ScenarioDef {
             cycle_samples: false,
             format: Format::V1,
             root: None,
+            v2: None,
         }
     }
 }

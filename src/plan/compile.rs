@@ -12,12 +12,12 @@ use crate::model::scenario::{
 use crate::model::semconv::Semconv;
 use crate::plan::content::{higher_latency_attrs, payload_for, payload_text};
 
-fn key(s: &str) -> Key {
+pub(super) fn key(s: &str) -> Key {
     Arc::from(s)
 }
 
 /// The written name of a class the compiler builds itself.
-fn class_name(class: SpanClass) -> &'static str {
+pub(super) fn class_name(class: SpanClass) -> &'static str {
     class.name().unwrap_or("unknown")
 }
 
@@ -34,20 +34,10 @@ pub struct Compiler<'a> {
 impl<'a> Compiler<'a> {
     /// Resolves one scenario into its plan; `None` (with errors in `d`) when it cannot run.
     pub fn scenario(&self, s: &ScenarioDef, d: &mut Diags) -> Option<ScenarioPlan> {
-        // --tenant-id beats context.tenant_uuid beats context.tenant (a config key).
-        let tenant = self
-            .world
-            .tenant_override
-            .clone()
-            .or_else(|| s.context.tenant_uuid.clone())
-            .or_else(|| {
-                s.context
-                    .tenant
-                    .as_deref()
-                    .and_then(|t| self.cfg.tenant(t))
-                    .map(|t| t.id.clone())
-            })
-            .unwrap_or_else(|| "default".to_string());
+        if let Some(v) = &s.v2 {
+            return self.v2(s, v, d);
+        }
+        let tenant = self.tenant_id(s);
         let mut goal = None;
         let server = s
             .overrides
@@ -224,7 +214,16 @@ impl<'a> Compiler<'a> {
                 continue;
             };
             if let Some((root, goal)) = self.workflow(name, steps, s, server, profile, d) {
-                planned_turn.turn_tree = Some(Arc::new(TurnTree { root, goal }));
+                // The turn's parts: the scenario's, with its own data-plane tree.
+                let mut turn_parts = parts.clone();
+                for p in turn_parts.iter_mut().filter(|p| p.label == "data_plane") {
+                    p.root = root.clone();
+                }
+                planned_turn.turn_parts = Some(Arc::new(TurnParts {
+                    parts: turn_parts,
+                    goal,
+                    by_window: Vec::new(),
+                }));
             }
         }
         Some(ScenarioPlan {
@@ -262,7 +261,26 @@ impl<'a> Compiler<'a> {
             goal,
             single_trace: self.cfg.control_plane.single_trace,
             cycle_samples: s.cycle_samples,
+            windows: Vec::new(),
+            semconv_fill: true,
         })
+    }
+
+    /// `<prefix>.tenant.id`: --tenant-id beats context.tenant_uuid beats context.tenant
+    /// (a config key).
+    pub(super) fn tenant_id(&self, s: &ScenarioDef) -> String {
+        self.world
+            .tenant_override
+            .clone()
+            .or_else(|| s.context.tenant_uuid.clone())
+            .or_else(|| {
+                s.context
+                    .tenant
+                    .as_deref()
+                    .and_then(|t| self.cfg.tenant(t))
+                    .map(|t| t.id.clone())
+            })
+            .unwrap_or_else(|| "default".to_string())
     }
 
     fn cp_template_id(&self, s: &ScenarioDef) -> Option<String> {
@@ -285,7 +303,7 @@ impl<'a> Compiler<'a> {
 
     /// A new node with everything defaulted from its class, emitted under its
     /// plane's service (the component its role belongs to).
-    fn base_node(&self, written_type: &str, control_plane: bool) -> Node {
+    pub(super) fn base_node(&self, written_type: &str, control_plane: bool) -> Node {
         let (name, class_name) = self.world.prefix.span_type(written_type);
         let class = ClassOf::parse(&class_name);
         let role = Role::of(class);
@@ -329,6 +347,8 @@ impl<'a> Compiler<'a> {
             tool_payload: None,
             tool_plan: Vec::new(),
             response_rule: false,
+            verbatim: false,
+            capture: true,
         }
     }
 
@@ -375,7 +395,7 @@ impl<'a> Compiler<'a> {
         }
     }
 
-    fn tool_ref(&self, server: &McpServer, tool_name: &str) -> Option<ToolRef> {
+    pub(super) fn tool_ref(&self, server: &McpServer, tool_name: &str) -> Option<ToolRef> {
         let t = server.tools.iter().find(|t| t.name == tool_name)?;
         Some(ToolRef {
             name: key(&t.name),

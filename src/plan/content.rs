@@ -39,6 +39,60 @@ pub fn payload_text(node: &Node, redaction: &str) -> AttrValue {
     AttrValue::str(&out)
 }
 
+/// A v2 payload as attribute text: `own` merged over the contract's `sample` (the
+/// scenario's keys win, the sample's other keys stay), keys sorted at every level,
+/// non-ASCII escaped, not cut.
+pub fn sorted_payload_text(sample: &[(String, Node)], own: Option<&Node>) -> AttrValue {
+    let mut merged: Vec<(String, Node)> = sample.to_vec();
+    if let Some(Kind::Map(entries)) = own.map(|n| &n.kind) {
+        for (k, v) in entries {
+            match merged.iter_mut().find(|(mk, _)| mk == k) {
+                Some(slot) => slot.1 = v.clone(),
+                None => merged.push((k.clone(), v.clone())),
+            }
+        }
+    }
+    let node = Node {
+        pos: Default::default(),
+        key_pos: Default::default(),
+        kind: Kind::Map(merged),
+    };
+    let mut out = String::new();
+    write_json_sorted(&node, &mut out);
+    AttrValue::str(&out)
+}
+
+/// Like [`write_json`] without masking, with every map's keys sorted.
+fn write_json_sorted(node: &Node, out: &mut String) {
+    match &node.kind {
+        Kind::Map(entries) => {
+            let mut sorted: Vec<&(String, Node)> = entries.iter().collect();
+            sorted.sort_by(|a, b| a.0.cmp(&b.0));
+            out.push('{');
+            for (i, (k, v)) in sorted.into_iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_string(k, out);
+                out.push_str(": ");
+                write_json_sorted(v, out);
+            }
+            out.push('}');
+        }
+        Kind::Seq(items) => {
+            out.push('[');
+            for (i, it) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_json_sorted(it, out);
+            }
+            out.push(']');
+        }
+        _ => write_json(node, "none", out),
+    }
+}
+
 /// Serialises `node` as JSON into `out`.
 fn write_json(node: &Node, redaction: &str, out: &mut String) {
     match &node.kind {
@@ -191,6 +245,19 @@ mod tests {
         assert_eq!(
             &*t,
             r#"{"b": 1, "a": ["x", 2.0, true, null], "c": {"d": "\u00e9\"q"}}"#
+        );
+    }
+
+    #[test]
+    fn v2_payloads_merge_over_the_sample_with_sorted_keys() {
+        let sample = node("status: opened\nclaim_id: CLM-0001\nnotes: default\n");
+        let own = node("claim_id: CLM-7\nzeta: {b: 1, a: 2}\n");
+        let AttrValue::Str(t) = sorted_payload_text(sample.as_map().unwrap(), Some(&own)) else {
+            panic!("text")
+        };
+        assert_eq!(
+            &*t,
+            r#"{"claim_id": "CLM-7", "notes": "default", "status": "opened", "zeta": {"a": 2, "b": 1}}"#
         );
     }
 

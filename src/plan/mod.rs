@@ -9,12 +9,14 @@
 mod compile;
 mod content;
 mod services;
+mod v2;
 mod world;
 
 pub use compile::{
     outcome_of_template, sanitize_scope, Compiler, LARGE_TRACE_SPANS, MAX_SPANS_PER_TRACE,
 };
 pub use services::{Service, Services, PLANE_COMPONENTS};
+pub use v2::window_active;
 pub use world::{closest_allowed, Keys, ModelChoice, Prefixer, World, WorldOptions};
 
 use crate::class::{ClassOf, SpanClass};
@@ -296,6 +298,11 @@ pub struct Node {
     /// `task.execute` wrapper does not take its child's failure (the late-v1 reading of the
     /// conventions' `error_propagation_to_response` rule).
     pub response_rule: bool,
+    /// The file lists every event of the span (v2): the generator adds none of its own
+    /// (no tool-selection event, no exception event on failure).
+    pub verbatim: bool,
+    /// An LLM call carries the conversation's messages (v2: only with content capture on).
+    pub capture: bool,
 }
 
 /// A conversation event recorded on a control-plane span from the request's sample.
@@ -376,8 +383,15 @@ pub struct PlannedSample {
     pub redacted: Option<(AttrValue, AttrValue)>,
     /// The raw user request and agent response, for the conversation events (late-v1 files).
     pub raw: Option<ContentTexts>,
-    /// The turn's own data-plane tree, when the turn lists its own `steps`.
-    pub turn_tree: Option<Arc<TurnTree>>,
+    /// The turn's own traces, when they differ from the scenario's (a late-v1 turn with its
+    /// own `steps`, every v2 turn).
+    pub turn_parts: Option<Arc<TurnParts>>,
+    /// The first turn of an end user's session: a new session starts here.
+    pub new_session: bool,
+    /// The end user's fixed pseudonymous id (v2), instead of a generated one.
+    pub enduser_id: Option<Arc<str>>,
+    /// The instrumentation scope of this turn's traces (v2: per end user).
+    pub scope: Option<Key>,
 }
 
 /// What the user sent and the agent answered, as the conversation events carry them.
@@ -391,13 +405,16 @@ pub struct ContentTexts {
     pub redacted: Option<(AttrValue, AttrValue)>,
 }
 
-/// A turn's own data-plane tree and goal targeting (`conversation.turns[].steps`).
+/// A turn's own traces and goal targeting.
 #[derive(Clone, Debug)]
-pub struct TurnTree {
-    /// The root (`a2a.orchestrate`) of the turn's data-plane trace.
-    pub root: Node,
-    /// The goal's targeting within this tree.
+pub struct TurnParts {
+    /// The traces of the turn's request, in the order they are sent.
+    pub parts: Vec<Part>,
+    /// The goal's targeting within these trees.
     pub goal: Option<GoalPlan>,
+    /// The same traces with each schedule window's latency profile (v2), in the order of
+    /// [`ScenarioPlan::windows`].
+    pub by_window: Vec<Vec<Part>>,
 }
 
 /// What a scenario's later-v1 keys add to every sample's messages.
@@ -468,7 +485,10 @@ impl PlannedSample {
             output_messages: AttrValue::Str(Arc::from(output.to_string())),
             redacted,
             raw,
-            turn_tree: None,
+            turn_parts: None,
+            new_session: false,
+            enduser_id: None,
+            scope: None,
         }
     }
 }
@@ -476,7 +496,8 @@ impl PlannedSample {
 /// One trace of a request: control-plane validation, the data-plane turn, or response validation.
 #[derive(Clone, Debug)]
 pub struct Part {
-    /// Which part: `incoming_validation`, `data_plane` or `response_validation`.
+    /// Which part: `incoming_validation`, `data_plane`, `response_validation`, or
+    /// `request` (a v2 turn's one trace).
     pub label: &'static str,
     /// The root span of the part's tree.
     pub root: Node,
@@ -523,4 +544,10 @@ pub struct ScenarioPlan {
     pub single_trace: bool,
     /// `cycle_conversation_samples`: iteration i uses sample i mod n.
     pub cycle_samples: bool,
+    /// v2 `workload_schedule` windows: while the run's clock is inside one, a turn runs
+    /// with that window's latency profile ([`TurnParts::by_window`]).
+    pub windows: Vec<crate::model::v2::V2Window>,
+    /// Whether attributes the semconv declares and nothing sets are filled (not for v2,
+    /// whose files say every attribute).
+    pub semconv_fill: bool,
 }

@@ -141,6 +141,7 @@ fn generate(yaml: &str, seed: u64) -> Vec<otelsim::record::TraceRecord> {
         enduser_id: "u".into(),
         turn_index: None,
         sample: None,
+        window: None,
     };
     let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(seed);
     generate_request(world, &plan, &input, 2_000_000_000_000_000_000, &mut rng)

@@ -80,11 +80,11 @@ pub fn load(
         .get("llm")
         .map(|n| read_llm(n, d))
         .unwrap_or_else(default_llm_models);
-    for k in [
-        "workload_schedules",
-        "default_latency_profile",
-        "mcp_tool_genai_payloads",
-    ] {
+    let tool_payloads = r
+        .get("mcp_tool_genai_payloads")
+        .map(|n| read_tool_payloads(n, d))
+        .unwrap_or_default();
+    for k in ["workload_schedules", "default_latency_profile"] {
         if let Some(n) = r.get(k) {
             d.warn(
                 n.pos,
@@ -115,7 +115,64 @@ pub fn load(
         resource,
         services,
         llm_models,
+        tool_payloads,
     })
+}
+
+/// `mcp_tool_genai_payloads: {<tool>: {gen_ai.tool.call.arguments|result: {structure, sample}}}`.
+fn read_tool_payloads(
+    node: &Node,
+    d: &mut Diags,
+) -> BTreeMap<String, crate::model::config::ToolPayloadContract> {
+    use crate::model::config::{PayloadContract, ToolPayloadContract};
+    let mut out = BTreeMap::new();
+    let Some(mut r) = MapReader::new(node, "mcp_tool_genai_payloads", d) else {
+        return out;
+    };
+    let tools: Vec<(String, Node)> = r.rest().cloned().collect();
+    for (tool, body) in tools {
+        let path = join("mcp_tool_genai_payloads", &tool);
+        let Some(mut tr) = MapReader::new(&body, &path, d) else {
+            continue;
+        };
+        let mut contract = ToolPayloadContract::default();
+        for (key, slot) in [
+            ("gen_ai.tool.call.arguments", &mut contract.arguments),
+            ("gen_ai.tool.call.result", &mut contract.result),
+        ] {
+            let Some(n) = tr.get(key) else { continue };
+            let kp = tr.sub(key);
+            let Some(mut pr) = MapReader::new(n, &kp, d) else {
+                continue;
+            };
+            let mut c = PayloadContract::default();
+            if let Some(st) = pr.get("structure") {
+                match st.as_map() {
+                    Some(m) => c.fields = m.iter().map(|(k, _)| k.clone()).collect(),
+                    None => d.error(
+                        st.pos,
+                        &pr.sub("structure"),
+                        "expected a map of field name to its description",
+                    ),
+                }
+            }
+            if let Some(sa) = pr.get("sample") {
+                match sa.as_map() {
+                    Some(m) => c.sample = m.to_vec(),
+                    None => d.error(
+                        sa.pos,
+                        &pr.sub("sample"),
+                        "expected a map: the default payload",
+                    ),
+                }
+            }
+            pr.finish(d);
+            *slot = Some(c);
+        }
+        tr.finish(d);
+        out.insert(tool, contract);
+    }
+    out
 }
 
 /// An id template; a bad one is reported and replaced so loading can go on.

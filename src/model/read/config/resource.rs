@@ -49,11 +49,14 @@ fn read_resource(node: &Node, path: &str, d: &mut Diags) -> ResourceConfig {
     if let Some(n) = r.get("attributes") {
         shared = read_attr_map(n, &r.sub("attributes"), d);
     }
-    for (plane, slot) in [
-        ("data_plane", &mut res.data_plane),
-        ("control_plane", &mut res.control_plane),
+    // The predecessor's v2 files spell the planes with a hyphen and keep the version
+    // in an anchor holder (`service_version: &v "2.1.1"`) that is no attribute.
+    r.ignore("service_version");
+    for (planes, slot) in [
+        (["data_plane", "data-plane"], &mut res.data_plane),
+        (["control_plane", "control-plane"], &mut res.control_plane),
     ] {
-        if let Some(n) = r.get(plane) {
+        if let Some((plane, n)) = r.get_any(&planes) {
             let p = r.sub(plane);
             if let Some(mut pr) = MapReader::new(n, &p, d) {
                 if let Some(a) = pr.get("attributes") {

@@ -5,6 +5,7 @@
 pub mod step;
 #[cfg(test)]
 mod tests;
+pub mod v2;
 
 use crate::diag::{Diags, Pos, Severity};
 use crate::model::config::{AttemptSpec, Config};
@@ -27,6 +28,9 @@ use step::read_step;
 /// folders of scenario files written for an older or newer tool must still load.
 pub fn load(root: &Node, name: &str, cfg: &Config, d: &mut Diags) -> Option<ScenarioDef> {
     d.unknown_keys = Severity::Warning;
+    if v2::is_v2(root) {
+        return v2::load(root, name, cfg, d);
+    }
     let mut r = MapReader::new(root, "", d)?;
     let text = |r: &mut MapReader<'_>, k: &'static str, d: &mut Diags| {
         r.get(k).and_then(|n| read_str(n, k, d))
@@ -152,6 +156,7 @@ pub fn load(root: &Node, name: &str, cfg: &Config, d: &mut Diags) -> Option<Scen
         cycle_samples,
         format,
         root: root_step.flatten(),
+        v2: None,
     })
 }
 
