@@ -459,6 +459,11 @@ fn validate(s: &Settings, a: &ValidateArgs) -> Result<(), Failure> {
             for w in &p.warnings {
                 println!("{w}");
             }
+            // Declared attributes a scenario can never emit.
+            let coverage = crate::generate::never_emitted(&p.world, &p.registry.semconv, &p.plans);
+            for w in &coverage {
+                println!("{w}");
+            }
             if a.show_schema {
                 println!("span names ({}):", p.registry.semconv.spans.len());
                 for sp in &p.registry.semconv.spans {
@@ -498,7 +503,7 @@ fn validate(s: &Settings, a: &ValidateArgs) -> Result<(), Failure> {
                 "ok: config {}, semconv {}, {scenarios}, {}",
                 p.registry.config.source,
                 p.registry.semconv.source,
-                plural(p.warnings.len(), "warning")
+                plural(p.warnings.len() + coverage.len(), "warning")
             );
             Ok(())
         }
