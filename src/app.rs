@@ -491,6 +491,11 @@ fn validate(s: &Settings, a: &ValidateArgs) -> Result<(), Failure> {
             return Err(Failure::reported(exit::INPUT));
         }
     };
+    // Declared attributes a scenario can never emit.
+    let coverage = crate::generate::never_emitted(&p.world, &p.registry.semconv, &p.plans);
+    for w in &coverage {
+        println!("{w}");
+    }
     if a.show_schema {
         println!("span names ({}):", p.registry.semconv.spans.len());
         for sp in &p.registry.semconv.spans {
@@ -530,7 +535,7 @@ fn validate(s: &Settings, a: &ValidateArgs) -> Result<(), Failure> {
         "ok: config {}, semconv {}, {scenarios}, {}",
         p.registry.config.source,
         p.registry.semconv.source,
-        plural(diagnostics.len(), "warning")
+        plural(diagnostics.len() + coverage.len(), "warning")
     );
     print_formats(&p.registry.scenarios, s.verbose > 0);
     Ok(())

@@ -5,22 +5,30 @@
 //!    call ids, retry counts — for the keys in the [`owned_by_code`] table;
 //! 2. the scenario's declared attributes (`AttrGen`, compiled in `plan`), each
 //!    sampled by [`AttrGen::sample`], the one sampler of attribute values;
-//! 3. the semconv fill ([`attach_semconv_fill`]): the conventions' defaults,
-//!    enum values and examples for what nothing else set.
+//! 3. the semconv fill ([`attach_semconv_fill`]): every other attribute the
+//!    conventions declare for the span's class, from the trace's state where it
+//!    has the value ([`Derived`]: durations, end user, tool, counts…), else the
+//!    declared default, an enum value, an example or a plausible typed value.
+//!    Its rules are worked out once per plan node, not per span.
 //!
 //! Then the outcome attributes follow the status and a failure is recorded.
 //! Identity attributes every span carries (`span.class`, session, request,
 //! tenant) are [`Builder::identity_attrs`]; attempt spans get theirs from
-//! [`Builder::attempt_attrs`].
+//! [`Builder::attempt_attrs`] and their fill after it.
+//!
+//! Some declared attributes stay conditional, as the conventions describe them
+//! ([`When`] lists each, and `otelsim validate` reports the ones a scenario can
+//! never emit: [`declared_attrs`]).
 
 use super::{Builder, ForcedAttempt, Outcome, MS};
+use crate::class::{ClassOf, SpanClass};
 use crate::model::distribution::{Categorical, Distribution};
 use crate::model::semconv::{AttrDef, AttrType, Semconv};
 use crate::model::AttrValue;
 use crate::plan::{
     closest_allowed, AttrGen, ContentEvent, Keys, Node, Retry, Role, ScenarioPlan, ToolRef, World,
 };
-use crate::record::{Event, Key, StatusCode};
+use crate::record::{Event, Key, ServiceId, StatusCode};
 use rand::Rng;
 use std::sync::Arc;
 
@@ -43,17 +51,519 @@ impl AttrGen {
     }
 }
 
-/// Gives every node of every plan its semconv fill (see [`semconv_fill`]),
-/// from the node's class, once at preparation.
+/// One declared attribute the semconv fill gives a span when nothing else set it.
+#[derive(Clone, Debug)]
+pub struct FillAttr {
+    /// The attribute's key, prefix applied.
+    pub key: Key,
+    /// How its value is chosen.
+    pub how: Fill,
+    /// It goes on the step's attempt spans, not on the step's own span.
+    pub attempt: bool,
+}
+
+/// How the fill chooses a value.
+#[derive(Clone, Debug)]
+pub enum Fill {
+    /// Sampled per span: the declared default, an enum value, an example or a
+    /// typed value; or a literal the plan fixes (component, environment,
+    /// planned task count, response format).
+    Sample(AttrGen),
+    /// Derived from the trace's state when the span is finished.
+    Derived(Derived),
+}
+
+/// Values the fill derives from the trace's state, each for the keys named.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Derived {
+    /// `*.duration_ms`, `*.latency_ms`, `*.latency.ms`, `*.duration.ms`: the
+    /// span's duration in ms, as laid out (an integer unless declared `double`).
+    DurationMs {
+        /// Rounded to whole ms; else to µs.
+        integer: bool,
+    },
+    /// `<p>.enduser.pseudo.id`: the request's end user.
+    EndUser,
+    /// `<p>.a2a.agent.target.id`: the scenario's agent (`context.agent`).
+    AgentTarget,
+    /// `<p>.redaction.applied`: the scenario's redaction.
+    Redaction,
+    /// `<p>.turn.index`, `<p>.llm.turn.count`: the turn in its session (1 for a lone request).
+    Turn,
+    /// `gen_ai.tool.name`: the span's MCP tool.
+    ToolName,
+    /// `<p>.mcp.server.uuid`: the server of the span's MCP tool.
+    ServerUuid,
+    /// `<p>.mcp.tool.uuid`: the span's MCP tool.
+    ToolUuid,
+    /// `gen_ai.tool.call.id` of an LLM call: the id of the tool call the model
+    /// asked for, the one that call's `mcp.tool.execute` span carries.
+    RequestedCallId,
+    /// `<p>.mcp.tools.selected.count`, `<p>.llm.tool.request.count`: 1 when the span names a tool.
+    ToolCount,
+    /// `<p>.llm.tool.execution.count`: the tool calls made under the span.
+    ToolCallsBelow,
+    /// `<p>.task.retry.count`: the retries made under the span.
+    RetriesBelow,
+    /// `<p>.task.fallback.used`: something under the span failed, yet the span did not.
+    FallbackUsed,
+    /// `<p>.error.category`: from the span's `error.type`.
+    ErrorCategory,
+    /// `<p>.retry.backoff.ms`: the wait before this attempt.
+    BackoffMs,
+    /// `http.response.status_code` of an attempt: 200, or the status its error answers with.
+    HttpStatus,
+}
+
+/// When a declared attribute is on a span. The conditional ones, and why:
+///
+/// | attribute                                              | only when                                 |
+/// |--------------------------------------------------------|-------------------------------------------|
+/// | `error.type`, `<p>.error.category`                     | the span failed ([`When::Failed`])        |
+/// | `<p>.retry.reason`, `<p>.retry.backoff.ms` (attempts)  | a retry: not the first attempt            |
+/// | `gen_ai.tool.name`, `<p>.mcp.server.uuid`, `<p>.mcp.tool.uuid`, `<p>.mcp.tools.available.count`; on `llm.call` also `gen_ai.tool.call.id` | the span names an MCP tool (an LLM call: the model asked for one) |
+/// | `<p>.a2a.agent.target.id`                              | the scenario names its agent              |
+/// | `gen_ai.input.messages`, `gen_ai.output.messages`      | content is captured (conversation samples); the output only on success |
+/// | `<p>.gen_ai.input.redacted`, `<p>.gen_ai.output.redacted` | redaction applies (not `none`)         |
+///
+/// Every other declared attribute is on every span of its class.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum When {
+    /// On every span of the class.
+    Always,
+    /// Only on a failed span.
+    Failed,
+    /// Only on an attempt after the first.
+    Retry,
+    /// Only when the span names an MCP tool (an LLM call: the model asked for one).
+    ToolKnown,
+    /// Only when the scenario names its agent (`context.agent`).
+    AgentNamed,
+    /// Only when content is captured: the scenario has conversation samples.
+    Content,
+    /// Only when redaction applies to the captured content.
+    Redacted,
+}
+
+impl When {
+    /// What must happen for the attribute to be emitted, for messages.
+    pub fn condition(self) -> &'static str {
+        match self {
+            When::Always => "always set",
+            When::Failed => "set only on a failed span",
+            When::Retry => "set only on a retry attempt",
+            When::ToolKnown => {
+                "set only when the span names an MCP tool (an LLM call: when the model asks for one)"
+            }
+            When::AgentNamed => "set only when the scenario names its agent (context.agent)",
+            When::Content => "set only when content is captured (conversation samples)",
+            When::Redacted => "set only when redaction applies (redaction not `none`)",
+        }
+    }
+}
+
+/// A declared attribute of a span class, and when the generator emits it.
+#[derive(Clone, Debug)]
+pub struct DeclaredAttr<'a> {
+    /// The key, prefix applied.
+    pub key: String,
+    /// The declaration (the first, when the file declares the name twice for the class).
+    pub def: &'a AttrDef,
+    /// When spans of the class carry it; `None`: never (the code owns the key
+    /// and sets it on no span of this class).
+    pub when: Option<When>,
+}
+
+/// Every attribute the conventions declare for spans of `class` (written
+/// `class_name`, `.attempt` included for attempt spans), with when the
+/// generator emits it. A scenario's own attributes come on top (see `coverage`).
+pub fn declared_attrs<'a>(
+    world: &World,
+    sc: &'a Semconv,
+    class: ClassOf,
+    class_name: &str,
+) -> Vec<DeclaredAttr<'a>> {
+    let role = Role::of(class);
+    let site = Site::default();
+    declared(world, sc, role, class_name)
+        .into_iter()
+        .map(|(key, def)| {
+            let when = match source(world, role, class.attempt, &key, def, &site) {
+                Source::Code(w) | Source::Fill(_, w) => Some(w),
+                Source::Never => None,
+            };
+            DeclaredAttr { key, def, when }
+        })
+        .collect()
+}
+
+/// The attributes declared for `class_name` (prefix applied, first declaration
+/// of each name), from `role`'s sections and `applies_to`.
+fn declared<'a>(
+    world: &World,
+    sc: &'a Semconv,
+    role: Role,
+    class_name: &str,
+) -> Vec<(String, &'a AttrDef)> {
+    let mut out: Vec<(String, &AttrDef)> = Vec::new();
+    for a in sc.declared_for(role.semconv_sections(), class_name) {
+        let key = world.prefix.rewrite(&a.name);
+        if !out.iter().any(|(k, _)| *k == key) {
+            out.push((key, a));
+        }
+    }
+    out
+}
+
+/// What the fill's plan-fixed literals need to know about a node.
+#[derive(Default)]
+struct Site {
+    /// The service the span is emitted under (its resource's environment).
+    service: Option<ServiceId>,
+    /// For a planner: the steps it plans (`<p>.planner.task.count`).
+    planned_tasks: i64,
+}
+
+/// Where a span gets a declared attribute from.
+enum Source {
+    /// The code's own rules (identity, role, attempt, failure) set it.
+    Code(When),
+    /// The fill sets it.
+    Fill(Fill, When),
+    /// Nothing does.
+    Never,
+}
+
+/// Where a span of `role` (an attempt span when `attempt`) gets the declared
+/// attribute `key`.
+fn source(
+    world: &World,
+    role: Role,
+    attempt: bool,
+    key: &str,
+    def: &AttrDef,
+    site: &Site,
+) -> Source {
+    if let Some(w) = set_by_code(world, role, attempt, key) {
+        return Source::Code(w);
+    }
+    match fill_rule(world, role, attempt, key, def, site) {
+        Some((f, w)) => Source::Fill(f, w),
+        None => Source::Never,
+    }
+}
+
+/// When the code's own rules set `key` on a span of `role`: `identity_attrs`,
+/// `role_attrs` (and its helpers), `attempt_attrs`, `mark_failed`. Keep in step
+/// with them; the coverage test checks that spans agree.
+fn set_by_code(world: &World, role: Role, attempt: bool, key: &str) -> Option<When> {
+    use When::{AgentNamed, Always, Content, Failed, Redacted, Retry, ToolKnown};
+    let k = &world.keys;
+    let any = |keys: &[&Key]| keys.iter().any(|x| ***x == *key);
+    if any(&[
+        &k.span_class,
+        &k.session_id,
+        &k.conversation_id,
+        &k.request_id,
+        &k.tenant_id,
+    ]) {
+        return Some(Always);
+    }
+    if any(&[&k.error_type]) {
+        return Some(Failed);
+    }
+    if attempt {
+        return if any(&[&k.retry_reason]) {
+            Some(Retry)
+        } else if role != Role::McpAttempt {
+            any(&[&k.retry_attempt, &k.step_outcome]).then_some(Always)
+        } else if any(&[
+            &k.mcp_session,
+            &k.mcp_method,
+            &k.mcp_call_id,
+            &k.attempt_index,
+            &k.attempt_outcome,
+        ]) {
+            Some(Always)
+        } else {
+            any(&[&k.tool_name]).then_some(ToolKnown)
+        };
+    }
+    let (always, tool): (Vec<&Key>, Vec<&Key>) = match role {
+        Role::Orchestrate => {
+            if any(&[&k.agent_target]) {
+                return Some(AgentNamed);
+            }
+            (
+                vec![&k.a2a_outcome, &k.enduser, &k.redaction, &k.op_name],
+                vec![],
+            )
+        }
+        Role::Planner | Role::Compose | Role::Rag => (vec![&k.step_outcome], vec![]),
+        Role::Task => (vec![&k.task_id, &k.task_type, &k.step_outcome], vec![]),
+        Role::Llm => {
+            if any(&[&k.input_messages, &k.output_messages]) {
+                return Some(Content);
+            }
+            if any(&[&k.input_redacted, &k.output_redacted]) {
+                return Some(Redacted);
+            }
+            let mut always = vec![
+                &k.op_name,
+                &k.provider,
+                &k.request_model,
+                &k.response_model,
+                &k.input_tokens,
+                &k.output_tokens,
+                &k.finish_reasons,
+                &k.step_outcome,
+            ];
+            if world.semconv_has_gen_ai_system {
+                always.push(&k.system);
+            }
+            // Set when the conventions declare them, as they do when asked here.
+            always.extend([&k.finish_reason, &k.request_type]);
+            (always, vec![&k.tool_name])
+        }
+        Role::ToolsRecommend => (
+            vec![&k.step_outcome, &k.selection_latency],
+            vec![&k.tool_name, &k.tools_available],
+        ),
+        Role::McpExecute => (
+            vec![
+                &k.step_outcome,
+                &k.op_name,
+                &k.retry_count,
+                &k.retry_policy,
+                &k.mcp_method,
+                &k.mcp_session,
+                &k.mcp_call_id,
+                &k.tool_call_id,
+            ],
+            vec![&k.tool_name, &k.mcp_server_uuid, &k.mcp_tool_uuid],
+        ),
+        Role::McpAttempt | Role::ControlPlane | Role::Generic => (vec![], vec![]),
+    };
+    if any(&always) {
+        Some(Always)
+    } else if any(&tool) {
+        Some(ToolKnown)
+    } else {
+        None
+    }
+}
+
+/// Whether `key` names a duration in ms, which the fill sets to the span's own.
+pub fn is_duration_key(key: &str) -> bool {
+    [".duration_ms", ".latency_ms", ".latency.ms", ".duration.ms"]
+        .iter()
+        .any(|s| key.ends_with(s))
+}
+
+/// The fill's rule for a declared attribute the code does not set: derived
+/// from the trace's state where it has the value, a literal the plan fixes,
+/// else sampled from the declaration. `None` for a key the code owns and no
+/// rule derives.
+fn fill_rule(
+    world: &World,
+    role: Role,
+    attempt: bool,
+    key: &str,
+    def: &AttrDef,
+    site: &Site,
+) -> Option<(Fill, When)> {
+    use Derived as D;
+    let k = &world.keys;
+    let is = |x: &Key| **x == *key;
+    let short = |s: &str| world.prefix.attr(s) == key;
+    let derived = |d: Derived, w: When| Some((Fill::Derived(d), w));
+    let literal = |v: AttrValue| Some((Fill::Sample(AttrGen::Literal(v)), When::Always));
+    if is_duration_key(key) {
+        return derived(
+            D::DurationMs {
+                integer: def.ty != AttrType::Double,
+            },
+            When::Always,
+        );
+    }
+    let (d, w) = if is(&k.enduser) {
+        (D::EndUser, When::Always)
+    } else if is(&k.agent_target) {
+        (D::AgentTarget, When::AgentNamed)
+    } else if is(&k.redaction) {
+        (D::Redaction, When::Always)
+    } else if is(&k.turn_index) || short("llm.turn.count") {
+        (D::Turn, When::Always)
+    } else if is(&k.tool_name) {
+        (D::ToolName, When::ToolKnown)
+    } else if is(&k.mcp_server_uuid) {
+        (D::ServerUuid, When::ToolKnown)
+    } else if is(&k.mcp_tool_uuid) {
+        (D::ToolUuid, When::ToolKnown)
+    } else if is(&k.tool_call_id) && role == Role::Llm {
+        (D::RequestedCallId, When::ToolKnown)
+    } else if is(&k.tools_selected) || short("llm.tool.request.count") {
+        (D::ToolCount, When::Always)
+    } else if short("llm.tool.execution.count") {
+        (D::ToolCallsBelow, When::Always)
+    } else if short("task.retry.count") {
+        (D::RetriesBelow, When::Always)
+    } else if short("task.fallback.used") {
+        (D::FallbackUsed, When::Always)
+    } else if is(&k.error_category) {
+        (D::ErrorCategory, When::Failed)
+    } else if attempt && short("retry.backoff.ms") {
+        (D::BackoffMs, When::Retry)
+    } else if attempt && is(&k.http_status) {
+        (D::HttpStatus, When::Always)
+    } else if short("component") {
+        // The span's own component; the control plane is the gateway.
+        let c = role
+            .component()
+            .or((role == Role::ControlPlane).then_some("gateway"))?;
+        return literal(in_enum(world, key, def, AttrValue::str(c)));
+    } else if key == "deployment.environment.name" {
+        let env = site
+            .service
+            .and_then(|id| {
+                let svc = world.services.get(id);
+                svc.attrs.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+            })
+            .cloned();
+        return match env {
+            Some(v) => literal(v),
+            None => sample_rule(world, key, def).map(|g| (Fill::Sample(g), When::Always)),
+        };
+    } else if short("planner.task.count") {
+        return literal(AttrValue::Int(site.planned_tasks));
+    } else if is(&k.response_format) {
+        // What compile gives a composed reply: one A2A JSON message.
+        return literal(in_enum(world, key, def, AttrValue::str("a2a_json")));
+    } else if owned_by_code(k, key) {
+        return None;
+    } else {
+        return sample_rule(world, key, def).map(|g| (Fill::Sample(g), When::Always));
+    };
+    derived(d, w)
+}
+
+/// `v`, or the closest value of the attribute's enum when `v` is not in it.
+fn in_enum(world: &World, key: &str, def: &AttrDef, v: AttrValue) -> AttrValue {
+    let allowed = if def.allowed.is_empty() {
+        world.enums.get(key).map(Vec::as_slice).unwrap_or_default()
+    } else {
+        def.allowed.as_slice()
+    };
+    if allowed.is_empty() || allowed.contains(&v) {
+        v
+    } else {
+        closest_allowed(&v, allowed)
+    }
+}
+
+/// `v` as a value of type `ty`; `None` when it cannot be one.
+fn coerce(v: &AttrValue, ty: AttrType) -> Option<AttrValue> {
+    use AttrValue::{Bool, Double, Int, Str};
+    match (ty, v) {
+        (AttrType::Any, v) => Some(v.clone()),
+        (AttrType::String, Str(_)) => Some(v.clone()),
+        (AttrType::String, other) => Some(AttrValue::str(&other.to_string())),
+        (AttrType::Int, Int(_)) | (AttrType::Double, Double(_)) | (AttrType::Bool, Bool(_)) => {
+            Some(v.clone())
+        }
+        (AttrType::Int, Double(x)) if x.fract() == 0.0 && x.abs() < 9e15 => Some(Int(*x as i64)),
+        (AttrType::Int, Str(s)) => s.trim().parse().ok().map(Int),
+        (AttrType::Double, Int(i)) => Some(Double(*i as f64)),
+        (AttrType::Double, Str(s)) => s.trim().parse().ok().map(Double),
+        (AttrType::Bool, Str(s)) => s.trim().parse().ok().map(Bool),
+        _ => None,
+    }
+}
+
+/// A declared attribute's value when nothing in the trace decides it: the
+/// default, else a random allowed value, else a random example, else a
+/// plausible value of its type (a small number, `false`, `unknown`).
+fn sample_rule(world: &World, key: &str, def: &AttrDef) -> Option<AttrGen> {
+    let allowed: Vec<AttrValue> = if def.allowed.is_empty() {
+        world.enums.get(key).cloned().unwrap_or_default()
+    } else {
+        def.allowed
+            .iter()
+            .filter_map(|v| coerce(v, def.ty))
+            .collect()
+    };
+    if let Some(d) = def.default.as_ref().and_then(|d| coerce(d, def.ty)) {
+        // World::new already warned about a default outside the enum.
+        let v = if allowed.is_empty() || allowed.contains(&d) {
+            d
+        } else {
+            closest_allowed(&d, &allowed)
+        };
+        return Some(AttrGen::Literal(v));
+    }
+    if !allowed.is_empty() {
+        return Categorical::uniform(allowed).map(AttrGen::Choice);
+    }
+    let examples: Vec<AttrValue> = def
+        .examples
+        .iter()
+        .filter_map(|v| coerce(v, def.ty))
+        .collect();
+    if !examples.is_empty() {
+        return Categorical::uniform(examples).map(AttrGen::Choice);
+    }
+    Some(match def.ty {
+        AttrType::Int => AttrGen::Numeric {
+            dist: Distribution::Uniform {
+                min: 0.0,
+                max: 10.0,
+            },
+            integer: true,
+        },
+        AttrType::Double => AttrGen::Numeric {
+            dist: Distribution::Uniform { min: 0.0, max: 1.0 },
+            integer: false,
+        },
+        AttrType::Bool => AttrGen::Literal(AttrValue::Bool(false)),
+        AttrType::String | AttrType::Any => AttrGen::Literal(AttrValue::str("unknown")),
+    })
+}
+
+/// Gives every node of every plan its semconv fill — the declared attributes
+/// of its class (and of its attempt spans) that the code does not set, each
+/// with its rule — once at preparation, so spans only apply it.
 pub fn attach_semconv_fill<'a>(
     world: &World,
     sc: &Semconv,
     plans: impl IntoIterator<Item = &'a mut ScenarioPlan>,
 ) {
-    fn walk(world: &World, sc: &Semconv, n: &mut Node) {
-        n.fill = semconv_fill(world, sc, Role::of(n.class), &n.class_name);
-        for c in &mut n.children {
-            walk(world, sc, c);
+    /// The steps a planner plans: its own task children and, after it under the
+    /// same parent, every step but the reply's composition.
+    fn planned(n: &Node, later: &[Node]) -> i64 {
+        let own = n.children.iter().filter(|c| c.role == Role::Task).count();
+        let after = later.iter().filter(|c| c.role != Role::Compose).count();
+        (own + after) as i64
+    }
+    fn walk(world: &World, sc: &Semconv, n: &mut Node, planned_tasks: i64) {
+        let site = Site {
+            service: Some(n.service),
+            planned_tasks,
+        };
+        let mut fill = rules(world, sc, n.role, false, &n.class_name, &site);
+        if let Some(r) = &n.retry {
+            let role = Role::of(ClassOf {
+                class: n.class.class,
+                attempt: true,
+            });
+            fill.extend(rules(world, sc, role, true, &r.attempt_class, &site));
+        }
+        n.fill = fill;
+        for i in 0..n.children.len() {
+            let p = match n.children[i].role {
+                Role::Planner => planned(&n.children[i], &n.children[i + 1..]),
+                _ => 0,
+            };
+            walk(world, sc, &mut n.children[i], p);
         }
     }
     for plan in plans {
@@ -62,22 +572,47 @@ pub fn attach_semconv_fill<'a>(
             continue;
         }
         for part in &mut plan.parts {
-            walk(world, sc, &mut part.root);
+            walk(world, sc, &mut part.root, 0);
         }
         for turn in plan.turns.iter_mut() {
             if let Some(t) = turn.turn_parts.as_mut() {
                 let t = std::sync::Arc::make_mut(t);
                 for part in t.parts.iter_mut().chain(t.by_window.iter_mut().flatten()) {
-                    walk(world, sc, &mut part.root);
+                    walk(world, sc, &mut part.root, 0);
                 }
             }
         }
     }
 }
 
+/// The fill of one span class: a rule per declared attribute the code does not set.
+fn rules(
+    world: &World,
+    sc: &Semconv,
+    role: Role,
+    attempt: bool,
+    class_name: &str,
+    site: &Site,
+) -> Vec<FillAttr> {
+    declared(world, sc, role, class_name)
+        .into_iter()
+        .filter_map(
+            |(key, def)| match source(world, role, attempt, &key, def, site) {
+                Source::Fill(how, _) => Some(FillAttr {
+                    key: Arc::from(key.as_str()),
+                    how,
+                    attempt,
+                }),
+                Source::Code(_) | Source::Never => None,
+            },
+        )
+        .collect()
+}
+
 /// The keys the code owns: the generator sets them from the trace's state (the
-/// rules below), so semconv filling never invents a value for them, even on a
-/// span where the rule leaves them out (`error.type` on a success).
+/// rules below and the [`Derived`] ones), so semconv filling never invents a
+/// value for them, even on a span where the rule leaves them out (`error.type`
+/// on a success).
 pub fn owned_by_code(k: &Keys, name: &str) -> bool {
     let owned = [
         // identity_attrs: every span
@@ -135,63 +670,14 @@ pub fn owned_by_code(k: &Keys, name: &str) -> bool {
         || name.contains("redacted")
 }
 
-/// Generators for a span class's semconv attributes that nothing else sets: the
-/// default, else a random allowed value for enums, else an example (or a small
-/// number) for required ones.
-fn semconv_fill(world: &World, sc: &Semconv, role: Role, class: &str) -> Vec<(Key, AttrGen)> {
-    let mut out: Vec<(Key, AttrGen)> = Vec::new();
-    let mut add = |a: &AttrDef| {
-        let name = world.prefix.rewrite(&a.name);
-        if owned_by_code(&world.keys, &name) || out.iter().any(|(k, _)| **k == *name) {
-            return;
-        }
-        let gen = if let Some(def) = &a.default {
-            // World::new already warned about a default outside the enum.
-            let v = match world.enums.get(&name) {
-                Some(allowed) if !allowed.contains(def) => closest_allowed(def, allowed),
-                _ => def.clone(),
-            };
-            Some(AttrGen::Literal(v))
-        } else if !a.allowed.is_empty() {
-            world.enum_choice(&name).map(AttrGen::Choice)
-        } else if a.required {
-            match (a.ty, a.examples.is_empty()) {
-                (_, false) => Categorical::uniform(a.examples.clone()).map(AttrGen::Choice),
-                (AttrType::Int, true) => Some(AttrGen::Numeric {
-                    dist: Distribution::Uniform {
-                        min: 0.0,
-                        max: 10.0,
-                    },
-                    integer: true,
-                }),
-                (AttrType::Double, true) => Some(AttrGen::Numeric {
-                    dist: Distribution::Uniform { min: 0.0, max: 1.0 },
-                    integer: false,
-                }),
-                (AttrType::Bool, true) => Some(AttrGen::Literal(AttrValue::Bool(false))),
-                _ => None,
-            }
-        } else {
-            None
-        };
-        if let Some(g) = gen {
-            out.push((Arc::from(name.as_str()), g));
-        }
-    };
-    for section in role.semconv_sections() {
-        for a in sc.section(section).unwrap_or_default() {
-            add(a);
-        }
-    }
-    for (_, attrs) in &sc.sections {
-        for a in attrs
-            .iter()
-            .filter(|a| a.applies_to.iter().any(|c| c == class))
-        {
-            add(a);
-        }
-    }
-    out
+/// What the fill's derived values need to know about the span being finished.
+pub(super) struct FillCtx<'x> {
+    /// The span's `error.type`, when it failed.
+    pub failed: Option<&'x Key>,
+    /// The MCP tool the span names (a tool call's, possibly injected).
+    pub tool: Option<&'x ToolRef>,
+    /// The wait before this attempt, for an attempt after the first.
+    pub backoff_ns: Option<u64>,
 }
 
 impl<R: Rng + ?Sized> Builder<'_, '_, R> {
@@ -403,12 +889,12 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
                 attrs: e.attrs.clone(),
             });
         }
-        for (key, gen) in &node.fill {
-            if self.spans[idx].attr(key).is_none() {
-                let v = gen.sample(self.rng);
-                self.spans[idx].set_attr(key.clone(), v);
-            }
-        }
+        let ctx = FillCtx {
+            failed: o.failed,
+            tool: o.tool,
+            backoff_ns: None,
+        };
+        self.fill(idx, node, false, &ctx);
         if let Some(et) = o.failed {
             let exc = if o.own {
                 o.exception.or(node.error.exception.as_ref())
@@ -423,6 +909,115 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
         if let Some(code) = o.http_status {
             let k = self.world.keys.http_status.clone();
             self.spans[idx].set_attr(k, AttrValue::Int(code));
+        }
+    }
+
+    /// Applies `node`'s semconv fill to span `idx` (its attempt-span rules when
+    /// `attempt`): each rule whose key nothing set yet.
+    pub(super) fn fill(&mut self, idx: usize, node: &Node, attempt: bool, c: &FillCtx<'_>) {
+        for f in &node.fill {
+            if f.attempt != attempt || self.spans[idx].attr(&f.key).is_some() {
+                continue;
+            }
+            let v = match &f.how {
+                Fill::Sample(g) => Some(g.sample(self.rng)),
+                Fill::Derived(d) => self.derive(idx, *d, c),
+            };
+            if let Some(v) = v {
+                self.spans[idx].attrs.push((f.key.clone(), v));
+            }
+        }
+    }
+
+    /// A [`Derived`] value for span `idx`; `None` when its condition does not hold.
+    fn derive(&mut self, idx: usize, d: Derived, c: &FillCtx<'_>) -> Option<AttrValue> {
+        let span = &self.spans[idx];
+        // Children are built (and finished) before their parent: the subtree follows it.
+        let below = &self.spans[idx + 1..];
+        Some(match d {
+            Derived::DurationMs { integer } => duration_ms(span.duration_ns(), integer),
+            Derived::EndUser => AttrValue::Str(self.input.enduser_id.clone()),
+            Derived::AgentTarget => AttrValue::Str(self.plan.agent_id.clone()?),
+            Derived::Redaction => AttrValue::Str(self.plan.redaction.clone()),
+            Derived::Turn => AttrValue::Int(i64::from(self.input.turn_index.unwrap_or(1))),
+            Derived::ToolName => AttrValue::Str(c.tool?.name.clone()),
+            Derived::ServerUuid => AttrValue::Str(c.tool?.server_uuid.clone()),
+            Derived::ToolUuid => AttrValue::Str(c.tool?.tool_uuid.clone()),
+            Derived::RequestedCallId => {
+                let tool = c.tool?;
+                AttrValue::str(&self.requested_call_id(idx, tool))
+            }
+            Derived::ToolCount => AttrValue::Int(i64::from(c.tool.is_some())),
+            Derived::ToolCallsBelow => AttrValue::Int(
+                below
+                    .iter()
+                    .filter(|s| s.class.class == SpanClass::McpToolExecute && !s.class.attempt)
+                    .count() as i64,
+            ),
+            Derived::RetriesBelow => {
+                // Attempts after the first of each retried step.
+                let mut steps: Vec<[u8; 8]> = Vec::new();
+                let mut attempts = 0i64;
+                for s in below.iter().filter(|s| s.class.attempt) {
+                    attempts += 1;
+                    if let Some(p) = s.parent_span_id.filter(|p| !steps.contains(p)) {
+                        steps.push(p);
+                    }
+                }
+                AttrValue::Int(attempts - steps.len() as i64)
+            }
+            Derived::FallbackUsed => AttrValue::Bool(
+                c.failed.is_none()
+                    && below
+                        .iter()
+                        .any(|s| s.status == StatusCode::Error && !s.class.attempt),
+            ),
+            Derived::ErrorCategory => {
+                let category = AttrValue::str(error_category(c.failed?));
+                match self.world.enums.get(&*self.world.keys.error_category) {
+                    Some(a) if !a.contains(&category) => closest_allowed(&category, a),
+                    _ => category,
+                }
+            }
+            Derived::BackoffMs => duration_ms(c.backoff_ns?, true),
+            Derived::HttpStatus => AttrValue::Int(c.failed.map_or(200, |e| http_status(e))),
+        })
+    }
+
+    /// The id of the tool call an LLM call (span `idx`) asks for: the call made
+    /// under it, or the one the next call of that tool in the trace will carry.
+    fn requested_call_id(&mut self, idx: usize, tool: &ToolRef) -> String {
+        let k = &self.world.keys;
+        let under = self.spans[idx + 1..].iter().find(|s| {
+            s.class.class == SpanClass::McpToolExecute
+                && !s.class.attempt
+                && s.attr(&k.tool_name).and_then(AttrValue::as_str) == Some(&*tool.name)
+        });
+        if let Some(id) = under.and_then(|s| s.attr(&k.tool_call_id)) {
+            return id.to_string();
+        }
+        let id = self
+            .world
+            .id_formats
+            .mcp_tool_call_id
+            .render(self.rng, &self.plan.tenant_id);
+        self.requested_call = Some((tool.name.clone(), id.clone()));
+        id
+    }
+
+    /// The call id of an MCP tool call of `node`: the one an LLM call asked for
+    /// with this tool, else a new one.
+    pub(super) fn mcp_call_id(&mut self, node: &Node) -> String {
+        let asked = self
+            .requested_call
+            .take_if(|(tool, _)| node.tool.as_ref().is_some_and(|t| t.name == *tool));
+        match asked {
+            Some((_, id)) => id,
+            None => self
+                .world
+                .id_formats
+                .mcp_tool_call_id
+                .render(self.rng, &self.plan.tenant_id),
         }
     }
 
@@ -620,6 +1215,51 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
     }
 }
 
+/// Sets again the duration attributes the fill gave `span` (of `node`), after
+/// the span was stretched: a single-trace request's root covers every part.
+pub(super) fn refresh_durations(span: &mut crate::record::SpanRecord, node: &Node) {
+    for f in node.fill.iter().filter(|f| !f.attempt) {
+        let Fill::Derived(Derived::DurationMs { integer }) = f.how else {
+            continue;
+        };
+        // A value the scenario declares is the scenario's.
+        if span.attr(&f.key).is_some() && !node.attrs.iter().any(|(k, _)| *k == f.key) {
+            span.set_attr(f.key.clone(), duration_ms(span.duration_ns(), integer));
+        }
+    }
+}
+
+/// A duration in ms: whole ms, or rounded to the µs.
+fn duration_ms(ns: u64, integer: bool) -> AttrValue {
+    let ms = ns as f64 / MS;
+    if integer {
+        AttrValue::Int(ms.round() as i64)
+    } else {
+        AttrValue::Double((ms * 1000.0).round() / 1000.0)
+    }
+}
+
+/// `<p>.error.category` of a failure: bad input is `validation`, everything
+/// else (timeouts, unavailable upstreams, tool and protocol errors) `runtime`.
+/// A policy decision is a block, not a failure, so no failure is `policy`.
+fn error_category(error_type: &str) -> &'static str {
+    match error_type {
+        "invalid_arguments" => "validation",
+        _ => "runtime",
+    }
+}
+
+/// The HTTP status an MCP server answers a failed attempt with, by `error.type`.
+fn http_status(error_type: &str) -> i64 {
+    match error_type {
+        "invalid_arguments" => 400,
+        "protocol_error" => 502,
+        "unavailable" => 503,
+        "timeout" => 504,
+        _ => 500,
+    }
+}
+
 /// `retry.reason` of the next attempt, from the previous attempt's `error.type`.
 fn retry_reason(prev: &str) -> &'static str {
     match prev {
@@ -650,5 +1290,213 @@ fn exception_message(error_type: &str) -> &'static str {
         "protocol_error" => "malformed response from upstream",
         "capability_resolution_error" => "no MCP tool capability could be resolved",
         _ => "operation failed",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diag::Diags;
+    use crate::registry::Registry;
+    use rand::SeedableRng;
+    use rand_pcg::Pcg64Mcg;
+
+    fn world() -> World {
+        let reg = Registry::load(&Default::default()).expect("bundled files load");
+        let opts = crate::plan::WorldOptions {
+            vendor: "vendor".into(),
+            ..Default::default()
+        };
+        World::new(&reg.config, &reg.semconv, &opts, &mut Diags::new("test"))
+    }
+
+    fn def(name: &str, ty: AttrType) -> AttrDef {
+        AttrDef {
+            name: name.into(),
+            ty,
+            required: false,
+            allowed: Vec::new(),
+            examples: Vec::new(),
+            default: None,
+            applies_to: Vec::new(),
+            pos: Default::default(),
+        }
+    }
+
+    fn rule(w: &World, role: Role, attempt: bool, d: &AttrDef) -> Option<(Fill, When)> {
+        let key = w.prefix.rewrite(&d.name);
+        fill_rule(w, role, attempt, &key, d, &Site::default())
+    }
+
+    fn sampled(g: &AttrGen) -> Vec<AttrValue> {
+        let mut rng = Pcg64Mcg::seed_from_u64(1);
+        (0..64).map(|_| g.sample(&mut rng)).collect()
+    }
+
+    #[test]
+    fn a_value_nothing_decides_is_the_default_then_an_enum_value_then_an_example_then_typed() {
+        let w = world();
+        let mut d = def("vendor.x.mode", AttrType::String);
+        d.examples = vec![AttrValue::str("ex")];
+        d.allowed = vec![AttrValue::str("a"), AttrValue::str("b")];
+        d.default = Some(AttrValue::str("b"));
+        let at = |d: &AttrDef| sample_rule(&w, "vendor.x.mode", d).expect("a rule");
+        assert_eq!(at(&d), AttrGen::Literal(AttrValue::str("b")));
+        // A default outside the enum is its closest allowed value.
+        d.default = Some(AttrValue::str("A"));
+        assert_eq!(at(&d), AttrGen::Literal(AttrValue::str("a")));
+        d.default = None;
+        let v = sampled(&at(&d));
+        assert!(v.iter().all(|v| d.allowed.contains(v)), "{v:?}");
+        assert!(
+            v.contains(&AttrValue::str("b")),
+            "every allowed value comes up"
+        );
+        d.allowed.clear();
+        assert!(sampled(&at(&d)).iter().all(|v| *v == AttrValue::str("ex")));
+        d.examples.clear();
+        assert_eq!(at(&d), AttrGen::Literal(AttrValue::str("unknown")));
+        let b = def("vendor.x.flag", AttrType::Bool);
+        assert_eq!(
+            sample_rule(&w, "vendor.x.flag", &b),
+            Some(AttrGen::Literal(AttrValue::Bool(false)))
+        );
+    }
+
+    #[test]
+    fn examples_and_defaults_take_the_declared_type() {
+        let w = world();
+        let mut d = def("vendor.x.temperature", AttrType::Double);
+        d.examples = vec![AttrValue::Int(0), AttrValue::Int(1)];
+        let g = sample_rule(&w, "vendor.x.temperature", &d).expect("a rule");
+        assert!(sampled(&g)
+            .iter()
+            .all(|v| matches!(v, AttrValue::Double(x) if *x == 0.0 || *x == 1.0)));
+        let mut i = def("vendor.x.count", AttrType::Int);
+        i.default = Some(AttrValue::str("3"));
+        assert_eq!(
+            sample_rule(&w, "vendor.x.count", &i),
+            Some(AttrGen::Literal(AttrValue::Int(3)))
+        );
+        // An example that cannot be of the type is left out.
+        i.default = None;
+        i.examples = vec![AttrValue::str("many"), AttrValue::Double(2.0)];
+        assert!(sampled(&sample_rule(&w, "vendor.x.count", &i).unwrap())
+            .iter()
+            .all(|v| *v == AttrValue::Int(2)));
+    }
+
+    #[test]
+    fn duration_attributes_are_the_spans_duration_typed_as_declared() {
+        let w = world();
+        for name in [
+            "vendor.llm.latency_ms",
+            "vendor.orchestration.duration_ms",
+            "vendor.rag.latency.ms",
+        ] {
+            let got = rule(&w, Role::Llm, false, &def(name, AttrType::Int));
+            assert!(
+                matches!(
+                    got,
+                    Some((
+                        Fill::Derived(Derived::DurationMs { integer: true }),
+                        When::Always
+                    ))
+                ),
+                "{name}: {got:?}"
+            );
+        }
+        let got = rule(
+            &w,
+            Role::Llm,
+            false,
+            &def("vendor.x.latency_ms", AttrType::Double),
+        );
+        assert!(matches!(
+            got,
+            Some((Fill::Derived(Derived::DurationMs { integer: false }), _))
+        ));
+        assert!(!is_duration_key("vendor.retry.backoff.ms"));
+        assert_eq!(duration_ms(12_345_678, true), AttrValue::Int(12));
+        assert_eq!(duration_ms(12_345_678, false), AttrValue::Double(12.346));
+        assert_eq!(duration_ms(12_500_000, true), AttrValue::Int(13));
+    }
+
+    #[test]
+    fn failure_and_retry_attributes_stay_conditional() {
+        let w = world();
+        let cat = def("vendor.error.category", AttrType::String);
+        assert!(matches!(
+            rule(&w, Role::Planner, false, &cat),
+            Some((Fill::Derived(Derived::ErrorCategory), When::Failed))
+        ));
+        let backoff = def("vendor.retry.backoff.ms", AttrType::Int);
+        assert!(matches!(
+            rule(&w, Role::McpAttempt, true, &backoff),
+            Some((Fill::Derived(Derived::BackoffMs), When::Retry))
+        ));
+        let status = def("http.response.status_code", AttrType::Int);
+        assert!(matches!(
+            rule(&w, Role::McpAttempt, true, &status),
+            Some((Fill::Derived(Derived::HttpStatus), When::Always))
+        ));
+        assert_eq!(
+            set_by_code(&w, Role::Planner, false, "error.type"),
+            Some(When::Failed)
+        );
+        assert_eq!(
+            set_by_code(&w, Role::McpAttempt, true, "vendor.retry.reason"),
+            Some(When::Retry)
+        );
+    }
+
+    #[test]
+    fn failures_map_to_a_category_and_a_status_that_agree_with_their_type() {
+        assert_eq!(error_category("invalid_arguments"), "validation");
+        for t in ["timeout", "unavailable", "tool_error", "protocol_error"] {
+            assert_eq!(error_category(t), "runtime", "{t}");
+        }
+        assert_eq!(http_status("invalid_arguments"), 400);
+        assert_eq!(http_status("tool_error"), 500);
+        assert_eq!(http_status("protocol_error"), 502);
+        assert_eq!(http_status("unavailable"), 503);
+        assert_eq!(http_status("timeout"), 504);
+    }
+
+    #[test]
+    fn state_values_come_from_the_trace_and_owned_keys_are_never_invented() {
+        let w = world();
+        let d = |n: &str| def(n, AttrType::String);
+        for (name, want) in [
+            ("vendor.enduser.pseudo.id", Derived::EndUser),
+            ("vendor.redaction.applied", Derived::Redaction),
+            ("vendor.mcp.server.uuid", Derived::ServerUuid),
+            ("vendor.mcp.tool.uuid", Derived::ToolUuid),
+            ("gen_ai.tool.name", Derived::ToolName),
+        ] {
+            let got = rule(&w, Role::Task, false, &d(name));
+            assert!(
+                matches!(got, Some((Fill::Derived(x), _)) if x == want),
+                "{name}: {got:?}"
+            );
+        }
+        // Tokens, messages and error.type only the code's rules set.
+        for owned in [
+            "gen_ai.usage.input_tokens",
+            "gen_ai.input.messages",
+            "error.type",
+        ] {
+            assert!(
+                rule(&w, Role::Planner, false, &d(owned)).is_none(),
+                "{owned}"
+            );
+        }
+        // The component of the role, where declared on a span.
+        let got = rule(&w, Role::Llm, false, &d("vendor.component"));
+        assert!(
+            matches!(&got, Some((Fill::Sample(AttrGen::Literal(v)), When::Always)) if *v == AttrValue::str("llm")),
+            "{got:?}"
+        );
+        assert!(rule(&w, Role::Generic, false, &d("vendor.component")).is_none());
     }
 }

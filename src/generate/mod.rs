@@ -7,8 +7,16 @@
 //! need more room, so children always nest inside their parents.
 
 mod attrs;
+mod coverage;
 
-pub use attrs::{attach_semconv_fill, owned_by_code};
+pub use attrs::{
+    attach_semconv_fill, declared_attrs, is_duration_key, owned_by_code, DeclaredAttr, Derived,
+    Fill, FillAttr, When,
+};
+
+pub use coverage::never_emitted;
+
+use attrs::FillCtx;
 
 use crate::model::AttrValue;
 use crate::plan::{
@@ -158,7 +166,12 @@ pub fn generate_request<R: Rng + ?Sized>(
     }
     let mut traces: Vec<TraceRecord> = traces.into_iter().map(|(t, _)| t).collect();
     if plan.single_trace && traces.len() > 1 {
-        return vec![merge_parts(traces)];
+        let mut merged = merge_parts(traces);
+        // The root now spans the request: its duration attributes follow.
+        if let (Some(root), Some(part)) = (merged.spans.first_mut(), plan.parts.first()) {
+            attrs::refresh_durations(root, &part.root);
+        }
+        return vec![merged];
     }
     // Each part's root links to the previous part's root, so backends can walk the request.
     for i in 1..traces.len() {
@@ -263,6 +276,7 @@ fn generate_part<R: Rng + ?Sized>(
         goal: None,
         mcp_session: None,
         forced_type: None,
+        requested_call: None,
     };
     if let Some(g) = goal {
         let fires = g.rate >= 1.0 || (g.rate > 0.0 && b.rng.random_bool(g.rate));
@@ -297,6 +311,8 @@ struct Builder<'a, 'r, R: Rng + ?Sized> {
     forced_type: Option<Key>,
     /// `mcp.session.id`: one MCP client session per trace, made on first use.
     mcp_session: Option<Arc<str>>,
+    /// The tool call an LLM call asked for (tool name, call id), until that call is made.
+    requested_call: Option<(Key, String)>,
 }
 
 /// What happened to a span instance, for `finish_span`.
@@ -402,12 +418,12 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
             None => own_fail.then(|| as_key(node.error.types.sample(self.rng))),
         };
         let sampled = ms_ns(node.latency.sample(self.rng));
-        let mcp_call_id: Option<String> = (node.role == Role::McpExecute).then(|| {
-            self.world
-                .id_formats
-                .mcp_tool_call_id
-                .render(self.rng, &self.plan.tenant_id)
-        });
+        let mcp_call_id: Option<String> = if node.role == Role::McpExecute {
+            Some(self.mcp_call_id(node))
+        } else {
+            None
+        };
+        let tool = injected.tool.as_ref().or(node.tool.as_ref());
         let mut items: Vec<Item> = Vec::new();
         let (attempts, failures) = match &node.retry {
             Some(retry) => {
@@ -416,6 +432,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
                     retry,
                     span_id,
                     mcp_call_id.as_deref(),
+                    tool,
                     injected.attempt.as_ref(),
                     &mut items,
                 );
@@ -441,7 +458,6 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
             _ => own_type,
         };
         let failed = own_type.clone().or(failures.propagated);
-        let tool = injected.tool.as_ref().or(node.tool.as_ref());
         let outcome = Outcome {
             failed: failed.as_ref(),
             own: own_type.is_some(),
@@ -573,12 +589,14 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
 
     /// One attempt span per attempt, separated by backoff gaps; the subtree of the
     /// step goes under the attempt that ends the sequence.
+    #[allow(clippy::too_many_arguments)]
     fn attempts(
         &mut self,
         node: &Node,
         retry: &crate::plan::Retry,
         parent: [u8; 8],
         call_id: Option<&str>,
+        tool: Option<&ToolRef>,
         forced: Option<&ForcedAttempt>,
         items: &mut Vec<Item>,
     ) -> (u32, Option<Key>) {
@@ -640,6 +658,14 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
             if !success {
                 let exc = forced.and_then(|f| f.exception.as_ref());
                 self.mark_failed(idx, node, &error_type, exc);
+            }
+            let ctx = FillCtx {
+                failed: (!success).then_some(&error_type),
+                tool,
+                backoff_ns: backoff,
+            };
+            self.fill(idx, node, true, &ctx);
+            if !success {
                 prev_error = Some(error_type.clone());
                 last_fail = Some(error_type);
             } else {

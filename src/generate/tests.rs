@@ -21,8 +21,8 @@ fn world_and_registry() -> (Registry, World) {
     (reg, world)
 }
 
-/// Compiles the bundled scenario `name` (with its semconv fill) and generates one request.
-fn request(reg: &Registry, world: &World, name: &str, seed: u64) -> Vec<TraceRecord> {
+/// Compiles the bundled scenario `name` with its semconv fill.
+fn plan_of(reg: &Registry, world: &World, name: &str) -> ScenarioPlan {
     let def = reg
         .scenarios
         .iter()
@@ -36,6 +36,11 @@ fn request(reg: &Registry, world: &World, name: &str, seed: u64) -> Vec<TraceRec
     };
     let mut plan = compiler.scenario(def, &mut d).expect("compiles");
     attach_semconv_fill(world, &reg.semconv, std::iter::once(&mut plan));
+    plan
+}
+
+/// Generates one request of `plan`.
+fn request_of(world: &World, plan: &ScenarioPlan, seed: u64) -> Vec<TraceRecord> {
     let input = RequestInput {
         session_id: "sess".into(),
         request_id: "req".into(),
@@ -45,7 +50,32 @@ fn request(reg: &Registry, world: &World, name: &str, seed: u64) -> Vec<TraceRec
         window: None,
     };
     let mut rng = Pcg64Mcg::seed_from_u64(seed);
-    generate_request(world, &plan, &input, END, &mut rng)
+    generate_request(world, plan, &input, END, &mut rng)
+}
+
+/// Compiles the bundled scenario `name` (with its semconv fill) and generates one request.
+fn request(reg: &Registry, world: &World, name: &str, seed: u64) -> Vec<TraceRecord> {
+    request_of(world, &plan_of(reg, world, name), seed)
+}
+
+/// Declares one more attribute for the span classes `applies_to`.
+fn declare(reg: &mut Registry, name: &str, ty: crate::model::semconv::AttrType, applies_to: &str) {
+    reg.semconv.sections[0]
+        .1
+        .push(crate::model::semconv::AttrDef {
+            name: name.into(),
+            ty,
+            required: false,
+            allowed: Vec::new(),
+            examples: Vec::new(),
+            default: None,
+            applies_to: vec![applies_to.into()],
+            pos: Default::default(),
+        });
+}
+
+fn spans_of(traces: &[TraceRecord]) -> Vec<&SpanRecord> {
+    traces.iter().flat_map(|t| &t.spans).collect()
 }
 
 #[test]
@@ -171,6 +201,7 @@ fn semconv_fill_gives_a_required_double_a_double() {
         examples: Vec::new(),
         default: None,
         applies_to: vec!["llm.call".into()],
+        pos: Default::default(),
     });
     let traces = request(&reg, &world, "new_claim_phone", 5);
     let llm = traces
@@ -201,4 +232,218 @@ fn code_owned_keys_are_never_filled_from_the_conventions() {
         assert!(owned_by_code(k, owned), "{owned}");
     }
     assert!(!owned_by_code(k, "vendor.route"));
+}
+
+#[test]
+fn a_declared_duration_is_the_spans_own_as_laid_out() {
+    use crate::model::semconv::AttrType;
+    let (mut reg, world) = world_and_registry();
+    declare(&mut reg, "vendor.llm.latency_ms", AttrType::Int, "llm.call");
+    declare(
+        &mut reg,
+        "vendor.turn.duration_ms",
+        AttrType::Double,
+        "a2a.orchestrate",
+    );
+    for seed in 0..10 {
+        let traces = request(&reg, &world, "tool_retry_backoff", seed);
+        let spans = spans_of(&traces);
+        let mut checked = 0;
+        for s in spans {
+            let ms = s.duration_ns() as f64 / MS;
+            match s.attr("vendor.llm.latency_ms") {
+                Some(AttrValue::Int(v)) => assert_eq!(*v, ms.round() as i64, "{}", s.name),
+                Some(other) => panic!("an int attribute came out as {other:?}"),
+                None => assert_ne!(s.class.class, SpanClass::LlmCall),
+            }
+            if let Some(v) = s.attr("vendor.turn.duration_ms") {
+                // The turn is laid out around its children: its final duration, to the µs.
+                assert_eq!(*v, AttrValue::Double((ms * 1000.0).round() / 1000.0));
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 1, "one agent turn");
+    }
+}
+
+#[test]
+fn a_single_trace_requests_root_duration_covers_every_part() {
+    use crate::model::semconv::AttrType;
+    let (mut reg, world) = world_and_registry();
+    declare(
+        &mut reg,
+        "vendor.request.validation.duration_ms",
+        AttrType::Int,
+        "request.validation",
+    );
+    let mut plan = plan_of(&reg, &world, "new_claim_phone");
+    assert!(plan.parts.len() > 1, "validation, then the turn");
+    plan.single_trace = true;
+    let traces = request_of(&world, &plan, 4);
+    assert_eq!(traces.len(), 1);
+    let root = &traces[0].spans[0];
+    let turn = traces[0]
+        .spans
+        .iter()
+        .find(|s| s.class.class == SpanClass::Orchestrate)
+        .expect("the turn");
+    assert!(root.end_ns >= turn.end_ns, "the root covers the turn");
+    let ms = (root.duration_ns() as f64 / MS).round() as i64;
+    assert_eq!(
+        root.attr("vendor.request.validation.duration_ms"),
+        Some(&AttrValue::Int(ms))
+    );
+}
+
+#[test]
+fn a_retry_carries_the_wait_before_it_its_reason_and_its_http_status() {
+    let (reg, world) = world_and_registry();
+    for seed in 0..10 {
+        let traces = request(&reg, &world, "tool_retry_backoff", seed);
+        let attempts: Vec<&SpanRecord> = spans_of(&traces)
+            .into_iter()
+            .filter(|s| s.class.attempt)
+            .collect();
+        assert!(attempts.len() >= 2, "the first attempt always fails");
+        for (i, a) in attempts.iter().enumerate() {
+            let status = a.attr("http.response.status_code");
+            if a.status == StatusCode::Error {
+                let et = a.attr("error.type").and_then(AttrValue::as_str).unwrap();
+                let want = match et {
+                    "timeout" => 504,
+                    "unavailable" => 503,
+                    _ => 500,
+                };
+                assert_eq!(status, Some(&AttrValue::Int(want)), "{et}");
+                assert_eq!(
+                    a.attr("vendor.error.category"),
+                    Some(&AttrValue::str("runtime"))
+                );
+            } else {
+                assert_eq!(status, Some(&AttrValue::Int(200)));
+                assert_eq!(a.attr("vendor.error.category"), None, "success");
+            }
+            match i {
+                0 => {
+                    assert_eq!(a.attr("vendor.retry.backoff.ms"), None);
+                    assert_eq!(a.attr("vendor.retry.reason"), None);
+                }
+                _ => {
+                    let prev = attempts[i - 1];
+                    let gap = (a.start_ns - prev.end_ns) as f64 / MS;
+                    assert_eq!(
+                        a.attr("vendor.retry.backoff.ms"),
+                        Some(&AttrValue::Int(gap.round() as i64)),
+                        "the wait between the attempts"
+                    );
+                    assert!(a.attr("vendor.retry.reason").is_some());
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn invalid_arguments_are_a_validation_failure_with_a_400() {
+    let (reg, world) = world_and_registry();
+    let mut seen = false;
+    for seed in 0..10 {
+        let traces = request(&reg, &world, "new_claim_phone_4xx_invalid_arguments", seed);
+        for s in spans_of(&traces) {
+            if s.attr("error.type") == Some(&AttrValue::str("invalid_arguments")) {
+                assert_eq!(
+                    s.attr("vendor.error.category"),
+                    Some(&AttrValue::str("validation")),
+                    "{}",
+                    s.name
+                );
+                if s.class.attempt {
+                    let status = s.attr("http.response.status_code");
+                    assert!(
+                        matches!(status, Some(AttrValue::Int(400..=499))),
+                        "{status:?}"
+                    );
+                }
+                seen = true;
+            }
+        }
+    }
+    assert!(
+        seen,
+        "the scenario fails a tool call with invalid arguments"
+    );
+}
+
+#[test]
+fn an_llm_call_that_asks_for_a_tool_names_the_call_it_triggers() {
+    use crate::model::semconv::AttrType;
+    let (mut reg, world) = world_and_registry();
+    declare(
+        &mut reg,
+        "gen_ai.tool.call.id",
+        AttrType::String,
+        "llm.call",
+    );
+    for seed in 0..5 {
+        let traces = request(&reg, &world, "new_claim_phone", seed);
+        let spans = spans_of(&traces);
+        let llm = spans
+            .iter()
+            .find(|s| s.class.class == SpanClass::LlmCall)
+            .expect("an llm.call");
+        let call = spans
+            .iter()
+            .find(|s| s.class.class == SpanClass::McpToolExecute && !s.class.attempt)
+            .expect("a tool call");
+        assert_eq!(llm.attr("gen_ai.tool.name"), call.attr("gen_ai.tool.name"));
+        assert!(llm.attr("gen_ai.tool.call.id").is_some());
+        assert_eq!(
+            llm.attr("gen_ai.tool.call.id"),
+            call.attr("gen_ai.tool.call.id")
+        );
+    }
+}
+
+#[test]
+fn the_turn_and_its_plan_carry_what_the_request_and_plan_know() {
+    let (reg, world) = world_and_registry();
+    let traces = request(&reg, &world, "new_claim_phone", 2);
+    let spans = spans_of(&traces);
+    let turn = spans
+        .iter()
+        .find(|s| s.class.class == SpanClass::Orchestrate)
+        .expect("the turn");
+    assert_eq!(
+        turn.attr("vendor.turn.index"),
+        Some(&AttrValue::Int(1)),
+        "a lone request is turn 1"
+    );
+    assert_eq!(
+        turn.attr("vendor.enduser.pseudo.id"),
+        Some(&AttrValue::str("user"))
+    );
+    let tasks = spans
+        .iter()
+        .filter(|s| s.class.class == SpanClass::TaskExecute)
+        .count() as i64;
+    let planner = spans
+        .iter()
+        .find(|s| s.class.class == SpanClass::Planner)
+        .expect("a planner");
+    assert_eq!(
+        planner.attr("vendor.planner.task.count"),
+        Some(&AttrValue::Int(tasks))
+    );
+    let llm = spans
+        .iter()
+        .find(|s| s.class.class == SpanClass::LlmCall)
+        .expect("an llm.call");
+    assert_eq!(
+        llm.attr("vendor.redaction.applied"),
+        turn.attr("vendor.redaction.applied")
+    );
+    assert_eq!(
+        llm.attr("vendor.llm.tool.request.count"),
+        Some(&AttrValue::Int(1))
+    );
 }

@@ -43,6 +43,8 @@ pub struct AttrDef {
     pub default: Option<AttrValue>,
     /// Span classes (names without prefix) this attribute applies to, when declared per attribute.
     pub applies_to: Vec<String>,
+    /// Where the attribute's name is written in the file (`validate` points here).
+    pub pos: Pos,
 }
 
 /// One entry of `span_names`.
@@ -116,6 +118,29 @@ impl Semconv {
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, a)| a.as_slice())
+    }
+
+    /// The attributes declared for spans of class `class` (written without prefix):
+    /// those of `sections` (the class's own sections, [`crate::plan::Role::semconv_sections`]),
+    /// then those of any section whose `applies_to` names the class. In file order;
+    /// a name declared twice comes twice (the first wins).
+    pub fn declared_for<'a, 'c>(
+        &'a self,
+        sections: &'c [&'c str],
+        class: &'c str,
+    ) -> impl Iterator<Item = &'a AttrDef> + 'c
+    where
+        'a: 'c,
+    {
+        let own = sections
+            .iter()
+            .flat_map(move |s| self.section(s).unwrap_or_default().iter());
+        let applied = self
+            .sections
+            .iter()
+            .flat_map(|(_, attrs)| attrs.iter())
+            .filter(move |a| a.applies_to.iter().any(|c| c == class));
+        own.chain(applied)
     }
 
     /// The `span_names` entry of a span name, as the file writes it.
@@ -345,6 +370,7 @@ fn read_section(node: &Node, section: &str, d: &mut Diags) -> Vec<AttrDef> {
             examples,
             default,
             applies_to,
+            pos: body.key_pos,
         });
     }
     out

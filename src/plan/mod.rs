@@ -282,9 +282,10 @@ pub struct Node {
     pub tool: Option<ToolRef>,
     /// `task.type` for task spans.
     pub task_type: Option<Key>,
-    /// Attributes filled from the semconv file when nothing else set them
-    /// (attached by `generate::attrs::attach_semconv_fill`).
-    pub fill: Vec<(Key, AttrGen)>,
+    /// The declared attributes the semconv fill gives this span and its attempt
+    /// spans when nothing else set them (attached once by
+    /// [`crate::generate::attach_semconv_fill`]).
+    pub fill: Vec<crate::generate::FillAttr>,
     /// A failure a simulation goal injects here, when this node's slot is the trace's target.
     pub injection: Option<(u32, Injection)>,
     /// The conversation event this span records from the request's sample (late-v1 files).

@@ -23,6 +23,7 @@ mod property;
 mod realism;
 mod robustness;
 mod sdk_engine;
+mod semconv_coverage;
 mod signals;
 mod sink_basic;
 mod sink_fuzz;
