@@ -393,7 +393,7 @@ impl Compiler<'_> {
         {
             for (name, value) in attrs {
                 a2a.attrs
-                    .push((key(&p.rewrite(name)), AttrGen::Literal(value.clone())));
+                    .push((key(&v2_key(p, name)), AttrGen::Literal(value.clone())));
             }
         }
         let task = |inner: Node, task_type: &str| -> Node {
@@ -422,7 +422,7 @@ impl Compiler<'_> {
         if listed("llm.call") {
             let mut llm = self.v2_node(SpanClass::LlmCall, None, false, lat("llm.call"));
             for (name, value) in &t.llm_attrs {
-                let name = p.rewrite(&name.replacen("gentoro.", "vendor.", 1));
+                let name = v2_key(p, name);
                 llm.attrs
                     .push((key(&name), AttrGen::Literal(value.clone())));
             }
@@ -584,12 +584,7 @@ impl Compiler<'_> {
             let attrs: Vec<(Key, AttrValue)> = e
                 .attrs
                 .iter()
-                .map(|(k, v)| {
-                    (
-                        key(&p.rewrite(&k.replacen("gentoro.", "vendor.", 1))),
-                        v.clone(),
-                    )
-                })
+                .map(|(k, v)| (key(&v2_key(p, k)), v.clone()))
                 .collect();
             for (k, v) in &attrs {
                 let short = p.class_of(k);
@@ -694,8 +689,17 @@ fn event_value(t: &V2Turn, target: &str, suffix: &str, p: &Prefixer) -> Option<S
         .iter()
         .filter(|e| e.target == target)
         .flat_map(|e| &e.attrs)
-        .find(|(k, _)| p.class_of(&p.rewrite(&k.replacen("gentoro.", "vendor.", 1))) == suffix)
+        .find(|(k, _)| p.class_of(&v2_key(p, k)) == suffix)
         .map(|(_, v)| v.to_string())
+}
+
+/// A key as a v2 file writes it, with the active prefix: the format spells vendor keys
+/// `vendor.` or `gentoro.` whatever the semconv's namespace.
+fn v2_key(p: &Prefixer, k: &str) -> String {
+    match k.strip_prefix("gentoro.") {
+        Some(rest) => p.attr(rest),
+        None => p.rewrite(k),
+    }
 }
 
 fn attr_text(attrs: &[(Key, AttrValue)], name: &str) -> String {

@@ -29,4 +29,5 @@ mod sink_basic;
 mod sink_fuzz;
 mod sink_hostile;
 mod tls;
+mod v2_format;
 mod verify;
