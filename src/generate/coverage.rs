@@ -146,7 +146,13 @@ pub fn never_emitted(
             .chain(&plan.turns)
             .any(|s| s.redacted.is_some());
         let mut nodes = Vec::new();
-        for part in &plan.parts {
+        // The scenario's traces and the ones turns have of their own.
+        let own_parts = plan
+            .turns
+            .iter()
+            .filter_map(|t| t.turn_parts.as_deref())
+            .flat_map(|t| &t.parts);
+        for part in plan.parts.iter().chain(own_parts) {
             analyse(&part.root, false, &mut nodes);
         }
         for (n, facts) in nodes {
@@ -161,7 +167,14 @@ pub fn never_emitted(
             for (class, class_name, attempt) in spans {
                 let attrs = seen.entry(class_name.to_string()).or_default();
                 for a in declared_attrs(world, sc, class, class_name) {
-                    let own = !attempt && n.attrs.iter().any(|(k, _)| **k == *a.key);
+                    // A tool call's payloads ride on its attempts.
+                    let payload = attempt
+                        && n.tool_payload.as_ref().is_some_and(|p| match &*a.key {
+                            "gen_ai.tool.call.arguments" => p.arguments.is_some(),
+                            "gen_ai.tool.call.result" => p.result.is_some(),
+                            _ => false,
+                        });
+                    let own = payload || (!attempt && n.attrs.iter().any(|(k, _)| **k == *a.key));
                     let can = own
                         || match a.when {
                             None => false,
