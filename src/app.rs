@@ -362,6 +362,12 @@ fn list_long(s: &Settings, rows: &[&ScenarioDef]) -> Result<(), Failure> {
         println!("  emits:        {}", wrap(&what, 80, 16));
         println!("  signals:      {signals}");
     }
+    if !prep.registry.config.workload_schedules.is_empty() {
+        println!();
+        for ws in &prep.registry.config.workload_schedules {
+            println!("{}", crate::run::schedule::describe(ws));
+        }
+    }
     Ok(())
 }
 
@@ -475,6 +481,9 @@ fn validate(s: &Settings, a: &ValidateArgs) -> Result<(), Failure> {
                     let vals: Vec<String> = v.iter().map(ToString::to_string).collect();
                     println!("  {k}: {}", vals.join(", "));
                 }
+            }
+            for ws in &p.registry.config.workload_schedules {
+                println!("{}", crate::run::schedule::describe(ws));
             }
             // `list` leaves the hidden ones out: say so, so the two counts agree.
             let hidden: Vec<&str> = p

@@ -58,6 +58,7 @@ pub fn prepare(sources: &Sources, opts: &WorldOptions) -> Result<Prepared, crate
         }
     }
     crate::generate::attach_semconv_fill(&world, &registry.semconv, plans.values_mut());
+    warnings.extend(super::schedule::check_names(&registry));
     if !errors.is_empty() {
         errors.extend(warnings);
         return Err(crate::diag::LoadError {
@@ -82,6 +83,8 @@ pub enum Picks {
         weights: crate::registry::Picker,
         /// Picks to make; `None`: as many as the duration or load shape allows.
         count: Option<u64>,
+        /// `--workload-schedule`: the mix follows the local hour of each pick's time.
+        schedule: Option<Box<super::schedule::WorkloadMix>>,
     },
     /// `run --each-once`: every name once, in order.
     EachOnce(Vec<String>),

@@ -20,6 +20,7 @@ mod pacing;
 mod property;
 mod realism;
 mod robustness;
+mod schedule;
 mod sdk_engine;
 mod signals;
 mod sink_basic;
