@@ -361,6 +361,12 @@ fn list_long(prep: &Prepared, rows: &[&ScenarioDef]) {
         println!("  emits:        {}", wrap(&what, 80, 16));
         println!("  signals:      {signals}");
     }
+    if !prep.registry.config.workload_schedules.is_empty() {
+        println!();
+        for ws in &prep.registry.config.workload_schedules {
+            println!("{}", crate::run::schedule::describe(ws));
+        }
+    }
 }
 
 /// What one request of the scenario emits (traces, spans by name), and whether
@@ -495,6 +501,9 @@ fn validate(s: &Settings, a: &ValidateArgs) -> Result<(), Failure> {
     let coverage = crate::generate::never_emitted(&p.world, &p.registry.semconv, &p.plans);
     for w in &coverage {
         println!("{w}");
+    }
+    for ws in &p.registry.config.workload_schedules {
+        println!("{}", crate::run::schedule::describe(ws));
     }
     if a.show_schema {
         println!("span names ({}):", p.registry.semconv.spans.len());

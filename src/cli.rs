@@ -600,6 +600,8 @@ fn refused_after_subcommand(e: clap::Error, args: &[std::ffi::OsString]) -> clap
 }
 
 /// The subcommands, each with its own flags.
+// Parsed once per process: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// List scenarios: name, weight, tags and description (--long: everything about each).
@@ -908,6 +910,18 @@ pub struct RunArgs {
     /// Run every (filtered) scenario exactly once, ignoring weights and --count
     #[arg(long, help_heading = "Scenarios")]
     pub each_once: bool,
+    /// Let config `workload_schedules.NAME` choose the mix by the local hour of each pick on
+    /// the run's clock [default NAME: default; off without the flag]. Env:
+    /// OTELSIM_WORKLOAD_SCHEDULE
+    #[arg(
+        long,
+        value_name = "NAME",
+        num_args = 0..=1,
+        default_missing_value = "default",
+        conflicts_with = "each_once",
+        help_heading = "Scenarios"
+    )]
+    pub workload_schedule: Option<String>,
     /// Input files.
     #[command(flatten)]
     pub files: FileArgs,
@@ -943,6 +957,21 @@ pub struct RunArgs {
     /// -v / -q.
     #[command(flatten)]
     pub verbosity: VerbosityArgs,
+}
+
+impl RunArgs {
+    /// `--workload-schedule [NAME]`, else `OTELSIM_WORKLOAD_SCHEDULE` (an empty value
+    /// counts as unset); `None`: the run picks by `workload_weight` alone.
+    pub fn workload_schedule_name(
+        &self,
+        env: &dyn Fn(&str) -> Option<std::ffi::OsString>,
+    ) -> Option<String> {
+        self.workload_schedule.clone().or_else(|| {
+            env("OTELSIM_WORKLOAD_SCHEDULE")
+                .map(|v| v.to_string_lossy().trim().to_string())
+                .filter(|v| !v.is_empty())
+        })
+    }
 }
 
 /// Flags of `otelsim validate`: what to print besides the diagnostics.

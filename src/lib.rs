@@ -34,5 +34,6 @@ pub mod settings;
 pub mod show;
 pub mod sink;
 pub mod tls;
+pub mod tz;
 pub mod verify;
 pub mod yaml;

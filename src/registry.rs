@@ -458,6 +458,23 @@ impl Picker {
         Ok(Picker { names, cumulative })
     }
 
+    /// A picker over `(name, weight)` pairs (a workload schedule's bucket); fails
+    /// when no weight is positive.
+    pub fn from_weights(weights: Vec<(String, f64)>) -> Result<Picker, String> {
+        let mut names = Vec::new();
+        let mut cumulative = Vec::new();
+        let mut acc = 0.0;
+        for (name, w) in weights.into_iter().filter(|(_, w)| *w > 0.0) {
+            acc += w;
+            names.push(name);
+            cumulative.push(acc);
+        }
+        if names.is_empty() {
+            return Err("no scenario with a positive weight".into());
+        }
+        Ok(Picker { names, cumulative })
+    }
+
     /// A random scenario name, by weight.
     pub fn pick<R: Rng + ?Sized>(&self, rng: &mut R) -> &str {
         self.pick_at(rng.random_range(0.0..1.0))

@@ -7,6 +7,7 @@ use crate::cli::{RunArgs, ScenarioArgs};
 use crate::export::Protocol;
 use crate::pace::{Profile, RateUnit};
 use crate::registry::Picker;
+use crate::run::schedule::WorkloadMix;
 use crate::run::{new_run_id, now_ns, Engine, Load, Picks, Prepared, RunSpec, Timing};
 use crate::settings::Settings;
 use crate::show;
@@ -138,7 +139,7 @@ fn scenario_run(s: &Settings, prep: &Prepared, a: &ScenarioArgs) -> Result<Check
 }
 
 fn mixed_run(s: &Settings, prep: &Prepared, a: &RunArgs) -> Result<CheckedRun, Failure> {
-    let picks = picks(prep, a)?;
+    let picks = picks(s, prep, a)?;
     check_interval(a.interval)?;
     if let Some(id) = &a.run_id {
         check_run_id(id)?;
@@ -204,9 +205,16 @@ fn mixed_run(s: &Settings, prep: &Prepared, a: &RunArgs) -> Result<CheckedRun, F
     })
 }
 
-/// What `run` picks from: the scenarios its tags select, each once or weighted.
-fn picks(prep: &Prepared, a: &RunArgs) -> Result<Picks, Failure> {
+/// What `run` picks from: the scenarios its tags select, each once or weighted
+/// (by the hour with `--workload-schedule`).
+fn picks(s: &Settings, prep: &Prepared, a: &RunArgs) -> Result<Picks, Failure> {
     let candidates = prep.registry.filtered(&a.tags);
+    let schedule = a.workload_schedule_name(&|k| std::env::var_os(k));
+    if a.each_once && schedule.is_some() {
+        return Err(Failure::input(
+            "--each-once runs every scenario once, ignoring weights: a workload schedule (--workload-schedule, OTELSIM_WORKLOAD_SCHEDULE) has nothing to choose",
+        ));
+    }
     let names = candidates.iter().map(|c| c.name.clone()).collect();
     let skip_note = prep.registry.skip_note();
     if a.each_once {
@@ -226,11 +234,37 @@ fn picks(prep: &Prepared, a: &RunArgs) -> Result<Picks, Failure> {
     // (a constant --rate alone runs until Ctrl-C); with none, 100 picks.
     let bounded =
         a.duration.is_some() || a.rate.is_some() || a.stages.is_some() || a.load_profile.is_some();
+    let schedule = match schedule {
+        Some(name) => Some(Box::new(workload_mix(s, prep, &name, &candidates)?)),
+        None => None,
+    };
     Ok(Picks::Weighted {
         names,
         weights,
         count: a.count.or(if bounded { None } else { Some(100) }),
+        schedule,
     })
+}
+
+/// The run's workload schedule; its warnings (names that match no scenario, buckets
+/// `--tags` emptied) go to stderr now, unless -v prints them with the others already.
+fn workload_mix(
+    s: &Settings,
+    prep: &Prepared,
+    name: &str,
+    candidates: &[&crate::model::scenario::ScenarioDef],
+) -> Result<WorkloadMix, Failure> {
+    let (mix, warnings) = WorkloadMix::new(name, &prep.registry, candidates)
+        .map_err(|d| Failure::input(d.to_string()))?;
+    if !s.quiet {
+        let printed = |w: &crate::diag::Diagnostic| {
+            s.verbose > 0 && prep.warnings.iter().any(|p| p.to_string() == w.to_string())
+        };
+        for w in warnings.iter().filter(|w| !printed(w)) {
+            eprintln!("{w}");
+        }
+    }
+    Ok(mix)
 }
 
 fn check_interval(ms: f64) -> Result<(), Failure> {

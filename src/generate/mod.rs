@@ -80,10 +80,7 @@ pub fn generate_iteration<R: Rng + ?Sized>(
         };
         return generate_request(world, plan, &input, end_ns, rng);
     }
-    let window = plan
-        .windows
-        .iter()
-        .position(|w| crate::plan::window_active(w, end_ns));
+    let window = plan.windows.iter().position(|w| w.is_active(end_ns));
     // Generate each turn at a provisional end, then lay the session back from end_ns.
     let mut turns: Vec<Vec<TraceRecord>> = Vec::new();
     let (mut session, mut turn_no) = (session, 0u32);

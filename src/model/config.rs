@@ -323,6 +323,69 @@ pub struct LlmModel {
     pub weight: f64,
 }
 
+/// Hours of the day `start <= hour < end` (0..=24) of a schedule bucket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HourRange {
+    /// The first hour in the range, 0..=23.
+    pub start: u8,
+    /// The first hour after it, 1..=24 (greater than `start`).
+    pub end: u8,
+}
+
+impl HourRange {
+    /// Whether the range holds `hour` (0..=23).
+    pub fn contains(&self, hour: u8) -> bool {
+        self.start <= hour && hour < self.end
+    }
+}
+
+/// One scenario of a schedule bucket and its weight there.
+#[derive(Clone, Debug)]
+pub struct ScheduledWeight {
+    /// A scenario's name (file stem) or display name, as written.
+    pub scenario: String,
+    /// Its weight while the bucket is active (> 0), in place of its `workload_weight`.
+    pub weight: f64,
+    /// Where it is written.
+    pub pos: Pos,
+}
+
+/// One bucket of a workload schedule: when it is active and what it picks from.
+#[derive(Clone, Debug)]
+pub struct ScheduleBucket {
+    /// Its key under `buckets:`.
+    pub name: String,
+    /// The local hours it is active, as written.
+    pub hours: Vec<HourRange>,
+    /// The only scenarios picked while it is active, with their weights, in file order.
+    pub scenario_weights: Vec<ScheduledWeight>,
+    /// Where its key is.
+    pub pos: Pos,
+}
+
+/// A time-of-day scenario mix (`workload_schedules.<name>`): the first bucket whose
+/// hours hold the local hour in `zone` decides the picks.
+#[derive(Clone, Debug)]
+pub struct WorkloadSchedule {
+    /// Its key under `workload_schedules:`.
+    pub name: String,
+    /// Where the hours are read (`timezone`; UTC when absent).
+    pub zone: crate::tz::Zone,
+    /// The buckets in file order: the first that matches wins.
+    pub buckets: Vec<ScheduleBucket>,
+    /// Where its key is.
+    pub pos: Pos,
+}
+
+impl WorkloadSchedule {
+    /// The index of the first bucket active at local hour `hour`, if any.
+    pub fn bucket_at_hour(&self, hour: u8) -> Option<usize> {
+        self.buckets
+            .iter()
+            .position(|b| b.hours.iter().any(|r| r.contains(hour)))
+    }
+}
+
 /// A loaded `config.yaml`.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -368,6 +431,8 @@ pub struct Config {
     /// `mcp_tool_genai_payloads`: per tool, the fields its arguments and result may have
     /// and the sample payloads a v2 scenario's own payloads are merged over.
     pub tool_payloads: BTreeMap<String, ToolPayloadContract>,
+    /// `workload_schedules`, in file order; used only when a run asks for one.
+    pub workload_schedules: Vec<WorkloadSchedule>,
 }
 
 /// One tool's payload contract (`mcp_tool_genai_payloads.<tool>`).
@@ -414,6 +479,11 @@ impl Config {
             .find(|(d, _)| d == name)
             .map(|(_, s)| s.as_str())
             .or_else(|| self.mcp_server(name).map(|s| s.key.as_str()))
+    }
+
+    /// The workload schedule of this name.
+    pub fn workload_schedule(&self, name: &str) -> Option<&WorkloadSchedule> {
+        self.workload_schedules.iter().find(|s| s.name == name)
     }
 
     /// The named latency profile, or the default (`happy_path`) one.

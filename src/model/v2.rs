@@ -134,17 +134,3 @@ impl V2Scenario {
             .unwrap_or(&self.default_profile)
     }
 }
-
-/// The local hour (0–23) and ISO weekday (1 Monday … 7 Sunday) at `unix_ns` in the
-/// time zone `zone`; `None` for a zone otelsim does not know.
-pub fn local_hour_and_weekday(zone: &str, unix_ns: u64) -> Option<(u8, u8)> {
-    // Interim: UTC only, until the shared time-zone module lands.
-    if zone != "UTC" && !zone.contains('/') {
-        return None;
-    }
-    let secs = unix_ns / 1_000_000_000;
-    let hour = ((secs / 3600) % 24) as u8;
-    // 1970-01-01 was a Thursday (ISO 4).
-    let weekday = (((secs / 86_400) + 3) % 7 + 1) as u8;
-    Some((hour, weekday))
-}

@@ -16,7 +16,6 @@ pub use compile::{
     outcome_of_template, sanitize_scope, Compiler, LARGE_TRACE_SPANS, MAX_SPANS_PER_TRACE,
 };
 pub use services::{Service, Services, PLANE_COMPONENTS};
-pub use v2::window_active;
 pub use world::{closest_allowed, Keys, ModelChoice, Prefixer, World, WorldOptions};
 
 use crate::class::{ClassOf, SpanClass};
@@ -547,7 +546,7 @@ pub struct ScenarioPlan {
     pub cycle_samples: bool,
     /// v2 `workload_schedule` windows: while the run's clock is inside one, a turn runs
     /// with that window's latency profile ([`TurnParts::by_window`]).
-    pub windows: Vec<crate::model::v2::V2Window>,
+    pub windows: Vec<crate::tz::Window>,
     /// Whether attributes the semconv declares and nothing sets are filled (not for v2,
     /// whose files say every attribute).
     pub semconv_fill: bool,

@@ -107,7 +107,15 @@ impl Compiler<'_> {
             goal: None,
             single_trace: false,
             cycle_samples: false,
-            windows: v.schedule.clone(),
+            // The reader checked every zone, weekday and hour.
+            windows: v
+                .schedule
+                .iter()
+                .filter_map(|w| {
+                    let zone = crate::tz::Zone::parse(&w.timezone).ok()?;
+                    crate::tz::Window::new(zone, &w.weekdays, w.start_hour, w.end_hour).ok()
+                })
+                .collect(),
             semconv_fill: false,
         })
     }
@@ -631,25 +639,6 @@ impl Compiler<'_> {
         for c in &mut root.children {
             self.v2_events(c, t, request_side, d);
         }
-    }
-}
-
-/// Whether the run's clock at `unix_ns` is inside `w` (its weekdays and hours, in its
-/// time zone). Hours wrap midnight when the window ends before it starts; equal start
-/// and end hours mean all day.
-pub fn window_active(w: &crate::model::v2::V2Window, unix_ns: u64) -> bool {
-    let Some((hour, weekday)) = crate::model::v2::local_hour_and_weekday(&w.timezone, unix_ns)
-    else {
-        return false;
-    };
-    if !w.weekdays.is_empty() && !w.weekdays.contains(&weekday) {
-        return false;
-    }
-    let (start, end) = (w.start_hour, w.end_hour);
-    match start.cmp(&end) {
-        std::cmp::Ordering::Less => (start..end).contains(&hour),
-        std::cmp::Ordering::Greater => hour >= start || hour < end,
-        std::cmp::Ordering::Equal => true,
     }
 }
 

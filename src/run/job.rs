@@ -83,6 +83,7 @@ pub fn prepare(sources: &Sources, opts: &WorldOptions) -> Result<Prepared, crate
         registry.skipped.push(Skipped::new(name, file, all));
     }
     registry.skipped.sort_by(|a, b| a.file.cmp(&b.file));
+    warnings.extend(super::schedule::check_names(&registry));
     if registry.shared_errors() {
         registry.diagnostics.extend(warnings);
         return Err(crate::diag::LoadError {
@@ -107,6 +108,8 @@ pub enum Picks {
         weights: crate::registry::Picker,
         /// Picks to make; `None`: as many as the duration or load shape allows.
         count: Option<u64>,
+        /// `--workload-schedule`: the mix follows the local hour of each pick's time.
+        schedule: Option<Box<super::schedule::WorkloadMix>>,
     },
     /// `run --each-once`: every name once, in order.
     EachOnce(Vec<String>),

@@ -8,6 +8,7 @@ mod held;
 mod job;
 mod report;
 mod runner;
+pub mod schedule;
 mod worker;
 
 pub use job::{

@@ -2,6 +2,7 @@
 //! and scenario, how well it kept its schedule, and its one-screen rendering.
 
 use super::job::{ScenarioCount, Timing};
+use super::schedule::ScheduleReport;
 use crate::engine_sdk::SdkStats;
 use crate::export::{CountersSnapshot, OutputReport};
 use crate::pace::RateUnit;
@@ -73,6 +74,9 @@ pub struct RunReport {
     /// With `--engine sdk`: what the SDK did with the spans.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sdk: Option<SdkStats>,
+    /// With `--workload-schedule`: the picks each bucket took.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workload_schedule: Option<ScheduleReport>,
 }
 
 impl RunReport {
@@ -184,6 +188,9 @@ impl RunReport {
                 "  pacing: target {:.0} {unit}/s · achieved {:.1} {unit}/s ({:.1} traces/s, {:.0} spans/s) · {} · lag p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms · {} of {} picks late\n",
                 p.target_per_s, p.achieved_per_s, p.achieved_traces_per_s, self.achieved_spans_per_s, plural(self.workers as u64, "worker"), p.lag_p50_ms, p.lag_p99_ms, p.lag_max_ms, p.late_picks, p.picks
             ));
+        }
+        if let Some(ws) = &self.workload_schedule {
+            out.push_str(&format!("  {}\n", ws.render()));
         }
         if let Some(k) = &self.sdk {
             out.push_str(&format!(

@@ -244,7 +244,12 @@ fn build_report(
     let mut counts: BTreeMap<String, ScenarioCount> = BTreeMap::new();
     let (mut traces_sent, mut units) = (0, 0);
     let mut fatal = None;
+    let mut bucket_picks: Vec<u64> = Vec::new();
     for r in results {
+        bucket_picks.resize(bucket_picks.len().max(r.bucket_picks.len()), 0);
+        for (total, n) in bucket_picks.iter_mut().zip(&r.bucket_picks) {
+            *total += n;
+        }
         lag.merge(&r.lag);
         traces_sent += r.traces;
         units += r.units;
@@ -297,6 +302,13 @@ fn build_report(
         acked_traces,
         acked_traces_unlisted,
         sdk,
+        workload_schedule: match &shared.spec.picks {
+            Picks::Weighted {
+                schedule: Some(mix),
+                ..
+            } => Some(mix.report(&bucket_picks)),
+            _ => None,
+        },
     }
 }
 

@@ -70,6 +70,8 @@ pub(crate) struct WorkerResult {
     pub units: u64,
     /// Where the worker's clock stood when it stopped.
     pub clock_end_ns: u64,
+    /// With a workload schedule: picks per bucket, the last for "no bucket".
+    pub bucket_picks: Vec<u64>,
     pub interrupted: bool,
     pub fatal: Option<String>,
 }
@@ -92,14 +94,15 @@ pub(crate) async fn run(sh: Arc<Shared>, batcher: Batcher, index: usize) -> Work
             break;
         }
         let Some(i) = w.claim_pick() else { break };
-        let name = scenario_of(&sh, i);
+        let now = w.now();
+        let (name, bucket) = scenario_of(&sh, i, now);
         let Some(plan) = sh.prep.plans.get(name) else {
             // Every listed scenario compiled (prepare fails otherwise); still, never spin.
             continue;
         };
-        let now = w.now();
         let traces = w.traces_of(i, plan, now);
         w.emit(i, name, plan, traces, now).await;
+        w.count_bucket(bucket);
         if sh.total == Some(i + 1) {
             continue;
         }
@@ -148,6 +151,13 @@ impl Worker {
                 traces: 0,
                 units: 0,
                 clock_end_ns: sh.clock_start,
+                bucket_picks: match &sh.spec.picks {
+                    Picks::Weighted {
+                        schedule: Some(mix),
+                        ..
+                    } => mix.zero_counts(),
+                    _ => Vec::new(),
+                },
                 interrupted: false,
                 fatal: None,
             },
@@ -194,12 +204,15 @@ impl Worker {
         let Some(i) = self.claim_pick() else {
             return false;
         };
-        let name = scenario_of(&sh, i);
-        let Some(plan) = sh.prep.plans.get(name) else {
+        // The scenario may depend on when the pick is due (a workload schedule): the
+        // next slot's time, checked again once the slot is claimed.
+        let anchor = self.now();
+        let expected = self.next_due().unwrap_or(anchor);
+        let (mut name, mut bucket) = scenario_of(&sh, i, expected);
+        let Some(mut plan) = sh.prep.plans.get(name) else {
             return true;
         };
         // Laid out at the clock's current reading, moved to the slot's below.
-        let anchor = self.now();
         let mut traces = self.traces_of(i, plan, anchor);
         let units = match sh.spec.load.as_ref().map(|l| l.unit) {
             Some(RateUnit::Spans) => traces.iter().map(|t| t.spans.len() as u64).sum(),
@@ -209,6 +222,17 @@ impl Worker {
             self.ran_out = true;
             return false;
         };
+        if due != expected {
+            // Another worker took the slot expected: if the bucket differs, the pick is
+            // made again for its own slot (its units were claimed for the first one).
+            let (again, b) = scenario_of(&sh, i, due);
+            if b != bucket {
+                if let Some(p) = sh.prep.plans.get(again) {
+                    (name, bucket, plan) = (again, b, p);
+                    traces = self.traces_of(i, plan, anchor);
+                }
+            }
+        }
         let lag = match &mut self.virtual_now {
             Some(v) => {
                 *v = due;
@@ -227,7 +251,21 @@ impl Worker {
         let now = self.now();
         move_end(&mut traces, anchor, now);
         self.emit(i, name, plan, traces, now).await;
+        self.count_bucket(bucket);
         true
+    }
+
+    /// When the next slot of the run's schedule is due, if there is one.
+    fn next_due(&self) -> Option<u64> {
+        self.sh.schedule.as_ref()?.lock().ok()?.next_due_ns()
+    }
+
+    /// Counts a pick in its workload-schedule bucket (`None`: no bucket active).
+    fn count_bucket(&mut self, bucket: Option<usize>) {
+        let counts = &mut self.r.bucket_picks;
+        if let Some(last) = counts.len().checked_sub(1) {
+            counts[bucket.unwrap_or(last).min(last)] += 1;
+        }
     }
 
     /// The next slot on the run's schedule, for a pick of `units`; `None` when
@@ -460,14 +498,22 @@ impl Worker {
     }
 }
 
-/// The scenario of pick `i`.
-fn scenario_of(sh: &Shared, i: u64) -> &str {
+/// The scenario of pick `i`, due at `at_ns` on the run's clock, and the
+/// workload-schedule bucket it fell in (`None`: no schedule, or no bucket active).
+fn scenario_of(sh: &Shared, i: u64, at_ns: u64) -> (&str, Option<usize>) {
     match &sh.spec.picks {
-        // A full-avalanche hash of (seed, i): uniform even over the first few picks.
-        Picks::Weighted { weights, .. } => weights
-            .pick_at((stream_seed(sh.seed ^ PICK_SALT, i) >> 11) as f64 / (1u64 << 53) as f64),
-        Picks::EachOnce(names) => &names[i as usize],
-        Picks::Repeat { name, .. } => name,
+        Picks::Weighted {
+            weights, schedule, ..
+        } => {
+            // A full-avalanche hash of (seed, i): uniform even over the first few picks.
+            let u = (stream_seed(sh.seed ^ PICK_SALT, i) >> 11) as f64 / (1u64 << 53) as f64;
+            match schedule {
+                Some(mix) => mix.pick_at(u, at_ns, weights),
+                None => (weights.pick_at(u), None),
+            }
+        }
+        Picks::EachOnce(names) => (&names[i as usize], None),
+        Picks::Repeat { name, .. } => (name, None),
     }
 }
 

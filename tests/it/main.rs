@@ -22,6 +22,7 @@ mod partial_load;
 mod property;
 mod realism;
 mod robustness;
+mod schedule;
 mod sdk_engine;
 mod semconv_coverage;
 mod signals;

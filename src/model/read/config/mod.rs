@@ -3,7 +3,7 @@
 //! `load` walks the top-level keys in a fixed order and hands each section to its
 //! reader: ids, tools and retries here; `latency` for latency profiles; `catalogue`
 //! for tenants, agents, MCP servers and workflows; `control_plane`; `resource` for
-//! resource attributes and `services:`. Accepts the doc-era keys of the predecessor
+//! resource attributes and `services:`; `schedules` for `workload_schedules`. Accepts the doc-era keys of the predecessor
 //! and their later aliases (`realistic_scenarios`/`scenarios`,
 //! `happy_path_latency`/`latency_profiles.happy_path`).
 
@@ -11,6 +11,7 @@ pub mod catalogue;
 pub mod control_plane;
 pub mod latency;
 pub mod resource;
+pub mod schedules;
 #[cfg(test)]
 mod tests;
 
@@ -84,7 +85,11 @@ pub fn load(
         .get("mcp_tool_genai_payloads")
         .map(|n| read_tool_payloads(n, d))
         .unwrap_or_default();
-    for k in ["workload_schedules", "default_latency_profile"] {
+    let workload_schedules = r
+        .get("workload_schedules")
+        .map(|n| schedules::read_workload_schedules(n, d))
+        .unwrap_or_default();
+    for k in ["default_latency_profile"] {
         if let Some(n) = r.get(k) {
             d.warn(
                 n.pos,
@@ -116,6 +121,7 @@ pub fn load(
         services,
         llm_models,
         tool_payloads,
+        workload_schedules,
     })
 }
 

@@ -383,12 +383,8 @@ fn read_schedule(n: &Node, d: &mut Diags) -> Vec<V2Window> {
         let start_hour = hour("start_hour", 23, d);
         let end_hour = hour("end_hour", 24, d);
         wr.finish(d);
-        if !known_zone(&timezone) {
-            d.error(
-                body.pos,
-                &join(&path, "timezone"),
-                format!("unknown time zone `{timezone}`; use an IANA name such as America/Los_Angeles or Europe/Berlin"),
-            );
+        if let Err(e) = crate::tz::Zone::parse(&timezone) {
+            d.error(body.pos, &join(&path, "timezone"), e);
         }
         out.push(V2Window {
             profile,
@@ -400,11 +396,6 @@ fn read_schedule(n: &Node, d: &mut Diags) -> Vec<V2Window> {
         });
     }
     out
-}
-
-/// Whether `name` is a time zone the schedule can use.
-fn known_zone(name: &str) -> bool {
-    !name.trim().is_empty()
 }
 
 /// A map of scalar attributes (other values are reported).
