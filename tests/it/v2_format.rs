@@ -347,3 +347,27 @@ fn the_v2_late_v1_and_doc_era_corpora_run_in_one_build() {
         assert!(!spans_in(&out).is_empty(), "corpus {i}");
     }
 }
+
+#[test]
+fn trace_interval_spaces_the_iterations_on_the_runs_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.jsonl");
+    // No --interval: the file's trace_interval_ms (250 ± 25) applies.
+    v2().cli("scenario --name claim_and_book --count 6")
+        .seed(4)
+        .start_time(T0)
+        .output_file(&out)
+        .run_ok();
+    // Each iteration ends at its slot on the run's clock.
+    let mut ends: Vec<u64> = spans_in(&out)
+        .iter()
+        .filter(|s| s.name == "vendor.request.validation")
+        .map(|s| s.end)
+        .collect();
+    ends.sort_unstable();
+    assert_eq!(ends.len(), 6);
+    for w in ends.windows(2) {
+        let gap_ms = (w[1] - w[0]) as f64 / 1e6;
+        assert!((224.0..=276.0).contains(&gap_ms), "gap {gap_ms} ms");
+    }
+}
