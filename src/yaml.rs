@@ -739,6 +739,30 @@ impl<'a> MapReader<'a> {
     }
 }
 
+/// A list of maps, each read by `item` with a [`MapReader`] at `path[i]` (which it
+/// finishes); a value that is no list is reported as needing `shape`, an entry that
+/// is no map is reported and skipped.
+pub fn read_map_list<T>(
+    node: &Node,
+    path: &str,
+    shape: &str,
+    diags: &mut Diags,
+    mut item: impl FnMut(MapReader<'_>, &str, &mut Diags) -> Option<T>,
+) -> Vec<T> {
+    let Kind::Seq(items) = &node.kind else {
+        diags.error(node.pos, path, format!("expected a list of `{shape}`"));
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (i, it) in items.iter().enumerate() {
+        let p = format!("{path}[{i}]");
+        if let Some(r) = MapReader::new(it, &p, diags) {
+            out.extend(item(r, &p, diags));
+        }
+    }
+    out
+}
+
 /// Typed scalar readers that report a precise error and return `None` on mismatch.
 pub fn read_f64(node: &Node, path: &str, diags: &mut Diags) -> Option<f64> {
     match node.as_f64() {

@@ -19,8 +19,8 @@ use crate::model::scenario::{
     REDACTION_LEVELS,
 };
 use crate::yaml::{
-    join, read_bool, read_f64, read_non_negative, read_prob, read_str, read_str_list, read_u64,
-    Kind, MapReader, Node,
+    join, read_bool, read_f64, read_map_list, read_non_negative, read_prob, read_str,
+    read_str_list, read_u64, Kind, MapReader, Node,
 };
 use step::read_step;
 
@@ -627,23 +627,10 @@ fn read_data_plane(
 
 /// `llm_interactions: [{role, system_prompt, output}]`.
 fn read_llm_interactions(n: &Node, d: &mut Diags) -> Vec<LlmInteraction> {
-    let path = "data_plane.llm_interactions";
-    let Kind::Seq(items) = &n.kind else {
-        d.error(
-            n.pos,
-            path,
-            "expected a list of `{role, system_prompt, output}`",
-        );
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for (i, it) in items.iter().enumerate() {
-        let p = format!("{path}[{i}]");
-        let Some(mut r) = MapReader::new(it, &p, d) else {
-            continue;
-        };
+    let shape = "{role, system_prompt, output}";
+    read_map_list(n, "data_plane.llm_interactions", shape, d, |mut r, p, d| {
         let text = |r: &mut MapReader<'_>, k: &'static str, d: &mut Diags| {
-            r.get(k).and_then(|n| read_str(n, &join(&p, k), d))
+            r.get(k).and_then(|n| read_str(n, &join(p, k), d))
         };
         let role = text(&mut r, "role", d).unwrap_or_default();
         let system_prompt = text(&mut r, "system_prompt", d);
@@ -651,13 +638,12 @@ fn read_llm_interactions(n: &Node, d: &mut Diags) -> Vec<LlmInteraction> {
         // A prompt template documents the call; the messages come from the conversation.
         r.ignore("user_prompt_template");
         r.finish(d);
-        out.push(LlmInteraction {
+        Some(LlmInteraction {
             role,
             system_prompt,
             output,
-        });
-    }
-    out
+        })
+    })
 }
 
 /// `mcp_retry`: a template name, `{template: name}`, `{attempts: [...]}` or a bare list.

@@ -12,7 +12,8 @@ use crate::model::v2::{
 };
 use crate::model::{over_limit, AttrValue, MAX_EVENTS, MAX_TURNS};
 use crate::yaml::{
-    join, read_bool, read_non_negative, read_str, read_str_list, read_u64, Kind, MapReader, Node,
+    join, read_bool, read_map_list, read_non_negative, read_str, read_str_list, read_u64, Kind,
+    MapReader, Node,
 };
 
 /// The span classes a v2 file names (latency keys, plan children, event targets).
@@ -292,21 +293,8 @@ fn read_profiles(n: &Node, d: &mut Diags) -> Vec<(String, Vec<(String, V2Duratio
 
 /// `latency_profile_conditions: [{profile, higher_latency_attributes}]`.
 fn read_conditions(n: &Node, d: &mut Diags) -> Vec<(String, Vec<(String, AttrValue)>)> {
-    let path = "latency_profile_conditions";
-    let Kind::Seq(items) = &n.kind else {
-        d.error(
-            n.pos,
-            path,
-            "expected a list of `{profile, higher_latency_attributes}`",
-        );
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for (i, it) in items.iter().enumerate() {
-        let p = format!("{path}[{i}]");
-        let Some(mut r) = MapReader::new(it, &p, d) else {
-            continue;
-        };
+    let shape = "{profile, higher_latency_attributes}";
+    read_map_list(n, "latency_profile_conditions", shape, d, |mut r, _, d| {
         let profile = r
             .get("profile")
             .and_then(|v| read_str(v, &r.sub("profile"), d));
@@ -315,11 +303,8 @@ fn read_conditions(n: &Node, d: &mut Diags) -> Vec<(String, Vec<(String, AttrVal
             .map(|v| scalar_map(v, &r.sub("higher_latency_attributes"), d))
             .unwrap_or_default();
         r.finish(d);
-        if let Some(profile) = profile {
-            out.push((profile, attrs));
-        }
-    }
-    out
+        profile.map(|p| (p, attrs))
+    })
 }
 
 /// `workload_schedule: {<profile>: {timezone, weekdays, start_hour, end_hour}}`.
@@ -661,33 +646,19 @@ fn read_span_plan(n: &Node, path: &str, d: &mut Diags) -> V2SpanPlan {
 }
 
 fn read_events(n: &Node, path: &str, d: &mut Diags) -> Vec<V2Event> {
-    let Kind::Seq(items) = &n.kind else {
-        d.error(
-            n.pos,
-            path,
-            "expected a list of `{target_span_class, name, attributes}`",
-        );
-        return Vec::new();
-    };
-    if items.len() > MAX_EVENTS {
-        d.error(
-            n.pos,
-            path,
-            over_limit(
-                items.len(),
-                "events",
-                MAX_EVENTS,
-                "OpenTelemetry SDKs keep 128 per span by default",
-            ),
-        );
-        return Vec::new();
+    if let Kind::Seq(items) = &n.kind {
+        if items.len() > MAX_EVENTS {
+            let why = "OpenTelemetry SDKs keep 128 per span by default";
+            d.error(
+                n.pos,
+                path,
+                over_limit(items.len(), "events", MAX_EVENTS, why),
+            );
+            return Vec::new();
+        }
     }
-    let mut out = Vec::new();
-    for (i, it) in items.iter().enumerate() {
-        let p = format!("{path}[{i}]");
-        let Some(mut r) = MapReader::new(it, &p, d) else {
-            continue;
-        };
+    let shape = "{target_span_class, name, attributes}";
+    read_map_list(n, path, shape, d, |mut r, p, d| {
         let target = r.get("target_span_class").and_then(|v| {
             let c = read_str(v, &r.sub("target_span_class"), d)?;
             check_class(v, &r.sub("target_span_class"), &c, d);
@@ -700,17 +671,20 @@ fn read_events(n: &Node, path: &str, d: &mut Diags) -> Vec<V2Event> {
             .unwrap_or_default();
         // Events are stamped at their span's start; an explicit time is not kept.
         r.ignore("timestamp_ns");
+        let pos = r.pos();
         r.finish(d);
         match (target, name) {
-            (Some(target), Some(name)) => out.push(V2Event {
+            (Some(target), Some(name)) => Some(V2Event {
                 target,
                 name,
                 attrs,
             }),
-            _ => d.error(it.pos, &p, "an event needs `target_span_class` and `name`"),
+            _ => {
+                d.error(pos, p, "an event needs `target_span_class` and `name`");
+                None
+            }
         }
-    }
-    out
+    })
 }
 
 /// `tool_chain`: `[{mcp_server, tool}]` (also `mcp`, `name`), or a list of tool names with
