@@ -65,7 +65,7 @@ impl Compiler<'_> {
                         .map(|(_, p)| p.as_slice())
                         .unwrap_or(&[])
                 };
-                let tree = |p: &str, d: &mut Diags| self.v2_turn(s, v, user, t, profile(p), d);
+                let tree = |p: &str, d: &mut Diags| self.v2_turn(s, v, t, profile(p), d);
                 let root = tree(&base, d)?;
                 // A window whose profile the file lacks changes nothing.
                 let by_window = windows
@@ -148,12 +148,10 @@ impl Compiler<'_> {
         &self,
         s: &ScenarioDef,
         v: &V2Scenario,
-        user: &V2Enduser,
         t: &V2Turn,
         profile: &[(String, V2Duration)],
         d: &mut Diags,
     ) -> Option<Node> {
-        let _ = user;
         let plan = t
             .span_plan
             .clone()
@@ -294,7 +292,7 @@ impl Compiler<'_> {
         let mut turn = plan
             .data_plane
             .as_ref()
-            .map(|list| self.v2_data_plane(s, v, t, list, &lat, d));
+            .map(|list| self.v2_data_plane(s, v, t, list, &lat));
         // The control-plane response part.
         let response = plan.cp_response.as_ref().map(|list| {
             let mut n = self.v2_node(
@@ -328,11 +326,11 @@ impl Compiler<'_> {
         // Events and the statuses they imply, per part.
         let mut cp_error: Option<Key> = None;
         for part in [request.as_mut(), turn.as_mut()].into_iter().flatten() {
-            self.v2_events(part, t, true, d);
+            self.v2_events(part, t, true);
         }
         let mut response = response;
         if let Some(r) = response.as_mut() {
-            self.v2_events(r, t, false, d);
+            self.v2_events(r, t, false);
         }
         for part in [request.as_ref(), response.as_ref()].into_iter().flatten() {
             if cp_error.is_none() {
@@ -341,7 +339,7 @@ impl Compiler<'_> {
         }
         // A failed control-plane check fails the agent turn too.
         if let (Some(a2a), Some(et)) = (turn.as_mut(), cp_error) {
-            fail(a2a, et, None);
+            fail(a2a, et);
             a2a.attrs
                 .push((self.world.keys.a2a_outcome.clone(), lit("error")));
         }
@@ -383,7 +381,6 @@ impl Compiler<'_> {
         t: &V2Turn,
         list: &[String],
         lat: &dyn Fn(&str) -> Distribution,
-        d: &mut Diags,
     ) -> Node {
         let p = &self.world.prefix;
         let k = &self.world.keys;
@@ -543,7 +540,6 @@ impl Compiler<'_> {
             .attrs
             .push((k.response_format.clone(), lit("a2a_json")));
         a2a.children.push(compose);
-        let _ = d;
         a2a
     }
 
@@ -570,7 +566,7 @@ impl Compiler<'_> {
     /// Puts the turn's events on the spans of their target class in `root`'s tree
     /// (`request_side`: a `policy.validation` event targets the request's check), copies
     /// their outcome attributes onto the span, and fails a span they say failed.
-    fn v2_events(&self, root: &mut Node, t: &V2Turn, request_side: bool, d: &mut Diags) {
+    fn v2_events(&self, root: &mut Node, t: &V2Turn, request_side: bool) {
         let p = &self.world.prefix;
         let class = v2_class(root);
         let target_here = |e: &&crate::model::v2::V2Event| {
@@ -586,8 +582,10 @@ impl Compiler<'_> {
                 )
         };
         let events: Vec<&crate::model::v2::V2Event> = t.events.iter().filter(target_here).collect();
-        let mut exception: Option<(Arc<str>, Arc<str>)> = None;
+        let mut exception = false;
         let mut error_type: Option<String> = None;
+        // Keys an earlier event already set: the first event that says a value wins.
+        let mut synced: Vec<Key> = Vec::new();
         for e in &events {
             let attrs: Vec<(Key, AttrValue)> = e
                 .attrs
@@ -596,23 +594,16 @@ impl Compiler<'_> {
                 .collect();
             for (k, v) in &attrs {
                 let short = p.class_of(k);
-                if SYNCED.contains(&short)
-                    && !root
-                        .attrs
-                        .iter()
-                        .any(|(rk, g)| rk == k && !matches!(g, AttrGen::Literal(_)))
-                {
+                // An event's outcome attributes replace the span's defaults.
+                if SYNCED.contains(&short) && !synced.contains(k) {
                     root.attrs.retain(|(rk, _)| rk != k);
                     root.attrs.push((k.clone(), AttrGen::Literal(v.clone())));
+                    synced.push(k.clone());
                 }
                 if (&**k == "error.type" || short == "error.type") && error_type.is_none() {
                     error_type = Some(v.to_string());
                 }
-                if &**k == "exception.type" || &**k == "exception.message" {
-                    let ty = attr_text(&attrs, "exception.type");
-                    let msg = attr_text(&attrs, "exception.message");
-                    exception = Some((Arc::from(ty.as_str()), Arc::from(msg.as_str())));
-                }
+                exception |= matches!(&**k, "exception.type" | "exception.message");
             }
             root.events.push(EventPlan {
                 name: key(&e.name),
@@ -626,29 +617,28 @@ impl Compiler<'_> {
                 _ => None,
             })
         };
-        let failed = exception.is_some()
+        let failed = exception
             || matches!(said("request.outcome").as_deref(), Some("error"))
             || matches!(said("response.outcome").as_deref(), Some("error"))
             || matches!(said("step.outcome").as_deref(), Some("fail"))
             || matches!(said("validation.result").as_deref(), Some("invalid"));
         if failed {
             let et = error_type.unwrap_or_else(|| "unavailable".to_string());
-            fail(root, key(&et), exception.is_some().then_some(()));
+            fail(root, key(&et));
         }
-        let _ = d;
         for c in &mut root.children {
-            self.v2_events(c, t, request_side, d);
+            self.v2_events(c, t, request_side);
         }
     }
 }
 
-/// Fails `n` on every instance with `error_type`; `recorded`: the file's own exception
+/// Fails `n` on every instance with `error_type` (its file writes any exception event
+/// itself, so the node stays verbatim).
 /// event says why, so the generator records none.
-fn fail(n: &mut Node, error_type: Key, recorded: Option<()>) {
+fn fail(n: &mut Node, error_type: Key) {
     n.error.rate = 1.0;
     n.error.types = Categorical::uniform(vec![AttrValue::Str(error_type)]).expect("one");
     n.error.exception = None;
-    n.verbatim = recorded.is_some() || n.verbatim;
 }
 
 /// The first failure in a tree, by its `error.type`.
@@ -689,14 +679,6 @@ fn v2_key(p: &Prefixer, k: &str) -> String {
         Some(rest) => p.attr(rest),
         None => p.rewrite(k),
     }
-}
-
-fn attr_text(attrs: &[(Key, AttrValue)], name: &str) -> String {
-    attrs
-        .iter()
-        .find(|(k, _)| &**k == name)
-        .map(|(_, v)| v.to_string())
-        .unwrap_or_default()
 }
 
 fn lit(s: &str) -> AttrGen {
