@@ -169,6 +169,7 @@ fn world_options(s: &Settings) -> WorldOptions {
         service_name: s.service_name.clone(),
         extra_resource: s.resource_attrs.clone(),
         tenant_id: s.tenant_id.clone(),
+        genai_profile: s.genai_profile,
     }
 }
 

@@ -200,6 +200,11 @@ pub struct NamingArgs {
     /// OTEL_SERVICE_NAME
     #[arg(long, value_name = "NAME")]
     pub service_name: Option<String>,
+    /// Attribute families of GenAI spans: `otel` (the OpenTelemetry GenAI conventions),
+    /// `openinference` (what Phoenix-style UIs read), `both` [default: both]. Env:
+    /// OTELSIM_GENAI_PROFILE
+    #[arg(long, value_name = "PROFILE")]
+    pub genai_profile: Option<String>,
 }
 
 /// Reproducibility: the seed and the virtual clock.
@@ -284,6 +289,8 @@ pub struct GlobalArgs {
     pub tenant_id: Option<String>,
     /// `--service-name`.
     pub service_name: Option<String>,
+    /// `--genai-profile`, else `OTELSIM_GENAI_PROFILE`.
+    pub genai_profile: Option<String>,
     /// `-v`, counted over both places.
     pub verbose: u8,
     /// `-q`.
@@ -384,6 +391,10 @@ impl SharedArgs {
             service_name: naming
                 .service_name
                 .or_else(|| self.naming.service_name.clone()),
+            genai_profile: naming
+                .genai_profile
+                .or_else(|| self.naming.genai_profile.clone())
+                .or_else(|| env("OTELSIM_GENAI_PROFILE").map(|v| v.to_string_lossy().into_owned())),
             seed: clock.seed.or(self.clock.seed),
             start_time: clock.start_time.or_else(|| self.clock.start_time.clone()),
             verbose: verb.verbose.saturating_add(self.verbosity.verbose),
@@ -460,6 +471,7 @@ impl SharedArgs {
             &[
                 ("--tenant-id", n.tenant_id.is_some()),
                 ("--service-name", n.service_name.is_some()),
+                ("--genai-profile", n.genai_profile.is_some()),
             ],
         );
         add(

@@ -29,6 +29,8 @@ pub struct Settings {
     pub service_name: Option<String>,
     /// `--tenant-id`: the tenant of every scenario.
     pub tenant_id: Option<String>,
+    /// `--genai-profile` / `OTELSIM_GENAI_PROFILE`: which attribute families describe GenAI work.
+    pub genai_profile: crate::generate::GenAiProfile,
     /// `OTEL_RESOURCE_ATTRIBUTES` pairs, added to every resource.
     pub resource_attrs: Vec<(String, String)>,
     /// `--seed`; `None`: a random seed per run.
@@ -466,6 +468,11 @@ impl Settings {
             vendor,
             service_name,
             tenant_id: g.tenant_id.clone().filter(|t| !t.trim().is_empty()),
+            genai_profile: match g.genai_profile.as_deref() {
+                Some(p) => crate::generate::GenAiProfile::parse(p)
+                    .map_err(|e| anyhow::anyhow!("--genai-profile / OTELSIM_GENAI_PROFILE: {e}"))?,
+                None => Default::default(),
+            },
             resource_attrs,
             seed: g.seed,
             start_time_ns: g.start_time.as_deref().map(parse_start_time).transpose()?,

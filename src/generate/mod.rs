@@ -8,6 +8,7 @@
 
 mod attrs;
 mod coverage;
+mod openinference;
 
 pub use attrs::{
     attach_semconv_fill, declared_attrs, is_duration_key, owned_by_code, DeclaredAttr, Derived,
@@ -15,6 +16,7 @@ pub use attrs::{
 };
 
 pub use coverage::never_emitted;
+pub use openinference::{GenAiProfile, OiKeys};
 
 use attrs::FillCtx;
 
@@ -283,6 +285,7 @@ fn generate_part<R: Rng + ?Sized>(
     }
     b.goal = goal;
     b.instance(root, None, false);
+    openinference::annotate(world, input, &mut b.spans);
     TraceRecord {
         trace_id,
         scope: sample

@@ -375,6 +375,8 @@ pub struct PlannedSample {
     pub user_input: Arc<str>,
     /// Length of the reply text, which output token counts follow.
     pub reply_len: usize,
+    /// What the LLM call answers (the reply, or the planner's output), as text.
+    pub answer: AttrValue,
     /// `gen_ai.input.messages` / `gen_ai.output.messages` in the OTel GenAI JSON shape.
     pub input_messages: AttrValue,
     /// The reply, as `gen_ai.output.messages`.
@@ -481,6 +483,7 @@ impl PlannedSample {
         PlannedSample {
             user_input: Arc::from(s.user_input.as_str()),
             reply_len: answer.len(),
+            answer: AttrValue::str(answer),
             input_messages: AttrValue::Str(Arc::from(input.to_string())),
             output_messages: AttrValue::Str(Arc::from(output.to_string())),
             redacted,

@@ -89,6 +89,8 @@ pub struct Keys {
     pub step_outcome: Key,
     /// `<prefix>.step.outcome.cp`: a control-plane step's `pass`, `fail`, `block` or `skip`.
     pub step_outcome_cp: Key,
+    /// `<prefix>.request.outcome`: the gateway's verdict on a request.
+    pub request_outcome: Key,
     /// `error.type`.
     pub error_type: Key,
     /// `<prefix>.error.category`: set by no rule, but owned by the code so semconv filling
@@ -228,6 +230,7 @@ impl Keys {
             span_class: v("span.class"),
             step_outcome: v("step.outcome"),
             step_outcome_cp: v("step.outcome.cp"),
+            request_outcome: v("request.outcome"),
             error_type: k("error.type"),
             error_category: v("error.category"),
             a2a_outcome: v("a2a.outcome"),
@@ -331,6 +334,10 @@ pub struct World {
     pub tenant_override: Option<String>,
     /// Every attribute name the semconv file declares (prefix applied).
     pub declared: std::collections::HashSet<String>,
+    /// `--genai-profile`: which attribute families describe GenAI work.
+    pub genai_profile: crate::generate::GenAiProfile,
+    /// The OpenInference keys and span kinds, interned once.
+    pub oi_keys: crate::generate::OiKeys,
     /// Attribute values the generator writes over and over, allocated once.
     literals: Vec<Arc<str>>,
 }
@@ -347,6 +354,8 @@ pub struct WorldOptions {
     pub extra_resource: Vec<(String, String)>,
     /// `--tenant-id`: the tenant of every scenario.
     pub tenant_id: Option<String>,
+    /// `--genai-profile`: which attribute families describe GenAI work.
+    pub genai_profile: crate::generate::GenAiProfile,
 }
 
 /// Values the generator uses for every span of a kind (outcomes, operation
@@ -468,6 +477,8 @@ impl World {
                 .flat_map(|(_, a)| a.iter().map(|x| prefix.rewrite(&x.name)))
                 .collect(),
             prefix,
+            genai_profile: opts.genai_profile,
+            oi_keys: crate::generate::OiKeys::default(),
             literals: LITERALS.iter().map(|l| Arc::from(*l)).collect(),
         };
         let rp = world.keys.retry_policy.clone();
