@@ -6,13 +6,14 @@ CARGO        ?= cargo
 PYTHON       ?= python3
 VENV         ?= .venv
 ROTEL_VERSION = 0.0.1a15
+PHOENIX_VERSION = 20.26.0
 # docker, or podman (`make jaeger-up CONTAINER_CMD=podman`).
 CONTAINER_CMD ?= docker
 # Where `make install` puts bin/otelsim; empty means cargo's default, ~/.cargo/bin.
 PREFIX       ?=
 OTELSIM      ?= $(or $(CARGO_TARGET_DIR),target)/release/otelsim
 
-.PHONY: all build release install demo test lint rotel verify-pipeline jaeger-up jaeger-down jaeger-ui clean
+.PHONY: all build release install demo test lint rotel phoenix verify-pipeline jaeger-up jaeger-down jaeger-ui clean
 
 all: build
 
@@ -43,10 +44,11 @@ demo: install
 ## cores, the release test build took 560 s against 354 s (it ran golden, property
 ## and cli tests in 10 s instead of 60 s: not enough to pay for it), and the dev
 ## profile keeps overflow checks on in tests.
-test: rotel
+test: rotel phoenix
 	@echo "== make test: building the tests (dev profile) and running them all"
 	OTELSIM_ROTEL="$$(ls $(VENV)/lib/python3*/site-packages/rotel/rotel-agent | head -n1)" \
-	OTELSIM_REQUIRE_ROTEL=1 $(CARGO) test --locked --all-targets
+	OTELSIM_REQUIRE_ROTEL=1 OTELSIM_PHOENIX="$(VENV)/bin/phoenix" OTELSIM_REQUIRE_PHOENIX=1 \
+	$(CARGO) test --locked --all-targets
 
 ## verify-pipeline: otelsim → rotel → otelsim sink at 10,000 spans/s for 60 s, then otelsim verify.
 verify-pipeline: release rotel
@@ -60,6 +62,13 @@ lint:
 rotel:
 	@if ! ls $(VENV)/lib/python3*/site-packages/rotel/rotel-agent >/dev/null 2>&1; then \
 		$(PYTHON) -m venv $(VENV) && $(VENV)/bin/pip install --quiet rotel==$(ROTEL_VERSION); \
+	fi
+
+## phoenix: Arize Phoenix, an LLM-observability UI, for the end-to-end rendering test
+## (about a minute to install; it runs inside a private network namespace in the test).
+phoenix:
+	@if [ ! -x $(VENV)/bin/phoenix ]; then \
+		$(PYTHON) -m venv $(VENV) && $(VENV)/bin/pip install --quiet arize-phoenix==$(PHOENIX_VERSION); \
 	fi
 
 ## jaeger-up / jaeger-down / jaeger-ui: Jaeger all-in-one (UI :16686, OTLP :4317/:4318)

@@ -19,6 +19,7 @@ mod hostile_input;
 mod house;
 mod late_v1;
 mod pacing;
+mod phoenix;
 mod partial_load;
 mod property;
 mod realism;

@@ -1,0 +1,152 @@
+//! End to end in a real LLM-observability UI: Arize Phoenix (from PyPI, installed by
+//! `make test` into .venv) receives otelsim's default mix over OTLP/HTTP inside a
+//! private network namespace, and what it stored is read back through its REST API:
+//! every span has a kind (none UNKNOWN), every trace root shows input and output,
+//! tool calls are single TOOL spans, and a multi-turn session is as many traces as
+//! turns with `--trace-flow single`.
+
+use crate::support::*;
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::process::Command;
+
+/// `phoenix` from OTELSIM_PHOENIX or the repo's .venv.
+fn phoenix() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("OTELSIM_PHOENIX") {
+        return Some(PathBuf::from(p));
+    }
+    let p = repo().join(".venv/bin/phoenix");
+    p.is_file().then_some(p)
+}
+
+/// Why network namespaces cannot be used here, if they cannot.
+fn no_namespaces() -> Option<String> {
+    match Command::new("unshare").args(["--net", "true"]).output() {
+        Ok(o) if o.status.success() => None,
+        Ok(o) => Some(String::from_utf8_lossy(&o.stderr).trim().to_string()),
+        Err(e) => Some(e.to_string()),
+    }
+}
+
+/// Runs otelsim with `args` into a fresh Phoenix; the spans it stored, or `None` when
+/// this machine cannot run the test (said on stderr).
+fn through_phoenix(args: &[&str]) -> Option<Vec<Value>> {
+    let Some(phoenix) = phoenix() else {
+        assert!(
+            std::env::var("OTELSIM_REQUIRE_PHOENIX").is_err(),
+            "OTELSIM_REQUIRE_PHOENIX is set but phoenix was not found (make test installs it into .venv)"
+        );
+        eprintln!("skipped: Arize Phoenix is not installed (make test installs it into .venv)");
+        return None;
+    };
+    if let Some(why) = no_namespaces() {
+        eprintln!("skipped: network namespaces are not allowed here (unshare --net: {why})");
+        return None;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let out = Command::new("timeout")
+        .arg("600")
+        .args(["unshare", "--net"])
+        .arg(repo().join("scripts/phoenix-e2e.sh"))
+        .arg(&phoenix)
+        .arg(BIN)
+        .arg(work.path())
+        .args(args)
+        .output()
+        .expect("run scripts/phoenix-e2e.sh");
+    let log = |f: &str| std::fs::read_to_string(work.path().join(f)).unwrap_or_default();
+    assert!(
+        out.status.success(),
+        "phoenix-e2e failed: {}\notelsim: {}\nphoenix (tail): {}",
+        String::from_utf8_lossy(&out.stderr),
+        log("otelsim.log"),
+        log("phoenix.log")
+            .lines()
+            .rev()
+            .take(30)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let spans: Vec<Value> = serde_json::from_str(&log("spans.json")).expect("spans.json");
+    Some(spans)
+}
+
+fn attr<'a>(s: &'a Value, k: &str) -> Option<&'a Value> {
+    s["attributes"].get(k)
+}
+
+#[test]
+fn phoenix_shows_every_span_with_a_kind_and_every_trace_with_input_and_output() {
+    let Some(spans) = through_phoenix(&[
+        "run",
+        "--count",
+        "40",
+        "--interval",
+        "0",
+        "--seed",
+        "7",
+        "--no-metrics",
+        "--no-logs",
+    ]) else {
+        return;
+    };
+    assert!(spans.len() > 200, "{} spans stored", spans.len());
+    let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
+    for s in &spans {
+        *kinds
+            .entry(s["span_kind"].as_str().unwrap_or("").to_string())
+            .or_default() += 1;
+    }
+    assert!(!kinds.contains_key("UNKNOWN"), "{kinds:?}");
+    for k in ["AGENT", "LLM", "TOOL", "CHAIN", "GUARDRAIL"] {
+        assert!(kinds.contains_key(k), "no {k} span in {kinds:?}");
+    }
+    for s in spans.iter().filter(|s| s["parent_id"].is_null()) {
+        let name = s["name"].as_str().unwrap_or("");
+        assert!(attr(s, "input.value").is_some(), "root {name} has no input");
+        if s["status_code"] != "ERROR" {
+            assert!(attr(s, "output.value").is_some(), "root {name} has no output");
+        }
+    }
+    // A tool call is one TOOL span; its attempts are steps under it.
+    for s in &spans {
+        let name = s["name"].as_str().unwrap_or("");
+        if name.ends_with(".attempt") || name.ends_with("tools.recommend") {
+            assert_ne!(s["span_kind"], "TOOL", "{name}");
+        }
+    }
+}
+
+#[test]
+fn phoenix_groups_a_conversation_into_as_many_traces_as_turns() {
+    let Some(spans) = through_phoenix(&[
+        "scenario",
+        "--name",
+        "new_claim_phone_multi_turn",
+        "--count",
+        "1",
+        "--seed",
+        "3",
+        "--trace-flow",
+        "single",
+        "--no-metrics",
+        "--no-logs",
+    ]) else {
+        return;
+    };
+    let mut traces_by_session: HashMap<String, Vec<String>> = HashMap::new();
+    for s in spans.iter().filter(|s| s["parent_id"].is_null()) {
+        let session = attr(s, "session.id")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        traces_by_session
+            .entry(session)
+            .or_default()
+            .push(s["context"]["trace_id"].as_str().unwrap_or("").to_string());
+    }
+    assert_eq!(traces_by_session.len(), 1, "{traces_by_session:?}");
+    let traces = traces_by_session.values().next().unwrap();
+    assert_eq!(traces.len(), 4, "one trace per turn of the four-turn conversation");
+}
