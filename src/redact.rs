@@ -21,6 +21,18 @@ fn is_numberish(s: &str) -> bool {
             .all(|c| c.is_ascii_digit() || matches!(c, '-' | '+' | '(' | ')' | '/'))
 }
 
+/// Whether `word` holds an ISO 8601 date (`2026-02-14`, also inside a timestamp or an
+/// id): a date is no contact or account number, so `basic` keeps it.
+fn has_iso_date(word: &str) -> bool {
+    let b = word.as_bytes();
+    b.windows(10).any(|w| {
+        w.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            _ => c.is_ascii_digit(),
+        })
+    })
+}
+
 /// `text` masked at the `basic` level, or at `strict` when `strict` is set.
 pub fn mask(text: &str, strict: bool) -> String {
     let tokens: Vec<&str> = text.split(' ').collect();
@@ -42,7 +54,7 @@ pub fn mask(text: &str, strict: bool) -> String {
         let (word, punct) = split_punct(tokens[i]);
         let masked = if word.contains('@') && word.contains('.') {
             Some("<EMAIL>")
-        } else if digits(word) >= 7 {
+        } else if digits(word) >= 7 && !(has_iso_date(word) && !strict) {
             Some("<NUMBER>")
         } else if strict && digits(word) > 0 {
             Some("<REDACTED>")
@@ -72,6 +84,18 @@ mod tests {
             mask("Claim PH-8842 is open", false),
             "Claim PH-8842 is open"
         );
+    }
+
+    #[test]
+    fn basic_keeps_iso_dates_and_timestamps() {
+        assert_eq!(
+            mask(
+                "Booked 2026-02-18T09:00:00Z (slot SLOT-2026-02-18T09:00), filed 2026-02-14.",
+                false
+            ),
+            "Booked 2026-02-18T09:00:00Z (slot SLOT-2026-02-18T09:00), filed 2026-02-14."
+        );
+        assert_eq!(mask("filed 2026-02-14", true), "filed <NUMBER>");
     }
 
     #[test]

@@ -1008,6 +1008,10 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
     /// The call id of an MCP tool call of `node`: the one an LLM call asked for
     /// with this tool, else a new one.
     pub(super) fn mcp_call_id(&mut self, node: &Node) -> String {
+        // In an agent loop the LLM asked for this call by its slot.
+        if let Some(slot) = node.call_slot.filter(|_| !self.call_ids.is_empty()) {
+            return self.slot_call_id(slot);
+        }
         let asked = self
             .requested_call
             .take_if(|(tool, _)| node.tool.as_ref().is_some_and(|t| t.name == *tool));
@@ -1033,8 +1037,10 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
         });
         match node.role {
             Role::Orchestrate => self.orchestrate_attrs(o.failed.is_some(), &mut set),
-            Role::Planner | Role::Compose | Role::Rag => {
-                set.push((k.step_outcome.clone(), outcome))
+            Role::Planner | Role::Compose => set.push((k.step_outcome.clone(), outcome)),
+            Role::Rag => {
+                set.push((k.step_outcome.clone(), outcome));
+                self.retrieval_attrs(&mut set);
             }
             Role::Task => {
                 self.tasks += 1;
@@ -1046,7 +1052,10 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
                 set.push((k.task_type.clone(), AttrValue::Str(tt)));
                 set.push((k.step_outcome.clone(), outcome));
             }
-            Role::Llm => self.llm_attrs(node, dur_ms, o.failed.is_some(), &mut set),
+            Role::Llm => {
+                self.llm_attrs(node, dur_ms, o.failed.is_some(), &mut set);
+                self.agent_loop_attrs(node, o.failed.is_some(), &mut set);
+            }
             Role::ToolsRecommend => {
                 set.push((k.step_outcome.clone(), outcome));
                 set.push((

@@ -6,9 +6,11 @@
 //! into place. Durations are the sampled latencies, extended only when children
 //! need more room, so children always nest inside their parents.
 
+mod agent_loop;
 mod attrs;
 mod coverage;
 mod openinference;
+mod retrieval;
 
 pub use attrs::{
     attach_semconv_fill, declared_attrs, is_duration_key, owned_by_code, DeclaredAttr, Derived,
@@ -276,6 +278,7 @@ fn generate_part<R: Rng + ?Sized>(
         mcp_session: None,
         forced_type: None,
         requested_call: None,
+        call_ids: Vec::new(),
     };
     if let Some(g) = goal {
         let fires = g.rate >= 1.0 || (g.rate > 0.0 && b.rng.random_bool(g.rate));
@@ -313,6 +316,9 @@ struct Builder<'a, 'r, R: Rng + ?Sized> {
     mcp_session: Option<Arc<str>>,
     /// The tool call an LLM call asked for (tool name, call id), until that call is made.
     requested_call: Option<(Key, String)>,
+    /// The call ids of the turn's tool calls, by slot, once an agent-loop LLM call asked
+    /// for them.
+    call_ids: Vec<String>,
 }
 
 /// What happened to a span instance, for `finish_span`.

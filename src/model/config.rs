@@ -428,11 +428,27 @@ pub struct Config {
     pub services: Vec<ServiceDef>,
     /// The LLM catalogue (`llm:`; a built-in one when absent).
     pub llm_models: Vec<LlmModel>,
+    /// `llm.system_prompt`: the system instructions of an agent's LLM calls when the
+    /// scenario gives none.
+    pub llm_system_prompt: Option<String>,
+    /// `retrieval`: what retrieval steps search and find.
+    pub retrieval: Option<Retrieval>,
     /// `mcp_tool_genai_payloads`: per tool, the fields its arguments and result may have
     /// and the sample payloads a v2 scenario's own payloads are merged over.
     pub tool_payloads: BTreeMap<String, ToolPayloadContract>,
     /// `workload_schedules`, in file order; used only when a run asks for one.
     pub workload_schedules: Vec<WorkloadSchedule>,
+}
+
+/// `retrieval`: the knowledge base retrieval steps search and the passages they find.
+#[derive(Clone, Debug, Default)]
+pub struct Retrieval {
+    /// `data_source`: `gen_ai.data_source.id`.
+    pub data_source: String,
+    /// `top_k`: documents returned per retrieval.
+    pub top_k: usize,
+    /// `documents`: (id, content) of every passage there is.
+    pub documents: Vec<(String, String)>,
 }
 
 /// One tool's payload contract (`mcp_tool_genai_payloads.<tool>`).

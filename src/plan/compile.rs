@@ -101,11 +101,15 @@ impl<'a> Compiler<'a> {
         let profile = self.cfg.latency_profile(profile_name);
         let late = s.format == Format::LateV1;
         let content = SampleContent {
-            system_prompt: s.data_plane.as_ref().and_then(|dp| {
-                dp.llm_interactions
-                    .first()
-                    .and_then(|i| i.system_prompt.clone())
-            }),
+            system_prompt: s
+                .data_plane
+                .as_ref()
+                .and_then(|dp| {
+                    dp.llm_interactions
+                        .first()
+                        .and_then(|i| i.system_prompt.clone())
+                })
+                .or_else(|| self.cfg.llm_system_prompt.clone()),
             planner_output: s.data_plane.as_ref().and_then(|dp| {
                 dp.llm_interactions
                     .iter()
@@ -349,6 +353,9 @@ impl<'a> Compiler<'a> {
             response_rule: false,
             verbatim: false,
             capture: true,
+            llm_phase: LlmPhase::Single,
+            tool_calls: Vec::new(),
+            call_slot: None,
         }
     }
 
@@ -667,6 +674,27 @@ impl<'a> Compiler<'a> {
             .map(|(st, _)| key(st))
             .collect();
         let injector = GoalInjector::new(self, s, goal_name, server, d);
+        // otelsim's own format runs an agent loop: the LLM asks for the tools, they run,
+        // and a second LLM call answers from their results. The predecessor's later
+        // formats keep their one LLM call.
+        let last_tool = steps
+            .iter()
+            .rposition(|(st, _)| step_kind(st) == StepKind::Tool);
+        let agent_loop = s.format == Format::V1
+            && last_tool.is_some()
+            && steps.iter().any(|(st, _)| step_kind(st) == StepKind::Llm);
+        let tool_calls: Vec<ToolCall> = steps
+            .iter()
+            .filter(|(st, _)| step_kind(st) == StepKind::Tool)
+            .map(|(st, _)| {
+                let p = self.tool_payload(s, st).unwrap_or_default();
+                ToolCall {
+                    name: key(st),
+                    arguments: p.arguments,
+                    result: p.result,
+                }
+            })
+            .collect();
         let mut tool_slots = 0u32;
         let first_tool = steps
             .iter()
@@ -686,7 +714,7 @@ impl<'a> Compiler<'a> {
         }
         let retry_script = s.data_plane.as_ref().and_then(|dp| dp.mcp_retry.clone());
         let mut recommend_slots = 0u32;
-        for (step, written) in &steps {
+        for (index, (step, written)) in steps.iter().enumerate() {
             let child = match step_kind(step) {
                 StepKind::Planner => self.latency_node(profile, SpanClass::Planner),
                 StepKind::Llm => {
@@ -695,6 +723,10 @@ impl<'a> Compiler<'a> {
                         llm.tool = self.tool_ref(srv, t);
                     }
                     self.count_attr(&mut llm, "llm.tool.request.count", tool_plan.len());
+                    if agent_loop {
+                        llm.llm_phase = LlmPhase::ToolRequest;
+                        llm.tool_calls = tool_calls.clone();
+                    }
                     self.task("llm_call", llm, profile, late)
                 }
                 StepKind::ToolsRecommend => {
@@ -795,10 +827,19 @@ impl<'a> Compiler<'a> {
                     tool_slots += 1;
                     self.count_attr(&mut mcp, "llm.tool.execution.count", tool_slots as usize);
                     mcp.tool_payload = self.tool_payload(s, step);
+                    mcp.call_slot = Some(tool_slots - 1);
                     self.task("tool_execution", mcp, profile, late)
                 }
             };
             root.children.push(child);
+            // The answering LLM call, once the last tool has returned.
+            if agent_loop && Some(index) == last_tool {
+                let mut answer = self.latency_node(profile, SpanClass::LlmCall);
+                answer.llm_phase = LlmPhase::Answer;
+                answer.tool_calls = tool_calls.clone();
+                root.children
+                    .push(self.task("llm_call", answer, profile, late));
+            }
         }
         let has_compose = steps
             .iter()
@@ -822,9 +863,23 @@ impl<'a> Compiler<'a> {
         let render = |map: &[(String, crate::yaml::Node)]| {
             payload_for(map, tool).map(|n| payload_text(n, &s.redaction))
         };
+        // Else the config's sample payloads of the tool (`mcp_tool_genai_payloads`).
+        let contract = self.cfg.tool_payloads.get(tool);
+        let sample = |c: Option<&crate::model::config::PayloadContract>| {
+            c.filter(|c| !c.sample.is_empty()).map(|c| {
+                let node = crate::yaml::Node {
+                    pos: Pos::default(),
+                    key_pos: Pos::default(),
+                    kind: crate::yaml::Kind::Map(c.sample.clone()),
+                };
+                payload_text(&node, &s.redaction)
+            })
+        };
         let p = ToolPayload {
-            arguments: render(&s.context.tool_call_arguments),
-            result: render(&s.context.tool_call_results),
+            arguments: render(&s.context.tool_call_arguments)
+                .or_else(|| sample(contract.and_then(|c| c.arguments.as_ref()))),
+            result: render(&s.context.tool_call_results)
+                .or_else(|| sample(contract.and_then(|c| c.result.as_ref()))),
         };
         (p.arguments.is_some() || p.result.is_some()).then_some(p)
     }
@@ -1066,7 +1121,12 @@ fn planned(
 ) -> Vec<PlannedSample> {
     samples
         .iter()
-        .map(|s| PlannedSample::new(s, redaction, content, turns))
+        .enumerate()
+        .map(|(i, s)| {
+            // A scripted turn's LLM calls see the conversation so far.
+            let history = if turns { &samples[..i] } else { &[] };
+            PlannedSample::new(s, redaction, content, turns, history)
+        })
         .collect()
 }
 

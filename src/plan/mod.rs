@@ -303,6 +303,38 @@ pub struct Node {
     pub verbatim: bool,
     /// An LLM call carries the conversation's messages (v2: only with content capture on).
     pub capture: bool,
+    /// Where an LLM call stands in the agent loop.
+    pub llm_phase: LlmPhase,
+    /// The turn's tool calls, in order, for an LLM call that asks for them or answers
+    /// from their results.
+    pub tool_calls: Vec<ToolCall>,
+    /// A tool call's position among the turn's tool calls: its call id is the one the
+    /// LLM asked with.
+    pub call_slot: Option<u32>,
+}
+
+/// Where an LLM call stands in the agent loop.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LlmPhase {
+    /// The one LLM call of a turn (no loop): it answers.
+    #[default]
+    Single,
+    /// It asks for the turn's tool calls (`finish_reasons ["tool_call"]`).
+    ToolRequest,
+    /// It answers from the tools' results (`finish_reasons ["stop"]`).
+    Answer,
+}
+
+/// One tool call of a turn as the LLM sees it: the tool, what it is called with and
+/// what it answers (JSON text).
+#[derive(Clone, Debug)]
+pub struct ToolCall {
+    /// The tool's name.
+    pub name: Key,
+    /// `gen_ai.tool.call.arguments`, when known.
+    pub arguments: Option<AttrValue>,
+    /// `gen_ai.tool.call.result`, when known.
+    pub result: Option<AttrValue>,
 }
 
 /// A conversation event recorded on a control-plane span from the request's sample.
@@ -435,15 +467,24 @@ impl PlannedSample {
     /// Renders a config sample; `redaction` (`none`, `basic`, `strict`) decides the redacted
     /// texts, `content` the system prompt, the LLM's answer and the conversation events;
     /// `turn`: a scripted turn (the LLM answers with the turn's reply, not the planner's).
-    pub fn new(s: &Sample, redaction: &str, content: &SampleContent, turn: bool) -> Self {
-        let user = serde_json::json!({"role": "user", "parts": [{"type": "text", "content": s.user_input}]});
-        let input = match &content.system_prompt {
-            Some(sys) => serde_json::json!([
-                {"role": "system", "parts": [{"type": "text", "content": sys}]},
-                user
-            ]),
-            None => serde_json::json!([user]),
-        };
+    pub fn new(
+        s: &Sample,
+        redaction: &str,
+        content: &SampleContent,
+        turn: bool,
+        history: &[Sample],
+    ) -> Self {
+        let text = |role: &str, t: &str| serde_json::json!({"role": role, "parts": [{"type": "text", "content": t}]});
+        let mut messages = Vec::new();
+        if let Some(sys) = &content.system_prompt {
+            messages.push(text("system", sys));
+        }
+        for h in history {
+            messages.push(text("user", &h.user_input));
+            messages.push(text("assistant", &h.llm_response));
+        }
+        messages.push(text("user", &s.user_input));
+        let input = serde_json::Value::Array(messages);
         let answer = match (&content.planner_output, turn) {
             (Some(p), false) => p.as_str(),
             _ => s.llm_response.as_str(),

@@ -133,7 +133,7 @@ impl Compiler<'_> {
             llm_response: t.agent_response.clone().unwrap_or_default(),
             ..Default::default()
         };
-        let mut p = PlannedSample::new(&sample, "none", &SampleContent::default(), true);
+        let mut p = PlannedSample::new(&sample, "none", &SampleContent::default(), true, &[]);
         p.new_session = first;
         p.enduser_id = user.pseudo_id.as_deref().map(Arc::from);
         p.scope = Some(key(&format!(

@@ -338,6 +338,8 @@ pub struct World {
     pub genai_profile: crate::generate::GenAiProfile,
     /// The OpenInference keys and span kinds, interned once.
     pub oi_keys: crate::generate::OiKeys,
+    /// config.yaml `retrieval`: what retrieval steps search and find.
+    pub retrieval: Option<crate::model::config::Retrieval>,
     /// Attribute values the generator writes over and over, allocated once.
     literals: Vec<Arc<str>>,
 }
@@ -479,6 +481,7 @@ impl World {
             prefix,
             genai_profile: opts.genai_profile,
             oi_keys: crate::generate::OiKeys::default(),
+            retrieval: cfg.retrieval.clone(),
             literals: LITERALS.iter().map(|l| Arc::from(*l)).collect(),
         };
         let rp = world.keys.retry_policy.clone();

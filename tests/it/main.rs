@@ -3,6 +3,7 @@
 //! waits, the in-process sink). Run one area with `cargo test --test it faults`,
 //! one test with its path, e.g. `cargo test --test it cli::bench_`.
 
+mod agent_loop;
 mod alloc;
 mod support;
 
@@ -19,8 +20,8 @@ mod hostile_input;
 mod house;
 mod late_v1;
 mod pacing;
-mod phoenix;
 mod partial_load;
+mod phoenix;
 mod property;
 mod realism;
 mod robustness;

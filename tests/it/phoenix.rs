@@ -106,7 +106,10 @@ fn phoenix_shows_every_span_with_a_kind_and_every_trace_with_input_and_output() 
         let name = s["name"].as_str().unwrap_or("");
         assert!(attr(s, "input.value").is_some(), "root {name} has no input");
         if s["status_code"] != "ERROR" {
-            assert!(attr(s, "output.value").is_some(), "root {name} has no output");
+            assert!(
+                attr(s, "output.value").is_some(),
+                "root {name} has no output"
+            );
         }
     }
     // A tool call is one TOOL span; its attempts are steps under it.
@@ -148,5 +151,9 @@ fn phoenix_groups_a_conversation_into_as_many_traces_as_turns() {
     }
     assert_eq!(traces_by_session.len(), 1, "{traces_by_session:?}");
     let traces = traces_by_session.values().next().unwrap();
-    assert_eq!(traces.len(), 4, "one trace per turn of the four-turn conversation");
+    assert_eq!(
+        traces.len(),
+        4,
+        "one trace per turn of the four-turn conversation"
+    );
 }

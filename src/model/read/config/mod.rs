@@ -21,7 +21,9 @@ use crate::model::config::{
     default_llm_models, AttemptSpec, Config, IdFormats, LlmModel, McpRetry, ToolsRecommend,
 };
 use crate::model::read::samples::read_samples_by_workflow;
-use crate::yaml::{join, read_bool, read_non_negative, read_str, read_u64, Kind, MapReader, Node};
+use crate::yaml::{
+    join, read_bool, read_map_list, read_non_negative, read_str, read_u64, Kind, MapReader, Node,
+};
 use std::collections::BTreeMap;
 
 /// Loads `config.yaml`. `resource_yaml` is the optional `resource.yaml` beside it
@@ -77,6 +79,11 @@ pub fn load(
         .get("services")
         .map(|n| resource::read_services(n, d))
         .unwrap_or_default();
+    // The system instructions of every agent's LLM calls (a scenario may give its own).
+    let llm_system_prompt = r
+        .get("llm")
+        .and_then(|n| n.get("system_prompt"))
+        .and_then(|n| read_str(n, "llm.system_prompt", d));
     let llm_models = r
         .get("llm")
         .map(|n| read_llm(n, d))
@@ -85,6 +92,7 @@ pub fn load(
         .get("mcp_tool_genai_payloads")
         .map(|n| read_tool_payloads(n, d))
         .unwrap_or_default();
+    let retrieval = r.get("retrieval").and_then(|n| read_retrieval(n, d));
     let workload_schedules = r
         .get("workload_schedules")
         .map(|n| schedules::read_workload_schedules(n, d))
@@ -120,8 +128,57 @@ pub fn load(
         resource,
         services,
         llm_models,
+        llm_system_prompt,
+        retrieval,
         tool_payloads,
         workload_schedules,
+    })
+}
+
+/// `retrieval: {data_source, top_k, documents: [{id, content}]}`.
+fn read_retrieval(node: &Node, d: &mut Diags) -> Option<crate::model::config::Retrieval> {
+    let mut r = MapReader::new(node, "retrieval", d)?;
+    let data_source = r
+        .get("data_source")
+        .and_then(|n| read_str(n, "retrieval.data_source", d))
+        .unwrap_or_else(|| "knowledge-base".into());
+    let top_k = r
+        .get("top_k")
+        .and_then(|n| read_u64(n, "retrieval.top_k", d))
+        .unwrap_or(3)
+        .clamp(1, 100) as usize;
+    let documents = r
+        .get("documents")
+        .map(|n| {
+            read_map_list(
+                n,
+                "retrieval.documents",
+                "{id, content}",
+                d,
+                |mut dr, p, d| {
+                    let id = dr.get("id").and_then(|v| read_str(v, &join(p, "id"), d));
+                    let content = dr
+                        .get("content")
+                        .and_then(|v| read_str(v, &join(p, "content"), d));
+                    dr.finish(d);
+                    Some((id?, content.unwrap_or_default()))
+                },
+            )
+        })
+        .unwrap_or_default();
+    r.finish(d);
+    if documents.is_empty() {
+        d.error(
+            node.pos,
+            "retrieval.documents",
+            "a retrieval needs at least one document `{id, content}` to find",
+        );
+        return None;
+    }
+    Some(crate::model::config::Retrieval {
+        data_source,
+        top_k,
+        documents,
     })
 }
 
@@ -399,6 +456,7 @@ fn read_llm(node: &Node, d: &mut Diags) -> Vec<LlmModel> {
     let Some(mut r) = MapReader::new(node, "llm", d) else {
         return default_llm_models();
     };
+    r.ignore("system_prompt");
     if let Some(n) = r.get("models") {
         match &n.kind {
             Kind::Seq(items) => {
