@@ -24,7 +24,7 @@ pub const LIMIT: Duration = Duration::from_secs(120);
 
 /// Environment variables that would change otelsim's defaults: cleared for every
 /// run so tests do not depend on the developer's shell.
-const CLEARED_ENV: [&str; 16] = [
+const CLEARED_ENV: [&str; 17] = [
     "OTEL_EXPORTER_OTLP_ENDPOINT",
     "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
     "OTEL_EXPORTER_OTLP_PROTOCOL",
@@ -41,6 +41,7 @@ const CLEARED_ENV: [&str; 16] = [
     "OTLP_HTTP_ENDPOINT",
     "OTELSIM_CONFIG",
     "OTELSIM_WORKLOAD_SCHEDULE",
+    "OTELSIM_REQUEST_TIMEOUT",
 ];
 
 /// One run of the real binary:
