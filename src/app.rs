@@ -9,7 +9,7 @@ use crate::cli::{
 use crate::diag::{LoadError, Severity};
 use crate::model::scenario::ScenarioDef;
 use crate::plan::WorldOptions;
-use crate::run::{Prepared, RunReport};
+use crate::run::{Prepared, RunReport, TraceFlow};
 use crate::settings::Settings;
 use run_spec::{CheckedRun, Gate, RunFlags};
 use std::fmt;
@@ -209,7 +209,7 @@ fn verify(mut s: Settings, g: &GlobalArgs, a: &VerifyArgs) -> Result<(), Failure
             s.vendor = v.clone();
         }
     }
-    let prep = prepare(&s)?;
+    let prep = prepare(&s, None)?;
     let verdict =
         crate::verify::verify(&run, &a.sink_report, &prep.world, a.allow_partial).map_err(fail)?;
     print!("{}", verdict.render());
@@ -227,7 +227,7 @@ fn verify(mut s: Settings, g: &GlobalArgs, a: &VerifyArgs) -> Result<(), Failure
 }
 
 fn list(s: &Settings, a: &ListArgs) -> Result<(), Failure> {
-    let prep = prepare(s)?;
+    let prep = prepare(s, None)?;
     let reg = &prep.registry;
     // Names pick scenarios (hidden ones too); otherwise every listable one.
     let rows: Vec<&ScenarioDef> = if a.names.is_empty() {
@@ -572,8 +572,9 @@ fn print_formats(scenarios: &[ScenarioDef], verbose: bool) {
 /// Loads and compiles for every command but `validate`: config.yaml and the
 /// conventions must be free of errors, a scenario file with errors is skipped
 /// (see [`report_load`]), and at least one scenario must be left.
-fn prepare(s: &Settings) -> Result<Prepared, Failure> {
-    let prep = crate::run::prepare(&s.sources, &world_options(s)).map_err(|e| Failure::load(&e))?;
+fn prepare(s: &Settings, flow: Option<TraceFlow>) -> Result<Prepared, Failure> {
+    let prep = crate::run::prepare_with_flow(&s.sources, &world_options(s), flow)
+        .map_err(|e| Failure::load(&e))?;
     report_load(s, &prep);
     let reg = &prep.registry;
     if reg.scenarios.is_empty() && !reg.skipped.is_empty() {
@@ -609,7 +610,7 @@ fn report_load(s: &Settings, prep: &Prepared) {
 
 /// `run` and `scenario`: load, check the flags, run, judge the outcome.
 async fn run_command(s: &Settings, flags: RunFlags<'_>) -> Result<(), Failure> {
-    let prep = prepare(s)?;
+    let prep = prepare(s, flags.trace_flow())?;
     let checked = run_spec::run_spec(s, &prep, flags)?;
     execute(prep, checked).await
 }
@@ -625,6 +626,7 @@ async fn execute(prep: Prepared, run: CheckedRun) -> Result<(), Failure> {
         eprintln!("otelsim: no --count or --duration: running until Ctrl-C");
     }
     let s = Arc::new(s);
+    let flow = TraceFlow::of(prep.registry.config.control_plane.single_trace);
     let report = crate::run::execute(Arc::new(prep), s.clone(), spec)
         .await
         .map_err(|e| Failure::export(format!("{e:#}")))?;
@@ -633,7 +635,7 @@ async fn execute(prep: Prepared, run: CheckedRun) -> Result<(), Failure> {
     }
     if let Some(path) = &gate.report {
         // The run happened: a report that cannot be written does not change its outcome.
-        if let Err(e) = write_report(path, &report, &report_settings(&s, &report, &gate)) {
+        if let Err(e) = write_report(path, &report, &report_settings(&s, &report, &gate, flow)) {
             eprintln!("otelsim: cannot write the report {}: {e}", path.display());
         }
     }
@@ -692,7 +694,12 @@ fn outcome(report: &RunReport, gate: &Gate, quiet: bool) -> Result<(), Failure> 
 }
 
 /// The effective settings, as the run report records them (headers never).
-fn report_settings(s: &Settings, report: &RunReport, gate: &Gate) -> serde_json::Value {
+fn report_settings(
+    s: &Settings,
+    report: &RunReport,
+    gate: &Gate,
+    flow: TraceFlow,
+) -> serde_json::Value {
     serde_json::json!({
             "endpoint": crate::export::redact_url(&s.export.endpoint),
             "protocol": s.export.protocol,
@@ -711,6 +718,9 @@ fn report_settings(s: &Settings, report: &RunReport, gate: &Gate) -> serde_json:
             "temporality": s.temporality,
             "metrics_interval_s": s.metrics_interval.as_secs_f64(),
             "max_shortfall": gate.max_shortfall,
+            "trace_flow": flow,
+            "request_timeout_s": s.export.request_timeout.as_secs_f64(),
+            "retry_budget_s": s.export.retry_budget.as_secs_f64(),
     })
 }
 
@@ -736,7 +746,7 @@ fn absolute(p: &Option<PathBuf>) -> Option<PathBuf> {
 }
 
 fn bench(s: &Settings, a: &BenchArgs) -> Result<(), Failure> {
-    let prep = prepare(s)?;
+    let prep = prepare(s, None)?;
     let r = crate::bench::run(&prep, s, a.spans, !a.no_encode).map_err(Failure::input)?;
     print!("{}", r.render());
     if let Some(path) = &a.report {

@@ -108,10 +108,13 @@ pub struct ExportArgs {
     /// the same as --output otlp-json:PATH
     #[arg(long, value_name = "PATH")]
     pub output_file: Option<PathBuf>,
-    /// How long a failing endpoint is retried before the run stops with exit 3; each request
-    /// times out after at most 10 s of it [default: 15s]
+    /// How long a failing endpoint is retried before the run stops with exit 3 [default: 15s]
     #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub retry_budget: Option<std::time::Duration>,
+    /// How long one export request may wait for its answer before it is retried [default: the
+    /// retry budget, at most 10s]. Env: OTELSIM_REQUEST_TIMEOUT
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub request_timeout: Option<std::time::Duration>,
     /// Keep trying to connect to an endpoint that is not up yet for this long, e.g. 30s
     /// [default: fail at once with exit 3]
     #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
@@ -253,6 +256,8 @@ pub struct GlobalArgs {
     pub insecure: bool,
     /// `--retry-budget`.
     pub retry_budget: Option<std::time::Duration>,
+    /// `--request-timeout`.
+    pub request_timeout: Option<std::time::Duration>,
     /// `--wait-for-endpoint`.
     pub wait_for_endpoint: Option<std::time::Duration>,
     /// `--metrics`.
@@ -359,6 +364,7 @@ impl SharedArgs {
             outputs: joined(&b.outputs, &e.outputs),
             output_file: e.output_file.clone().or_else(|| b.output_file.clone()),
             retry_budget: e.retry_budget.or(b.retry_budget),
+            request_timeout: e.request_timeout.or(b.request_timeout),
             wait_for_endpoint: e.wait_for_endpoint.or(b.wait_for_endpoint),
             tls_ca: tls.tls_ca.or_else(|| self.tls.tls_ca.clone()),
             insecure: tls.insecure || self.tls.insecure,
@@ -432,6 +438,7 @@ impl SharedArgs {
                 ("--output", !e.outputs.is_empty()),
                 ("--output-file", e.output_file.is_some()),
                 ("--retry-budget", e.retry_budget.is_some()),
+                ("--request-timeout", e.request_timeout.is_some()),
                 ("--wait-for-endpoint", e.wait_for_endpoint.is_some()),
             ],
         );
@@ -799,6 +806,17 @@ pub struct ShowArgs {
     pub show_full_spans: bool,
 }
 
+/// How the parts of a request (control plane, agent turn) become traces (`run`, `scenario`).
+#[derive(Args, Debug, Clone, Default)]
+#[command(next_help_heading = "Scenarios")]
+pub struct FlowArgs {
+    /// single: a request's control-plane and agent parts are one trace (for UIs that group by
+    /// trace); linked: one trace per part, linked [default: config control_plane.trace_flow_mode]
+    // The values are named in the text: their own docs would switch --help to the long layout.
+    #[arg(long, value_enum, value_name = "FLOW", hide_possible_values = true)]
+    pub trace_flow: Option<crate::run::TraceFlow>,
+}
+
 /// Flags of `otelsim scenario`: the scenario, how many times and how often.
 #[derive(Args, Debug)]
 pub struct ScenarioArgs {
@@ -821,6 +839,9 @@ pub struct ScenarioArgs {
     /// Tenant and service name.
     #[command(flatten)]
     pub naming: NamingArgs,
+    /// How a request's traces are cut.
+    #[command(flatten)]
+    pub flow: FlowArgs,
     /// Metrics and logs.
     #[command(flatten)]
     pub signals: SignalArgs,
@@ -940,6 +961,9 @@ pub struct RunArgs {
     /// Tenant and service name.
     #[command(flatten)]
     pub naming: NamingArgs,
+    /// How a request's traces are cut.
+    #[command(flatten)]
+    pub flow: FlowArgs,
     /// Metrics and logs.
     #[command(flatten)]
     pub signals: SignalArgs,

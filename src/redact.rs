@@ -54,7 +54,7 @@ pub fn mask(text: &str, strict: bool) -> String {
         let (word, punct) = split_punct(tokens[i]);
         let masked = if word.contains('@') && word.contains('.') {
             Some("<EMAIL>")
-        } else if digits(word) >= 7 && !(has_iso_date(word) && !strict) {
+        } else if (strict || !has_iso_date(word)) && digits(word) >= 7 {
             Some("<NUMBER>")
         } else if strict && digits(word) > 0 {
             Some("<REDACTED>")

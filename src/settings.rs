@@ -295,6 +295,31 @@ fn resolve_tls(
     )
 }
 
+/// `--request-timeout`, else `OTELSIM_REQUEST_TIMEOUT`: between 1 ms and 1 h;
+/// `None` when neither is given.
+fn resolve_request_timeout(
+    g: &GlobalArgs,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<std::time::Duration>> {
+    let (what, timeout) = match (g.request_timeout, env("OTELSIM_REQUEST_TIMEOUT")) {
+        (Some(t), _) => ("--request-timeout".to_string(), t),
+        (None, Some(v)) => {
+            let what = format!("OTELSIM_REQUEST_TIMEOUT=`{}`", v.trim());
+            match humantime::parse_duration(v.trim()) {
+                Ok(t) => (what, t),
+                Err(e) => bail!("{what}: {e}; expected a duration such as 30s or 1m"),
+            }
+        }
+        (None, None) => return Ok(None),
+    };
+    if timeout < std::time::Duration::from_millis(1)
+        || timeout > std::time::Duration::from_secs(3600)
+    {
+        bail!("{what}: must be between 1ms and 1h (e.g. 30s)");
+    }
+    Ok(Some(timeout))
+}
+
 /// RFC 3339 (`2026-01-01T00:00:00Z`) or Unix seconds (may be fractional), between
 /// 2000-01-01 and 2200-01-01 (earlier or later anchors make no sense for telemetry
 /// and would push timestamp arithmetic out of range).
@@ -426,6 +451,10 @@ impl Settings {
         {
             bail!("--retry-budget must be between 1ms and 1h");
         }
+        let retry_budget = g
+            .retry_budget
+            .unwrap_or(ExportConfig::default().retry_budget);
+        let request_timeout = resolve_request_timeout(g, &env_nonempty)?;
         let vendor = g
             .vendor
             .clone()
@@ -453,14 +482,13 @@ impl Settings {
                 gzip,
                 output_file,
                 signal_endpoints,
-                retry_budget: g
-                    .retry_budget
-                    .unwrap_or(ExportConfig::default().retry_budget),
-                request_timeout: g
-                    .retry_budget
-                    .map_or(ExportConfig::default().request_timeout, |b| {
-                        b.min(std::time::Duration::from_secs(10))
-                    }),
+                retry_budget,
+                // Today's cap unless given: the retry budget, at most 10 s.
+                request_timeout: request_timeout
+                    .unwrap_or_else(|| retry_budget.min(ExportConfig::default().request_timeout)),
+                // A signal asked for by name must arrive; the others may be turned off.
+                optional_signals: [false, !g.metrics, !g.logs],
+                quiet: g.quiet,
                 wait_for_endpoint: g.wait_for_endpoint,
                 tls,
                 ..ExportConfig::default()
@@ -654,6 +682,55 @@ mod tests {
             Settings::resolve(&GlobalArgs::default(), &env).unwrap_err()
         );
         assert!(e.contains("`team obs` is not KEY=VALUE"), "{e}");
+    }
+
+    #[test]
+    fn request_timeout_flag_beats_env_and_defaults_to_the_old_cap() {
+        use std::time::Duration;
+        let timeout = |g: &GlobalArgs, env: &[(&str, &str)]| {
+            Settings::resolve(g, &env_of(env))
+                .map(|s| s.export.request_timeout)
+                .map_err(|e| format!("{e:#}"))
+        };
+        let none = GlobalArgs::default();
+        assert_eq!(timeout(&none, &[]), Ok(Duration::from_secs(10)));
+        let budget = GlobalArgs {
+            retry_budget: Some(Duration::from_secs(3)),
+            ..Default::default()
+        };
+        assert_eq!(timeout(&budget, &[]), Ok(Duration::from_secs(3)));
+        let env = [("OTELSIM_REQUEST_TIMEOUT", "30s")];
+        assert_eq!(timeout(&budget, &env), Ok(Duration::from_secs(30)));
+        let flag = GlobalArgs {
+            request_timeout: Some(Duration::from_secs(45)),
+            ..Default::default()
+        };
+        assert_eq!(timeout(&flag, &env), Ok(Duration::from_secs(45)));
+        let e = timeout(&none, &[("OTELSIM_REQUEST_TIMEOUT", "soon")]).unwrap_err();
+        assert!(
+            e.starts_with("OTELSIM_REQUEST_TIMEOUT=`soon`:") && e.contains("such as 30s"),
+            "{e}"
+        );
+        let zero = GlobalArgs {
+            request_timeout: Some(Duration::ZERO),
+            ..Default::default()
+        };
+        assert_eq!(
+            timeout(&zero, &[]).unwrap_err(),
+            "--request-timeout: must be between 1ms and 1h (e.g. 30s)"
+        );
+    }
+
+    #[test]
+    fn only_signals_asked_for_by_name_must_arrive() {
+        let s = Settings::resolve(&GlobalArgs::default(), &env_of(&[])).unwrap();
+        assert_eq!(s.export.optional_signals, [false, true, true]);
+        let g = GlobalArgs {
+            metrics: true,
+            ..Default::default()
+        };
+        let s = Settings::resolve(&g, &env_of(&[])).unwrap();
+        assert_eq!(s.export.optional_signals, [false, false, true]);
     }
 
     #[test]

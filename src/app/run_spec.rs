@@ -23,6 +23,16 @@ pub(super) enum RunFlags<'a> {
     Scenario(&'a ScenarioArgs),
 }
 
+impl RunFlags<'_> {
+    /// `--trace-flow`, when given.
+    pub(super) fn trace_flow(&self) -> Option<crate::run::TraceFlow> {
+        match self {
+            RunFlags::Mixed(a) => a.flow.trace_flow,
+            RunFlags::Scenario(a) => a.flow.trace_flow,
+        }
+    }
+}
+
 /// Where the run report goes and what shortfall fails the run (`run` only).
 #[derive(Default)]
 pub(super) struct Gate {

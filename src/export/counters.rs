@@ -1,10 +1,11 @@
 //! Exact counters of one output, per signal, and the log of acknowledged
 //! traces that `otelsim verify` reads. Every item handed to an output ends up
-//! counted as acknowledged or failed.
+//! counted as acknowledged, failed, or dropped because the receiver does not
+//! accept its signal.
 
 use super::{ExportConfig, Signal};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
 /// Exact counters of one signal; items are spans, data points or log records.
@@ -18,6 +19,11 @@ pub struct SignalCounters {
     pub acked: AtomicU64,
     /// Items that will never be delivered: refused, given up on, or never sent.
     pub failed: AtomicU64,
+    /// Items not delivered because the receiver does not accept their signal
+    /// (which is then off for the rest of the run): not failures.
+    pub dropped: AtomicU64,
+    /// Why the signal is off for the rest of the run, once it is.
+    off: OnceLock<String>,
     /// Requests started (a retried request counts once).
     pub requests_sent: AtomicU64,
     /// Requests the receiver answered with success, partial successes included.
@@ -37,6 +43,10 @@ pub struct SignalSnapshot {
     pub acked: u64,
     /// Items that will never be delivered.
     pub failed: u64,
+    /// Items not delivered because the receiver does not accept the signal.
+    pub dropped_by_receiver: u64,
+    /// Why the signal was turned off during the run (`None`: it was not).
+    pub turned_off: Option<String>,
     /// Requests started.
     pub requests_sent: u64,
     /// Requests answered with success.
@@ -46,12 +56,25 @@ pub struct SignalSnapshot {
 }
 
 impl SignalCounters {
+    /// Turns the signal off for the rest of the run; `true` when this call did
+    /// (so it is announced once).
+    pub(crate) fn turn_off(&self, reason: &str) -> bool {
+        self.off.set(reason.to_string()).is_ok()
+    }
+
+    /// Whether the receiver's refusal turned the signal off.
+    pub fn is_off(&self) -> bool {
+        self.off.get().is_some()
+    }
+
     fn snapshot(&self) -> SignalSnapshot {
         SignalSnapshot {
             generated: self.generated.load(Relaxed),
             sent: self.sent.load(Relaxed),
             acked: self.acked.load(Relaxed),
             failed: self.failed.load(Relaxed),
+            dropped_by_receiver: self.dropped.load(Relaxed),
+            turned_off: self.off.get().cloned(),
             requests_sent: self.requests_sent.load(Relaxed),
             requests_acked: self.requests_acked.load(Relaxed),
             requests_failed: self.requests_failed.load(Relaxed),
@@ -127,6 +150,7 @@ impl Counters {
         }
     }
 
+    /// The counters of one signal.
     pub(crate) fn of(&self, s: Signal) -> &SignalCounters {
         match s {
             Signal::Traces => &self.spans,

@@ -106,11 +106,18 @@ pub struct ExportConfig {
     pub concurrency: usize,
     /// Batches that may wait for a free sender before producers block (backpressure).
     pub queue_batches: usize,
-    /// Timeout of each request attempt.
+    /// Timeout of each request attempt (`--request-timeout`).
     pub request_timeout: Duration,
-    /// How long one batch keeps retrying, and how long the endpoint may keep
-    /// failing before the run is declared failed.
+    /// How long one batch keeps retrying after its first failed attempt, and how
+    /// long the endpoint may keep failing before the run is declared failed.
     pub retry_budget: Duration,
+    /// Signals the run can do without, by [`Signal::index`]: a receiver that does
+    /// not accept one (HTTP 404/405, gRPC UNIMPLEMENTED) turns it off for the rest
+    /// of the run, with one warning, instead of failing it. Metrics and logs
+    /// unless `--metrics` / `--logs` asked for them; never traces.
+    pub optional_signals: [bool; 3],
+    /// `-q`: no warnings on stderr (errors are still said).
+    pub quiet: bool,
     /// How long to wait for a receiver that is not up yet (`None`: fail at once).
     pub wait_for_endpoint: Option<Duration>,
     /// TLS for `https://` endpoints.
@@ -133,6 +140,8 @@ impl Default for ExportConfig {
             queue_batches: 16,
             request_timeout: Duration::from_secs(10),
             retry_budget: Duration::from_secs(15),
+            optional_signals: [false, true, true],
+            quiet: false,
             wait_for_endpoint: None,
             tls: crate::tls::ClientTls::default(),
         }
@@ -148,6 +157,26 @@ pub enum Signal {
     Metrics,
     /// Log records.
     Logs,
+}
+
+impl Signal {
+    /// Its place in per-signal arrays: traces, metrics, logs.
+    pub fn index(self) -> usize {
+        match self {
+            Signal::Traces => 0,
+            Signal::Metrics => 1,
+            Signal::Logs => 2,
+        }
+    }
+
+    /// How messages name it: `traces`, `metrics`, `logs`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Signal::Traces => "traces",
+            Signal::Metrics => "metrics",
+            Signal::Logs => "logs",
+        }
+    }
 }
 
 /// A boxed future, so writers can sit behind `dyn` traits.

@@ -259,6 +259,11 @@ impl WriterSink for OtlpSink {
 impl OtlpSink {
     async fn send(&self, batch: Batch) {
         let sc = self.counters.of(batch.signal());
+        // The receiver does not take this signal: nothing more of it is sent.
+        if sc.is_off() {
+            sc.dropped.fetch_add(batch.items, Relaxed);
+            return;
+        }
         if let Err(mpsc::error::SendError(batch)) = self.btx.send(batch).await {
             // The senders are gone: these items can never be sent.
             sc.failed.fetch_add(batch.items, Relaxed);
@@ -289,14 +294,21 @@ fn digests(traces: &[TraceRecord]) -> Vec<TraceDigest> {
 }
 
 impl Sending {
-    /// Sends one batch, retrying transient failures within the retry budget;
-    /// counts it as acknowledged or failed.
+    /// Sends one batch, retrying transient failures within the retry budget
+    /// (counted from its first failed attempt, so a slow first answer costs
+    /// none of it); counts it as acknowledged, failed, or dropped because the
+    /// receiver does not accept its signal.
     async fn send_with_retry(&self, batch: Batch) {
         let (cfg, counters) = (&*self.cfg, &*self.counters);
         let sc = counters.of(batch.signal());
+        // Queued before the receiver refused the signal.
+        if sc.is_off() {
+            sc.dropped.fetch_add(batch.items, Relaxed);
+            return;
+        }
         sc.requests_sent.fetch_add(1, Relaxed);
         sc.sent.fetch_add(batch.items, Relaxed);
-        let started = Instant::now();
+        let mut failing_since: Option<Instant> = None;
         let mut delay = Duration::from_millis(100);
         loop {
             // Once the endpoint has been failing past the budget, stop trying: the run is failing.
@@ -305,22 +317,26 @@ impl Sending {
                 return;
             }
             let mut bytes = 0;
-            // No single attempt may outlast what is left of the retry budget.
-            let left = cfg
-                .retry_budget
-                .saturating_sub(started.elapsed())
-                .max(Duration::from_millis(1));
-            let outcome = match tokio::time::timeout(
-                left,
-                self.transport.send(&batch.body, &mut bytes),
-            )
-            .await
-            {
-                Ok(o) => o,
-                Err(_) => Outcome::Retry(format!("no answer within {left:.1?}"), None),
-            };
+            // Each attempt gets the request timeout; a retry no more than is left of the budget.
+            let limit = match failing_since {
+                None => cfg.request_timeout,
+                Some(t) => cfg
+                    .request_timeout
+                    .min(cfg.retry_budget.saturating_sub(t.elapsed())),
+            }
+            .max(Duration::from_millis(1));
+            let outcome =
+                match tokio::time::timeout(limit, self.transport.send(&batch.body, &mut bytes))
+                    .await
+                {
+                    Ok(o) => o,
+                    Err(_) => Outcome::Retry(format!("no answer within {limit:.1?}"), None),
+                };
             counters.bytes_sent.fetch_add(bytes, Relaxed);
-            if let Outcome::Retry(failure, _) | Outcome::Fail(failure) = &outcome {
+            if let Outcome::Retry(failure, _)
+            | Outcome::Fail(failure)
+            | Outcome::NotAccepted { failure, .. } = &outcome
+            {
                 if let Some(diagnosis) = self.diagnose(&batch, failure).await {
                     self.stop_run(&batch, &diagnosis);
                     return;
@@ -348,6 +364,26 @@ impl Sending {
                     counters.mark_healthy();
                     return;
                 }
+                Outcome::NotAccepted { answer, failure } => {
+                    let signal = batch.signal();
+                    let why = format!(
+                        "the receiver does not accept {} ({})",
+                        signal.name(),
+                        self.secrets.scrub(&answer)
+                    );
+                    if cfg.optional_signals[signal.index()] {
+                        self.turn_off(&batch, &why);
+                    } else {
+                        // Traces, or a signal the user asked for by name: it must arrive.
+                        let asked = match signal {
+                            Signal::Traces => String::new(),
+                            s => format!(", and --{} asks for them", s.name()),
+                        };
+                        let failure = self.secrets.scrub(&failure);
+                        self.fail(&batch, &format!("{why}{asked}: {failure}"));
+                    }
+                    return;
+                }
                 Outcome::Fail(msg) => {
                     self.fail(&batch, &self.secrets.scrub(&msg));
                     return;
@@ -371,6 +407,7 @@ impl Sending {
                 }
                 Outcome::Retry(msg, hint) => (self.secrets.scrub(&msg), hint),
             };
+            let since = *failing_since.get_or_insert_with(Instant::now);
             if let Some(reason) = counters.mark_failing(cfg, &msg) {
                 announce(&reason);
             }
@@ -378,14 +415,14 @@ impl Sending {
             // (at least 50 ms, so `Retry-After: 0` cannot spin); the retry budget
             // bounds the whole.
             let wait = hint.map_or(delay, |h| h.max(Duration::from_millis(50)));
-            if started.elapsed() + wait > cfg.retry_budget {
+            if since.elapsed() + wait > cfg.retry_budget {
                 let why = if hint.is_some() {
                     format!(
                         "the receiver asked to wait {wait:.1?}, beyond what is left of the retry budget ({:.1?})",
                         cfg.retry_budget
                     )
                 } else {
-                    format!("gave up after {:.1?} of retries", started.elapsed())
+                    format!("gave up after {:.1?} of retries", since.elapsed())
                 };
                 self.fail(&batch, &format!("{why}: {msg}"));
                 return;
@@ -396,6 +433,18 @@ impl Sending {
             }
             tokio::time::sleep(wait).await;
             delay = (delay * 2).min(Duration::from_secs(2));
+        }
+    }
+
+    /// The receiver does not accept the batch's signal (`reason`): its items
+    /// are dropped, and the signal is off for the rest of the run (said once, as
+    /// a warning).
+    fn turn_off(&self, batch: &Batch, reason: &str) {
+        let signal = batch.signal();
+        let sc = self.counters.of(signal);
+        sc.dropped.fetch_add(batch.items, Relaxed);
+        if sc.turn_off(reason) && !self.cfg.quiet {
+            eprintln!("otelsim: {reason}; {} are off for this run", signal.name());
         }
     }
 

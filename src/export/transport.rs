@@ -30,6 +30,10 @@ pub(super) enum Outcome {
     /// The endpoint cannot be used at all (its TLS refused us): the batch fails
     /// and the run stops.
     Fatal(String),
+    /// The receiver does not take this signal at all (HTTP 404/405 on its path,
+    /// gRPC UNIMPLEMENTED): `answer` says what it answered where (`HTTP 405 on
+    /// /v1/metrics`), `failure` is the message should the batch fail.
+    NotAccepted { answer: String, failure: String },
 }
 
 type GrpcHeaders = Vec<(
@@ -349,12 +353,18 @@ impl Transport {
                 gzip,
                 ..
             } => {
-                let channel = match body {
-                    Body::Traces(_) | Body::TracesWire(_) => &channels[0],
-                    Body::Metrics(_) => &channels[1],
-                    Body::Logs(_) | Body::LogsWire(_) => &channels[2],
+                let (channel, service) = match body {
+                    Body::Traces(_) | Body::TracesWire(_) => (&channels[0], "TraceService"),
+                    Body::Metrics(_) => (&channels[1], "MetricsService"),
+                    Body::Logs(_) | Body::LogsWire(_) => (&channels[2], "LogsService"),
                 };
-                grpc_send(channel, headers, *gzip, body, bytes).await
+                match grpc_send(channel, headers, *gzip, body, bytes).await {
+                    Outcome::NotAccepted { answer, failure } => Outcome::NotAccepted {
+                        answer: format!("{answer} for {service}/Export"),
+                        failure,
+                    },
+                    o => o,
+                }
             }
             Transport::Http {
                 client,
@@ -477,6 +487,21 @@ async fn http_send(
             Outcome::Ok { rejected, message }
         }
         429 | 502 | 503 | 504 => Outcome::Retry(format!("HTTP {code} from {shown}"), retry_after),
+        // No such path, or no POST on it: a receiver that serves other signals only.
+        404 | 405 => {
+            let body = resp.bytes().await.unwrap_or_default();
+            let path =
+                reqwest::Url::parse(url).map_or_else(|_| shown.clone(), |u| u.path().to_string());
+            let said = readable(&body, secrets);
+            Outcome::NotAccepted {
+                answer: format!("HTTP {code} on {path}"),
+                failure: if said.trim().is_empty() {
+                    format!("HTTP {code} from {shown}")
+                } else {
+                    format!("HTTP {code} from {shown}: {said}")
+                },
+            }
+        }
         413 => {
             let body = resp.bytes().await.unwrap_or_default();
             Outcome::TooLarge(format!(
@@ -516,6 +541,11 @@ fn classify(status: tonic::Status) -> Outcome {
         | Code::Unknown => Outcome::Retry(msg, crate::rpc_status::retry_delay(status.details())),
         // What tonic answers to a message over its size limit.
         Code::OutOfRange => Outcome::TooLarge(msg),
+        // No such service here (also what tonic makes of a plain HTTP 404).
+        Code::Unimplemented => Outcome::NotAccepted {
+            answer: "gRPC UNIMPLEMENTED".into(),
+            failure: msg,
+        },
         _ => Outcome::Fail(msg),
     }
 }
@@ -790,6 +820,21 @@ mod tests {
         ));
         assert!(matches!(
             classify(tonic::Status::invalid_argument("bad span id")),
+            Outcome::Fail(_)
+        ));
+    }
+
+    #[test]
+    fn a_service_the_receiver_lacks_is_told_from_a_failure() {
+        match classify(tonic::Status::unimplemented("unknown service")) {
+            Outcome::NotAccepted { answer, failure } => {
+                assert_eq!(answer, "gRPC UNIMPLEMENTED");
+                assert!(failure.contains("unknown service"), "{failure}");
+            }
+            _ => panic!("UNIMPLEMENTED is not an ordinary failure"),
+        }
+        assert!(matches!(
+            classify(tonic::Status::permission_denied("no")),
             Outcome::Fail(_)
         ));
     }

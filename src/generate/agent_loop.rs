@@ -51,7 +51,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
         &mut self,
         node: &Node,
         failed: bool,
-        set: &mut Vec<(Key, AttrValue)>,
+        set: &mut [(Key, AttrValue)],
     ) {
         if node.llm_phase == LlmPhase::Single || failed {
             return;

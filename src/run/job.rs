@@ -43,7 +43,20 @@ impl Prepared {
 /// diagnostic of every file, only when config.yaml or the conventions have errors
 /// (a scenario config.yaml declares that does not compile is one of them).
 pub fn prepare(sources: &Sources, opts: &WorldOptions) -> Result<Prepared, crate::diag::LoadError> {
+    prepare_with_flow(sources, opts, None)
+}
+
+/// [`prepare`], with `--trace-flow` (when given) in place of config.yaml's
+/// `control_plane.trace_flow_mode`.
+pub fn prepare_with_flow(
+    sources: &Sources,
+    opts: &WorldOptions,
+    flow: Option<TraceFlow>,
+) -> Result<Prepared, crate::diag::LoadError> {
     let mut registry = Registry::load_collecting(sources)?;
+    if let Some(flow) = flow {
+        registry.config.control_plane.single_trace = flow == TraceFlow::Single;
+    }
     let mut wd = Diags::new(registry.config.source.as_str());
     let world = World::new(&registry.config, &registry.semconv, opts, &mut wd);
     // Warnings move here; errors of the shared inputs stay in the registry.
@@ -158,6 +171,33 @@ pub enum Engine {
     #[value(name = "sdk")]
     #[serde(rename = "sdk")]
     Sdk,
+}
+
+/// How an allowed request's parts (incoming validation, agent turn, response
+/// validation) become traces: `--trace-flow`, else config.yaml's
+/// `control_plane.trace_flow_mode`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+pub enum TraceFlow {
+    /// One trace per request: the gateway's span is the root of every part.
+    #[value(name = "single")]
+    #[serde(rename = "single")]
+    Single,
+    /// One trace per part, each root linked to the previous part's root
+    /// (config.yaml calls it `separate`).
+    #[value(name = "linked", alias = "separate")]
+    #[serde(rename = "linked")]
+    Linked,
+}
+
+impl TraceFlow {
+    /// The flow a config asks for (`trace_flow_mode: single`, else linked).
+    pub fn of(single_trace: bool) -> Self {
+        if single_trace {
+            TraceFlow::Single
+        } else {
+            TraceFlow::Linked
+        }
+    }
 }
 
 /// An open-loop load: a shape and what its rates count.

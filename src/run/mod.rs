@@ -12,8 +12,8 @@ pub mod schedule;
 mod worker;
 
 pub use job::{
-    generate_iteration, new_run_id, now_ns, prepare, Engine, Load, Picks, Prepared, RunSpec,
-    ScenarioCount, Timing, MAX_RUN_ID_LEN, RUN_ID_KEY,
+    generate_iteration, new_run_id, now_ns, prepare, prepare_with_flow, Engine, Load, Picks,
+    Prepared, RunSpec, ScenarioCount, Timing, TraceFlow, MAX_RUN_ID_LEN, RUN_ID_KEY,
 };
 pub use report::{AckedTraces, Pacing, RunReport, MAX_LISTED_TRACES};
 pub use runner::execute;

@@ -89,14 +89,17 @@ impl RunReport {
                 0.0
             }
         });
-        // Delivery: the output that delivered the smallest share.
+        // Delivery: the output that delivered the smallest share. What a receiver
+        // does not accept at all (a signal it turned off) is not short: it was never due.
         let delivery = self
             .outputs
             .iter()
             .map(|o| {
                 let e = &o.counters;
-                let generated =
-                    e.spans.generated + e.metric_points.generated + e.log_records.generated;
+                let due = |c: &crate::export::SignalSnapshot| {
+                    c.generated.saturating_sub(c.dropped_by_receiver)
+                };
+                let generated = due(&e.spans) + due(&e.metric_points) + due(&e.log_records);
                 let delivered = e.spans.acked + e.metric_points.acked + e.log_records.acked;
                 if generated == 0 {
                     0.0
@@ -290,8 +293,13 @@ fn render_counters(out: &mut String, output: &str, e: &CountersSnapshot, gzip: b
         ("log records", &e.log_records),
     ] {
         if c.generated > 0 {
+            // A signal the receiver does not accept: how many were dropped, and why.
+            let dropped = match &c.turned_off {
+                Some(why) => format!(" · {} not delivered: {why}", c.dropped_by_receiver),
+                None => String::new(),
+            };
             out.push_str(&format!(
-                "{indent}{what}: {}{verb} in {} · {} {took} · {} failed\n",
+                "{indent}{what}: {}{verb} in {} · {} {took} · {} failed{dropped}\n",
                 c.sent,
                 plural(c.requests_sent, "request"),
                 c.acked,

@@ -179,6 +179,9 @@ async fn export_final_metrics(
     clock_end: u64,
     resources: &Resources,
 ) {
+    if !shared.wants(crate::export::Signal::Metrics) {
+        return;
+    }
     let last =
         shared.metrics.lock().ok().and_then(|mut m| {
             crate::encode::metrics::collect(&mut m.aggregator, clock_end, resources)

@@ -15,7 +15,7 @@ use super::job::{
     generate_iteration, now_ns, stream_seed, Interrupt, Picks, Prepared, RunSpec, ScenarioCount,
     Timing,
 };
-use crate::export::{Batcher, Counters};
+use crate::export::{Batcher, Counters, Signal};
 use crate::metrics::Aggregator;
 use crate::pace::{LagStats, RateUnit, Schedule};
 use crate::plan::ScenarioPlan;
@@ -55,6 +55,14 @@ pub(crate) struct Shared {
     pub stop: Interrupt,
     /// The lag of the latest paced pick, for the progress line.
     pub lag_now_ns: AtomicU64,
+}
+
+impl Shared {
+    /// Whether an output still takes `signal`: once every receiver has refused
+    /// it, nothing more of it is built.
+    pub fn wants(&self, signal: Signal) -> bool {
+        self.counters.iter().any(|c| !c.of(signal).is_off())
+    }
 }
 
 pub(crate) struct MetricsState {
@@ -328,7 +336,7 @@ impl Worker {
         } else {
             now
         };
-        if settings.metrics.unwrap_or(plan.emit_metrics) {
+        if settings.metrics.unwrap_or(plan.emit_metrics) && self.sh.wants(Signal::Metrics) {
             if let Ok(mut m) = self.sh.metrics.lock() {
                 for t in &traces {
                     m.aggregator.record(&prep.world, t, emitted);
@@ -336,7 +344,7 @@ impl Worker {
             }
         }
         let mut logs = Vec::new();
-        if settings.logs.unwrap_or(plan.emit_logs) {
+        if settings.logs.unwrap_or(plan.emit_logs) && self.sh.wants(Signal::Logs) {
             for t in &traces {
                 crate::logs::derive(&prep.world, t, &mut logs);
             }
@@ -520,6 +528,9 @@ fn scenario_of(sh: &Shared, i: u64, at_ns: u64) -> (&str, Option<usize>) {
 /// Collects and exports metrics when the run's clock has passed the next
 /// collection time; the first worker to notice does it.
 async fn collect_metrics_if_due(sh: &Shared, batcher: &mut Batcher, now: u64) {
+    if !sh.wants(Signal::Metrics) {
+        return;
+    }
     let collected = {
         let Ok(mut m) = sh.metrics.lock() else { return };
         if now < m.next_collect {

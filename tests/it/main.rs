@@ -33,5 +33,6 @@ mod sink_basic;
 mod sink_fuzz;
 mod sink_hostile;
 mod tls;
+mod trace_only_receivers;
 mod v2_format;
 mod verify;

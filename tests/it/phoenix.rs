@@ -2,8 +2,10 @@
 //! `make test` into .venv) receives otelsim's default mix over OTLP/HTTP inside a
 //! private network namespace, and what it stored is read back through its REST API:
 //! every span has a kind (none UNKNOWN), every trace root shows input and output,
-//! tool calls are single TOOL spans, and a multi-turn session is as many traces as
-//! turns with `--trace-flow single`.
+//! tool calls are single TOOL spans with their parameters and result, retrieval
+//! spans list their documents, and a multi-turn session is as many traces as turns
+//! with `--trace-flow single`. The default signals are sent: Phoenix refuses metrics
+//! and logs (405), which turns them off without failing the run.
 
 use crate::support::*;
 use serde_json::Value;
@@ -78,17 +80,8 @@ fn attr<'a>(s: &'a Value, k: &str) -> Option<&'a Value> {
 
 #[test]
 fn phoenix_shows_every_span_with_a_kind_and_every_trace_with_input_and_output() {
-    let Some(spans) = through_phoenix(&[
-        "run",
-        "--count",
-        "40",
-        "--interval",
-        "0",
-        "--seed",
-        "7",
-        "--no-metrics",
-        "--no-logs",
-    ]) else {
+    let Some(spans) = through_phoenix(&["run", "--count", "40", "--interval", "0", "--seed", "7"])
+    else {
         return;
     };
     assert!(spans.len() > 200, "{} spans stored", spans.len());
@@ -112,12 +105,34 @@ fn phoenix_shows_every_span_with_a_kind_and_every_trace_with_input_and_output() 
             );
         }
     }
-    // A tool call is one TOOL span; its attempts are steps under it.
+    // A tool call is one TOOL span; its attempts (with the parameters and the result)
+    // are steps under it.
+    let mut tools_with_payloads = 0;
     for s in &spans {
         let name = s["name"].as_str().unwrap_or("");
         if name.ends_with(".attempt") || name.ends_with("tools.recommend") {
             assert_ne!(s["span_kind"], "TOOL", "{name}");
         }
+        if name.ends_with("mcp.tool.execute.attempt")
+            && attr(s, "gen_ai.tool.call.arguments").is_some()
+            && attr(s, "gen_ai.tool.call.result").is_some()
+        {
+            tools_with_payloads += 1;
+        }
+    }
+    assert!(
+        tools_with_payloads > 0,
+        "no tool call with parameters and result"
+    );
+    // Retrieval: RETRIEVER spans with their documents.
+    let retrievers: Vec<&Value> = spans
+        .iter()
+        .filter(|s| s["span_kind"] == "RETRIEVER")
+        .collect();
+    assert!(!retrievers.is_empty(), "{kinds:?}");
+    for r in retrievers {
+        assert!(attr(r, "retrieval.documents.0.document.content").is_some());
+        assert!(attr(r, "input.value").is_some());
     }
 }
 
@@ -133,8 +148,6 @@ fn phoenix_groups_a_conversation_into_as_many_traces_as_turns() {
         "3",
         "--trace-flow",
         "single",
-        "--no-metrics",
-        "--no-logs",
     ]) else {
         return;
     };

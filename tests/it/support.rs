@@ -24,7 +24,7 @@ pub const LIMIT: Duration = Duration::from_secs(120);
 
 /// Environment variables that would change otelsim's defaults: cleared for every
 /// run so tests do not depend on the developer's shell.
-const CLEARED_ENV: [&str; 17] = [
+const CLEARED_ENV: [&str; 18] = [
     "OTEL_EXPORTER_OTLP_ENDPOINT",
     "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
     "OTEL_EXPORTER_OTLP_PROTOCOL",
@@ -42,6 +42,7 @@ const CLEARED_ENV: [&str; 17] = [
     "OTELSIM_CONFIG",
     "OTELSIM_WORKLOAD_SCHEDULE",
     "OTELSIM_GENAI_PROFILE",
+    "OTELSIM_REQUEST_TIMEOUT",
 ];
 
 /// One run of the real binary:

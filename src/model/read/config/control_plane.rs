@@ -59,8 +59,9 @@ pub(crate) fn read_control_plane(node: &Node, d: &mut Diags) -> ControlPlane {
     if let Some(n) = r.get("trace_flow_mode") {
         match n.as_str() {
             Some("single") => cp.single_trace = true,
-            Some("separate") => cp.single_trace = false,
-            _ => d.error(n.pos, "control_plane.trace_flow_mode", format!("expected `separate` (one trace per part, linked) or `single` (one trace per request), found {}", describe(n))),
+            // `linked` is what `--trace-flow` calls it.
+            Some("separate" | "linked") => cp.single_trace = false,
+            _ => d.error(n.pos, "control_plane.trace_flow_mode", format!("expected `separate` or `linked` (one trace per part, linked) or `single` (one trace per request), found {}", describe(n))),
         }
     }
     if let Some(n) = r.get("request_scenarios") {
