@@ -996,6 +996,10 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
         if let Some(id) = under.and_then(|s| s.attr(&k.tool_call_id)) {
             return id.to_string();
         }
+        // In an agent loop the call asked for the turn's tools by slot: the first is this one.
+        if let Some(id) = self.call_ids.first() {
+            return id.clone();
+        }
         let id = self
             .world
             .id_formats
