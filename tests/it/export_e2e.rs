@@ -97,6 +97,8 @@ fn new_claim_phone_over_grpc_has_the_workflow_tree() {
             kids,
             [
                 "vendor.planner",
+                // ask the LLM, recommend a tool, call it, let the LLM answer
+                "vendor.task.execute",
                 "vendor.task.execute",
                 "vendor.task.execute",
                 "vendor.task.execute",
@@ -116,7 +118,8 @@ fn new_claim_phone_over_grpc_has_the_workflow_tree() {
             [
                 "vendor.llm.call",
                 "vendor.tools.recommend",
-                "vendor.mcp.tool.execute"
+                "vendor.mcp.tool.execute",
+                "vendor.llm.call"
             ]
         );
         let mcp = children_of(&spans, tasks[2])[0];

@@ -347,12 +347,15 @@ fn samples_come_from_the_scenario_and_cover_the_list() {
     for s in spans.iter().filter(|s| s.name == "vendor.llm.call") {
         let msg: serde_json::Value =
             serde_json::from_str(&s.attrs["gen_ai.input.messages"]).unwrap();
-        let text = msg[0]["parts"][0]["content"].as_str().unwrap().to_string();
+        // The system instructions come first; the user's message is the last one.
+        let user = msg.as_array().unwrap().last().unwrap();
+        let text = user["parts"][0]["content"].as_str().unwrap().to_string();
         assert!(
             expected.contains(&text),
             "{text:?} is not one of the scenario's samples"
         );
-        assert_eq!(msg[0]["role"], "user");
+        assert_eq!(user["role"], "user");
+        assert_eq!(msg[0]["role"], "system");
         let out: serde_json::Value =
             serde_json::from_str(&s.attrs["gen_ai.output.messages"]).unwrap();
         assert_eq!(out[0]["role"], "assistant");
