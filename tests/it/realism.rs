@@ -347,8 +347,15 @@ fn samples_come_from_the_scenario_and_cover_the_list() {
     for s in spans.iter().filter(|s| s.name == "vendor.llm.call") {
         let msg: serde_json::Value =
             serde_json::from_str(&s.attrs["gen_ai.input.messages"]).unwrap();
-        // The system instructions come first; the user's message is the last one.
-        let user = msg.as_array().unwrap().last().unwrap();
+        // The system instructions come first; the user's message is the last user one
+        // (the answering call reads the tool results after it).
+        let user = msg
+            .as_array()
+            .unwrap()
+            .iter()
+            .rev()
+            .find(|m| m["role"] == "user")
+            .unwrap();
         let text = user["parts"][0]["content"].as_str().unwrap().to_string();
         assert!(
             expected.contains(&text),
