@@ -651,6 +651,8 @@ pub fn owned_by_code(k: &Keys, name: &str) -> bool {
         &k.tool_name,
         &k.tool_call_id,
         &k.tool_call_arguments,
+        &k.agent_id,
+        &k.agent_name,
         &k.tool_call_result,
         &k.mcp_call_id,
         &k.mcp_server_uuid,
@@ -1095,6 +1097,9 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
         ));
         if let Some(a) = &self.plan.agent_id {
             set.push((k.agent_target.clone(), AttrValue::Str(a.clone())));
+            // The GenAI conventions' names for the agent the turn invokes.
+            set.push((k.agent_id.clone(), AttrValue::Str(a.clone())));
+            set.push((k.agent_name.clone(), AttrValue::Str(a.clone())));
         }
         set.push((
             k.enduser.clone(),

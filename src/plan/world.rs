@@ -186,6 +186,10 @@ pub struct Keys {
     pub agent_response_raw: Key,
     /// `<prefix>.agent.response.raw.redacted`: that text redacted.
     pub agent_response_redacted: Key,
+    /// `gen_ai.agent.id`: the agent an agent turn invokes.
+    pub agent_id: Key,
+    /// `gen_ai.agent.name`: its name (the configured agent id).
+    pub agent_name: Key,
     /// `gen_ai.tool.call.arguments`: a tool call's arguments, JSON.
     pub tool_call_arguments: Key,
     /// `gen_ai.tool.call.result`: what a tool call returned, JSON.
@@ -278,6 +282,8 @@ impl Keys {
             agent_response_event: v("agent.response"),
             agent_response_raw: v("agent.response.raw"),
             agent_response_redacted: v("agent.response.raw.redacted"),
+            agent_id: k("gen_ai.agent.id"),
+            agent_name: k("gen_ai.agent.name"),
             tool_call_arguments: k("gen_ai.tool.call.arguments"),
             tool_call_result: k("gen_ai.tool.call.result"),
             tool_selection_event: v("agent.tool_selection"),
