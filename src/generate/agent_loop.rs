@@ -2,23 +2,15 @@
 //! output is tool-call parts, `finish_reasons ["tool_call"]`), and the call that
 //! answers once they returned (its input carries the tool calls and their results,
 //! its output the reply, `["stop"]`). Tool-call ids are the ids of the tool spans,
-//! so a UI links each request to its execution.
+//! so a UI links each request to its execution. The JSON is assembled from pieces
+//! rendered at compile time: a request only adds its call ids.
 
 use super::Builder;
 use crate::model::AttrValue;
 use crate::plan::{LlmPhase, Node, ToolCall};
 use crate::record::Key;
 use rand::Rng;
-use serde_json::{json, Value};
 use std::sync::Arc;
-
-/// A payload's JSON text as a value (cut text stays a string).
-fn as_json(v: &Option<AttrValue>) -> Value {
-    match v.as_ref().and_then(AttrValue::as_str) {
-        Some(t) => serde_json::from_str(t).unwrap_or_else(|_| Value::String(t.to_string())),
-        None => json!({}),
-    }
-}
 
 impl<R: Rng + ?Sized> Builder<'_, '_, R> {
     /// The call id of the turn's tool call `slot`, made on first use.
@@ -35,15 +27,18 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
     }
 
     /// The assistant message that asks for the turn's tool calls.
-    fn tool_call_message(&mut self, calls: &[ToolCall]) -> Value {
-        let parts: Vec<Value> = calls
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                json!({"type": "tool_call", "id": self.slot_call_id(i as u32), "name": &*c.name, "arguments": as_json(&c.arguments)})
-            })
-            .collect();
-        json!({"role": "assistant", "parts": parts, "finish_reason": "tool_call"})
+    fn tool_call_message(&mut self, calls: &[ToolCall], out: &mut String) {
+        out.push_str(r#"{"finish_reason":"tool_call","parts":["#);
+        for (i, c) in calls.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let id = self.slot_call_id(i as u32);
+            out.push_str(&c.call_part.0);
+            out.push_str(&id);
+            out.push_str(&c.call_part.1);
+        }
+        out.push_str(r#"],"role":"assistant"}"#);
     }
 
     /// Rewrites an agent-loop LLM call's messages, finish reason and token counts.
@@ -59,41 +54,56 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
         let Some(sample) = self.input.sample else {
             return;
         };
-        let k = &self.world.keys;
-        let (input_key, output_key) = (k.input_messages.clone(), k.output_messages.clone());
-        let (in_tokens, out_tokens) = (k.input_tokens.clone(), k.output_tokens.clone());
-        let request = self.tool_call_message(&node.tool_calls);
-        let mut input: Vec<Value> =
-            serde_json::from_str(sample.input_messages.as_str().unwrap_or("[]"))
-                .unwrap_or_default();
-        let (output, finish) = match node.llm_phase {
-            LlmPhase::ToolRequest => (json!([request]), "tool_call"),
+        let (input, output, finish) = match node.llm_phase {
+            LlmPhase::ToolRequest => {
+                let mut out = String::with_capacity(512);
+                out.push('[');
+                self.tool_call_message(&node.tool_calls, &mut out);
+                out.push(']');
+                (
+                    sample.input_messages.clone(),
+                    AttrValue::Str(Arc::from(out)),
+                    "tool_call",
+                )
+            }
             _ => {
-                // The answer sees the request and every result.
-                input.push(request);
+                // The answer reads the conversation, the request and every result.
+                let base = sample.input_messages.as_str().unwrap_or("[]");
+                let mut inp = String::with_capacity(base.len() + 1024);
+                inp.push_str(base.strip_suffix(']').unwrap_or(base));
+                if inp.len() > 1 {
+                    inp.push(',');
+                }
+                self.tool_call_message(&node.tool_calls, &mut inp);
                 for (i, c) in node.tool_calls.iter().enumerate() {
                     let id = self.slot_call_id(i as u32);
-                    input.push(json!({"role": "tool", "parts": [{"type": "tool_call_response", "id": id, "response": as_json(&c.result)}]}));
+                    inp.push(',');
+                    inp.push_str(&c.response_message.0);
+                    inp.push_str(&id);
+                    inp.push_str(&c.response_message.1);
                 }
-                let out = serde_json::from_str(sample.output_messages.as_str().unwrap_or("[]"))
-                    .unwrap_or(Value::Null);
-                (out, "stop")
+                inp.push(']');
+                (
+                    AttrValue::Str(Arc::from(inp)),
+                    sample.output_messages.clone(),
+                    "stop",
+                )
             }
         };
-        let input = Value::Array(input).to_string();
-        let output = output.to_string();
+        let text_len = |v: &AttrValue| v.as_str().map_or(0, str::len);
         // About four characters a token, plus the tool schemas the request carries.
-        let prompt = (input.len() / 4) as i64 + self.rng.random_range(120..400);
-        let completion = ((output.len() / 4) as i64).max(1);
+        let prompt = (text_len(&input) / 4) as i64 + self.rng.random_range(120..400);
+        let completion = ((text_len(&output) / 4) as i64).max(1);
+        let k = &self.world.keys;
         let finish = self.world.lit(finish);
         for (key, value) in set.iter_mut() {
-            if *key == input_key {
-                *value = AttrValue::Str(Arc::from(input.as_str()));
-            } else if *key == output_key {
-                *value = AttrValue::Str(Arc::from(output.as_str()));
-            } else if *key == in_tokens {
+            if *key == k.input_messages {
+                *value = input.clone();
+            } else if *key == k.output_messages {
+                *value = output.clone();
+            } else if *key == k.input_tokens {
                 *value = AttrValue::Int(prompt);
-            } else if *key == out_tokens {
+            } else if *key == k.output_tokens {
                 *value = AttrValue::Int(completion);
             } else if *key == k.finish_reasons || *key == k.finish_reason {
                 *value = finish.clone();

@@ -688,11 +688,7 @@ impl<'a> Compiler<'a> {
             .filter(|(st, _)| step_kind(st) == StepKind::Tool)
             .map(|(st, _)| {
                 let p = self.tool_payload(s, st).unwrap_or_default();
-                ToolCall {
-                    name: key(st),
-                    arguments: p.arguments,
-                    result: p.result,
-                }
+                ToolCall::new(st, p.arguments.as_ref(), p.result.as_ref())
             })
             .collect();
         let mut tool_slots = 0u32;

@@ -331,10 +331,43 @@ pub enum LlmPhase {
 pub struct ToolCall {
     /// The tool's name.
     pub name: Key,
-    /// `gen_ai.tool.call.arguments`, when known.
-    pub arguments: Option<AttrValue>,
-    /// `gen_ai.tool.call.result`, when known.
-    pub result: Option<AttrValue>,
+    /// The tool-call part of the asking message, as JSON around its call id (rendered once:
+    /// each request only puts its id between the two halves).
+    pub call_part: (String, String),
+    /// The tool message that hands the result back, as JSON around the call id.
+    pub response_message: (String, String),
+}
+
+/// Placeholder for a call id while a message is rendered, then split around.
+const ID_MARK: &str = "@@otelsim-call-id@@";
+
+impl ToolCall {
+    /// Renders the parts of a call to `name` with these payloads (JSON text; text that
+    /// is no JSON, such as a cut payload, stays a string).
+    pub fn new(name: &str, arguments: Option<&AttrValue>, result: Option<&AttrValue>) -> Self {
+        let json = |v: Option<&AttrValue>| match v.and_then(AttrValue::as_str) {
+            Some(t) => {
+                serde_json::from_str(t).unwrap_or_else(|_| serde_json::Value::String(t.to_string()))
+            }
+            None => serde_json::json!({}),
+        };
+        let split = |v: serde_json::Value| {
+            let text = v.to_string();
+            match text.split_once(ID_MARK) {
+                Some((a, b)) => (a.to_string(), b.to_string()),
+                None => (text, String::new()),
+            }
+        };
+        ToolCall {
+            name: Arc::from(name),
+            call_part: split(
+                serde_json::json!({"type": "tool_call", "id": ID_MARK, "name": name, "arguments": json(arguments)}),
+            ),
+            response_message: split(
+                serde_json::json!({"role": "tool", "parts": [{"type": "tool_call_response", "id": ID_MARK, "response": json(result)}]}),
+            ),
+        }
+    }
 }
 
 /// A conversation event recorded on a control-plane span from the request's sample.
