@@ -12,6 +12,7 @@ mod delivery;
 mod export_e2e;
 mod faults;
 mod first_hour;
+mod genai_conventions;
 mod golden;
 mod hardening_export;
 mod hostile_input;
