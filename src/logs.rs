@@ -45,12 +45,13 @@ impl Emit<'_> {
         span: &SpanRecord,
         time_ns: u64,
         severity: Severity,
-        event: &str,
+        event: &'static str,
         body: String,
         extra: Vec<(Key, AttrValue)>,
     ) {
+        // The event's name goes in the record's EventName field only: the
+        // `event.name` attribute is deprecated in the conventions.
         let mut attrs: Vec<(Key, AttrValue)> = Vec::with_capacity(10 + extra.len());
-        attrs.push((self.world.keys.event_name.clone(), AttrValue::str(event)));
         for k in key_attrs(self.world) {
             if let Some(v) = span.attr(k) {
                 attrs.push((k.clone(), v.clone()));
@@ -65,6 +66,7 @@ impl Emit<'_> {
         self.out.push(LogRecord {
             time_ns: time_ns.clamp(span.start_ns, span.end_ns),
             severity,
+            event_name: event,
             body: Arc::from(body),
             attrs,
             trace_id: self.trace.trace_id,

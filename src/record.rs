@@ -16,6 +16,9 @@ pub enum AttrValue {
     Double(f64),
     /// A boolean.
     Bool(bool),
+    /// An array of strings (`string[]`, e.g. `gen_ai.response.finish_reasons`),
+    /// shared like a string: values the generator repeats are interned once.
+    StrArray(Arc<[Arc<str>]>),
 }
 
 impl AttrValue {
@@ -31,6 +34,11 @@ impl AttrValue {
             _ => None,
         }
     }
+
+    /// A string array of the given items (one allocation per item).
+    pub fn str_array(items: &[&str]) -> Self {
+        AttrValue::StrArray(items.iter().map(|s| Arc::from(*s)).collect())
+    }
 }
 
 impl fmt::Display for AttrValue {
@@ -40,6 +48,14 @@ impl fmt::Display for AttrValue {
             AttrValue::Int(i) => write!(f, "{i}"),
             AttrValue::Double(d) => write!(f, "{d}"),
             AttrValue::Bool(b) => write!(f, "{b}"),
+            AttrValue::StrArray(items) => {
+                write!(f, "[")?;
+                for (i, s) in items.iter().enumerate() {
+                    let sep = if i == 0 { "" } else { ", " };
+                    write!(f, "{sep}{s}")?;
+                }
+                write!(f, "]")
+            }
         }
     }
 }
@@ -224,7 +240,10 @@ pub struct LogRecord {
     pub severity: Severity,
     /// The message in plain words (`Agent turn started`).
     pub body: Arc<str>,
-    /// `event.name`, the span's key attributes (ids, tenant) and the event's own.
+    /// The record's event name (OTLP `LogRecord.event_name`: `turn.start`, …),
+    /// which is not repeated as an attribute (the `event.name` attribute is deprecated).
+    pub event_name: &'static str,
+    /// The span's key attributes (ids, tenant) and the event's own.
     pub attrs: Vec<(Key, AttrValue)>,
     /// The trace of the span it describes.
     pub trace_id: [u8; 16],

@@ -12,7 +12,9 @@ use crate::plan::World;
 use crate::record::{LogRecord, ServiceId, SpanKind, SpanRecord, StatusCode, TraceRecord};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
+use opentelemetry_proto::tonic::common::v1::{
+    any_value, AnyValue, ArrayValue, InstrumentationScope, KeyValue,
+};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord as OtlpLogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{
@@ -29,6 +31,14 @@ pub fn any_value(v: &AttrValue) -> AnyValue {
             AttrValue::Int(i) => any_value::Value::IntValue(*i),
             AttrValue::Double(d) => any_value::Value::DoubleValue(*d),
             AttrValue::Bool(b) => any_value::Value::BoolValue(*b),
+            AttrValue::StrArray(items) => any_value::Value::ArrayValue(ArrayValue {
+                values: items
+                    .iter()
+                    .map(|s| AnyValue {
+                        value: Some(any_value::Value::StringValue(s.to_string())),
+                    })
+                    .collect(),
+            }),
         }),
     }
 }
@@ -217,12 +227,7 @@ pub fn logs_request(records: &[LogRecord], resources: &Resources) -> ExportLogsS
                 flags: 0x01, // sampled, like the span it belongs to
                 trace_id: r.trace_id.to_vec(),
                 span_id: r.span_id.to_vec(),
-                event_name: r
-                    .attrs
-                    .iter()
-                    .find(|(k, _)| &**k == "event.name")
-                    .map(|(_, v)| v.to_string())
-                    .unwrap_or_default(),
+                event_name: r.event_name.to_string(),
             });
     }
     ExportLogsServiceRequest {

@@ -50,15 +50,28 @@ fn put_bytes(buf: &mut Vec<u8>, field: u32, b: &[u8]) {
     buf.extend_from_slice(b);
 }
 
+#[inline]
 fn any_value_len(v: &AttrValue) -> usize {
     match v {
         AttrValue::Str(s) => delimited(1, s.len()),
         AttrValue::Bool(_) => 2,
         AttrValue::Int(i) => 1 + varint_len(*i as u64),
         AttrValue::Double(_) => 9,
+        AttrValue::StrArray(items) => delimited(5, array_len(items)),
     }
 }
 
+/// Size of an `ArrayValue` of strings: field 1, one `AnyValue` per item.
+/// Out of line: arrays are rare, and the scalar cases stay small enough to inline.
+#[inline(never)]
+fn array_len(items: &[std::sync::Arc<str>]) -> usize {
+    items
+        .iter()
+        .map(|s| delimited(1, delimited(1, s.len())))
+        .sum()
+}
+
+#[inline]
 fn put_any_value(buf: &mut Vec<u8>, v: &AttrValue) {
     match v {
         AttrValue::Str(s) => put_bytes(buf, 1, s.as_bytes()),
@@ -74,6 +87,19 @@ fn put_any_value(buf: &mut Vec<u8>, v: &AttrValue) {
             put_tag(buf, 4, I64);
             buf.extend_from_slice(&d.to_le_bytes());
         }
+        AttrValue::StrArray(items) => put_array(buf, items),
+    }
+}
+
+/// An `ArrayValue` of strings (field 5 of `AnyValue`); out of line, like [`array_len`].
+#[inline(never)]
+fn put_array(buf: &mut Vec<u8>, items: &[std::sync::Arc<str>]) {
+    put_tag(buf, 5, LEN);
+    put_varint(buf, array_len(items) as u64);
+    for s in items {
+        put_tag(buf, 1, LEN);
+        put_varint(buf, delimited(1, s.len()) as u64);
+        put_bytes(buf, 1, s.as_bytes());
     }
 }
 
@@ -220,7 +246,7 @@ fn put_span(buf: &mut Vec<u8>, trace_id: &[u8; 16], s: &SpanRecord) {
 /// `logs.proto` LogRecord fields: what `encode::logs_request` sets, in the same form.
 fn log_len(r: &LogRecord) -> usize {
     let body = AttrValue::Str(r.body.clone());
-    let event = event_name(r);
+    let event = r.event_name;
     9 + 9 // time, observed time (fixed64)
         + 1 + varint_len(r.severity.number() as u64)
         + delimited(3, r.severity.text().len())
@@ -230,15 +256,6 @@ fn log_len(r: &LogRecord) -> usize {
         + delimited(9, 16)
         + delimited(10, 8)
         + if event.is_empty() { 0 } else { delimited(12, event.len()) }
-}
-
-/// The `event.name` attribute, which OTLP also carries as a field.
-fn event_name(r: &LogRecord) -> &str {
-    r.attrs
-        .iter()
-        .find(|(k, _)| &**k == "event.name")
-        .and_then(|(_, v)| v.as_str())
-        .unwrap_or("")
 }
 
 fn put_log(buf: &mut Vec<u8>, r: &LogRecord) {
@@ -260,7 +277,7 @@ fn put_log(buf: &mut Vec<u8>, r: &LogRecord) {
     put_bytes(buf, 10, &r.span_id);
     put_tag(buf, 11, I64);
     buf.extend_from_slice(&r.time_ns.to_le_bytes());
-    let event = event_name(r);
+    let event = r.event_name;
     if !event.is_empty() {
         put_bytes(buf, 12, event.as_bytes());
     }
@@ -416,5 +433,22 @@ mod tests {
         }
         assert_eq!(tag_len(15), 1);
         assert_eq!(tag_len(16), 2);
+    }
+
+    #[test]
+    fn string_arrays_encode_as_prost_does() {
+        for items in [
+            vec![],
+            vec![""],
+            vec!["stop"],
+            vec!["tool_call", &*"x".repeat(200)],
+        ] {
+            let v = AttrValue::str_array(&items);
+            let expected = super::super::any_value(&v).encode_to_vec();
+            let mut b = Vec::new();
+            put_any_value(&mut b, &v);
+            assert_eq!(b, expected, "{items:?}");
+            assert_eq!(any_value_len(&v), expected.len());
+        }
     }
 }

@@ -6,7 +6,7 @@ use crate::record::{AttrValue, Event, SpanKind, SpanRecord, StatusCode};
 use opentelemetry::trace::{
     self as api, SpanContext, SpanId, Status, TraceFlags, TraceId, TraceState,
 };
-use opentelemetry::{InstrumentationScope, Key, KeyValue, Value};
+use opentelemetry::{Array, InstrumentationScope, Key, KeyValue, StringValue, Value};
 use opentelemetry_proto::tonic::common::v1::any_value;
 use opentelemetry_proto::tonic::resource::v1::Resource as OtlpResource;
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
@@ -21,6 +21,9 @@ fn value(v: &AttrValue) -> Value {
         AttrValue::Int(i) => Value::I64(*i),
         AttrValue::Double(d) => Value::F64(*d),
         AttrValue::Bool(b) => Value::Bool(*b),
+        AttrValue::StrArray(items) => Value::Array(Array::String(
+            items.iter().map(|s| StringValue::from(s.clone())).collect(),
+        )),
     }
 }
 

@@ -95,7 +95,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
         let prompt = (text_len(&input) / 4) as i64 + self.rng.random_range(120..400);
         let completion = ((text_len(&output) / 4) as i64).max(1);
         let k = &self.world.keys;
-        let finish = self.world.lit(finish);
+        let (finish_one, finish) = (self.world.lit(finish), self.world.lit_array(finish));
         for (key, value) in set.iter_mut() {
             if *key == k.input_messages {
                 *value = input.clone();
@@ -105,8 +105,15 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
                 *value = AttrValue::Int(prompt);
             } else if *key == k.output_tokens {
                 *value = AttrValue::Int(completion);
-            } else if *key == k.finish_reasons || *key == k.finish_reason {
+            } else if *key == k.cache_read_tokens || *key == k.cache_creation_tokens {
+                // A cached prefix is part of this prompt.
+                if let AttrValue::Int(n) = value {
+                    *n = (*n).min(prompt);
+                }
+            } else if *key == k.finish_reasons {
                 *value = finish.clone();
+            } else if *key == k.finish_reason {
+                *value = finish_one.clone();
             }
         }
     }

@@ -26,7 +26,8 @@ use crate::model::distribution::{Categorical, Distribution};
 use crate::model::semconv::{AttrDef, AttrType, Semconv};
 use crate::model::AttrValue;
 use crate::plan::{
-    closest_allowed, AttrGen, ContentEvent, Keys, Node, Retry, Role, ScenarioPlan, ToolRef, World,
+    closest_allowed, AttrGen, CacheReport, ContentEvent, IdStyle, Keys, Node, Retry, Role,
+    ScenarioPlan, ToolRef, World,
 };
 use crate::record::{Event, Key, ServiceId, StatusCode};
 use rand::Rng;
@@ -125,6 +126,9 @@ pub enum Derived {
 /// | `<p>.a2a.agent.target.id`                              | the scenario names its agent              |
 /// | `gen_ai.input.messages`, `gen_ai.output.messages`      | content is captured (conversation samples); the output only on success |
 /// | `<p>.gen_ai.input.redacted`, `<p>.gen_ai.output.redacted` | redaction applies (not `none`)         |
+/// | `gen_ai.response.id`                                   | the call succeeded (there is a response)  |
+/// | `gen_ai.usage.cache_*`, `aws.bedrock.guardrail.id`     | the call's provider has it (cache usage: providers that report it, on success; the guardrail: `aws.bedrock`) |
+/// | `server.address`, `server.port` on MCP attempts        | the span names an MCP tool (its server)   |
 ///
 /// Every other declared attribute is on every span of its class.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -143,6 +147,11 @@ pub enum When {
     Content,
     /// Only when redaction applies to the captured content.
     Redacted,
+    /// Only on a span that did not fail.
+    Succeeded,
+    /// Only on a model call whose provider has it (see [`World::model_sets`];
+    /// cache usage only on success).
+    Provider,
 }
 
 impl When {
@@ -158,6 +167,10 @@ impl When {
             When::AgentNamed => "set only when the scenario names its agent (context.agent)",
             When::Content => "set only when content is captured (conversation samples)",
             When::Redacted => "set only when redaction applies (redaction not `none`)",
+            When::Succeeded => "set only on a successful span",
+            When::Provider => {
+                "set only on calls to a model whose provider has it (llm.models: cache usage, reported on success; a Bedrock guardrail)"
+            }
         }
     }
 }
@@ -257,7 +270,9 @@ fn source(
 /// `role_attrs` (and its helpers), `attempt_attrs`, `mark_failed`. Keep in step
 /// with them; the coverage test checks that spans agree.
 fn set_by_code(world: &World, role: Role, attempt: bool, key: &str) -> Option<When> {
-    use When::{AgentNamed, Always, Content, Failed, Redacted, Retry, ToolKnown};
+    use When::{
+        AgentNamed, Always, Content, Failed, Provider, Redacted, Retry, Succeeded, ToolKnown,
+    };
     let k = &world.keys;
     let any = |keys: &[&Key]| keys.iter().any(|x| ***x == *key);
     if any(&[
@@ -283,10 +298,13 @@ fn set_by_code(world: &World, role: Role, attempt: bool, key: &str) -> Option<Wh
             &k.mcp_call_id,
             &k.attempt_index,
             &k.attempt_outcome,
+            &k.mcp_protocol_version,
+            &k.jsonrpc_request_id,
+            &k.network_transport,
         ]) {
             Some(Always)
         } else {
-            any(&[&k.tool_name]).then_some(ToolKnown)
+            any(&[&k.tool_name, &k.server_address, &k.server_port]).then_some(ToolKnown)
         };
     }
     let (always, tool): (Vec<&Key>, Vec<&Key>) = match role {
@@ -295,7 +313,14 @@ fn set_by_code(world: &World, role: Role, attempt: bool, key: &str) -> Option<Wh
                 return Some(AgentNamed);
             }
             (
-                vec![&k.a2a_outcome, &k.enduser, &k.redaction, &k.op_name],
+                vec![
+                    &k.a2a_outcome,
+                    &k.enduser,
+                    &k.redaction,
+                    &k.op_name,
+                    &k.provider,
+                    &k.request_model,
+                ],
                 vec![],
             )
         }
@@ -308,6 +333,16 @@ fn set_by_code(world: &World, role: Role, attempt: bool, key: &str) -> Option<Wh
             if any(&[&k.input_redacted, &k.output_redacted]) {
                 return Some(Redacted);
             }
+            if any(&[&k.response_id]) {
+                return Some(Succeeded);
+            }
+            if any(&[
+                &k.cache_read_tokens,
+                &k.cache_creation_tokens,
+                &k.guardrail_id,
+            ]) {
+                return Some(Provider);
+            }
             let mut always = vec![
                 &k.op_name,
                 &k.provider,
@@ -317,6 +352,9 @@ fn set_by_code(world: &World, role: Role, attempt: bool, key: &str) -> Option<Wh
                 &k.output_tokens,
                 &k.finish_reasons,
                 &k.step_outcome,
+                &k.server_address,
+                &k.server_port,
+                &k.max_tokens,
             ];
             if world.semconv_has_gen_ai_system {
                 always.push(&k.system);
@@ -463,9 +501,11 @@ fn in_enum(world: &World, key: &str, def: &AttrDef, v: AttrValue) -> AttrValue {
 
 /// `v` as a value of type `ty`; `None` when it cannot be one.
 fn coerce(v: &AttrValue, ty: AttrType) -> Option<AttrValue> {
-    use AttrValue::{Bool, Double, Int, Str};
+    use AttrValue::{Bool, Double, Int, Str, StrArray};
     match (ty, v) {
         (AttrType::Any, v) => Some(v.clone()),
+        (AttrType::StringArray, StrArray(_)) => Some(v.clone()),
+        (AttrType::StringArray, Str(s)) => Some(StrArray(Arc::from([s.clone()]))),
         (AttrType::String, Str(_)) => Some(v.clone()),
         (AttrType::String, other) => Some(AttrValue::str(&other.to_string())),
         (AttrType::Int, Int(_)) | (AttrType::Double, Double(_)) | (AttrType::Bool, Bool(_)) => {
@@ -485,13 +525,13 @@ fn coerce(v: &AttrValue, ty: AttrType) -> Option<AttrValue> {
 /// plausible value of its type (a small number, `false`, `unknown`).
 fn sample_rule(world: &World, key: &str, def: &AttrDef) -> Option<AttrGen> {
     let allowed: Vec<AttrValue> = if def.allowed.is_empty() {
-        world.enums.get(key).cloned().unwrap_or_default()
+        world.enums.get(key).map(Vec::as_slice).unwrap_or_default()
     } else {
-        def.allowed
-            .iter()
-            .filter_map(|v| coerce(v, def.ty))
-            .collect()
-    };
+        def.allowed.as_slice()
+    }
+    .iter()
+    .filter_map(|v| coerce(v, def.ty))
+    .collect();
     if let Some(d) = def.default.as_ref().and_then(|d| coerce(d, def.ty)) {
         // World::new already warned about a default outside the enum.
         let v = if allowed.is_empty() || allowed.contains(&d) {
@@ -525,6 +565,7 @@ fn sample_rule(world: &World, key: &str, def: &AttrDef) -> Option<AttrGen> {
             integer: false,
         },
         AttrType::Bool => AttrGen::Literal(AttrValue::Bool(false)),
+        AttrType::StringArray => AttrGen::Literal(AttrValue::str_array(&["unknown"])),
         AttrType::String | AttrType::Any => AttrGen::Literal(AttrValue::str("unknown")),
     })
 }
@@ -664,6 +705,17 @@ pub fn owned_by_code(k: &Keys, name: &str) -> bool {
         &k.selection_latency,
         &k.task_id,
         &k.task_type,
+        // what a real client records of its LLM and MCP requests (llm_attrs, attempt_attrs)
+        &k.server_address,
+        &k.server_port,
+        &k.max_tokens,
+        &k.response_id,
+        &k.cache_read_tokens,
+        &k.cache_creation_tokens,
+        &k.guardrail_id,
+        &k.mcp_protocol_version,
+        &k.jsonrpc_request_id,
+        &k.network_transport,
     ];
     // Resource-level, and the message contents the samples carry.
     owned.iter().any(|o| &***o == name)
@@ -684,9 +736,17 @@ pub(super) struct FillCtx<'x> {
 
 impl<R: Rng + ?Sized> Builder<'_, '_, R> {
     /// Attributes every span carries first: its class and the request's identity.
-    pub(super) fn identity_attrs(&self, class_name: &Key) -> Vec<(Key, AttrValue)> {
+    pub(super) fn identity_attrs(&self, node: &Node) -> Vec<(Key, AttrValue)> {
         let k = &self.world.keys;
-        let mut attrs: Vec<(Key, AttrValue)> = Vec::with_capacity(20);
+        let class_name = &node.class_name;
+        // Room for every attribute of the span, so setting them never reallocates:
+        // model calls and MCP requests carry the most.
+        let room = match node.role {
+            Role::Llm => 32,
+            Role::McpExecute => 24,
+            _ => 20,
+        };
+        let mut attrs: Vec<(Key, AttrValue)> = Vec::with_capacity(room);
         attrs.push((k.span_class.clone(), AttrValue::Str(class_name.clone())));
         attrs.push((
             k.session_id.clone(),
@@ -719,10 +779,16 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
         i: u32,
         success: bool,
         call_id: Option<&str>,
+        tool: Option<&ToolRef>,
         prev_error: Option<&Key>,
         forced: Option<&ForcedAttempt>,
     ) {
         let session = (node.role == Role::McpExecute).then(|| self.mcp_session());
+        // Each attempt is one JSON-RPC request on the trace's MCP session.
+        let request_id = session.is_some().then(|| {
+            self.jsonrpc_requests += 1;
+            self.world.jsonrpc_id(self.jsonrpc_requests)
+        });
         let k = &self.world.keys;
         let s = &mut self.spans[idx];
         s.attrs[0].1 = AttrValue::Str(retry.attempt_class.clone());
@@ -742,6 +808,26 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
                 k.attempt_outcome.clone(),
                 self.world.lit(if success { "success" } else { "fail" }),
             );
+            // What an MCP client records on each request (keys nothing set before).
+            s.attrs.push((
+                k.mcp_protocol_version.clone(),
+                self.world.mcp_protocol_version.clone(),
+            ));
+            if let Some(id) = request_id {
+                s.attrs.push((k.jsonrpc_request_id.clone(), id));
+            }
+            s.attrs.push((
+                k.network_transport.clone(),
+                self.world.mcp_transport.clone(),
+            ));
+            if let Some(t) = tool.or(node.tool.as_ref()) {
+                s.attrs.push((
+                    k.server_address.clone(),
+                    AttrValue::Str(t.server_address.clone()),
+                ));
+                s.attrs
+                    .push((k.server_port.clone(), AttrValue::Int(t.server_port)));
+            }
         } else {
             s.set_attr(k.retry_attempt.clone(), AttrValue::Int(i64::from(i) + 1));
             s.set_attr(
@@ -854,11 +940,21 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
     /// fill, in that order; then the failure, if any.
     pub(super) fn finish_span(&mut self, idx: usize, node: &Node, o: &Outcome<'_>) {
         let mut set = self.role_attrs(idx, node, o);
+        let role = set.len();
         for (key, gen) in &node.attrs {
             set.push((key.clone(), gen.sample(self.rng)));
         }
         let k = &self.world.keys;
         let span = &mut self.spans[idx];
+        // The role's attributes are distinct, and the span holds only its identity
+        // attributes yet: they are appended; a declared value replaces one.
+        debug_assert!(set[..role]
+            .iter()
+            .enumerate()
+            .all(|(i, (key, _))| span.attr(key).is_none()
+                && !set[..i].iter().any(|(other, _)| other == key)));
+        let mut set = set.into_iter();
+        span.attrs.extend(set.by_ref().take(role));
         for (key, v) in set {
             span.set_attr(key, v);
         }
@@ -1088,8 +1184,9 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
         set
     }
 
-    /// The agent turn: its outcome, target agent, end user, redaction and turn.
-    fn orchestrate_attrs(&self, failed: bool, set: &mut Vec<(Key, AttrValue)>) {
+    /// The agent turn: its outcome, target agent, end user, redaction, the
+    /// agent's provider and model, and the turn.
+    fn orchestrate_attrs(&mut self, failed: bool, set: &mut Vec<(Key, AttrValue)>) {
         let k = &self.world.keys;
         set.push((
             k.a2a_outcome.clone(),
@@ -1110,6 +1207,10 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
             AttrValue::Str(self.plan.redaction.clone()),
         ));
         set.push((k.op_name.clone(), self.world.lit("invoke_agent")));
+        // The provider (required) and model of the agent: the ones its model calls use.
+        let m = &self.world.models[self.turn_model()];
+        set.push((k.provider.clone(), m.provider.clone()));
+        set.push((k.request_model.clone(), m.model.clone()));
         if let Some(t) = self.input.turn_index {
             set.push((k.turn_index.clone(), AttrValue::Int(i64::from(t))));
         }
@@ -1174,12 +1275,8 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
         failed: bool,
         set: &mut Vec<(Key, AttrValue)>,
     ) {
+        let m = &self.world.models[self.turn_model()];
         let k = &self.world.keys;
-        let i = match self.world.model_weights.sample(self.rng) {
-            AttrValue::Int(i) => *i as usize,
-            _ => 0,
-        };
-        let m = &self.world.models[i.min(self.world.models.len().saturating_sub(1))];
         set.push((k.op_name.clone(), self.world.lit("chat")));
         set.push((k.provider.clone(), m.provider.clone()));
         if self.world.semconv_has_gen_ai_system {
@@ -1192,23 +1289,44 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
         }
         set.push((k.request_model.clone(), m.model.clone()));
         set.push((k.response_model.clone(), m.model.clone()));
+        // What a real client records of the request: where it went, its token cap.
+        set.push((k.server_address.clone(), m.server.0.clone()));
+        set.push((k.server_port.clone(), m.server.1.clone()));
+        set.push((k.max_tokens.clone(), AttrValue::Int(m.max_tokens)));
+        if let Some(g) = &m.guardrail_id {
+            set.push((k.guardrail_id.clone(), g.clone()));
+        }
         let user_len = self.input.sample.map_or(0, |s| s.user_input.len());
         let reply_len = self.input.sample.map_or(0, |s| s.reply_len);
         // System prompt and tool schemas dominate the prompt; the reply length follows the decode time.
-        let input_tokens = (user_len / 4) as i64 + self.rng.random_range(180..900);
-        // ~4 characters per token for the reply text, plus decode time at 20–50 tokens/s.
-        let output_tokens = if failed {
+        let prefix = self.rng.random_range(180..900);
+        let input_tokens = (user_len / 4) as i64 + prefix;
+        // ~4 characters per token for the reply text, plus decode time at 20–50 tokens/s,
+        // cut at the request's cap.
+        let wanted = if failed {
             0
         } else {
             let text = reply_len as f64 / 4.0 * self.rng.random_range(0.8..1.2);
-            ((text + dur_ms * self.rng.random_range(0.02..0.05)) as i64).clamp(1, 8192)
+            ((text + dur_ms * self.rng.random_range(0.02..0.05)) as i64).max(1)
         };
+        let output_tokens = wanted.min(m.max_tokens);
         set.push((k.input_tokens.clone(), AttrValue::Int(input_tokens)));
         set.push((k.output_tokens.clone(), AttrValue::Int(output_tokens)));
-        let finish = self.world.lit(if failed { "error" } else { "stop" });
-        set.push((k.finish_reasons.clone(), finish.clone()));
+        if !failed {
+            self.cache_usage(m.api.cache, prefix, set);
+        }
+        let reason = match () {
+            _ if failed => "error",
+            _ if wanted > m.max_tokens => "length",
+            _ => "stop",
+        };
+        set.push((k.finish_reasons.clone(), self.world.lit_array(reason)));
         if self.world.semconv_declares(&k.finish_reason) {
-            set.push((k.finish_reason.clone(), finish));
+            set.push((k.finish_reason.clone(), self.world.lit(reason)));
+        }
+        if !failed {
+            let id = response_id(m.api.response_id, self.rng);
+            set.push((k.response_id.clone(), AttrValue::Str(id)));
         }
         if self.world.semconv_declares(&k.request_type) {
             set.push((k.request_type.clone(), self.world.lit("chat")));
@@ -1231,6 +1349,87 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
             }
         }
     }
+}
+
+impl<R: Rng + ?Sized> Builder<'_, '_, R> {
+    /// The model of the turn's agent: drawn by the first call that needs it,
+    /// then shared by every model call of the trace and the agent's own span.
+    fn turn_model(&mut self) -> usize {
+        if let Some(i) = self.model {
+            return i;
+        }
+        let i = match self.world.model_weights.sample(self.rng) {
+            AttrValue::Int(i) => *i as usize,
+            _ => 0,
+        };
+        let i = i.min(self.world.models.len().saturating_sub(1));
+        self.model = Some(i);
+        i
+    }
+
+    /// The cache usage a provider reports: the stable part of the prompt
+    /// (`prefix` tokens: instructions and tool schemas) is usually read from
+    /// the cache; otherwise it is written to it.
+    fn cache_usage(&mut self, report: CacheReport, prefix: i64, set: &mut Vec<(Key, AttrValue)>) {
+        if report == CacheReport::Nothing {
+            return;
+        }
+        let k = &self.world.keys;
+        let hit = self.rng.random_bool(0.7);
+        let read = if hit { prefix } else { 0 };
+        set.push((k.cache_read_tokens.clone(), AttrValue::Int(read)));
+        if report == CacheReport::ReadAndCreation {
+            let written = if hit { 0 } else { prefix };
+            set.push((k.cache_creation_tokens.clone(), AttrValue::Int(written)));
+        }
+    }
+}
+
+/// A completion id in the provider's form.
+fn response_id<R: Rng + ?Sized>(style: IdStyle, rng: &mut R) -> Arc<str> {
+    const ALNUM: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    const HEX: &[u8] = b"0123456789abcdef";
+    let mut id = String::with_capacity(48);
+    // Characters from the bits of 64-bit draws (at most 62^10 < 2^64 per draw).
+    let mut pick = |id: &mut String, set: &[u8], n: usize| {
+        let base = set.len() as u64;
+        let mut left = 0;
+        let mut bits = 0u64;
+        for _ in 0..n {
+            if left == 0 {
+                bits = rng.random::<u64>();
+                left = 10;
+            }
+            id.push(char::from(set[(bits % base) as usize]));
+            bits /= base;
+            left -= 1;
+        }
+    };
+    match style {
+        IdStyle::Alnum(prefix, n) => {
+            id.push_str(prefix);
+            pick(&mut id, ALNUM, n);
+        }
+        IdStyle::Hex(prefix, n) => {
+            id.push_str(prefix);
+            pick(&mut id, HEX, n);
+        }
+        IdStyle::Uuid(prefix) => {
+            // 8-4-4-4-12 hex digits: version 4, RFC 4122 variant.
+            id.push_str(prefix);
+            pick(&mut id, HEX, 8);
+            id.push('-');
+            pick(&mut id, HEX, 4);
+            id.push_str("-4");
+            pick(&mut id, HEX, 3);
+            id.push('-');
+            pick(&mut id, b"89ab", 1);
+            pick(&mut id, HEX, 3);
+            id.push('-');
+            pick(&mut id, HEX, 12);
+        }
+    }
+    Arc::from(id)
 }
 
 /// Sets again the duration attributes the fill gave `span` (of `node`), after

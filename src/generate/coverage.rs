@@ -115,6 +115,8 @@ fn why_not(w: When, one: bool) -> &'static str {
         (When::Content, false) => "and no scenario has any",
         (When::Redacted, true) => "and this scenario's redaction is `none`",
         (When::Redacted, false) => "and every scenario's redaction is `none`",
+        (When::Succeeded, _) => "and no span of it can succeed",
+        (When::Provider, _) => "and no model of llm.models has it",
     }
 }
 
@@ -186,6 +188,8 @@ pub fn never_emitted(
                             Some(When::AgentNamed) => plan.agent_id.is_some(),
                             Some(When::Content) => content,
                             Some(When::Redacted) => redacted,
+                            Some(When::Succeeded) => true,
+                            Some(When::Provider) => world.model_sets(&a.key),
                         };
                     let s = attrs.entry(a.key.clone()).or_insert_with(|| Seen {
                         when: a.when,

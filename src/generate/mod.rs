@@ -276,9 +276,11 @@ fn generate_part<R: Rng + ?Sized>(
         goal_target: None,
         goal: None,
         mcp_session: None,
+        jsonrpc_requests: 0,
         forced_type: None,
         requested_call: None,
         call_ids: Vec::new(),
+        model: None,
     };
     if let Some(g) = goal {
         let fires = g.rate >= 1.0 || (g.rate > 0.0 && b.rng.random_bool(g.rate));
@@ -314,6 +316,11 @@ struct Builder<'a, 'r, R: Rng + ?Sized> {
     forced_type: Option<Key>,
     /// `mcp.session.id`: one MCP client session per trace, made on first use.
     mcp_session: Option<Arc<str>>,
+    /// JSON-RPC requests sent on that session so far (`jsonrpc.request.id` counts them).
+    jsonrpc_requests: u32,
+    /// The index in `world.models` of the model the turn's agent runs on, drawn
+    /// by its first LLM call.
+    model: Option<usize>,
     /// The tool call an LLM call asked for (tool name, call id), until that call is made.
     requested_call: Option<(Key, String)>,
     /// The call ids of the turn's tool calls, by slot, once an agent-loop LLM call asked
@@ -386,7 +393,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
         node: &Node,
     ) -> usize {
         let span_id = nonzero_id::<8, R>(self.rng);
-        let attrs = self.identity_attrs(&node.class_name);
+        let attrs = self.identity_attrs(node);
         self.spans.push(SpanRecord {
             span_id,
             parent_span_id: parent,
@@ -625,7 +632,12 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
             let is_last = success || i + 1 == max || !retryable;
             let backoff = (i > 0).then(|| self.backoff(retry, i));
             let first = self.spans.len();
-            let idx = self.new_span(retry.attempt_name.clone(), node.kind, Some(parent), node);
+            // An MCP call's attempts are its requests: MCP client spans.
+            let kind = match node.role {
+                Role::McpExecute => Role::McpAttempt.genai_kind().unwrap_or(node.kind),
+                _ => node.kind,
+            };
+            let idx = self.new_span(retry.attempt_name.clone(), kind, Some(parent), node);
             let attempt_id = self.spans[idx].span_id;
             let mut sub: Vec<Item> = Vec::new();
             let mut sub_fail: Option<Key> = None;
@@ -658,6 +670,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
                 i,
                 success,
                 call_id,
+                tool,
                 prev_error.as_ref(),
                 forced,
             );

@@ -53,10 +53,8 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
         let key = |s: &str| -> Key { Arc::from(s) };
         set.push((key("gen_ai.operation.name"), AttrValue::str("retrieval")));
         set.push((key("gen_ai.data_source.id"), AttrValue::str(&r.data_source)));
-        set.push((
-            key("gen_ai.retrieval.top_k"),
-            AttrValue::Int(r.top_k as i64),
-        ));
+        // `gen_ai.retrieval.top_k` came after the conventions release the data's
+        // schema_url names; the number of documents says it.
         if let Some(s) = self.input.sample {
             set.push((
                 key("gen_ai.retrieval.query.text"),

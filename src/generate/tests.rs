@@ -447,3 +447,140 @@ fn the_turn_and_its_plan_carry_what_the_request_and_plan_know() {
         Some(&AttrValue::Int(1))
     );
 }
+
+#[test]
+fn a_turn_runs_on_one_model_whose_provider_the_agent_span_reports() {
+    let (reg, world) = world_and_registry();
+    let k = &world.keys;
+    let mut providers = std::collections::BTreeSet::new();
+    for seed in 0..40 {
+        for t in request(&reg, &world, "agent_turn_with_rag", seed) {
+            let Some(agent) = t
+                .spans
+                .iter()
+                .find(|s| s.class.class == SpanClass::Orchestrate)
+            else {
+                continue;
+            };
+            let provider = agent
+                .attr(&k.provider)
+                .expect("invoke_agent has a provider");
+            let model = agent.attr(&k.request_model).expect("and a model");
+            providers.insert(provider.to_string());
+            for llm in t
+                .spans
+                .iter()
+                .filter(|s| s.class.class == SpanClass::LlmCall)
+            {
+                assert_eq!(llm.attr(&k.provider), Some(provider), "seed {seed}");
+                assert_eq!(llm.attr(&k.request_model), Some(model), "seed {seed}");
+            }
+        }
+    }
+    assert!(
+        providers.len() > 2,
+        "the catalogue's providers come up: {providers:?}"
+    );
+}
+
+#[test]
+fn model_calls_record_what_their_provider_reports() {
+    let (reg, world) = world_and_registry();
+    let k = &world.keys;
+    let mut seen = std::collections::BTreeSet::new();
+    for seed in 0..80 {
+        for t in request(&reg, &world, "agent_turn_with_rag", seed) {
+            for s in t
+                .spans
+                .iter()
+                .filter(|s| s.class.class == SpanClass::LlmCall)
+            {
+                let provider = s.attr(&k.provider).and_then(AttrValue::as_str).unwrap();
+                let api = crate::plan::provider_api(provider);
+                seen.insert(provider.to_string());
+                let int = |key: &Key| match s.attr(key) {
+                    Some(AttrValue::Int(i)) => Some(*i),
+                    _ => None,
+                };
+                assert_eq!(s.attr(&k.server_address), Some(&AttrValue::str(api.host)));
+                assert_eq!(int(&k.server_port), Some(443));
+                let input = int(&k.input_tokens).unwrap();
+                let output = int(&k.output_tokens).unwrap();
+                assert!(output <= int(&k.max_tokens).unwrap());
+                let failed = s.status == StatusCode::Error;
+                let reasons = s.attr(&k.finish_reasons);
+                assert!(matches!(reasons, Some(AttrValue::StrArray(r)) if r.len() == 1));
+                assert_eq!(s.attr(&k.response_id).is_some(), !failed);
+                let (read, created) = (int(&k.cache_read_tokens), int(&k.cache_creation_tokens));
+                let reports = !failed && api.cache != crate::plan::CacheReport::Nothing;
+                assert_eq!(read.is_some(), reports, "{provider}");
+                assert_eq!(
+                    created.is_some(),
+                    !failed && api.cache == crate::plan::CacheReport::ReadAndCreation,
+                    "{provider}"
+                );
+                assert!(read.unwrap_or(0) + created.unwrap_or(0) <= input);
+                assert_eq!(
+                    s.attr(&k.guardrail_id).is_some(),
+                    provider == "aws.bedrock",
+                    "{provider}"
+                );
+                if let Some(AttrValue::Str(id)) = s.attr(&k.response_id) {
+                    match provider {
+                        "openai" => assert!(id.starts_with("chatcmpl-") && id.len() == 38, "{id}"),
+                        "anthropic" => assert!(id.starts_with("msg_") && id.len() == 28, "{id}"),
+                        "aws.bedrock" => {
+                            assert_eq!(id.len(), 36, "{id}");
+                            assert_eq!(&id[14..15], "4", "a version-4 UUID: {id}");
+                        }
+                        _ => assert!(!id.is_empty()),
+                    }
+                }
+            }
+        }
+    }
+    for p in ["openai", "anthropic", "aws.bedrock"] {
+        assert!(seen.contains(p), "{p} in {seen:?}");
+    }
+}
+
+#[test]
+fn mcp_requests_are_client_spans_under_an_internal_tool_execution() {
+    let (reg, world) = world_and_registry();
+    let k = &world.keys;
+    let traces = request(&reg, &world, "tool_retry_backoff", 5);
+    let spans = spans_of(&traces);
+    let call = spans
+        .iter()
+        .find(|s| s.class.class == SpanClass::McpToolExecute && !s.class.attempt)
+        .expect("a tool call");
+    assert_eq!(call.kind, SpanKind::Internal);
+    let attempts: Vec<_> = spans
+        .iter()
+        .filter(|s| s.class.attempt && s.parent_span_id == Some(call.span_id))
+        .collect();
+    assert!(attempts.len() > 1, "tool_retry_backoff retries");
+    for (i, a) in attempts.iter().enumerate() {
+        assert_eq!(a.kind, SpanKind::Client);
+        assert_eq!(
+            a.attr(&k.jsonrpc_request_id),
+            Some(&AttrValue::str(&(i + 1).to_string())),
+            "one JSON-RPC request per attempt, numbered on the session"
+        );
+        assert_eq!(
+            a.attr(&k.mcp_protocol_version),
+            Some(&world.mcp_protocol_version)
+        );
+        assert_eq!(a.attr(&k.network_transport), Some(&AttrValue::str("tcp")));
+        assert_eq!(
+            a.attr(&k.server_address),
+            Some(&AttrValue::str("mcp-phone.acme.internal"))
+        );
+        assert_eq!(a.attr(&k.server_port), Some(&AttrValue::Int(443)));
+    }
+    let agent = spans
+        .iter()
+        .find(|s| s.class.class == SpanClass::Orchestrate)
+        .unwrap();
+    assert_eq!(agent.kind, SpanKind::Internal);
+}

@@ -176,6 +176,9 @@ pub struct McpServer {
     pub uuid: String,
     /// As written; not emitted.
     pub description: String,
+    /// `server.address` and `server.port` of its MCP requests (`address: host[:port]`;
+    /// default `mcp-<key>:443`).
+    pub address: (String, u16),
     /// The tools it serves, in file order.
     pub tools: Vec<McpTool>,
 }
@@ -321,7 +324,18 @@ pub struct LlmModel {
     pub model: String,
     /// Relative weight among the models.
     pub weight: f64,
+    /// `gen_ai.request.max_tokens` of its calls (`max_tokens`, default [`DEFAULT_MAX_TOKENS`]).
+    pub max_tokens: u64,
+    /// `aws.bedrock.guardrail.id` of its calls (`guardrail_id`), which the GenAI
+    /// conventions require on Bedrock calls.
+    pub guardrail_id: Option<String>,
 }
+
+/// `gen_ai.request.max_tokens` of a model that gives no `max_tokens`.
+pub const DEFAULT_MAX_TOKENS: u64 = 1024;
+
+/// `aws.bedrock.guardrail.id` of a Bedrock model that gives no `guardrail_id`.
+pub const DEFAULT_GUARDRAIL_ID: &str = "gr-default";
 
 /// Hours of the day `start <= hour < end` (0..=24) of a schedule bucket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -523,6 +537,8 @@ pub(crate) fn default_llm_models() -> Vec<LlmModel> {
         provider: p.into(),
         model: m.into(),
         weight: w,
+        max_tokens: DEFAULT_MAX_TOKENS,
+        guardrail_id: (p == "aws.bedrock").then(|| DEFAULT_GUARDRAIL_ID.to_string()),
     })
     .collect()
 }

@@ -22,6 +22,8 @@ pub enum AttrType {
     Double,
     /// `bool…`: filled with `false`.
     Bool,
+    /// `string[]`: an array of strings (its `allowed_values` are those of an item).
+    StringArray,
     /// Any other or no `type`.
     Any,
 }
@@ -108,6 +110,13 @@ pub const ERROR_TYPES: &[&str] = &[
 ];
 /// Values `<prefix>.step.outcome` may take whatever the file says.
 pub const STEP_OUTCOMES: &[&str] = &["success", "fail", "skipped"];
+/// GenAI attributes whose values are string arrays whatever the file says
+/// (the GenAI conventions type them `string[]`).
+pub const GENAI_STRING_ARRAYS: &[&str] = &[
+    "gen_ai.response.finish_reasons",
+    "gen_ai.request.stop_sequences",
+    "gen_ai.request.encoding_formats",
+];
 /// Values `<prefix>.response.format` may take whatever the file says.
 pub const RESPONSE_FORMATS: &[&str] = &["a2a_json", "a2a_stream"];
 
@@ -151,7 +160,7 @@ impl Semconv {
 
 /// Attribute types a file may declare (each may be followed by more words, as in
 /// `string (enum)` or `int64`).
-const ATTR_TYPES: &str = "string, int, double, float, number, boolean, any";
+const ATTR_TYPES: &str = "string, int, double, float, number, boolean, string[], any";
 
 /// The declared type; `None` for a word that names no type.
 fn parse_type(s: &str) -> Option<AttrType> {
@@ -162,6 +171,8 @@ fn parse_type(s: &str) -> Option<AttrType> {
         AttrType::Bool
     } else if s.starts_with("double") || s.starts_with("float") || s.starts_with("number") {
         AttrType::Double
+    } else if s.starts_with("string[]") {
+        AttrType::StringArray
     } else if s.starts_with("string") {
         AttrType::String
     } else if s.starts_with("any") {

@@ -311,12 +311,15 @@ impl<'a> Compiler<'a> {
         let (name, class_name) = self.world.prefix.span_type(written_type);
         let class = ClassOf::parse(&class_name);
         let role = Role::of(class);
-        let kind = self
+        let declared = self
             .sc
             .spans
             .iter()
             .find(|sd| self.world.prefix.class_of(&sd.name) == class_name)
-            .and_then(|sd| sd.kind)
+            .and_then(|sd| sd.kind);
+        let kind = role
+            .genai_kind()
+            .or(declared)
             .unwrap_or_else(|| match class.class {
                 SpanClass::RequestValidation | SpanClass::ResponseValidation => SpanKind::Server,
                 _ => role.default_kind(),
@@ -409,6 +412,8 @@ impl<'a> Compiler<'a> {
             tool_uuid: key(&t.uuid),
             server_uuid: key(&server.uuid),
             server_tool_count: server.tools.len() as i64,
+            server_address: key(&server.address.0),
+            server_port: i64::from(server.address.1),
         })
     }
 
@@ -446,8 +451,19 @@ impl<'a> Compiler<'a> {
         if let Some(id) = named {
             n.service = id;
         }
-        if let Some(k) = st.kind {
-            n.kind = k;
+        match (st.kind, n.role.genai_kind()) {
+            (Some(k), Some(fixed)) if k != fixed => d.warn(
+                st.pos,
+                &crate::yaml::join(&st.path, "kind"),
+                format!(
+                    "the GenAI conventions give `{}` spans the kind {}; `{}` is ignored",
+                    n.name,
+                    fixed.as_str().to_ascii_lowercase(),
+                    k.as_str().to_ascii_lowercase()
+                ),
+            ),
+            (Some(k), _) => n.kind = k,
+            (None, _) => {}
         }
         n.latency = st.latency.clone().unwrap_or(Distribution::MeanVariance {
             mean: crate::model::config::default_latency_ms(&n.class_name.replace('.', "_")),
@@ -1515,5 +1531,47 @@ mod tests {
             assert_ne!(step_kind(step), StepKind::Tool, "{step}");
         }
         assert_eq!(step_kind("new_claim"), StepKind::Tool);
+    }
+
+    /// GenAI spans keep the kind the conventions give their operation, whatever
+    /// the semconv file says; a step that says otherwise is warned about.
+    #[test]
+    fn genai_spans_keep_their_conventional_kind() {
+        let reg = crate::registry::Registry::load(&Default::default()).expect("bundled files");
+        let mut sc = reg.semconv.clone();
+        for s in &mut sc.spans {
+            s.kind = Some(SpanKind::Server);
+        }
+        let opts = crate::plan::WorldOptions {
+            vendor: "vendor".into(),
+            ..Default::default()
+        };
+        let world = World::new(&reg.config, &sc, &opts, &mut Diags::new("t"));
+        let c = Compiler {
+            world: &world,
+            cfg: &reg.config,
+            sc: &sc,
+        };
+        for (written, kind) in [
+            ("vendor.a2a.orchestrate", SpanKind::Internal),
+            ("vendor.mcp.tool.execute", SpanKind::Internal),
+            ("vendor.llm.call", SpanKind::Client),
+            ("vendor.planner", SpanKind::Server),
+        ] {
+            assert_eq!(c.base_node(written, false).kind, kind, "{written}");
+        }
+        let (step, d) = crate::model::scenario::parse_step_for_test(
+            "type: vendor.a2a.orchestrate\nkind: server\n",
+        );
+        assert!(d.items.is_empty(), "{:?}", d.items);
+        let mut d = Diags::new("t.yaml");
+        let n = c.step(&step.expect("a step"), None, None, &mut d);
+        assert_eq!(n.kind, SpanKind::Internal);
+        let text: Vec<String> = d.items.iter().map(ToString::to_string).collect();
+        assert!(
+            text.iter()
+                .any(|t| t.contains("root.kind") && t.contains("internal")),
+            "{text:?}"
+        );
     }
 }

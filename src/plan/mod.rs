@@ -16,7 +16,10 @@ pub use compile::{
     outcome_of_template, sanitize_scope, Compiler, LARGE_TRACE_SPANS, MAX_SPANS_PER_TRACE,
 };
 pub use services::{Service, Services, PLANE_COMPONENTS};
-pub use world::{closest_allowed, Keys, ModelChoice, Prefixer, World, WorldOptions};
+pub use world::{
+    closest_allowed, provider_api, CacheReport, IdStyle, Keys, ModelChoice, Prefixer, ProviderApi,
+    World, WorldOptions, MCP_PROTOCOL_VERSION, PROVIDER_APIS,
+};
 
 use crate::class::{ClassOf, SpanClass};
 use crate::model::config::Sample;
@@ -90,11 +93,30 @@ impl Role {
     }
 
     fn default_kind(self) -> SpanKind {
-        match self {
-            Role::Orchestrate => SpanKind::Server,
-            Role::Llm | Role::McpExecute | Role::McpAttempt => SpanKind::Client,
-            _ => SpanKind::Internal,
-        }
+        self.genai_kind().unwrap_or(SpanKind::Internal)
+    }
+
+    /// The kind the GenAI conventions give the operation the code sets on spans
+    /// of this role, whatever a semconv file or a step says:
+    ///
+    /// - `llm.call` (`chat`): CLIENT, a call to a remote model;
+    /// - `mcp.tool.execute` (`execute_tool`): INTERNAL; its attempts are the MCP
+    ///   requests (`tools/call`), CLIENT;
+    /// - `a2a.orchestrate` (`invoke_agent`): INTERNAL. In otelsim's model this span
+    ///   is also where the data plane receives the A2A request, so SERVER suggests
+    ///   itself; but the conventions allow an agent invocation only INTERNAL (an
+    ///   agent in the process) or CLIENT (a remote agent), and a separate server
+    ///   span would add a span to every turn. The request's SERVER span is the
+    ///   gateway's `request.validation`: the turn's parent in a single-trace
+    ///   request, the root its trace links to otherwise. A root may be of any
+    ///   kind, so each trace stays valid.
+    pub fn genai_kind(self) -> Option<SpanKind> {
+        Some(match self {
+            // A retrieval asks a knowledge-base service, as a model call asks a provider.
+            Role::Llm | Role::McpAttempt | Role::Rag => SpanKind::Client,
+            Role::Orchestrate | Role::McpExecute => SpanKind::Internal,
+            _ => return None,
+        })
     }
 
     /// Error types this kind of span fails with when nothing else is declared, with weights.
@@ -233,6 +255,10 @@ pub struct ToolRef {
     pub server_uuid: Key,
     /// How many tools that server offers (`<prefix>.mcp.tools.available.count`).
     pub server_tool_count: i64,
+    /// `server.address` of that server's MCP endpoint.
+    pub server_address: Key,
+    /// `server.port` of that endpoint.
+    pub server_port: i64,
 }
 
 /// A fixed event recorded on every instance of a span (e.g. validation errors).

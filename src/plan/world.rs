@@ -3,9 +3,11 @@
 
 use super::services::Services;
 use crate::diag::{Diags, Pos};
-use crate::model::config::Config;
+use crate::model::config::{Config, DEFAULT_GUARDRAIL_ID};
 use crate::model::distribution::Categorical;
-use crate::model::semconv::{Semconv, ERROR_TYPES, RESPONSE_FORMATS, STEP_OUTCOMES};
+use crate::model::semconv::{
+    AttrType, Semconv, ERROR_TYPES, GENAI_STRING_ARRAYS, RESPONSE_FORMATS, STEP_OUTCOMES,
+};
 use crate::model::AttrValue;
 use crate::record::Key;
 use std::collections::HashMap;
@@ -212,14 +214,32 @@ pub struct Keys {
     pub mcp_method: Key,
     /// `mcp.session.id`.
     pub mcp_session: Key,
-    /// `event.name` of a log record.
-    pub event_name: Key,
     /// `<prefix>.duration.ms` of a log record: the span's duration.
     pub duration_ms: Key,
     /// `<prefix>.retry.delay.ms` of a log record: the wait before the retry.
     pub retry_delay_ms: Key,
     /// `gen_ai.token.type` of the token-usage metric: `input` or `output`.
     pub token_type: Key,
+    /// `server.address`: the host an LLM or MCP request goes to.
+    pub server_address: Key,
+    /// `server.port`: that host's port.
+    pub server_port: Key,
+    /// `gen_ai.request.max_tokens`.
+    pub max_tokens: Key,
+    /// `gen_ai.response.id`: the provider's id of a completion.
+    pub response_id: Key,
+    /// `gen_ai.usage.cache_read.input_tokens`: input tokens served from the provider's cache.
+    pub cache_read_tokens: Key,
+    /// `gen_ai.usage.cache_creation.input_tokens`: input tokens written to the provider's cache.
+    pub cache_creation_tokens: Key,
+    /// `aws.bedrock.guardrail.id`: the guardrail of a Bedrock call.
+    pub guardrail_id: Key,
+    /// `mcp.protocol.version`: the MCP revision a session speaks.
+    pub mcp_protocol_version: Key,
+    /// `jsonrpc.request.id`: the id of an MCP request within its session.
+    pub jsonrpc_request_id: Key,
+    /// `network.transport` of an MCP request.
+    pub network_transport: Key,
 }
 
 impl Keys {
@@ -295,10 +315,19 @@ impl Keys {
             http_status: k("http.response.status_code"),
             mcp_method: k("mcp.method.name"),
             mcp_session: k("mcp.session.id"),
-            event_name: k("event.name"),
             duration_ms: v("duration.ms"),
             retry_delay_ms: v("retry.delay.ms"),
             token_type: k("gen_ai.token.type"),
+            server_address: k("server.address"),
+            server_port: k("server.port"),
+            max_tokens: k("gen_ai.request.max_tokens"),
+            response_id: k("gen_ai.response.id"),
+            cache_read_tokens: k("gen_ai.usage.cache_read.input_tokens"),
+            cache_creation_tokens: k("gen_ai.usage.cache_creation.input_tokens"),
+            guardrail_id: k("aws.bedrock.guardrail.id"),
+            mcp_protocol_version: k("mcp.protocol.version"),
+            jsonrpc_request_id: k("jsonrpc.request.id"),
+            network_transport: k("network.transport"),
         }
     }
 }
@@ -310,7 +339,173 @@ pub struct ModelChoice {
     pub provider: AttrValue,
     /// `gen_ai.request.model` and `gen_ai.response.model`.
     pub model: AttrValue,
+    /// `gen_ai.request.max_tokens` of its calls.
+    pub max_tokens: i64,
+    /// `aws.bedrock.guardrail.id`: on Bedrock calls only.
+    pub guardrail_id: Option<AttrValue>,
+    /// What the provider's API is like (endpoint, cache report, response ids).
+    pub api: &'static ProviderApi,
+    /// `server.address` and `server.port` of the provider's endpoint.
+    pub server: (AttrValue, AttrValue),
 }
+
+/// The cache usage a provider's API reports with every completion.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CacheReport {
+    /// None.
+    Nothing,
+    /// Input tokens read from the cache
+    /// (`gen_ai.usage.cache_read.input_tokens`).
+    Read,
+    /// Input tokens read from and written to the cache (both `cache_*` usages).
+    ReadAndCreation,
+}
+
+/// How a provider's completion ids look: a prefix, then random characters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IdStyle {
+    /// The prefix and that many characters of `[0-9A-Za-z]`.
+    Alnum(&'static str, usize),
+    /// The prefix and that many lower-case hex digits.
+    Hex(&'static str, usize),
+    /// A version-4 UUID after the prefix.
+    Uuid(&'static str),
+}
+
+/// What a GenAI provider's API looks like to its client: the facts a real
+/// client's telemetry reflects.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ProviderApi {
+    /// `gen_ai.provider.name`.
+    pub provider: &'static str,
+    /// `server.address` of its inference endpoint (the public one; regional
+    /// providers: a common region).
+    pub host: &'static str,
+    /// The cache usage its completions report.
+    pub cache: CacheReport,
+    /// How its completion ids (`gen_ai.response.id`) look.
+    pub response_id: IdStyle,
+}
+
+/// Every `gen_ai.provider.name` of the GenAI conventions, with its API's
+/// endpoint (port 443), cache report and response-id form.
+pub const PROVIDER_APIS: &[ProviderApi] = &[
+    api(
+        "openai",
+        "api.openai.com",
+        CacheReport::Read,
+        IdStyle::Alnum("chatcmpl-", 29),
+    ),
+    api(
+        "azure.ai.openai",
+        "eastus.api.cognitive.microsoft.com",
+        CacheReport::Read,
+        IdStyle::Alnum("chatcmpl-", 29),
+    ),
+    api(
+        "azure.ai.inference",
+        "models.inference.ai.azure.com",
+        CacheReport::Nothing,
+        IdStyle::Hex("", 32),
+    ),
+    api(
+        "anthropic",
+        "api.anthropic.com",
+        CacheReport::ReadAndCreation,
+        IdStyle::Alnum("msg_", 24),
+    ),
+    api(
+        "gcp.gemini",
+        "generativelanguage.googleapis.com",
+        CacheReport::Read,
+        IdStyle::Alnum("", 23),
+    ),
+    api(
+        "gcp.gen_ai",
+        "generativelanguage.googleapis.com",
+        CacheReport::Read,
+        IdStyle::Alnum("", 23),
+    ),
+    api(
+        "gcp.vertex_ai",
+        "us-central1-aiplatform.googleapis.com",
+        CacheReport::Read,
+        IdStyle::Alnum("", 23),
+    ),
+    api(
+        "aws.bedrock",
+        "bedrock-runtime.us-east-1.amazonaws.com",
+        CacheReport::ReadAndCreation,
+        IdStyle::Uuid(""),
+    ),
+    api(
+        "cohere",
+        "api.cohere.com",
+        CacheReport::Nothing,
+        IdStyle::Uuid(""),
+    ),
+    api(
+        "mistral_ai",
+        "api.mistral.ai",
+        CacheReport::Nothing,
+        IdStyle::Hex("", 32),
+    ),
+    api(
+        "deepseek",
+        "api.deepseek.com",
+        CacheReport::Read,
+        IdStyle::Uuid(""),
+    ),
+    api(
+        "groq",
+        "api.groq.com",
+        CacheReport::Nothing,
+        IdStyle::Alnum("chatcmpl-", 26),
+    ),
+    api(
+        "perplexity",
+        "api.perplexity.ai",
+        CacheReport::Nothing,
+        IdStyle::Uuid(""),
+    ),
+    api("x_ai", "api.x.ai", CacheReport::Read, IdStyle::Uuid("")),
+    api(
+        "ibm.watsonx.ai",
+        "us-south.ml.cloud.ibm.com",
+        CacheReport::Nothing,
+        IdStyle::Hex("chat-", 32),
+    ),
+];
+
+const fn api(
+    provider: &'static str,
+    host: &'static str,
+    cache: CacheReport,
+    response_id: IdStyle,
+) -> ProviderApi {
+    ProviderApi {
+        provider,
+        host,
+        cache,
+        response_id,
+    }
+}
+
+/// A provider outside the conventions' list (a semconv file may allow others):
+/// no cache report, UUID response ids, its name as the host.
+static OTHER_API: ProviderApi = api("", "", CacheReport::Nothing, IdStyle::Uuid(""));
+
+/// The API of `provider`.
+pub fn provider_api(provider: &str) -> &'static ProviderApi {
+    PROVIDER_APIS
+        .iter()
+        .find(|a| a.provider == provider)
+        .unwrap_or(&OTHER_API)
+}
+
+/// `mcp.protocol.version` of otelsim's MCP sessions: the revision of the MCP
+/// specification they speak.
+pub const MCP_PROTOCOL_VERSION: &str = "2025-06-18";
 
 /// Everything shared by all scenarios of a run: prefix, keys, enums, resources, models.
 #[derive(Debug)]
@@ -334,6 +529,11 @@ pub struct World {
     /// `<prefix>.retry.policy` of retried tool calls (config `mcp_retry.retry_policy`,
     /// normalised).
     pub retry_policy: AttrValue,
+    /// `network.transport` of MCP requests (Streamable HTTP: `tcp`, in the enum when
+    /// the semconv file has one).
+    pub mcp_transport: AttrValue,
+    /// `mcp.protocol.version` of MCP requests.
+    pub mcp_protocol_version: AttrValue,
     /// Whether the semconv file declares `gen_ai.system`, so LLM spans also carry it.
     pub semconv_has_gen_ai_system: bool,
     /// `--tenant-id`: the tenant of every scenario, over what the scenarios say.
@@ -346,8 +546,16 @@ pub struct World {
     pub oi_keys: crate::generate::OiKeys,
     /// config.yaml `retrieval`: what retrieval steps search and find.
     pub retrieval: Option<crate::model::config::Retrieval>,
+    /// Attributes whose values are string arrays: those the file declares
+    /// `string[]` and those the GenAI conventions fix ([`GENAI_STRING_ARRAYS`]).
+    pub string_arrays: std::collections::HashSet<String>,
     /// Attribute values the generator writes over and over, allocated once.
     literals: Vec<Arc<str>>,
+    /// `jsonrpc.request.id` 1, 2, …: the ids of a trace's first MCP requests.
+    jsonrpc_ids: Vec<AttrValue>,
+    /// One-item string arrays the generator writes over and over: each finish
+    /// reason, as the `gen_ai.response.finish_reasons` enum allows it.
+    literal_arrays: Vec<(&'static str, Arc<[Arc<str>]>)>,
 }
 
 /// Settings that shape the world beyond the files.
@@ -383,12 +591,35 @@ const LITERALS: &[&str] = &[
     "transient_error",
 ];
 
+/// `jsonrpc.request.id` values made once; a trace with more MCP requests makes the rest.
+const JSONRPC_IDS: u32 = 16;
+
+/// Finish reasons: the one-item arrays `gen_ai.response.finish_reasons` takes.
+const FINISH_REASONS: &[&str] = &["stop", "length", "tool_call", "error"];
+
 impl World {
     /// `s` as an attribute value, shared when it is one of the common literals.
     pub fn lit(&self, s: &str) -> AttrValue {
         match self.literals.iter().find(|l| ***l == *s) {
             Some(l) => AttrValue::Str(l.clone()),
             None => AttrValue::str(s),
+        }
+    }
+
+    /// `jsonrpc.request.id` of the `n`-th request (1-based) of an MCP session.
+    pub fn jsonrpc_id(&self, n: u32) -> AttrValue {
+        match self.jsonrpc_ids.get(n.wrapping_sub(1) as usize) {
+            Some(v) => v.clone(),
+            None => AttrValue::str(&n.to_string()),
+        }
+    }
+
+    /// `[s]` as a string-array value: shared, and inside the enum of
+    /// `gen_ai.response.finish_reasons`, when `s` is a finish reason.
+    pub fn lit_array(&self, s: &str) -> AttrValue {
+        match self.literal_arrays.iter().find(|(r, _)| *r == s) {
+            Some((_, l)) => AttrValue::StrArray(l.clone()),
+            None => AttrValue::str_array(&[s]),
         }
     }
 
@@ -432,9 +663,21 @@ impl World {
                     }
                     _ => raw,
                 };
+                let api = provider_api(provider.as_str().unwrap_or_default());
+                let host = if api.host.is_empty() { &m.provider } else { api.host };
+                let bedrock = api.provider == "aws.bedrock";
+                if bedrock && m.guardrail_id.is_none() {
+                    d.warn(Pos::default(), &format!("llm.models[{i}].guardrail_id"), format!("the GenAI conventions require aws.bedrock.guardrail.id on Bedrock calls; none given, so `{DEFAULT_GUARDRAIL_ID}` is emitted"));
+                }
                 ModelChoice {
                     provider,
                     model: AttrValue::str(&m.model),
+                    max_tokens: i64::try_from(m.max_tokens).unwrap_or(i64::MAX),
+                    guardrail_id: bedrock.then(|| {
+                        AttrValue::str(m.guardrail_id.as_deref().unwrap_or(DEFAULT_GUARDRAIL_ID))
+                    }),
+                    api,
+                    server: (AttrValue::str(host), AttrValue::Int(443)),
                 }
             })
             .collect();
@@ -484,12 +727,47 @@ impl World {
                 .iter()
                 .flat_map(|(_, a)| a.iter().map(|x| prefix.rewrite(&x.name)))
                 .collect(),
+            string_arrays: sc
+                .sections
+                .iter()
+                .flat_map(|(_, a)| a.iter())
+                .filter(|x| x.ty == AttrType::StringArray)
+                .map(|x| prefix.rewrite(&x.name))
+                .chain(GENAI_STRING_ARRAYS.iter().map(ToString::to_string))
+                .collect(),
             prefix,
             genai_profile: opts.genai_profile,
             oi_keys: crate::generate::OiKeys::default(),
             retrieval: cfg.retrieval.clone(),
             literals: LITERALS.iter().map(|l| Arc::from(*l)).collect(),
+            literal_arrays: Vec::new(),
+            jsonrpc_ids: (1..=JSONRPC_IDS)
+                .map(|i| AttrValue::str(&i.to_string()))
+                .collect(),
+            mcp_transport: AttrValue::str("tcp"),
+            mcp_protocol_version: AttrValue::str(MCP_PROTOCOL_VERSION),
         };
+        let finish = world.enums.get(&*world.keys.finish_reasons);
+        world.literal_arrays = FINISH_REASONS
+            .iter()
+            .map(|r| {
+                let v = AttrValue::str(r);
+                let item = match (finish, v) {
+                    (Some(a), v) if !a.contains(&v) => closest_allowed(&v, a),
+                    (_, v) => v,
+                };
+                let item: Arc<str> = Arc::from(item.to_string());
+                (*r, Arc::from([item]))
+            })
+            .collect();
+        let transport = world.keys.network_transport.clone();
+        world.mcp_transport = world.normalise(
+            &transport,
+            world.mcp_transport.clone(),
+            Pos::default(),
+            "network.transport of MCP requests",
+            d,
+        );
         let rp = world.keys.retry_policy.clone();
         world.retry_policy = world.normalise(
             &rp,
@@ -607,9 +885,43 @@ impl World {
         path: &str,
         d: &mut Diags,
     ) -> AttrValue {
+        // A single string for a string-array attribute is its one item.
+        let value = match value {
+            AttrValue::Str(s) if self.string_arrays.contains(key) => {
+                AttrValue::StrArray(Arc::from([s]))
+            }
+            v => v,
+        };
         let Some(allowed) = self.enums.get(key) else {
             return value;
         };
+        if let AttrValue::StrArray(items) = &value {
+            // An array's allowed values are those of its items.
+            let fixed: Vec<Arc<str>> = items
+                .iter()
+                .map(|item| {
+                    let v = AttrValue::Str(item.clone());
+                    match self.normalise_item(key, v, allowed, pos, path, d) {
+                        AttrValue::Str(s) => s,
+                        other => Arc::from(other.to_string()),
+                    }
+                })
+                .collect();
+            return AttrValue::StrArray(fixed.into());
+        }
+        self.normalise_item(key, value, allowed, pos, path, d)
+    }
+
+    /// `value` if allowed, else the closest allowed value, with a warning.
+    fn normalise_item(
+        &self,
+        key: &str,
+        value: AttrValue,
+        allowed: &[AttrValue],
+        pos: Pos,
+        path: &str,
+        d: &mut Diags,
+    ) -> AttrValue {
         if allowed.contains(&value) {
             return value;
         }
@@ -624,6 +936,23 @@ impl World {
             ),
         );
         fixed
+    }
+
+    /// Whether calls to some model of the catalogue carry `key`, an attribute
+    /// only some providers have (cache usage, a Bedrock guardrail).
+    pub fn model_sets(&self, key: &str) -> bool {
+        let k = &self.keys;
+        self.models.iter().any(|m| {
+            if *key == *k.guardrail_id {
+                m.guardrail_id.is_some()
+            } else if *key == *k.cache_read_tokens {
+                m.api.cache != CacheReport::Nothing
+            } else if *key == *k.cache_creation_tokens {
+                m.api.cache == CacheReport::ReadAndCreation
+            } else {
+                false
+            }
+        })
     }
 
     /// Whether the semconv file declares the attribute `name` (prefix applied).
@@ -673,4 +1002,104 @@ fn declared_services(cfg: &Config) -> Vec<(String, Vec<(String, AttrValue)>)> {
             (s.name.clone(), attrs)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::Registry;
+
+    fn world() -> World {
+        let reg = Registry::load(&Default::default()).expect("bundled files load");
+        let opts = WorldOptions {
+            vendor: "vendor".into(),
+            ..Default::default()
+        };
+        World::new(&reg.config, &reg.semconv, &opts, &mut Diags::new("t"))
+    }
+
+    #[test]
+    fn a_string_array_attribute_takes_a_single_string_as_its_item_and_checks_each_item() {
+        let w = world();
+        let key = "gen_ai.response.finish_reasons";
+        let mut d = Diags::new("t.yaml");
+        let v = w.normalise(
+            key,
+            AttrValue::str("tool_call"),
+            Pos::default(),
+            "p",
+            &mut d,
+        );
+        assert_eq!(v, AttrValue::str_array(&["tool_call"]));
+        assert!(d.items.is_empty());
+        let v = w.normalise(
+            key,
+            AttrValue::str_array(&["stop", "STOP", "content_filter"]),
+            Pos::default(),
+            "p",
+            &mut d,
+        );
+        assert_eq!(v, AttrValue::str_array(&["stop", "stop", "stop"]));
+        assert_eq!(d.items.len(), 2, "one warning per item outside the enum");
+        assert_eq!(w.lit_array("stop"), AttrValue::str_array(&["stop"]));
+        // Other attributes keep their strings.
+        let v = w.normalise(
+            "vendor.route",
+            AttrValue::str("x"),
+            Pos::default(),
+            "p",
+            &mut d,
+        );
+        assert_eq!(v, AttrValue::str("x"));
+    }
+
+    #[test]
+    fn every_provider_of_the_conventions_has_its_api() {
+        let reg = Registry::load(&Default::default()).expect("bundled files load");
+        let allowed = reg
+            .semconv
+            .sections
+            .iter()
+            .flat_map(|(_, a)| a)
+            .find(|a| a.name == "gen_ai.provider.name")
+            .map(|a| a.allowed.clone())
+            .expect("declared");
+        for p in &allowed {
+            let api = provider_api(p.as_str().unwrap());
+            assert_eq!(api.provider, p.as_str().unwrap());
+            assert!(api.host.contains('.'), "{p}: {}", api.host);
+        }
+        assert_eq!(allowed.len(), PROVIDER_APIS.len());
+        let w = world();
+        let bedrock = w
+            .models
+            .iter()
+            .find(|m| m.provider == AttrValue::str("aws.bedrock"))
+            .expect("a Bedrock model");
+        assert!(bedrock.guardrail_id.is_some());
+        assert!(w.model_sets(&w.keys.guardrail_id));
+        assert!(w.model_sets(&w.keys.cache_creation_tokens));
+    }
+
+    #[test]
+    fn a_bedrock_model_without_a_guardrail_is_warned_about() {
+        let mut reg = Registry::load(&Default::default()).expect("bundled files load");
+        for m in &mut reg.config.llm_models {
+            m.guardrail_id = None;
+        }
+        let mut d = Diags::new("t");
+        let opts = WorldOptions {
+            vendor: "vendor".into(),
+            ..Default::default()
+        };
+        let w = World::new(&reg.config, &reg.semconv, &opts, &mut d);
+        let text: Vec<String> = d.items.iter().map(ToString::to_string).collect();
+        assert!(
+            text.iter()
+                .any(|t| t.contains("guardrail_id") && t.contains(DEFAULT_GUARDRAIL_ID)),
+            "{text:?}"
+        );
+        let bedrock = w.models.iter().find_map(|m| m.guardrail_id.clone());
+        assert_eq!(bedrock, Some(AttrValue::str(DEFAULT_GUARDRAIL_ID)));
+    }
 }

@@ -183,8 +183,15 @@ fn mixed_run_over_http_protobuf_keeps_every_enum_valid() {
                 continue;
             };
             checked += 1;
+            // A string array's items are what its enum constrains.
+            let items: Vec<&str> = match v.strip_prefix('[').and_then(|x| x.strip_suffix(']')) {
+                Some(inner) => inner.split(", ").collect(),
+                None => vec![v.as_str()],
+            };
             assert!(
-                allowed.iter().any(|a| a.to_string() == *v),
+                items
+                    .iter()
+                    .all(|item| allowed.iter().any(|a| a.to_string() == *item)),
                 "{}: {k}={v} is not one of {allowed:?}",
                 s.name
             );

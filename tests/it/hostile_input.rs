@@ -339,7 +339,7 @@ fn a_bom_is_skipped_a_nul_is_refused_and_workflow_errors_point_at_config() {
     let cfg = write(&cfg_dir, "config.yaml", config);
     let (code, out) = validate(&["--config".as_ref(), cfg.as_os_str()]);
     assert_eq!(code, 2, "{out}");
-    let l = line_about(&out, "config.yaml:228:", "step `new_clam`");
+    let l = line_about(&out, "config.yaml:233:", "step `new_clam`");
     assert!(l.contains("workflow_templates.new_claim[3]"), "{l}");
     assert!(
         !out.contains("definitions/"),

@@ -13,6 +13,7 @@ mod delivery;
 mod export_e2e;
 mod faults;
 mod first_hour;
+mod genai_conventions;
 mod genai_profile;
 mod golden;
 mod hardening_export;

@@ -28,7 +28,16 @@ fn typed(v: &Value, ty: AttrType) -> bool {
             | (AttrType::Int, Value::IntValue(_))
             | (AttrType::Double, Value::DoubleValue(_))
             | (AttrType::Bool, Value::BoolValue(_))
-    )
+    ) || matches!((ty, v), (AttrType::StringArray, Value::ArrayValue(a))
+        if a.values.iter().all(|x| matches!(x.value, Some(Value::StringValue(_)))))
+}
+
+/// The items of a string array, or the value itself: what an enum constrains.
+fn items(v: &Value) -> Vec<&Value> {
+    match v {
+        Value::ArrayValue(a) => a.values.iter().filter_map(|x| x.value.as_ref()).collect(),
+        v => vec![v],
+    }
 }
 
 /// Whether the OTLP value `v` is the attribute value `a`.
@@ -130,7 +139,9 @@ fn check(label: &str, files: &[String], sources: Sources) -> BTreeMap<String, us
                 Some(When::Always) => Some(true),
                 Some(When::Failed) => Some(failed),
                 Some(When::Retry) => Some(retry),
-                // Tool, agent, content, redaction: the scenario decides.
+                Some(When::Succeeded) => Some(!failed),
+                // Tool, agent, content, redaction: the scenario decides; the
+                // provider's own attributes: the model drawn.
                 Some(_) => None,
             };
             if let Some(must) = must {
@@ -155,7 +166,7 @@ fn check(label: &str, files: &[String], sources: Sources) -> BTreeMap<String, us
             } else {
                 d.def.allowed.as_slice()
             };
-            if !allowed.is_empty() && !allowed.iter().any(|a| same(v, a)) {
+            if !allowed.is_empty() && !items(v).iter().all(|v| allowed.iter().any(|a| same(v, a))) {
                 problems.insert(format!("{at}: {v:?} is not one of {allowed:?}"));
             }
             if is_duration_key(&d.key) {

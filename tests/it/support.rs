@@ -468,6 +468,18 @@ pub fn value_text(kv: &KeyValue) -> String {
         Some(Value::IntValue(i)) => i.to_string(),
         Some(Value::DoubleValue(d)) => d.to_string(),
         Some(Value::BoolValue(b)) => b.to_string(),
+        // A string array as otelsim prints one: `[a, b]`.
+        Some(Value::ArrayValue(a)) => {
+            let items: Vec<String> = a
+                .values
+                .iter()
+                .map(|v| match &v.value {
+                    Some(Value::StringValue(s)) => s.clone(),
+                    other => format!("{other:?}"),
+                })
+                .collect();
+            format!("[{}]", items.join(", "))
+        }
         other => format!("{other:?}"),
     }
 }

@@ -91,7 +91,31 @@ pub(crate) fn read_agents(node: Option<&Node>, d: &mut Diags) -> Vec<String> {
     out
 }
 
-/// `mcp_servers: {<key>: {mcp_server_uuid, description, tools: [{name, tool_uuid}]}}`.
+/// `address: host[:port]` of an MCP server (port 443 when not given).
+fn read_address(n: &Node, path: &str, d: &mut Diags) -> Option<(String, u16)> {
+    let text = read_str(n, path, d)?;
+    let (host, port) = match text.rsplit_once(':') {
+        Some((h, p)) => (h, p.parse::<u16>().ok().filter(|p| *p > 0)),
+        None => (text.as_str(), Some(443)),
+    };
+    let valid_host = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+    match port {
+        Some(port) if valid_host => Some((host.to_string(), port)),
+        _ => {
+            d.error(
+                n.pos,
+                path,
+                format!("`{text}` is not `host` or `host:port` (a host name, a port 1-65535)"),
+            );
+            None
+        }
+    }
+}
+
+/// `mcp_servers: {<key>: {mcp_server_uuid, description, address, tools: [{name, tool_uuid}]}}`.
 pub(crate) fn read_mcp_servers(node: Option<&Node>, d: &mut Diags) -> Vec<McpServer> {
     let mut out = Vec::new();
     let Some(mut r) = node.and_then(|n| MapReader::new(n, "mcp_servers", d)) else {
@@ -110,6 +134,10 @@ pub(crate) fn read_mcp_servers(node: Option<&Node>, d: &mut Diags) -> Vec<McpSer
             .get("description")
             .and_then(|n| read_str(n, &sr.sub("description"), d))
             .unwrap_or_default();
+        let address = sr
+            .get("address")
+            .and_then(|n| read_address(n, &sr.sub("address"), d))
+            .unwrap_or_else(|| (format!("mcp-{key}"), 443));
         let mut tools = Vec::new();
         if let Some(tn) = sr.get("tools") {
             match &tn.kind {
@@ -144,6 +172,7 @@ pub(crate) fn read_mcp_servers(node: Option<&Node>, d: &mut Diags) -> Vec<McpSer
                 key,
                 uuid,
                 description,
+                address,
                 tools,
             }),
             None => d.error(body.pos, &p, "MCP server needs `mcp_server_uuid`"),

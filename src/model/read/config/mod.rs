@@ -19,6 +19,7 @@ use crate::diag::{Diags, Pos};
 use crate::ids::IdTemplate;
 use crate::model::config::{
     default_llm_models, AttemptSpec, Config, IdFormats, LlmModel, McpRetry, ToolsRecommend,
+    DEFAULT_MAX_TOKENS,
 };
 use crate::model::read::samples::read_samples_by_workflow;
 use crate::yaml::{
@@ -450,7 +451,8 @@ pub fn read_attempts(node: &Node, path: &str, d: &mut Diags) -> Option<Vec<Attem
     Some(out)
 }
 
-/// `llm: {models: [{provider, model, weight}]}`: the catalogue LLM spans draw from.
+/// `llm: {models: [{provider, model, weight, max_tokens, guardrail_id}]}`: the
+/// catalogue LLM spans draw from.
 fn read_llm(node: &Node, d: &mut Diags) -> Vec<LlmModel> {
     let mut out = Vec::new();
     let Some(mut r) = MapReader::new(node, "llm", d) else {
@@ -475,12 +477,28 @@ fn read_llm(node: &Node, d: &mut Diags) -> Vec<LlmModel> {
                         .get("weight")
                         .and_then(|n| read_non_negative(n, &mr.sub("weight"), d))
                         .unwrap_or(1.0);
+                    let max_tokens = match mr.get("max_tokens") {
+                        Some(n) => match read_u64(n, &mr.sub("max_tokens"), d) {
+                            Some(0) => {
+                                d.error(n.pos, &mr.sub("max_tokens"), "expected at least 1 token");
+                                DEFAULT_MAX_TOKENS
+                            }
+                            Some(v) => v,
+                            None => DEFAULT_MAX_TOKENS,
+                        },
+                        None => DEFAULT_MAX_TOKENS,
+                    };
+                    let guardrail_id = mr
+                        .get("guardrail_id")
+                        .and_then(|n| read_str(n, &mr.sub("guardrail_id"), d));
                     mr.finish(d);
                     match (provider, model) {
                         (Some(provider), Some(model)) => out.push(LlmModel {
                             provider,
                             model,
                             weight,
+                            max_tokens,
+                            guardrail_id,
                         }),
                         _ => d.error(it.pos, &p, "each model needs `provider` and `model`"),
                     }

@@ -196,3 +196,51 @@ fn defaults_copied_into_every_template_are_bounded_like_aliases() {
         ],
     );
 }
+
+#[test]
+fn models_read_their_token_cap_and_guardrail() {
+    let (cfg, diags) = load(
+        "llm:\n  models:\n    - { provider: openai, model: gpt-4.1, max_tokens: 2048 }\n    - { provider: aws.bedrock, model: nova, guardrail_id: gr-1 }\n",
+    );
+    assert!(diags.is_empty(), "{diags:#?}");
+    let m = cfg.expect("config loads").llm_models;
+    assert_eq!(
+        (m[0].max_tokens, m[0].guardrail_id.as_deref()),
+        (2048, None)
+    );
+    assert_eq!(
+        (m[1].max_tokens, m[1].guardrail_id.as_deref()),
+        (crate::model::config::DEFAULT_MAX_TOKENS, Some("gr-1"))
+    );
+    one_error(
+        "llm:\n  models:\n    - { provider: openai, model: gpt-4.1, max_tokens: 0 }\n",
+        &["config.yaml:3:", "llm.models[0].max_tokens", "at least 1"],
+    );
+}
+
+#[test]
+fn an_mcp_server_address_is_a_host_and_an_optional_port() {
+    let server = |address: &str| {
+        format!("mcp_servers:\n  phone:\n    mcp_server_uuid: u\n    {address}tools: [{{name: t, tool_uuid: v}}]\n")
+    };
+    let address_of = |src: &str| {
+        let (cfg, diags) = load(src);
+        assert!(diags.is_empty(), "{diags:#?}");
+        cfg.expect("config loads").mcp_servers[0].address.clone()
+    };
+    assert_eq!(address_of(&server("")), ("mcp-phone".to_string(), 443));
+    assert_eq!(
+        address_of(&server("address: mcp.example.internal\n    ")),
+        ("mcp.example.internal".to_string(), 443)
+    );
+    assert_eq!(
+        address_of(&server("address: \"10.0.0.7:8080\"\n    ")),
+        ("10.0.0.7".to_string(), 8080)
+    );
+    for bad in ["\"host:0\"", "\"host:http\"", "\"a b:80\"", "\":443\""] {
+        one_error(
+            &server(&format!("address: {bad}\n    ")),
+            &["config.yaml:4:", "mcp_servers.phone.address", "host:port"],
+        );
+    }
+}
