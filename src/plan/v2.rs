@@ -19,6 +19,27 @@ use crate::model::scenario::ScenarioDef;
 use crate::model::v2::{V2Duration, V2Enduser, V2Scenario, V2Turn};
 use crate::plan::content::sorted_payload_text;
 
+/// The request part's checks, in the format's order.
+const REQUEST_CHECKS: &[&str] = &[
+    "payload.validation",
+    "policy.validation",
+    "augmentation.validation",
+];
+
+/// The agent turn's steps a span plan can list.
+const AGENT_STEPS: &[&str] = &[
+    "planner",
+    "task.execute",
+    "llm.call",
+    "tools.recommend",
+    "mcp.tool.execute",
+    "mcp.tool.execute.attempt",
+];
+
+fn owned(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
 /// Duration of a span class a profile leaves out, in ms (the format's default).
 const DEFAULT_MS: f64 = 50.0;
 
@@ -156,23 +177,9 @@ impl Compiler<'_> {
             .span_plan
             .clone()
             .unwrap_or_else(|| crate::model::v2::V2SpanPlan {
-                cp_request: Some(vec![
-                    "payload.validation".into(),
-                    "policy.validation".into(),
-                    "augmentation.validation".into(),
-                ]),
-                data_plane: t.has_tool_chain.then(|| {
-                    [
-                        "planner",
-                        "task.execute",
-                        "llm.call",
-                        "tools.recommend",
-                        "mcp.tool.execute",
-                        "mcp.tool.execute.attempt",
-                    ]
-                    .map(String::from)
-                    .to_vec()
-                }),
+                // Without a plan every check and step of a part runs.
+                cp_request: Some(owned(REQUEST_CHECKS)),
+                data_plane: t.has_tool_chain.then(|| owned(AGENT_STEPS)),
                 cp_response: t
                     .agent_response
                     .is_some()
