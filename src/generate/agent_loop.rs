@@ -12,7 +12,34 @@ use crate::record::Key;
 use rand::Rng;
 use std::sync::Arc;
 
+/// What the answering call says when a tool it relied on failed.
+const FAILED_TOOL_REPLY: &str = r#"[{"finish_reason":"stop","parts":[{"content":"I couldn't finish that: one of our systems returned an error. Nothing was changed; please try again in a few minutes.","type":"text"}],"role":"assistant"}]"#;
+
 impl<R: Rng + ?Sized> Builder<'_, '_, R> {
+    /// The `error.type` of each of this trace's first `n` tool calls that failed, in
+    /// the order they ran (they all ran before the answering call).
+    fn tool_failures(&self, n: usize) -> Vec<Option<Key>> {
+        let k = &self.world.keys;
+        let mut out: Vec<Option<Key>> = self
+            .spans
+            .iter()
+            .filter(|s| {
+                s.class.class == crate::class::SpanClass::McpToolExecute && !s.class.attempt
+            })
+            .map(|s| {
+                (s.status == crate::record::StatusCode::Error).then(|| {
+                    match s.attr(&k.error_type) {
+                        Some(AttrValue::Str(t)) => t.clone(),
+                        _ => Arc::from("tool_error"),
+                    }
+                })
+            })
+            .take(n)
+            .collect();
+        out.resize(n, None);
+        out
+    }
+
     /// The call id of the turn's tool call `slot`, made on first use.
     pub(super) fn slot_call_id(&mut self, slot: u32) -> String {
         while self.call_ids.len() <= slot as usize {
@@ -75,19 +102,31 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
                     inp.push(',');
                 }
                 self.tool_call_message(&node.tool_calls, &mut inp);
+                let failures = self.tool_failures(node.tool_calls.len());
                 for (i, c) in node.tool_calls.iter().enumerate() {
                     let id = self.slot_call_id(i as u32);
                     inp.push(',');
-                    inp.push_str(&c.response_message.0);
-                    inp.push_str(&id);
-                    inp.push_str(&c.response_message.1);
+                    match &failures[i] {
+                        // A failed call answers with its error, not the tool's result.
+                        Some(error) => inp.push_str(
+                            &serde_json::json!({"parts": [{"id": id, "response": {"error": {"type": &**error}}, "type": "tool_call_response"}], "role": "tool"})
+                                .to_string(),
+                        ),
+                        None => {
+                            inp.push_str(&c.response_message.0);
+                            inp.push_str(&id);
+                            inp.push_str(&c.response_message.1);
+                        }
+                    }
                 }
                 inp.push(']');
-                (
-                    AttrValue::Str(Arc::from(inp)),
-                    sample.output_messages.clone(),
-                    "stop",
-                )
+                // After a failed tool the reply cannot be the one that assumes success.
+                let output = if failures.iter().any(Option::is_some) {
+                    AttrValue::str(FAILED_TOOL_REPLY)
+                } else {
+                    sample.output_messages.clone()
+                };
+                (AttrValue::Str(Arc::from(inp)), output, "stop")
             }
         };
         let text_len = |v: &AttrValue| v.as_str().map_or(0, str::len);

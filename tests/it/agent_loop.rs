@@ -127,3 +127,34 @@ fn retrieval_carries_its_query_and_ranked_documents() {
         );
     }
 }
+
+#[test]
+fn after_a_failed_tool_the_answer_reads_the_error_and_does_not_claim_success() {
+    let spans = spans(
+        "scenario --name new_claim_phone_4xx_invalid_arguments --count 3 --genai-profile otel",
+    );
+    let mut answers = 0;
+    for trace in by_trace(&spans).values() {
+        let failed_call = trace
+            .iter()
+            .any(|s| s.name == "vendor.mcp.tool.execute" && s.status == 2);
+        let Some(answer) = trace.iter().find(|s| {
+            s.name == "vendor.llm.call"
+                && s.attrs["gen_ai.response.finish_reasons"].contains("stop")
+        }) else {
+            continue;
+        };
+        assert!(failed_call, "the goal fails the tool call");
+        answers += 1;
+        let seen = json(answer, "gen_ai.input.messages");
+        let tool = seen.as_array().unwrap().last().unwrap();
+        assert_eq!(tool["role"], "tool");
+        assert_eq!(
+            tool["parts"][0]["response"]["error"]["type"],
+            "invalid_arguments"
+        );
+        let out = &answer.attrs["gen_ai.output.messages"];
+        assert!(out.contains("couldn't finish"), "{out}");
+    }
+    assert_eq!(answers, 3);
+}
