@@ -576,10 +576,14 @@ fn read_turn(
             }
         }
     }
+    // Content capture is on when its flag is true (as a boolean, or written "true", "1", "yes").
     t.capture = t.llm_attrs.iter().any(|(k, v)| {
         k.ends_with("llm.content.capture.enabled")
-            && matches!(v, AttrValue::Bool(true))
-            || matches!((k.ends_with("llm.content.capture.enabled"), v), (true, AttrValue::Str(s)) if matches!(&**s, "true" | "1" | "yes"))
+            && match v {
+                AttrValue::Bool(b) => *b,
+                AttrValue::Str(s) => matches!(&**s, "true" | "1" | "yes"),
+                _ => false,
+            }
     });
     for (k, slot) in [
         ("gen_ai.input.messages", &mut t.messages.0),
