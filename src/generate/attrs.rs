@@ -27,7 +27,7 @@ use crate::model::semconv::{AttrDef, AttrType, Semconv};
 use crate::model::AttrValue;
 use crate::plan::{
     closest_allowed, AttrGen, CacheReport, ContentEvent, IdStyle, Keys, Node, Retry, Role,
-    ScenarioPlan, ToolRef, World,
+    ScenarioPlan, ToolCall, ToolRef, World,
 };
 use crate::record::{Event, Key, ServiceId, StatusCode};
 use rand::Rng;
@@ -1171,7 +1171,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
                         AttrValue::Int(t.server_tool_count),
                     ));
                     if !node.verbatim {
-                        self.tool_selection_event(idx, t, &node.tool_plan);
+                        self.tool_selection_event(idx, t, &node.tool_calls);
                     }
                 }
             }
@@ -1217,15 +1217,20 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
     }
 
     /// The tool-selection event of a `tools.recommend` span: the user's request
-    /// and the chosen tools (`plan`, else just `t`), each with a confidence.
-    fn tool_selection_event(&mut self, idx: usize, t: &ToolRef, plan: &[Key]) {
+    /// and the chosen tools (`calls`, else just `t`), each with a confidence.
+    fn tool_selection_event(&mut self, idx: usize, t: &ToolRef, calls: &[ToolCall]) {
         let k = &self.world.keys;
         let input = self.input.sample.map_or("", |s| &*s.user_input);
-        let one = [t.name.clone()];
-        let tools = if plan.is_empty() { &one[..] } else { plan };
+        let one = [&t.name];
+        let names: Vec<&Key> = calls.iter().map(|c| &c.name).collect();
+        let tools = if names.is_empty() {
+            &one[..]
+        } else {
+            &names[..]
+        };
         let entries: Vec<serde_json::Value> = tools
             .iter()
-            .map(|name| serde_json::json!({"tool_name": &**name, "trigger_summary": format!("user request maps to {name}"), "confidence": (self.rng.random_range(0.80..0.97_f64) * 100.0).round() / 100.0}))
+            .map(|name| serde_json::json!({"tool_name": &***name, "trigger_summary": format!("user request maps to {name}"), "confidence": (self.rng.random_range(0.80..0.97_f64) * 100.0).round() / 100.0}))
             .collect();
         let plan = serde_json::json!({ "tool_plan": entries });
         let at = self.spans[idx].start_ns + self.spans[idx].duration_ns() / 2;

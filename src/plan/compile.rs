@@ -352,7 +352,6 @@ impl<'a> Compiler<'a> {
             injection: None,
             content: None,
             tool_payload: None,
-            tool_plan: Vec::new(),
             response_rule: false,
             verbatim: false,
             capture: true,
@@ -684,11 +683,6 @@ impl<'a> Compiler<'a> {
             });
         }
         let late = s.format == Format::LateV1;
-        let tool_plan: Vec<Key> = steps
-            .iter()
-            .filter(|(st, _)| step_kind(st) == StepKind::Tool)
-            .map(|(st, _)| key(st))
-            .collect();
         let injector = GoalInjector::new(self, s, goal_name, server, d);
         // otelsim's own format runs an agent loop: the LLM asks for the tools, they run,
         // and a second LLM call answers from their results. The predecessor's later
@@ -699,12 +693,24 @@ impl<'a> Compiler<'a> {
         let agent_loop = s.format == Format::V1
             && last_tool.is_some()
             && steps.iter().any(|(st, _)| step_kind(st) == StepKind::Llm);
+        // The turn's tool calls in order, each with its payloads (rendered once: the LLM
+        // quotes them and the tool spans carry them).
+        let payloads: Vec<Option<ToolPayload>> = steps
+            .iter()
+            .filter(|(st, _)| step_kind(st) == StepKind::Tool)
+            .map(|(st, _)| self.tool_payload(s, st))
+            .collect();
         let tool_calls: Vec<ToolCall> = steps
             .iter()
             .filter(|(st, _)| step_kind(st) == StepKind::Tool)
-            .map(|(st, _)| {
-                let p = self.tool_payload(s, st).unwrap_or_default();
-                ToolCall::new(st, p.arguments.as_ref(), p.result.as_ref())
+            .zip(&payloads)
+            .map(|((st, _), p)| {
+                let p = p.as_ref();
+                ToolCall::new(
+                    st,
+                    p.and_then(|p| p.arguments.as_ref()),
+                    p.and_then(|p| p.result.as_ref()),
+                )
             })
             .collect();
         let mut tool_slots = 0u32;
@@ -734,7 +740,7 @@ impl<'a> Compiler<'a> {
                     if let (Some(srv), Some(t)) = (server, &first_tool) {
                         llm.tool = self.tool_ref(srv, t);
                     }
-                    self.count_attr(&mut llm, "llm.tool.request.count", tool_plan.len());
+                    self.count_attr(&mut llm, "llm.tool.request.count", tool_calls.len());
                     if agent_loop {
                         llm.llm_phase = LlmPhase::ToolRequest;
                         llm.tool_calls = tool_calls.clone();
@@ -746,8 +752,8 @@ impl<'a> Compiler<'a> {
                     if let (Some(srv), Some(t)) = (server, &first_tool) {
                         tr.tool = self.tool_ref(srv, t);
                     }
-                    if tool_plan.len() > 1 {
-                        tr.tool_plan = tool_plan.clone();
+                    if tool_calls.len() > 1 {
+                        tr.tool_calls = tool_calls.clone();
                     }
                     if let Some(inj) = injector.recommend_injection() {
                         tr.injection = Some((recommend_slots, inj));
@@ -838,7 +844,7 @@ impl<'a> Compiler<'a> {
                     }
                     tool_slots += 1;
                     self.count_attr(&mut mcp, "llm.tool.execution.count", tool_slots as usize);
-                    mcp.tool_payload = self.tool_payload(s, step);
+                    mcp.tool_payload = payloads.get(tool_slots as usize - 1).cloned().flatten();
                     mcp.call_slot = Some(tool_slots - 1);
                     self.task("tool_execution", mcp, profile, late)
                 }

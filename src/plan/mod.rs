@@ -317,9 +317,6 @@ pub struct Node {
     pub content: Option<ContentEvent>,
     /// What every attempt of this tool call carries as `gen_ai.tool.call.arguments` / `.result`.
     pub tool_payload: Option<ToolPayload>,
-    /// `tools.recommend`: every tool the turn calls, in order, for its tool-selection plan
-    /// (empty: just `tool`).
-    pub tool_plan: Vec<Key>,
     /// The agent turn fails its `response.compose` step when an earlier step failed, and a
     /// `task.execute` wrapper does not take its child's failure (the late-v1 reading of the
     /// conventions' `error_propagation_to_response` rule).
@@ -331,8 +328,8 @@ pub struct Node {
     pub capture: bool,
     /// Where an LLM call stands in the agent loop.
     pub llm_phase: LlmPhase,
-    /// The turn's tool calls, in order, for an LLM call that asks for them or answers
-    /// from their results.
+    /// The turn's tool calls, in order: for an LLM call that asks for them or answers
+    /// from their results, and for a recommendation that selects several.
     pub tool_calls: Vec<ToolCall>,
     /// A tool call's position among the turn's tool calls: its call id is the one the
     /// LLM asked with.
