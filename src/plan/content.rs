@@ -30,7 +30,7 @@ pub fn payload_for<'a>(map: &'a [(String, Node)], tool: &str) -> Option<&'a Node
 /// `strict`), cut to [`MAX_PAYLOAD_CHARS`].
 pub fn payload_text(node: &Node, redaction: &str) -> AttrValue {
     let mut out = String::new();
-    write_json(node, redaction, &mut out);
+    write_json(node, redaction, false, &mut out);
     if out.chars().count() > MAX_PAYLOAD_CHARS {
         // The text is ASCII (non-ASCII is escaped), so byte and char offsets agree.
         out.truncate(MAX_PAYLOAD_CHARS - 3);
@@ -58,43 +58,13 @@ pub fn sorted_payload_text(sample: &[(String, Node)], own: Option<&Node>) -> Att
         kind: Kind::Map(merged),
     };
     let mut out = String::new();
-    write_json_sorted(&node, &mut out);
+    write_json(&node, "none", true, &mut out);
     AttrValue::str(&out)
 }
 
-/// Like [`write_json`] without masking, with every map's keys sorted.
-fn write_json_sorted(node: &Node, out: &mut String) {
-    match &node.kind {
-        Kind::Map(entries) => {
-            let mut sorted: Vec<&(String, Node)> = entries.iter().collect();
-            sorted.sort_by(|a, b| a.0.cmp(&b.0));
-            out.push('{');
-            for (i, (k, v)) in sorted.into_iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                write_string(k, out);
-                out.push_str(": ");
-                write_json_sorted(v, out);
-            }
-            out.push('}');
-        }
-        Kind::Seq(items) => {
-            out.push('[');
-            for (i, it) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                write_json_sorted(it, out);
-            }
-            out.push(']');
-        }
-        _ => write_json(node, "none", out),
-    }
-}
-
-/// Serialises `node` as JSON into `out`.
-fn write_json(node: &Node, redaction: &str, out: &mut String) {
+/// Serialises `node` as JSON into `out`, strings masked at `redaction`; `sorted`: every
+/// map's keys in order (else as written).
+fn write_json(node: &Node, redaction: &str, sorted: bool, out: &mut String) {
     match &node.kind {
         Kind::Null => out.push_str("null"),
         Kind::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
@@ -119,19 +89,23 @@ fn write_json(node: &Node, redaction: &str, out: &mut String) {
                 if i > 0 {
                     out.push_str(", ");
                 }
-                write_json(it, redaction, out);
+                write_json(it, redaction, sorted, out);
             }
             out.push(']');
         }
         Kind::Map(entries) => {
+            let mut entries: Vec<&(String, Node)> = entries.iter().collect();
+            if sorted {
+                entries.sort_by(|a, b| a.0.cmp(&b.0));
+            }
             out.push('{');
-            for (i, (k, v)) in entries.iter().enumerate() {
+            for (i, (k, v)) in entries.into_iter().enumerate() {
                 if i > 0 {
                     out.push_str(", ");
                 }
                 write_string(k, out);
                 out.push_str(": ");
-                write_json(v, redaction, out);
+                write_json(v, redaction, sorted, out);
             }
             out.push('}');
         }
@@ -192,7 +166,7 @@ pub fn higher_latency_attrs(cond: &Node, prefix: &Prefixer) -> Vec<(String, Attr
                         ("start_hour" | "end_hour", Kind::Int(i)) => Some(AttrValue::Int(*i)),
                         ("weekdays", _) => {
                             let mut t = String::new();
-                            write_json(fv, "none", &mut t);
+                            write_json(fv, "none", false, &mut t);
                             Some(AttrValue::str(&t))
                         }
                         _ => None,
@@ -215,7 +189,7 @@ pub fn higher_latency_attrs(cond: &Node, prefix: &Prefixer) -> Vec<(String, Attr
                     Kind::Bool(b) => AttrValue::Bool(*b),
                     Kind::Seq(_) | Kind::Map(_) => {
                         let mut t = String::new();
-                        write_json(v, "none", &mut t);
+                        write_json(v, "none", false, &mut t);
                         AttrValue::str(&t)
                     }
                     _ => AttrValue::str(&v.scalar_text().unwrap_or_default()),
