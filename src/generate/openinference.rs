@@ -6,7 +6,8 @@
 //! `openinference` (OpenInference only: the GenAI operation name and message
 //! attributes are left out), `both` (the default). OpenInference adds a span kind to
 //! every span, what the user sent and got (`input.value` / `output.value`) on every
-//! trace root and LLM call, and the end user and session on the roots.
+//! trace root and LLM call, and the end user and session on the roots (a retrieval's
+//! query and documents are listed where they are drawn, in `retrieval`).
 
 use super::RequestInput;
 use crate::class::SpanClass;
@@ -152,41 +153,10 @@ pub(super) fn annotate(world: &World, input: &RequestInput<'_>, spans: &mut [Spa
                 s.set_attr(oi.output_mime.clone(), oi.text.clone());
             }
         }
-        // A retrieval's query and documents, as OpenInference lists them.
-        if role == Role::Rag {
-            retrieval_documents(s);
-        }
         if !profile.otel() {
             s.remove_attr(&k.op_name);
             s.remove_attr(&k.input_messages);
             s.remove_attr(&k.output_messages);
-        }
-    }
-}
-
-/// `retrieval.documents.{i}.document.{id,score,content}` and the query as the input,
-/// from the span's `gen_ai.retrieval.*` attributes.
-fn retrieval_documents(s: &mut SpanRecord) {
-    if let Some(q) = s.attr("gen_ai.retrieval.query.text").cloned() {
-        s.set_attr(Arc::from("input.value"), q);
-    }
-    let Some(docs) = s
-        .attr("gen_ai.retrieval.documents")
-        .and_then(AttrValue::as_str)
-        .and_then(|t| serde_json::from_str::<Vec<serde_json::Value>>(t).ok())
-    else {
-        return;
-    };
-    for (i, d) in docs.iter().enumerate() {
-        let key = |f: &str| -> Key { Arc::from(format!("retrieval.documents.{i}.document.{f}")) };
-        if let Some(id) = d["id"].as_str() {
-            s.set_attr(key("id"), AttrValue::str(id));
-        }
-        if let Some(score) = d["score"].as_f64() {
-            s.set_attr(key("score"), AttrValue::Double(score));
-        }
-        if let Some(c) = d["content"].as_str() {
-            s.set_attr(key("content"), AttrValue::str(c));
         }
     }
 }

@@ -1,6 +1,7 @@
 //! What a retrieval step found: the query (the user's message), the knowledge base,
 //! and `top_k` of config.yaml's `retrieval.documents` with descending scores, as the
-//! GenAI conventions' retrieval attributes (`gen_ai.operation.name = retrieval`).
+//! GenAI conventions' retrieval attributes (`gen_ai.operation.name = retrieval`) and,
+//! with the OpenInference view on, its `retrieval.documents.*`.
 
 use super::Builder;
 use crate::model::AttrValue;
@@ -51,6 +52,19 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
             })
             .collect();
         let key = |s: &str| -> Key { Arc::from(s) };
+        // The same query and documents as OpenInference lists them, for LLM UIs.
+        if self.world.genai_profile.openinference() {
+            if let Some(s) = self.input.sample {
+                set.push((key("input.value"), AttrValue::Str(s.user_input.clone())));
+            }
+            for (n, (i, score)) in picked.iter().zip(&scores).enumerate() {
+                let (id, content) = &r.documents[*i];
+                let doc = |f: &str| key(&format!("retrieval.documents.{n}.document.{f}"));
+                set.push((doc("id"), AttrValue::str(id)));
+                set.push((doc("score"), AttrValue::Double(*score)));
+                set.push((doc("content"), AttrValue::str(content)));
+            }
+        }
         set.push((key("gen_ai.operation.name"), AttrValue::str("retrieval")));
         set.push((key("gen_ai.data_source.id"), AttrValue::str(&r.data_source)));
         // `gen_ai.retrieval.top_k` came after the conventions release the data's
