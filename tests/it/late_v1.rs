@@ -57,10 +57,6 @@ fn multiset<'a>(names: impl IntoIterator<Item = &'a str>) -> BTreeMap<String, us
     m
 }
 
-fn dp(steps: &[&'static str]) -> Vec<&'static str> {
-    steps.to_vec()
-}
-
 /// The data-plane spans of a one-tool workflow.
 const ONE_TOOL: [&str; 10] = [
     "a2a.orchestrate",
@@ -278,7 +274,7 @@ fn recommendation_failure_fails_the_recommendation_and_selects_nothing() {
     check_shape(
         "recommendation failure",
         &spans,
-        &allowed(&dp(&[
+        &allowed(&[
             "a2a.orchestrate",
             "planner",
             "task.execute",
@@ -286,7 +282,7 @@ fn recommendation_failure_fails_the_recommendation_and_selects_nothing() {
             "task.execute",
             "tools.recommend",
             "response.compose",
-        ])),
+        ]),
         &["tools.recommend", "response.compose", "a2a.orchestrate"],
     );
     let rec = one(&spans, "tools.recommend");
@@ -354,13 +350,13 @@ fn outlier_goals_are_content_outliers_without_injected_failures() {
     check_shape(
         "no tools",
         &spans,
-        &allowed(&dp(&[
+        &allowed(&[
             "a2a.orchestrate",
             "planner",
             "task.execute",
             "llm.call",
             "response.compose",
-        ])),
+        ]),
         &[],
     );
     let spans = run("outlier_sells_insurance_phone", 1);
