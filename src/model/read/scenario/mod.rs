@@ -259,7 +259,7 @@ fn read_interval(n: &Node, path: &str, d: &mut Diags) -> Option<f64> {
 }
 
 /// "unknown <section> key `k` (did you mean ...); defined in config.yaml: ...".
-fn unknown<'a>(what: &str, key: &str, defined: impl Iterator<Item = &'a str>) -> String {
+pub(super) fn unknown<'a>(what: &str, key: &str, defined: impl Iterator<Item = &'a str>) -> String {
     let defined: Vec<&str> = defined.collect();
     let hint = did_you_mean(key, defined.iter().copied());
     format!(
@@ -269,7 +269,7 @@ fn unknown<'a>(what: &str, key: &str, defined: impl Iterator<Item = &'a str>) ->
 }
 
 /// Reports `key` at `n` unless config.yaml declares that MCP server.
-fn check_mcp_server(n: &Node, path: &str, key: &str, cfg: &Config, d: &mut Diags) {
+pub(super) fn check_mcp_server(n: &Node, path: &str, key: &str, cfg: &Config, d: &mut Diags) {
     if cfg.mcp_server(key).is_none() {
         d.error(
             n.pos,

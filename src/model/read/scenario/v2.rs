@@ -3,6 +3,7 @@
 //! reference is checked against config.yaml, and tool payloads against its
 //! `mcp_tool_genai_payloads` contracts when it has them.
 
+use super::{check_mcp_server, unknown};
 use crate::diag::{Diags, Pos};
 use crate::model::config::Config;
 use crate::model::read::{attr_from_node, did_you_mean};
@@ -73,15 +74,7 @@ pub fn load(root: &Node, name: &str, cfg: &Config, d: &mut Diags) -> Option<Scen
         if let Some(t) = read_str(n, "tenant", d) {
             if cfg.tenant(&t).is_none() {
                 let keys = cfg.tenants.iter().map(|t| t.key.as_str());
-                d.error(
-                    n.pos,
-                    "tenant",
-                    format!(
-                        "unknown tenant `{t}`{}; defined in config.yaml: {}",
-                        did_you_mean(&t, keys.clone()),
-                        keys.collect::<Vec<_>>().join(", ")
-                    ),
-                );
+                d.error(n.pos, "tenant", unknown("tenants", &t, keys));
             }
             context.tenant = Some(t);
         }
@@ -90,7 +83,7 @@ pub fn load(root: &Node, name: &str, cfg: &Config, d: &mut Diags) -> Option<Scen
     context.agent = text(&mut r, "agent", d);
     let mcp_server = r.get("mcp_server").and_then(|n| {
         let k = read_str(n, "mcp_server", d)?;
-        check_server(n, "mcp_server", &k, cfg, d);
+        check_mcp_server(n, "mcp_server", &k, cfg, d);
         Some(k)
     });
     let redaction = match r.get_any(&["vendor.redaction.applied", "redaction_applied"]) {
@@ -206,21 +199,6 @@ pub fn load(root: &Node, name: &str, cfg: &Config, d: &mut Diags) -> Option<Scen
         root: None,
         v2: Some(Box::new(v2)),
     })
-}
-
-fn check_server(n: &Node, path: &str, key: &str, cfg: &Config, d: &mut Diags) {
-    if cfg.mcp_server(key).is_none() {
-        let keys = cfg.mcp_servers.iter().map(|s| s.key.as_str());
-        d.error(
-            n.pos,
-            path,
-            format!(
-                "unknown MCP server `{key}`{}; defined in config.yaml: {}",
-                did_you_mean(key, keys.clone()),
-                keys.collect::<Vec<_>>().join(", ")
-            ),
-        );
-    }
 }
 
 fn check_class(n: &Node, path: &str, class: &str, d: &mut Diags) {
@@ -453,7 +431,7 @@ fn read_endusers(
             .filter(|s| !s.is_empty());
         let server = match r.get("mcp_server") {
             Some(v) => read_str(v, &r.sub("mcp_server"), d).inspect(|k| {
-                check_server(v, &r.sub("mcp_server"), k, cfg, d);
+                check_mcp_server(v, &r.sub("mcp_server"), k, cfg, d);
             }),
             None => scenario_server.map(String::from),
         };
@@ -746,7 +724,7 @@ fn read_tool_chain(
             .or_else(|| default_server.map(String::from))
             .unwrap_or_else(|| "phone".into());
         match cfg.mcp_server(&key) {
-            None => check_server(it, &p, &key, cfg, d),
+            None => check_mcp_server(it, &p, &key, cfg, d),
             Some(srv) if !srv.tools.iter().any(|t| t.name == tool) => d.error(
                 it.pos,
                 &p,
