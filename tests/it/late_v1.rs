@@ -23,11 +23,7 @@ fn fixture(rel: &str) -> PathBuf {
 
 /// `otelsim` on the late-v1 corpus (its own config, the embedded semconv).
 fn late_v1() -> Otelsim {
-    Otelsim::new()
-        .arg("--config")
-        .arg(fixture("config.yaml"))
-        .arg("--scenarios-dir")
-        .arg(fixture("definitions"))
+    Otelsim::new().fixture_corpus("late_v1")
 }
 
 /// Runs scenario `name` `count` times into a file; returns the spans.

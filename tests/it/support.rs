@@ -133,6 +133,14 @@ impl Otelsim {
             .flag("--scenarios-dir", definitions)
     }
 
+    /// The predecessor-format corpus `tests/fixtures/NAME`: its own config.yaml and
+    /// definitions folder (the embedded semconv).
+    pub fn fixture_corpus(self, name: &str) -> Self {
+        let dir = repo().join("tests/fixtures").join(name);
+        self.flag("--config", dir.join("config.yaml"))
+            .flag("--scenarios-dir", dir.join("definitions"))
+    }
+
     /// `--endpoint URL`.
     pub fn endpoint(self, url: impl AsRef<OsStr>) -> Self {
         self.flag("--endpoint", url)

@@ -15,11 +15,7 @@ fn fixture(rel: &str) -> PathBuf {
 }
 
 fn v2() -> Otelsim {
-    Otelsim::new()
-        .arg("--config")
-        .arg(fixture("config.yaml"))
-        .arg("--scenarios-dir")
-        .arg(fixture("definitions"))
+    Otelsim::new().fixture_corpus("v2")
 }
 
 fn run(name: &str, count: u32) -> Vec<Flat> {
@@ -328,11 +324,7 @@ fn the_v2_late_v1_and_doc_era_corpora_run_in_one_build() {
     let dir = tempfile::tempdir().unwrap();
     for (i, sim) in [
         v2(),
-        Otelsim::new()
-            .arg("--config")
-            .arg(repo().join("tests/fixtures/late_v1/config.yaml"))
-            .arg("--scenarios-dir")
-            .arg(repo().join("tests/fixtures/late_v1/definitions")),
+        Otelsim::new().fixture_corpus("late_v1"),
         Otelsim::new().compat(),
     ]
     .into_iter()
