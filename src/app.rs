@@ -231,7 +231,7 @@ fn list(s: &Settings, a: &ListArgs) -> Result<(), Failure> {
     let reg = &prep.registry;
     // Names pick scenarios (hidden ones too); otherwise every listable one.
     let rows: Vec<&ScenarioDef> = if a.names.is_empty() {
-        reg.filtered(&a.tags)
+        reg.listed(&a.tags)
     } else {
         let mut rows = Vec::new();
         for n in &a.names {
@@ -285,6 +285,9 @@ fn list_table(rows: &[&ScenarioDef]) {
     );
     for r in rows {
         let mut desc = one_line(&r.description);
+        if r.opt_in {
+            desc = format!("(opt-in) {desc}");
+        }
         if desc.chars().count() > 70 {
             desc = desc.chars().take(69).collect::<String>() + "…";
         }
@@ -329,6 +332,11 @@ fn list_long(prep: &Prepared, rows: &[&ScenarioDef]) {
                 .sum();
             if crate::registry::is_hidden(&sc.name) {
                 "hidden: `run` never picks it; it runs by name".to_string()
+            } else if sc.opt_in {
+                format!(
+                    "opt-in: `run` picks it only with --tags naming one of its tags ({})",
+                    sc.tags.join(", ")
+                )
             } else if sc.workload_weight <= 0.0 || total <= 0.0 {
                 "never picked at random by `run`".to_string()
             } else {

@@ -301,9 +301,20 @@ impl Registry {
         self.scenarios.iter().find(|s| s.name == name)
     }
 
-    /// Scenarios shown by `list` and used by `run`: not hidden, matching any of
-    /// `tags` (case-insensitive) when tags are given.
+    /// Scenarios `run` picks from: not hidden, matching any of `tags`
+    /// (case-insensitive) when tags are given; without tags, opt-in pack scenarios
+    /// are left out so the default mix stays the agent mix.
     pub fn filtered(&self, tags: &[String]) -> Vec<&ScenarioDef> {
+        let untagged = tags.iter().all(|t| t.trim().is_empty());
+        self.listed(tags)
+            .into_iter()
+            .filter(|s| !(untagged && s.opt_in))
+            .collect()
+    }
+
+    /// Scenarios `list` shows: not hidden, matching any of `tags`
+    /// (case-insensitive) when tags are given; opt-in ones included.
+    pub fn listed(&self, tags: &[String]) -> Vec<&ScenarioDef> {
         let wanted: Vec<String> = tags
             .iter()
             .map(|t| t.trim().to_ascii_lowercase())

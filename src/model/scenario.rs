@@ -297,6 +297,10 @@ pub struct ScenarioDef {
     pub tags: Vec<String>,
     /// Relative weight in `run`'s random mix (default 1; 0 leaves it out).
     pub workload_weight: f64,
+    /// `opt_in: true`: a pack scenario (microservices, instability, …) that `run`
+    /// picks only when `--tags` names one of its tags, so the default mix stays the
+    /// agent mix; `otelsim scenario --name` runs it as any other.
+    pub opt_in: bool,
     /// Iterations of `otelsim scenario` (default 1).
     pub repeat_count: u32,
     /// Gap between iterations, in ms (default 500).
@@ -348,6 +352,7 @@ impl ScenarioDef {
             ),
             tags: vec!["control-plane".into()],
             workload_weight: rs.workload_weight,
+            opt_in: false,
             repeat_count: 2,
             interval_ms: 50.0,
             interval_deviation_ms: 0.0,

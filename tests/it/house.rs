@@ -160,3 +160,65 @@ fn a_trace_crosses_three_services_and_the_sink_counts_spans_per_service() {
     let summary = d.snapshot.render_summary();
     assert!(summary.contains("spans by service"), "{summary}");
 }
+
+/// A plain scenario and an opt-in pack scenario: the pack is left out of the
+/// untagged mix and picked with its tag.
+const PLAIN: &str = "
+name: plain
+root:
+  type: vendor.a2a.orchestrate
+  latency: { mean_ms: 10, variance: 0.1 }
+";
+const PACK: &str = "
+name: pack_only
+description: A pack scenario.
+tags: [pack]
+opt_in: true
+root:
+  type: vendor.a2a.orchestrate
+  latency: { mean_ms: 10, variance: 0.1 }
+";
+
+#[test]
+fn opt_in_scenarios_run_only_when_their_tag_is_asked_for() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let defs = dir.path().join("definitions");
+    std::fs::create_dir(&defs).unwrap();
+    std::fs::write(defs.join("plain.yaml"), PLAIN).unwrap();
+    std::fs::write(defs.join("pack_only.yaml"), PACK).unwrap();
+    let picked = |tags: &str| -> BTreeSet<String> {
+        let report = dir.path().join(format!("report{tags}.json"));
+        let mut cmd = Otelsim::new()
+            .arg("--scenarios-dir")
+            .arg(&defs)
+            .cli("run --count 40 --interval 0")
+            .seed(5)
+            .start_time("2026-01-01T00:00:00Z")
+            .output_file(dir.path().join(format!("out{tags}.jsonl")))
+            .report(&report);
+        if !tags.is_empty() {
+            cmd = cmd.arg(format!("--tags={tags}"));
+        }
+        cmd.run_ok();
+        let r = read_json(&report);
+        r["report"]["scenarios"]
+            .as_object()
+            .expect("scenarios")
+            .keys()
+            .cloned()
+            .collect()
+    };
+    assert_eq!(picked(""), BTreeSet::from(["plain".to_string()]));
+    assert_eq!(picked("pack"), BTreeSet::from(["pack_only".to_string()]));
+    let listed = Otelsim::new()
+        .arg("--scenarios-dir")
+        .arg(&defs)
+        .cli("list")
+        .run_ok();
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with("pack_only") && l.contains("(opt-in)")),
+        "{listed}"
+    );
+}

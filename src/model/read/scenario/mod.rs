@@ -59,6 +59,10 @@ pub fn load(root: &Node, name: &str, cfg: &Config, d: &mut Diags) -> Option<Scen
     };
     let emit_metrics = flag(&mut r, "emit_metrics", d);
     let emit_logs = flag(&mut r, "emit_logs", d);
+    let opt_in = r
+        .get("opt_in")
+        .and_then(|n| read_bool(n, "opt_in", d))
+        .unwrap_or(false);
     let redaction_node = r.get("redaction_applied");
     let top_mcp = r
         .get("mcp_server")
@@ -139,6 +143,7 @@ pub fn load(root: &Node, name: &str, cfg: &Config, d: &mut Diags) -> Option<Scen
         source: d.file.to_string(),
         tags,
         workload_weight,
+        opt_in,
         repeat_count,
         interval_ms,
         interval_deviation_ms,

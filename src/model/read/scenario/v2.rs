@@ -130,6 +130,10 @@ pub fn load(root: &Node, name: &str, cfg: &Config, d: &mut Diags) -> Option<Scen
     };
     let emit_metrics = flag(&mut r, "emit_metrics", d);
     let emit_logs = flag(&mut r, "emit_logs", d);
+    let opt_in = r
+        .get("opt_in")
+        .and_then(|n| read_bool(n, "opt_in", d))
+        .unwrap_or(false);
     let mut v2 = V2Scenario {
         default_profile: text(&mut r, "default_latency_profile", d)
             .unwrap_or_else(|| "normal".into()),
@@ -180,6 +184,7 @@ pub fn load(root: &Node, name: &str, cfg: &Config, d: &mut Diags) -> Option<Scen
         source: d.file.to_string(),
         tags,
         workload_weight,
+        opt_in,
         repeat_count,
         interval_ms,
         interval_deviation_ms,
