@@ -23,8 +23,10 @@ done
 [ -n "$up" ] || { echo "phoenix did not come up in 180 s; its log: $work/phoenix.log" >&2; exit 1; }
 OTEL_RESOURCE_ATTRIBUTES=openinference.project.name=otelsim \
   "$otelsim" "$@" --protocol http/protobuf --endpoint http://127.0.0.1:6006 >"$work/otelsim.log" 2>&1
-# Phoenix stores asynchronously: wait until the span count stops growing.
-python3 - "$work/spans.json" <<'PY'
+# Phoenix stores asynchronously: wait until it holds the EXPECT_SPANS spans the
+# caller counted in the same seeded run written to a file (on a busy machine that
+# can take a while; bounded at 180 s).
+python3 - "$work/spans.json" "${EXPECT_SPANS:?the number of spans the run sends}" <<'PY'
 import json, sys, time, urllib.request
 base = "http://127.0.0.1:6006/v1/projects/otelsim/spans?limit=1000"
 
@@ -39,16 +41,16 @@ def fetch():
         if not cursor:
             return spans
 
-last, spans = -1, []
-for _ in range(60):
+expected = int(sys.argv[2])
+spans = []
+for _ in range(180):
     try:
         spans = fetch()
     except Exception:
         # The project appears with the first stored span: 404 until then.
         spans = []
-    if spans and len(spans) == last:
+    if len(spans) >= expected:
         break
-    last = len(spans)
     time.sleep(1)
 json.dump(spans, open(sys.argv[1], "w"))
 PY

@@ -11,6 +11,7 @@ mod attrs;
 mod coverage;
 mod openinference;
 mod retrieval;
+mod span_names;
 
 pub use attrs::{
     attach_semconv_fill, declared_attrs, is_duration_key, owned_by_code, DeclaredAttr, Derived,
@@ -290,6 +291,7 @@ fn generate_part<R: Rng + ?Sized>(
     }
     b.goal = goal;
     b.instance(root, None, false);
+    span_names::apply(world, &mut b.spans);
     openinference::annotate(world, input, &mut b.spans);
     TraceRecord {
         trace_id,

@@ -31,7 +31,7 @@ fn the_llm_asks_for_the_tools_and_answers_from_their_results() {
     for trace in by_trace(&spans).values() {
         let mut llm: Vec<&Flat> = trace
             .iter()
-            .filter(|s| s.name == "vendor.llm.call")
+            .filter(|s| s.class == "vendor.llm.call")
             .collect();
         if llm.is_empty() {
             continue;
@@ -41,7 +41,7 @@ fn the_llm_asks_for_the_tools_and_answers_from_their_results() {
         let (ask, answer) = (llm[0], llm[1]);
         let tools: Vec<&Flat> = trace
             .iter()
-            .filter(|s| s.name == "vendor.mcp.tool.execute")
+            .filter(|s| s.class == "vendor.mcp.tool.execute")
             .collect();
         // The tools run between the two calls.
         assert!(tools
@@ -90,7 +90,7 @@ fn later_turns_carry_the_conversation_so_far() {
     let spans = spans("scenario --name new_claim_phone_multi_turn --count 1 --genai-profile otel");
     let mut asks: Vec<&Flat> = spans
         .iter()
-        .filter(|s| s.name == "vendor.llm.call")
+        .filter(|s| s.class == "vendor.llm.call")
         .filter(|s| s.attrs["gen_ai.response.finish_reasons"].contains("tool_call"))
         .collect();
     asks.sort_by_key(|s| s.start);
@@ -106,7 +106,7 @@ fn retrieval_carries_its_query_and_ranked_documents() {
     let spans = spans("scenario --name agent_turn_with_rag --count 30");
     let rag: Vec<&Flat> = spans
         .iter()
-        .filter(|s| s.name == "vendor.context.augment")
+        .filter(|s| s.class == "vendor.context.augment")
         .collect();
     assert!(!rag.is_empty());
     for s in rag {
@@ -137,9 +137,9 @@ fn after_a_failed_tool_the_answer_reads_the_error_and_does_not_claim_success() {
     for trace in by_trace(&spans).values() {
         let failed_call = trace
             .iter()
-            .any(|s| s.name == "vendor.mcp.tool.execute" && s.status == 2);
+            .any(|s| s.class == "vendor.mcp.tool.execute" && s.status == 2);
         let Some(answer) = trace.iter().find(|s| {
-            s.name == "vendor.llm.call"
+            s.class == "vendor.llm.call"
                 && s.attrs["gen_ai.response.finish_reasons"].contains("stop")
         }) else {
             continue;

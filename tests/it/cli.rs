@@ -50,7 +50,7 @@ fn global_flags_work_before_and_after_the_subcommand() {
     );
     let spans = spans_in(&a);
     assert!(
-        spans.iter().all(|s| s.name.starts_with("acme.")),
+        spans.iter().all(|s| s.class.starts_with("acme.")),
         "--vendor applied"
     );
     assert!(
@@ -220,7 +220,7 @@ fn vendor_prefix_is_coherent_on_every_span_and_attribute() {
             .env("VENDOR", "Acme"),
     );
     for s in &spans {
-        assert!(s.name.starts_with("acme."), "{}", s.name);
+        assert!(s.class.starts_with("acme."), "{}", s.class);
         for k in s.attrs.keys().chain(s.resource.keys()) {
             assert!(!k.starts_with("vendor."), "{} carries {k}", s.name);
         }
@@ -251,11 +251,11 @@ fn predecessor_files_load_and_new_claim_phone_runs() {
     );
     let roots = spans
         .iter()
-        .filter(|s| s.name == "gentoro.a2a.orchestrate")
+        .filter(|s| s.class == "gentoro.a2a.orchestrate")
         .count();
     assert_eq!(roots, 5, "repeat_count 5 from the predecessor's file");
     for s in &spans {
-        assert!(s.name.starts_with("gentoro."));
+        assert!(s.class.starts_with("gentoro."));
         assert!(s.attrs.keys().all(|k| !k.starts_with("vendor.")));
     }
     // With the default VENDOR the predecessor's gentoro.* names are rewritten, not mixed.
@@ -268,7 +268,7 @@ fn predecessor_files_load_and_new_claim_phone_runs() {
             .start_time(T0),
     );
     for s in &spans {
-        assert!(s.name.starts_with("vendor."), "{}", s.name);
+        assert!(s.class.starts_with("vendor."), "{}", s.class);
         assert!(
             s.attrs
                 .keys()

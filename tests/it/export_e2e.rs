@@ -85,13 +85,13 @@ fn new_claim_phone_over_grpc_has_the_workflow_tree() {
     assert_well_formed(&spans);
     let roots: Vec<&Flat> = spans
         .iter()
-        .filter(|s| s.name == "vendor.a2a.orchestrate")
+        .filter(|s| s.class == "vendor.a2a.orchestrate")
         .collect();
     assert_eq!(roots.len(), 5, "one data-plane turn per iteration");
     for root in roots {
         let kids: Vec<&str> = children_of(&spans, root)
             .iter()
-            .map(|s| s.name.as_str())
+            .map(|s| s.class.as_str())
             .collect();
         assert_eq!(
             kids,
@@ -107,11 +107,11 @@ fn new_claim_phone_over_grpc_has_the_workflow_tree() {
         );
         let tasks: Vec<&Flat> = children_of(&spans, root)
             .into_iter()
-            .filter(|s| s.name == "vendor.task.execute")
+            .filter(|s| s.class == "vendor.task.execute")
             .collect();
         let inner: Vec<String> = tasks
             .iter()
-            .map(|t| children_of(&spans, t)[0].name.clone())
+            .map(|t| children_of(&spans, t)[0].class.clone())
             .collect();
         assert_eq!(
             inner,
@@ -125,7 +125,7 @@ fn new_claim_phone_over_grpc_has_the_workflow_tree() {
         let mcp = children_of(&spans, tasks[2])[0];
         let attempts = children_of(&spans, mcp);
         assert_eq!(attempts.len(), 1);
-        assert_eq!(attempts[0].name, "vendor.mcp.tool.execute.attempt");
+        assert_eq!(attempts[0].class, "vendor.mcp.tool.execute.attempt");
         assert_eq!(
             attempts[0].attrs["vendor.mcp.tool.call.id"],
             mcp.attrs["vendor.mcp.tool.call.id"]
@@ -147,7 +147,7 @@ fn new_claim_phone_over_grpc_has_the_workflow_tree() {
         .map(|s| &s.attrs["vendor.session.id"])
         .collect();
     assert_eq!(sessions.len(), 5, "one session per iteration");
-    let names: HashSet<&str> = spans.iter().map(|s| s.name.as_str()).collect();
+    let names: HashSet<&str> = spans.iter().map(|s| s.class.as_str()).collect();
     assert!(
         names.contains("vendor.request.validation") && names.contains("vendor.response.validation")
     );
@@ -228,7 +228,7 @@ fn http_json_delivers_the_same_shape() {
     );
     assert!(out.contains("0 failed"), "{out}");
     assert_well_formed(&spans);
-    assert!(spans.iter().any(|s| s.name == "vendor.a2a.orchestrate"));
+    assert!(spans.iter().any(|s| s.class == "vendor.a2a.orchestrate"));
 }
 
 #[test]
@@ -242,7 +242,7 @@ fn multi_turn_session_shares_ids_across_traces() {
     assert_well_formed(&spans);
     let roots: Vec<&Flat> = spans
         .iter()
-        .filter(|s| s.name == "vendor.a2a.orchestrate")
+        .filter(|s| s.class == "vendor.a2a.orchestrate")
         .collect();
     assert!(roots.len() >= 3, "one trace per turn");
     let sessions: HashSet<&String> = spans
@@ -290,7 +290,7 @@ fn retry_attempts_fail_then_succeed_with_backoff() {
     assert_well_formed(&spans);
     let calls: Vec<&Flat> = spans
         .iter()
-        .filter(|s| s.name == "vendor.mcp.tool.execute")
+        .filter(|s| s.class == "vendor.mcp.tool.execute")
         .collect();
     assert!(!calls.is_empty());
     for call in calls {

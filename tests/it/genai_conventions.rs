@@ -365,7 +365,17 @@ fn check_span(s: &Span, p: &mut Problems) -> Release {
     let failed = s.status.as_ref().is_some_and(|st| st.code == 2);
     let Some(op) = text(&a, "gen_ai.operation.name") else {
         // An MCP request without a GenAI operation: the MCP client span.
-        if a.contains_key("mcp.method.name") {
+        if let Some(method) = text(&a, "mcp.method.name") {
+            // MCP conventions: `{mcp.method.name} {target}`, the tool for tools/call.
+            let want = match text(&a, "gen_ai.tool.name") {
+                Some(tool) => format!("{method} {tool}"),
+                None => method.to_string(),
+            };
+            if s.name != want {
+                p.add(format!("an MCP client span is not named `{want}`"), || {
+                    s.name.clone()
+                });
+            }
             if s.kind != CLIENT {
                 p.add("an MCP client span is not CLIENT", || s.name.clone());
             }
@@ -382,6 +392,22 @@ fn check_span(s: &Span, p: &mut Problems) -> Release {
             s.name.clone()
         });
         return newest;
+    }
+    // GenAI conventions: `{gen_ai.operation.name} {target}`.
+    let target = match op {
+        "chat" | "text_completion" | "generate_content" | "embeddings" => {
+            text(&a, "gen_ai.request.model")
+        }
+        "execute_tool" => text(&a, "gen_ai.tool.name"),
+        "invoke_agent" | "create_agent" => text(&a, "gen_ai.agent.name"),
+        "retrieval" => text(&a, "gen_ai.data_source.id"),
+        _ => None,
+    };
+    let want = target.map_or(op.to_string(), |t| format!("{op} {t}"));
+    if s.name != want {
+        p.add(format!("a {op} span is not named `{want}`"), || {
+            s.name.clone()
+        });
     }
     if !kinds_of(op).contains(&s.kind) {
         p.add(

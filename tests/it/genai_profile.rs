@@ -77,6 +77,15 @@ fn otel_adds_nothing_and_openinference_leaves_the_genai_operation_out() {
         .all(|s| s.attrs.contains_key("openinference.span.kind")
             && !s.attrs.contains_key("gen_ai.operation.name")
             && !s.attrs.contains_key("gen_ai.input.messages")));
+    // The conventions' span names belong to the conventions: without them every
+    // span keeps its step's name.
+    assert!(otel.iter().any(|s| s.name.starts_with("chat ")));
+    assert!(
+        oi.iter()
+            .all(|s| s.name == s.class && s.name.starts_with("vendor.")),
+        "{:?}",
+        oi.iter().find(|s| s.name != s.class).map(|s| &s.name)
+    );
 }
 
 #[test]

@@ -132,7 +132,7 @@ fn a_trace_crosses_three_services_and_the_sink_counts_spans_per_service() {
     assert_eq!(traces.len(), 1, "one trace");
     assert_eq!(d.spans.len(), 4);
     let service_of = |name: &str| {
-        let s = d.spans.iter().find(|s| s.name == name).expect(name);
+        let s = d.spans.iter().find(|s| s.class == name).expect(name);
         s.resource["service.name"].clone()
     };
     assert_eq!(service_of("vendor.a2a.orchestrate"), "api-gateway");
@@ -143,7 +143,7 @@ fn a_trace_crosses_three_services_and_the_sink_counts_spans_per_service() {
     let gateway = d
         .spans
         .iter()
-        .find(|s| s.name == "vendor.a2a.orchestrate")
+        .find(|s| s.class == "vendor.a2a.orchestrate")
         .unwrap();
     assert_eq!(gateway.resource["service.version"], "2.1.0");
     // Three resources in the one request that carried the trace.

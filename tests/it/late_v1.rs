@@ -78,7 +78,7 @@ fn allowed(data_plane: &[&'static str]) -> Vec<&'static str> {
 fn one<'a>(spans: &'a [Flat], name: &str) -> &'a Flat {
     let found: Vec<&Flat> = spans
         .iter()
-        .filter(|s| s.name == format!("vendor.{name}"))
+        .filter(|s| s.class == format!("vendor.{name}"))
         .collect();
     assert_eq!(found.len(), 1, "one {name} span expected");
     found[0]
@@ -87,7 +87,7 @@ fn one<'a>(spans: &'a [Flat], name: &str) -> &'a Flat {
 /// Checks one scenario's first iteration: span multiset and ERROR spans.
 fn check_shape(name: &str, spans: &[Flat], expected: &[&str], errors: &[&str]) {
     assert_eq!(
-        multiset(spans.iter().map(|s| s.name.as_str())),
+        multiset(spans.iter().map(|s| s.class.as_str())),
         multiset(expected.iter().copied()),
         "{name}: span names"
     );
@@ -96,7 +96,7 @@ fn check_shape(name: &str, spans: &[Flat], expected: &[&str], errors: &[&str]) {
             spans
                 .iter()
                 .filter(|s| s.status == 2)
-                .map(|s| s.name.as_str())
+                .map(|s| s.class.as_str())
         ),
         multiset(errors.iter().copied()),
         "{name}: ERROR spans"
@@ -315,7 +315,7 @@ fn higher_latency_runs_the_slow_profile_and_describes_its_condition() {
     let mean_attempt_ms = |spans: &[Flat]| {
         let d: Vec<f64> = spans
             .iter()
-            .filter(|s| s.name == "vendor.mcp.tool.execute.attempt")
+            .filter(|s| s.class == "vendor.mcp.tool.execute.attempt")
             .map(|s| (s.end - s.start) as f64 / 1e6)
             .collect();
         d.iter().sum::<f64>() / d.len() as f64
@@ -331,7 +331,7 @@ fn cycling_samples_takes_them_in_turn() {
     // The file holds the iterations in the order they were made.
     let llm: Vec<&Flat> = spans
         .iter()
-        .filter(|s| s.name == "vendor.llm.call")
+        .filter(|s| s.class == "vendor.llm.call")
         .collect();
     let firsts: Vec<bool> = llm
         .iter()
@@ -375,7 +375,7 @@ fn turns_with_their_own_steps_run_only_their_part_of_the_chain() {
     let tools = |t: &[Flat]| -> Vec<String> {
         let mut calls: Vec<&Flat> = t
             .iter()
-            .filter(|s| s.name == "vendor.mcp.tool.execute")
+            .filter(|s| s.class == "vendor.mcp.tool.execute")
             .collect();
         calls.sort_by_key(|s| s.start);
         calls
@@ -394,7 +394,7 @@ fn turns_with_their_own_steps_run_only_their_part_of_the_chain() {
     // Each turn's payloads are its own tools'.
     let attempt_results: Vec<String> = turns[1]
         .iter()
-        .filter(|s| s.name == "vendor.mcp.tool.execute.attempt")
+        .filter(|s| s.class == "vendor.mcp.tool.execute.attempt")
         .map(|s| s.attrs["gen_ai.tool.call.result"].clone())
         .collect();
     assert_eq!(attempt_results, [r#"{"confirmation_id": "EV-88-A1"}"#]);
@@ -412,7 +412,7 @@ fn a_recovered_retry_is_no_failure_of_the_turn() {
     check_shape("retry", &spans, &expected, &["mcp.tool.execute.attempt"]);
     for s in spans
         .iter()
-        .filter(|s| s.name == "vendor.mcp.tool.execute.attempt")
+        .filter(|s| s.class == "vendor.mcp.tool.execute.attempt")
     {
         assert!(s.attrs.contains_key("gen_ai.tool.call.arguments"));
     }

@@ -47,6 +47,10 @@ fn through_phoenix(args: &[&str]) -> Option<Vec<Value>> {
         return None;
     }
     let work = tempfile::tempdir().unwrap();
+    // The same seeded run written to a file says how many spans Phoenix must hold.
+    let file = work.path().join("expected.jsonl");
+    Otelsim::new().args(args).output_file(&file).run_ok();
+    let expected = spans_in(&file).len();
     let out = Command::new("timeout")
         .arg("600")
         .args(["unshare", "--net"])
@@ -55,6 +59,7 @@ fn through_phoenix(args: &[&str]) -> Option<Vec<Value>> {
         .arg(BIN)
         .arg(work.path())
         .args(args)
+        .env("EXPECT_SPANS", expected.to_string())
         .output()
         .expect("run scripts/phoenix-e2e.sh");
     let log = |f: &str| std::fs::read_to_string(work.path().join(f)).unwrap_or_default();
@@ -71,6 +76,7 @@ fn through_phoenix(args: &[&str]) -> Option<Vec<Value>> {
             .join("\n")
     );
     let spans: Vec<Value> = serde_json::from_str(&log("spans.json")).expect("spans.json");
+    assert_eq!(spans.len(), expected, "Phoenix stores every span sent");
     Some(spans)
 }
 
@@ -109,11 +115,14 @@ fn phoenix_shows_every_span_with_a_kind_and_every_trace_with_input_and_output() 
     // are steps under it.
     let mut tools_with_payloads = 0;
     for s in &spans {
-        let name = s["name"].as_str().unwrap_or("");
-        if name.ends_with(".attempt") || name.ends_with("tools.recommend") {
-            assert_ne!(s["span_kind"], "TOOL", "{name}");
+        // The step, not the name: tool spans carry the conventions' names.
+        let class = attr(s, "vendor.span.class")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if class.ends_with(".attempt") || class == "tools.recommend" {
+            assert_ne!(s["span_kind"], "TOOL", "{class}");
         }
-        if name.ends_with("mcp.tool.execute.attempt")
+        if class == "mcp.tool.execute.attempt"
             && attr(s, "gen_ai.tool.call.arguments").is_some()
             && attr(s, "gen_ai.tool.call.result").is_some()
         {

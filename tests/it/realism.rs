@@ -34,7 +34,7 @@ fn failed_names(trace: &[Flat]) -> HashSet<String> {
     trace
         .iter()
         .filter(|s| s.status == 2)
-        .map(|s| s.name.clone())
+        .map(|s| s.class.clone())
         .collect()
 }
 
@@ -81,7 +81,7 @@ fn four_xx_fails_exactly_one_attempt_and_propagates() {
         );
         let attempts: Vec<&Flat> = t
             .iter()
-            .filter(|s| s.name == "vendor.mcp.tool.execute.attempt")
+            .filter(|s| s.class == "vendor.mcp.tool.execute.attempt")
             .collect();
         assert_eq!(attempts.len(), 1, "client errors are not retried");
         let a = attempts[0];
@@ -110,7 +110,7 @@ fn wrong_division_uses_the_other_divisions_server_and_tool() {
     for (_, t) in run_goal(&dir, "wrong_div") {
         let call = t
             .iter()
-            .find(|s| s.name == "vendor.mcp.tool.execute")
+            .find(|s| s.class == "vendor.mcp.tool.execute")
             .unwrap();
         assert_eq!(call.attrs["vendor.mcp.server.uuid"], electronics);
         assert_ne!(call.attrs["vendor.mcp.server.uuid"], phone);
@@ -137,7 +137,7 @@ fn ungrounded_response_fails_compose_only() {
         );
         let compose = t
             .iter()
-            .find(|s| s.name == "vendor.response.compose")
+            .find(|s| s.class == "vendor.response.compose")
             .unwrap();
         assert_eq!(compose.attrs["error.type"], "unavailable");
         assert_eq!(compose.attrs["vendor.step.outcome"], "fail");
@@ -150,13 +150,13 @@ fn partial_workflow_drops_steps_and_fails_compose() {
     let dir = goal_scenarios();
     for (_, t) in run_goal(&dir, "partial_skip") {
         assert!(
-            !t.iter().any(|s| s.name == "vendor.tools.recommend"),
+            !t.iter().any(|s| s.class == "vendor.tools.recommend"),
             "step 2 (tools_recommend) skipped"
         );
-        assert!(t.iter().any(|s| s.name == "vendor.mcp.tool.execute"));
+        assert!(t.iter().any(|s| s.class == "vendor.mcp.tool.execute"));
         let compose = t
             .iter()
-            .find(|s| s.name == "vendor.response.compose")
+            .find(|s| s.class == "vendor.response.compose")
             .unwrap();
         assert_eq!(compose.attrs["vendor.step.outcome"], "fail");
         assert_eq!(
@@ -165,11 +165,11 @@ fn partial_workflow_drops_steps_and_fails_compose() {
         );
     }
     for (_, t) in run_goal(&dir, "partial_actual") {
-        let kinds: HashSet<&str> = t.iter().map(|s| s.name.as_str()).collect();
+        let kinds: HashSet<&str> = t.iter().map(|s| s.class.as_str()).collect();
         assert!(!kinds.contains("vendor.llm.call") && !kinds.contains("vendor.tools.recommend"));
         let compose = t
             .iter()
-            .find(|s| s.name == "vendor.response.compose")
+            .find(|s| s.class == "vendor.response.compose")
             .unwrap();
         assert_eq!(compose.status, 2);
         assert_eq!(compose.attrs["error.type"], "tool_error");
@@ -192,7 +192,7 @@ fn control_plane_scenarios_follow_their_templates() {
     let get = |sc: &str, name: &str| -> Vec<Flat> {
         by_scope[sc]
             .iter()
-            .filter(|s| s.name == name)
+            .filter(|s| s.class == name)
             .cloned()
             .collect()
     };
@@ -215,11 +215,11 @@ fn control_plane_scenarios_follow_their_templates() {
         assert_ne!(root.status, 2, "{sc}: an intentional block is not an error");
         assert!(!by_scope[sc]
             .iter()
-            .any(|s| s.name == "vendor.a2a.orchestrate"));
+            .any(|s| s.class == "vendor.a2a.orchestrate"));
     }
     let rl: HashSet<String> = by_scope["request_blocked_rate_limited"]
         .iter()
-        .map(|s| s.name.clone())
+        .map(|s| s.class.clone())
         .collect();
     assert_eq!(
         rl,
@@ -316,7 +316,7 @@ fn the_exception_of_policy_exception_overrides_the_template() {
     );
     let policies: Vec<&Flat> = spans
         .iter()
-        .filter(|s| s.name == "vendor.validation.policy")
+        .filter(|s| s.class == "vendor.validation.policy")
         .collect();
     assert_eq!(policies.len(), 3);
     for p in policies {
@@ -344,7 +344,7 @@ fn samples_come_from_the_scenario_and_cover_the_list() {
         .collect();
     assert!(expected.len() >= 5);
     let mut seen = HashSet::new();
-    for s in spans.iter().filter(|s| s.name == "vendor.llm.call") {
+    for s in spans.iter().filter(|s| s.class == "vendor.llm.call") {
         let msg: serde_json::Value =
             serde_json::from_str(&s.attrs["gen_ai.input.messages"]).unwrap();
         // The system instructions come first; the user's message is the last user one
@@ -399,7 +399,7 @@ fn the_predecessor_corpus_runs_end_to_end() {
     );
     let cp_spans = via_sink(base.cli("run --count 500 --interval 0 --tags=control-plane"));
     for s in spans.iter().chain(&cp_spans) {
-        assert!(s.name.starts_with("gentoro."), "{}", s.name);
+        assert!(s.class.starts_with("gentoro."), "{}", s.class);
         assert!(
             s.attrs
                 .keys()
@@ -409,7 +409,7 @@ fn the_predecessor_corpus_runs_end_to_end() {
             s.name
         );
     }
-    let cp_names: HashSet<&str> = cp_spans.iter().map(|s| s.name.as_str()).collect();
+    let cp_names: HashSet<&str> = cp_spans.iter().map(|s| s.class.as_str()).collect();
     for n in [
         "gentoro.request.validation",
         "gentoro.validation.payload",
@@ -424,7 +424,7 @@ fn the_predecessor_corpus_runs_end_to_end() {
     // The predecessor's fail-closed template: policy span ERROR with a PolicyEngineTimeout exception.
     assert!(cp_spans
         .iter()
-        .any(|s| s.name == "gentoro.validation.policy"
+        .any(|s| s.class == "gentoro.validation.policy"
             && s.status == 2
             && s.attrs["error.type"] == "timeout"));
 }
@@ -478,10 +478,10 @@ fn allowed_parts_are_linked_or_merged_into_one_trace() {
     assert_eq!(traces.len(), 2);
     for (_, t) in traces {
         let root = t.iter().find(|s| s.parent.is_empty()).unwrap();
-        assert_eq!(root.name, "vendor.request.validation");
+        assert_eq!(root.class, "vendor.request.validation");
         let orch = t
             .iter()
-            .find(|s| s.name == "vendor.a2a.orchestrate")
+            .find(|s| s.class == "vendor.a2a.orchestrate")
             .unwrap();
         assert_eq!(orch.parent, root.span_id);
         for s in &t {
@@ -517,7 +517,10 @@ fn review_regressions_in_goals_and_control_plane() {
             .seed(2)
             .start_time(T0),
     );
-    for call in spans.iter().filter(|s| s.name == "vendor.mcp.tool.execute") {
+    for call in spans
+        .iter()
+        .filter(|s| s.class == "vendor.mcp.tool.execute")
+    {
         assert_ne!(call.attrs["vendor.mcp.server.uuid"], electronics);
     }
 
@@ -526,7 +529,7 @@ fn review_regressions_in_goals_and_control_plane() {
         via_sink(Otelsim::new().cli("scenario --name request_error_policy_runtime --count 5"));
     for root in spans
         .iter()
-        .filter(|s| s.name == "vendor.request.validation")
+        .filter(|s| s.class == "vendor.request.validation")
     {
         assert_eq!(root.status, 2);
         assert_eq!(

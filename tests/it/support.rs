@@ -461,6 +461,10 @@ pub struct Flat {
     pub span_id: String,
     pub parent: String,
     pub name: String,
+    /// The span's class with its prefix (`vendor.llm.call`): the name every span had
+    /// before GenAI spans took the conventions' names (`chat gpt-4o`); tests that
+    /// look for a step of the scenario find it by this.
+    pub class: String,
     pub start: u64,
     pub end: u64,
     pub status: i32,
@@ -468,6 +472,40 @@ pub struct Flat {
     pub events: Vec<String>,
     pub resource: HashMap<String, String>,
     pub scope: String,
+}
+
+/// The first word of the span names the GenAI and MCP conventions give
+/// (`chat gpt-4o`, `execute_tool new_claim`, `tools/call new_claim`).
+pub const CONVENTION_OPERATIONS: [&str; 9] = [
+    "chat",
+    "text_completion",
+    "generate_content",
+    "embeddings",
+    "execute_tool",
+    "invoke_agent",
+    "create_agent",
+    "retrieval",
+    "tools/call",
+];
+
+/// Whether a span name is one the GenAI or MCP conventions write.
+pub fn is_convention_name(name: &str) -> bool {
+    CONVENTION_OPERATIONS.contains(&name.split(' ').next().unwrap_or_default())
+}
+
+/// A span's step name (see [`Flat::class`]): its name, or for a span named by the
+/// conventions the class it carries with the prefix of that attribute's key.
+fn class_of(name: &str, attrs: &[KeyValue]) -> String {
+    if !is_convention_name(name) {
+        return name.to_string();
+    }
+    attrs
+        .iter()
+        .find_map(|kv| {
+            let prefix = kv.key.strip_suffix("span.class")?;
+            Some(format!("{prefix}{}", value_text(kv)))
+        })
+        .unwrap_or_else(|| name.to_string())
 }
 
 pub fn value_text(kv: &KeyValue) -> String {
@@ -513,7 +551,9 @@ pub fn flatten(requests: &[ExportTraceServiceRequest]) -> Vec<Flat> {
                     .map(|s| s.name.clone())
                     .unwrap_or_default();
                 for s in &ss.spans {
+                    let class = class_of(&s.name, &s.attributes);
                     out.push(Flat {
+                        class,
                         request: i,
                         trace_id: hex::encode(&s.trace_id),
                         span_id: hex::encode(&s.span_id),

@@ -36,7 +36,7 @@ fn run(name: &str, count: u32) -> Vec<Flat> {
 fn names<'a>(spans: impl IntoIterator<Item = &'a Flat>) -> BTreeMap<String, usize> {
     let mut m = BTreeMap::new();
     for s in spans {
-        *m.entry(s.name.trim_start_matches("vendor.").to_string())
+        *m.entry(s.class.trim_start_matches("vendor.").to_string())
             .or_default() += 1;
     }
     m
@@ -49,7 +49,7 @@ fn expect(list: &[(&str, usize)]) -> BTreeMap<String, usize> {
 fn one<'a>(spans: &'a [Flat], name: &str) -> &'a Flat {
     let v: Vec<&Flat> = spans
         .iter()
-        .filter(|s| s.name == format!("vendor.{name}"))
+        .filter(|s| s.class == format!("vendor.{name}"))
         .collect();
     assert_eq!(v.len(), 1, "one {name}");
     v[0]
@@ -114,7 +114,7 @@ fn a_full_turn_is_one_trace_with_the_formats_lifecycle() {
     let a2a = one(&spans, "a2a.orchestrate");
     assert_eq!(parent_of(&spans, a2a).name, "vendor.request.validation");
     let rv = one(&spans, "response.validation");
-    assert_eq!(parent_of(&spans, rv).name, "vendor.a2a.orchestrate");
+    assert_eq!(parent_of(&spans, rv).class, "vendor.a2a.orchestrate");
     // Events exactly as written, on their targets; none on the planner; no generated ones.
     assert_eq!(
         one(&spans, "request.validation").events,
@@ -152,7 +152,7 @@ fn the_turns_llm_usage_tool_chain_and_payloads_land_on_their_spans() {
     assert_eq!(rec.attrs["vendor.mcp.tools.selected.count"], "2");
     let mut calls: Vec<&Flat> = spans
         .iter()
-        .filter(|s| s.name == "vendor.mcp.tool.execute")
+        .filter(|s| s.class == "vendor.mcp.tool.execute")
         .collect();
     calls.sort_by_key(|s| s.start);
     // Each step on its own server.
@@ -203,7 +203,7 @@ fn without_a_span_plan_the_turns_keys_decide_the_parts_and_spans_take_50_ms() {
     // The legacy list form with parallel servers.
     let mut calls: Vec<&Flat> = spans
         .iter()
-        .filter(|s| s.name == "vendor.mcp.tool.execute")
+        .filter(|s| s.class == "vendor.mcp.tool.execute")
         .collect();
     calls.sort_by_key(|s| s.start);
     assert_eq!(calls[1].attrs["gen_ai.tool.name"], "get_available_slots");
@@ -222,7 +222,7 @@ fn each_end_user_is_a_session_and_conditions_pick_the_profile() {
     for t in traces.values() {
         let a2a = t
             .iter()
-            .find(|s| s.name == "vendor.a2a.orchestrate")
+            .find(|s| s.class == "vendor.a2a.orchestrate")
             .unwrap();
         sessions
             .entry(a2a.attrs["vendor.session.id"].clone())
@@ -296,7 +296,7 @@ fn a_run_whose_clock_enters_the_schedule_window_switches_latency_profile() {
     // 2026-02-02T06:00:00Z is 07:00 in Berlin.
     let opens = 1_770_012_000u64 * 1_000_000_000;
     let (mut before, mut after) = (Vec::new(), Vec::new());
-    for s in spans.iter().filter(|s| s.name == "vendor.a2a.orchestrate") {
+    for s in spans.iter().filter(|s| s.class == "vendor.a2a.orchestrate") {
         let ms = (s.end - s.start) as f64 / 1e6;
         if s.end < opens {
             before.push(ms);
@@ -353,7 +353,7 @@ fn trace_interval_spaces_the_iterations_on_the_runs_clock() {
     // Each iteration ends at its slot on the run's clock.
     let mut ends: Vec<u64> = spans_in(&out)
         .iter()
-        .filter(|s| s.name == "vendor.request.validation")
+        .filter(|s| s.class == "vendor.request.validation")
         .map(|s| s.end)
         .collect();
     ends.sort_unstable();

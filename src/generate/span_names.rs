@@ -1,0 +1,66 @@
+//! Span names as the GenAI conventions write them: `{gen_ai.operation.name} {target}`,
+//! the target being the model of a chat, the tool of an execution, the agent
+//! invoked, the data source searched (`chat gpt-4o`, `execute_tool claims_create`,
+//! `invoke_agent claims-agent`, `retrieval policy-docs`); an MCP request as the MCP
+//! conventions write it, `{mcp.method.name} {tool}` (`tools/call new_claim`). UIs list spans by name;
+//! the scenario's own class stays in `<prefix>.span.class`. Spans without a GenAI
+//! operation keep their class name, and so does every span when the profile drops
+//! the GenAI conventions (`--genai-profile openinference`).
+
+use crate::model::AttrValue;
+use crate::plan::World;
+use crate::record::{Key, SpanRecord};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Names built so far, per (operation, target): the targets come from the
+/// configuration (models, tools, agents, data sources), so the set is small and a
+/// span reuses its name instead of formatting it. Bounded in case a run's targets
+/// are not.
+const MAX_CACHED: usize = 4096;
+
+thread_local! {
+    static NAMES: RefCell<HashMap<(Key, Key), Key>> = RefCell::new(HashMap::new());
+}
+
+/// Renames the trace's GenAI spans after their operation and target.
+pub(super) fn apply(world: &World, spans: &mut [SpanRecord]) {
+    if !world.genai_profile.otel() {
+        return;
+    }
+    let k = &world.keys;
+    for s in spans.iter_mut() {
+        let op = match (s.attr(&k.op_name), s.attr(&k.mcp_method)) {
+            (Some(AttrValue::Str(op)), _) | (None, Some(AttrValue::Str(op))) => op,
+            _ => continue,
+        };
+        let target_key = match &**op {
+            "chat" | "text_completion" | "generate_content" | "embeddings" => &k.request_model,
+            "execute_tool" | "tools/call" => &k.tool_name,
+            "invoke_agent" | "create_agent" => &k.agent_name,
+            "retrieval" => "gen_ai.data_source.id",
+            _ => continue,
+        };
+        let name = match s.attr(target_key) {
+            Some(AttrValue::Str(target)) if !target.is_empty() => named(op, target),
+            _ => op.clone(),
+        };
+        s.name = name;
+    }
+}
+
+/// `"{op} {target}"`, from the cache when it was built before.
+fn named(op: &Key, target: &Key) -> Key {
+    NAMES.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if let Some(n) = cache.get(&(op.clone(), target.clone())) {
+            return n.clone();
+        }
+        let n: Key = Arc::from(format!("{op} {target}"));
+        if cache.len() < MAX_CACHED {
+            cache.insert((op.clone(), target.clone()), n.clone());
+        }
+        n
+    })
+}
