@@ -7,13 +7,16 @@ PYTHON       ?= python3
 VENV         ?= .venv
 ROTEL_VERSION = 0.0.1a15
 PHOENIX_VERSION = 20.26.0
+MLFLOW_VERSION = 3.17.2
+# MLflow pins its own dependencies; a venv of its own keeps them apart from Phoenix's.
+MLFLOW_VENV  ?= .venv-mlflow
 # docker, or podman (`make jaeger-up CONTAINER_CMD=podman`).
 CONTAINER_CMD ?= docker
 # Where `make install` puts bin/otelsim; empty means cargo's default, ~/.cargo/bin.
 PREFIX       ?=
 OTELSIM      ?= $(or $(CARGO_TARGET_DIR),target)/release/otelsim
 
-.PHONY: all build release install demo test lint rotel phoenix verify-pipeline jaeger-up jaeger-down jaeger-ui clean
+.PHONY: all build release install demo test lint rotel phoenix mlflow verify-pipeline jaeger-up jaeger-down jaeger-ui clean
 
 all: build
 
@@ -44,10 +47,11 @@ demo: install
 ## cores, the release test build took 560 s against 354 s (it ran golden, property
 ## and cli tests in 10 s instead of 60 s: not enough to pay for it), and the dev
 ## profile keeps overflow checks on in tests.
-test: rotel phoenix
+test: rotel phoenix mlflow
 	@echo "== make test: building the tests (dev profile) and running them all"
 	OTELSIM_ROTEL="$$(ls $(VENV)/lib/python3*/site-packages/rotel/rotel-agent | head -n1)" \
 	OTELSIM_REQUIRE_ROTEL=1 OTELSIM_PHOENIX="$(VENV)/bin/phoenix" OTELSIM_REQUIRE_PHOENIX=1 \
+	OTELSIM_MLFLOW="$(MLFLOW_VENV)/bin" OTELSIM_REQUIRE_MLFLOW=1 \
 	$(CARGO) test --locked --all-targets
 
 ## verify-pipeline: otelsim → rotel → otelsim sink at 10,000 spans/s for 60 s, then otelsim verify.
@@ -69,6 +73,13 @@ rotel:
 phoenix:
 	@if [ ! -x $(VENV)/bin/phoenix ]; then \
 		$(PYTHON) -m venv $(VENV) && $(VENV)/bin/pip install --quiet arize-phoenix==$(PHOENIX_VERSION); \
+	fi
+
+## mlflow: MLflow's tracking server, the second LLM-observability UI of the rendering
+## tests (in a venv of its own: about 850 MB, a few minutes to install).
+mlflow:
+	@if [ ! -x $(MLFLOW_VENV)/bin/mlflow ]; then \
+		$(PYTHON) -m venv $(MLFLOW_VENV) && $(MLFLOW_VENV)/bin/pip install --quiet mlflow==$(MLFLOW_VERSION); \
 	fi
 
 ## jaeger-up / jaeger-down / jaeger-ui: Jaeger all-in-one (UI :16686, OTLP :4317/:4318)

@@ -853,6 +853,18 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
         }
     }
 
+    /// A failed attempt of a call whose result is only config.yaml's sample of a
+    /// success answers with its error instead.
+    pub(super) fn failed_attempt_result(&mut self, idx: usize, node: &Node, error_type: &Key) {
+        if let Some(r) = node
+            .tool_payload
+            .as_ref()
+            .and_then(|p| tool_result(p, Some(error_type)))
+        {
+            self.spans[idx].set_attr(self.world.keys.tool_call_result.clone(), r);
+        }
+    }
+
     /// The conversation event of a control-plane root (late-v1 files): what the user
     /// sent, or what the agent answered, with its redacted form when redaction applies.
     pub(super) fn content_event(&mut self, idx: usize, node: &Node) {
@@ -1178,6 +1190,17 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
             Role::McpExecute => {
                 set.push((k.step_outcome.clone(), outcome));
                 self.tool_call_attrs(o, &mut set);
+                // The execution carries the call's payloads as the conventions place
+                // them (UIs show a tool's parameters and output from this span); each
+                // attempt repeats them for the request it made.
+                if let Some(p) = &node.tool_payload {
+                    if let Some(a) = &p.arguments {
+                        set.push((k.tool_call_arguments.clone(), a.clone()));
+                    }
+                    if let Some(r) = tool_result(p, o.failed) {
+                        set.push((k.tool_call_result.clone(), r));
+                    }
+                }
             }
             Role::McpAttempt | Role::ControlPlane | Role::Generic => {}
         }
@@ -1512,6 +1535,18 @@ fn exception_message(error_type: &str) -> &'static str {
         "protocol_error" => "malformed response from upstream",
         "capability_resolution_error" => "no MCP tool capability could be resolved",
         _ => "operation failed",
+    }
+}
+
+/// A tool call's `gen_ai.tool.call.result`: what the scenario wrote, or config.yaml's
+/// sample of a success; a failed call with only the sample answers with its error
+/// (the shape the agent loop's tool message gives it).
+fn tool_result(p: &crate::plan::ToolPayload, failed: Option<&Key>) -> Option<AttrValue> {
+    match failed {
+        Some(t) if p.result_is_sample && p.result.is_some() => Some(AttrValue::Str(Arc::from(
+            serde_json::json!({"error": {"type": &**t}}).to_string(),
+        ))),
+        _ => p.result.clone(),
     }
 }
 

@@ -419,19 +419,33 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
         let first = self.spans.len();
         let idx = self.new_span(node.name.clone(), node.kind, parent, node);
         let span_id = self.spans[idx].span_id;
-        let injected = self.injection(node);
-        let own_fail = injected.step_error.is_some()
-            || forced_fail
-            || (node.error.rate > 0.0 && self.rng.random_bool(node.error.rate.min(1.0)));
+        let mut injected = self.injection(node);
+        let drawn_fail = node.error.rate > 0.0 && self.rng.random_bool(node.error.rate.min(1.0));
+        let own_fail = injected.step_error.is_some() || forced_fail || drawn_fail;
         let forced_type = if forced_fail {
             self.forced_type.take()
         } else {
             None
         };
-        let own_type = match injected.step_error.clone().or(forced_type) {
+        let mut own_type = match injected.step_error.clone().or(forced_type) {
             Some(t) => Some(t),
             None => own_fail.then(|| as_key(node.error.types.sample(self.rng))),
         };
+        // A tool call fails through its requests: the step's own drawn failure is its
+        // attempts' (each answers with the error), not a call failing around
+        // requests that succeeded.
+        if let (Some(retry), Some(t)) = (&node.retry, &own_type) {
+            let drawn_only = drawn_fail && !forced_fail && injected.step_error.is_none();
+            if node.role == Role::McpExecute && drawn_only && injected.attempt.is_none() {
+                injected.attempt = Some(ForcedAttempt {
+                    error_type: t.clone(),
+                    latency_ms: retry.attempt_latency.sample(self.rng),
+                    http_status: None,
+                    exception: None,
+                });
+                own_type = None;
+            }
+        }
         let sampled = ms_ns(node.latency.sample(self.rng));
         let mcp_call_id: Option<String> = if node.role == Role::McpExecute {
             Some(self.mcp_call_id(node))
@@ -679,6 +693,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
             if !success {
                 let exc = forced.and_then(|f| f.exception.as_ref());
                 self.mark_failed(idx, node, &error_type, exc);
+                self.failed_attempt_result(idx, node, &error_type);
             }
             let ctx = FillCtx {
                 failed: (!success).then_some(&error_type),

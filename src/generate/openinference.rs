@@ -63,6 +63,7 @@ pub struct OiKeys {
     user: Key,
     session: Key,
     text: AttrValue,
+    json: AttrValue,
     kinds: [AttrValue; 7],
 }
 
@@ -78,6 +79,7 @@ impl Default for OiKeys {
             user: k("user.id"),
             session: k("session.id"),
             text: AttrValue::str("text/plain"),
+            json: AttrValue::str("application/json"),
             kinds: [
                 "AGENT",
                 "LLM",
@@ -125,11 +127,29 @@ pub(super) fn annotate(world: &World, input: &RequestInput<'_>, spans: &mut [Spa
         .map(|s| (AttrValue::Str(s.user_input.clone()), s.answer.clone()));
     for s in spans.iter_mut() {
         let role = Role::of(s.class);
+        if !profile.otel() {
+            s.remove_attr(&k.op_name);
+            s.remove_attr(&k.input_messages);
+            s.remove_attr(&k.output_messages);
+        }
         s.set_attr(oi.kind.clone(), oi.kinds[kind_of(role)].clone());
         let root = s.parent_span_id.is_none();
         if root || role == Role::Orchestrate {
             s.set_attr(oi.user.clone(), AttrValue::Str(input.enduser_id.clone()));
             s.set_attr(oi.session.clone(), AttrValue::Str(input.session_id.clone()));
+        }
+        if role == Role::McpExecute {
+            // A tool's input and output are its call's arguments and result.
+            for (from, to, mime) in [
+                (&k.tool_call_arguments, &oi.input, &oi.input_mime),
+                (&k.tool_call_result, &oi.output, &oi.output_mime),
+            ] {
+                if let Some(v) = s.attr(from).cloned() {
+                    s.set_attr(to.clone(), v);
+                    s.set_attr(mime.clone(), oi.json.clone());
+                }
+            }
+            continue;
         }
         let Some((user, answer)) = &texts else {
             continue;
@@ -152,11 +172,6 @@ pub(super) fn annotate(world: &World, input: &RequestInput<'_>, spans: &mut [Spa
                 s.set_attr(oi.output.clone(), out);
                 s.set_attr(oi.output_mime.clone(), oi.text.clone());
             }
-        }
-        if !profile.otel() {
-            s.remove_attr(&k.op_name);
-            s.remove_attr(&k.input_messages);
-            s.remove_attr(&k.output_messages);
         }
     }
 }

@@ -159,7 +159,9 @@ impl<'a> Compiler<'a> {
                 }
                 "data_plane" => {
                     let root = if let Some(step) = &s.root {
-                        Some(self.step(step, server, None, d))
+                        let mut root = self.step(step, server, None, d);
+                        self.explicit_tool_payloads(&mut root, s);
+                        Some(root)
                     } else {
                         workflow
                             .as_ref()
@@ -876,6 +878,19 @@ impl<'a> Compiler<'a> {
         }
     }
 
+    /// The payloads of every tool call in an explicit `root:` tree: the scenario's,
+    /// else the config's samples of the tool, as a workflow's tool calls get them.
+    fn explicit_tool_payloads(&self, n: &mut Node, s: &ScenarioDef) {
+        if n.role == Role::McpExecute && n.tool_payload.is_none() {
+            if let Some(t) = &n.tool {
+                n.tool_payload = self.tool_payload(s, &t.name);
+            }
+        }
+        for c in &mut n.children {
+            self.explicit_tool_payloads(c, s);
+        }
+    }
+
     /// `context.tool_call_arguments` / `tool_call_results` for `tool`, rendered.
     fn tool_payload(&self, s: &ScenarioDef, tool: &str) -> Option<ToolPayload> {
         let render = |map: &[(String, crate::yaml::Node)]| {
@@ -893,11 +908,12 @@ impl<'a> Compiler<'a> {
                 payload_text(&node, &s.redaction)
             })
         };
+        let own_result = render(&s.context.tool_call_results);
         let p = ToolPayload {
             arguments: render(&s.context.tool_call_arguments)
                 .or_else(|| sample(contract.and_then(|c| c.arguments.as_ref()))),
-            result: render(&s.context.tool_call_results)
-                .or_else(|| sample(contract.and_then(|c| c.result.as_ref()))),
+            result_is_sample: own_result.is_none(),
+            result: own_result.or_else(|| sample(contract.and_then(|c| c.result.as_ref()))),
         };
         (p.arguments.is_some() || p.result.is_some()).then_some(p)
     }

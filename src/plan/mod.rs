@@ -409,6 +409,9 @@ pub struct ToolPayload {
     pub arguments: Option<AttrValue>,
     /// `gen_ai.tool.call.result`.
     pub result: Option<AttrValue>,
+    /// The result is config.yaml's sample of a successful call, not one the scenario
+    /// wrote: a failed call answers with its error instead.
+    pub result_is_sample: bool,
 }
 
 /// What a simulation goal (or `error_pattern`) does to the span it targets.

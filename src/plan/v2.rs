@@ -533,6 +533,7 @@ impl Compiler<'_> {
                 mcp.tool_payload = Some(ToolPayload {
                     arguments: render(&t.arguments, contract.and_then(|c| c.arguments.as_ref())),
                     result: render(&t.results, contract.and_then(|c| c.result.as_ref())),
+                    result_is_sample: !t.results.iter().any(|(n, _)| *n == *tool.name),
                 });
                 a2a.children.push(task(mcp, "tool_execution"));
             }

@@ -158,3 +158,40 @@ fn after_a_failed_tool_the_answer_reads_the_error_and_does_not_claim_success() {
     }
     assert_eq!(answers, 3);
 }
+
+#[test]
+fn every_tool_execution_shows_its_arguments_and_result_and_a_failed_request_its_error() {
+    let spans = spans("run --count 300 --interval 0");
+    let calls: Vec<&Flat> = spans
+        .iter()
+        .filter(|s| s.class == "vendor.mcp.tool.execute")
+        .collect();
+    assert!(calls.len() > 50, "{} tool calls", calls.len());
+    for c in &calls {
+        // What a UI shows as the tool's parameters and output.
+        assert_eq!(c.attrs["openinference.span.kind"], "TOOL");
+        json(c, "gen_ai.tool.call.arguments");
+        assert_eq!(
+            c.attrs["input.value"],
+            c.attrs["gen_ai.tool.call.arguments"]
+        );
+        assert_eq!(c.attrs["output.value"], c.attrs["gen_ai.tool.call.result"]);
+        assert_eq!(c.attrs["input.mime_type"], "application/json");
+        let result = json(c, "gen_ai.tool.call.result");
+        assert_eq!(
+            c.status == 2,
+            result.get("error").is_some(),
+            "a call's result is its error exactly when it failed: {}",
+            c.attrs["gen_ai.tool.call.result"]
+        );
+    }
+    let failed: Vec<&Flat> = spans
+        .iter()
+        .filter(|s| s.class == "vendor.mcp.tool.execute.attempt" && s.status == 2)
+        .collect();
+    assert!(!failed.is_empty(), "the mix retries some tool requests");
+    for a in failed {
+        let result = json(a, "gen_ai.tool.call.result");
+        assert_eq!(result["error"]["type"], a.attrs["error.type"].as_str());
+    }
+}

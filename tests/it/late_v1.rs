@@ -127,10 +127,11 @@ fn happy_path_carries_payloads_messages_and_conversation_events() {
         attempt.attrs["gen_ai.tool.call.result"],
         r#"{"claim_id": "PC-4411", "status": "opened", "coverage": {"type": "accidental_damage", "deductible": 50}}"#
     );
-    // The parent call carries no payload.
-    assert!(!one(&spans, "mcp.tool.execute")
-        .attrs
-        .contains_key("gen_ai.tool.call.arguments"));
+    // The call (the execute_tool span a UI shows) carries the same payloads.
+    let call = one(&spans, "mcp.tool.execute");
+    for k in ["gen_ai.tool.call.arguments", "gen_ai.tool.call.result"] {
+        assert_eq!(call.attrs[k], attempt.attrs[k], "{k}");
+    }
     let llm = one(&spans, "llm.call");
     let input: serde_json::Value =
         serde_json::from_str(&llm.attrs["gen_ai.input.messages"]).unwrap();
