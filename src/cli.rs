@@ -101,7 +101,9 @@ pub struct ExportArgs {
     #[arg(long)]
     pub gzip: bool,
     /// Where the telemetry goes: `otlp` sends to the endpoint [default], `otlp-json:PATH` writes
-    /// OTLP/JSON lines to PATH. Repeatable: every output gets the same records
+    /// OTLP/JSON lines to PATH, `agent-trace[:DIR]` agent event logs (a folder per session),
+    /// `events-jsonl:PATH` minimal instability events. Repeatable: every output gets the same
+    /// records
     #[arg(long = "output", value_name = "KIND[:PATH]")]
     pub outputs: Vec<String>,
     /// Write OTLP/JSON lines (one export request per line) to this file instead of sending;

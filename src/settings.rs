@@ -67,11 +67,16 @@ pub enum OutputKind {
     Otlp,
     /// OTLP/JSON lines, one export request per line, to a file.
     OtlpJson,
+    /// Agent event logs: a folder per session with `metadata.json` and `events.jsonl`
+    /// (the path is config `agent_trace.trace_dir` when none is given).
+    AgentTrace,
+    /// Minimal instability events, one JSON object per span, to a file.
+    EventsJsonl,
 }
 
 /// Said after every `--output` error.
 const OUTPUT_KINDS: &str =
-    "valid kinds: otlp (send to the endpoint), otlp-json:PATH (OTLP/JSON lines to PATH)";
+    "valid kinds: otlp (send to the endpoint), otlp-json:PATH (OTLP/JSON lines to PATH), agent-trace[:DIR] (agent event logs, a folder per session), events-jsonl:PATH (minimal instability events)";
 
 impl OutputSpec {
     /// Send to the endpoint: the default output.
@@ -96,6 +101,8 @@ impl fmt::Display for OutputKind {
         f.write_str(match self {
             OutputKind::Otlp => "otlp",
             OutputKind::OtlpJson => "otlp-json",
+            OutputKind::AgentTrace => "agent-trace",
+            OutputKind::EventsJsonl => "events-jsonl",
         })
     }
 }
@@ -126,6 +133,20 @@ impl std::str::FromStr for OutputSpec {
             )),
             ("otlp-json", Some(p)) if !p.is_empty() => Ok(OutputSpec::otlp_json(p)),
             ("otlp-json", _) => Err(format!("otlp-json needs a path; {OUTPUT_KINDS}")),
+            ("agent-trace", Some(p)) if !p.is_empty() => Ok(OutputSpec {
+                kind: OutputKind::AgentTrace,
+                path: Some(p.into()),
+            }),
+            // The folder comes from config `agent_trace.trace_dir`.
+            ("agent-trace", _) => Ok(OutputSpec {
+                kind: OutputKind::AgentTrace,
+                path: None,
+            }),
+            ("events-jsonl", Some(p)) if !p.is_empty() => Ok(OutputSpec {
+                kind: OutputKind::EventsJsonl,
+                path: Some(p.into()),
+            }),
+            ("events-jsonl", _) => Err(format!("events-jsonl needs a path; {OUTPUT_KINDS}")),
             (other, _) => Err(format!("unknown kind `{other}`; {OUTPUT_KINDS}")),
         }
     }

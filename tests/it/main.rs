@@ -4,6 +4,7 @@
 //! one test with its path, e.g. `cargo test --test it cli::bench_`.
 
 mod agent_loop;
+mod agent_trace;
 mod alloc;
 mod support;
 
