@@ -110,6 +110,10 @@ pub struct ExportArgs {
     /// the same as --output otlp-json:PATH
     #[arg(long, value_name = "PATH")]
     pub output_file: Option<PathBuf>,
+    /// With --output events-jsonl: write the ground truth of the instability sessions
+    /// (each session's true outcome and injected episodes) as JSON lines here
+    #[arg(long, value_name = "PATH")]
+    pub labels: Option<PathBuf>,
     /// How long a failing endpoint is retried before the run stops with exit 3 [default: 15s]
     #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub retry_budget: Option<std::time::Duration>,
@@ -280,6 +284,8 @@ pub struct GlobalArgs {
     pub outputs: Vec<String>,
     /// `--output-file`.
     pub output_file: Option<PathBuf>,
+    /// `--labels`: ground truth of the instability sessions (with `events-jsonl`).
+    pub labels: Option<PathBuf>,
     /// `--semconv`, else `SEMCONV`.
     pub semconv: Option<PathBuf>,
     /// `--config`, else `OTELSIM_CONFIG`.
@@ -365,6 +371,7 @@ impl SharedArgs {
             gzip: b.gzip || e.gzip,
             outputs: joined(&b.outputs, &e.outputs),
             output_file: e.output_file.clone().or_else(|| b.output_file.clone()),
+            labels: e.labels.clone().or_else(|| b.labels.clone()),
             retry_budget: e.retry_budget.or(b.retry_budget),
             request_timeout: e.request_timeout.or(b.request_timeout),
             wait_for_endpoint: e.wait_for_endpoint.or(b.wait_for_endpoint),
@@ -439,6 +446,7 @@ impl SharedArgs {
                 ("--gzip", e.gzip),
                 ("--output", !e.outputs.is_empty()),
                 ("--output-file", e.output_file.is_some()),
+                ("--labels", e.labels.is_some()),
                 ("--retry-budget", e.retry_budget.is_some()),
                 ("--request-timeout", e.request_timeout.is_some()),
                 ("--wait-for-endpoint", e.wait_for_endpoint.is_some()),

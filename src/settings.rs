@@ -21,6 +21,8 @@ pub struct Settings {
     pub outputs: Vec<OutputSpec>,
     /// The path of `--output-file` (also in `outputs`), so messages name the flag as given.
     pub output_file_flag: Option<PathBuf>,
+    /// `--labels`: where the events-jsonl writer puts the ground truth of its sessions.
+    pub labels: Option<PathBuf>,
     /// How the OTLP output sends (the first file output, if any, as its `output_file`).
     pub export: ExportConfig,
     /// Attribute and span-name prefix (`--vendor` / `VENDOR`, default `vendor`), lower-cased.
@@ -496,6 +498,7 @@ impl Settings {
             },
             outputs,
             output_file_flag: g.output_file.clone(),
+            labels: g.labels.clone(),
             export: ExportConfig {
                 endpoint,
                 protocol,

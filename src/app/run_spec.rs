@@ -449,6 +449,13 @@ fn session_outputs(
             path: Some(PathBuf::from(&cfg.trace_dir)),
         });
     }
+    let events = outputs.iter().any(|o| o.kind == OutputKind::EventsJsonl);
+    if let (Some(labels), false) = (&run.settings.labels, events) {
+        return Err(Failure::input(format!(
+            "--labels {} writes the ground truth of --output events-jsonl:PATH; add that output",
+            labels.display()
+        )));
+    }
     let whole = |k| matches!(k, OutputKind::AgentTrace | OutputKind::EventsJsonl);
     if let Some(o) = outputs.iter().find(|o| whole(o.kind)) {
         if run.spec.timing == Timing::Realtime {
@@ -462,6 +469,19 @@ fn session_outputs(
 
 /// An output file (or folder) that cannot be written is a usage problem, not an export failure.
 fn check_output_files(s: &Settings) -> Result<(), Failure> {
+    if let Some(p) = &s.labels {
+        if let Err(e) = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(p)
+        {
+            return Err(Failure::input(format!(
+                "cannot write --labels {}: {e}",
+                p.display()
+            )));
+        }
+    }
     for o in &s.outputs {
         let Some(p) = &o.path else { continue };
         if o.kind == crate::settings::OutputKind::AgentTrace {

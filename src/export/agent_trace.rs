@@ -227,7 +227,7 @@ fn write_session(folder: &Path, s: &SessionView) -> std::io::Result<()> {
     write_file(&folder.join("metadata.json"), &meta)?;
     let mut lines = Vec::with_capacity(s.events.len() * 256);
     for e in &s.events {
-        serde_json::to_writer(&mut lines, e)?;
+        lines.extend_from_slice(e.as_bytes());
         lines.push(b'\n');
     }
     write_file(&folder.join("events.jsonl"), &lines)
@@ -304,8 +304,8 @@ pub fn ms(ns: u64) -> f64 {
 
 /// A session's events and metadata, ready to write.
 pub struct SessionView {
-    /// `events.jsonl`, one event per item, in time order.
-    pub events: Vec<Value>,
+    /// `events.jsonl`, one event per line, in time order.
+    pub events: Vec<String>,
     /// `metadata.json`.
     pub metadata: Value,
 }
@@ -418,7 +418,7 @@ pub fn derive_session(id: &str, traces: &[TraceRecord], opts: &AgentTraceOptions
         data,
     ));
     events.sort_by_key(|e| (e.at, e.order));
-    let rendered: Vec<Value> = events.into_iter().map(|e| render(e, id, opts)).collect();
+    let rendered: Vec<String> = events.into_iter().map(|e| render(e, id, opts)).collect();
     let metadata = json!({
         "session_id": id,
         "run_id": opts.run_id,
@@ -457,21 +457,22 @@ fn ev(
     }
 }
 
-/// The seed's event shape; strings in `data` cut at `max_content_length`.
-fn render(e: Ev, session: &str, opts: &AgentTraceOptions) -> Value {
+/// The seed's event shape, in its field order; strings in `data` cut at `max_content_length`.
+fn render(e: Ev, session: &str, opts: &AgentTraceOptions) -> String {
     let mut data = Value::Object(e.data);
     clip(&mut data, opts.max_content_length);
-    let mut out = Map::new();
-    out.insert("timestamp".into(), json!(iso_ms(e.at)));
-    out.insert("event_type".into(), json!(e.event_type));
-    out.insert("session_id".into(), json!(session));
-    out.insert("run_id".into(), json!(opts.run_id));
-    out.insert("turn".into(), json!(e.turn));
+    let mut fields = vec![
+        ("timestamp", json!(iso_ms(e.at))),
+        ("event_type", json!(e.event_type)),
+        ("session_id", json!(session)),
+        ("run_id", json!(opts.run_id)),
+        ("turn", json!(e.turn)),
+    ];
     if let Some(d) = e.duration_ns {
-        out.insert("duration_ms".into(), json!(ms(d)));
+        fields.push(("duration_ms", json!(ms(d))));
     }
-    out.insert("data".into(), data);
-    Value::Object(out)
+    fields.push(("data", data));
+    super::events_jsonl::ordered(&fields)
 }
 
 /// Cuts every string in `v` to `max` characters.

@@ -9,6 +9,7 @@
 
 mod agent_trace;
 mod counters;
+mod events_jsonl;
 mod otlp;
 mod probe;
 mod secrets;
@@ -18,6 +19,7 @@ pub use agent_trace::{AgentTraceOptions, AgentTraceWriter};
 pub use counters::{
     AckLog, Counters, CountersSnapshot, SignalCounters, SignalSnapshot, TraceDigest,
 };
+pub use events_jsonl::{EventsJsonlOptions, EventsJsonlWriter};
 pub use otlp::OtlpWriter;
 pub use secrets::{redact_item, redact_url, Secrets, REDACTED};
 pub use transport::{check_endpoint, check_headers, endpoint_url, http_signal_url};

@@ -337,6 +337,8 @@ pub struct ScenarioDef {
     pub root: Option<StepDef>,
     /// What a v2 file says beyond the common fields (its end users and their turns).
     pub v2: Option<Box<crate::model::v2::V2Scenario>>,
+    /// `instability:`: sessions that drift, correct and recover (the instability pack).
+    pub instability: Option<crate::model::instability::InstabilityDef>,
 }
 
 impl ScenarioDef {
@@ -378,6 +380,7 @@ impl ScenarioDef {
             format: Format::V1,
             root: None,
             v2: None,
+            instability: None,
         }
     }
 }

@@ -132,6 +132,12 @@ impl<'a> Compiler<'a> {
                 .unwrap_or_default(),
             _ => vec!["data_plane".into()],
         };
+        // An instability scenario lays out its own sessions (generate::instability).
+        let flow = if s.instability.is_some() {
+            Vec::new()
+        } else {
+            flow
+        };
         for part in &flow {
             match part.as_str() {
                 "incoming_validation" => {
@@ -192,7 +198,7 @@ impl<'a> Compiler<'a> {
                 return None;
             }
         }
-        if parts.is_empty() {
+        if parts.is_empty() && s.instability.is_none() {
             d.error(Pos::default(), "", format!("scenario `{}` produces no trace (no root, workflow or control-plane template resolved)", s.name));
             return None;
         }
@@ -267,6 +273,7 @@ impl<'a> Compiler<'a> {
             cycle_samples: s.cycle_samples,
             windows: Vec::new(),
             semconv_fill: true,
+            instability: s.instability.clone().map(Arc::new),
         })
     }
 

@@ -138,6 +138,7 @@ impl Compiler<'_> {
                 })
                 .collect(),
             semconv_fill: false,
+            instability: None,
         })
     }
 

@@ -7,8 +7,8 @@ use super::worker::{self, MetricsState, Shared, WorkerResult};
 use crate::encode::Resources;
 use crate::engine_sdk::{SdkEngine, SdkStats};
 use crate::export::{
-    AckLog, AgentTraceOptions, AgentTraceWriter, CountersSnapshot, ExportConfig, OutputReport,
-    Outputs, SpanSink, TraceDigest,
+    AckLog, AgentTraceOptions, AgentTraceWriter, CountersSnapshot, EventsJsonlOptions,
+    EventsJsonlWriter, ExportConfig, OutputReport, Outputs, SpanSink, TraceDigest,
 };
 use crate::metrics::{Aggregator, MetricsPlan};
 use crate::model::AttrValue;
@@ -352,6 +352,13 @@ fn session_writers(
                 include_messages: cfg.include_messages,
                 include_thinking: cfg.include_thinking,
                 max_content_length: usize::try_from(cfg.max_content_length).unwrap_or(usize::MAX),
+                keys: prep.world.keys.clone(),
+                prefix: prep.world.prefix.active.clone(),
+            })?));
+        } else if o.kind == OutputKind::EventsJsonl {
+            out.push(Box::new(EventsJsonlWriter::start(EventsJsonlOptions {
+                path: path.clone(),
+                labels: settings.labels.clone(),
                 keys: prep.world.keys.clone(),
                 prefix: prep.world.prefix.active.clone(),
             })?));

@@ -20,6 +20,7 @@ mod golden;
 mod hardening_export;
 mod hostile_input;
 mod house;
+mod instability;
 mod late_v1;
 mod pacing;
 mod partial_load;

@@ -2,6 +2,7 @@
 //! config so that every reference (tenant, agent, MCP server, service, workflow,
 //! template) is checked with its line. The `root:` span tree is read by `step`.
 
+pub mod instability;
 pub mod step;
 #[cfg(test)]
 mod tests;
@@ -93,6 +94,7 @@ pub fn load(root: &Node, name: &str, cfg: &Config, d: &mut Diags) -> Option<Scen
     let cycle_written = r.get("cycle_conversation_samples").is_some();
     r.ignore("expected");
     let root_step = r.get("root").map(|n| read_step(n, "root", d));
+    let instability = r.get("instability").map(|n| instability::read(n, d));
     r.finish(d);
 
     let mut context = context.unwrap_or_default();
@@ -129,11 +131,11 @@ pub fn load(root: &Node, name: &str, cfg: &Config, d: &mut Diags) -> Option<Scen
     }
     let has_workflow =
         data_plane.as_ref().is_some_and(|dp| dp.workflow.is_some()) || context.workflow.is_some();
-    if root_step.is_none() && !has_workflow && control_plane.is_none() {
+    if root_step.is_none() && !has_workflow && control_plane.is_none() && instability.is_none() {
         d.error(
             root.pos,
             "",
-            "the scenario describes no telemetry: add `root:` (an explicit span tree), `data_plane.workflow` (a workflow from config.yaml) or `control_plane:`",
+            "the scenario describes no telemetry: add `root:` (an explicit span tree), `data_plane.workflow` (a workflow from config.yaml), `control_plane:` or `instability:`",
         );
     }
     Some(ScenarioDef {
@@ -162,6 +164,7 @@ pub fn load(root: &Node, name: &str, cfg: &Config, d: &mut Diags) -> Option<Scen
         format,
         root: root_step.flatten(),
         v2: None,
+        instability,
     })
 }
 
