@@ -38,6 +38,7 @@ definitions!(
     "request_error_policy_runtime",
     "request_error_policy_unavailable",
     "tool_retry_backoff",
+    "agent_trace/new_claim_phone_reasoning",
     "instability/long_drift_chains",
     "instability/noisy_mixed_sessions",
     "instability/simple_correction_loop",

@@ -15,7 +15,10 @@ mod probe;
 mod secrets;
 mod transport;
 
-pub use agent_trace::{AgentTraceOptions, AgentTraceWriter};
+pub use agent_trace::{
+    thinking_event_name, AgentTraceOptions, AgentTraceWriter, REASONING_TOKENS, THINKING_CONTENT,
+    THINKING_STAGE,
+};
 pub use counters::{
     AckLog, Counters, CountersSnapshot, SignalCounters, SignalSnapshot, TraceDigest,
 };

@@ -274,6 +274,11 @@ impl<'a> Compiler<'a> {
             windows: Vec::new(),
             semconv_fill: true,
             instability: s.instability.clone().map(Arc::new),
+            reasoning: s
+                .data_plane
+                .as_ref()
+                .and_then(|dp| dp.reasoning.clone())
+                .map(Arc::new),
         })
     }
 

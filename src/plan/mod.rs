@@ -653,4 +653,6 @@ pub struct ScenarioPlan {
     /// `instability:`: each iteration is one drifting session laid out by
     /// `generate::instability` instead of from `parts`.
     pub instability: Option<Arc<crate::model::instability::InstabilityDef>>,
+    /// `data_plane.reasoning`: the LLM calls think first (reasoning tokens and a thinking event).
+    pub reasoning: Option<Arc<crate::model::scenario::ReasoningDef>>,
 }

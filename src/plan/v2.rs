@@ -139,6 +139,7 @@ impl Compiler<'_> {
                 .collect(),
             semconv_fill: false,
             instability: None,
+            reasoning: None,
         })
     }
 

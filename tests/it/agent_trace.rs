@@ -374,7 +374,18 @@ fn the_seeds_jq_queries_answer_what_the_spans_say() {
 
 fn config_with(agent_trace: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
-    let base = std::fs::read_to_string(crate::support::repo().join("config/config.yaml")).unwrap();
+    let bundled =
+        std::fs::read_to_string(crate::support::repo().join("config/config.yaml")).unwrap();
+    // The bundled config's own `agent_trace:` section is replaced by the test's.
+    let mut base = String::new();
+    let mut inside = false;
+    for line in bundled.lines() {
+        inside = line == "agent_trace:" || (inside && line.starts_with(' '));
+        if !inside {
+            base.push_str(line);
+            base.push('\n');
+        }
+    }
     let path = dir.path().join("config.yaml");
     std::fs::write(&path, format!("{base}\n{agent_trace}")).unwrap();
     (dir, path)
@@ -473,4 +484,133 @@ fn a_write_failure_mid_run_is_exit_3_with_what_was_written() {
     let out = run(&second).run_exit(3);
     assert!(out.contains("agent-trace: cannot write"), "{out}");
     assert!(out.contains("2 session(s) were written before it"), "{out}");
+}
+
+/// A scenario that declares `data_plane.reasoning`: its thinking shows in OTLP
+/// (reasoning tokens, a thinking event) and as agent-trace `thinking` events.
+#[test]
+fn declared_reasoning_is_in_otlp_and_in_thinking_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let traces = dir.path().join("traces");
+    let otlp = dir.path().join("o.jsonl");
+    Otelsim::new()
+        .args([
+            "-q",
+            "scenario",
+            "-n",
+            "new_claim_phone_reasoning",
+            "--count",
+            "2",
+        ])
+        .seed(8)
+        .start_time(T0)
+        .output_file(&otlp)
+        .arg("--output")
+        .arg(format!("agent-trace:{}", traces.display()))
+        .run_ok();
+    let spans = crate::support::spans_in(&otlp);
+    let llm: Vec<&Flat> = spans.iter().filter(|s| class(s) == "llm.call").collect();
+    assert!(!llm.is_empty());
+    let mut otlp_reasoning: Vec<i64> = Vec::new();
+    for s in &llm {
+        let r: i64 = s.attrs["gen_ai.usage.reasoning.output_tokens"]
+            .parse()
+            .unwrap();
+        let out: i64 = s.attrs["gen_ai.usage.output_tokens"].parse().unwrap();
+        assert!(
+            r >= 150 && r <= 900 && r < out,
+            "reasoning {r} within output {out}"
+        );
+        assert!(
+            s.events.iter().any(|e| e == "vendor.gen_ai.thinking"),
+            "{:?}",
+            s.events
+        );
+        otlp_reasoning.push(r);
+    }
+    let (events, _) = events_in(&traces);
+    let thinking = of_type(&events, "thinking");
+    assert_eq!(thinking.len(), llm.len(), "one thinking step per LLM call");
+    let mut written: Vec<i64> = thinking
+        .iter()
+        .map(|e| {
+            assert_eq!(e["data"]["stage"], "planning");
+            assert!(e["data"]["content"].as_str().unwrap().contains("User:"));
+            e["data"]["tokens"].as_i64().unwrap()
+        })
+        .collect();
+    written.sort_unstable();
+    otlp_reasoning.sort_unstable();
+    assert_eq!(written, otlp_reasoning);
+    for r in of_type(&events, "llm.response") {
+        assert!(r["data"]["thinking"].is_string() && r["data"]["tokens"]["reasoning"].is_i64());
+    }
+}
+
+/// `include_messages`, `include_thinking`, `max_content_length` and
+/// `sample_rate` change what is written, as their names say.
+#[test]
+fn agent_trace_settings_shape_what_is_written() {
+    let (dir, cfg) = config_with(
+        "agent_trace:\n  sample_rate: 0.5\n  include_messages: false\n  include_thinking: false\n  max_content_length: 12\n",
+    );
+    let traces = dir.path().join("traces");
+    Otelsim::new()
+        .arg("--config")
+        .arg(&cfg)
+        .args([
+            "scenario",
+            "-n",
+            "new_claim_phone_reasoning",
+            "--count",
+            "40",
+        ])
+        .seed(8)
+        .start_time(T0)
+        .arg("--output")
+        .arg(format!("agent-trace:{}", traces.display()))
+        .run_ok();
+    let (events, folders) = events_in(&traces);
+    assert!(
+        (10..=30).contains(&folders.len()),
+        "about half of 40 sessions: {}",
+        folders.len()
+    );
+    assert!(of_type(&events, "thinking").is_empty());
+    for e in &events {
+        let d = &e["data"];
+        for k in ["messages", "content", "user_input", "output", "thinking"] {
+            assert!(d.get(k).is_none(), "{k} written: {e}");
+        }
+        fn longest(v: &Value) -> usize {
+            match v {
+                Value::String(s) => s.chars().count(),
+                Value::Array(a) => a.iter().map(longest).max().unwrap_or(0),
+                Value::Object(m) => m.values().map(longest).max().unwrap_or(0),
+                _ => 0,
+            }
+        }
+        assert!(longest(d) <= 12, "{e}");
+    }
+}
+
+#[test]
+fn enabled_in_config_writes_to_trace_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let traces = dir.path().join("from-config");
+    let (_cfg_dir, cfg) = config_with(&format!(
+        "agent_trace:\n  enabled: true\n  trace_dir: \"{}\"\n",
+        traces.display()
+    ));
+    Otelsim::new()
+        .arg("--config")
+        .arg(&cfg)
+        .args(["-q", "scenario", "-n", "new_claim_phone_multi_turn"])
+        .seed(1)
+        .start_time(T0)
+        .output_file(dir.path().join("o.jsonl"))
+        .run_ok();
+    let (events, folders) = events_in(&traces);
+    assert_eq!(folders.len(), 1);
+    assert_eq!(of_type(&events, "turn.start").len(), 4);
 }

@@ -629,8 +629,63 @@ fn read_data_plane(
             );
         }
     }
+    if let Some(n) = r.get("reasoning") {
+        dp.reasoning = read_reasoning(n, d);
+    }
     r.finish(d);
     dp
+}
+
+/// `reasoning: {tokens: {min, max} | N, stage}`.
+fn read_reasoning(n: &Node, d: &mut Diags) -> Option<crate::model::scenario::ReasoningDef> {
+    let mut r = MapReader::new(n, "data_plane.reasoning", d)?;
+    let mut out = crate::model::scenario::ReasoningDef {
+        tokens: (200, 800),
+        stage: "planning".into(),
+    };
+    let count = |n: &Node, path: &str, d: &mut Diags| {
+        let v = read_u64(n, path, d)?;
+        if !(1..=100_000).contains(&v) {
+            d.error(
+                n.pos,
+                path,
+                format!("{v} tokens is out of range; expected 1 to 100000"),
+            );
+            return None;
+        }
+        Some(v as u32)
+    };
+    if let Some(t) = r.get("tokens") {
+        if t.as_map().is_some() {
+            let mut tr = MapReader::new(t, "data_plane.reasoning.tokens", d)?;
+            let min = tr
+                .get("min")
+                .and_then(|v| count(v, "data_plane.reasoning.tokens.min", d));
+            let max = tr
+                .get("max")
+                .and_then(|v| count(v, "data_plane.reasoning.tokens.max", d));
+            tr.finish(d);
+            let (lo, hi) = (min.unwrap_or(out.tokens.0), max.unwrap_or(out.tokens.1));
+            if lo > hi {
+                d.error(
+                    t.pos,
+                    "data_plane.reasoning.tokens",
+                    format!("min {lo} is above max {hi}"),
+                );
+            } else {
+                out.tokens = (lo, hi);
+            }
+        } else if let Some(v) = count(t, "data_plane.reasoning.tokens", d) {
+            out.tokens = (v, v);
+        }
+    }
+    if let Some(s) = r.get("stage") {
+        if let Some(v) = read_str(s, "data_plane.reasoning.stage", d) {
+            out.stage = v;
+        }
+    }
+    r.finish(d);
+    Some(out)
 }
 
 /// `llm_interactions: [{role, system_prompt, output}]`.
