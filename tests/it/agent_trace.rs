@@ -518,7 +518,7 @@ fn declared_reasoning_is_in_otlp_and_in_thinking_events() {
             .unwrap();
         let out: i64 = s.attrs["gen_ai.usage.output_tokens"].parse().unwrap();
         assert!(
-            r >= 150 && r <= 900 && r < out,
+            (150..=900).contains(&r) && r < out,
             "reasoning {r} within output {out}"
         );
         assert!(
