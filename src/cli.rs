@@ -100,18 +100,15 @@ pub struct ExportArgs {
     /// Compress export requests with gzip. Env: OTEL_EXPORTER_OTLP_COMPRESSION=gzip
     #[arg(long)]
     pub gzip: bool,
-    /// Where the telemetry goes: `otlp` sends to the endpoint [default], `otlp-json:PATH` writes
-    /// OTLP/JSON lines to PATH, `agent-trace[:DIR]` agent event logs (a folder per session),
-    /// `events-jsonl:PATH` minimal instability events. Repeatable: every output gets the same
-    /// records
+    /// Where the telemetry goes: `otlp` (the endpoint) [default], `otlp-json:PATH`,
+    /// `agent-trace[:DIR]`, `events-jsonl:PATH`. Repeatable: every output gets the same records
     #[arg(long = "output", value_name = "KIND[:PATH]")]
     pub outputs: Vec<String>,
     /// Write OTLP/JSON lines (one export request per line) to this file instead of sending;
     /// the same as --output otlp-json:PATH
     #[arg(long, value_name = "PATH")]
     pub output_file: Option<PathBuf>,
-    /// With --output events-jsonl: write the ground truth of the instability sessions
-    /// (each session's true outcome and injected episodes) as JSON lines here
+    /// With events-jsonl: each session's true outcome and episodes
     #[arg(long, value_name = "PATH")]
     pub labels: Option<PathBuf>,
     /// How long a failing endpoint is retried before the run stops with exit 3 [default: 15s]

@@ -290,7 +290,13 @@ mod tests {
         };
         for _ in 0..2_000 {
             let (outcome, turns) = script(&def, &mut rng);
-            assert!(turns.len() >= 4 && turns.len() <= 7, "{}", turns.len());
+            // A failed session gives up early; the others run their turns.
+            let least = if outcome == "failed" { 3 } else { 4 };
+            assert!(
+                (least..=6).contains(&turns.len()),
+                "{outcome}: {}",
+                turns.len()
+            );
             let has = |e: &str| turns.iter().any(|t| t.event == e);
             match outcome {
                 "stable" => assert!(!has("drift_like")),
