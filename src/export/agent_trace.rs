@@ -63,7 +63,6 @@ struct Shared {
     opts: AgentTraceOptions,
     counters: Arc<Counters>,
     sessions_written: AtomicU64,
-    sessions_sampled_out: AtomicU64,
 }
 
 /// One agent-trace output.
@@ -84,7 +83,6 @@ impl AgentTraceWriter {
                 opts,
                 counters: Arc::new(Counters::default()),
                 sessions_written: AtomicU64::new(0),
-                sessions_sampled_out: AtomicU64::new(0),
             }),
         })
     }
@@ -142,14 +140,10 @@ impl WriterSink for AgentTraceSink {
     fn traces<'a>(
         &'a mut self,
         traces: &'a [TraceRecord],
-        spans: usize,
+        _spans: usize,
         _parts: &'a [[u8; 16]],
     ) -> BoxFuture<'a, ()> {
-        self.shared
-            .counters
-            .spans
-            .sent
-            .fetch_add(spans as u64, Relaxed);
+        // Spans are counted per session, when it is written or left out.
         for t in traces {
             let id = session_of(t, &self.shared.opts.keys);
             if self.open.last().is_some_and(|(open, _)| *open != id) {
@@ -189,10 +183,12 @@ impl Shared {
         let spans: u64 = traces.iter().map(|t| t.spans.len() as u64).sum();
         let c = &self.counters;
         if !sampled(id, self.opts.sample_rate) {
-            self.sessions_sampled_out.fetch_add(1, Relaxed);
+            // Left out by sample_rate: never sent, not a failure (not due, like a
+            // signal a receiver does not take).
             c.spans.dropped.fetch_add(spans, Relaxed);
             return;
         }
+        c.spans.sent.fetch_add(spans, Relaxed);
         if c.fatal().is_some() {
             // The disk failed before: nothing more is written.
             c.spans.failed.fetch_add(spans, Relaxed);

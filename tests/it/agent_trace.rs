@@ -614,3 +614,20 @@ fn enabled_in_config_writes_to_trace_dir() {
     assert_eq!(folders.len(), 1);
     assert_eq!(of_type(&events, "turn.start").len(), 4);
 }
+
+#[test]
+fn whole_session_outputs_refuse_realtime_timing() {
+    let dir = tempfile::tempdir().unwrap();
+    for output in [
+        format!("agent-trace:{}", dir.path().join("t").display()),
+        format!("events-jsonl:{}", dir.path().join("e.jsonl").display()),
+    ] {
+        let err = Otelsim::new()
+            .args(["run", "--realtime", "--count", "1", "--output", &output])
+            .run_exit(2);
+        assert!(
+            err.contains("writes whole sessions") && err.contains("--realtime"),
+            "{err}"
+        );
+    }
+}
