@@ -100,14 +100,17 @@ pub struct ExportArgs {
     /// Compress export requests with gzip. Env: OTEL_EXPORTER_OTLP_COMPRESSION=gzip
     #[arg(long)]
     pub gzip: bool,
-    /// Where the telemetry goes: `otlp` sends to the endpoint [default], `otlp-json:PATH` writes
-    /// OTLP/JSON lines to PATH. Repeatable: every output gets the same records
+    /// Where the telemetry goes: `otlp` (the endpoint) [default], `otlp-json:PATH`,
+    /// `agent-trace[:DIR]`, `events-jsonl:PATH`. Repeatable: every output gets the same records
     #[arg(long = "output", value_name = "KIND[:PATH]")]
     pub outputs: Vec<String>,
     /// Write OTLP/JSON lines (one export request per line) to this file instead of sending;
     /// the same as --output otlp-json:PATH
     #[arg(long, value_name = "PATH")]
     pub output_file: Option<PathBuf>,
+    /// With events-jsonl: each session's true outcome and episodes
+    #[arg(long, value_name = "PATH")]
+    pub labels: Option<PathBuf>,
     /// How long a failing endpoint is retried before the run stops with exit 3 [default: 15s]
     #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub retry_budget: Option<std::time::Duration>,
@@ -278,6 +281,8 @@ pub struct GlobalArgs {
     pub outputs: Vec<String>,
     /// `--output-file`.
     pub output_file: Option<PathBuf>,
+    /// `--labels`: ground truth of the instability sessions (with `events-jsonl`).
+    pub labels: Option<PathBuf>,
     /// `--semconv`, else `SEMCONV`.
     pub semconv: Option<PathBuf>,
     /// `--config`, else `OTELSIM_CONFIG`.
@@ -363,6 +368,7 @@ impl SharedArgs {
             gzip: b.gzip || e.gzip,
             outputs: joined(&b.outputs, &e.outputs),
             output_file: e.output_file.clone().or_else(|| b.output_file.clone()),
+            labels: e.labels.clone().or_else(|| b.labels.clone()),
             retry_budget: e.retry_budget.or(b.retry_budget),
             request_timeout: e.request_timeout.or(b.request_timeout),
             wait_for_endpoint: e.wait_for_endpoint.or(b.wait_for_endpoint),
@@ -437,6 +443,7 @@ impl SharedArgs {
                 ("--gzip", e.gzip),
                 ("--output", !e.outputs.is_empty()),
                 ("--output-file", e.output_file.is_some()),
+                ("--labels", e.labels.is_some()),
                 ("--retry-budget", e.retry_budget.is_some()),
                 ("--request-timeout", e.request_timeout.is_some()),
                 ("--wait-for-endpoint", e.wait_for_endpoint.is_some()),

@@ -8,7 +8,9 @@ pub const SEMCONV: &str = include_str!("../conventions/semconv.yaml");
 
 macro_rules! definitions {
     ($($name:literal),* $(,)?) => {
-        /// (scenario name, YAML text) for every file in `definitions/`.
+        /// (path under `definitions/` without `.yaml`, YAML text) for every file
+        /// there; the scenario's name is the path's last part (a pack's files sit
+        /// in a subfolder: `instability/noisy_mixed_sessions`).
         pub const DEFINITIONS: &[(&str, &str)] = &[
             $(($name, include_str!(concat!("../definitions/", $name, ".yaml")))),*
         ];
@@ -36,6 +38,10 @@ definitions!(
     "request_error_policy_runtime",
     "request_error_policy_unavailable",
     "tool_retry_backoff",
+    "agent_trace/new_claim_phone_reasoning",
+    "instability/long_drift_chains",
+    "instability/noisy_mixed_sessions",
+    "instability/simple_correction_loop",
 );
 
 #[cfg(test)]
@@ -43,16 +49,22 @@ mod tests {
     /// Every file in definitions/ must be embedded (and nothing else).
     #[test]
     fn embedded_list_matches_the_definitions_folder() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/definitions");
-        let mut on_disk: Vec<String> = std::fs::read_dir(dir)
-            .expect("definitions folder")
-            .filter_map(|e| e.ok())
-            .filter_map(|e| {
-                e.path()
-                    .file_stem()
-                    .map(|s| s.to_string_lossy().into_owned())
-            })
-            .collect();
+        let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/definitions"));
+        let mut on_disk: Vec<String> = Vec::new();
+        let mut folders = vec![dir.to_path_buf()];
+        while let Some(folder) = folders.pop() {
+            for e in std::fs::read_dir(&folder)
+                .expect("definitions folder")
+                .flatten()
+            {
+                let p = e.path();
+                if p.is_dir() {
+                    folders.push(p);
+                } else if let Ok(rel) = p.with_extension("").strip_prefix(dir) {
+                    on_disk.push(rel.to_string_lossy().replace('\\', "/"));
+                }
+            }
+        }
         on_disk.sort();
         let mut embedded: Vec<String> = super::DEFINITIONS
             .iter()

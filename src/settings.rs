@@ -21,6 +21,8 @@ pub struct Settings {
     pub outputs: Vec<OutputSpec>,
     /// The path of `--output-file` (also in `outputs`), so messages name the flag as given.
     pub output_file_flag: Option<PathBuf>,
+    /// `--labels`: where the events-jsonl writer puts the ground truth of its sessions.
+    pub labels: Option<PathBuf>,
     /// How the OTLP output sends (the first file output, if any, as its `output_file`).
     pub export: ExportConfig,
     /// Attribute and span-name prefix (`--vendor` / `VENDOR`, default `vendor`), lower-cased.
@@ -67,11 +69,16 @@ pub enum OutputKind {
     Otlp,
     /// OTLP/JSON lines, one export request per line, to a file.
     OtlpJson,
+    /// Agent event logs: a folder per session with `metadata.json` and `events.jsonl`
+    /// (the path is config `agent_trace.trace_dir` when none is given).
+    AgentTrace,
+    /// Minimal instability events, one JSON object per span, to a file.
+    EventsJsonl,
 }
 
 /// Said after every `--output` error.
 const OUTPUT_KINDS: &str =
-    "valid kinds: otlp (send to the endpoint), otlp-json:PATH (OTLP/JSON lines to PATH)";
+    "valid kinds: otlp (send to the endpoint), otlp-json:PATH (OTLP/JSON lines to PATH), agent-trace[:DIR] (agent event logs, a folder per session), events-jsonl:PATH (minimal instability events)";
 
 impl OutputSpec {
     /// Send to the endpoint: the default output.
@@ -96,6 +103,8 @@ impl fmt::Display for OutputKind {
         f.write_str(match self {
             OutputKind::Otlp => "otlp",
             OutputKind::OtlpJson => "otlp-json",
+            OutputKind::AgentTrace => "agent-trace",
+            OutputKind::EventsJsonl => "events-jsonl",
         })
     }
 }
@@ -126,6 +135,20 @@ impl std::str::FromStr for OutputSpec {
             )),
             ("otlp-json", Some(p)) if !p.is_empty() => Ok(OutputSpec::otlp_json(p)),
             ("otlp-json", _) => Err(format!("otlp-json needs a path; {OUTPUT_KINDS}")),
+            ("agent-trace", Some(p)) if !p.is_empty() => Ok(OutputSpec {
+                kind: OutputKind::AgentTrace,
+                path: Some(p.into()),
+            }),
+            // The folder comes from config `agent_trace.trace_dir`.
+            ("agent-trace", _) => Ok(OutputSpec {
+                kind: OutputKind::AgentTrace,
+                path: None,
+            }),
+            ("events-jsonl", Some(p)) if !p.is_empty() => Ok(OutputSpec {
+                kind: OutputKind::EventsJsonl,
+                path: Some(p.into()),
+            }),
+            ("events-jsonl", _) => Err(format!("events-jsonl needs a path; {OUTPUT_KINDS}")),
             (other, _) => Err(format!("unknown kind `{other}`; {OUTPUT_KINDS}")),
         }
     }
@@ -475,6 +498,7 @@ impl Settings {
             },
             outputs,
             output_file_flag: g.output_file.clone(),
+            labels: g.labels.clone(),
             export: ExportConfig {
                 endpoint,
                 protocol,

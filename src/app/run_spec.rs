@@ -60,10 +60,11 @@ pub(super) fn run_spec(
     prep: &Prepared,
     flags: RunFlags<'_>,
 ) -> Result<CheckedRun, Failure> {
-    let run = match flags {
+    let mut run = match flags {
         RunFlags::Scenario(a) => scenario_run(s, prep, a)?,
         RunFlags::Mixed(a) => mixed_run(s, prep, a)?,
     };
+    session_outputs(&mut run, &prep.registry.config.agent_trace)?;
     check_output_files(&run.settings)?;
     check_export(&run.settings)?;
     Ok(run)
@@ -428,10 +429,70 @@ fn sdk_engine(s: &mut Settings) -> Result<(), Failure> {
     Ok(())
 }
 
-/// An output file that cannot be written is a usage problem, not an export failure.
+/// The outputs that write whole sessions: `agent-trace` without a folder gets
+/// config `agent_trace.trace_dir`, `agent_trace.enabled` adds one; both need
+/// back-dated picks (realtime timing hands spans over one by one as they end).
+fn session_outputs(
+    run: &mut CheckedRun,
+    cfg: &crate::model::config::AgentTraceConfig,
+) -> Result<(), Failure> {
+    use crate::settings::{OutputKind, OutputSpec};
+    let outputs = &mut run.settings.outputs;
+    for o in outputs.iter_mut() {
+        if o.kind == OutputKind::AgentTrace && o.path.is_none() {
+            o.path = Some(PathBuf::from(&cfg.trace_dir));
+        }
+    }
+    if cfg.enabled && !outputs.iter().any(|o| o.kind == OutputKind::AgentTrace) {
+        outputs.push(OutputSpec {
+            kind: OutputKind::AgentTrace,
+            path: Some(PathBuf::from(&cfg.trace_dir)),
+        });
+    }
+    let events = outputs.iter().any(|o| o.kind == OutputKind::EventsJsonl);
+    if let (Some(labels), false) = (&run.settings.labels, events) {
+        return Err(Failure::input(format!(
+            "--labels {} writes the ground truth of --output events-jsonl:PATH; add that output",
+            labels.display()
+        )));
+    }
+    let whole = |k| matches!(k, OutputKind::AgentTrace | OutputKind::EventsJsonl);
+    if let Some(o) = outputs.iter().find(|o| whole(o.kind)) {
+        if run.spec.timing == Timing::Realtime {
+            return Err(Failure::input(format!(
+                "--output {o} writes whole sessions and needs back-dated picks; drop --realtime (or use --backfill / --start-time)"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// An output file (or folder) that cannot be written is a usage problem, not an export failure.
 fn check_output_files(s: &Settings) -> Result<(), Failure> {
+    if let Some(p) = &s.labels {
+        if let Err(e) = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(p)
+        {
+            return Err(Failure::input(format!(
+                "cannot write --labels {}: {e}",
+                p.display()
+            )));
+        }
+    }
     for o in &s.outputs {
         let Some(p) = &o.path else { continue };
+        if o.kind == crate::settings::OutputKind::AgentTrace {
+            check_dir(p).map_err(|e| {
+                Failure::input(format!(
+                    "cannot write {} (a folder, created if missing): {e}",
+                    s.output_flag(o)
+                ))
+            })?;
+            continue;
+        }
         if let Err(e) = std::fs::OpenOptions::new()
             .write(true)
             .create(true)
@@ -445,4 +506,12 @@ fn check_output_files(s: &Settings) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+/// Creates the folder if missing and proves a file can be made in it.
+fn check_dir(p: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(p)?;
+    let probe = p.join(format!(".otelsim-probe-{}", std::process::id()));
+    std::fs::File::create(&probe)?;
+    std::fs::remove_file(&probe)
 }

@@ -7,15 +7,22 @@
 //! exact counters of its own. Nothing accepted is dropped silently: every span,
 //! metric point and log record ends up counted as delivered or failed, per writer.
 
+mod agent_trace;
 mod counters;
+mod events_jsonl;
 mod otlp;
 mod probe;
 mod secrets;
 mod transport;
 
+pub use agent_trace::{
+    thinking_event_name, AgentTraceOptions, AgentTraceWriter, REASONING_TOKENS, THINKING_CONTENT,
+    THINKING_STAGE,
+};
 pub use counters::{
     AckLog, Counters, CountersSnapshot, SignalCounters, SignalSnapshot, TraceDigest,
 };
+pub use events_jsonl::{EventsJsonlOptions, EventsJsonlWriter};
 pub use otlp::OtlpWriter;
 pub use secrets::{redact_item, redact_url, Secrets, REDACTED};
 pub use transport::{check_endpoint, check_headers, endpoint_url, http_signal_url};
@@ -288,6 +295,13 @@ impl Outputs {
             max_batch_logs: cfg.max_batch_logs,
             linger: if by_size { None } else { cfg.linger },
         }
+    }
+
+    /// Adds a file writer of another format (one that cuts by size only, so the
+    /// linger the others chose stands), after the others.
+    pub fn push(&mut self, writer: Box<dyn Writer>) {
+        debug_assert!(writer.cuts_by_size_only());
+        self.writers.push(writer);
     }
 
     /// The first writer's counters (the progress line shows them).

@@ -1169,6 +1169,9 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
             Role::Llm => {
                 self.llm_attrs(node, dur_ms, o.failed.is_some(), &mut set);
                 self.agent_loop_attrs(node, o.failed.is_some(), &mut set);
+                if o.failed.is_none() {
+                    self.thinking(idx, node, &mut set);
+                }
             }
             Role::ToolsRecommend => {
                 set.push((k.step_outcome.clone(), outcome));
@@ -1241,6 +1244,48 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
 
     /// The tool-selection event of a `tools.recommend` span: the user's request
     /// and the chosen tools (`calls`, else just `t`), each with a confidence.
+    /// A reasoning model's thinking step (`data_plane.reasoning`): reasoning
+    /// tokens counted in the output tokens, and a thinking event early in the call.
+    fn thinking(&mut self, idx: usize, node: &Node, set: &mut [(Key, AttrValue)]) {
+        let Some(r) = self.plan.reasoning.clone() else {
+            return;
+        };
+        let tokens = i64::from(self.rng.random_range(r.tokens.0..=r.tokens.1));
+        let k = &self.world.keys;
+        for (key, value) in set.iter_mut() {
+            if *key == k.output_tokens {
+                if let AttrValue::Int(n) = value {
+                    *n += tokens;
+                }
+            }
+        }
+        let usage: Key = Arc::from(crate::export::REASONING_TOKENS);
+        self.spans[idx].set_attr(usage.clone(), AttrValue::Int(tokens));
+        let asked = self.input.sample.map_or("", |s| &*s.user_input);
+        let asked: String = asked.chars().take(120).collect();
+        let content = match &node.tool {
+            Some(t) => format!("User: \"{asked}\" → the {} tool covers this; call it, then answer from its result.", t.name),
+            None => format!("User: \"{asked}\" → answer from the conversation and the tool results so far."),
+        };
+        let p = &self.world.prefix;
+        let at = self.spans[idx].start_ns + self.spans[idx].duration_ns() * 3 / 10;
+        self.spans[idx].events.push(Event {
+            name: Arc::from(crate::export::thinking_event_name(&p.active)),
+            time_ns: at,
+            attrs: vec![
+                (
+                    Arc::from(p.attr(crate::export::THINKING_STAGE)),
+                    AttrValue::str(&r.stage),
+                ),
+                (
+                    Arc::from(p.attr(crate::export::THINKING_CONTENT)),
+                    AttrValue::Str(Arc::from(content)),
+                ),
+                (usage, AttrValue::Int(tokens)),
+            ],
+        });
+    }
+
     fn tool_selection_event(&mut self, idx: usize, t: &ToolRef, calls: &[ToolCall]) {
         let k = &self.world.keys;
         let input = self.input.sample.map_or("", |s| &*s.user_input);

@@ -9,6 +9,7 @@
 mod agent_loop;
 mod attrs;
 mod coverage;
+mod instability;
 mod openinference;
 mod retrieval;
 mod span_names;
@@ -61,6 +62,9 @@ pub fn generate_iteration<R: Rng + ?Sized>(
     iteration: u64,
     rng: &mut R,
 ) -> Vec<TraceRecord> {
+    if let Some(def) = &plan.instability {
+        return instability::session(world, plan, def, end_ns, rng);
+    }
     let ids = &world.id_formats;
     let session: Arc<str> = ids.session_id.render(rng, &plan.tenant_id).into();
     let enduser: Arc<str> = ids.enduser_pseudo_id.render(rng, &plan.tenant_id).into();

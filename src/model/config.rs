@@ -452,6 +452,39 @@ pub struct Config {
     pub tool_payloads: BTreeMap<String, ToolPayloadContract>,
     /// `workload_schedules`, in file order; used only when a run asks for one.
     pub workload_schedules: Vec<WorkloadSchedule>,
+    /// `agent_trace`: the agent event log output (`--output agent-trace`).
+    pub agent_trace: AgentTraceConfig,
+}
+
+/// `agent_trace`: the agent event log output, with the names its users know.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AgentTraceConfig {
+    /// `enabled`: write agent event logs on every `run` and `scenario`, as if
+    /// `--output agent-trace` were given (default false).
+    pub enabled: bool,
+    /// `trace_dir`: the folder of `--output agent-trace` without a path (default `./traces`).
+    pub trace_dir: String,
+    /// `sample_rate`: the share of sessions written, 0 to 1 (default 1).
+    pub sample_rate: f64,
+    /// `include_messages`: write message text (default true).
+    pub include_messages: bool,
+    /// `include_thinking`: write thinking steps (default true).
+    pub include_thinking: bool,
+    /// `max_content_length`: longest string written, in characters (default 10000).
+    pub max_content_length: u64,
+}
+
+impl Default for AgentTraceConfig {
+    fn default() -> Self {
+        AgentTraceConfig {
+            enabled: false,
+            trace_dir: "./traces".into(),
+            sample_rate: 1.0,
+            include_messages: true,
+            include_thinking: true,
+            max_content_length: 10_000,
+        }
+    }
 }
 
 /// `retrieval`: the knowledge base retrieval steps search and the passages they find.

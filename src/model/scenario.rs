@@ -221,6 +221,19 @@ pub struct DataPlaneDef {
     /// `higher_latency_condition`: why the turn is slow, as written (rendered into
     /// `higher_latency.*` attributes of the agent turn).
     pub higher_latency_condition: Option<Node>,
+    /// `reasoning`: the LLM calls think first (a reasoning model).
+    pub reasoning: Option<ReasoningDef>,
+}
+
+/// `data_plane.reasoning: {tokens: {min, max}, stage}`: every successful LLM
+/// call of the turn reasons first; its reasoning tokens are part of its output
+/// tokens (`gen_ai.usage.reasoning.output_tokens`) and the step is a span event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReasoningDef {
+    /// Reasoning tokens per call, drawn uniformly from `min` to `max`.
+    pub tokens: (u32, u32),
+    /// `stage`: what the reasoning is for (`planning`, `tool_selection`, …).
+    pub stage: String,
 }
 
 /// `control_plane`: the validation template and outcome of a request.
@@ -337,6 +350,8 @@ pub struct ScenarioDef {
     pub root: Option<StepDef>,
     /// What a v2 file says beyond the common fields (its end users and their turns).
     pub v2: Option<Box<crate::model::v2::V2Scenario>>,
+    /// `instability:`: sessions that drift, correct and recover (the instability pack).
+    pub instability: Option<crate::model::instability::InstabilityDef>,
 }
 
 impl ScenarioDef {
@@ -378,6 +393,7 @@ impl ScenarioDef {
             format: Format::V1,
             root: None,
             v2: None,
+            instability: None,
         }
     }
 }

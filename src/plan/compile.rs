@@ -132,6 +132,12 @@ impl<'a> Compiler<'a> {
                 .unwrap_or_default(),
             _ => vec!["data_plane".into()],
         };
+        // An instability scenario lays out its own sessions (generate::instability).
+        let flow = if s.instability.is_some() {
+            Vec::new()
+        } else {
+            flow
+        };
         for part in &flow {
             match part.as_str() {
                 "incoming_validation" => {
@@ -194,7 +200,7 @@ impl<'a> Compiler<'a> {
                 return None;
             }
         }
-        if parts.is_empty() {
+        if parts.is_empty() && s.instability.is_none() {
             d.error(Pos::default(), "", format!("scenario `{}` produces no trace (no root, workflow or control-plane template resolved)", s.name));
             return None;
         }
@@ -269,6 +275,12 @@ impl<'a> Compiler<'a> {
             cycle_samples: s.cycle_samples,
             windows: Vec::new(),
             semconv_fill: true,
+            instability: s.instability.clone().map(Arc::new),
+            reasoning: s
+                .data_plane
+                .as_ref()
+                .and_then(|dp| dp.reasoning.clone())
+                .map(Arc::new),
         })
     }
 

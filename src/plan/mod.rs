@@ -653,4 +653,9 @@ pub struct ScenarioPlan {
     /// Whether attributes the semconv declares and nothing sets are filled (not for v2,
     /// whose files say every attribute).
     pub semconv_fill: bool,
+    /// `instability:`: each iteration is one drifting session laid out by
+    /// `generate::instability` instead of from `parts`.
+    pub instability: Option<Arc<crate::model::instability::InstabilityDef>>,
+    /// `data_plane.reasoning`: the LLM calls think first (reasoning tokens and a thinking event).
+    pub reasoning: Option<Arc<crate::model::scenario::ReasoningDef>>,
 }

@@ -7,13 +7,14 @@ use super::worker::{self, MetricsState, Shared, WorkerResult};
 use crate::encode::Resources;
 use crate::engine_sdk::{SdkEngine, SdkStats};
 use crate::export::{
-    AckLog, CountersSnapshot, ExportConfig, OutputReport, Outputs, SpanSink, TraceDigest,
+    AckLog, AgentTraceOptions, AgentTraceWriter, CountersSnapshot, EventsJsonlOptions,
+    EventsJsonlWriter, ExportConfig, OutputReport, Outputs, SpanSink, TraceDigest,
 };
 use crate::metrics::{Aggregator, MetricsPlan};
 use crate::model::AttrValue;
 use crate::pace::{LagStats, Schedule};
 use crate::progress::{End, Progress};
-use crate::settings::Settings;
+use crate::settings::{OutputKind, Settings};
 use crate::show;
 use anyhow::Result;
 use rand::Rng;
@@ -34,8 +35,11 @@ pub async fn execute(
     let acks = spec
         .track_acks
         .then(|| Arc::new(AckLog::new(MAX_LISTED_TRACES)));
-    let exporter =
+    let mut exporter =
         Outputs::start(output_configs(&settings), resources.clone(), acks.clone()).await?;
+    for w in session_writers(&prep, &settings, &spec)? {
+        exporter.push(w);
+    }
     let started = Instant::now();
     let shared = Arc::new(shared_state(prep, settings.clone(), spec, seed, &exporter));
     let sdk = match shared.spec.engine {
@@ -321,10 +325,44 @@ fn output_configs(settings: &Settings) -> Vec<(String, ExportConfig)> {
     settings
         .outputs
         .iter()
+        .filter(|o| matches!(o.kind, OutputKind::Otlp | OutputKind::OtlpJson))
         .map(|o| {
             let mut cfg = settings.export.clone();
             cfg.output_file = o.path.clone();
             (crate::export::output_label(&cfg), cfg)
         })
         .collect()
+}
+
+/// The writers of other systems' file formats, in the order they were given.
+fn session_writers(
+    prep: &Prepared,
+    settings: &Settings,
+    spec: &RunSpec,
+) -> Result<Vec<Box<dyn crate::export::Writer>>> {
+    let mut out: Vec<Box<dyn crate::export::Writer>> = Vec::new();
+    for o in &settings.outputs {
+        let Some(path) = &o.path else { continue };
+        if o.kind == OutputKind::AgentTrace {
+            let cfg = &prep.registry.config.agent_trace;
+            out.push(Box::new(AgentTraceWriter::start(AgentTraceOptions {
+                dir: path.clone(),
+                run_id: spec.run_id.clone(),
+                sample_rate: cfg.sample_rate,
+                include_messages: cfg.include_messages,
+                include_thinking: cfg.include_thinking,
+                max_content_length: usize::try_from(cfg.max_content_length).unwrap_or(usize::MAX),
+                keys: prep.world.keys.clone(),
+                prefix: prep.world.prefix.active.clone(),
+            })?));
+        } else if o.kind == OutputKind::EventsJsonl {
+            out.push(Box::new(EventsJsonlWriter::start(EventsJsonlOptions {
+                path: path.clone(),
+                labels: settings.labels.clone(),
+                keys: prep.world.keys.clone(),
+                prefix: prep.world.prefix.active.clone(),
+            })?));
+        }
+    }
+    Ok(out)
 }

@@ -578,3 +578,48 @@ fn the_default_mix_follows_the_genai_conventions() {
         p.report()
     );
 }
+
+/// A reasoning model (`data_plane.reasoning`): its reasoning tokens and thinking
+/// events use registry keys of the right type, within the output tokens.
+#[test]
+fn reasoning_follows_the_genai_conventions() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("out.jsonl");
+    Otelsim::new()
+        .cli("scenario --name new_claim_phone_reasoning --count 3")
+        .seed(1)
+        .start_time(T0)
+        .arg("--output")
+        .arg(format!("otlp-json:{}", path.display()))
+        .run_ok();
+    let mut p = Problems::default();
+    let mut reasoning = 0;
+    for line in std::fs::read_to_string(&path).unwrap().lines() {
+        if !line.starts_with("{\"resourceSpans\"") {
+            continue;
+        }
+        let req = otlp_json::decode_traces(line.as_bytes()).expect("OTLP/JSON traces");
+        for s in req
+            .resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .flat_map(|ss| &ss.spans)
+        {
+            check_span(s, &mut p);
+            for e in &s.events {
+                check_keys("span event", &e.attributes, &mut p);
+            }
+            let a = attrs(&s.attributes);
+            if let Some(r) = int(&a, "gen_ai.usage.reasoning.output_tokens") {
+                reasoning += 1;
+                let out = int(&a, "gen_ai.usage.output_tokens").unwrap_or(0);
+                assert!(r < out, "reasoning {r} within output {out}");
+            }
+        }
+    }
+    assert!(
+        reasoning > 10,
+        "{reasoning} LLM calls with reasoning tokens"
+    );
+    assert!(p.0.is_empty(), "{}", p.report());
+}

@@ -4,6 +4,7 @@
 //! one test with its path, e.g. `cargo test --test it cli::bench_`.
 
 mod agent_loop;
+mod agent_trace;
 mod alloc;
 mod support;
 
@@ -19,6 +20,7 @@ mod golden;
 mod hardening_export;
 mod hostile_input;
 mod house;
+mod instability;
 mod late_v1;
 mod mlflow;
 mod pacing;

@@ -18,8 +18,8 @@ mod tests;
 use crate::diag::{Diags, Pos};
 use crate::ids::IdTemplate;
 use crate::model::config::{
-    default_llm_models, AttemptSpec, Config, IdFormats, LlmModel, McpRetry, ToolsRecommend,
-    DEFAULT_MAX_TOKENS,
+    default_llm_models, AgentTraceConfig, AttemptSpec, Config, IdFormats, LlmModel, McpRetry,
+    ToolsRecommend, DEFAULT_MAX_TOKENS,
 };
 use crate::model::read::samples::read_samples_by_workflow;
 use crate::yaml::{
@@ -98,6 +98,10 @@ pub fn load(
         .get("workload_schedules")
         .map(|n| schedules::read_workload_schedules(n, d))
         .unwrap_or_default();
+    let agent_trace = r
+        .get("agent_trace")
+        .map(|n| read_agent_trace(n, d))
+        .unwrap_or_default();
     for k in ["default_latency_profile"] {
         if let Some(n) = r.get(k) {
             d.warn(
@@ -133,7 +137,61 @@ pub fn load(
         retrieval,
         tool_payloads,
         workload_schedules,
+        agent_trace,
     })
+}
+
+/// `agent_trace: {enabled, trace_dir, sample_rate, include_messages, include_thinking,
+/// max_content_length}`; a bad value is reported and its default kept.
+fn read_agent_trace(node: &Node, d: &mut Diags) -> AgentTraceConfig {
+    let mut out = AgentTraceConfig::default();
+    let Some(mut r) = MapReader::new(node, "agent_trace", d) else {
+        return out;
+    };
+    let bool_of = |r: &mut MapReader, key: &'static str, d: &mut Diags, v: &mut bool| {
+        if let Some(n) = r.get(key) {
+            if let Some(b) = read_bool(n, &join("agent_trace", key), d) {
+                *v = b;
+            }
+        }
+    };
+    bool_of(&mut r, "enabled", d, &mut out.enabled);
+    bool_of(&mut r, "include_messages", d, &mut out.include_messages);
+    bool_of(&mut r, "include_thinking", d, &mut out.include_thinking);
+    if let Some(n) = r.get("trace_dir") {
+        match read_str(n, "agent_trace.trace_dir", d) {
+            Some(s) if s.trim().is_empty() => d.error(
+                n.pos,
+                "agent_trace.trace_dir",
+                "is empty; expected a folder such as ./traces",
+            ),
+            Some(s) => out.trace_dir = s,
+            None => {}
+        }
+    }
+    if let Some(n) = r.get("sample_rate") {
+        if let Some(v) = crate::yaml::read_prob(n, "agent_trace.sample_rate", d) {
+            out.sample_rate = v;
+        }
+    }
+    if let Some(n) = r.get("max_content_length") {
+        match n.as_f64() {
+            Some(v) if v < 0.0 => d.error(
+                n.pos,
+                "agent_trace.max_content_length",
+                format!(
+                    "{v} is negative; expected a whole number of characters ≥ 0 (default 10000)"
+                ),
+            ),
+            _ => {
+                if let Some(v) = read_u64(n, "agent_trace.max_content_length", d) {
+                    out.max_content_length = v;
+                }
+            }
+        }
+    }
+    r.finish(d);
+    out
 }
 
 /// `retrieval: {data_source, top_k, documents: [{id, content}]}`.

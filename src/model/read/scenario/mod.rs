@@ -2,6 +2,7 @@
 //! config so that every reference (tenant, agent, MCP server, service, workflow,
 //! template) is checked with its line. The `root:` span tree is read by `step`.
 
+pub mod instability;
 pub mod step;
 #[cfg(test)]
 mod tests;
@@ -93,6 +94,7 @@ pub fn load(root: &Node, name: &str, cfg: &Config, d: &mut Diags) -> Option<Scen
     let cycle_written = r.get("cycle_conversation_samples").is_some();
     r.ignore("expected");
     let root_step = r.get("root").map(|n| read_step(n, "root", d));
+    let instability = r.get("instability").map(|n| instability::read(n, d));
     r.finish(d);
 
     let mut context = context.unwrap_or_default();
@@ -129,11 +131,11 @@ pub fn load(root: &Node, name: &str, cfg: &Config, d: &mut Diags) -> Option<Scen
     }
     let has_workflow =
         data_plane.as_ref().is_some_and(|dp| dp.workflow.is_some()) || context.workflow.is_some();
-    if root_step.is_none() && !has_workflow && control_plane.is_none() {
+    if root_step.is_none() && !has_workflow && control_plane.is_none() && instability.is_none() {
         d.error(
             root.pos,
             "",
-            "the scenario describes no telemetry: add `root:` (an explicit span tree), `data_plane.workflow` (a workflow from config.yaml) or `control_plane:`",
+            "the scenario describes no telemetry: add `root:` (an explicit span tree), `data_plane.workflow` (a workflow from config.yaml), `control_plane:` or `instability:`",
         );
     }
     Some(ScenarioDef {
@@ -162,6 +164,7 @@ pub fn load(root: &Node, name: &str, cfg: &Config, d: &mut Diags) -> Option<Scen
         format,
         root: root_step.flatten(),
         v2: None,
+        instability,
     })
 }
 
@@ -626,8 +629,63 @@ fn read_data_plane(
             );
         }
     }
+    if let Some(n) = r.get("reasoning") {
+        dp.reasoning = read_reasoning(n, d);
+    }
     r.finish(d);
     dp
+}
+
+/// `reasoning: {tokens: {min, max} | N, stage}`.
+fn read_reasoning(n: &Node, d: &mut Diags) -> Option<crate::model::scenario::ReasoningDef> {
+    let mut r = MapReader::new(n, "data_plane.reasoning", d)?;
+    let mut out = crate::model::scenario::ReasoningDef {
+        tokens: (200, 800),
+        stage: "planning".into(),
+    };
+    let count = |n: &Node, path: &str, d: &mut Diags| {
+        let v = read_u64(n, path, d)?;
+        if !(1..=100_000).contains(&v) {
+            d.error(
+                n.pos,
+                path,
+                format!("{v} tokens is out of range; expected 1 to 100000"),
+            );
+            return None;
+        }
+        Some(v as u32)
+    };
+    if let Some(t) = r.get("tokens") {
+        if t.as_map().is_some() {
+            let mut tr = MapReader::new(t, "data_plane.reasoning.tokens", d)?;
+            let min = tr
+                .get("min")
+                .and_then(|v| count(v, "data_plane.reasoning.tokens.min", d));
+            let max = tr
+                .get("max")
+                .and_then(|v| count(v, "data_plane.reasoning.tokens.max", d));
+            tr.finish(d);
+            let (lo, hi) = (min.unwrap_or(out.tokens.0), max.unwrap_or(out.tokens.1));
+            if lo > hi {
+                d.error(
+                    t.pos,
+                    "data_plane.reasoning.tokens",
+                    format!("min {lo} is above max {hi}"),
+                );
+            } else {
+                out.tokens = (lo, hi);
+            }
+        } else if let Some(v) = count(t, "data_plane.reasoning.tokens", d) {
+            out.tokens = (v, v);
+        }
+    }
+    if let Some(s) = r.get("stage") {
+        if let Some(v) = read_str(s, "data_plane.reasoning.stage", d) {
+            out.stage = v;
+        }
+    }
+    r.finish(d);
+    Some(out)
 }
 
 /// `llm_interactions: [{role, system_prompt, output}]`.

@@ -203,6 +203,7 @@ pub fn load(root: &Node, name: &str, cfg: &Config, d: &mut Diags) -> Option<Scen
         format: Format::V2,
         root: None,
         v2: Some(Box::new(v2)),
+        instability: None,
     })
 }
 
