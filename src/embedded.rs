@@ -8,11 +8,17 @@ pub const SEMCONV: &str = include_str!("../conventions/semconv.yaml");
 
 macro_rules! definitions {
     ($($name:literal),* $(,)?) => {
-        /// (scenario name, YAML text) for every file in `definitions/`.
+        /// (path under `definitions/` without `.yaml`, YAML text) for every file in
+        /// `definitions/` and its pack subfolders; the scenario name is the file stem.
         pub const DEFINITIONS: &[(&str, &str)] = &[
             $(($name, include_str!(concat!("../definitions/", $name, ".yaml")))),*
         ];
     };
+}
+
+/// The scenario name of a `DEFINITIONS` path: its file stem.
+pub fn stem(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
 }
 
 definitions!(
@@ -36,6 +42,15 @@ definitions!(
     "request_error_policy_runtime",
     "request_error_policy_unavailable",
     "tool_retry_backoff",
+    "microservices/ms_browse_catalog",
+    "microservices/ms_checkout",
+    "microservices/ms_login",
+    "microservices/ms_order_cancel",
+    "microservices/ms_order_history",
+    "microservices/ms_order_status",
+    "microservices/ms_stock_check",
+    "microservices/ms_update_profile",
+    "microservices/ms_user_profile",
 );
 
 #[cfg(test)]
@@ -43,16 +58,22 @@ mod tests {
     /// Every file in definitions/ must be embedded (and nothing else).
     #[test]
     fn embedded_list_matches_the_definitions_folder() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/definitions");
-        let mut on_disk: Vec<String> = std::fs::read_dir(dir)
-            .expect("definitions folder")
-            .filter_map(|e| e.ok())
-            .filter_map(|e| {
-                e.path()
-                    .file_stem()
-                    .map(|s| s.to_string_lossy().into_owned())
-            })
-            .collect();
+        let dir = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/definitions"));
+        // Every file, pack subfolders included, as its path under definitions/.
+        let mut on_disk: Vec<String> = Vec::new();
+        let mut stack = vec![dir.clone()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).expect("definitions folder").flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    let rel = p.strip_prefix(&dir).expect("under definitions");
+                    let rel = rel.with_extension("");
+                    on_disk.push(rel.to_string_lossy().replace('\\', "/"));
+                }
+            }
+        }
         on_disk.sort();
         let mut embedded: Vec<String> = super::DEFINITIONS
             .iter()

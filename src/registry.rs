@@ -189,10 +189,10 @@ impl Registry {
                     .collect(),
                 None => embedded::DEFINITIONS
                     .iter()
-                    .map(|(name, text)| {
+                    .map(|(path, text)| {
                         (
-                            name.to_string(),
-                            format!("<embedded>/definitions/{name}.yaml"),
+                            embedded::stem(path).to_string(),
+                            format!("<embedded>/definitions/{path}.yaml"),
                             ScenarioText::Embedded(text),
                         )
                     })

@@ -5,6 +5,7 @@
 pub mod step;
 #[cfg(test)]
 mod tests;
+pub mod topology;
 pub mod v2;
 
 use crate::diag::{Diags, Pos, Severity};
@@ -92,7 +93,18 @@ pub fn load(root: &Node, name: &str, cfg: &Config, d: &mut Diags) -> Option<Scen
         .unwrap_or(false);
     let cycle_written = r.get("cycle_conversation_samples").is_some();
     r.ignore("expected");
-    let root_step = r.get("root").map(|n| read_step(n, "root", d));
+    let mut root_step = r.get("root").map(|n| read_step(n, "root", d));
+    if let Some(n) = r.get("topology") {
+        if root_step.is_some() {
+            d.error(
+                n.key_pos,
+                "topology",
+                "a scenario has either `root:` (a span tree) or `topology:` (requests between services), not both",
+            );
+        } else {
+            root_step = Some(topology::read_topology(n, cfg, d));
+        }
+    }
     r.finish(d);
 
     let mut context = context.unwrap_or_default();
