@@ -33,6 +33,7 @@ pub mod run;
 pub mod settings;
 pub mod show;
 pub mod sink;
+pub mod stats;
 pub mod tls;
 pub mod tz;
 pub mod verify;

@@ -67,11 +67,13 @@ pub enum OutputKind {
     Otlp,
     /// OTLP/JSON lines, one export request per line, to a file.
     OtlpJson,
+    /// One span per line in seed 002's data model, to a file.
+    SpansJsonl,
 }
 
 /// Said after every `--output` error.
 const OUTPUT_KINDS: &str =
-    "valid kinds: otlp (send to the endpoint), otlp-json:PATH (OTLP/JSON lines to PATH)";
+    "valid kinds: otlp (send to the endpoint), otlp-json:PATH (OTLP/JSON lines to PATH), spans-jsonl:PATH (one span per line, seed 002's data model)";
 
 impl OutputSpec {
     /// Send to the endpoint: the default output.
@@ -96,6 +98,7 @@ impl fmt::Display for OutputKind {
         f.write_str(match self {
             OutputKind::Otlp => "otlp",
             OutputKind::OtlpJson => "otlp-json",
+            OutputKind::SpansJsonl => "spans-jsonl",
         })
     }
 }
@@ -126,6 +129,11 @@ impl std::str::FromStr for OutputSpec {
             )),
             ("otlp-json", Some(p)) if !p.is_empty() => Ok(OutputSpec::otlp_json(p)),
             ("otlp-json", _) => Err(format!("otlp-json needs a path; {OUTPUT_KINDS}")),
+            ("spans-jsonl", Some(p)) if !p.is_empty() => Ok(OutputSpec {
+                kind: OutputKind::SpansJsonl,
+                path: Some(p.into()),
+            }),
+            ("spans-jsonl", _) => Err(format!("spans-jsonl needs a path; {OUTPUT_KINDS}")),
             (other, _) => Err(format!("unknown kind `{other}`; {OUTPUT_KINDS}")),
         }
     }

@@ -748,6 +748,14 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
         };
         let mut attrs: Vec<(Key, AttrValue)> = Vec::with_capacity(room);
         attrs.push((k.span_class.clone(), AttrValue::Str(class_name.clone())));
+        if node.service_call {
+            // Service traffic knows its request, not the agent's session or tenant.
+            attrs.push((
+                k.request_id.clone(),
+                AttrValue::Str(self.input.request_id.clone()),
+            ));
+            return attrs;
+        }
         attrs.push((
             k.session_id.clone(),
             AttrValue::Str(self.input.session_id.clone()),

@@ -290,7 +290,10 @@ fn generate_part<R: Rng + ?Sized>(
     }
     b.goal = goal;
     b.instance(root, None, false);
-    openinference::annotate(world, input, &mut b.spans);
+    // A topology's request is plain service traffic: no agent semantics to annotate.
+    if !root.service_call {
+        openinference::annotate(world, input, &mut b.spans);
+    }
     TraceRecord {
         trace_id,
         scope: sample

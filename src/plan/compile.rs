@@ -359,6 +359,7 @@ impl<'a> Compiler<'a> {
             tool_calls: Vec::new(),
             call_slot: None,
             http_status: false,
+            service_call: false,
         }
     }
 

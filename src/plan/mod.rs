@@ -342,6 +342,10 @@ pub struct Node {
     /// An HTTP span of a topology: `http.response.status_code` follows its outcome
     /// (200, or the 5xx its `error.type` answers with).
     pub http_status: bool,
+    /// A span of a topology (HTTP or database call): it carries the request id and
+    /// its protocol's attributes, none of the agent platform's (session, tenant,
+    /// OpenInference).
+    pub service_call: bool,
 }
 
 /// Where an LLM call stands in the agent loop.

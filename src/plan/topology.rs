@@ -144,6 +144,7 @@ impl Compiler<'_> {
         let mut n = self.base_node("service.call", false);
         n.name = key(op);
         n.role = super::Role::Generic;
+        n.service_call = true;
         n.latency = st.latency.clone().unwrap_or(Distribution::MeanVariance {
             mean: 10.0,
             variance: 0.3,

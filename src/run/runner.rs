@@ -324,6 +324,9 @@ fn output_configs(settings: &Settings) -> Vec<(String, ExportConfig)> {
         .map(|o| {
             let mut cfg = settings.export.clone();
             cfg.output_file = o.path.clone();
+            if o.kind == crate::settings::OutputKind::SpansJsonl {
+                cfg.file_format = crate::export::FileFormat::SpansJsonl;
+            }
             (crate::export::output_label(&cfg), cfg)
         })
         .collect()
