@@ -152,7 +152,8 @@ pub struct Stats {
 
 /// Reads `path` and works out its statistics.
 pub fn of_file(path: &Path) -> Result<Stats> {
-    let meta = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
     if !meta.is_file() {
         bail!("{} is not a regular file", path.display());
     }
@@ -163,7 +164,8 @@ pub fn of_file(path: &Path) -> Result<Stats> {
             meta.len()
         );
     }
-    let file = std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut spans = Vec::new();
     let mut format: Option<&'static str> = None;
     for (i, line) in BufReader::new(file).lines().enumerate() {
@@ -172,8 +174,9 @@ pub fn of_file(path: &Path) -> Result<Stats> {
         if line.trim().is_empty() {
             continue;
         }
-        let v: Value = serde_json::from_str(&line)
-            .with_context(|| format!("{at}: not JSON (stats reads OTLP/JSON lines or spans JSONL)"))?;
+        let v: Value = serde_json::from_str(&line).with_context(|| {
+            format!("{at}: not JSON (stats reads OTLP/JSON lines or spans JSONL)")
+        })?;
         if v.get("resourceSpans").is_some() {
             format.get_or_insert("otlp-json");
             otlp_spans(&v, &at, &mut spans)?;
@@ -229,10 +232,16 @@ fn otlp_spans(v: &Value, at: &str, out: &mut Vec<Span>) -> Result<()> {
                     id: span_id.to_string(),
                     parent: id("parentSpanId").map(str::to_string),
                     service: service.clone(),
-                    name: sp.get("name").and_then(Value::as_str).unwrap_or("").to_string(),
+                    name: sp
+                        .get("name")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string(),
                     kind,
                     error,
-                    peer: attr(sp, "peer.service").and_then(Value::as_str).map(str::to_string),
+                    peer: attr(sp, "peer.service")
+                        .and_then(Value::as_str)
+                        .map(str::to_string),
                 });
             }
         }
@@ -382,7 +391,13 @@ fn compute(spans: &[Span]) -> Stats {
     st.calls_per_trace = Range::of(&calls_per);
     st.depth = Range::of(&depths);
     st.call_depth = Range::of(&call_depths);
-    let per = |n: u64, d: u64| if d == 0 { 0.0 } else { round2(n as f64 / d as f64) };
+    let per = |n: u64, d: u64| {
+        if d == 0 {
+            0.0
+        } else {
+            round2(n as f64 / d as f64)
+        }
+    };
     st.reuse = Reuse {
         service: per(st.calls, st.services.total),
         operation: per(st.spans, st.operations),

@@ -41,7 +41,8 @@ pub struct SpansJsonlWriter {
 impl SpansJsonlWriter {
     /// Creates (truncates) the file.
     pub fn start(label: String, path: &Path, resources: Resources) -> Result<SpansJsonlWriter> {
-        let file = File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
+        let file =
+            File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
         let counters = Arc::new(Counters::default());
         counters.logs.turn_off(SPANS_ONLY);
         counters.points.turn_off(SPANS_ONLY);
@@ -87,7 +88,10 @@ impl Writer for SpansJsonlWriter {
                     if let Err(e) = out.file.flush() {
                         // What sat in the buffer is lost; the count of written spans
                         // cannot say which, so the message gives the file and the error.
-                        let msg = format!("writing {} failed at the final flush: {e}", self.path.display());
+                        let msg = format!(
+                            "writing {} failed at the final flush: {e}",
+                            self.path.display()
+                        );
                         self.counters.note_error(&msg);
                         out.broken = Some(msg);
                     }
@@ -224,7 +228,14 @@ fn value(v: &AttrValue) -> Value {
 /// 16 bytes in UUID form (8-4-4-4-12 hex digits).
 pub fn uuid(b: &[u8; 16]) -> String {
     let h = hex::encode(b);
-    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
 }
 
 /// An 8-byte span id in UUID form: zeros, then its 16 hex digits

@@ -20,6 +20,7 @@ mod hardening_export;
 mod hostile_input;
 mod house;
 mod late_v1;
+mod microservices;
 mod pacing;
 mod partial_load;
 mod phoenix;
