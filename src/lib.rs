@@ -17,6 +17,7 @@ pub mod engine_sdk;
 pub mod export;
 pub mod generate;
 pub mod ids;
+pub mod incidents;
 pub mod input_file;
 pub mod load_profile;
 pub mod logs;

@@ -360,6 +360,7 @@ impl<'a> Compiler<'a> {
             call_slot: None,
             http_status: false,
             service_call: false,
+            handled_by: None,
         }
     }
 

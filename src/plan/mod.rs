@@ -346,6 +346,10 @@ pub struct Node {
     /// its protocol's attributes, none of the agent platform's (session, tenant,
     /// OpenInference).
     pub service_call: bool,
+    /// The service whose request this span stands for (an incident on it applies
+    /// here): the callee of a SERVER span or of a CLIENT span to a database or
+    /// external API; `None` for a CLIENT span whose callee has a SERVER span.
+    pub handled_by: Option<ServiceId>,
 }
 
 /// Where an LLM call stands in the agent loop.

@@ -63,6 +63,7 @@ impl Compiler<'_> {
                     self.lit(&mut work, "db.collection.name", AttrValue::str(c), st, d);
                 }
                 self.peer(&mut work, name, &address, None, st, d);
+                work.handled_by = callee;
                 work
             }
             ServiceKind::External => {
@@ -83,6 +84,7 @@ impl Compiler<'_> {
                 self.lit(&mut work, "url.full", AttrValue::str(&url), st, d);
                 self.peer(&mut work, name, &address, Some(EXTERNAL_PORT), st, d);
                 work.http_status = true;
+                work.handled_by = callee;
                 work
             }
             ServiceKind::Gateway | ServiceKind::Internal => {
@@ -102,6 +104,7 @@ impl Compiler<'_> {
                 self.lit(&mut work, "http.route", AttrValue::str(route), st, d);
                 self.lit(&mut work, "url.scheme", AttrValue::str("http"), st, d);
                 work.http_status = true;
+                work.handled_by = callee;
                 // The server's failure always reaches its client span; whether it
                 // goes further is the client's (the caller's) business.
                 work.error.propagate = true;
@@ -131,6 +134,7 @@ impl Compiler<'_> {
                 self.lit(&mut client, "url.full", AttrValue::str(&url), st, d);
                 self.peer(&mut client, name, &address, Some(SERVICE_PORT), st, d);
                 client.http_status = true;
+                client.handled_by = None;
                 work.probability = 1.0;
                 work.count = Count::Fixed(1);
                 client.children = vec![work];

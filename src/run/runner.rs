@@ -248,7 +248,14 @@ fn build_report(
     let (mut traces_sent, mut units) = (0, 0);
     let mut fatal = None;
     let mut bucket_picks: Vec<u64> = Vec::new();
+    let mut incidents = shared
+        .spec
+        .load
+        .as_ref()
+        .map(|l| l.incidents.clone())
+        .unwrap_or_default();
     for r in results {
+        incidents.merge(&r.incidents);
         bucket_picks.resize(bucket_picks.len().max(r.bucket_picks.len()), 0);
         for (total, n) in bucket_picks.iter_mut().zip(&r.bucket_picks) {
             *total += n;
@@ -312,6 +319,7 @@ fn build_report(
             } => Some(mix.report(&bucket_picks)),
             _ => None,
         },
+        incidents: incidents.report(),
     }
 }
 

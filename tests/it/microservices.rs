@@ -339,3 +339,89 @@ fn topology_mistakes_are_errors_at_their_line() {
     assert!(out.contains("`METHOD /route`"), "{out}");
     let _ = repo();
 }
+
+/// A load profile with two incident windows, 10 s into a 30 s run.
+const INCIDENT_PROFILE: &str = "
+stages:
+  - { duration: 30s, target: 1000 }
+incidents:
+  - { service: bank-api, from: 10s, for: 10s, error_rate: 0.6 }
+  - { service: payment-service, from: 10s, for: 10s, latency_factor: 4, ramp: 2s }
+";
+
+#[test]
+fn incident_windows_change_their_service_on_schedule_and_the_report_measures_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let profile = dir.path().join("load.yaml");
+    std::fs::write(&profile, INCIDENT_PROFILE).unwrap();
+    let file = dir.path().join("spans.jsonl");
+    let report = dir.path().join("run.json");
+    let start_ns: u64 = 1_772_323_200_000_000_000; // T0
+    let out = Otelsim::new()
+        .seed(9)
+        .start_time(T0)
+        .arg("--output")
+        .arg(format!("spans-jsonl:{}", file.display()))
+        .cli("run --tags microservices --load-profile")
+        .arg(&profile)
+        .report(&report)
+        .run_ok();
+    assert!(out.contains("incident bank-api from 10s for 10s"), "{out}");
+    let r = read_json(&report);
+    let windows = r["report"]["incidents"]
+        .as_array()
+        .expect("incidents in the report");
+    assert_eq!(windows.len(), 2);
+    let (bank, pay) = (&windows[0], &windows[1]);
+    assert_eq!(bank["service"], "bank-api");
+    let share = |w: &serde_json::Value, side: &str| w[side]["error_share"].as_f64().unwrap();
+    let latency = |w: &serde_json::Value, side: &str| w[side]["mean_latency_ms"].as_f64().unwrap();
+    assert!(bank["inside"]["requests"].as_u64().unwrap() > 250, "{bank}");
+    assert!((share(bank, "inside") - 0.6).abs() < 0.1, "{bank}");
+    assert!((share(bank, "outside") - 0.08).abs() < 0.04, "{bank}");
+    assert!(
+        latency(pay, "inside") > 2.5 * latency(pay, "outside"),
+        "{pay}"
+    );
+    // The file agrees: bank-api calls fail more inside the window, by their own time.
+    let text = std::fs::read_to_string(&file).unwrap();
+    let (mut inside, mut outside) = ((0u32, 0u32), (0u32, 0u32));
+    for l in text.lines() {
+        let s: serde_json::Value = serde_json::from_str(l).unwrap();
+        if s["tags"]["peer.service"] != "bank-api" {
+            continue;
+        }
+        let at_s = (s["end_time"].as_u64().unwrap() - start_ns) as f64 / 1e9;
+        let failed = u32::from(s["status_code"] == 1);
+        // Calls end a little after the request was due: keep clear of the edges.
+        if (11.0..19.0).contains(&at_s) {
+            inside = (inside.0 + 1, inside.1 + failed);
+        } else if !(9.0..22.0).contains(&at_s) {
+            outside = (outside.0 + 1, outside.1 + failed);
+        }
+    }
+    let share_of = |(n, f): (u32, u32)| f64::from(f) / f64::from(n.max(1));
+    assert!(share_of(inside) > 0.45, "{inside:?}");
+    assert!(share_of(outside) < 0.15, "{outside:?}");
+}
+
+#[test]
+fn an_incident_on_an_unknown_service_is_refused_with_its_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let profile = dir.path().join("load.yaml");
+    std::fs::write(
+        &profile,
+        "rate: 10\nincidents:\n  - { service: bank-apy, from: 1s, for: 1s, error_rate: 0.5 }\n",
+    )
+    .unwrap();
+    let out = Otelsim::new()
+        .cli("run --tags microservices --duration 1s --load-profile")
+        .arg(&profile)
+        .run_exit(2);
+    assert!(out.contains("load.yaml"), "{out}");
+    assert!(out.contains("3:5"), "{out}");
+    assert!(
+        out.contains("bank-apy") && out.contains("bank-api"),
+        "{out}"
+    );
+}
