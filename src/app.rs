@@ -150,6 +150,9 @@ async fn dispatch(cli: &Cli) -> Result<(), Failure> {
     if let Command::Sink(args) = &cli.command {
         return sink(args, &g).await;
     }
+    if let Command::Stats(args) = &cli.command {
+        return stats(args);
+    }
     let settings = Settings::resolve(&g, &|k| std::env::var(k).ok())
         .map_err(|e| Failure::input(format!("{e:#}")))?;
     match &cli.command {
@@ -159,7 +162,7 @@ async fn dispatch(cli: &Cli) -> Result<(), Failure> {
         Command::Run(a) => run_command(&settings, RunFlags::Mixed(a)).await,
         Command::Bench(a) => bench(&settings, a),
         Command::Verify(a) => verify(settings, &g, a),
-        Command::Sink(_) => unreachable!("handled above"),
+        Command::Sink(_) | Command::Stats(_) => unreachable!("handled above"),
     }
 }
 
@@ -191,6 +194,18 @@ fn refuse_unused_flags(cli: &Cli) -> Result<(), Failure> {
 
 /// `otelsim verify`: the conventions come from the run's own settings (as its
 /// report records them) unless flags say otherwise.
+/// `otelsim stats FILE`: the file's statistics, as a table or JSON.
+fn stats(a: &crate::cli::StatsArgs) -> Result<(), Failure> {
+    let st = crate::stats::of_file(&a.file)
+        .map_err(|e| Failure::input(format!("{e:#}")).in_command("stats"))?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&st).unwrap_or_default());
+    } else {
+        print!("{}", st.render());
+    }
+    Ok(())
+}
+
 fn verify(mut s: Settings, g: &GlobalArgs, a: &VerifyArgs) -> Result<(), Failure> {
     let fail = |e: anyhow::Error| Failure::input(format!("{e:#}")).in_command("verify");
     let run = crate::verify::read_run(&a.run_report).map_err(fail)?;

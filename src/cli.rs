@@ -645,6 +645,9 @@ pub enum Command {
     /// Compare a run report with what `otelsim sink` received of that run (exit 0 verified,
     /// 5 differences).
     Verify(VerifyArgs),
+    /// Statistics of an output file (OTLP/JSON lines or spans JSONL): traces, spans,
+    /// services, operations, depth, reuse, error share per service, bytes.
+    Stats(StatsArgs),
 }
 
 impl Command {
@@ -699,6 +702,7 @@ impl Command {
                 identity: Some(&a.identity),
                 ..Given::default()
             },
+            Command::Stats(_) => Given::default(),
         }
     }
 
@@ -712,6 +716,7 @@ impl Command {
             Command::Sink(_) => "sink",
             Command::Bench(_) => "bench",
             Command::Verify(_) => "verify",
+            Command::Stats(_) => "stats",
         }
     }
 
@@ -720,11 +725,23 @@ impl Command {
         match name {
             "sink" => " (it listens: use --grpc-addr / --http-addr, and --tls-client-ca to verify clients)",
             "verify" => " (it reads reports)",
+            "stats" => " (it reads an output file)",
             "bench" => " (it sends nothing)",
             "list" | "validate" => " (it reads the scenario files only)",
             _ => "",
         }
     }
+}
+
+/// Flags of `otelsim stats`: the file to read and how to print what it holds.
+#[derive(Args, Debug)]
+pub struct StatsArgs {
+    /// An otelsim output file: OTLP/JSON lines (otlp-json:PATH) or spans JSONL (spans-jsonl:PATH)
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Print the statistics as JSON (a file like seed 002's phase0_metadata)
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Flags of `otelsim verify`: the two reports to compare and what to do with the verdict.

@@ -8,13 +8,17 @@ pub const SEMCONV: &str = include_str!("../conventions/semconv.yaml");
 
 macro_rules! definitions {
     ($($name:literal),* $(,)?) => {
-        /// (path under `definitions/` without `.yaml`, YAML text) for every file
-        /// there; the scenario's name is the path's last part (a pack's files sit
-        /// in a subfolder: `instability/noisy_mixed_sessions`).
+        /// (path under `definitions/` without `.yaml`, YAML text) for every file in
+        /// `definitions/` and its pack subfolders; the scenario name is the file stem.
         pub const DEFINITIONS: &[(&str, &str)] = &[
             $(($name, include_str!(concat!("../definitions/", $name, ".yaml")))),*
         ];
     };
+}
+
+/// The scenario name of a `DEFINITIONS` path: its file stem.
+pub fn stem(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
 }
 
 definitions!(
@@ -42,6 +46,15 @@ definitions!(
     "instability/long_drift_chains",
     "instability/noisy_mixed_sessions",
     "instability/simple_correction_loop",
+    "microservices/ms_browse_catalog",
+    "microservices/ms_checkout",
+    "microservices/ms_login",
+    "microservices/ms_order_cancel",
+    "microservices/ms_order_history",
+    "microservices/ms_order_status",
+    "microservices/ms_stock_check",
+    "microservices/ms_update_profile",
+    "microservices/ms_user_profile",
 );
 
 #[cfg(test)]
@@ -49,18 +62,18 @@ mod tests {
     /// Every file in definitions/ must be embedded (and nothing else).
     #[test]
     fn embedded_list_matches_the_definitions_folder() {
-        let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/definitions"));
+        let dir = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/definitions"));
+        // Every file, pack subfolders included, as its path under definitions/.
         let mut on_disk: Vec<String> = Vec::new();
-        let mut folders = vec![dir.to_path_buf()];
-        while let Some(folder) = folders.pop() {
-            for e in std::fs::read_dir(&folder)
-                .expect("definitions folder")
-                .flatten()
-            {
+        let mut stack = vec![dir.clone()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).expect("definitions folder").flatten() {
                 let p = e.path();
                 if p.is_dir() {
-                    folders.push(p);
-                } else if let Ok(rel) = p.with_extension("").strip_prefix(dir) {
+                    stack.push(p);
+                } else {
+                    let rel = p.strip_prefix(&dir).expect("under definitions");
+                    let rel = rel.with_extension("");
                     on_disk.push(rel.to_string_lossy().replace('\\', "/"));
                 }
             }

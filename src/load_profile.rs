@@ -10,6 +10,7 @@
 //! burst: { factor: 5, duration: 10s, every: 1m }
 //! ```
 //! `rate: 1000` instead of `stages` holds one rate for the whole run.
+//! `incidents:` adds incident windows (see `crate::incidents`).
 
 use crate::diag::{Diags, LoadError};
 use crate::pace::{Burst, Profile, RateUnit};
@@ -21,6 +22,8 @@ pub struct LoadProfile {
     pub profile: Profile,
     /// `unit:` from the file; `None` leaves the command line's.
     pub unit: Option<RateUnit>,
+    /// `incidents:` windows in which a service fails more or slows down.
+    pub incidents: Vec<crate::incidents::Incident>,
 }
 
 /// Reads and validates a load profile; every problem is reported with file, line and key.
@@ -66,6 +69,10 @@ fn read(root: &Node, d: &mut Diags) -> Option<LoadProfile> {
     let rate = m.get("rate");
     let stages = m.get("stages");
     let burst = m.get("burst").and_then(|n| read_burst(n, d));
+    let incidents = m
+        .get("incidents")
+        .map(|n| crate::incidents::read(n, d))
+        .unwrap_or_default();
     let mut profile = match (rate, stages) {
         (Some(r), None) => Profile::constant(positive(r, "rate", d)?),
         (None, Some(s)) => read_stages(s, d)?,
@@ -88,7 +95,11 @@ fn read(root: &Node, d: &mut Diags) -> Option<LoadProfile> {
     };
     profile.burst = burst;
     m.finish(d);
-    Some(LoadProfile { profile, unit })
+    Some(LoadProfile {
+        profile,
+        unit,
+        incidents,
+    })
 }
 
 fn read_stages(node: &Node, d: &mut Diags) -> Option<Profile> {
@@ -172,7 +183,7 @@ fn read_burst(node: &Node, d: &mut Diags) -> Option<Burst> {
     }
 }
 
-fn duration(n: &Node, path: &str, d: &mut Diags) -> Option<f64> {
+pub(crate) fn duration(n: &Node, path: &str, d: &mut Diags) -> Option<f64> {
     if n.as_f64() == Some(0.0) {
         return Some(0.0);
     }

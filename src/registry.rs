@@ -191,7 +191,7 @@ impl Registry {
                     .iter()
                     .map(|(path, text)| {
                         (
-                            path.rsplit('/').next().unwrap_or(path).to_string(),
+                            embedded::stem(path).to_string(),
                             format!("<embedded>/definitions/{path}.yaml"),
                             ScenarioText::Embedded(text),
                         )

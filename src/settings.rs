@@ -74,11 +74,13 @@ pub enum OutputKind {
     AgentTrace,
     /// Minimal instability events, one JSON object per span, to a file.
     EventsJsonl,
+    /// One span per line in seed 002's data model, to a file.
+    SpansJsonl,
 }
 
 /// Said after every `--output` error.
 const OUTPUT_KINDS: &str =
-    "valid kinds: otlp (send to the endpoint), otlp-json:PATH (OTLP/JSON lines to PATH), agent-trace[:DIR] (agent event logs, a folder per session), events-jsonl:PATH (minimal instability events)";
+    "valid kinds: otlp (send to the endpoint), otlp-json:PATH (OTLP/JSON lines to PATH), spans-jsonl:PATH (one span per line, seed 002's data model), agent-trace[:DIR] (agent event logs, a folder per session), events-jsonl:PATH (minimal instability events)";
 
 impl OutputSpec {
     /// Send to the endpoint: the default output.
@@ -105,6 +107,7 @@ impl fmt::Display for OutputKind {
             OutputKind::OtlpJson => "otlp-json",
             OutputKind::AgentTrace => "agent-trace",
             OutputKind::EventsJsonl => "events-jsonl",
+            OutputKind::SpansJsonl => "spans-jsonl",
         })
     }
 }
@@ -149,6 +152,11 @@ impl std::str::FromStr for OutputSpec {
                 path: Some(p.into()),
             }),
             ("events-jsonl", _) => Err(format!("events-jsonl needs a path; {OUTPUT_KINDS}")),
+            ("spans-jsonl", Some(p)) if !p.is_empty() => Ok(OutputSpec {
+                kind: OutputKind::SpansJsonl,
+                path: Some(p.into()),
+            }),
+            ("spans-jsonl", _) => Err(format!("spans-jsonl needs a path; {OUTPUT_KINDS}")),
             (other, _) => Err(format!("unknown kind `{other}`; {OUTPUT_KINDS}")),
         }
     }

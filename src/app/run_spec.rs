@@ -158,7 +158,7 @@ fn mixed_run(s: &Settings, prep: &Prepared, a: &RunArgs) -> Result<CheckedRun, F
     if a.duration.is_some_and(|d| d.is_zero()) {
         return Err(Failure::input("--duration must be longer than 0"));
     }
-    let load = load_shape(a)?;
+    let load = load_shape(a, &prep.world)?;
     let start_time_given = s.start_time_ns.is_some();
     if start_time_given && load.is_none() && a.interval == 0.0 && a.count.is_none() && !a.each_once
     {
@@ -289,7 +289,8 @@ fn check_interval(ms: f64) -> Result<(), Failure> {
 }
 
 /// The open-loop shape from --rate / --stages / --load-profile, with --burst and --unit.
-fn load_shape(a: &RunArgs) -> Result<Option<Load>, Failure> {
+fn load_shape(a: &RunArgs, world: &crate::plan::World) -> Result<Option<Load>, Failure> {
+    let mut incidents = Vec::new();
     let (mut profile, file_unit) = if let Some(r) = a.rate {
         if !(r > 0.0 && r <= crate::pace::MAX_RATE) {
             return Err(Failure::input(format!(
@@ -304,6 +305,7 @@ fn load_shape(a: &RunArgs) -> Result<Option<Load>, Failure> {
         (profile, None)
     } else if let Some(path) = &a.load_profile {
         let p = crate::load_profile::load(path).map_err(|e| Failure::load(&e))?;
+        incidents = p.incidents;
         (p.profile, p.unit)
     } else {
         if a.burst.is_some() {
@@ -340,9 +342,17 @@ fn load_shape(a: &RunArgs) -> Result<Option<Load>, Failure> {
             crate::pace::MAX_RATE
         )));
     }
+    let incidents = crate::incidents::Incidents::resolve(&incidents, world).map_err(|e| {
+        let file = a
+            .load_profile
+            .as_deref()
+            .unwrap_or(std::path::Path::new(""));
+        Failure::input(format!("--load-profile {}: {e}", file.display()))
+    })?;
     Ok(Some(Load {
         profile,
         unit: a.unit.or(file_unit).unwrap_or(RateUnit::Traces),
+        incidents,
     }))
 }
 

@@ -13,6 +13,7 @@ mod events_jsonl;
 mod otlp;
 mod probe;
 mod secrets;
+mod spans_jsonl;
 mod transport;
 
 pub use agent_trace::{
@@ -25,6 +26,7 @@ pub use counters::{
 pub use events_jsonl::{EventsJsonlOptions, EventsJsonlWriter};
 pub use otlp::OtlpWriter;
 pub use secrets::{redact_item, redact_url, Secrets, REDACTED};
+pub use spans_jsonl::{span_uuid, uuid, SpansJsonlWriter};
 pub use transport::{check_endpoint, check_headers, endpoint_url, http_signal_url};
 
 pub(crate) use otlp::Body;
@@ -99,6 +101,8 @@ pub struct ExportConfig {
     pub gzip: bool,
     /// Write OTLP/JSON lines here instead of sending.
     pub output_file: Option<PathBuf>,
+    /// What `output_file` holds.
+    pub file_format: FileFormat,
     /// Spans per request at most; a larger trace is split over several requests.
     pub max_batch_spans: usize,
     /// Log records per request at most.
@@ -139,6 +143,7 @@ impl Default for ExportConfig {
             headers: Vec::new(),
             gzip: false,
             output_file: None,
+            file_format: FileFormat::OtlpJson,
             max_batch_spans: 512,
             max_batch_logs: 512,
             linger: Some(Duration::from_millis(200)),
@@ -153,6 +158,16 @@ impl Default for ExportConfig {
             tls: crate::tls::ClientTls::default(),
         }
     }
+}
+
+/// The format of an output file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FileFormat {
+    /// OTLP/JSON lines, one export request per line (`otlp-json:PATH`).
+    #[default]
+    OtlpJson,
+    /// One span per line in seed 002's data model (`spans-jsonl:PATH`).
+    SpansJsonl,
 }
 
 /// One of the three OTLP signals.
@@ -229,6 +244,9 @@ pub trait WriterSink: Send {
 /// How reports name an OTLP output with this configuration.
 pub fn output_label(cfg: &ExportConfig) -> String {
     match &cfg.output_file {
+        Some(p) if cfg.file_format == FileFormat::SpansJsonl => {
+            format!("spans-jsonl:{}", p.display())
+        }
         Some(p) => format!("otlp-json:{}", p.display()),
         None => format!(
             "otlp {} {}",
@@ -278,9 +296,14 @@ impl Outputs {
             } else {
                 None
             };
-            writers.push(Box::new(
-                OtlpWriter::start(label, cfg, resources.clone(), a).await?,
-            ));
+            match (&cfg.output_file, cfg.file_format) {
+                (Some(path), FileFormat::SpansJsonl) => writers.push(Box::new(
+                    SpansJsonlWriter::start(label, path, resources.clone())?,
+                )),
+                _ => writers.push(Box::new(
+                    OtlpWriter::start(label, cfg, resources.clone(), a).await?,
+                )),
+            }
         }
         Ok(Outputs::new(writers, resources, &first))
     }

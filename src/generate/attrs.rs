@@ -748,6 +748,14 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
         };
         let mut attrs: Vec<(Key, AttrValue)> = Vec::with_capacity(room);
         attrs.push((k.span_class.clone(), AttrValue::Str(class_name.clone())));
+        if node.service_call {
+            // Service traffic knows its request, not the agent's session or tenant.
+            attrs.push((
+                k.request_id.clone(),
+                AttrValue::Str(self.input.request_id.clone()),
+            ));
+            return attrs;
+        }
         attrs.push((
             k.session_id.clone(),
             AttrValue::Str(self.input.session_id.clone()),
@@ -987,6 +995,15 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
             }
         }
         for e in &node.events {
+            // Fixed events (probability 1) draw nothing, so their output never moves.
+            if e.probability < 1.0 && !self.rng.random_bool(e.probability.max(0.0)) {
+                continue;
+            }
+            let mut attrs = e.attrs.clone();
+            for (key, gen) in &e.sampled {
+                attrs.push((key.clone(), gen.sample(self.rng)));
+            }
+            let span = &mut self.spans[idx];
             // A file's own events are stamped at their span's start, as the format does.
             let at = if node.verbatim {
                 span.start_ns
@@ -996,8 +1013,14 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
             span.events.push(Event {
                 name: e.name.clone(),
                 time_ns: at,
-                attrs: e.attrs.clone(),
+                attrs,
             });
+        }
+        // A topology's HTTP span answers 200, or the 5xx its failure answers with.
+        if node.http_status {
+            let code = o.failed.map_or(200, |t| http_status(t).max(500));
+            let k = self.world.keys.http_status.clone();
+            self.spans[idx].set_attr(k, AttrValue::Int(code));
         }
         let ctx = FillCtx {
             failed: o.failed,

@@ -24,6 +24,7 @@ pub use openinference::{GenAiProfile, OiKeys};
 
 use attrs::FillCtx;
 
+use crate::incidents::Effects;
 use crate::model::AttrValue;
 use crate::plan::{
     Injection, Node, Part, PlannedSample, RetryPlan, Role, ScenarioPlan, ToolRef, World,
@@ -50,6 +51,8 @@ pub struct RequestInput<'a> {
     pub sample: Option<&'a PlannedSample>,
     /// The schedule window the request falls in (v2), which picks its latency profile.
     pub window: Option<usize>,
+    /// What the incidents in force do to the services the request reaches.
+    pub effects: &'a Effects,
 }
 
 /// Generates one iteration of a scenario: one request, or one session of several
@@ -60,6 +63,19 @@ pub fn generate_iteration<R: Rng + ?Sized>(
     plan: &ScenarioPlan,
     end_ns: u64,
     iteration: u64,
+    rng: &mut R,
+) -> Vec<TraceRecord> {
+    generate_iteration_with(world, plan, end_ns, iteration, &Effects::default(), rng)
+}
+
+/// [`generate_iteration`] under incidents: the services `effects` names fail and
+/// take as long as the incidents in force say.
+pub fn generate_iteration_with<R: Rng + ?Sized>(
+    world: &World,
+    plan: &ScenarioPlan,
+    end_ns: u64,
+    iteration: u64,
+    effects: &Effects,
     rng: &mut R,
 ) -> Vec<TraceRecord> {
     if let Some(def) = &plan.instability {
@@ -86,6 +102,7 @@ pub fn generate_iteration<R: Rng + ?Sized>(
             turn_index: None,
             sample,
             window: None,
+            effects,
         };
         return generate_request(world, plan, &input, end_ns, rng);
     }
@@ -108,6 +125,7 @@ pub fn generate_iteration<R: Rng + ?Sized>(
             turn_index: Some(turn_no),
             sample: Some(sample),
             window,
+            effects,
         };
         turns.push(generate_request(world, plan, &input, end_ns, rng));
     }
@@ -296,7 +314,10 @@ fn generate_part<R: Rng + ?Sized>(
     b.goal = goal;
     b.instance(root, None, false);
     span_names::apply(world, &mut b.spans);
-    openinference::annotate(world, input, &mut b.spans);
+    // A topology's request is plain service traffic: no agent semantics to annotate.
+    if !root.service_call {
+        openinference::annotate(world, input, &mut b.spans);
+    }
     TraceRecord {
         trace_id,
         scope: sample
@@ -424,7 +445,17 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
         let idx = self.new_span(node.name.clone(), node.kind, parent, node);
         let span_id = self.spans[idx].span_id;
         let mut injected = self.injection(node);
-        let drawn_fail = node.error.rate > 0.0 && self.rng.random_bool(node.error.rate.min(1.0));
+        // An incident in force on the service this span handles a request of
+        // changes its error rate and stretches its latency.
+        let target = if node.service_call {
+            node.handled_by
+        } else {
+            Some(node.service)
+        };
+        let (rate, factor) = target
+            .and_then(|t| self.input.effects.of(t, node.error.rate))
+            .unwrap_or((node.error.rate, 1.0));
+        let drawn_fail = rate > 0.0 && self.rng.random_bool(rate.min(1.0));
         let own_fail = injected.step_error.is_some() || forced_fail || drawn_fail;
         let forced_type = if forced_fail {
             self.forced_type.take()
@@ -481,7 +512,11 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
         };
         // Attempts always run one after another; `parallel` applies to the step's children.
         let parallel = node.parallel && node.retry.is_none();
-        let dur = self.layout(&items, sampled, parallel);
+        let mut dur = self.layout(&items, sampled, parallel);
+        if factor != 1.0 {
+            // A slow service is slow whatever it waits on: the whole span stretches.
+            dur = (dur as f64 * factor) as u64;
+        }
         self.spans[idx].end_ns = dur;
         // A control-plane span reports its failed step's cause.
         let own_type = match (&own_type, node.role, &failures.any) {

@@ -48,6 +48,7 @@ fn request_of(world: &World, plan: &ScenarioPlan, seed: u64) -> Vec<TraceRecord>
         turn_index: None,
         sample: plan.samples.first(),
         window: None,
+        effects: &crate::incidents::Effects::default(),
     };
     let mut rng = Pcg64Mcg::seed_from_u64(seed);
     generate_request(world, plan, &input, END, &mut rng)

@@ -305,7 +305,7 @@ pub struct ResourceConfig {
 }
 
 /// One service declared under `services:`; the map key is its `service.name`.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct ServiceDef {
     /// `service.name`: its key under `services:`.
     pub name: String,
@@ -313,6 +313,53 @@ pub struct ServiceDef {
     pub attributes: Vec<(String, AttrValue)>,
     /// Where the service's key is in config.yaml.
     pub pos: Pos,
+    /// `kind:` in a topology; `None`: a plain service (its steps are spans as written).
+    pub kind: Option<ServiceKind>,
+    /// `latency:` of one request it handles, in ms; `None`: its steps' own.
+    pub latency: Option<crate::model::distribution::Distribution>,
+    /// `error_rate:` chance (0–1) that a request it handles fails on its own.
+    pub error_rate: f64,
+    /// `error_types:` the `error.type` values its own failures pick from.
+    pub error_types: Vec<String>,
+    /// `address:` the host callers reach it at (`server.address`); default its name.
+    pub address: Option<String>,
+    /// `db_system:` a database's `db.system.name` (default `postgresql`).
+    pub db_system: Option<String>,
+}
+
+/// What a service is in a topology: whether it is instrumented (emits SERVER
+/// spans) or only seen by its callers (CLIENT spans).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServiceKind {
+    /// The entry point of requests (HTTP, instrumented).
+    Gateway,
+    /// An instrumented service: a call to it is a CLIENT span and its SERVER child.
+    Internal,
+    /// A database: calls to it are CLIENT spans with `db.*` attributes only.
+    Database,
+    /// A third-party API: calls to it are HTTP CLIENT spans only.
+    External,
+}
+
+impl ServiceKind {
+    /// The values `kind:` accepts.
+    pub const NAMES: &'static str = "gateway, internal, database, external";
+
+    /// The kind written in YAML.
+    pub fn parse(s: &str) -> Option<ServiceKind> {
+        Some(match s {
+            "gateway" => ServiceKind::Gateway,
+            "internal" => ServiceKind::Internal,
+            "database" => ServiceKind::Database,
+            "external" => ServiceKind::External,
+            _ => return None,
+        })
+    }
+
+    /// Whether it emits spans of its own (a SERVER span per request).
+    pub fn instrumented(self) -> bool {
+        matches!(self, ServiceKind::Gateway | ServiceKind::Internal)
+    }
 }
 
 /// One model of the LLM catalogue, with its relative weight.

@@ -74,6 +74,18 @@ pub enum Distribution {
     },
     /// `mixture`: (weight, distribution) pairs; each draw picks one by weight.
     Mixture(Vec<(f64, Distribution)>),
+    /// `normal_with_outliers`: a normal body; a share of draws is an outlier,
+    /// the body's draw times a factor (a slow request behind a lock or a GC pause).
+    NormalOutliers {
+        /// Mean of the body (ms for latencies).
+        mean: f64,
+        /// Standard deviation of the body.
+        stddev: f64,
+        /// Chance (0–1) that a draw is an outlier.
+        outlier_share: f64,
+        /// Factor an outlier multiplies the draw by.
+        outlier_factor: f64,
+    },
 }
 
 impl Distribution {
@@ -131,6 +143,22 @@ impl Distribution {
                 }
                 chosen.sample(rng)
             }
+            Distribution::NormalOutliers {
+                mean,
+                stddev,
+                outlier_share,
+                outlier_factor,
+            } => {
+                // The body never falls below 5% of the mean: a latency is never ~0 ms.
+                let body = Normal::new(*mean, *stddev)
+                    .map_or(*mean, |d| d.sample(rng))
+                    .max(mean * 0.05);
+                if *outlier_share > 0.0 && rng.random_bool(outlier_share.min(1.0)) {
+                    body * outlier_factor
+                } else {
+                    body
+                }
+            }
         };
         if v.is_finite() {
             v.clamp(0.0, MAX_VALUE)
@@ -167,6 +195,7 @@ impl Distribution {
                 let total: f64 = parts.iter().map(|(w, _)| w).sum();
                 parts.iter().map(|(w, d)| w * d.typical()).sum::<f64>() / total
             }
+            Distribution::NormalOutliers { mean, .. } => *mean,
         }
     }
 }

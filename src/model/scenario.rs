@@ -178,6 +178,31 @@ pub struct StepDef {
     pub retry: Option<RetryDef>,
     /// `service: NAME`: a service declared in config.yaml's `services:`, and where the name is written.
     pub service: Option<(String, Pos)>,
+    /// Written in a `topology:`: the step is a request to `service`, emitted as
+    /// its instrumentation would (CLIENT and SERVER spans with protocol attributes).
+    pub call: Option<CallDef>,
+}
+
+/// One request of a `topology:` to a service (see `model::read::scenario::topology`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CallDef {
+    /// `operation:` as written: `GET /users/{id}` for HTTP, `SELECT users` for a database.
+    pub operation: String,
+    /// `handled: true`: the caller handles the callee's failure, so it does not propagate.
+    pub handled: bool,
+    /// `events:` recorded on the span that does the work (the callee's side).
+    pub events: Vec<EventDef>,
+}
+
+/// A span event a topology step records, with the chance it is recorded.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventDef {
+    /// The event name (`cache_hit`).
+    pub name: String,
+    /// Chance (0–1) that a span of the step records it.
+    pub probability: f64,
+    /// Its attributes, each with how its value is produced.
+    pub attributes: Vec<(String, AttrSpec, Pos)>,
 }
 
 /// `realistic_overrides`: tweaks to a goal-driven workflow run.

@@ -372,7 +372,15 @@ impl<'a> Compiler<'a> {
             llm_phase: LlmPhase::Single,
             tool_calls: Vec::new(),
             call_slot: None,
+            http_status: false,
+            service_call: false,
+            handled_by: None,
         }
+    }
+
+    /// A generic step's error model (default `error.type`s: unavailable, timeout).
+    pub(super) fn error_model_of(&self, st: &StepDef, d: &mut Diags) -> ErrorModel {
+        self.error_model(&st.error, Role::Generic, st.pos, &st.path, d)
     }
 
     fn error_model(
@@ -432,13 +440,16 @@ impl<'a> Compiler<'a> {
 
     /// An explicit `root:` step (recursively). A step runs in the service it
     /// names, else in its parent's named service, else in its plane's component.
-    fn step(
+    pub(super) fn step(
         &self,
         st: &StepDef,
         server: Option<&McpServer>,
         inherited: Option<ServiceId>,
         d: &mut Diags,
     ) -> Node {
+        if let Some(call) = &st.call {
+            return self.call(st, call, server, inherited, d);
+        }
         let mut n = self.base_node(&st.type_name, false);
         if !self
             .sc
@@ -491,31 +502,7 @@ impl<'a> Compiler<'a> {
         for (k, spec, pos) in &st.attributes {
             let name = self.world.prefix.rewrite(k);
             let path = format!("{}.attributes.{k}", st.path);
-            let gen = match spec {
-                AttrSpec::Literal(v) => {
-                    AttrGen::Literal(self.world.normalise(&name, v.clone(), *pos, &path, d))
-                }
-                AttrSpec::Categorical(c) => {
-                    let pairs: Vec<(AttrValue, f64)> = c
-                        .values
-                        .iter()
-                        .zip(weights_of(&c.cumulative))
-                        .map(|(v, w)| (self.world.normalise(&name, v.clone(), *pos, &path, d), w))
-                        .collect();
-                    AttrGen::Choice(Categorical::new(pairs).unwrap_or_else(|| c.clone()))
-                }
-                AttrSpec::Numeric { dist, integer } => match self.world.enum_choice(&name) {
-                    // A number can never be an allowed value of an enum: draw from the enum instead.
-                    Some(choice) => {
-                        d.warn(*pos, &path, format!("`{name}` is an enum; a numeric distribution cannot produce its values, so a random allowed value is emitted"));
-                        AttrGen::Choice(choice)
-                    }
-                    None => AttrGen::Numeric {
-                        dist: dist.clone(),
-                        integer: *integer,
-                    },
-                },
-            };
+            let gen = self.attr_gen(&name, spec, *pos, &path, d);
             n.attrs.push((key(&name), gen));
         }
         if matches!(n.role, Role::McpExecute) {
@@ -563,6 +550,43 @@ impl<'a> Compiler<'a> {
             .map(|c| self.step(c, server, named, d))
             .collect();
         n
+    }
+
+    /// How a declared attribute's value is produced, its literals and choices
+    /// normalised to the attribute's enum.
+    pub(super) fn attr_gen(
+        &self,
+        name: &str,
+        spec: &AttrSpec,
+        pos: Pos,
+        path: &str,
+        d: &mut Diags,
+    ) -> AttrGen {
+        match spec {
+            AttrSpec::Literal(v) => {
+                AttrGen::Literal(self.world.normalise(name, v.clone(), pos, path, d))
+            }
+            AttrSpec::Categorical(c) => {
+                let pairs: Vec<(AttrValue, f64)> = c
+                    .values
+                    .iter()
+                    .zip(weights_of(&c.cumulative))
+                    .map(|(v, w)| (self.world.normalise(name, v.clone(), pos, path, d), w))
+                    .collect();
+                AttrGen::Choice(Categorical::new(pairs).unwrap_or_else(|| c.clone()))
+            }
+            AttrSpec::Numeric { dist, integer } => match self.world.enum_choice(name) {
+                // A number can never be an allowed value of an enum: draw from the enum instead.
+                Some(choice) => {
+                    d.warn(pos, path, format!("`{name}` is an enum; a numeric distribution cannot produce its values, so a random allowed value is emitted"));
+                    AttrGen::Choice(choice)
+                }
+                None => AttrGen::Numeric {
+                    dist: dist.clone(),
+                    integer: *integer,
+                },
+            },
+        }
     }
 
     fn random_retry(
@@ -1153,6 +1177,8 @@ impl<'a> Compiler<'a> {
                         AttrValue::str(&ve.code),
                     ),
                 ],
+                sampled: Vec::new(),
+                probability: 1.0,
             });
         }
         n

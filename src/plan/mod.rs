@@ -9,6 +9,7 @@
 mod compile;
 mod content;
 mod services;
+mod topology;
 mod v2;
 mod world;
 
@@ -268,6 +269,10 @@ pub struct EventPlan {
     pub name: Key,
     /// The event's attributes, the same on every instance.
     pub attrs: Vec<(Key, AttrValue)>,
+    /// Attributes drawn per instance (a topology's events), after `attrs`.
+    pub sampled: Vec<(Key, AttrGen)>,
+    /// Chance (0–1) that an instance records the event (1 for every fixed event).
+    pub probability: f64,
 }
 
 /// One step of a span tree, resolved: what each instance of the span gets, and its children.
@@ -334,6 +339,17 @@ pub struct Node {
     /// A tool call's position among the turn's tool calls: its call id is the one the
     /// LLM asked with.
     pub call_slot: Option<u32>,
+    /// An HTTP span of a topology: `http.response.status_code` follows its outcome
+    /// (200, or the 5xx its `error.type` answers with).
+    pub http_status: bool,
+    /// A span of a topology (HTTP or database call): it carries the request id and
+    /// its protocol's attributes, none of the agent platform's (session, tenant,
+    /// OpenInference).
+    pub service_call: bool,
+    /// The service whose request this span stands for (an incident on it applies
+    /// here): the callee of a SERVER span or of a CLIENT span to a database or
+    /// external API; `None` for a CLIENT span whose callee has a SERVER span.
+    pub handled_by: Option<ServiceId>,
 }
 
 /// Where an LLM call stands in the agent loop.

@@ -618,6 +618,8 @@ impl Compiler<'_> {
             root.events.push(EventPlan {
                 name: key(&e.name),
                 attrs,
+                sampled: Vec::new(),
+                probability: 1.0,
             });
         }
         // The span fails when its outcome says so, or an event records an exception.

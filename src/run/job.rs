@@ -207,6 +207,9 @@ pub struct Load {
     pub profile: Profile,
     /// Whether the rates count traces or spans.
     pub unit: RateUnit,
+    /// Incident windows of the load profile, resolved to the run's services.
+    #[serde(skip)]
+    pub incidents: crate::incidents::Incidents,
 }
 
 /// How traces are placed in time.

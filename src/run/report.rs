@@ -77,6 +77,10 @@ pub struct RunReport {
     /// With `--workload-schedule`: the picks each bucket took.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub workload_schedule: Option<ScheduleReport>,
+    /// The load profile's incident windows, with the error share and latency of
+    /// each one's service inside and outside it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub incidents: Vec<crate::incidents::WindowReport>,
 }
 
 impl RunReport {
@@ -194,6 +198,20 @@ impl RunReport {
         }
         if let Some(ws) = &self.workload_schedule {
             out.push_str(&format!("  {}\n", ws.render()));
+        }
+        for w in &self.incidents {
+            out.push_str(&format!(
+                "  incident {} from {}s for {}s: inside {} requests, {:.2}% errors, {:.1} ms mean · outside {} requests, {:.2}% errors, {:.1} ms mean\n",
+                w.service,
+                w.from_s,
+                w.for_s,
+                w.inside.requests,
+                w.inside.error_share * 100.0,
+                w.inside.mean_latency_ms,
+                w.outside.requests,
+                w.outside.error_share * 100.0,
+                w.outside.mean_latency_ms
+            ));
         }
         if let Some(k) = &self.sdk {
             out.push_str(&format!(

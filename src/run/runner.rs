@@ -252,7 +252,14 @@ fn build_report(
     let (mut traces_sent, mut units) = (0, 0);
     let mut fatal = None;
     let mut bucket_picks: Vec<u64> = Vec::new();
+    let mut incidents = shared
+        .spec
+        .load
+        .as_ref()
+        .map(|l| l.incidents.clone())
+        .unwrap_or_default();
     for r in results {
+        incidents.merge(&r.incidents);
         bucket_picks.resize(bucket_picks.len().max(r.bucket_picks.len()), 0);
         for (total, n) in bucket_picks.iter_mut().zip(&r.bucket_picks) {
             *total += n;
@@ -316,19 +323,28 @@ fn build_report(
             } => Some(mix.report(&bucket_picks)),
             _ => None,
         },
+        incidents: incidents.report(),
     }
 }
 
-/// One OTLP writer per output: the endpoint, or OTLP/JSON lines to a file,
-/// each labelled as the report shows it.
+/// One OTLP writer per output: the endpoint, or OTLP/JSON lines or seed 002's span
+/// lines to a file, each labelled as the report shows it.
 fn output_configs(settings: &Settings) -> Vec<(String, ExportConfig)> {
     settings
         .outputs
         .iter()
-        .filter(|o| matches!(o.kind, OutputKind::Otlp | OutputKind::OtlpJson))
+        .filter(|o| {
+            matches!(
+                o.kind,
+                OutputKind::Otlp | OutputKind::OtlpJson | OutputKind::SpansJsonl
+            )
+        })
         .map(|o| {
             let mut cfg = settings.export.clone();
             cfg.output_file = o.path.clone();
+            if o.kind == OutputKind::SpansJsonl {
+                cfg.file_format = crate::export::FileFormat::SpansJsonl;
+            }
             (crate::export::output_label(&cfg), cfg)
         })
         .collect()

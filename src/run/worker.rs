@@ -82,6 +82,8 @@ pub(crate) struct WorkerResult {
     pub bucket_picks: Vec<u64>,
     pub interrupted: bool,
     pub fatal: Option<String>,
+    /// The load profile's incident windows with this worker's tallies.
+    pub incidents: crate::incidents::Incidents,
 }
 
 /// Runs worker number `index` until the picks, the duration or the shape run
@@ -108,7 +110,7 @@ pub(crate) async fn run(sh: Arc<Shared>, batcher: Batcher, index: usize) -> Work
             // Every listed scenario compiled (prepare fails otherwise); still, never spin.
             continue;
         };
-        let traces = w.traces_of(i, plan, now);
+        let traces = w.traces_of(i, plan, now, now);
         w.emit(i, name, plan, traces, now).await;
         w.count_bucket(bucket);
         if sh.total == Some(i + 1) {
@@ -168,6 +170,12 @@ impl Worker {
                 },
                 interrupted: false,
                 fatal: None,
+                incidents: sh
+                    .spec
+                    .load
+                    .as_ref()
+                    .map(|l| l.incidents.clone())
+                    .unwrap_or_default(),
             },
             batcher,
             sh,
@@ -221,7 +229,8 @@ impl Worker {
             return true;
         };
         // Laid out at the clock's current reading, moved to the slot's below.
-        let mut traces = self.traces_of(i, plan, anchor);
+        let mut at = expected;
+        let mut traces = self.traces_of(i, plan, anchor, at);
         let units = match sh.spec.load.as_ref().map(|l| l.unit) {
             Some(RateUnit::Spans) => traces.iter().map(|t| t.spans.len() as u64).sum(),
             _ => traces.len() as u64,
@@ -237,7 +246,8 @@ impl Worker {
             if b != bucket {
                 if let Some(p) = sh.prep.plans.get(again) {
                     (name, bucket, plan) = (again, b, p);
-                    traces = self.traces_of(i, plan, anchor);
+                    at = due;
+                    traces = self.traces_of(i, plan, anchor, at);
                 }
             }
         }
@@ -299,11 +309,22 @@ impl Worker {
         Some(i)
     }
 
-    /// The traces of pick `i`, laid back to end at `anchor`.
-    fn traces_of(&self, i: u64, plan: &ScenarioPlan, anchor: u64) -> Vec<TraceRecord> {
+    /// The traces of pick `i`, laid back to end at `anchor`, with the incidents
+    /// in force at `at` on the run's clock (the time the pick is due); tallied
+    /// for the incidents' report.
+    fn traces_of(&mut self, i: u64, plan: &ScenarioPlan, anchor: u64, at: u64) -> Vec<TraceRecord> {
         // Pick i's content depends on the seed and i only, whichever worker makes it.
         let mut rng = Pcg64Mcg::seed_from_u64(stream_seed(self.sh.seed, i));
-        generate_iteration(&self.sh.prep.world, plan, anchor, i, &mut rng)
+        let world = &self.sh.prep.world;
+        if self.r.incidents.is_empty() {
+            return generate_iteration(world, plan, anchor, i, &mut rng);
+        }
+        let at_s = at.saturating_sub(self.sh.clock_start) as f64 / 1e9;
+        let effects = self.r.incidents.effects_at(at_s);
+        let traces =
+            crate::generate::generate_iteration_with(world, plan, anchor, i, &effects, &mut rng);
+        self.r.incidents.observe(&traces, at_s, world);
+        traces
     }
 
     /// Emits pick `i` at `now`: derives its measurements and log records,

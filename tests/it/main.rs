@@ -22,6 +22,7 @@ mod hostile_input;
 mod house;
 mod instability;
 mod late_v1;
+mod microservices;
 mod mlflow;
 mod pacing;
 mod partial_load;

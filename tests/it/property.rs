@@ -142,6 +142,7 @@ fn generate(yaml: &str, seed: u64) -> Vec<otelsim::record::TraceRecord> {
         turn_index: None,
         sample: None,
         window: None,
+        effects: &otelsim::incidents::Effects::default(),
     };
     let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(seed);
     generate_request(world, &plan, &input, 2_000_000_000_000_000_000, &mut rng)

@@ -468,6 +468,8 @@ pub struct Flat {
     pub start: u64,
     pub end: u64,
     pub status: i32,
+    /// OTLP span kind (2 SERVER, 3 CLIENT).
+    pub kind: i32,
     pub attrs: HashMap<String, String>,
     pub events: Vec<String>,
     pub resource: HashMap<String, String>,
@@ -562,6 +564,7 @@ pub fn flatten(requests: &[ExportTraceServiceRequest]) -> Vec<Flat> {
                         start: s.start_time_unix_nano,
                         end: s.end_time_unix_nano,
                         status: s.status.as_ref().map_or(0, |st| st.code),
+                        kind: s.kind,
                         attrs: s
                             .attributes
                             .iter()

@@ -8,7 +8,7 @@ use crate::yaml::{describe, read_f64, read_prob, read_u64, Kind, MapReader, Node
 
 /// Names accepted after `distribution:`, for error messages.
 pub const NUMERIC_NAMES: &str =
-    "constant, normal, log_normal, uniform, exponential, poisson, geometric, bernoulli, mixture";
+    "constant, normal, normal_with_outliers, log_normal, uniform, exponential, poisson, geometric, bernoulli, mixture";
 
 /// Defaults for the `mean`/`variance` latency shorthand.
 pub const DEFAULT_VARIANCE: f64 = 0.3;
@@ -187,6 +187,23 @@ fn read_params(name: &str, r: &mut MapReader<'_>, diags: &mut Diags) -> Option<D
                 return bad(diags, format!("normal needs mean ≥ 0 and stddev ≥ 0 (got mean {mean}, stddev {sd})"));
             }
             Some(Distribution::Normal { mean, stddev: sd })
+        }
+        "normal_with_outliers" => {
+            let mean = param(r, &["mean_ms", "mean"], diags, "normal_with_outliers");
+            let sd = param(r, &["stddev_ms", "stddev"], diags, "normal_with_outliers");
+            let (mean, sd) = (mean?, sd?);
+            let share = match r.get("outlier_share") {
+                Some(n) => read_bounded(n, &r.sub("outlier_share"), diags)?,
+                None => 0.02,
+            };
+            let factor = match r.get("outlier_factor") {
+                Some(n) => read_bounded(n, &r.sub("outlier_factor"), diags)?,
+                None => 5.0,
+            };
+            if sd < 0.0 || mean <= 0.0 || !(0.0..=1.0).contains(&share) || !(1.0..=1000.0).contains(&factor) {
+                return bad(diags, format!("normal_with_outliers needs mean_ms > 0, stddev_ms ≥ 0, 0 ≤ outlier_share ≤ 1 and 1 ≤ outlier_factor ≤ 1000 (got mean {mean}, stddev {sd}, outlier_share {share}, outlier_factor {factor})"));
+            }
+            Some(Distribution::NormalOutliers { mean, stddev: sd, outlier_share: share, outlier_factor: factor })
         }
         "log_normal" | "lognormal" => {
             let median = param(r, &["median_ms", "median"], diags, "log_normal")?;

@@ -2,10 +2,11 @@
 //! `resource.yaml`, and `services:` (per-service resource attributes).
 
 use crate::diag::Diags;
-use crate::model::config::{ResourceConfig, ServiceDef};
+use crate::model::config::{ResourceConfig, ServiceDef, ServiceKind};
+use crate::model::read::distribution::{read_latency, DEFAULT_VARIANCE};
 use crate::model::read::{attr_from_node, read_attr_map};
 use crate::model::{over_limit, MAX_ATTRIBUTES};
-use crate::yaml::{join, read_str, MapReader, Node};
+use crate::yaml::{describe, join, read_prob, read_str, read_str_list, MapReader, Node};
 
 /// `resource:` from config.yaml; each plane left empty there is taken from
 /// `resource.yaml` (read into its own diagnostics), as the predecessor did.
@@ -150,12 +151,56 @@ pub(crate) fn read_services(node: &Node, d: &mut Diags) -> Vec<ServiceDef> {
             attributes = read_attr_map(n, &apath, d);
             attributes.retain(|(k, _)| k != "service.name");
         }
+        let topology = read_topology_keys(&mut sr, d);
         sr.finish(d);
         out.push(ServiceDef {
             name,
             attributes,
             pos: body.key_pos,
+            ..topology
         });
     }
     out
+}
+
+/// A service's topology keys: `kind`, `latency`, `error_rate`, `error_types`,
+/// `address`, `db_system` (all optional; a plain service has none).
+fn read_topology_keys(sr: &mut MapReader<'_>, d: &mut Diags) -> ServiceDef {
+    let mut s = ServiceDef::default();
+    if let Some(n) = sr.get("kind") {
+        let path = sr.sub("kind");
+        s.kind = match n.as_str().and_then(ServiceKind::parse) {
+            Some(k) => Some(k),
+            None => {
+                d.error(
+                    n.pos,
+                    &path,
+                    format!(
+                        "expected a service kind ({}), found {}",
+                        ServiceKind::NAMES,
+                        describe(n)
+                    ),
+                );
+                None
+            }
+        };
+    }
+    s.latency = sr
+        .get("latency")
+        .and_then(|n| read_latency(n, &sr.sub("latency"), DEFAULT_VARIANCE, d));
+    s.error_rate = sr
+        .get("error_rate")
+        .and_then(|n| read_prob(n, &sr.sub("error_rate"), d))
+        .unwrap_or(0.0);
+    s.error_types = sr
+        .get("error_types")
+        .map(|n| read_str_list(n, &sr.sub("error_types"), d))
+        .unwrap_or_default();
+    s.address = sr
+        .get("address")
+        .and_then(|n| read_str(n, &sr.sub("address"), d));
+    s.db_system = sr
+        .get("db_system")
+        .and_then(|n| read_str(n, &sr.sub("db_system"), d));
+    s
 }

@@ -42,16 +42,19 @@ fn services_are_read_in_file_order_with_their_attributes() {
                     ("canary".into(), AttrValue::Bool(false)),
                 ],
                 pos: Pos { line: 2, col: 3 },
+                ..Default::default()
             },
             ServiceDef {
                 name: "payments".into(),
                 attributes: Vec::new(),
                 pos: Pos { line: 9, col: 3 },
+                ..Default::default()
             },
             ServiceDef {
                 name: "inventory".into(),
                 attributes: Vec::new(),
                 pos: Pos { line: 10, col: 3 },
+                ..Default::default()
             },
         ]
     );
@@ -109,7 +112,7 @@ fn unknown_keys_inside_a_service_name_the_valid_one() {
             "config.yaml:3:5: error:",
             "key `services.checkout.atributes`",
             "did you mean `attributes`",
-            "valid keys here: attributes",
+            "valid keys here: address, attributes, db_system, error_rate, error_types, kind, latency",
         ],
     );
 }

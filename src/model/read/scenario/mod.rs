@@ -6,6 +6,7 @@ pub mod instability;
 pub mod step;
 #[cfg(test)]
 mod tests;
+pub mod topology;
 pub mod v2;
 
 use crate::diag::{Diags, Pos, Severity};
@@ -93,7 +94,18 @@ pub fn load(root: &Node, name: &str, cfg: &Config, d: &mut Diags) -> Option<Scen
         .unwrap_or(false);
     let cycle_written = r.get("cycle_conversation_samples").is_some();
     r.ignore("expected");
-    let root_step = r.get("root").map(|n| read_step(n, "root", d));
+    let mut root_step = r.get("root").map(|n| read_step(n, "root", d));
+    if let Some(n) = r.get("topology") {
+        if root_step.is_some() {
+            d.error(
+                n.key_pos,
+                "topology",
+                "a scenario has either `root:` (a span tree) or `topology:` (requests between services), not both",
+            );
+        } else {
+            root_step = Some(topology::read_topology(n, cfg, d));
+        }
+    }
     let instability = r.get("instability").map(|n| instability::read(n, d));
     r.finish(d);
 

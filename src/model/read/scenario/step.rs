@@ -92,6 +92,7 @@ pub fn read_step(node: &Node, path: &str, d: &mut Diags) -> Option<StepDef> {
         count,
         retry,
         service,
+        call: None,
     })
 }
 
@@ -113,7 +114,7 @@ fn read_children(n: &Node, path: &str, d: &mut Diags) -> Vec<StepDef> {
 }
 
 /// `error`: a bare rate, or `{rate, types, message, propagate, propagation, retryable_types}`.
-fn read_error(node: &Node, path: &str, d: &mut Diags) -> ErrorDef {
+pub(crate) fn read_error(node: &Node, path: &str, d: &mut Diags) -> ErrorDef {
     let mut e = ErrorDef::default();
     if node.as_f64().is_some() {
         e.rate = read_prob(node, path, d).unwrap_or(0.0);
@@ -259,7 +260,11 @@ fn read_success_rates(n: &Node, path: &str, d: &mut Diags) -> Vec<f64> {
 }
 
 /// `attributes`: literal scalars, or a mapping naming a distribution to draw from.
-fn read_attributes(node: &Node, path: &str, d: &mut Diags) -> Vec<(String, AttrSpec, Pos)> {
+pub(crate) fn read_attributes(
+    node: &Node,
+    path: &str,
+    d: &mut Diags,
+) -> Vec<(String, AttrSpec, Pos)> {
     let Some(entries) = node.as_map() else {
         d.error(
             node.pos,
