@@ -638,6 +638,8 @@ pub enum Command {
     /// Compare a run report with what `otelsim sink` received of that run (exit 0 verified,
     /// 5 differences).
     Verify(VerifyArgs),
+    /// Work with run reports: `otelsim report merge` joins the reports of a run's shards.
+    Report(ReportArgs),
 }
 
 impl Command {
@@ -692,6 +694,10 @@ impl Command {
                 identity: Some(&a.identity),
                 ..Given::default()
             },
+            Command::Report(a) => Given {
+                verbosity: Some(a.verbosity()),
+                ..Given::default()
+            },
         }
     }
 
@@ -705,6 +711,7 @@ impl Command {
             Command::Sink(_) => "sink",
             Command::Bench(_) => "bench",
             Command::Verify(_) => "verify",
+            Command::Report(_) => "report",
         }
     }
 
@@ -712,7 +719,7 @@ impl Command {
     pub fn purpose(name: &str) -> &'static str {
         match name {
             "sink" => " (it listens: use --grpc-addr / --http-addr, and --tls-client-ca to verify clients)",
-            "verify" => " (it reads reports)",
+            "verify" | "report" => " (it reads reports)",
             "bench" => " (it sends nothing)",
             "list" | "validate" => " (it reads the scenario files only)",
             _ => "",
@@ -739,6 +746,42 @@ pub struct VerifyArgs {
     /// The conventions to check enums against [default: those the run report names].
     #[command(flatten)]
     pub files: FileArgs,
+    /// -v / -q.
+    #[command(flatten)]
+    pub verbosity: VerbosityArgs,
+}
+
+/// `otelsim report ACTION`: what to do with run reports.
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: ReportAction,
+}
+
+impl ReportArgs {
+    /// -v / -q of the action.
+    pub fn verbosity(&self) -> &VerbosityArgs {
+        match &self.action {
+            ReportAction::Merge(m) => &m.verbosity,
+        }
+    }
+}
+
+/// The actions of `otelsim report`.
+#[derive(Subcommand, Debug)]
+pub enum ReportAction {
+    /// Join the run reports of a run's shards (`run --shard`, `--report`) into one run report on
+    /// stdout, for `otelsim verify`; a shard whose report is not given is listed as missing.
+    Merge(MergeArgs),
+}
+
+/// Flags of `otelsim report merge`.
+#[derive(Args, Debug)]
+pub struct MergeArgs {
+    /// The shards' run reports (`otelsim run --shard I/N --report FILE`), in any order
+    #[arg(value_name = "RUN_REPORT", required = true)]
+    pub reports: Vec<PathBuf>,
     /// -v / -q.
     #[command(flatten)]
     pub verbosity: VerbosityArgs,
@@ -911,6 +954,19 @@ pub struct RunArgs {
     /// positive --interval, the span printers, a file output or --start-time; at most 1024]
     #[arg(long, value_name = "N", value_parser = parse_count::<usize>, allow_negative_numbers = true, help_heading = "Load")]
     pub workers: Option<usize>,
+    /// This process makes shard I of N of the run: the picks i ≡ I (mod N) and 1/N of the load
+    /// shape; needs --seed. `otelsim report merge` joins the shards' reports
+    #[arg(
+        long,
+        value_name = "I/N",
+        conflicts_with = "shards",
+        help_heading = "Load"
+    )]
+    pub shard: Option<String>,
+    /// Split the run into N shards, this one's index from JOB_COMPLETION_INDEX (as a
+    /// Kubernetes Indexed Job sets it). Env: OTELSIM_SHARDS
+    #[arg(long, value_name = "N", value_parser = parse_count::<u32>, allow_negative_numbers = true, help_heading = "Load")]
+    pub shards: Option<u32>,
     /// Exporter: native (otelsim's own, lossless) or sdk (the OpenTelemetry SDK's batch
     /// processor: traces only, its drops counted)
     #[arg(

@@ -55,6 +55,9 @@ struct RunPart {
     acked_traces: Option<BTreeMap<String, u64>>,
     #[serde(default)]
     acked_traces_unlisted: u64,
+    /// A sharded run's report: which shards it covers.
+    #[serde(default)]
+    shards: Option<crate::run::shard::ShardsReport>,
 }
 
 #[derive(serde::Deserialize)]
@@ -272,6 +275,31 @@ fn compare(
             detail,
         });
     };
+    // A sharded run is whole only with every shard's report, each run to its end.
+    if let Some(sh) = &run.shards {
+        for m in &sh.missing {
+            diff(
+                &mut v,
+                "missing_shard",
+                "",
+                format!(
+                    "shard {m} of {}: no report of it was merged (the shard died, or its report was not collected); what it sent is unaccounted for",
+                    sh.count
+                ),
+            );
+        }
+        for i in &sh.interrupted {
+            diff(
+                &mut v,
+                "interrupted_shard",
+                "",
+                format!(
+                    "shard {i} of {} stopped before its end (interrupted, or stopped by an export failure): its share of the run is incomplete",
+                    sh.count
+                ),
+            );
+        }
+    }
     // Totals: every acknowledged item arrived, and nothing twice.
     if seen.untracked_spans > 0 {
         v.limits.push(format!(

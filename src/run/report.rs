@@ -3,6 +3,7 @@
 
 use super::job::{ScenarioCount, Timing};
 use super::schedule::ScheduleReport;
+use super::shard::ShardsReport;
 use crate::engine_sdk::SdkStats;
 use crate::export::{CountersSnapshot, OutputReport};
 use crate::pace::RateUnit;
@@ -77,6 +78,16 @@ pub struct RunReport {
     /// With `--workload-schedule`: the picks each bucket took.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub workload_schedule: Option<ScheduleReport>,
+    /// With `--shard`: which shard of how many this report covers (`otelsim report
+    /// merge` joins the shards' reports).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shards: Option<ShardsReport>,
+    /// When the run's clock started, in ns since the Unix epoch (virtual with
+    /// `--start-time`): merged reports span from the earliest start.
+    pub clock_start_ns: u64,
+    /// Where the run's clock stood when generation stopped: merged reports span
+    /// to the latest end.
+    pub clock_end_ns: u64,
 }
 
 impl RunReport {
@@ -156,6 +167,17 @@ impl RunReport {
                 ""
             }
         ));
+        if let Some(sh) = &self.shards {
+            if let [index] = sh.included[..] {
+                out.push_str(&format!(
+                    "  shard {index} of {}: this process made the run's picks {index}, {}, {}, … and 1/{} of its load shape\n",
+                    sh.count,
+                    u64::from(index) + u64::from(sh.count),
+                    u64::from(index) + 2 * u64::from(sh.count),
+                    sh.count
+                ));
+            }
+        }
         let w = self
             .scenarios
             .keys()
