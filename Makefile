@@ -13,7 +13,7 @@ CONTAINER_CMD ?= docker
 PREFIX       ?=
 OTELSIM      ?= $(or $(CARGO_TARGET_DIR),target)/release/otelsim
 
-.PHONY: all build release install demo test lint rotel phoenix verify-pipeline jaeger-up jaeger-down jaeger-ui clean
+.PHONY: all build release install demo test lint rotel phoenix verify-pipeline jaeger-up jaeger-down jaeger-ui clean image
 
 all: build
 
@@ -70,6 +70,13 @@ phoenix:
 	@if [ ! -x $(VENV)/bin/phoenix ]; then \
 		$(PYTHON) -m venv $(VENV) && $(VENV)/bin/pip install --quiet arize-phoenix==$(PHOENIX_VERSION); \
 	fi
+
+## image: the container image (Dockerfile: a static binary, non-root, the defaults
+## compiled in), tagged $(IMAGE); needs Docker (or CONTAINER_CMD=podman) with a daemon.
+IMAGE ?= otelsim:latest
+image:
+	@command -v $(CONTAINER_CMD) >/dev/null 2>&1 || { echo "make image: $(CONTAINER_CMD) not found; install Docker, or set CONTAINER_CMD=podman" >&2; exit 1; }
+	$(CONTAINER_CMD) build -t $(IMAGE) .
 
 ## jaeger-up / jaeger-down / jaeger-ui: Jaeger all-in-one (UI :16686, OTLP :4317/:4318)
 ## for live viewing. The script first checks the container engine, its compose

@@ -181,7 +181,7 @@ pub fn verify(
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<T> {
     let text = crate::input_file::read_text(path, crate::input_file::MAX_REPORT_BYTES)
         .with_context(|| format!("cannot read the {what} {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| {
+    crate::input_file::json_in_log(&text).with_context(|| {
         format!(
             "{} is not a {what}: expected its JSON document",
             path.display()

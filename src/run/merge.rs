@@ -24,7 +24,7 @@ pub struct Input {
 pub fn read(path: &Path) -> Result<Input, String> {
     let text = crate::input_file::read_text(path, crate::input_file::MAX_REPORT_BYTES)
         .map_err(|e| format!("cannot read the run report {}: {e}", path.display()))?;
-    let doc: Value = serde_json::from_str(&text).map_err(|e| {
+    let doc: Value = crate::input_file::json_in_log(&text).map_err(|e| {
         format!(
             "{}:{}:{}: not a run report (from `otelsim run --report`): {e}",
             path.display(),
@@ -407,6 +407,16 @@ mod tests {
         assert_eq!(r["pacing"]["lag_p99_ms"], 4.0);
         assert_eq!(r["elapsed_s"], 12.0);
         assert_eq!(m.doc["settings"]["shards"], 3);
+    }
+
+    #[test]
+    fn a_report_is_found_in_a_pod_log() {
+        let log = "otelsim: warning: something\n{\n  \"report\": {\"run_id\": \"r\"}\n}\notelsim: shortfall 2.00%\n";
+        let v: Value = crate::input_file::json_in_log(log).unwrap();
+        assert_eq!(v["report"]["run_id"], "r");
+        let v: Value = crate::input_file::json_in_log("{\"a\": 1}").unwrap();
+        assert_eq!(v["a"], 1);
+        assert!(crate::input_file::json_in_log::<Value>("no json here").is_err());
     }
 
     #[test]

@@ -123,7 +123,9 @@ fn with_a_rate_each_shard_paces_its_share_and_makes_the_same_traces() {
     assert!(sorted_keys(&files, false) == sorted_keys(&[whole], false));
 }
 
-/// `otelsim sink` as its own process on free loopback ports, writing its summary.
+/// `otelsim sink` as its own process on free loopback ports, writing its
+/// summary to `summary` (`/dev/stdout`: after its printed summary, as the sink
+/// Deployment of deploy/kubernetes does).
 fn sink_process(summary: &Path) -> (Running, u16) {
     let (grpc, http) = (free_port(), free_port());
     let sink = Otelsim::new()
@@ -143,16 +145,24 @@ fn sink_process(summary: &Path) -> (Running, u16) {
 }
 
 /// Shard `i` of 3 started as the Indexed Job starts it: the same arguments in
-/// every pod, the index and count in the environment.
-fn job_pod(i: u32, args: &str, grpc: u16, report: &Path) -> Running {
+/// every pod, the index and count in the environment, the report on stdout (the
+/// pod's log, which the test keeps as `shard-I.json` once the pod has ended).
+fn job_pod(i: u32, args: &str, grpc: u16) -> Running {
     Otelsim::new()
         .cli(args)
         .endpoint(format!("http://127.0.0.1:{grpc}"))
-        .report(report)
-        .arg("-q")
+        .cli("--report /dev/stdout -q")
         .env("JOB_COMPLETION_INDEX", i.to_string())
         .env("OTELSIM_SHARDS", "3")
         .spawn()
+}
+
+/// Waits for a pod to end and keeps its log as its report; gives its exit code.
+fn pod_log(pod: Running, report: &Path) -> Option<i32> {
+    let o = pod.wait();
+    assert!(o.stderr.is_empty(), "{}", text(&o));
+    std::fs::write(report, &o.stdout).unwrap();
+    o.status.code()
 }
 
 fn merge(reports: &[PathBuf], out: &Path) -> String {
@@ -177,22 +187,22 @@ fn verify(run: &Path, sink: &Path) -> Otelsim {
 #[test]
 fn three_job_shards_into_one_sink_verify_and_add_up_to_three_times_one() {
     let dir = tempfile::tempdir().unwrap();
-    let summary = dir.path().join("sink.json");
-    let (mut sink, grpc) = sink_process(&summary);
+    // The sink's summary is its log, as the sink Deployment writes it.
+    let (mut sink, grpc) = sink_process(Path::new("/dev/stdout"));
     // 180 traces/s for the run: 60 per shard, 1,200 per shard in 20 s.
     let args = "run --seed 11 --rate 180 --duration 20s";
     let reports: Vec<PathBuf> = (0..3)
         .map(|i| dir.path().join(format!("shard-{i}.json")))
         .collect();
-    let pods: Vec<Running> = (0..3)
-        .map(|i| job_pod(i, args, grpc, &reports[i as usize]))
-        .collect();
+    let pods: Vec<Running> = (0..3).map(|i| job_pod(i, args, grpc)).collect();
     for (i, p) in pods.into_iter().enumerate() {
-        let o = p.wait();
-        assert_eq!(o.status.code(), Some(0), "shard {i}: {}", text(&o));
+        assert_eq!(pod_log(p, &reports[i]), Some(0), "shard {i}");
     }
+    let summary = dir.path().join("sink.log");
     sink.signal("TERM");
-    assert_eq!(sink.wait().status.code(), Some(0));
+    let o = sink.wait();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    std::fs::write(&summary, &o.stdout).unwrap();
     let merged = dir.path().join("run.json");
     let said = merge(&reports, &merged);
     assert!(said.contains("3 of 3 shards"), "{said}");
@@ -245,19 +255,23 @@ fn a_shard_killed_mid_run_fails_verify_naming_it() {
     let reports: Vec<PathBuf> = (0..3)
         .map(|i| dir.path().join(format!("shard-{i}.json")))
         .collect();
-    let mut pods: Vec<Running> = (0..3)
-        .map(|i| job_pod(i, args, grpc, &reports[i as usize]))
-        .collect();
+    let mut pods: Vec<Running> = (0..3).map(|i| job_pod(i, args, grpc)).collect();
     // Shard 1 dies (SIGKILL, as an evicted pod does) once it has sent something.
     std::thread::sleep(Duration::from_secs(3));
     pods[1].signal("KILL");
     for (i, p) in pods.into_iter().enumerate() {
-        let o = p.wait();
+        let code = pod_log(p, &reports[i]);
         if i != 1 {
-            assert_eq!(o.status.code(), Some(0), "shard {i}: {}", text(&o));
+            assert_eq!(code, Some(0), "shard {i}");
         }
     }
-    assert!(!reports[1].exists(), "a killed shard writes no report");
+    // A killed shard's log holds no report.
+    let t = Otelsim::new()
+        .arg("report")
+        .arg("merge")
+        .args(&reports)
+        .run_exit(2);
+    assert!(t.contains("shard-1.json"), "{t}");
     sink.signal("TERM");
     sink.wait();
     let merged = dir.path().join("run.json");
