@@ -247,7 +247,7 @@ fn three_job_shards_into_one_sink_verify_and_add_up_to_three_times_one() {
 }
 
 #[test]
-fn a_shard_killed_mid_run_fails_verify_naming_it() {
+fn a_shard_killed_or_stopped_mid_run_fails_verify_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let summary = dir.path().join("sink.json");
     let (mut sink, grpc) = sink_process(&summary);
@@ -259,12 +259,15 @@ fn a_shard_killed_mid_run_fails_verify_naming_it() {
     // Shard 1 dies (SIGKILL, as an evicted pod does) once it has sent something.
     std::thread::sleep(Duration::from_secs(3));
     pods[1].signal("KILL");
-    for (i, p) in pods.into_iter().enumerate() {
-        let code = pod_log(p, &reports[i]);
-        if i != 1 {
-            assert_eq!(code, Some(0), "shard {i}");
-        }
-    }
+    // Shard 2 is stopped (SIGTERM, as a deleted pod is): it flushes and reports.
+    pods[2].signal("TERM");
+    let codes: Vec<Option<i32>> = pods
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| pod_log(p, &reports[i]))
+        .collect();
+    assert_eq!(codes[0], Some(0));
+    assert_eq!(codes[2], Some(130), "interrupted");
     // A killed shard's log holds no report.
     let t = Otelsim::new()
         .arg("report")
@@ -277,6 +280,7 @@ fn a_shard_killed_mid_run_fails_verify_naming_it() {
     let merged = dir.path().join("run.json");
     let said = merge(&[reports[0].clone(), reports[2].clone()], &merged);
     assert!(said.contains("shard 1 of 3 is missing"), "{said}");
+    assert!(said.contains("shard 2 of 3 stopped early"), "{said}");
     assert_eq!(
         read_json(&merged)["report"]["shards"]["missing"],
         serde_json::json!([1])
@@ -287,6 +291,8 @@ fn a_shard_killed_mid_run_fails_verify_naming_it() {
         t.contains("shard 1 of 3: no report of it was merged"),
         "{t}"
     );
+    assert!(t.contains("interrupted_shard: 1"), "{t}");
+    assert!(t.contains("shard 2 of 3 stopped before its end"), "{t}");
     assert!(t.contains("NOT VERIFIED"), "{t}");
 }
 
