@@ -954,19 +954,9 @@ pub struct RunArgs {
     /// positive --interval, the span printers, a file output or --start-time; at most 1024]
     #[arg(long, value_name = "N", value_parser = parse_count::<usize>, allow_negative_numbers = true, help_heading = "Load")]
     pub workers: Option<usize>,
-    /// This process makes shard I of N of the run: the picks i ≡ I (mod N) and 1/N of the load
-    /// shape; needs --seed. `otelsim report merge` joins the shards' reports
-    #[arg(
-        long,
-        value_name = "I/N",
-        conflicts_with = "shards",
-        help_heading = "Load"
-    )]
+    /// Make shard I of N: picks i mod N = I, 1/N of the shape; needs --seed. Env: OTELSIM_SHARDS
+    #[arg(long, value_name = "I/N", help_heading = "Load")]
     pub shard: Option<String>,
-    /// Split the run into N shards, this one's index from JOB_COMPLETION_INDEX (as a
-    /// Kubernetes Indexed Job sets it). Env: OTELSIM_SHARDS
-    #[arg(long, value_name = "N", value_parser = parse_count::<u32>, allow_negative_numbers = true, help_heading = "Load")]
-    pub shards: Option<u32>,
     /// Exporter: native (otelsim's own, lossless) or sdk (the OpenTelemetry SDK's batch
     /// processor: traces only, its drops counted)
     #[arg(

@@ -159,8 +159,8 @@ fn mixed_run(s: &Settings, prep: &Prepared, a: &RunArgs) -> Result<CheckedRun, F
     if a.duration.is_some_and(|d| d.is_zero()) {
         return Err(Failure::input("--duration must be longer than 0"));
     }
-    let shard = Shard::resolve(a.shard.as_deref(), a.shards, &|k| std::env::var(k).ok())
-        .map_err(Failure::input)?;
+    let shard =
+        Shard::resolve(a.shard.as_deref(), &|k| std::env::var(k).ok()).map_err(Failure::input)?;
     if shard.is_some() && s.seed.is_none() {
         return Err(Failure::input(
             "--shard needs --seed: every shard must draw the same picks, and derive the same run id, as the others",

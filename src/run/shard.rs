@@ -10,7 +10,7 @@ use crate::pace::{Profile, Stage};
 /// The variable a Kubernetes Indexed Job sets in each pod: its index.
 pub const INDEX_ENV: &str = "JOB_COMPLETION_INDEX";
 
-/// The shard count when `--shard` / `--shards` are not given.
+/// The shard count when `--shard` is not given (the index is then `JOB_COMPLETION_INDEX`).
 pub const COUNT_ENV: &str = "OTELSIM_SHARDS";
 
 /// The most shards a run may be split into (a Job's pods, not threads).
@@ -56,31 +56,22 @@ impl Shard {
         Ok(Shard { index, count })
     }
 
-    /// The shard of this process: `--shard I/N`, else `--shards N` (or
-    /// `OTELSIM_SHARDS`) with the index from `JOB_COMPLETION_INDEX`; `None`
-    /// when none is given (a whole run; `JOB_COMPLETION_INDEX` alone does not
-    /// split a run, a Job need not be sharded).
+    /// The shard of this process: `--shard I/N`, else `OTELSIM_SHARDS=N` with
+    /// the index from `JOB_COMPLETION_INDEX`; `None` when neither is given (a
+    /// whole run; `JOB_COMPLETION_INDEX` alone does not split a run, a Job need
+    /// not be sharded).
     pub fn resolve(
         shard: Option<&str>,
-        shards: Option<u32>,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Option<Self>, String> {
         if let Some(s) = shard {
             return Shard::parse(s).map(Some);
         }
-        let (count, from) = match shards {
-            Some(n) => (n, "--shards".to_string()),
-            None => match env(COUNT_ENV).filter(|v| !v.trim().is_empty()) {
-                Some(v) => (
-                    parse_count(&v).map_err(|e| format!("{COUNT_ENV}={v}: {e}"))?,
-                    format!("{COUNT_ENV}={v}"),
-                ),
-                None => return Ok(None),
-            },
+        let Some(v) = env(COUNT_ENV).filter(|v| !v.trim().is_empty()) else {
+            return Ok(None);
         };
-        if count == 0 || count > MAX_SHARDS {
-            return Err(format!("{from}: the shard count must be 1 to {MAX_SHARDS}"));
-        }
+        let count = parse_count(&v).map_err(|e| format!("{COUNT_ENV}={v}: {e}"))?;
+        let from = format!("{COUNT_ENV}={v}");
         let Some(raw) = env(INDEX_ENV) else {
             return Err(format!(
                 "{from} needs {INDEX_ENV} (the shard's index, which a Kubernetes Indexed Job sets in each pod), or give --shard INDEX/COUNT"
@@ -226,52 +217,44 @@ mod tests {
     #[test]
     fn flags_and_job_variables_name_the_shard() {
         let none = env_of(&[]);
-        assert_eq!(Shard::resolve(None, None, &none), Ok(None));
+        assert_eq!(Shard::resolve(None, &none), Ok(None));
         assert_eq!(
-            Shard::resolve(Some("2/3"), None, &none),
+            Shard::resolve(Some("2/3"), &none),
             Ok(Some(Shard { index: 2, count: 3 }))
         );
         let job = env_of(&[(INDEX_ENV, "1"), (COUNT_ENV, "3")]);
         assert_eq!(
-            Shard::resolve(None, None, &job),
+            Shard::resolve(None, &job),
             Ok(Some(Shard { index: 1, count: 3 }))
         );
-        // The flag's count beats the variable's; the explicit shard beats both.
+        // The flag beats the variables.
         assert_eq!(
-            Shard::resolve(None, Some(4), &job),
-            Ok(Some(Shard { index: 1, count: 4 }))
-        );
-        assert_eq!(
-            Shard::resolve(Some("0/2"), None, &job),
+            Shard::resolve(Some("0/2"), &job),
             Ok(Some(Shard { index: 0, count: 2 }))
         );
         // An Indexed Job that is not sharded: the index alone splits nothing.
-        assert_eq!(
-            Shard::resolve(None, None, &env_of(&[(INDEX_ENV, "1")])),
-            Ok(None)
-        );
+        assert_eq!(Shard::resolve(None, &env_of(&[(INDEX_ENV, "1")])), Ok(None));
     }
 
     #[test]
     fn bad_shards_are_refused_with_what_would_be_valid() {
         let none = env_of(&[]);
-        let err = |s: &str| Shard::resolve(Some(s), None, &none).unwrap_err();
+        let err = |s: &str| Shard::resolve(Some(s), &none).unwrap_err();
         assert!(err("3/3").contains("the index 3 must be below the count 3 (0 to 2)"));
         assert!(err("x").contains("expected INDEX/COUNT"));
         assert!(err("1/0").contains("not a whole number from 1 to"));
         assert!(err("-1/3").contains("the index `-1`"));
-        let e = Shard::resolve(None, None, &env_of(&[(COUNT_ENV, "3")])).unwrap_err();
+        let e = Shard::resolve(None, &env_of(&[(COUNT_ENV, "3")])).unwrap_err();
         assert!(
             e.contains("OTELSIM_SHARDS=3 needs JOB_COMPLETION_INDEX"),
             "{e}"
         );
-        let e =
-            Shard::resolve(None, None, &env_of(&[(COUNT_ENV, "3"), (INDEX_ENV, "5")])).unwrap_err();
+        let e = Shard::resolve(None, &env_of(&[(COUNT_ENV, "3"), (INDEX_ENV, "5")])).unwrap_err();
         assert!(
             e.contains("JOB_COMPLETION_INDEX=5 with OTELSIM_SHARDS=3"),
             "{e}"
         );
-        let e = Shard::resolve(None, None, &env_of(&[(COUNT_ENV, "three")])).unwrap_err();
+        let e = Shard::resolve(None, &env_of(&[(COUNT_ENV, "three")])).unwrap_err();
         assert!(e.starts_with("OTELSIM_SHARDS=three: the count"), "{e}");
     }
 
