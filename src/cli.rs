@@ -954,7 +954,7 @@ pub struct RunArgs {
     /// positive --interval, the span printers, a file output or --start-time; at most 1024]
     #[arg(long, value_name = "N", value_parser = parse_count::<usize>, allow_negative_numbers = true, help_heading = "Load")]
     pub workers: Option<usize>,
-    /// Make shard I of N: picks i mod N = I, 1/N of the shape; needs --seed. Env: OTELSIM_SHARDS
+    /// Make only shard I of N of the run (needs --seed). Env: OTELSIM_SHARDS
     #[arg(long, value_name = "I/N", help_heading = "Load")]
     pub shard: Option<String>,
     /// Exporter: native (otelsim's own, lossless) or sdk (the OpenTelemetry SDK's batch

@@ -169,12 +169,16 @@ impl RunReport {
         ));
         if let Some(sh) = &self.shards {
             if let [index] = sh.included[..] {
+                let (i, n) = (u64::from(index), u64::from(sh.count));
+                let share = if self.pacing.is_some() {
+                    format!(" and 1/{n} of its load shape")
+                } else {
+                    String::new()
+                };
                 out.push_str(&format!(
-                    "  shard {index} of {}: this process made the run's picks {index}, {}, {}, … and 1/{} of its load shape\n",
-                    sh.count,
-                    u64::from(index) + u64::from(sh.count),
-                    u64::from(index) + 2 * u64::from(sh.count),
-                    sh.count
+                    "  shard {i} of {n}: this process made the run's picks {i}, {}, {}, …{share} (`otelsim report merge` joins the shards' reports)\n",
+                    i + n,
+                    i + 2 * n
                 ));
             }
         }
