@@ -7,13 +7,14 @@ PYTHON       ?= python3
 VENV         ?= .venv
 ROTEL_VERSION = 0.0.1a15
 PHOENIX_VERSION = 20.26.0
+KUBERNETES_VALIDATE_VERSION = 1.37.0
 # docker, or podman (`make jaeger-up CONTAINER_CMD=podman`).
 CONTAINER_CMD ?= docker
 # Where `make install` puts bin/otelsim; empty means cargo's default, ~/.cargo/bin.
 PREFIX       ?=
 OTELSIM      ?= $(or $(CARGO_TARGET_DIR),target)/release/otelsim
 
-.PHONY: all build release install demo test lint rotel phoenix verify-pipeline jaeger-up jaeger-down jaeger-ui clean image
+.PHONY: all build release install demo test lint rotel phoenix kubernetes-validate verify-pipeline jaeger-up jaeger-down jaeger-ui clean image
 
 all: build
 
@@ -44,10 +45,11 @@ demo: install
 ## cores, the release test build took 560 s against 354 s (it ran golden, property
 ## and cli tests in 10 s instead of 60 s: not enough to pay for it), and the dev
 ## profile keeps overflow checks on in tests.
-test: rotel phoenix
+test: rotel phoenix kubernetes-validate
 	@echo "== make test: building the tests (dev profile) and running them all"
 	OTELSIM_ROTEL="$$(ls $(VENV)/lib/python3*/site-packages/rotel/rotel-agent | head -n1)" \
 	OTELSIM_REQUIRE_ROTEL=1 OTELSIM_PHOENIX="$(VENV)/bin/phoenix" OTELSIM_REQUIRE_PHOENIX=1 \
+	OTELSIM_KUBERNETES_VALIDATE="$(VENV)/bin/kubernetes-validate" OTELSIM_REQUIRE_KUBERNETES_VALIDATE=1 \
 	$(CARGO) test --locked --all-targets
 
 ## verify-pipeline: otelsim → rotel → otelsim sink at 10,000 spans/s for 60 s, then otelsim verify.
@@ -77,6 +79,13 @@ IMAGE ?= otelsim:latest
 image:
 	@command -v $(CONTAINER_CMD) >/dev/null 2>&1 || { echo "make image: $(CONTAINER_CMD) not found; install Docker, or set CONTAINER_CMD=podman" >&2; exit 1; }
 	$(CONTAINER_CMD) build -t $(IMAGE) .
+
+## kubernetes-validate: checks the Kubernetes manifests against the schemas it bundles
+## (no cluster, no network), for the deploy tests.
+kubernetes-validate:
+	@if [ ! -x $(VENV)/bin/kubernetes-validate ]; then \
+		$(PYTHON) -m venv $(VENV) && $(VENV)/bin/pip install --quiet kubernetes-validate==$(KUBERNETES_VALIDATE_VERSION); \
+	fi
 
 ## jaeger-up / jaeger-down / jaeger-ui: Jaeger all-in-one (UI :16686, OTLP :4317/:4318)
 ## for live viewing. The script first checks the container engine, its compose

@@ -2,9 +2,11 @@
 //! Kubernetes manifests and kustomization (every document parsed, the fields
 //! the sharded Job relies on, every flag against the real `--help`), the
 //! ConfigMap's scenarios loaded as Kubernetes mounts them, and the CI recipes.
-//! No Docker daemon or cluster is needed; `kubectl kustomize` renders the
-//! kustomization where kubectl is installed (`OTELSIM_REQUIRE_KUBECTL=1` fails
-//! instead of skipping when it is not).
+//! No Docker daemon or cluster is needed: kubernetes-validate (PyPI, `make
+//! test` installs it) checks the manifests against the schemas it bundles, and
+//! `kubectl kustomize` renders the kustomization where kubectl is installed
+//! (`OTELSIM_REQUIRE_KUBERNETES_VALIDATE=1` / `OTELSIM_REQUIRE_KUBECTL=1` fail
+//! instead of skipping when they are not).
 
 use crate::support::*;
 use otelsim::diag::Diags;
@@ -463,4 +465,60 @@ fn the_gitlab_recipe_runs_a_collector_service_and_gates_on_verify() {
         run.iter().any(|a| a.contains(&format!("//{alias}:4317"))),
         "{run:?}"
     );
+}
+
+/// kubernetes-validate (PyPI; its Kubernetes schemas are bundled, so it needs no
+/// cluster or network): OTELSIM_KUBERNETES_VALIDATE, else the repo's .venv.
+fn kubernetes_validate() -> Option<std::path::PathBuf> {
+    if let Some(p) = std::env::var_os("OTELSIM_KUBERNETES_VALIDATE") {
+        return Some(p.into());
+    }
+    let p = repo().join(".venv/bin/kubernetes-validate");
+    p.is_file().then_some(p)
+}
+
+#[test]
+fn the_manifests_validate_against_the_kubernetes_schemas() {
+    let Some(tool) = kubernetes_validate() else {
+        assert!(
+            std::env::var_os("OTELSIM_REQUIRE_KUBERNETES_VALIDATE").is_none(),
+            "OTELSIM_REQUIRE_KUBERNETES_VALIDATE is set but kubernetes-validate was not found (make test installs it into .venv)"
+        );
+        eprintln!("SKIPPED: kubernetes-validate not found; `make test` installs it into .venv");
+        return;
+    };
+    let files = ["deploy/kubernetes/job.yaml", "deploy/kubernetes/sink.yaml"];
+    // Strict: an unknown or misspelt field fails. 1.28 is the oldest Kubernetes
+    // the Job is meant for (its pods' batch.kubernetes.io labels).
+    for version in ["1.28.0", "1.37.0"] {
+        let out = std::process::Command::new(&tool)
+            .args(["--strict", "-k", version])
+            .args(files.iter().map(|f| repo().join(f)))
+            .output()
+            .expect("run kubernetes-validate");
+        let said = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "Kubernetes {version}:\n{said}");
+        for resource in [
+            "job/otelsim",
+            "deployment/otelsim-sink",
+            "service/otelsim-sink",
+        ] {
+            assert!(
+                said.contains(&format!("passed for resource {resource}")),
+                "{said}"
+            );
+        }
+    }
+    // And a misspelt field is caught, so the check can fail.
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("job.yaml");
+    let job = std::fs::read_to_string(repo().join(files[0])).unwrap();
+    std::fs::write(&bad, job.replace("backoffLimit:", "backofLimit:")).unwrap();
+    let out = std::process::Command::new(&tool)
+        .args(["--strict", "--quiet"])
+        .arg(&bad)
+        .output()
+        .expect("run kubernetes-validate");
+    assert!(!out.status.success(), "a misspelt field passed");
 }
