@@ -265,7 +265,9 @@ fn a_shard_killed_or_stopped_mid_run_fails_verify_naming_it() {
     // Shard 1 dies (SIGKILL, as an evicted pod does) once it has sent something.
     std::thread::sleep(Duration::from_secs(3));
     pods[1].signal("KILL");
-    // Shard 2 is stopped (SIGTERM, as a deleted pod is): it flushes and reports.
+    // Shard 2 is stopped (SIGTERM, as a deleted pod is): it flushes and reports. A second
+    // later, so that even on a busy machine it is running (its handler installed) by then.
+    std::thread::sleep(Duration::from_secs(1));
     pods[2].signal("TERM");
     let codes: Vec<Option<i32>> = pods
         .into_iter()
