@@ -139,6 +139,9 @@ pub struct Verdict {
     pub notes: Vec<String>,
     /// Everything that did not match, in the order found.
     pub differences: Vec<Difference>,
+    /// A sharded run's report: the shards it covers, and those missing or stopped early.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shards: Option<crate::run::shard::ShardsReport>,
 }
 
 /// Reads both files and compares. `world` supplies the allowed enum values.
@@ -257,6 +260,7 @@ fn compare(
         limits: Vec::new(),
         notes: Vec::new(),
         differences: Vec::new(),
+        shards: run.shards.clone(),
     };
     if matched_log_records > 0 {
         v.notes.push(format!(
@@ -537,6 +541,20 @@ impl Verdict {
     pub fn render(&self) -> String {
         let mut o = String::new();
         let _ = writeln!(o, "otelsim verify: run {}", self.run_id);
+        if let Some(sh) = &self.shards {
+            let list = |l: &[u32]| match l {
+                [] => "none".to_string(),
+                l => l.iter().map(u32::to_string).collect::<Vec<_>>().join(", "),
+            };
+            let _ = writeln!(
+                o,
+                "  shards:        {} of {} merged · missing: {} · stopped early: {}",
+                sh.included.len(),
+                sh.count,
+                list(&sh.missing),
+                list(&sh.interrupted)
+            );
+        }
         let _ = writeln!(
             o,
             "  spans:         {} acknowledged · {} received · {} duplicated",

@@ -212,6 +212,10 @@ fn three_job_shards_into_one_sink_verify_and_add_up_to_three_times_one() {
         t.contains("\nVERIFIED: everything acknowledged arrived once"),
         "{t}"
     );
+    assert!(
+        t.contains("shards:        3 of 3 merged · missing: none · stopped early: none"),
+        "{t}"
+    );
 
     let m = read_json(&merged);
     let shards: Vec<serde_json::Value> = reports.iter().map(|r| read_json(r)).collect();
@@ -295,6 +299,10 @@ fn a_shard_killed_or_stopped_mid_run_fails_verify_naming_it() {
     );
     let t = verify(&merged, &summary).run_exit(5);
     assert!(t.contains("missing_shard: 1"), "{t}");
+    assert!(
+        t.contains("shards:        2 of 3 merged · missing: 1 · stopped early: 2"),
+        "{t}"
+    );
     assert!(
         t.contains("shard 1 of 3: no report of it was merged"),
         "{t}"
