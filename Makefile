@@ -10,13 +10,14 @@ PHOENIX_VERSION = 20.26.0
 MLFLOW_VERSION = 3.17.2
 # MLflow pins its own dependencies; a venv of its own keeps them apart from Phoenix's.
 MLFLOW_VENV  ?= .venv-mlflow
+KUBERNETES_VALIDATE_VERSION = 1.37.0
 # docker, or podman (`make jaeger-up CONTAINER_CMD=podman`).
 CONTAINER_CMD ?= docker
 # Where `make install` puts bin/otelsim; empty means cargo's default, ~/.cargo/bin.
 PREFIX       ?=
 OTELSIM      ?= $(or $(CARGO_TARGET_DIR),target)/release/otelsim
 
-.PHONY: all build release install demo test lint rotel phoenix mlflow verify-pipeline jaeger-up jaeger-down jaeger-ui clean
+.PHONY: all build release install demo test lint rotel phoenix mlflow kubernetes-validate verify-pipeline jaeger-up jaeger-down jaeger-ui clean image
 
 all: build
 
@@ -47,11 +48,12 @@ demo: install
 ## cores, the release test build took 560 s against 354 s (it ran golden, property
 ## and cli tests in 10 s instead of 60 s: not enough to pay for it), and the dev
 ## profile keeps overflow checks on in tests.
-test: rotel phoenix mlflow
+test: rotel phoenix mlflow kubernetes-validate
 	@echo "== make test: building the tests (dev profile) and running them all"
 	OTELSIM_ROTEL="$$(ls $(VENV)/lib/python3*/site-packages/rotel/rotel-agent | head -n1)" \
 	OTELSIM_REQUIRE_ROTEL=1 OTELSIM_PHOENIX="$(VENV)/bin/phoenix" OTELSIM_REQUIRE_PHOENIX=1 \
 	OTELSIM_MLFLOW="$(MLFLOW_VENV)/bin" OTELSIM_REQUIRE_MLFLOW=1 \
+	OTELSIM_KUBERNETES_VALIDATE="$(VENV)/bin/kubernetes-validate" OTELSIM_REQUIRE_KUBERNETES_VALIDATE=1 \
 	$(CARGO) test --locked --all-targets
 
 ## verify-pipeline: otelsim → rotel → otelsim sink at 10,000 spans/s for 60 s, then otelsim verify.
@@ -80,6 +82,20 @@ phoenix:
 mlflow:
 	@if [ ! -x $(MLFLOW_VENV)/bin/mlflow ]; then \
 		$(PYTHON) -m venv $(MLFLOW_VENV) && $(MLFLOW_VENV)/bin/pip install --quiet mlflow==$(MLFLOW_VERSION); \
+	fi
+
+## image: the container image (Dockerfile: a static binary, non-root, the defaults
+## compiled in), tagged $(IMAGE); needs Docker (or CONTAINER_CMD=podman) with a daemon.
+IMAGE ?= otelsim:latest
+image:
+	@command -v $(CONTAINER_CMD) >/dev/null 2>&1 || { echo "make image: $(CONTAINER_CMD) not found; install Docker, or set CONTAINER_CMD=podman" >&2; exit 1; }
+	$(CONTAINER_CMD) build -t $(IMAGE) .
+
+## kubernetes-validate: checks the Kubernetes manifests against the schemas it bundles
+## (no cluster, no network), for the deploy tests.
+kubernetes-validate:
+	@if [ ! -x $(VENV)/bin/kubernetes-validate ]; then \
+		$(PYTHON) -m venv $(VENV) && $(VENV)/bin/pip install --quiet kubernetes-validate==$(KUBERNETES_VALIDATE_VERSION); \
 	fi
 
 ## jaeger-up / jaeger-down / jaeger-ui: Jaeger all-in-one (UI :16686, OTLP :4317/:4318)

@@ -4,7 +4,8 @@
 mod run_spec;
 
 use crate::cli::{
-    BenchArgs, Cli, Command, GlobalArgs, ListArgs, SinkArgs, ValidateArgs, VerifyArgs,
+    BenchArgs, Cli, Command, GlobalArgs, ListArgs, ReportAction, ReportArgs, SinkArgs,
+    ValidateArgs, VerifyArgs,
 };
 use crate::diag::{LoadError, Severity};
 use crate::model::scenario::ScenarioDef;
@@ -153,6 +154,9 @@ async fn dispatch(cli: &Cli) -> Result<(), Failure> {
     if let Command::Stats(args) = &cli.command {
         return stats(args);
     }
+    if let Command::Report(args) = &cli.command {
+        return report(args, &g);
+    }
     let settings = Settings::resolve(&g, &|k| std::env::var(k).ok())
         .map_err(|e| Failure::input(format!("{e:#}")))?;
     match &cli.command {
@@ -162,7 +166,7 @@ async fn dispatch(cli: &Cli) -> Result<(), Failure> {
         Command::Run(a) => run_command(&settings, RunFlags::Mixed(a)).await,
         Command::Bench(a) => bench(&settings, a),
         Command::Verify(a) => verify(settings, &g, a),
-        Command::Sink(_) | Command::Stats(_) => unreachable!("handled above"),
+        Command::Sink(_) | Command::Stats(_) | Command::Report(_) => unreachable!("handled above"),
     }
 }
 
@@ -239,6 +243,45 @@ fn verify(mut s: Settings, g: &GlobalArgs, a: &VerifyArgs) -> Result<(), Failure
     } else {
         Err(Failure::reported(exit::NOT_VERIFIED))
     }
+}
+
+/// `otelsim report merge`: the shards' reports as one, on stdout; missing or
+/// interrupted shards are said on stderr (and fail `verify` later).
+fn report(a: &ReportArgs, g: &GlobalArgs) -> Result<(), Failure> {
+    let ReportAction::Merge(m) = &a.action;
+    let fail = |e: String| Failure::input(e).in_command("report merge");
+    let inputs = m
+        .reports
+        .iter()
+        .map(|p| crate::run::merge::read(p))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(fail)?;
+    let merged = crate::run::merge::merge(&inputs).map_err(fail)?;
+    for w in &merged.warnings {
+        eprintln!("otelsim report merge: {w}");
+    }
+    let r = &merged.doc["report"];
+    if !g.quiet {
+        let shards = match r["shards"].as_object() {
+            Some(sh) => format!(
+                "{} of {} shards",
+                sh["included"].as_array().map_or(0, Vec::len),
+                sh["count"]
+            ),
+            None => plural(inputs.len(), "report"),
+        };
+        eprintln!(
+            "otelsim report merge: run {}: {shards} · {} spans acknowledged · {:.1} s",
+            r["run_id"].as_str().unwrap_or_default(),
+            r["export"]["spans"]["acked"],
+            r["clock_s"].as_f64().unwrap_or_default()
+        );
+    }
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, &merged.doc)
+        .map_err(std::io::Error::from)
+        .and_then(|()| std::io::Write::write_all(&mut out, b"\n"))
+        .map_err(|e| Failure::runtime(format!("cannot write the merged report: {e}")))
 }
 
 fn list(s: &Settings, a: &ListArgs) -> Result<(), Failure> {

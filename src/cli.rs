@@ -648,6 +648,8 @@ pub enum Command {
     /// Statistics of an output file (OTLP/JSON lines or spans JSONL): traces, spans,
     /// services, operations, depth, reuse, error share per service, bytes.
     Stats(StatsArgs),
+    /// Work with run reports: `otelsim report merge` joins the reports of a run's shards.
+    Report(ReportArgs),
 }
 
 impl Command {
@@ -703,6 +705,10 @@ impl Command {
                 ..Given::default()
             },
             Command::Stats(_) => Given::default(),
+            Command::Report(a) => Given {
+                verbosity: Some(a.verbosity()),
+                ..Given::default()
+            },
         }
     }
 
@@ -717,6 +723,7 @@ impl Command {
             Command::Bench(_) => "bench",
             Command::Verify(_) => "verify",
             Command::Stats(_) => "stats",
+            Command::Report(_) => "report",
         }
     }
 
@@ -724,7 +731,7 @@ impl Command {
     pub fn purpose(name: &str) -> &'static str {
         match name {
             "sink" => " (it listens: use --grpc-addr / --http-addr, and --tls-client-ca to verify clients)",
-            "verify" => " (it reads reports)",
+            "verify" | "report" => " (it reads reports)",
             "stats" => " (it reads an output file)",
             "bench" => " (it sends nothing)",
             "list" | "validate" => " (it reads the scenario files only)",
@@ -763,6 +770,42 @@ pub struct VerifyArgs {
     /// The conventions to check enums against [default: those the run report names].
     #[command(flatten)]
     pub files: FileArgs,
+    /// -v / -q.
+    #[command(flatten)]
+    pub verbosity: VerbosityArgs,
+}
+
+/// `otelsim report ACTION`: what to do with run reports.
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: ReportAction,
+}
+
+impl ReportArgs {
+    /// -v / -q of the action.
+    pub fn verbosity(&self) -> &VerbosityArgs {
+        match &self.action {
+            ReportAction::Merge(m) => &m.verbosity,
+        }
+    }
+}
+
+/// The actions of `otelsim report`.
+#[derive(Subcommand, Debug)]
+pub enum ReportAction {
+    /// Join the run reports of a run's shards (`run --shard`, `--report`) into one run report on
+    /// stdout, for `otelsim verify`; a shard whose report is not given is listed as missing.
+    Merge(MergeArgs),
+}
+
+/// Flags of `otelsim report merge`.
+#[derive(Args, Debug)]
+pub struct MergeArgs {
+    /// The shards' run reports (`otelsim run --shard I/N --report FILE`), in any order
+    #[arg(value_name = "RUN_REPORT", required = true)]
+    pub reports: Vec<PathBuf>,
     /// -v / -q.
     #[command(flatten)]
     pub verbosity: VerbosityArgs,
@@ -935,6 +978,9 @@ pub struct RunArgs {
     /// positive --interval, the span printers, a file output or --start-time; at most 1024]
     #[arg(long, value_name = "N", value_parser = parse_count::<usize>, allow_negative_numbers = true, help_heading = "Load")]
     pub workers: Option<usize>,
+    /// Make only shard I of N of the run (needs --seed). Env: OTELSIM_SHARDS
+    #[arg(long, value_name = "I/N", help_heading = "Load")]
+    pub shard: Option<String>,
     /// Exporter: native (otelsim's own, lossless) or sdk (the OpenTelemetry SDK's batch
     /// processor: traces only, its drops counted)
     #[arg(

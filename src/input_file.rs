@@ -123,6 +123,26 @@ pub fn read_text(path: &Path, limit: u64) -> Result<String, Refused> {
     })
 }
 
+/// The JSON document of a report file, or of a pod's log that holds one (a
+/// Kubernetes pod's report or sink summary written to its stdout): the document
+/// starts at the text's start or at the first line that is `{` alone, and ends
+/// where the document does (log lines after it are ignored).
+pub fn json_in_log<T: serde::de::DeserializeOwned>(text: &str) -> serde_json::Result<T> {
+    let start = if text.trim_start().starts_with('{') {
+        0
+    } else {
+        text.find("\n{\n").map_or(0, |p| p + 1)
+    };
+    match serde_json::Deserializer::from_str(&text[start..])
+        .into_iter::<T>()
+        .next()
+    {
+        Some(Ok(v)) => Ok(v),
+        // Report the error where the whole text fails, so line:col point into the file.
+        _ => serde_json::from_str(text),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -55,6 +55,9 @@ struct RunPart {
     acked_traces: Option<BTreeMap<String, u64>>,
     #[serde(default)]
     acked_traces_unlisted: u64,
+    /// A sharded run's report: which shards it covers.
+    #[serde(default)]
+    shards: Option<crate::run::shard::ShardsReport>,
 }
 
 #[derive(serde::Deserialize)]
@@ -136,6 +139,9 @@ pub struct Verdict {
     pub notes: Vec<String>,
     /// Everything that did not match, in the order found.
     pub differences: Vec<Difference>,
+    /// A sharded run's report: the shards it covers, and those missing or stopped early.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shards: Option<crate::run::shard::ShardsReport>,
 }
 
 /// Reads both files and compares. `world` supplies the allowed enum values.
@@ -178,7 +184,7 @@ pub fn verify(
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<T> {
     let text = crate::input_file::read_text(path, crate::input_file::MAX_REPORT_BYTES)
         .with_context(|| format!("cannot read the {what} {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| {
+    crate::input_file::json_in_log(&text).with_context(|| {
         format!(
             "{} is not a {what}: expected its JSON document",
             path.display()
@@ -254,6 +260,7 @@ fn compare(
         limits: Vec::new(),
         notes: Vec::new(),
         differences: Vec::new(),
+        shards: run.shards.clone(),
     };
     if matched_log_records > 0 {
         v.notes.push(format!(
@@ -272,6 +279,31 @@ fn compare(
             detail,
         });
     };
+    // A sharded run is whole only with every shard's report, each run to its end.
+    if let Some(sh) = &run.shards {
+        for m in &sh.missing {
+            diff(
+                &mut v,
+                "missing_shard",
+                "",
+                format!(
+                    "shard {m} of {}: no report of it was merged (the shard died, or its report was not collected); what it sent is unaccounted for",
+                    sh.count
+                ),
+            );
+        }
+        for i in &sh.interrupted {
+            diff(
+                &mut v,
+                "interrupted_shard",
+                "",
+                format!(
+                    "shard {i} of {} stopped before its end (interrupted, or stopped by an export failure): its share of the run is incomplete",
+                    sh.count
+                ),
+            );
+        }
+    }
     // Totals: every acknowledged item arrived, and nothing twice.
     if seen.untracked_spans > 0 {
         v.limits.push(format!(
@@ -509,6 +541,20 @@ impl Verdict {
     pub fn render(&self) -> String {
         let mut o = String::new();
         let _ = writeln!(o, "otelsim verify: run {}", self.run_id);
+        if let Some(sh) = &self.shards {
+            let list = |l: &[u32]| match l {
+                [] => "none".to_string(),
+                l => l.iter().map(u32::to_string).collect::<Vec<_>>().join(", "),
+            };
+            let _ = writeln!(
+                o,
+                "  shards:        {} of {} merged · missing: {} · stopped early: {}",
+                sh.included.len(),
+                sh.count,
+                list(&sh.missing),
+                list(&sh.interrupted)
+            );
+        }
         let _ = writeln!(
             o,
             "  spans:         {} acknowledged · {} received · {} duplicated",

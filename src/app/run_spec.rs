@@ -8,6 +8,7 @@ use crate::export::Protocol;
 use crate::pace::{Profile, RateUnit};
 use crate::registry::Picker;
 use crate::run::schedule::WorkloadMix;
+use crate::run::shard::Shard;
 use crate::run::{new_run_id, now_ns, Engine, Load, Picks, Prepared, RunSpec, Timing};
 use crate::settings::Settings;
 use crate::show;
@@ -140,6 +141,7 @@ fn scenario_run(s: &Settings, prep: &Prepared, a: &ScenarioArgs) -> Result<Check
         run_id: new_run_id(s.seed, s.start_time_ns),
         track_acks: false,
         engine: Engine::Native,
+        shard: None,
     };
     Ok(CheckedRun {
         settings: s.clone(),
@@ -158,7 +160,23 @@ fn mixed_run(s: &Settings, prep: &Prepared, a: &RunArgs) -> Result<CheckedRun, F
     if a.duration.is_some_and(|d| d.is_zero()) {
         return Err(Failure::input("--duration must be longer than 0"));
     }
-    let load = load_shape(a, &prep.world)?;
+    let shard =
+        Shard::resolve(a.shard.as_deref(), &|k| std::env::var(k).ok()).map_err(Failure::input)?;
+    if shard.is_some() && s.seed.is_none() {
+        return Err(Failure::input(
+            "--shard needs --seed: every shard must draw the same picks, and derive the same run id, as the others",
+        ));
+    }
+    // A shard offers its share of the shape; the shards together offer all of it.
+    let load = load_shape(a, &prep.world)?.map(|l| match shard {
+        // Incident windows are times of the run's clock: every shard keeps them.
+        Some(sh) => Load {
+            profile: sh.shape(&l.profile),
+            unit: l.unit,
+            incidents: l.incidents,
+        },
+        None => l,
+    });
     let start_time_given = s.start_time_ns.is_some();
     if start_time_given && load.is_none() && a.interval == 0.0 && a.count.is_none() && !a.each_once
     {
@@ -196,12 +214,17 @@ fn mixed_run(s: &Settings, prep: &Prepared, a: &RunArgs) -> Result<CheckedRun, F
         } else {
             Timing::BackDated
         },
-        run_id: a
-            .run_id
-            .clone()
-            .unwrap_or_else(|| new_run_id(s.seed, s.start_time_ns)),
+        run_id: a.run_id.clone().unwrap_or_else(|| match (shard, s.seed) {
+            // Without --start-time (--backfill's start is each process's own), the
+            // seed alone names the run, alike in every shard.
+            (Some(sh), Some(seed)) if !start_time_given => {
+                crate::run::shard::run_id(seed, sh.count)
+            }
+            _ => new_run_id(s.seed, s.start_time_ns),
+        }),
         track_acks: a.report.is_some() && a.engine == Engine::Native,
         engine: a.engine,
+        shard,
     };
     let gate = Gate {
         report: a.report.clone(),

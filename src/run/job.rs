@@ -157,6 +157,8 @@ pub struct RunSpec {
     pub track_acks: bool,
     /// Which exporter carries the spans.
     pub engine: Engine,
+    /// This process's share of the run (`--shard`); `None`: the whole run.
+    pub shard: Option<super::shard::Shard>,
 }
 
 /// Which exporter carries the spans.

@@ -6,9 +6,11 @@
 
 mod held;
 mod job;
+pub mod merge;
 mod report;
 mod runner;
 pub mod schedule;
+pub mod shard;
 mod worker;
 
 pub use job::{

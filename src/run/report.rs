@@ -3,6 +3,7 @@
 
 use super::job::{ScenarioCount, Timing};
 use super::schedule::ScheduleReport;
+use super::shard::ShardsReport;
 use crate::engine_sdk::SdkStats;
 use crate::export::{CountersSnapshot, OutputReport};
 use crate::pace::RateUnit;
@@ -81,6 +82,16 @@ pub struct RunReport {
     /// each one's service inside and outside it.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub incidents: Vec<crate::incidents::WindowReport>,
+    /// With `--shard`: which shard of how many this report covers (`otelsim report
+    /// merge` joins the shards' reports).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shards: Option<ShardsReport>,
+    /// When the run's clock started, in ns since the Unix epoch (virtual with
+    /// `--start-time`): merged reports span from the earliest start.
+    pub clock_start_ns: u64,
+    /// Where the run's clock stood when generation stopped: merged reports span
+    /// to the latest end.
+    pub clock_end_ns: u64,
 }
 
 impl RunReport {
@@ -160,6 +171,21 @@ impl RunReport {
                 ""
             }
         ));
+        if let Some(sh) = &self.shards {
+            if let [index] = sh.included[..] {
+                let (i, n) = (u64::from(index), u64::from(sh.count));
+                let share = if self.pacing.is_some() {
+                    format!(" and 1/{n} of its load shape")
+                } else {
+                    String::new()
+                };
+                out.push_str(&format!(
+                    "  shard {i} of {n}: this process made the run's picks {i}, {}, {}, …{share} (`otelsim report merge` joins the shards' reports)\n",
+                    i + n,
+                    i + 2 * n
+                ));
+            }
+        }
         let w = self
             .scenarios
             .keys()

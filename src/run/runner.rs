@@ -89,6 +89,8 @@ fn shared_state(
         Picks::Repeat { count, .. } => Some(*count),
         Picks::EachOnce(names) => Some(names.len() as u64),
     };
+    // A shard makes its share of the run's picks (its load shape is its share already).
+    let total = total.map(|n| spec.shard.unwrap_or_default().share_of(n));
     // One schedule for every worker: slots are claimed in units, whatever the workers.
     let schedule = spec
         .load
@@ -300,6 +302,12 @@ fn build_report(
         .map(|o| o.counters.clone())
         .unwrap_or_default();
     RunReport {
+        shards: shared
+            .spec
+            .shard
+            .map(|s| super::shard::ShardsReport::of(s, interrupted || fatal.is_some())),
+        clock_start_ns: shared.clock_start,
+        clock_end_ns: clock_end,
         run_id: shared.spec.run_id.clone(),
         seed: shared.seed,
         workers: shared.spec.workers.max(1),

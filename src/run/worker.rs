@@ -15,6 +15,7 @@ use super::job::{
     generate_iteration, now_ns, stream_seed, Interrupt, Picks, Prepared, RunSpec, ScenarioCount,
     Timing,
 };
+use super::shard::Shard;
 use crate::export::{Batcher, Counters, Signal};
 use crate::metrics::Aggregator;
 use crate::pace::{LagStats, RateUnit, Schedule};
@@ -63,6 +64,11 @@ impl Shared {
     pub fn wants(&self, signal: Signal) -> bool {
         self.counters.iter().any(|c| !c.of(signal).is_off())
     }
+
+    /// This process's share of the run (the whole run unless `--shard`).
+    pub fn shard(&self) -> Shard {
+        self.spec.shard.unwrap_or_default()
+    }
 }
 
 pub(crate) struct MetricsState {
@@ -90,6 +96,10 @@ pub(crate) struct WorkerResult {
 /// out, Ctrl-C, or a fatal export error; then flushes its batcher.
 pub(crate) async fn run(sh: Arc<Shared>, batcher: Batcher, index: usize) -> WorkerResult {
     let mut w = Worker::new(sh.clone(), batcher, index);
+    if sh.schedule.is_none() && !w.shard_offset().await {
+        w.r.interrupted = true;
+        return w.finish().await;
+    }
     loop {
         if w.should_stop() {
             break;
@@ -113,7 +123,7 @@ pub(crate) async fn run(sh: Arc<Shared>, batcher: Batcher, index: usize) -> Work
         let traces = w.traces_of(i, plan, now, now);
         w.emit(i, name, plan, traces, now).await;
         w.count_bucket(bucket);
-        if sh.total == Some(i + 1) {
+        if sh.total == Some(sh.shard().local(i) + 1) {
             continue;
         }
         if !w.interval_gap(plan).await {
@@ -300,13 +310,33 @@ impl Worker {
         Some(due)
     }
 
-    /// Claims the next pick number (`None`: all taken).
+    /// Claims this process's next pick and gives its number in the run (a
+    /// shard's `k`-th pick is the run's `k·N + I`); `None`: all taken.
     fn claim_pick(&mut self) -> Option<u64> {
-        let i = self.sh.next_pick.fetch_add(1, Ordering::Relaxed);
-        if self.sh.total.is_some_and(|n| i >= n) {
+        let k = self.sh.next_pick.fetch_add(1, Ordering::Relaxed);
+        if self.sh.total.is_some_and(|n| k >= n) {
             return None;
         }
-        Some(i)
+        Some(self.sh.shard().pick(k))
+    }
+
+    /// Interval mode, shard `I` of `N`: the run's pick `I` is due `I` gaps after
+    /// the start, so the shard waits that long before its first pick (then `N`
+    /// gaps between its picks): together the shards keep the run's rhythm, and
+    /// on the virtual clock every pick has the single run's timestamps. `false`
+    /// when Ctrl-C came first.
+    async fn shard_offset(&mut self) -> bool {
+        let index = f64::from(self.sh.shard().index);
+        let gap_ms = self.sh.spec.interval_ms.unwrap_or(0.0) * index;
+        match &mut self.virtual_now {
+            Some(v) => *v = v.saturating_add((gap_ms * 1e6) as u64),
+            None if gap_ms > 0.0 => {
+                let until = now_ns().saturating_add((gap_ms * 1e6) as u64);
+                return wait_until(until, &mut self.batcher, &mut self.held, &self.sh.stop).await;
+            }
+            None => {}
+        }
+        true
     }
 
     /// The traces of pick `i`, laid back to end at `anchor`, with the incidents
@@ -461,6 +491,8 @@ impl Worker {
                 (plan.interval_ms + jitter).max(0.0)
             }
         };
+        // A shard makes every N-th pick: N of the run's gaps lie between two of its own.
+        let gap_ms = gap_ms * f64::from(self.sh.shard().count);
         match &mut self.virtual_now {
             Some(v) => *v = v.saturating_add((gap_ms * 1e6) as u64),
             None if gap_ms > 0.0 => {
