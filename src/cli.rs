@@ -119,6 +119,10 @@ pub struct ExportArgs {
     /// [default: fail at once with exit 3]
     #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub wait_for_endpoint: Option<std::time::Duration>,
+    /// Mask SSNs, card numbers, e-mail addresses and phone numbers in every text of every
+    /// output. Env: OTELSIM_MASK_PII=1
+    #[arg(long)]
+    pub mask_pii: bool,
 }
 
 /// How an https:// endpoint is trusted (`run`, `scenario`).
@@ -278,6 +282,8 @@ pub struct GlobalArgs {
     pub outputs: Vec<String>,
     /// `--output-file`.
     pub output_file: Option<PathBuf>,
+    /// `--mask-pii`, else `OTELSIM_MASK_PII` (1, true or yes).
+    pub mask_pii: bool,
     /// `--semconv`, else `SEMCONV`.
     pub semconv: Option<PathBuf>,
     /// `--config`, else `OTELSIM_CONFIG`.
@@ -363,6 +369,14 @@ impl SharedArgs {
             gzip: b.gzip || e.gzip,
             outputs: joined(&b.outputs, &e.outputs),
             output_file: e.output_file.clone().or_else(|| b.output_file.clone()),
+            mask_pii: e.mask_pii
+                || b.mask_pii
+                || env("OTELSIM_MASK_PII").is_some_and(|v| {
+                    matches!(
+                        v.to_string_lossy().to_ascii_lowercase().as_str(),
+                        "1" | "true" | "yes"
+                    )
+                }),
             retry_budget: e.retry_budget.or(b.retry_budget),
             request_timeout: e.request_timeout.or(b.request_timeout),
             wait_for_endpoint: e.wait_for_endpoint.or(b.wait_for_endpoint),
@@ -440,6 +454,7 @@ impl SharedArgs {
                 ("--retry-budget", e.retry_budget.is_some()),
                 ("--request-timeout", e.request_timeout.is_some()),
                 ("--wait-for-endpoint", e.wait_for_endpoint.is_some()),
+                ("--mask-pii", e.mask_pii),
             ],
         );
         add(

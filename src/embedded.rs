@@ -6,12 +6,16 @@ pub const CONFIG: &str = include_str!("../config/config.yaml");
 /// `conventions/semconv.yaml`: span and attribute names, types and allowed values.
 pub const SEMCONV: &str = include_str!("../conventions/semconv.yaml");
 
+// An entry is `"name"` (definitions/name.yaml) or `"name" in "pack"`
+// (definitions/pack/name.yaml); the scenario's name is the file stem either way.
 macro_rules! definitions {
-    ($($name:literal),* $(,)?) => {
-        /// (scenario name, YAML text) for every file in `definitions/`.
+    ($($name:literal $(in $dir:literal)?),* $(,)?) => {
+        /// (scenario name, YAML text) for every file in `definitions/` and its subfolders.
         pub const DEFINITIONS: &[(&str, &str)] = &[
-            $(($name, include_str!(concat!("../definitions/", $name, ".yaml")))),*
+            $(($name, include_str!(concat!("../definitions/", $($dir, "/",)? $name, ".yaml")))),*
         ];
+        /// The path under `definitions/` of each of [`DEFINITIONS`], in the same order.
+        pub const DEFINITION_PATHS: &[&str] = &[$(concat!($($dir, "/",)? $name, ".yaml")),*];
     };
 }
 
@@ -36,23 +40,33 @@ definitions!(
     "request_error_policy_runtime",
     "request_error_policy_unavailable",
     "tool_retry_backoff",
+    "grid_world_episode" in "episodes",
+    "support_desk_episode" in "episodes",
 );
 
 #[cfg(test)]
 mod tests {
-    /// Every file in definitions/ must be embedded (and nothing else).
+    /// Every file in definitions/ and its subfolders must be embedded (and nothing else).
     #[test]
     fn embedded_list_matches_the_definitions_folder() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/definitions");
-        let mut on_disk: Vec<String> = std::fs::read_dir(dir)
-            .expect("definitions folder")
-            .filter_map(|e| e.ok())
-            .filter_map(|e| {
-                e.path()
-                    .file_stem()
-                    .map(|s| s.to_string_lossy().into_owned())
-            })
-            .collect();
+        let mut on_disk: Vec<String> = Vec::new();
+        let mut dirs = vec![std::path::PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/definitions"
+        ))];
+        while let Some(dir) = dirs.pop() {
+            for e in std::fs::read_dir(dir)
+                .expect("definitions folder")
+                .flatten()
+            {
+                let p = e.path();
+                if p.is_dir() {
+                    dirs.push(p);
+                } else if let Some(stem) = p.file_stem() {
+                    on_disk.push(stem.to_string_lossy().into_owned());
+                }
+            }
+        }
         on_disk.sort();
         let mut embedded: Vec<String> = super::DEFINITIONS
             .iter()

@@ -189,10 +189,11 @@ impl Registry {
                     .collect(),
                 None => embedded::DEFINITIONS
                     .iter()
-                    .map(|(name, text)| {
+                    .zip(embedded::DEFINITION_PATHS)
+                    .map(|((name, text), path)| {
                         (
                             name.to_string(),
-                            format!("<embedded>/definitions/{name}.yaml"),
+                            format!("<embedded>/definitions/{path}"),
                             ScenarioText::Embedded(text),
                         )
                     })

@@ -9,7 +9,7 @@ use crate::pace::{Profile, RateUnit};
 use crate::registry::Picker;
 use crate::run::schedule::WorkloadMix;
 use crate::run::{new_run_id, now_ns, Engine, Load, Picks, Prepared, RunSpec, Timing};
-use crate::settings::Settings;
+use crate::settings::{OutputKind, Settings};
 use crate::show;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -432,6 +432,19 @@ fn sdk_engine(s: &mut Settings) -> Result<(), Failure> {
 fn check_output_files(s: &Settings) -> Result<(), Failure> {
     for o in &s.outputs {
         let Some(p) = &o.path else { continue };
+        match o.kind {
+            OutputKind::SessionJson => {
+                check_session_dir(p).map_err(|e| {
+                    Failure::input(format!("cannot write {}: {e}", s.output_flag(o)))
+                })?;
+                continue;
+            }
+            OutputKind::Duckdb => {
+                crate::export::duckdb::check_target(p).map_err(Failure::input)?;
+                continue;
+            }
+            OutputKind::Otlp | OutputKind::OtlpJson => {}
+        }
         if let Err(e) = std::fs::OpenOptions::new()
             .write(true)
             .create(true)
@@ -445,4 +458,12 @@ fn check_output_files(s: &Settings) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+/// A session-json folder must exist (or be created) and take new files.
+fn check_session_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let probe = dir.join(".otelsim-write-check");
+    std::fs::write(&probe, b"")?;
+    std::fs::remove_file(&probe)
 }

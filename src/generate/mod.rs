@@ -8,7 +8,9 @@
 
 mod agent_loop;
 mod attrs;
+mod cost;
 mod coverage;
+mod episode;
 mod openinference;
 mod retrieval;
 
@@ -290,6 +292,13 @@ fn generate_part<R: Rng + ?Sized>(
     }
     b.goal = goal;
     b.instance(root, None, false);
+    if let Some(ep) = &plan.episode {
+        let agent = plan.agent_id.as_ref();
+        episode::annotate(ep, &world.prefix.active, agent, &mut b.spans, b.rng);
+    }
+    if plan.track_costs {
+        cost::annotate(world, &mut b.spans);
+    }
     openinference::annotate(world, input, &mut b.spans);
     TraceRecord {
         trace_id,

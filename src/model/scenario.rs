@@ -337,6 +337,11 @@ pub struct ScenarioDef {
     pub root: Option<StepDef>,
     /// What a v2 file says beyond the common fields (its end users and their turns).
     pub v2: Option<Box<crate::model::v2::V2Scenario>>,
+    /// `episode:`: an environment episode (its span tree is `root`).
+    pub episode: Option<crate::model::episode::EpisodeDef>,
+    /// `track_costs` (default: true for episodes): LLM spans carry their cost
+    /// from config.yaml's `prices`, and every model they may use needs a price.
+    pub track_costs: bool,
 }
 
 impl ScenarioDef {
@@ -378,6 +383,8 @@ impl ScenarioDef {
             format: Format::V1,
             root: None,
             v2: None,
+            episode: None,
+            track_costs: false,
         }
     }
 }

@@ -650,4 +650,8 @@ pub struct ScenarioPlan {
     /// Whether attributes the semconv declares and nothing sets are filled (not for v2,
     /// whose files say every attribute).
     pub semconv_fill: bool,
+    /// `episode:`: the generator's episode pass fills in turns, rewards and states.
+    pub episode: Option<Arc<crate::model::episode::EpisodeDef>>,
+    /// `track_costs`: LLM spans carry `<prefix>.llm.cost.usd` from config.yaml `prices`.
+    pub track_costs: bool,
 }

@@ -138,6 +138,8 @@ impl Compiler<'_> {
                 })
                 .collect(),
             semconv_fill: false,
+            episode: None,
+            track_costs: false,
         })
     }
 

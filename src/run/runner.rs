@@ -6,14 +6,18 @@ use super::report::{AckedTraces, Pacing, RunReport, MAX_LISTED_TRACES};
 use super::worker::{self, MetricsState, Shared, WorkerResult};
 use crate::encode::Resources;
 use crate::engine_sdk::{SdkEngine, SdkStats};
+use crate::export::session::SessionKeys;
+use crate::export::session_json::SessionJsonStore;
+use crate::export::session_store::{SessionStoreWriter, Store};
 use crate::export::{
-    AckLog, CountersSnapshot, ExportConfig, OutputReport, Outputs, SpanSink, TraceDigest,
+    AckLog, CountersSnapshot, ExportConfig, OutputReport, OutputStart, Outputs, SpanSink,
+    TraceDigest,
 };
 use crate::metrics::{Aggregator, MetricsPlan};
 use crate::model::AttrValue;
 use crate::pace::{LagStats, Schedule};
 use crate::progress::{End, Progress};
-use crate::settings::Settings;
+use crate::settings::{OutputKind, Settings};
 use crate::show;
 use anyhow::Result;
 use rand::Rng;
@@ -34,8 +38,10 @@ pub async fn execute(
     let acks = spec
         .track_acks
         .then(|| Arc::new(AckLog::new(MAX_LISTED_TRACES)));
-    let exporter =
-        Outputs::start(output_configs(&settings), resources.clone(), acks.clone()).await?;
+    let outputs = output_list(&settings, &prep.world.prefix.active)?;
+    let mut exporter =
+        Outputs::start_all(outputs, &settings.export, resources.clone(), acks.clone()).await?;
+    exporter.mask_pii = settings.mask_pii;
     let started = Instant::now();
     let shared = Arc::new(shared_state(prep, settings.clone(), spec, seed, &exporter));
     let sdk = match shared.spec.engine {
@@ -315,16 +321,25 @@ fn build_report(
     }
 }
 
-/// One OTLP writer per output: the endpoint, or OTLP/JSON lines to a file,
-/// each labelled as the report shows it.
-fn output_configs(settings: &Settings) -> Vec<(String, ExportConfig)> {
-    settings
-        .outputs
-        .iter()
-        .map(|o| {
-            let mut cfg = settings.export.clone();
-            cfg.output_file = o.path.clone();
-            (crate::export::output_label(&cfg), cfg)
-        })
-        .collect()
+/// One writer per output: OTLP to the endpoint, OTLP/JSON lines to a file, or a
+/// session store, each labelled as the report shows it.
+fn output_list(settings: &Settings, prefix: &str) -> Result<Vec<OutputStart>> {
+    let mut list = Vec::with_capacity(settings.outputs.len());
+    for o in &settings.outputs {
+        let mut cfg = settings.export.clone();
+        let store: Arc<dyn Store> = match (o.kind, &o.path) {
+            (OutputKind::SessionJson, Some(dir)) => Arc::new(SessionJsonStore::create(dir)?),
+            (OutputKind::Duckdb, Some(file)) => crate::export::duckdb::open_store(file)?,
+            _ => {
+                cfg.output_file = o.path.clone();
+                let label = crate::export::output_label(&cfg);
+                list.push(OutputStart::Otlp(label, Box::new(cfg)));
+                continue;
+            }
+        };
+        let keys = SessionKeys::new(prefix);
+        let w = SessionStoreWriter::new(o.to_string(), keys, store);
+        list.push(OutputStart::Ready(Box::new(w)));
+    }
+    Ok(list)
 }

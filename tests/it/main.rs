@@ -29,6 +29,7 @@ mod robustness;
 mod schedule;
 mod sdk_engine;
 mod semconv_coverage;
+mod session_store;
 mod signals;
 mod sink_basic;
 mod sink_fuzz;

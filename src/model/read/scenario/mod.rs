@@ -2,6 +2,7 @@
 //! config so that every reference (tenant, agent, MCP server, service, workflow,
 //! template) is checked with its line. The `root:` span tree is read by `step`.
 
+pub mod episode;
 pub mod step;
 #[cfg(test)]
 mod tests;
@@ -92,7 +93,24 @@ pub fn load(root: &Node, name: &str, cfg: &Config, d: &mut Diags) -> Option<Scen
         .unwrap_or(false);
     let cycle_written = r.get("cycle_conversation_samples").is_some();
     r.ignore("expected");
-    let root_step = r.get("root").map(|n| read_step(n, "root", d));
+    let mut root_step = r.get("root").map(|n| read_step(n, "root", d));
+    let episode = r
+        .get("episode")
+        .and_then(|n| episode::read_episode(n, d).map(|e| (n.pos, e)));
+    let track_costs = r
+        .get("track_costs")
+        .and_then(|n| read_bool(n, "track_costs", d))
+        .unwrap_or(episode.is_some());
+    if let Some((pos, e)) = &episode {
+        if root_step.is_some() {
+            d.error(
+                *pos,
+                "episode",
+                "a scenario has either `episode:` or `root:`, not both",
+            );
+        }
+        root_step = Some(Some(e.root_step(*pos)));
+    }
     r.finish(d);
 
     let mut context = context.unwrap_or_default();
@@ -162,6 +180,8 @@ pub fn load(root: &Node, name: &str, cfg: &Config, d: &mut Diags) -> Option<Scen
         format,
         root: root_step.flatten(),
         v2: None,
+        episode: episode.map(|(_, e)| e),
+        track_costs,
     })
 }
 

@@ -203,6 +203,8 @@ pub fn load(root: &Node, name: &str, cfg: &Config, d: &mut Diags) -> Option<Scen
         format: Format::V2,
         root: None,
         v2: Some(Box::new(v2)),
+        episode: None,
+        track_costs: false,
     })
 }
 
