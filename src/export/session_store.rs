@@ -197,3 +197,96 @@ impl Drop for SessionSink {
         self.store(rest);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export::session::OPEN_SESSIONS;
+    use crate::record::{AttrValue, ServiceId, SpanKind, SpanRecord, StatusCode};
+    use std::sync::atomic::AtomicU64;
+
+    /// Stores the first `ok` calls, then fails like a full disk.
+    struct Failing {
+        ok: u64,
+        calls: AtomicU64,
+        sessions: AtomicU64,
+    }
+
+    impl Store for Failing {
+        fn store(&self, sessions: &[Session]) -> Result<u64, StoreError> {
+            if self.calls.fetch_add(1, Relaxed) >= self.ok {
+                return Err(StoreError {
+                    error: anyhow::anyhow!("No space left on device"),
+                    lost_spans: sessions.iter().map(|s| s.spans).sum(),
+                });
+            }
+            self.sessions.fetch_add(sessions.len() as u64, Relaxed);
+            Ok(sessions.iter().map(|s| s.spans).sum())
+        }
+        fn stored(&self) -> String {
+            format!("{} sessions", self.sessions.load(Relaxed))
+        }
+        fn close(&self) -> Result<u64, StoreError> {
+            Ok(0)
+        }
+    }
+
+    fn trace(session: usize) -> TraceRecord {
+        let span = SpanRecord {
+            span_id: [1, 0, 0, 0, 0, 0, 0, session as u8],
+            parent_span_id: None,
+            name: "vendor.llm.call".into(),
+            kind: SpanKind::Client,
+            start_ns: 1,
+            end_ns: 2,
+            attrs: vec![(
+                "gen_ai.conversation.id".into(),
+                AttrValue::str(&format!("s{session}")),
+            )],
+            events: Vec::new(),
+            status: StatusCode::Unset,
+            status_message: None,
+            service: ServiceId(0),
+            class: crate::class::ClassOf::parse("llm.call"),
+            links: Vec::new(),
+        };
+        TraceRecord {
+            trace_id: [session as u8 + 1; 16],
+            scope: "otelsim.t".into(),
+            scenario: "t".into(),
+            spans: vec![span],
+        }
+    }
+
+    #[tokio::test]
+    async fn a_store_that_fails_counts_what_was_written_and_what_was_lost() {
+        let store = Arc::new(Failing {
+            ok: 1,
+            calls: AtomicU64::new(0),
+            sessions: AtomicU64::new(0),
+        });
+        let w = Box::new(SessionStoreWriter::new(
+            "session-json:out".into(),
+            SessionKeys::new("vendor"),
+            store,
+        ));
+        let counters = w.counters().clone();
+        let mut sink = w.sink();
+        // Sessions complete once OPEN_SESSIONS later ones arrive: the first batch stores one.
+        let traces: Vec<TraceRecord> = (0..OPEN_SESSIONS + 1).map(trace).collect();
+        sink.traces(&traces, traces.len(), &[]).await;
+        assert_eq!(counters.spans.acked.load(Relaxed), 1);
+        // The rest are stored when the producer is done: the disk is full by then.
+        drop(sink);
+        let snap = w.finish().await;
+        assert_eq!(snap.spans.acked, 1);
+        assert_eq!(snap.spans.failed, OPEN_SESSIONS as u64);
+        let err = snap.first_error.unwrap();
+        assert!(
+            err.contains("No space left on device")
+                && err.contains("1 sessions written before the failure"),
+            "{err}"
+        );
+        assert!(counters.fatal().is_some(), "the run stops");
+    }
+}
