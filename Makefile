@@ -11,13 +11,19 @@ MLFLOW_VERSION = 3.17.2
 # MLflow pins its own dependencies; a venv of its own keeps them apart from Phoenix's.
 MLFLOW_VENV  ?= .venv-mlflow
 KUBERNETES_VALIDATE_VERSION = 1.37.0
+# Python's DuckDB, which the session-store tests open `--output duckdb:FILE` with
+# (the same DuckDB release the `duckdb` crate bundles).
+DUCKDB_PY_VERSION = 2.0.0
+# Cargo features of `make install` / `make test`: `make install FEATURES=duckdb`
+# links DuckDB for `--output duckdb:FILE`.
+FEATURES     ?=
 # docker, or podman (`make jaeger-up CONTAINER_CMD=podman`).
 CONTAINER_CMD ?= docker
 # Where `make install` puts bin/otelsim; empty means cargo's default, ~/.cargo/bin.
 PREFIX       ?=
 OTELSIM      ?= $(or $(CARGO_TARGET_DIR),target)/release/otelsim
 
-.PHONY: all build release install demo test lint rotel phoenix mlflow kubernetes-validate verify-pipeline jaeger-up jaeger-down jaeger-ui clean image
+.PHONY: all build release install demo test lint rotel phoenix mlflow kubernetes-validate duckdb-py verify-pipeline jaeger-up jaeger-down jaeger-ui clean image
 
 all: build
 
@@ -32,7 +38,7 @@ release:
 install:
 	@echo "== make install: building otelsim (release profile, the versions Cargo.lock pins) into $(or $(PREFIX),~/.cargo)/bin"
 	@echo "   the first build compiles ~180 crates (8 min measured on a busy 2-core machine); later ones take seconds"
-	$(CARGO) install --locked --path . $(if $(PREFIX),--root "$(PREFIX)")
+	$(CARGO) install --locked --path . $(if $(FEATURES),--features $(FEATURES)) $(if $(PREFIX),--root "$(PREFIX)")
 	@bin="$(or $(PREFIX),$${CARGO_INSTALL_ROOT:-$${CARGO_HOME:-$$HOME/.cargo}})/bin"; \
 	case ":$$PATH:" in \
 	  *":$$bin:"*) echo "== installed $$bin/otelsim: try \`otelsim list\`" ;; \
@@ -48,13 +54,14 @@ demo: install
 ## cores, the release test build took 560 s against 354 s (it ran golden, property
 ## and cli tests in 10 s instead of 60 s: not enough to pay for it), and the dev
 ## profile keeps overflow checks on in tests.
-test: rotel phoenix mlflow kubernetes-validate
+test: rotel phoenix mlflow kubernetes-validate duckdb-py
 	@echo "== make test: building the tests (dev profile) and running them all"
 	OTELSIM_ROTEL="$$(ls $(VENV)/lib/python3*/site-packages/rotel/rotel-agent | head -n1)" \
 	OTELSIM_REQUIRE_ROTEL=1 OTELSIM_PHOENIX="$(VENV)/bin/phoenix" OTELSIM_REQUIRE_PHOENIX=1 \
 	OTELSIM_MLFLOW="$(MLFLOW_VENV)/bin" OTELSIM_REQUIRE_MLFLOW=1 \
 	OTELSIM_KUBERNETES_VALIDATE="$(VENV)/bin/kubernetes-validate" OTELSIM_REQUIRE_KUBERNETES_VALIDATE=1 \
-	$(CARGO) test --locked --all-targets
+	OTELSIM_DUCKDB_PYTHON="$(VENV)/bin/python" OTELSIM_REQUIRE_DUCKDB=1 \
+	$(CARGO) test --locked --all-targets $(if $(FEATURES),--features $(FEATURES))
 
 ## verify-pipeline: otelsim → rotel → otelsim sink at 10,000 spans/s for 60 s, then otelsim verify.
 verify-pipeline: release rotel
@@ -96,6 +103,12 @@ image:
 kubernetes-validate:
 	@if [ ! -x $(VENV)/bin/kubernetes-validate ]; then \
 		$(PYTHON) -m venv $(VENV) && $(VENV)/bin/pip install --quiet kubernetes-validate==$(KUBERNETES_VALIDATE_VERSION); \
+	fi
+
+## duckdb-py: Python's DuckDB, for the session-store tests that open a `--output duckdb:FILE` database.
+duckdb-py:
+	@if ! $(VENV)/bin/python -c "import duckdb" >/dev/null 2>&1; then \
+		$(PYTHON) -m venv $(VENV) && $(VENV)/bin/pip install --quiet duckdb==$(DUCKDB_PY_VERSION); \
 	fi
 
 ## jaeger-up / jaeger-down / jaeger-ui: Jaeger all-in-one (UI :16686, OTLP :4317/:4318)

@@ -114,14 +114,17 @@ pub struct ExportArgs {
     /// How long a failing endpoint is retried before the run stops with exit 3 [default: 15s]
     #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub retry_budget: Option<std::time::Duration>,
-    /// How long one export request may wait for its answer before it is retried [default: the
-    /// retry budget, at most 10s]. Env: OTELSIM_REQUEST_TIMEOUT
+    /// Wait for one request's answer before retrying [default: the retry budget, at
+    /// most 10s]. Env: OTELSIM_REQUEST_TIMEOUT
     #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub request_timeout: Option<std::time::Duration>,
     /// Keep trying to connect to an endpoint that is not up yet for this long, e.g. 30s
     /// [default: fail at once with exit 3]
     #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub wait_for_endpoint: Option<std::time::Duration>,
+    /// Mask SSNs, cards, e-mails and phones in all outputs. Env: OTELSIM_MASK_PII=1
+    #[arg(long)]
+    pub mask_pii: bool,
 }
 
 /// How an https:// endpoint is trusted (`run`, `scenario`).
@@ -283,6 +286,8 @@ pub struct GlobalArgs {
     pub output_file: Option<PathBuf>,
     /// `--labels`: ground truth of the instability sessions (with `events-jsonl`).
     pub labels: Option<PathBuf>,
+    /// `--mask-pii`, else `OTELSIM_MASK_PII` (1, true or yes).
+    pub mask_pii: bool,
     /// `--semconv`, else `SEMCONV`.
     pub semconv: Option<PathBuf>,
     /// `--config`, else `OTELSIM_CONFIG`.
@@ -369,6 +374,14 @@ impl SharedArgs {
             outputs: joined(&b.outputs, &e.outputs),
             output_file: e.output_file.clone().or_else(|| b.output_file.clone()),
             labels: e.labels.clone().or_else(|| b.labels.clone()),
+            mask_pii: e.mask_pii
+                || b.mask_pii
+                || env("OTELSIM_MASK_PII").is_some_and(|v| {
+                    matches!(
+                        v.to_string_lossy().to_ascii_lowercase().as_str(),
+                        "1" | "true" | "yes"
+                    )
+                }),
             retry_budget: e.retry_budget.or(b.retry_budget),
             request_timeout: e.request_timeout.or(b.request_timeout),
             wait_for_endpoint: e.wait_for_endpoint.or(b.wait_for_endpoint),
@@ -447,6 +460,7 @@ impl SharedArgs {
                 ("--retry-budget", e.retry_budget.is_some()),
                 ("--request-timeout", e.request_timeout.is_some()),
                 ("--wait-for-endpoint", e.wait_for_endpoint.is_some()),
+                ("--mask-pii", e.mask_pii),
             ],
         );
         add(
@@ -981,8 +995,7 @@ pub struct RunArgs {
     /// Make only shard I of N of the run (needs --seed). Env: OTELSIM_SHARDS
     #[arg(long, value_name = "I/N", help_heading = "Load")]
     pub shard: Option<String>,
-    /// Exporter: native (otelsim's own, lossless) or sdk (the OpenTelemetry SDK's batch
-    /// processor: traces only, its drops counted)
+    /// Exporter: native (lossless) or sdk (the OTel SDK's batcher: traces only, drops counted)
     #[arg(
         long,
         value_enum,

@@ -55,11 +55,13 @@ definitions!(
     "microservices/ms_stock_check",
     "microservices/ms_update_profile",
     "microservices/ms_user_profile",
+    "episodes/grid_world_episode",
+    "episodes/support_desk_episode",
 );
 
 #[cfg(test)]
 mod tests {
-    /// Every file in definitions/ must be embedded (and nothing else).
+    /// Every file in definitions/ and its subfolders must be embedded (and nothing else).
     #[test]
     fn embedded_list_matches_the_definitions_folder() {
         let dir = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/definitions"));

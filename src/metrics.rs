@@ -325,6 +325,19 @@ impl MetricsPlan {
                 });
             }
         }
+        // The cost of LLM calls, from the spans of scenarios that track costs (only they carry it).
+        specs.push(MetricSpec {
+            name: p.attr("llm.cost"),
+            description: "Cost of LLM calls at config.yaml's list prices".into(),
+            unit: "USD".into(),
+            bounds: None,
+            spans: llm.clone(),
+            value: Value::Attr(world.cost_key.clone()),
+            dims: dims(&[tenant, &k.provider, &k.request_model]),
+            fixed: Vec::new(),
+            error_dim: false,
+            requires: Some(world.cost_key.clone()),
+        });
         specs.push(MetricSpec {
             name: p.attr("tool.retry.attempts"),
             description:

@@ -47,6 +47,8 @@ pub struct Settings {
     pub metrics: Option<bool>,
     /// `Some` when --logs / --no-logs overrides each scenario's `emit_logs`.
     pub logs: Option<bool>,
+    /// `--mask-pii`: personal data is masked in every output.
+    pub mask_pii: bool,
     /// `--temporality`: whether metric points are cumulative (the default) or deltas.
     pub temporality: crate::metrics::Temporality,
     /// How often metrics are collected and exported, on the run's clock.
@@ -76,11 +78,15 @@ pub enum OutputKind {
     EventsJsonl,
     /// One span per line in seed 002's data model, to a file.
     SpansJsonl,
+    /// One JSON document per session (seed 001's structure) in a folder.
+    SessionJson,
+    /// A DuckDB database of sessions, timesteps, events and messages (the `duckdb` cargo feature).
+    Duckdb,
 }
 
 /// Said after every `--output` error.
 const OUTPUT_KINDS: &str =
-    "valid kinds: otlp (send to the endpoint), otlp-json:PATH (OTLP/JSON lines to PATH), spans-jsonl:PATH (one span per line, seed 002's data model), agent-trace[:DIR] (agent event logs, a folder per session), events-jsonl:PATH (minimal instability events)";
+    "valid kinds: otlp (send to the endpoint), otlp-json:PATH (OTLP/JSON lines to PATH), spans-jsonl:PATH (one span per line, seed 002's data model), agent-trace[:DIR] (agent event logs, a folder per session), events-jsonl:PATH (minimal instability events), session-json:DIR (one JSON document per session), duckdb:FILE (a DuckDB session store)";
 
 impl OutputSpec {
     /// Send to the endpoint: the default output.
@@ -108,6 +114,8 @@ impl fmt::Display for OutputKind {
             OutputKind::AgentTrace => "agent-trace",
             OutputKind::EventsJsonl => "events-jsonl",
             OutputKind::SpansJsonl => "spans-jsonl",
+            OutputKind::SessionJson => "session-json",
+            OutputKind::Duckdb => "duckdb",
         })
     }
 }
@@ -157,6 +165,16 @@ impl std::str::FromStr for OutputSpec {
                 path: Some(p.into()),
             }),
             ("spans-jsonl", _) => Err(format!("spans-jsonl needs a path; {OUTPUT_KINDS}")),
+            ("session-json", Some(p)) if !p.is_empty() => Ok(OutputSpec {
+                kind: OutputKind::SessionJson,
+                path: Some(p.into()),
+            }),
+            ("session-json", _) => Err(format!("session-json needs a folder; {OUTPUT_KINDS}")),
+            ("duckdb", Some(p)) if !p.is_empty() => Ok(OutputSpec {
+                kind: OutputKind::Duckdb,
+                path: Some(p.into()),
+            }),
+            ("duckdb", _) => Err(format!("duckdb needs a database file; {OUTPUT_KINDS}")),
             (other, _) => Err(format!("unknown kind `{other}`; {OUTPUT_KINDS}")),
         }
     }
@@ -548,6 +566,7 @@ impl Settings {
             } else {
                 g.logs.then_some(true)
             },
+            mask_pii: g.mask_pii,
             temporality: g.temporality,
             metrics_interval: if g.metrics_interval >= std::time::Duration::from_millis(1) {
                 g.metrics_interval

@@ -10,7 +10,7 @@ use crate::registry::Picker;
 use crate::run::schedule::WorkloadMix;
 use crate::run::shard::Shard;
 use crate::run::{new_run_id, now_ns, Engine, Load, Picks, Prepared, RunSpec, Timing};
-use crate::settings::Settings;
+use crate::settings::{OutputKind, Settings};
 use crate::show;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -517,14 +517,30 @@ fn check_output_files(s: &Settings) -> Result<(), Failure> {
     }
     for o in &s.outputs {
         let Some(p) = &o.path else { continue };
-        if o.kind == crate::settings::OutputKind::AgentTrace {
-            check_dir(p).map_err(|e| {
-                Failure::input(format!(
-                    "cannot write {} (a folder, created if missing): {e}",
-                    s.output_flag(o)
-                ))
-            })?;
-            continue;
+        match o.kind {
+            OutputKind::AgentTrace => {
+                check_dir(p).map_err(|e| {
+                    Failure::input(format!(
+                        "cannot write {} (a folder, created if missing): {e}",
+                        s.output_flag(o)
+                    ))
+                })?;
+                continue;
+            }
+            OutputKind::SessionJson => {
+                check_dir(p).map_err(|e| {
+                    Failure::input(format!("cannot write {}: {e}", s.output_flag(o)))
+                })?;
+                continue;
+            }
+            OutputKind::Duckdb => {
+                crate::export::duckdb::check_target(p).map_err(Failure::input)?;
+                continue;
+            }
+            OutputKind::Otlp
+            | OutputKind::OtlpJson
+            | OutputKind::SpansJsonl
+            | OutputKind::EventsJsonl => {}
         }
         if let Err(e) = std::fs::OpenOptions::new()
             .write(true)

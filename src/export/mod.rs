@@ -9,10 +9,14 @@
 
 mod agent_trace;
 mod counters;
+pub mod duckdb;
 mod events_jsonl;
 mod otlp;
 mod probe;
 mod secrets;
+pub mod session;
+pub mod session_json;
+pub mod session_store;
 mod spans_jsonl;
 mod transport;
 
@@ -258,11 +262,22 @@ pub fn output_label(cfg: &ExportConfig) -> String {
 
 /// The writers of a run, in the order they were given.
 pub struct Outputs {
+    /// `--mask-pii`: personal data is masked in every record before any writer sees it.
+    pub mask_pii: bool,
     writers: Vec<Box<dyn Writer>>,
     resources: Resources,
     max_batch_spans: usize,
     max_batch_logs: usize,
     linger: Option<Duration>,
+}
+
+/// One output to start: an OTLP writer from its (label, config), or a writer
+/// already made (the session store's).
+pub enum OutputStart {
+    /// OTLP to an endpoint, or OTLP/JSON lines when the config has `output_file`.
+    Otlp(String, Box<ExportConfig>),
+    /// Any other writer.
+    Ready(Box<dyn Writer>),
 }
 
 /// What one writer did, for the run report.
@@ -288,30 +303,50 @@ impl Outputs {
         acks: Option<Arc<AckLog>>,
     ) -> Result<Outputs> {
         let first = configs.first().map(|(_, c)| c.clone()).unwrap_or_default();
-        let mut writers: Vec<Box<dyn Writer>> = Vec::with_capacity(configs.len());
+        let list = configs
+            .into_iter()
+            .map(|(l, c)| OutputStart::Otlp(l, Box::new(c)));
+        Outputs::start_all(list.collect(), &first, resources, acks).await
+    }
+
+    /// Starts every output in order: OTLP ones from their configs, the others
+    /// as given; batch sizes and linger from `batching`.
+    pub async fn start_all(
+        list: Vec<OutputStart>,
+        batching: &ExportConfig,
+        resources: Resources,
+        acks: Option<Arc<AckLog>>,
+    ) -> Result<Outputs> {
+        let mut writers: Vec<Box<dyn Writer>> = Vec::with_capacity(list.len());
         let mut acks = acks;
-        for (label, cfg) in configs {
-            let a = if cfg.output_file.is_none() {
-                acks.take()
-            } else {
-                None
-            };
-            match (&cfg.output_file, cfg.file_format) {
-                (Some(path), FileFormat::SpansJsonl) => writers.push(Box::new(
-                    SpansJsonlWriter::start(label, path, resources.clone())?,
-                )),
-                _ => writers.push(Box::new(
-                    OtlpWriter::start(label, cfg, resources.clone(), a).await?,
-                )),
+        for o in list {
+            match o {
+                OutputStart::Otlp(label, cfg) => {
+                    let a = if cfg.output_file.is_none() {
+                        acks.take()
+                    } else {
+                        None
+                    };
+                    match (&cfg.output_file, cfg.file_format) {
+                        (Some(path), FileFormat::SpansJsonl) => writers.push(Box::new(
+                            SpansJsonlWriter::start(label, path, resources.clone())?,
+                        )),
+                        _ => writers.push(Box::new(
+                            OtlpWriter::start(label, *cfg, resources.clone(), a).await?,
+                        )),
+                    }
+                }
+                OutputStart::Ready(w) => writers.push(w),
             }
         }
-        Ok(Outputs::new(writers, resources, &first))
+        Ok(Outputs::new(writers, resources, batching))
     }
 
     /// Writers already started; batch sizes and linger from `cfg`.
     pub fn new(writers: Vec<Box<dyn Writer>>, resources: Resources, cfg: &ExportConfig) -> Outputs {
         let by_size = writers.iter().all(|w| w.cuts_by_size_only());
         Outputs {
+            mask_pii: false,
             writers,
             resources,
             max_batch_spans: cfg.max_batch_spans,
@@ -343,6 +378,7 @@ impl Outputs {
     /// A batcher for one producer, feeding every writer.
     pub fn batcher(&self) -> Batcher {
         Batcher {
+            mask_pii: self.mask_pii,
             resources: self.resources.clone(),
             counters: self.counters(),
             sinks: self.writers.iter().map(|w| w.sink()).collect(),
@@ -387,6 +423,7 @@ pub trait SpanSink: Send + Sync {
 /// receiver refuses a request that large (gRPC servers commonly at 4 MiB),
 /// and OTLP lets one trace span several requests.
 pub struct Batcher {
+    mask_pii: bool,
     resources: Resources,
     counters: Vec<Arc<Counters>>,
     sinks: Vec<Box<dyn WriterSink>>,
@@ -431,7 +468,11 @@ impl Batcher {
     }
 
     /// Queues traces (`parts`: each is part of a larger trace) and log records.
-    async fn queue(&mut self, traces: Vec<TraceRecord>, logs: Vec<LogRecord>, parts: bool) {
+    async fn queue(&mut self, mut traces: Vec<TraceRecord>, mut logs: Vec<LogRecord>, parts: bool) {
+        if self.mask_pii {
+            traces.iter_mut().for_each(crate::redact::mask_trace);
+            logs.iter_mut().for_each(crate::redact::mask_log);
+        }
         let spans: usize = traces.iter().map(|t| t.spans.len()).sum();
         for c in &self.counters {
             c.spans.generated.fetch_add(spans as u64, Relaxed);

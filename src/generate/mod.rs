@@ -8,7 +8,9 @@
 
 mod agent_loop;
 mod attrs;
+mod cost;
 mod coverage;
+mod episode;
 mod instability;
 mod openinference;
 mod retrieval;
@@ -313,6 +315,13 @@ fn generate_part<R: Rng + ?Sized>(
     }
     b.goal = goal;
     b.instance(root, None, false);
+    if let Some(ep) = &plan.episode {
+        let agent = plan.agent_id.as_ref();
+        episode::annotate(ep, &world.prefix.active, agent, &mut b.spans, b.rng);
+    }
+    if plan.track_costs {
+        cost::annotate(world, &mut b.spans);
+    }
     span_names::apply(world, &mut b.spans);
     // A topology's request is plain service traffic: no agent semantics to annotate.
     if !root.service_call {

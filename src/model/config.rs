@@ -362,6 +362,32 @@ impl ServiceKind {
     }
 }
 
+/// `prices.<model>`: a model's list price in USD per million tokens.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Price {
+    /// The `gen_ai.request.model` it prices.
+    pub model: String,
+    /// `input`: per million prompt tokens.
+    pub input: f64,
+    /// `output`: per million completion tokens.
+    pub output: f64,
+    /// `cached_input`: per million prompt tokens read from the provider's cache
+    /// (`None`: they cost `input`).
+    pub cached_input: Option<f64>,
+}
+
+impl Price {
+    /// The cost in USD of a call with these token counts (`cached` of the
+    /// `input` tokens read from the cache).
+    pub fn cost(&self, input: i64, cached: i64, output: i64) -> f64 {
+        let cached = cached.clamp(0, input.max(0));
+        let fresh = (input.max(0) - cached) as f64;
+        let cached_price = self.cached_input.unwrap_or(self.input);
+        (fresh * self.input + cached as f64 * cached_price + output.max(0) as f64 * self.output)
+            / 1e6
+    }
+}
+
 /// One model of the LLM catalogue, with its relative weight.
 #[derive(Clone, Debug)]
 pub struct LlmModel {
@@ -489,6 +515,8 @@ pub struct Config {
     pub services: Vec<ServiceDef>,
     /// The LLM catalogue (`llm:`; a built-in one when absent).
     pub llm_models: Vec<LlmModel>,
+    /// `prices:`: list prices per model, for scenarios that track costs.
+    pub prices: Vec<Price>,
     /// `llm.system_prompt`: the system instructions of an agent's LLM calls when the
     /// scenario gives none.
     pub llm_system_prompt: Option<String>,

@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod distribution;
+pub mod episode;
 pub mod instability;
 pub mod read;
 pub mod scenario;

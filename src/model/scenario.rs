@@ -377,6 +377,11 @@ pub struct ScenarioDef {
     pub v2: Option<Box<crate::model::v2::V2Scenario>>,
     /// `instability:`: sessions that drift, correct and recover (the instability pack).
     pub instability: Option<crate::model::instability::InstabilityDef>,
+    /// `episode:`: an environment episode (its span tree is `root`).
+    pub episode: Option<crate::model::episode::EpisodeDef>,
+    /// `track_costs` (default: true for episodes): LLM spans carry their cost
+    /// from config.yaml's `prices`, and every model they may use needs a price.
+    pub track_costs: bool,
 }
 
 impl ScenarioDef {
@@ -419,6 +424,8 @@ impl ScenarioDef {
             root: None,
             v2: None,
             instability: None,
+            episode: None,
+            track_costs: false,
         }
     }
 }

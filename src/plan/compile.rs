@@ -204,6 +204,9 @@ impl<'a> Compiler<'a> {
             d.error(Pos::default(), "", format!("scenario `{}` produces no trace (no root, workflow or control-plane template resolved)", s.name));
             return None;
         }
+        if s.track_costs && !self.check_prices(s, d) {
+            return None;
+        }
         // In single-trace mode the parts of a request are one trace.
         let per_part = parts.iter().map(|p| max_spans(&p.root));
         let largest_trace = if self.cfg.control_plane.single_trace {
@@ -281,7 +284,32 @@ impl<'a> Compiler<'a> {
                 .as_ref()
                 .and_then(|dp| dp.reasoning.clone())
                 .map(Arc::new),
+            episode: s.episode.clone().map(Arc::new),
+            track_costs: s.track_costs,
         })
+    }
+
+    /// A scenario that tracks costs needs a price for every model its LLM calls
+    /// may use (config.yaml `llm.models` with a weight above 0).
+    fn check_prices(&self, s: &ScenarioDef, d: &mut Diags) -> bool {
+        let priced: Vec<&str> = self.cfg.prices.iter().map(|p| p.model.as_str()).collect();
+        let mut ok = true;
+        for (i, m) in self.cfg.llm_models.iter().enumerate() {
+            if m.weight > 0.0 && !priced.contains(&m.model.as_str()) {
+                ok = false;
+                d.error(
+                    s.root.as_ref().map_or(Pos::default(), |r| r.pos),
+                    "track_costs",
+                    format!(
+                        "scenario `{}` tracks costs, but config.yaml `prices` has no entry for model `{}` (llm.models[{i}]); priced models: {}",
+                        s.name,
+                        m.model,
+                        if priced.is_empty() { "none".to_string() } else { priced.join(", ") }
+                    ),
+                );
+            }
+        }
+        ok
     }
 
     /// `<prefix>.tenant.id`: --tenant-id beats context.tenant_uuid beats context.tenant

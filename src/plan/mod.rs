@@ -674,4 +674,8 @@ pub struct ScenarioPlan {
     pub instability: Option<Arc<crate::model::instability::InstabilityDef>>,
     /// `data_plane.reasoning`: the LLM calls think first (reasoning tokens and a thinking event).
     pub reasoning: Option<Arc<crate::model::scenario::ReasoningDef>>,
+    /// `episode:`: the generator's episode pass fills in turns, rewards and states.
+    pub episode: Option<Arc<crate::model::episode::EpisodeDef>>,
+    /// `track_costs`: LLM spans carry `<prefix>.llm.cost.usd` from config.yaml `prices`.
+    pub track_costs: bool,
 }

@@ -140,6 +140,8 @@ impl Compiler<'_> {
             semconv_fill: false,
             instability: None,
             reasoning: None,
+            episode: None,
+            track_costs: false,
         })
     }
 

@@ -546,6 +546,10 @@ pub struct World {
     pub oi_keys: crate::generate::OiKeys,
     /// config.yaml `retrieval`: what retrieval steps search and find.
     pub retrieval: Option<crate::model::config::Retrieval>,
+    /// config.yaml `prices`: what LLM calls cost, for scenarios that track costs.
+    pub prices: Vec<crate::model::config::Price>,
+    /// `<prefix>.llm.cost.usd`: the cost of an LLM call.
+    pub cost_key: Key,
     /// Attributes whose values are string arrays: those the file declares
     /// `string[]` and those the GenAI conventions fix ([`GENAI_STRING_ARRAYS`]).
     pub string_arrays: std::collections::HashSet<String>,
@@ -708,6 +712,11 @@ impl World {
         )
         .unwrap_or_else(|| Categorical::uniform(vec![AttrValue::Int(0)]).expect("one value"));
 
+        let cost_key: Key = Arc::from(format!(
+            "{}.{}",
+            prefix.active,
+            crate::export::session::COST_SUFFIX
+        ));
         let mut world = World {
             keys,
             enums,
@@ -739,6 +748,8 @@ impl World {
             genai_profile: opts.genai_profile,
             oi_keys: crate::generate::OiKeys::default(),
             retrieval: cfg.retrieval.clone(),
+            prices: cfg.prices.clone(),
+            cost_key,
             literals: LITERALS.iter().map(|l| Arc::from(*l)).collect(),
             literal_arrays: Vec::new(),
             jsonrpc_ids: (1..=JSONRPC_IDS)

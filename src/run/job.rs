@@ -239,6 +239,13 @@ pub struct ScenarioCount {
     pub error_spans: u64,
     /// Log records derived from its spans.
     pub log_records: u64,
+    /// Cost of its LLM calls in USD (`<prefix>.llm.cost.usd`; only scenarios that track costs).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub llm_cost_usd: f64,
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
 }
 
 impl ScenarioCount {
@@ -249,6 +256,7 @@ impl ScenarioCount {
         self.spans += o.spans;
         self.error_spans += o.error_spans;
         self.log_records += o.log_records;
+        self.llm_cost_usd += o.llm_cost_usd;
     }
 }
 

@@ -203,6 +203,12 @@ impl RunReport {
                 name, c.requests, c.traces, c.spans, c.error_spans
             ));
         }
+        let cost: f64 = self.scenarios.values().map(|c| c.llm_cost_usd).sum();
+        if cost > 0.0 {
+            out.push_str(&format!(
+                "  llm cost: ${cost:.4} at config.yaml's list prices (scenarios that track costs)\n"
+            ));
+        }
         // One output: the familiar lines; several: the same lines per output, named.
         let named = self.outputs.len() > 1;
         for o in &self.outputs {
@@ -299,7 +305,9 @@ pub const MAX_LISTED_TRACES: usize = 500_000;
 /// The export lines of one output's counters. `output` is its label (`otlp-json:PATH`
 /// for a file, `otlp PROTOCOL ENDPOINT` for the network).
 fn render_counters(out: &mut String, output: &str, e: &CountersSnapshot, gzip: bool, indent: &str) {
-    let file = output.starts_with("otlp-json");
+    let file = ["otlp-json", "session-json", "duckdb"]
+        .iter()
+        .any(|k| output.starts_with(k));
     // A file has nothing to send: its records are "written" (or failed), not acknowledged.
     let (verb, took) = if file {
         ("", "written")

@@ -6,9 +6,12 @@ use super::report::{AckedTraces, Pacing, RunReport, MAX_LISTED_TRACES};
 use super::worker::{self, MetricsState, Shared, WorkerResult};
 use crate::encode::Resources;
 use crate::engine_sdk::{SdkEngine, SdkStats};
+use crate::export::session::SessionKeys;
+use crate::export::session_json::SessionJsonStore;
+use crate::export::session_store::{SessionStoreWriter, Store};
 use crate::export::{
     AckLog, AgentTraceOptions, AgentTraceWriter, CountersSnapshot, EventsJsonlOptions,
-    EventsJsonlWriter, ExportConfig, OutputReport, Outputs, SpanSink, TraceDigest,
+    EventsJsonlWriter, ExportConfig, OutputReport, OutputStart, Outputs, SpanSink, TraceDigest,
 };
 use crate::metrics::{Aggregator, MetricsPlan};
 use crate::model::AttrValue;
@@ -35,11 +38,13 @@ pub async fn execute(
     let acks = spec
         .track_acks
         .then(|| Arc::new(AckLog::new(MAX_LISTED_TRACES)));
+    let outputs = output_list(&settings, &prep.world.prefix.active)?;
     let mut exporter =
-        Outputs::start(output_configs(&settings), resources.clone(), acks.clone()).await?;
+        Outputs::start_all(outputs, &settings.export, resources.clone(), acks.clone()).await?;
     for w in session_writers(&prep, &settings, &spec)? {
         exporter.push(w);
     }
+    exporter.mask_pii = settings.mask_pii;
     let started = Instant::now();
     let shared = Arc::new(shared_state(prep, settings.clone(), spec, seed, &exporter));
     let sdk = match shared.spec.engine {
@@ -335,27 +340,32 @@ fn build_report(
     }
 }
 
-/// One OTLP writer per output: the endpoint, or OTLP/JSON lines or seed 002's span
-/// lines to a file, each labelled as the report shows it.
-fn output_configs(settings: &Settings) -> Vec<(String, ExportConfig)> {
-    settings
-        .outputs
-        .iter()
-        .filter(|o| {
-            matches!(
-                o.kind,
-                OutputKind::Otlp | OutputKind::OtlpJson | OutputKind::SpansJsonl
-            )
-        })
-        .map(|o| {
-            let mut cfg = settings.export.clone();
-            cfg.output_file = o.path.clone();
-            if o.kind == OutputKind::SpansJsonl {
-                cfg.file_format = crate::export::FileFormat::SpansJsonl;
+/// One writer per output: OTLP to the endpoint, OTLP/JSON lines or seed 002's span
+/// lines to a file, or a session store, each labelled as the report shows it (the
+/// agent-trace and events-jsonl writers come from [`session_writers`]).
+fn output_list(settings: &Settings, prefix: &str) -> Result<Vec<OutputStart>> {
+    let mut list = Vec::with_capacity(settings.outputs.len());
+    for o in &settings.outputs {
+        let mut cfg = settings.export.clone();
+        let store: Arc<dyn Store> = match (o.kind, &o.path) {
+            (OutputKind::SessionJson, Some(dir)) => Arc::new(SessionJsonStore::create(dir)?),
+            (OutputKind::Duckdb, Some(file)) => crate::export::duckdb::open_store(file)?,
+            (OutputKind::AgentTrace | OutputKind::EventsJsonl, _) => continue,
+            _ => {
+                cfg.output_file = o.path.clone();
+                if o.kind == OutputKind::SpansJsonl {
+                    cfg.file_format = crate::export::FileFormat::SpansJsonl;
+                }
+                let label = crate::export::output_label(&cfg);
+                list.push(OutputStart::Otlp(label, Box::new(cfg)));
+                continue;
             }
-            (crate::export::output_label(&cfg), cfg)
-        })
-        .collect()
+        };
+        let keys = SessionKeys::new(prefix);
+        let w = SessionStoreWriter::new(o.to_string(), keys, store);
+        list.push(OutputStart::Ready(Box::new(w)));
+    }
+    Ok(list)
 }
 
 /// The writers of other systems' file formats, in the order they were given.

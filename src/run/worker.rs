@@ -421,6 +421,16 @@ impl Worker {
             .flat_map(|t| &t.spans)
             .filter(|s| s.status == StatusCode::Error)
             .count() as u64;
+        let cost_key = &self.sh.prep.world.cost_key;
+        c.llm_cost_usd += g
+            .traces
+            .iter()
+            .flat_map(|t| &t.spans)
+            .filter_map(|s| match s.attr(cost_key) {
+                Some(crate::model::AttrValue::Double(d)) => Some(*d),
+                _ => None,
+            })
+            .sum::<f64>();
     }
 
     /// --show-spans trees on stdout, or a -v line on stderr.

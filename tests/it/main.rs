@@ -34,6 +34,7 @@ mod robustness;
 mod schedule;
 mod sdk_engine;
 mod semconv_coverage;
+mod session_store;
 mod shards;
 mod signals;
 mod sink_basic;

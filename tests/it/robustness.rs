@@ -197,7 +197,10 @@ fn explicit_retries_use_their_latency_stay_sequential_and_propagate_child_failur
         .start_time(T0)
         .run_ok();
     let spans = spans_in(&f);
-    for call in spans.iter().filter(|s| s.name == "vendor.mcp.tool.execute") {
+    for call in spans
+        .iter()
+        .filter(|s| s.class == "vendor.mcp.tool.execute")
+    {
         let mut attempts: Vec<&Flat> = spans.iter().filter(|s| s.parent == call.span_id).collect();
         attempts.sort_by_key(|s| s.start);
         assert_eq!(attempts.len(), 2);

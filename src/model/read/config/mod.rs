@@ -89,6 +89,10 @@ pub fn load(
         .get("llm")
         .map(|n| read_llm(n, d))
         .unwrap_or_else(default_llm_models);
+    let prices = r
+        .get("prices")
+        .map(|n| read_prices(n, d))
+        .unwrap_or_default();
     let tool_payloads = r
         .get("mcp_tool_genai_payloads")
         .map(|n| read_tool_payloads(n, d))
@@ -133,6 +137,7 @@ pub fn load(
         resource,
         services,
         llm_models,
+        prices,
         llm_system_prompt,
         retrieval,
         tool_payloads,
@@ -507,6 +512,64 @@ pub fn read_attempts(node: &Node, path: &str, d: &mut Diags) -> Option<Vec<Attem
         });
     }
     Some(out)
+}
+
+/// `prices: {<model>: {input, output, cached_input}}`: USD per million tokens,
+/// none of them negative.
+fn read_prices(node: &Node, d: &mut Diags) -> Vec<crate::model::config::Price> {
+    let mut out = Vec::new();
+    let Kind::Map(entries) = &node.kind else {
+        d.error(
+            node.pos,
+            "prices",
+            format!(
+                "expected a mapping of model names to {{input, output, cached_input}} (USD per million tokens), found {}",
+                node.type_name()
+            ),
+        );
+        return out;
+    };
+    for (model, n) in entries {
+        let path = format!("prices.{model}");
+        let Some(mut r) = MapReader::new(n, &path, d) else {
+            continue;
+        };
+        let price = |r: &mut MapReader, key: &'static str, d: &mut Diags| {
+            let n = r.get(key)?;
+            let v = crate::yaml::read_f64(n, &r.sub(key), d)?;
+            if v < 0.0 || !v.is_finite() {
+                d.error(
+                    n.pos,
+                    &r.sub(key),
+                    format!("a price must be a number ≥ 0 (USD per million tokens), found {v}"),
+                );
+                return None;
+            }
+            Some(v)
+        };
+        let input = price(&mut r, "input", d);
+        let output = price(&mut r, "output", d);
+        let cached_input = price(&mut r, "cached_input", d);
+        r.finish(d);
+        match (input, output) {
+            (Some(input), Some(output)) => out.push(crate::model::config::Price {
+                model: model.clone(),
+                input,
+                output,
+                cached_input,
+            }),
+            _ => {
+                if n.get("input").is_none() || n.get("output").is_none() {
+                    d.error(
+                        n.pos,
+                        &path,
+                        "a price needs `input` and `output` (USD per million tokens); `cached_input` is optional",
+                    );
+                }
+            }
+        }
+    }
+    out
 }
 
 /// `llm: {models: [{provider, model, weight, max_tokens, guardrail_id}]}`: the

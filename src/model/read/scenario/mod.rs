@@ -2,6 +2,7 @@
 //! config so that every reference (tenant, agent, MCP server, service, workflow,
 //! template) is checked with its line. The `root:` span tree is read by `step`.
 
+pub mod episode;
 pub mod instability;
 pub mod step;
 #[cfg(test)]
@@ -107,6 +108,23 @@ pub fn load(root: &Node, name: &str, cfg: &Config, d: &mut Diags) -> Option<Scen
         }
     }
     let instability = r.get("instability").map(|n| instability::read(n, d));
+    let episode = r
+        .get("episode")
+        .and_then(|n| episode::read_episode(n, d).map(|e| (n.pos, e)));
+    let track_costs = r
+        .get("track_costs")
+        .and_then(|n| read_bool(n, "track_costs", d))
+        .unwrap_or(episode.is_some());
+    if let Some((pos, e)) = &episode {
+        if root_step.is_some() {
+            d.error(
+                *pos,
+                "episode",
+                "a scenario has either `episode:` or `root:`, not both",
+            );
+        }
+        root_step = Some(Some(e.root_step(*pos)));
+    }
     r.finish(d);
 
     let mut context = context.unwrap_or_default();
@@ -177,6 +195,8 @@ pub fn load(root: &Node, name: &str, cfg: &Config, d: &mut Diags) -> Option<Scen
         root: root_step.flatten(),
         v2: None,
         instability,
+        episode: episode.map(|(_, e)| e),
+        track_costs,
     })
 }
 

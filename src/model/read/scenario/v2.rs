@@ -204,6 +204,8 @@ pub fn load(root: &Node, name: &str, cfg: &Config, d: &mut Diags) -> Option<Scen
         root: None,
         v2: Some(Box::new(v2)),
         instability: None,
+        episode: None,
+        track_costs: false,
     })
 }
 
