@@ -12,7 +12,6 @@ use crate::support::*;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::process::Command;
 
 /// The bin folder of the venv MLflow is installed in (OTELSIM_MLFLOW, else the
 /// repo's .venv-mlflow), when it is there.
@@ -34,36 +33,10 @@ fn through_mlflow(args: &[&str]) -> Option<Vec<Value>> {
         eprintln!("skipped: MLflow is not installed (make test installs it into .venv-mlflow)");
         return None;
     };
-    let work = tempfile::tempdir().unwrap();
-    // The same seeded run written to a file says how many spans MLflow must hold.
-    let file = work.path().join("expected.jsonl");
-    Otelsim::new().args(args).output_file(&file).run_ok();
-    let expected = spans_in(&file).len();
-    let out = Command::new("timeout")
-        .arg("600")
-        .arg(repo().join("scripts/mlflow-e2e.sh"))
-        .arg(&bin)
-        .arg(BIN)
-        .arg(work.path())
-        .arg(free_port().to_string())
-        .args(args)
-        .env("EXPECT_SPANS", expected.to_string())
-        .output()
-        .expect("run scripts/mlflow-e2e.sh");
-    let log = |f: &str| std::fs::read_to_string(work.path().join(f)).unwrap_or_default();
-    assert!(
-        out.status.success(),
-        "mlflow-e2e failed: {}\notelsim: {}\nmlflow (tail): {}",
-        String::from_utf8_lossy(&out.stderr),
-        log("otelsim.log"),
-        log("mlflow.log")
-            .lines()
-            .rev()
-            .take(30)
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
-    let traces: Vec<Value> = serde_json::from_str(&log("traces.json")).expect("traces.json");
+    let port = free_port().to_string();
+    let (work, expected) = through_ui("mlflow", &[], &[bin.as_os_str()], &[&port], args);
+    let text = std::fs::read_to_string(work.path().join("traces.json")).unwrap_or_default();
+    let traces: Vec<Value> = serde_json::from_str(&text).expect("traces.json");
     let stored: usize = traces
         .iter()
         .map(|t| t["spans"].as_array().unwrap().len())

@@ -46,36 +46,15 @@ fn through_phoenix(args: &[&str]) -> Option<Vec<Value>> {
         eprintln!("skipped: network namespaces are not allowed here (unshare --net: {why})");
         return None;
     }
-    let work = tempfile::tempdir().unwrap();
-    // The same seeded run written to a file says how many spans Phoenix must hold.
-    let file = work.path().join("expected.jsonl");
-    Otelsim::new().args(args).output_file(&file).run_ok();
-    let expected = spans_in(&file).len();
-    let out = Command::new("timeout")
-        .arg("600")
-        .args(["unshare", "--net"])
-        .arg(repo().join("scripts/phoenix-e2e.sh"))
-        .arg(&phoenix)
-        .arg(BIN)
-        .arg(work.path())
-        .args(args)
-        .env("EXPECT_SPANS", expected.to_string())
-        .output()
-        .expect("run scripts/phoenix-e2e.sh");
-    let log = |f: &str| std::fs::read_to_string(work.path().join(f)).unwrap_or_default();
-    assert!(
-        out.status.success(),
-        "phoenix-e2e failed: {}\notelsim: {}\nphoenix (tail): {}",
-        String::from_utf8_lossy(&out.stderr),
-        log("otelsim.log"),
-        log("phoenix.log")
-            .lines()
-            .rev()
-            .take(30)
-            .collect::<Vec<_>>()
-            .join("\n")
+    let (work, expected) = through_ui(
+        "phoenix",
+        &["unshare", "--net"],
+        &[phoenix.as_os_str()],
+        &[],
+        args,
     );
-    let spans: Vec<Value> = serde_json::from_str(&log("spans.json")).expect("spans.json");
+    let text = std::fs::read_to_string(work.path().join("spans.json")).unwrap_or_default();
+    let spans: Vec<Value> = serde_json::from_str(&text).expect("spans.json");
     assert_eq!(spans.len(), expected, "Phoenix stores every span sent");
     Some(spans)
 }

@@ -631,3 +631,48 @@ pub fn received_spans(sink: &RunningSink) -> Vec<Flat> {
         .collect();
     flatten(&reqs)
 }
+
+/// One otelsim run (`args`) sent into a third-party UI by `scripts/{ui}-e2e.sh`,
+/// started as `launcher script ui_args… BIN WORKDIR extra… args…` with EXPECT_SPANS
+/// set: the span count of the same seeded run written to a file, which the script
+/// waits for. Returns WORKDIR (holding what the script wrote) and that count; a
+/// failed script fails the test with its, otelsim's and the UI's logs.
+pub fn through_ui(
+    ui: &str,
+    launcher: &[&str],
+    ui_args: &[&OsStr],
+    extra: &[&str],
+    args: &[&str],
+) -> (tempfile::TempDir, usize) {
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("expected.jsonl");
+    Otelsim::new().args(args).output_file(&file).run_ok();
+    let expected = spans_in(&file).len();
+    let script = repo().join(format!("scripts/{ui}-e2e.sh"));
+    let out = Command::new("timeout")
+        .arg("600")
+        .args(launcher)
+        .arg(&script)
+        .args(ui_args)
+        .arg(BIN)
+        .arg(work.path())
+        .args(extra)
+        .args(args)
+        .env("EXPECT_SPANS", expected.to_string())
+        .output()
+        .unwrap_or_else(|e| panic!("run {}: {e}", script.display()));
+    let log = |f: &str| std::fs::read_to_string(work.path().join(f)).unwrap_or_default();
+    assert!(
+        out.status.success(),
+        "{ui}-e2e failed: {}\notelsim: {}\n{ui} (tail): {}",
+        String::from_utf8_lossy(&out.stderr),
+        log("otelsim.log"),
+        log(&format!("{ui}.log"))
+            .lines()
+            .rev()
+            .take(30)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    (work, expected)
+}
