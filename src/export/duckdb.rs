@@ -3,8 +3,8 @@
 //! and `messages`, with the indexes the README's queries use, and
 //! `otelsim_schema` (the schema version). An existing file is refused unless it is
 //! a store of this very schema, which is then appended to: nothing already in it
-//! is lost. Linking DuckDB is the `duckdb` cargo feature (it compiles DuckDB's
-//! C++); without it, asking for this output is an input error that says so.
+//! is lost. Linking DuckDB is the `duckdb` cargo feature (a prebuilt libduckdb,
+//! see build.rs); without it, asking for this output is an input error that says so.
 
 use super::session_store::Store;
 use anyhow::Result;
@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// What to say when the binary has no DuckDB in it.
-pub const NOT_BUILT: &str = "this otelsim was built without DuckDB; build it with `cargo build --release --features duckdb` (or `make install FEATURES=duckdb`), or write `--output session-json:DIR` instead";
+pub const NOT_BUILT: &str = "this otelsim was built without DuckDB; build it with `make install FEATURES=duckdb` (it fetches a prebuilt libduckdb and builds with `--features duckdb`), or write `--output session-json:DIR` instead";
 
 /// The schema version `otelsim_schema` records.
 pub const SCHEMA_VERSION: i32 = 1;
@@ -159,6 +159,11 @@ mod imp {
         CREATE INDEX sessions_id ON sessions (session_id);
     ";
 
+    /// DuckDB's own defaults take 80 % of the machine's memory and a thread per
+    /// core; a load generator's side output gets a bounded share instead, and one
+    /// thread, which leaves the cores to otelsim's workers.
+    const SETTINGS: &str = "SET memory_limit = '64MB'; SET threads = 1;";
+
     /// Sessions held before they are appended in one transaction.
     const BATCH_SESSIONS: usize = 256;
 
@@ -169,12 +174,19 @@ mod imp {
                 file.display()
             ));
         }
-        Connection::open(file).map_err(|e| {
+        let conn = Connection::open(file).map_err(|e| {
             format!(
                 "--output duckdb:{}: cannot open it as a DuckDB database: {e}",
                 file.display()
             )
-        })
+        })?;
+        conn.execute_batch(SETTINGS).map_err(|e| {
+            format!(
+                "--output duckdb:{}: cannot apply the store's settings: {e}",
+                file.display()
+            )
+        })?;
+        Ok(conn)
     }
 
     /// The user tables of `conn` and their columns, in order.

@@ -520,13 +520,23 @@ fn a_100k_event_run_stays_within_bounded_memory() {
             .sum();
         (kb, events)
     };
-    let (small_kb, small_events) = run("300", "small");
-    let (big_kb, big_events) = run("3600", "big");
+    // DuckDB's working set (its buffer pool held to 64 MB, its allocations while it
+    // checkpoints) fills up over the first ~100k events and varies from run to run:
+    // with it, the yardstick is a 100k-event run and the big run has four times as
+    // many (3,600 / 14,400 picks: 258–306 MB against 321–332 MB peak RSS measured
+    // in this build; growing with the events would be 1 GB and more).
+    let (small, big, margin_kb) = if cfg!(feature = "duckdb") {
+        ("3600", "14400", 128 * 1024)
+    } else {
+        ("300", "3600", 64 * 1024)
+    };
+    let (small_kb, small_events) = run(small, "small");
+    let (big_kb, big_events) = run(big, "big");
     assert!(big_events >= 100_000, "{big_events} events");
-    assert!(big_events > 10 * small_events);
-    // Twelve times the events, not twelve times the memory: sessions are written as they complete.
+    assert!(big_events > 3 * small_events);
+    // Many times the events, not many times the memory: sessions are written as they complete.
     assert!(
-        big_kb < small_kb + 64 * 1024,
+        big_kb < small_kb + margin_kb,
         "peak RSS {big_kb} kB for {big_events} events vs {small_kb} kB for {small_events}"
     );
 }
@@ -743,5 +753,21 @@ print(json.dumps(out, default=str))
             .run_exit(2);
         assert!(err.contains("cannot open it as a DuckDB database"), "{err}");
         assert_eq!(std::fs::read_to_string(&text).unwrap(), "not a database\n");
+
+        // Places no database can be written: a folder, and a path under a file.
+        for (target, says) in [
+            (work.path().to_path_buf(), "is a folder"),
+            (text.join("s.duckdb"), "cannot open it as a DuckDB database"),
+        ] {
+            let err = Otelsim::new()
+                .args(["run", "--count", "1", "--interval", "0"])
+                .arg("--output")
+                .arg(format!("duckdb:{}", target.display()))
+                .run_exit(2);
+            assert!(
+                err.contains(says) && err.contains(&target.display().to_string()),
+                "{err}"
+            );
+        }
     }
 }
