@@ -81,7 +81,9 @@ impl AgentTraceWriter {
             label: format!("agent-trace:{}", opts.dir.display()),
             shared: Arc::new(Shared {
                 opts,
-                counters: Arc::new(Counters::default()),
+                counters: Arc::new(Counters::spans_only(
+                    "agent-trace writes events derived from spans, not log records or metrics",
+                )),
                 sessions_written: AtomicU64::new(0),
             }),
         })
@@ -160,7 +162,6 @@ impl WriterSink for AgentTraceSink {
 
     fn logs<'a>(&'a mut self, logs: &'a [LogRecord]) -> BoxFuture<'a, ()> {
         let c = &self.shared.counters.logs;
-        c.turn_off("agent-trace writes events derived from spans, not log records");
         c.dropped.fetch_add(logs.len() as u64, Relaxed);
         Box::pin(async {})
     }
@@ -171,7 +172,6 @@ impl WriterSink for AgentTraceSink {
         points: u64,
     ) -> BoxFuture<'a, ()> {
         let c = &self.shared.counters.points;
-        c.turn_off("agent-trace writes events derived from spans, not metrics");
         c.dropped.fetch_add(points, Relaxed);
         Box::pin(async {})
     }

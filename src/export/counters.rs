@@ -136,6 +136,17 @@ impl CountersSnapshot {
 }
 
 impl Counters {
+    /// The counters of an output that writes spans only: log records and metric
+    /// points are off for it from the start (workers skip making them when no
+    /// other output wants them), for the reason `why`; any it is handed anyway
+    /// count as dropped.
+    pub(crate) fn spans_only(why: &str) -> Counters {
+        let c = Counters::default();
+        c.logs.turn_off(why);
+        c.points.turn_off(why);
+        c
+    }
+
     /// Reads every counter (each one atomically, not all of them at one instant).
     pub fn snapshot(&self) -> CountersSnapshot {
         CountersSnapshot {

@@ -86,7 +86,9 @@ impl EventsJsonlWriter {
             label: format!("events-jsonl:{}", opts.path.display()),
             shared: Arc::new(Shared {
                 opts,
-                counters: Arc::new(Counters::default()),
+                counters: Arc::new(Counters::spans_only(
+                    "events-jsonl writes one line per span, not log records or metrics",
+                )),
                 files: Mutex::new(Files {
                     events,
                     labels,
@@ -165,7 +167,6 @@ impl WriterSink for EventsSink {
 
     fn logs<'a>(&'a mut self, logs: &'a [LogRecord]) -> BoxFuture<'a, ()> {
         let c = &self.shared.counters.logs;
-        c.turn_off("events-jsonl writes one line per span, not log records");
         c.dropped.fetch_add(logs.len() as u64, Relaxed);
         Box::pin(async {})
     }
@@ -176,7 +177,6 @@ impl WriterSink for EventsSink {
         points: u64,
     ) -> BoxFuture<'a, ()> {
         let c = &self.shared.counters.points;
-        c.turn_off("events-jsonl writes one line per span, not metrics");
         c.dropped.fetch_add(points, Relaxed);
         Box::pin(async {})
     }

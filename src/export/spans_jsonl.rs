@@ -43,9 +43,7 @@ impl SpansJsonlWriter {
     pub fn start(label: String, path: &Path, resources: Resources) -> Result<SpansJsonlWriter> {
         let file =
             File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
-        let counters = Arc::new(Counters::default());
-        counters.logs.turn_off(SPANS_ONLY);
-        counters.points.turn_off(SPANS_ONLY);
+        let counters = Arc::new(Counters::spans_only(SPANS_ONLY));
         Ok(SpansJsonlWriter {
             label,
             path: path.to_path_buf(),

@@ -240,3 +240,70 @@ fn opt_in_scenarios_run_only_when_their_tag_is_asked_for() {
         "{listed}"
     );
 }
+
+#[test]
+fn outputs_that_write_spans_only_turn_logs_and_metrics_off_from_the_start() {
+    let work = tempfile::tempdir().unwrap();
+    for (i, kind) in ["spans-jsonl", "events-jsonl", "agent-trace", "session-json"]
+        .iter()
+        .enumerate()
+    {
+        let target = work.path().join(format!("out{i}"));
+        let output = format!("{kind}:{}", target.display());
+        let signals = |alone: bool| {
+            let report = work.path().join(format!("r{i}{alone}.json"));
+            let mut o = Otelsim::new()
+                .seed(3)
+                .args(["run", "--count", "4", "--interval", "0"])
+                .arg("--output")
+                .arg(&output)
+                .report(&report);
+            if !alone {
+                let otlp = work.path().join(format!("otlp{i}.json"));
+                o = o
+                    .arg("--output")
+                    .arg(format!("otlp-json:{}", otlp.display()));
+            }
+            o.run_ok();
+            let r = read_json(&report);
+            let outs = r["report"]["outputs"].as_array().unwrap().clone();
+            let mine = outs
+                .iter()
+                .find(|x| x["output"] == output.as_str())
+                .unwrap();
+            (
+                mine["log_records"].clone(),
+                mine["metric_points"].clone(),
+                outs,
+            )
+        };
+        // Alone: no output wants them, so none are made.
+        let (logs, points, _) = signals(true);
+        for s in [&logs, &points] {
+            assert_eq!(s["generated"], 0, "{kind}: {s}");
+            assert!(
+                s["turned_off"]
+                    .as_str()
+                    .unwrap()
+                    .contains("log records or metrics")
+                    || s["turned_off"].as_str().unwrap().contains("spans only"),
+                "{kind}: {s}"
+            );
+        }
+        // Beside OTLP they are made for it, and this output counts them as dropped.
+        let (logs, _, outs) = signals(false);
+        let otlp_logs = &outs
+            .iter()
+            .find(|x| x["output"] != output.as_str())
+            .unwrap()["log_records"];
+        assert!(
+            otlp_logs["acked"].as_u64().unwrap() > 0,
+            "{kind}: {otlp_logs}"
+        );
+        assert_eq!(logs["generated"], otlp_logs["generated"], "{kind}: {logs}");
+        assert_eq!(
+            logs["dropped_by_receiver"], logs["generated"],
+            "{kind}: {logs}"
+        );
+    }
+}
