@@ -1,7 +1,7 @@
 #!/bin/sh
 # Runs an MLflow tracking server on 127.0.0.1:PORT, sends one otelsim run to its OTLP
 # trace endpoint (experiment header, a request timeout above MLflow's slow first
-# answer), waits until MLflow holds the EXPECT_SPANS spans the caller counted in the
+# answer, and a retry budget for a loaded machine where it stays slow), waits until MLflow holds the EXPECT_SPANS spans the caller counted in the
 # same seeded run written to a file, and writes what MLflow's own client reads back
 # (trace previews, session and user, span types, inputs and outputs) to
 # WORKDIR/traces.json. Called by tests/it/mlflow.rs as
@@ -34,7 +34,8 @@ print(json.load(urllib.request.urlopen(req, timeout=120))["experiment_id"])
 PY
 )
 "$otelsim" "$@" --protocol http/protobuf --endpoint "$url" \
-  --header "x-mlflow-experiment-id=$experiment" --request-timeout 60s >"$work/otelsim.log" 2>&1
+  --header "x-mlflow-experiment-id=$experiment" --request-timeout 60s --retry-budget 120s \
+  >"$work/otelsim.log" 2>&1
 "$bin/python" - "$url" "$experiment" "$EXPECT_SPANS" "$work/traces.json" <<'PY'
 import json, sys, time
 import mlflow

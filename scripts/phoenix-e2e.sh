@@ -22,7 +22,8 @@ for _ in $(seq 1 180); do
 done
 [ -n "$up" ] || { echo "phoenix did not come up in 180 s; its log: $work/phoenix.log" >&2; exit 1; }
 OTEL_RESOURCE_ATTRIBUTES=openinference.project.name=otelsim \
-  "$otelsim" "$@" --protocol http/protobuf --endpoint http://127.0.0.1:6006 >"$work/otelsim.log" 2>&1
+  "$otelsim" "$@" --protocol http/protobuf --endpoint http://127.0.0.1:6006 --retry-budget 120s \
+    >"$work/otelsim.log" 2>&1
 # Phoenix stores asynchronously: wait until it holds the EXPECT_SPANS spans the
 # caller counted in the same seeded run written to a file (on a busy machine that
 # can take a while; bounded at 180 s).

@@ -26,8 +26,8 @@ use crate::model::distribution::{Categorical, Distribution};
 use crate::model::semconv::{AttrDef, AttrType, Semconv};
 use crate::model::AttrValue;
 use crate::plan::{
-    closest_allowed, AttrGen, CacheReport, ContentEvent, IdStyle, Keys, Node, Retry, Role,
-    ScenarioPlan, ToolCall, ToolRef, World,
+    closest_allowed, AttrGen, CacheReport, ContentEvent, IdStyle, Keys, Node, ResponseStatus,
+    Retry, Role, ScenarioPlan, ToolCall, ToolRef, World,
 };
 use crate::record::{Event, Key, ServiceId, StatusCode};
 use rand::Rng;
@@ -672,6 +672,7 @@ pub fn owned_by_code(k: &Keys, name: &str) -> bool {
         &k.retry_reason,
         &k.retry_count,
         &k.http_status,
+        &k.rpc_status,
         // orchestrate_attrs
         &k.redaction,
         &k.enduser,
@@ -1016,11 +1017,20 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
                 attrs,
             });
         }
-        // A topology's HTTP span answers 200, or the 5xx its failure answers with.
-        if node.http_status {
-            let code = o.failed.map_or(200, |t| http_status(t).max(500));
-            let k = self.world.keys.http_status.clone();
-            self.spans[idx].set_attr(k, AttrValue::Int(code));
+        // A topology's HTTP span answers 200, or the 5xx its failure answers with;
+        // a gRPC span OK, or the code its failure answers with.
+        match node.response_status {
+            ResponseStatus::None => {}
+            ResponseStatus::Http => {
+                let code = o.failed.map_or(200, |t| http_status(t).max(500));
+                let k = self.world.keys.http_status.clone();
+                self.spans[idx].set_attr(k, AttrValue::Int(code));
+            }
+            ResponseStatus::Grpc => {
+                let code = o.failed.map_or("OK", |t| grpc_status(t));
+                let k = self.world.keys.rpc_status.clone();
+                self.spans[idx].set_attr(k, AttrValue::str(code));
+            }
         }
         let ctx = FillCtx {
             failed: o.failed,
@@ -1570,6 +1580,17 @@ fn http_status(error_type: &str) -> i64 {
         "unavailable" => 503,
         "timeout" => 504,
         _ => 500,
+    }
+}
+
+/// The gRPC status code (its name, as `rpc.response.status_code` has it) a
+/// failure of `error_type` answers with; server errors all, as a topology's are.
+fn grpc_status(error_type: &str) -> &'static str {
+    match error_type {
+        "timeout" => "DEADLINE_EXCEEDED",
+        "unavailable" => "UNAVAILABLE",
+        "protocol_error" => "UNKNOWN",
+        _ => "INTERNAL",
     }
 }
 

@@ -325,6 +325,32 @@ pub struct ServiceDef {
     pub address: Option<String>,
     /// `db_system:` a database's `db.system.name` (default `postgresql`).
     pub db_system: Option<String>,
+    /// `protocol:` what callers speak to it (HTTP unless `grpc`).
+    pub protocol: ServiceProtocol,
+}
+
+/// What a topology's calls to a service speak: its spans' conventions follow.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ServiceProtocol {
+    /// HTTP: `http.*`, `url.*` attributes, operations `METHOD /route`.
+    #[default]
+    Http,
+    /// gRPC: `rpc.*` attributes, operations `package.Service/Method`.
+    Grpc,
+}
+
+impl ServiceProtocol {
+    /// The values `protocol:` accepts.
+    pub const NAMES: &'static str = "http, grpc";
+
+    /// The protocol written in YAML.
+    pub fn parse(s: &str) -> Option<ServiceProtocol> {
+        match s {
+            "http" => Some(ServiceProtocol::Http),
+            "grpc" => Some(ServiceProtocol::Grpc),
+            _ => None,
+        }
+    }
 }
 
 /// What a service is in a topology: whether it is instrumented (emits SERVER

@@ -400,7 +400,7 @@ impl<'a> Compiler<'a> {
             llm_phase: LlmPhase::Single,
             tool_calls: Vec::new(),
             call_slot: None,
-            http_status: false,
+            response_status: ResponseStatus::None,
             service_call: false,
             handled_by: None,
         }

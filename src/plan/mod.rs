@@ -275,6 +275,18 @@ pub struct EventPlan {
     pub probability: f64,
 }
 
+/// The status attribute a topology span carries, set from its outcome.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ResponseStatus {
+    /// None (not a topology's HTTP or gRPC span).
+    #[default]
+    None,
+    /// `http.response.status_code`: 200, or the 5xx its `error.type` answers with.
+    Http,
+    /// `rpc.response.status_code`: `OK`, or the gRPC code its `error.type` answers with.
+    Grpc,
+}
+
 /// One step of a span tree, resolved: what each instance of the span gets, and its children.
 #[derive(Clone, Debug)]
 pub struct Node {
@@ -339,9 +351,8 @@ pub struct Node {
     /// A tool call's position among the turn's tool calls: its call id is the one the
     /// LLM asked with.
     pub call_slot: Option<u32>,
-    /// An HTTP span of a topology: `http.response.status_code` follows its outcome
-    /// (200, or the 5xx its `error.type` answers with).
-    pub http_status: bool,
+    /// A topology span's status attribute, which follows its outcome.
+    pub response_status: ResponseStatus,
     /// A span of a topology (HTTP or database call): it carries the request id and
     /// its protocol's attributes, none of the agent platform's (session, tenant,
     /// OpenInference).

@@ -1,14 +1,14 @@
 //! A request of a `topology:` becomes the spans its instrumentation would emit:
 //! a CLIENT span in the caller and a SERVER span in the callee for an
 //! instrumented service, a CLIENT span alone for a database or an external API,
-//! each with the OTel HTTP or database attributes. The callee's kind, latency
+//! each with the OTel HTTP, gRPC or database attributes. The callee's kind, latency
 //! and error rate come from config `services:`; everything else is a plain
 //! `Node`, so the generator needs to know nothing about topologies.
 
 use super::compile::{key, Compiler};
-use super::{AttrGen, EventPlan, Node};
+use super::{AttrGen, EventPlan, Node, ResponseStatus};
 use crate::diag::Diags;
-use crate::model::config::{McpServer, ServiceKind};
+use crate::model::config::{McpServer, ServiceKind, ServiceProtocol};
 use crate::model::distribution::{Count, Distribution};
 use crate::model::scenario::{CallDef, StepDef};
 use crate::model::AttrValue;
@@ -16,6 +16,8 @@ use crate::record::{ServiceId, SpanKind};
 
 /// Port callers reach an instrumented service on.
 const SERVICE_PORT: i64 = 8080;
+/// Port callers reach a gRPC service on.
+const GRPC_PORT: i64 = 50051;
 /// Port of an external API (HTTPS).
 const EXTERNAL_PORT: i64 = 443;
 /// Value a route parameter (`{id}`) takes in `url.full`.
@@ -38,6 +40,7 @@ impl Compiler<'_> {
         let name = st.service.as_ref().map_or("", |(n, _)| n.as_str());
         let def = self.cfg.service(name);
         let kind = def.and_then(|s| s.kind).unwrap_or(ServiceKind::Internal);
+        let grpc = def.is_some_and(|s| s.protocol == ServiceProtocol::Grpc);
         let address = def
             .and_then(|s| s.address.clone())
             .unwrap_or_else(|| name.to_string());
@@ -67,43 +70,51 @@ impl Compiler<'_> {
                 work
             }
             ServiceKind::External => {
-                work.class_name = key("http.client");
                 work.kind = SpanKind::Client;
                 if let Some(id) = caller {
                     work.service = id;
                 }
-                let (method, route) = split_http(op);
-                self.lit(
-                    &mut work,
-                    "http.request.method",
-                    AttrValue::str(method),
-                    st,
-                    d,
-                );
-                let url = format!("https://{address}{}", fill_route(route));
-                self.lit(&mut work, "url.full", AttrValue::str(&url), st, d);
+                if grpc {
+                    self.rpc(&mut work, "rpc.client", op, st, d);
+                } else {
+                    work.class_name = key("http.client");
+                    let (method, route) = split_http(op);
+                    self.lit(
+                        &mut work,
+                        "http.request.method",
+                        AttrValue::str(method),
+                        st,
+                        d,
+                    );
+                    let url = format!("https://{address}{}", fill_route(route));
+                    self.lit(&mut work, "url.full", AttrValue::str(&url), st, d);
+                    work.response_status = ResponseStatus::Http;
+                }
                 self.peer(&mut work, name, &address, Some(EXTERNAL_PORT), st, d);
-                work.http_status = true;
                 work.handled_by = callee;
                 work
             }
             ServiceKind::Gateway | ServiceKind::Internal => {
-                work.class_name = key("http.server");
                 work.kind = SpanKind::Server;
                 if let Some(id) = callee {
                     work.service = id;
                 }
                 let (method, route) = split_http(op);
-                self.lit(
-                    &mut work,
-                    "http.request.method",
-                    AttrValue::str(method),
-                    st,
-                    d,
-                );
-                self.lit(&mut work, "http.route", AttrValue::str(route), st, d);
-                self.lit(&mut work, "url.scheme", AttrValue::str("http"), st, d);
-                work.http_status = true;
+                if grpc {
+                    self.rpc(&mut work, "rpc.server", op, st, d);
+                } else {
+                    work.class_name = key("http.server");
+                    self.lit(
+                        &mut work,
+                        "http.request.method",
+                        AttrValue::str(method),
+                        st,
+                        d,
+                    );
+                    self.lit(&mut work, "http.route", AttrValue::str(route), st, d);
+                    self.lit(&mut work, "url.scheme", AttrValue::str("http"), st, d);
+                    work.response_status = ResponseStatus::Http;
+                }
                 work.handled_by = callee;
                 // The server's failure always reaches its client span; whether it
                 // goes further is the client's (the caller's) business.
@@ -117,23 +128,28 @@ impl Compiler<'_> {
                     return work;
                 };
                 let mut client = self.call_node(op, st, call, d);
-                client.class_name = key("http.client");
                 client.kind = SpanKind::Client;
                 client.service = caller;
                 client.events.clear();
                 client.latency = Distribution::Constant(CLIENT_OVERHEAD_MS);
                 client.error.rate = 0.0;
-                self.lit(
-                    &mut client,
-                    "http.request.method",
-                    AttrValue::str(method),
-                    st,
-                    d,
-                );
-                let url = format!("http://{address}:{SERVICE_PORT}{}", fill_route(route));
-                self.lit(&mut client, "url.full", AttrValue::str(&url), st, d);
-                self.peer(&mut client, name, &address, Some(SERVICE_PORT), st, d);
-                client.http_status = true;
+                if grpc {
+                    self.rpc(&mut client, "rpc.client", op, st, d);
+                    self.peer(&mut client, name, &address, Some(GRPC_PORT), st, d);
+                } else {
+                    client.class_name = key("http.client");
+                    self.lit(
+                        &mut client,
+                        "http.request.method",
+                        AttrValue::str(method),
+                        st,
+                        d,
+                    );
+                    let url = format!("http://{address}:{SERVICE_PORT}{}", fill_route(route));
+                    self.lit(&mut client, "url.full", AttrValue::str(&url), st, d);
+                    self.peer(&mut client, name, &address, Some(SERVICE_PORT), st, d);
+                    client.response_status = ResponseStatus::Http;
+                }
                 client.handled_by = None;
                 work.probability = 1.0;
                 work.count = Count::Fixed(1);
@@ -175,7 +191,16 @@ impl Compiler<'_> {
         n
     }
 
-    /// `peer.service`, `server.address` and (for HTTP) `server.port` of a CLIENT span.
+    /// A gRPC span (class `rpc.client` or `rpc.server`) of the method `op`
+    /// (`package.Service/Method`, also its name, as the RPC conventions name spans).
+    fn rpc(&self, n: &mut Node, class: &str, op: &str, st: &StepDef, d: &mut Diags) {
+        n.class_name = key(class);
+        self.lit(n, "rpc.system.name", AttrValue::str("grpc"), st, d);
+        self.lit(n, "rpc.method", AttrValue::str(op), st, d);
+        n.response_status = ResponseStatus::Grpc;
+    }
+
+    /// `peer.service`, `server.address` and `server.port` (where known) of a CLIENT span.
     fn peer(
         &self,
         n: &mut Node,

@@ -210,6 +210,8 @@ pub struct Keys {
     pub exception_message: Key,
     /// `http.response.status_code`.
     pub http_status: Key,
+    /// `rpc.response.status_code` of a topology's gRPC span.
+    pub rpc_status: Key,
     /// `mcp.method.name`.
     pub mcp_method: Key,
     /// `mcp.session.id`.
@@ -313,6 +315,7 @@ impl Keys {
             exception_type: k("exception.type"),
             exception_message: k("exception.message"),
             http_status: k("http.response.status_code"),
+            rpc_status: k("rpc.response.status_code"),
             mcp_method: k("mcp.method.name"),
             mcp_session: k("mcp.session.id"),
             duration_ms: v("duration.ms"),

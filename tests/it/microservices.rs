@@ -425,3 +425,135 @@ fn an_incident_on_an_unknown_service_is_refused_with_its_line() {
         "{out}"
     );
 }
+
+/// The bundled config with payment-service speaking gRPC and failing often.
+fn grpc_config(dir: &Path, protocol: &str) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(repo().join("config/config.yaml")).unwrap();
+    let old = "  payment-service:\n    kind: internal\n";
+    assert!(text.contains(old), "config.yaml has no payment-service");
+    let p = dir.join("config.yaml");
+    let new = format!("  payment-service:\n    kind: internal\n    protocol: {protocol}\n");
+    let text =
+        text.replacen(old, &new, 1)
+            .replacen("    error_rate: 0.05\n", "    error_rate: 0.4\n", 1);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+const GRPC_CHECKOUT: &str = "description: checkout through a gRPC payment service
+topology:
+  service: api-gateway
+  operation: POST /checkout
+  calls:
+    - to: payment-service
+      operation: payments.PaymentService/Charge
+      calls:
+        - { to: bank-api, operation: POST /charges }
+";
+
+#[test]
+fn a_grpc_service_gets_rpc_client_and_server_spans_named_by_method_with_status_codes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let defs = dir.path().join("definitions");
+    std::fs::create_dir(&defs).unwrap();
+    std::fs::write(defs.join("grpc_checkout.yaml"), GRPC_CHECKOUT).unwrap();
+    let cfg = grpc_config(dir.path(), "grpc");
+    let file = dir.path().join("spans.jsonl");
+    Otelsim::new()
+        .seed(4)
+        .start_time(T0)
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--scenarios-dir")
+        .arg(&defs)
+        .cli("scenario --name grpc_checkout --count 200 --interval 0 --no-logs --no-metrics")
+        .output_file(&file)
+        .run_ok();
+    let spans = spans_in(&file);
+    let by_id: HashMap<&str, &Flat> = spans.iter().map(|s| (s.span_id.as_str(), s)).collect();
+    let method = "payments.PaymentService/Charge";
+    let rpc: Vec<&Flat> = spans.iter().filter(|s| s.name == method).collect();
+    assert_eq!(rpc.len(), 400, "a CLIENT and a SERVER span per request");
+    let mut failed = 0;
+    for s in &rpc {
+        assert_eq!(s.attrs["rpc.system.name"], "grpc", "{s:?}");
+        assert_eq!(s.attrs["rpc.method"], method, "{s:?}");
+        assert!(
+            !s.attrs
+                .keys()
+                .any(|k| k.starts_with("http.") || k.starts_with("url.")),
+            "no HTTP attributes on a gRPC span: {s:?}"
+        );
+        let code = s.attrs["rpc.response.status_code"].as_str();
+        let allowed = ["OK", "DEADLINE_EXCEEDED", "UNAVAILABLE", "INTERNAL"];
+        assert!(allowed.contains(&code), "{code}");
+        assert_eq!(
+            code != "OK",
+            s.status == ERROR,
+            "status follows the code: {s:?}"
+        );
+        assert_eq!(s.attrs.contains_key("error.type"), code != "OK", "{s:?}");
+        match s.kind {
+            SERVER => {
+                assert_eq!(service(s), "payment-service");
+                let client = by_id[s.parent.as_str()];
+                assert_eq!((client.kind, client.name.as_str()), (CLIENT, method));
+                assert_eq!(service(client), "api-gateway");
+                // The server's failure reaches its client span.
+                if code != "OK" {
+                    failed += 1;
+                    assert_eq!(client.status, ERROR, "{client:?}");
+                }
+            }
+            CLIENT => {
+                assert_eq!(s.attrs["server.address"], "payment-service");
+                assert_eq!(s.attrs["server.port"], "50051");
+                assert_eq!(s.attrs["peer.service"], "payment-service");
+            }
+            k => panic!("kind {k} on {s:?}"),
+        }
+    }
+    // ≈ 40 % own failures plus the bank's propagated ones.
+    assert!((70..=150).contains(&failed), "{failed} failed of 200");
+    // The bank is still called over HTTP from the gRPC service.
+    let bank = spans.iter().find(|s| s.name == "POST /charges").unwrap();
+    assert_eq!(service(bank), "payment-service");
+    assert!(bank.attrs.contains_key("http.response.status_code"));
+}
+
+#[test]
+fn grpc_mistakes_are_errors_at_their_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let defs = dir.path().join("definitions");
+    std::fs::create_dir(&defs).unwrap();
+    std::fs::write(
+        defs.join("grpc_checkout.yaml"),
+        GRPC_CHECKOUT.replace("payments.PaymentService/Charge", "POST /charge"),
+    )
+    .unwrap();
+    let validate = |cfg: &Path| {
+        Otelsim::new()
+            .arg("--config")
+            .arg(cfg)
+            .arg("--scenarios-dir")
+            .arg(&defs)
+            .cli("validate")
+            .run_exit(2)
+    };
+    let out = validate(&grpc_config(dir.path(), "grpc"));
+    assert!(out.contains("grpc_checkout.yaml:7:18"), "{out}");
+    assert!(out.contains("`package.Service/Method`"), "{out}");
+    let out = validate(&grpc_config(dir.path(), "soap"));
+    assert!(out.contains("services.payment-service.protocol"), "{out}");
+    assert!(out.contains("expected a protocol (http, grpc)"), "{out}");
+    let cfg = dir.path().join("config.yaml");
+    let text = std::fs::read_to_string(&cfg).unwrap().replacen(
+        "  auth-db:\n    kind: database\n",
+        "  auth-db:\n    kind: database\n    protocol: grpc\n",
+        1,
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let out = validate(&cfg);
+    assert!(out.contains("services.auth-db.protocol"), "{out}");
+    assert!(out.contains("give `db_system` instead"), "{out}");
+}

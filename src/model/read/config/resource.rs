@@ -2,7 +2,7 @@
 //! `resource.yaml`, and `services:` (per-service resource attributes).
 
 use crate::diag::Diags;
-use crate::model::config::{ResourceConfig, ServiceDef, ServiceKind};
+use crate::model::config::{ResourceConfig, ServiceDef, ServiceKind, ServiceProtocol};
 use crate::model::read::distribution::{read_latency, DEFAULT_VARIANCE};
 use crate::model::read::{attr_from_node, read_attr_map};
 use crate::model::{over_limit, MAX_ATTRIBUTES};
@@ -164,7 +164,7 @@ pub(crate) fn read_services(node: &Node, d: &mut Diags) -> Vec<ServiceDef> {
 }
 
 /// A service's topology keys: `kind`, `latency`, `error_rate`, `error_types`,
-/// `address`, `db_system` (all optional; a plain service has none).
+/// `address`, `db_system`, `protocol` (all optional; a plain service has none).
 fn read_topology_keys(sr: &mut MapReader<'_>, d: &mut Diags) -> ServiceDef {
     let mut s = ServiceDef::default();
     if let Some(n) = sr.get("kind") {
@@ -202,5 +202,26 @@ fn read_topology_keys(sr: &mut MapReader<'_>, d: &mut Diags) -> ServiceDef {
     s.db_system = sr
         .get("db_system")
         .and_then(|n| read_str(n, &sr.sub("db_system"), d));
+    if let Some(n) = sr.get("protocol") {
+        let path = sr.sub("protocol");
+        match n.as_str().and_then(ServiceProtocol::parse) {
+            None => d.error(
+                n.pos,
+                &path,
+                format!(
+                    "expected a protocol ({}), found {}",
+                    ServiceProtocol::NAMES,
+                    describe(n)
+                ),
+            ),
+            // A database speaks its own protocol, described by `db_system`.
+            Some(ServiceProtocol::Grpc) if s.kind == Some(ServiceKind::Database) => d.error(
+                n.pos,
+                &path,
+                "a database's calls are `db.*` spans; `protocol: grpc` is for gateway, internal and external services (give `db_system` instead)",
+            ),
+            Some(p) => s.protocol = p,
+        }
+    }
     s
 }

@@ -112,7 +112,7 @@ fn unknown_keys_inside_a_service_name_the_valid_one() {
             "config.yaml:3:5: error:",
             "key `services.checkout.atributes`",
             "did you mean `attributes`",
-            "valid keys here: address, attributes, db_system, error_rate, error_types, kind, latency",
+            "valid keys here: address, attributes, db_system, error_rate, error_types, kind, latency, protocol",
         ],
     );
 }

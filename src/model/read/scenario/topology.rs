@@ -18,7 +18,7 @@
 //! request may override `latency` and `error_rate`.
 
 use crate::diag::{Diags, Pos};
-use crate::model::config::{Config, ServiceKind};
+use crate::model::config::{Config, ServiceKind, ServiceProtocol};
 use crate::model::distribution::Count;
 use crate::model::read::distribution::{read_count, read_latency, DEFAULT_VARIANCE};
 use crate::model::read::scenario::step::read_attributes;
@@ -69,9 +69,13 @@ fn read_call(node: &Node, path: &str, entry: bool, cfg: &Config, d: &mut Diags) 
             "the entry of a topology must be a gateway or internal service (databases and external APIs emit no spans of their own)",
         );
     }
+    let protocol = service
+        .as_ref()
+        .and_then(|(name, _)| cfg.service(name))
+        .map_or(ServiceProtocol::Http, |s| s.protocol);
     let operation = match r.get("operation") {
         Some(n) => read_str(n, &r.sub("operation"), d)
-            .filter(|op| check_operation(op, kind, n.pos, &r.sub("operation"), d)),
+            .filter(|op| check_operation(op, kind, protocol, n.pos, &r.sub("operation"), d)),
         None => {
             d.error(
                 node.pos,
@@ -167,10 +171,12 @@ fn read_call(node: &Node, path: &str, entry: bool, cfg: &Config, d: &mut Diags) 
     })
 }
 
-/// HTTP operations are `METHOD /route`; a database's are `OPERATION [collection]`.
+/// HTTP operations are `METHOD /route`; gRPC ones `package.Service/Method`; a
+/// database's are `OPERATION [collection]`.
 fn check_operation(
     op: &str,
     kind: Option<ServiceKind>,
+    protocol: ServiceProtocol,
     pos: Pos,
     path: &str,
     d: &mut Diags,
@@ -179,6 +185,16 @@ fn check_operation(
     let ok = match kind {
         Some(ServiceKind::Database) => parts.next().is_some(),
         None => true,
+        Some(_) if protocol == ServiceProtocol::Grpc => {
+            op.split_once('/').is_some_and(|(service, method)| {
+                let word = |s: &str| {
+                    !s.is_empty()
+                        && s.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "._".contains(c))
+                };
+                word(service) && word(method) && !method.contains('.')
+            })
+        }
         Some(_) => {
             parts
                 .next()
@@ -190,6 +206,9 @@ fn check_operation(
     if !ok {
         let want = match kind {
             Some(ServiceKind::Database) => "`OPERATION collection` (e.g. `SELECT users`)",
+            _ if protocol == ServiceProtocol::Grpc => {
+                "`package.Service/Method` (e.g. `orders.OrderService/PlaceOrder`), as the service's `protocol: grpc` needs"
+            }
             _ => "`METHOD /route` (e.g. `GET /users/{id}`)",
         };
         d.error(pos, path, format!("operation `{op}` is not {want}"));
