@@ -106,6 +106,14 @@ impl OutputSpec {
     }
 }
 
+impl OutputKind {
+    /// Whether it writes log records and metrics (the OTLP outputs); the others
+    /// write spans, or views derived from them, only.
+    pub fn writes_logs_and_metrics(self) -> bool {
+        matches!(self, OutputKind::Otlp | OutputKind::OtlpJson)
+    }
+}
+
 impl fmt::Display for OutputKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -469,6 +477,19 @@ impl Settings {
             headers.push((k.trim().to_string(), v.trim().to_string()));
         }
         let outputs = resolve_outputs(&g.outputs, g.output_file.as_deref())?;
+        // A signal asked for by name must arrive somewhere.
+        if !outputs.iter().any(|o| o.kind.writes_logs_and_metrics()) {
+            if let Some(flag) = [(g.metrics, "--metrics"), (g.logs, "--logs")]
+                .into_iter()
+                .find_map(|(asked, flag)| asked.then_some(flag))
+            {
+                let list: Vec<String> = outputs.iter().map(|o| o.to_string()).collect();
+                anyhow::bail!(
+                    "{flag}: none of the outputs ({}) writes log records or metrics; add `--output otlp` or `--output otlp-json:PATH`, or leave {flag} out",
+                    list.join(", ")
+                );
+            }
+        }
         // The first file output: what checks of "a file run" and the report look at (each
         // output gets its own copy of this config in run::runner).
         let output_file = outputs.iter().find_map(|o| o.path.clone());

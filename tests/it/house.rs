@@ -307,3 +307,22 @@ fn outputs_that_write_spans_only_turn_logs_and_metrics_off_from_the_start() {
         );
     }
 }
+
+#[test]
+fn asking_for_logs_or_metrics_with_only_span_outputs_is_refused_up_front() {
+    let work = tempfile::tempdir().unwrap();
+    let target = work.path().join("spans.jsonl");
+    for flag in ["--logs", "--metrics"] {
+        let err = Otelsim::new()
+            .args(["run", "--count", "1", "--interval", "0", flag])
+            .arg("--output")
+            .arg(format!("spans-jsonl:{}", target.display()))
+            .run_exit(2);
+        assert!(
+            err.contains(&format!("{flag}: none of the outputs"))
+                && err.contains("--output otlp-json:PATH"),
+            "{err}"
+        );
+        assert!(!target.exists(), "nothing was written");
+    }
+}
