@@ -303,6 +303,56 @@ fn bench_reports_rate_cost_size_and_memory() {
 }
 
 #[test]
+fn bench_sends_all_signals_to_its_own_sink_and_costs_each_stage() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("bench.json");
+    for protocol in ["http", "grpc"] {
+        let out = Otelsim::new()
+            .cli(&format!(
+                "bench --spans 3000 --signals all --to sink --protocol {protocol}"
+            ))
+            .seed(3)
+            .report(&report)
+            .run_ok();
+        let r = read_json(&report);
+        let spans = r["spans"].as_u64().unwrap();
+        assert!(spans >= 3000, "{r}");
+        // Every span went to the sink and came back acknowledged.
+        assert_eq!(r["spans_acked"].as_u64(), Some(spans), "{r}");
+        assert!(r["log_records"].as_u64().unwrap() > 0, "{r}");
+        assert!(r["metric_points"].as_u64().unwrap() > 0, "{r}");
+        assert_eq!(r["protocol"], protocol, "{r}");
+        for stage in ["generate", "derive", "encode", "send"] {
+            assert!(
+                r["stages_us_per_span"][stage].as_f64().unwrap() > 0.0,
+                "{stage} in {r}"
+            );
+        }
+        assert!(out.contains("by stage"), "{out}");
+    }
+}
+
+#[test]
+fn bench_traces_to_null_costs_no_derive_and_no_send() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("bench.json");
+    Otelsim::new()
+        .cli("bench --spans 2000")
+        .seed(3)
+        .report(&report)
+        .run_ok();
+    let r = read_json(&report);
+    assert_eq!(r["signals"], "traces", "{r}");
+    assert_eq!(r["to"], "null", "{r}");
+    assert_eq!(r["spans_acked"].as_u64(), Some(0), "{r}");
+    assert_eq!(r["log_records"].as_u64(), Some(0), "{r}");
+    let stages = &r["stages_us_per_span"];
+    assert_eq!(stages["derive"].as_f64(), Some(0.0), "{r}");
+    assert_eq!(stages["send"].as_f64(), Some(0.0), "{r}");
+    assert!(stages["encode"].as_f64().unwrap() > 0.0, "{r}");
+}
+
+#[test]
 fn output_otlp_json_writes_the_bytes_of_output_file() {
     let dir = tempfile::tempdir().unwrap();
     let file = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
