@@ -352,6 +352,43 @@ fn bench_traces_to_null_costs_no_derive_and_no_send() {
     assert!(stages["encode"].as_f64().unwrap() > 0.0, "{r}");
 }
 
+/// `scripts/bench-load.sh compare` with one binary on both sides: every row is paired and
+/// its ratios parse. (The figures themselves are the machine's: nothing is asserted on them
+/// but that they are positive numbers.)
+#[test]
+fn bench_load_compare_pairs_every_row_and_prints_its_ratios() {
+    let out = std::process::Command::new("bash")
+        .arg(repo().join("scripts/bench-load.sh"))
+        .args(["compare", BIN, BIN])
+        .env("RUNS", "1")
+        .env("COUNT", "30")
+        .env("SPANS", "2000")
+        .env("LIMIT", "60")
+        .current_dir(repo())
+        .output()
+        .expect("bash runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for row in ["bench", "default-http", "traces-http", "traces-grpc"] {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{row} ")))
+            .unwrap_or_else(|| panic!("no {row} row in {text}"));
+        assert!(line.contains("pairs 1 "), "{line}");
+        let ratios: Vec<f64> = line
+            .split("ratio ")
+            .skip(1)
+            .map(|r| r.split_whitespace().next().unwrap().parse().unwrap())
+            .collect();
+        assert_eq!(ratios.len(), 3, "{line}");
+        assert!(ratios.iter().all(|r| r.is_finite() && *r > 0.0), "{line}");
+    }
+}
+
 #[test]
 fn output_otlp_json_writes_the_bytes_of_output_file() {
     let dir = tempfile::tempdir().unwrap();
