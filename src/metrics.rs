@@ -567,7 +567,13 @@ impl Aggregator {
         for (k, v) in Self::point_attrs(spec, world, s) {
             self.id.push_str(k);
             self.id.push('=');
-            let _ = write!(self.id, "{v}");
+            match v {
+                // The common case, without the formatting machinery.
+                AttrValue::Str(v) => self.id.push_str(v),
+                v => {
+                    let _ = write!(self.id, "{v}");
+                }
+            }
             self.id.push('\u{1f}');
         }
         // Metrics are reported per service (a plane's components report on the plane).
