@@ -118,7 +118,7 @@ pub struct BenchReport {
     pub protocol: Option<BenchProtocol>,
     /// Log records derived (0 for traces only).
     pub log_records: u64,
-    /// Metric data points collected (0 for traces only).
+    /// Metric data points collected and encoded (0 for traces only, or with `--no-encode`).
     pub metric_points: u64,
     /// Spans the sink acknowledged (0 with `--to null`).
     pub spans_acked: u64,
@@ -319,33 +319,42 @@ struct Bench<'a> {
 }
 
 impl Bench<'_> {
-    /// Derives the measurements and log records of `traces` and queues them.
+    /// Queues the traces of a pick; a full batch is derived, encoded and sent.
     fn add(&mut self, traces: Vec<TraceRecord>, recorded_ns: u64) -> Result<(), String> {
-        if let Some(agg) = &mut self.aggregator {
-            let world = &self.prep.world;
-            for t in &traces {
-                agg.record(world, t, recorded_ns);
-                crate::logs::derive(world, t, &mut self.logs);
-            }
-            self.clock.mark(Clock::DERIVE);
-        }
-        if !self.opts.encode {
-            self.log_records += self.logs.len() as u64;
-            self.logs.clear();
-            return Ok(());
-        }
         for t in traces {
             self.batch_spans += t.spans.len();
             self.batch.push(t);
         }
         if self.batch_spans >= BATCH_SPANS {
-            self.flush()?;
+            self.flush(recorded_ns)?;
         }
         Ok(())
     }
 
-    /// Encodes (and sends) the pending traces and log records.
-    fn flush(&mut self) -> Result<(), String> {
+    /// Derives the batch's measurements and log records at `recorded_ns`, a batch at a time:
+    /// the stage clocks are read per batch (a read is a system call), not per pick.
+    fn derive(&mut self, recorded_ns: u64) {
+        self.clock.mark(Clock::GENERATE);
+        if let Some(agg) = &mut self.aggregator {
+            let world = &self.prep.world;
+            for t in &self.batch {
+                agg.record(world, t, recorded_ns);
+                crate::logs::derive(world, t, &mut self.logs);
+            }
+            self.clock.mark(Clock::DERIVE);
+        }
+    }
+
+    /// Derives, encodes (and sends) the pending traces and their log records.
+    fn flush(&mut self, recorded_ns: u64) -> Result<(), String> {
+        self.derive(recorded_ns);
+        if !self.opts.encode {
+            self.log_records += self.logs.len() as u64;
+            self.logs.clear();
+            self.batch.clear();
+            self.batch_spans = 0;
+            return Ok(());
+        }
         if !self.batch.is_empty() {
             let body = self.encode_traces();
             self.batch.clear();
@@ -402,6 +411,7 @@ impl Bench<'_> {
         let Some(agg) = &mut self.aggregator else {
             return Ok(());
         };
+        self.clock.mark(Clock::GENERATE);
         let Some((request, points)) = crate::encode::metrics::collect(agg, now_ns, &self.resources)
         else {
             return Ok(());
@@ -442,6 +452,9 @@ pub fn run(
 ) -> Result<BenchReport, BenchError> {
     let candidates = prep.registry.filtered(&[]);
     let picker = Picker::new(&candidates).map_err(BenchError::Input)?;
+    if opts.to == BenchTo::Null {
+        return measure(prep, settings, opts, &picker).map_err(BenchError::Runtime);
+    }
     // On a thread of its own: the send stage runs its own runtime, and the caller may be
     // inside one.
     std::thread::scope(|scope| {
@@ -504,19 +517,17 @@ fn measure(
             continue;
         };
         let made = generate_iteration(&prep.world, plan, anchor, iteration, &mut rng);
-        b.clock.mark(Clock::GENERATE);
         spans += made.iter().map(|t| t.spans.len() as u64).sum::<u64>();
         traces += made.len() as u64;
         b.add(made, anchor + iteration)?;
-        if all && spans >= next_metrics {
+        // Metrics are collected as they are encoded: not with --no-encode.
+        if all && opts.encode && spans >= next_metrics {
             next_metrics += METRICS_EVERY_SPANS;
             b.metrics(anchor + iteration)?;
         }
     }
-    if opts.encode {
-        b.flush()?;
-    }
-    if all {
+    b.flush(anchor + iteration)?;
+    if all && opts.encode {
         b.metrics(anchor + iteration + 1)?;
     }
     let wall = t0.elapsed().as_secs_f64();
