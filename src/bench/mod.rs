@@ -324,9 +324,9 @@ impl Bench<'_> {
         for t in traces {
             self.batch_spans += t.spans.len();
             self.batch.push(t);
-        }
-        if self.batch_spans >= BATCH_SPANS {
-            self.flush(recorded_ns)?;
+            if self.batch_spans >= BATCH_SPANS {
+                self.flush(recorded_ns)?;
+            }
         }
         Ok(())
     }
