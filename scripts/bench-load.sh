@@ -5,9 +5,17 @@
 #   scripts/bench-load.sh throughput   unpaced for DURATION: acknowledged spans/s, otelsim CPU and peak RSS,
 #                                      for each RECEIVERS (sink, rotel) × PROTOCOLS × ENGINES
 #   scripts/bench-load.sh rate         --rate R --unit spans for DURATION, for each RATES: achieved vs target
+#   scripts/bench-load.sh compare OLD_BIN NEW_BIN
+#                                      the two binaries run by run, in turn, on the same workloads
+#                                      (bench stage; default signals, traces only over HTTP/protobuf
+#                                      and traces only over gRPC, unpaced into one `otelsim sink`):
+#                                      per row the medians of each and the median of the paired
+#                                      NEW/OLD ratios of CPU µs per span, spans/s and peak RSS
 #
 # Env: DURATION (10s; rate: 60s), RECEIVERS ("sink rotel"), PROTOCOLS ("grpc http/protobuf"),
-#      ENGINES ("native sdk"), RATES ("10000 100000"), WORKERS (default: cores), OTELSIM, ROTEL.
+#      ENGINES ("native sdk"), RATES ("10000 100000"), WORKERS (default: cores), OTELSIM, ROTEL;
+#      compare: RUNS (5 pairs), COUNT (20000 picks a run), SPANS (400000 for the bench stage),
+#      ROWS ("bench default-http traces-http traces-grpc"), LIMIT (120 s per command).
 set -euo pipefail
 MODE=${1:-throughput}
 OTELSIM=${OTELSIM:-target/release/otelsim}
@@ -57,6 +65,78 @@ run_otelsim() { # label, args...
   echo "    receiver CPU: $(receiver_cpu) s · otelsim CPU: $(tail -n1 "$WORK/time.txt" | awk '{ printf "%.1f", $1 + $2 }') s"
 }
 
+# compare_one ROW BIN → one line: CPU µs per span, spans/s, peak RSS MiB (client only).
+# The bench row uses the flags every otelsim bench has taken (traces, generate + encode).
+compare_one() {
+  local row=$1 bin=$2 proto port extra=()
+  case "$row" in
+    bench)
+      timeout "${LIMIT:-120}" "$bin" bench -q --spans "${SPANS:-400000}" --report "$WORK/bench.json" >/dev/null
+      python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["cpu_us_per_span"], r["spans_per_s"], r["peak_rss_mb"])' "$WORK/bench.json"
+      return ;;
+    default-http) proto=http/protobuf; port=$HTTP ;;
+    traces-http) proto=http/protobuf; port=$HTTP; extra=(--no-metrics --no-logs) ;;
+    traces-grpc) proto=grpc; port=$GRPC; extra=(--no-metrics --no-logs) ;;
+    *) echo "unknown row $row (bench default-http traces-http traces-grpc)" >&2; exit 2 ;;
+  esac
+  rm -f "$WORK/run.json"
+  timeout "${LIMIT:-120}" /usr/bin/time -f "%U %S %M" -o "$WORK/time.txt" "$bin" run -q --count "${COUNT:-20000}" \
+    --interval 0 --seed 1 --protocol "$proto" --endpoint "http://127.0.0.1:$port" --report "$WORK/run.json" \
+    "${extra[@]}" "${workers[@]}" >/dev/null 2>"$WORK/run.err" || true
+  python3 - "$WORK/run.json" "$WORK/time.txt" <<'PY'
+import json, sys
+try:
+    r = json.load(open(sys.argv[1]))["report"]
+except (OSError, ValueError, KeyError):
+    print("nan nan nan"); sys.exit()
+t = open(sys.argv[2]).read().split()[-3:]
+acked = r["export"]["spans"]["acked"]
+cpu = float(t[0]) + float(t[1])
+print(cpu * 1e6 / max(acked, 1), acked / r["clock_s"], int(t[2]) / 1024)
+PY
+}
+
+# compare OLD NEW: RUNS pairs per row, A B then B A in turn, into one sink; prints medians and ratios.
+compare() {
+  local old=$1 new=$2 i row first second
+  OTELSIM=$new start_receiver sink # one receiver for both: NEW's sink
+  : >"$WORK/pairs.txt"
+  for i in $(seq 1 "${RUNS:-5}"); do
+    for row in ${ROWS:-bench default-http traces-http traces-grpc}; do
+      # Alternate which binary goes first, so neither always runs on a warmer machine.
+      if [ $((i % 2)) -eq 1 ]; then first=old; second=new; else first=new; second=old; fi
+      for who in $first $second; do
+        bin=$old; [ "$who" = new ] && bin=$new
+        echo "$row $who $i $(compare_one "$row" "$bin")" >>"$WORK/pairs.txt"
+      done
+    done
+  done
+  stop_receiver
+  python3 - "$WORK/pairs.txt" "$old" "$new" <<'PY'
+import math, statistics, sys
+runs = {}
+for line in open(sys.argv[1]):
+    row, who, i, *v = line.split()
+    runs.setdefault(row, {}).setdefault(i, {})[who] = [float(x) for x in v]
+print(f"compare: OLD {sys.argv[2]}")
+print(f"         NEW {sys.argv[3]}")
+print("medians of the runs; ratio = median of the paired NEW/OLD ratios (CPU and RSS: < 1 is better; spans/s: > 1)")
+names = ["CPU µs/span", "spans/s", "peak RSS MiB"]
+for row, pairs in runs.items():
+    both = [p for p in pairs.values() if len(p) == 2 and not any(math.isnan(x) for x in p["old"] + p["new"])]
+    if not both:
+        print(f"{row:<13} no complete pair (a run failed)")
+        continue
+    cells = []
+    for k, name in enumerate(names):
+        o = statistics.median(p["old"][k] for p in both)
+        n = statistics.median(p["new"][k] for p in both)
+        ratio = statistics.median(p["new"][k] / p["old"][k] for p in both)
+        cells.append(f"{name} {o:,.2f} → {n:,.2f} ratio {ratio:.3f}")
+    print(f"{row:<13} pairs {len(both)} · " + " · ".join(cells))
+PY
+}
+
 workers=()
 [ -n "${WORKERS:-}" ] && workers=(--workers "$WORKERS")
 case "$MODE" in
@@ -81,5 +161,8 @@ case "$MODE" in
         --endpoint "http://127.0.0.1:$GRPC" "${workers[@]}"
       stop_receiver
     done ;;
-  *) echo "usage: $0 throughput|rate" >&2; exit 2 ;;
+  compare)
+    [ $# -eq 3 ] || { echo "usage: $0 compare OLD_BIN NEW_BIN" >&2; exit 2; }
+    compare "$2" "$3" ;;
+  *) echo "usage: $0 throughput|rate|compare OLD_BIN NEW_BIN" >&2; exit 2 ;;
 esac

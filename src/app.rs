@@ -813,7 +813,28 @@ fn absolute(p: &Option<PathBuf>) -> Option<PathBuf> {
 
 fn bench(s: &Settings, a: &BenchArgs) -> Result<(), Failure> {
     let prep = prepare(s, None)?;
-    let r = crate::bench::run(&prep, s, a.spans, !a.no_encode).map_err(Failure::input)?;
+    use crate::bench::{BenchOptions, BenchProtocol, BenchTo};
+    if a.to == BenchTo::Null && a.protocol.is_some() {
+        return Err(Failure::input(
+            "--protocol does nothing with `otelsim bench` unless --to sink (nothing is sent)",
+        ));
+    }
+    if a.to == BenchTo::Sink && a.no_encode {
+        return Err(Failure::input(
+            "--to sink sends what is encoded: it cannot go with --no-encode",
+        ));
+    }
+    let opts = BenchOptions {
+        spans: a.spans,
+        encode: !a.no_encode,
+        signals: a.signals,
+        to: a.to,
+        protocol: a.protocol.unwrap_or(BenchProtocol::Http),
+    };
+    let r = crate::bench::run(&prep, s, opts).map_err(|e| match e {
+        crate::bench::BenchError::Input(m) => Failure::input(m),
+        crate::bench::BenchError::Runtime(m) => Failure::runtime(m),
+    })?;
     print!("{}", r.render());
     if let Some(path) = &a.report {
         let json = serde_json::to_string_pretty(&r).unwrap_or_default();

@@ -654,7 +654,7 @@ pub enum Command {
     Validate(ValidateArgs),
     /// otelsim's own OTLP receiver: counts what arrives and prints a summary on exit.
     Sink(SinkArgs),
-    /// Measure generate + encode cost in memory on one thread (nothing is sent).
+    /// Measure the cost per span of generate, derive, encode (and send) on one thread.
     Bench(BenchArgs),
     /// Compare a run report with what `otelsim sink` received of that run (exit 0 verified,
     /// 5 differences).
@@ -747,7 +747,7 @@ impl Command {
             "sink" => " (it listens: use --grpc-addr / --http-addr, and --tls-client-ca to verify clients)",
             "verify" | "report" => " (it reads reports)",
             "stats" => " (it reads an output file)",
-            "bench" => " (it sends nothing)",
+            "bench" => " (it sends nothing, or only to its own sink with --to sink)",
             "list" | "validate" => " (it reads the scenario files only)",
             _ => "",
         }
@@ -834,6 +834,17 @@ pub struct BenchArgs {
     /// Generate only; skip OTLP encoding
     #[arg(long)]
     pub no_encode: bool,
+    /// Which signals: traces, or all (traces, and the metrics and log records derived from
+    /// them, as a run makes by default)
+    #[arg(long, value_enum, default_value = "traces", value_name = "SIGNALS")]
+    pub signals: crate::bench::BenchSignals,
+    /// Where the requests go: null (encoded, then dropped) or sink (an `otelsim sink` child
+    /// process on 127.0.0.1, one request at a time)
+    #[arg(long, value_enum, default_value = "null", value_name = "TO")]
+    pub to: crate::bench::BenchTo,
+    /// The protocol with --to sink [default: http]
+    #[arg(long, value_enum, value_name = "PROTOCOL")]
+    pub protocol: Option<crate::bench::BenchProtocol>,
     /// Also write the report as JSON here
     #[arg(long, value_name = "PATH")]
     pub report: Option<PathBuf>,

@@ -28,8 +28,22 @@ fn key_attrs(world: &World) -> [&Key; 12] {
     ]
 }
 
-fn text(s: &SpanRecord, key: &str) -> String {
-    s.attr(key).map(|v| v.to_string()).unwrap_or_default()
+/// A span attribute as the text of a message (nothing when unset), written
+/// straight into the message: no string of its own.
+fn text<'s>(s: &'s SpanRecord, key: &str) -> Shown<'s> {
+    Shown(s.attr(key))
+}
+
+/// An attribute value as text, or nothing.
+struct Shown<'a>(Option<&'a AttrValue>);
+
+impl std::fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(v) => v.fmt(f),
+            None => Ok(()),
+        }
+    }
 }
 
 struct Emit<'a> {
@@ -155,17 +169,17 @@ impl Emit<'_> {
         let failed = s.status == StatusCode::Error;
         let dur_ms = s.duration_ns() as f64 / 1e6;
         let err = text(s, "error.type");
-        let model = format!("{}/{}", text(s, &k.provider), text(s, &k.request_model));
+        let (provider, model) = (text(s, &k.provider), text(s, &k.request_model));
         let (sev, body) = if failed {
             (
                 Severity::Error,
-                format!("LLM call to {model} failed: {err}"),
+                format!("LLM call to {provider}/{model} failed: {err}"),
             )
         } else {
             (
                 Severity::Info,
                 format!(
-                    "LLM call completed: {model}, {} input / {} output tokens",
+                    "LLM call completed: {provider}/{model}, {} input / {} output tokens",
                     text(s, &k.input_tokens),
                     text(s, &k.output_tokens)
                 ),
@@ -217,7 +231,7 @@ impl Emit<'_> {
     fn policy(&mut self, s: &SpanRecord) {
         let world = self.world;
         let failed = s.status == StatusCode::Error;
-        let decision = text(s, &world.prefix.attr("policy.decision"));
+        let decision = text(s, &world.prefix.attr("policy.decision")).to_string();
         let sev = match decision.as_str() {
             _ if failed => Severity::Error,
             "block" => Severity::Warn,
@@ -245,7 +259,7 @@ impl Emit<'_> {
         } else {
             "response.outcome"
         };
-        let outcome = text(s, &world.prefix.attr(outcome_key));
+        let outcome = text(s, &world.prefix.attr(outcome_key)).to_string();
         if outcome == "blocked" {
             let reason = text(s, &world.prefix.attr("block.reason"));
             let (event, what) = if request {

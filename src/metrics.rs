@@ -428,8 +428,15 @@ pub struct Aggregator {
     temporality: Temporality,
     start_ns: u64,
     last_collect_ns: u64,
-    series: BTreeMap<(usize, ServiceId, String), Series>,
+    /// Series by (metric name, service), then by their attribute set written out
+    /// (`key=value\u{1f}`…): the order they are reported in.
+    series: BTreeMap<(usize, ServiceId), BTreeMap<String, Series>>,
     per_metric: Vec<usize>,
+    /// The specs that may match a span of each class seen so far, in plan order.
+    candidates: Vec<(ClassOf, Vec<usize>)>,
+    /// The attribute set of the measurement at hand, written out (reused: no
+    /// allocation per measurement).
+    id: String,
     measurements: u64,
     /// Measurements were recorded since the last collection.
     dirty: bool,
@@ -469,6 +476,8 @@ impl Aggregator {
             last_collect_ns: start_ns,
             series: BTreeMap::new(),
             per_metric,
+            candidates: Vec::new(),
+            id: String::new(),
             measurements: 0,
             dirty: false,
         }
@@ -482,7 +491,9 @@ impl Aggregator {
         self.dirty = true;
         let class_key = &world.keys.span_class;
         for s in &trace.spans {
-            for i in 0..self.plan.specs.len() {
+            let c = self.candidates_of(s.class);
+            for j in 0..self.candidates[c].1.len() {
+                let i = self.candidates[c].1[j];
                 let spec = &self.plan.specs[i];
                 if !spec.spans.matches(s, class_key)
                     || spec.requires.as_ref().is_some_and(|r| s.attr(r).is_none())
@@ -502,6 +513,44 @@ impl Aggregator {
         }
     }
 
+    /// The index in `candidates` of the specs that may match a span of `class`
+    /// (those of its class, every attempt's, those matched by name), found once per class.
+    fn candidates_of(&mut self, class: ClassOf) -> usize {
+        if let Some(i) = self.candidates.iter().position(|(c, _)| *c == class) {
+            return i;
+        }
+        let specs = (0..self.plan.specs.len())
+            .filter(|&i| match &self.plan.specs[i].spans {
+                SpanMatch::Class(c) => *c == class,
+                SpanMatch::AnyAttempt => class.attempt,
+                SpanMatch::Named(_) => true,
+            })
+            .collect();
+        self.candidates.push((class, specs));
+        self.candidates.len() - 1
+    }
+
+    /// The point attributes of a measurement of `spec` on span `s`, in the order the series
+    /// id writes them.
+    fn point_attrs<'s>(
+        spec: &'s MetricSpec,
+        world: &'s World,
+        s: &'s SpanRecord,
+    ) -> impl Iterator<Item = (&'s Key, &'s AttrValue)> {
+        let dims = spec
+            .dims
+            .iter()
+            .filter_map(move |d| s.attr(d).map(|v| (d, v)));
+        let fixed = spec.fixed.iter().map(|(k, v)| (k, v));
+        let error = (spec.error_dim && s.status == StatusCode::Error)
+            .then(|| {
+                s.attr(&world.keys.error_type)
+                    .map(|e| (&world.keys.error_type, e))
+            })
+            .flatten();
+        dims.chain(fixed).chain(error)
+    }
+
     fn measure(
         &mut self,
         spec_idx: usize,
@@ -511,50 +560,54 @@ impl Aggregator {
         v: f64,
         recorded_ns: u64,
     ) {
+        use std::fmt::Write as _;
         let spec = &self.plan.specs[spec_idx];
         let name_idx = self.spec_name[spec_idx];
-        let mut attrs: Vec<(Key, AttrValue)> = spec
-            .dims
-            .iter()
-            .filter_map(|d| s.attr(d).map(|v| (d.clone(), v.clone())))
-            .collect();
-        attrs.extend(spec.fixed.iter().cloned());
-        if spec.error_dim && s.status == StatusCode::Error {
-            if let Some(e) = s.attr(&world.keys.error_type) {
-                attrs.push((world.keys.error_type.clone(), e.clone()));
+        self.id.clear();
+        for (k, v) in Self::point_attrs(spec, world, s) {
+            self.id.push_str(k);
+            self.id.push('=');
+            match v {
+                // The common case, without the formatting machinery.
+                AttrValue::Str(v) => self.id.push_str(v),
+                v => {
+                    let _ = write!(self.id, "{v}");
+                }
             }
-        }
-        let mut id = String::new();
-        for (k, v) in &attrs {
-            id.push_str(k);
-            id.push('=');
-            id.push_str(&v.to_string());
-            id.push('\u{1f}');
+            self.id.push('\u{1f}');
         }
         // Metrics are reported per service (a plane's components report on the plane).
         let service = world.services.get(s.service).metrics_on;
-        let mut key = (name_idx, service, id);
-        if !self.series.contains_key(&key) {
-            if self.per_metric[name_idx] >= MAX_SERIES_PER_METRIC {
-                // Cardinality guard, as OTel SDKs do: new attribute sets share one overflow series.
-                attrs = vec![(Arc::from("otel.metric.overflow"), AttrValue::Bool(true))];
-                key.2 = "otel.metric.overflow".into();
-            } else {
-                self.per_metric[name_idx] += 1;
+        let of_metric = self.series.entry((name_idx, service)).or_default();
+        let series = match of_metric.get_mut(self.id.as_str()) {
+            Some(series) => series,
+            None => {
+                let (id, attrs) = if self.per_metric[name_idx] >= MAX_SERIES_PER_METRIC {
+                    // Cardinality guard, as OTel SDKs do: new attribute sets share one
+                    // overflow series.
+                    let attrs = vec![(Arc::from("otel.metric.overflow"), AttrValue::Bool(true))];
+                    ("otel.metric.overflow".to_string(), attrs)
+                } else {
+                    self.per_metric[name_idx] += 1;
+                    let attrs = Self::point_attrs(spec, world, s)
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect();
+                    (self.id.clone(), attrs)
+                };
+                let nb = spec.bounds.as_ref().map_or(0, |b| b.len() + 1);
+                of_metric.entry(id).or_insert_with(|| Series {
+                    name_idx,
+                    service,
+                    attrs,
+                    sum: 0.0,
+                    count: 0,
+                    min: f64::INFINITY,
+                    max: f64::NEG_INFINITY,
+                    buckets: vec![0; nb],
+                    exemplars: vec![None; nb],
+                })
             }
-        }
-        let nb = spec.bounds.as_ref().map_or(0, |b| b.len() + 1);
-        let series = self.series.entry(key).or_insert_with(|| Series {
-            name_idx,
-            service,
-            attrs,
-            sum: 0.0,
-            count: 0,
-            min: f64::INFINITY,
-            max: f64::NEG_INFINITY,
-            buckets: vec![0; nb],
-            exemplars: vec![None; nb],
-        });
+        };
         series.sum += v;
         series.count += 1;
         series.min = series.min.min(v);
@@ -586,7 +639,7 @@ impl Aggregator {
             return None;
         }
         let mut by_service: BTreeMap<ServiceId, BTreeMap<usize, Vec<&Series>>> = BTreeMap::new();
-        for s in self.series.values() {
+        for s in self.series.values().flat_map(BTreeMap::values) {
             by_service
                 .entry(s.service)
                 .or_default()
@@ -631,7 +684,7 @@ impl Aggregator {
             self.series.clear();
             self.per_metric.iter_mut().for_each(|n| *n = 0);
         } else {
-            for s in self.series.values_mut() {
+            for s in self.series.values_mut().flat_map(BTreeMap::values_mut) {
                 s.exemplars.iter_mut().for_each(|e| *e = None);
             }
         }

@@ -9,6 +9,7 @@
 
 mod agent_trace;
 mod counters;
+pub(crate) mod direct;
 pub mod duckdb;
 mod events_jsonl;
 mod otlp;

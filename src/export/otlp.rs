@@ -150,6 +150,7 @@ impl Writer for OtlpWriter {
                 .transport
                 .takes_wire()
                 .then(|| WireEncoder::new(self.resources.clone())),
+            bytes_per_span: 1024,
         })
     }
 
@@ -184,6 +185,8 @@ struct OtlpSink {
     track: bool,
     /// Protobuf transports get traces and logs from the wire encoder; JSON ones need prost types.
     wire: Option<WireEncoder>,
+    /// Encoded bytes per span of the last trace request, with room to spare.
+    bytes_per_span: usize,
 }
 
 impl WriterSink for OtlpSink {
@@ -196,8 +199,11 @@ impl WriterSink for OtlpSink {
         Box::pin(async move {
             let body = match &mut self.wire {
                 Some(w) => {
-                    let mut buf = Vec::with_capacity(spans * 600);
+                    // Sized by the last request, so the buffer is not grown (and copied) as
+                    // it fills.
+                    let mut buf = Vec::with_capacity(spans * self.bytes_per_span);
                     w.traces(traces, &mut buf);
+                    self.bytes_per_span = buf.len() / spans.max(1) + 64;
                     Body::TracesWire(bytes::Bytes::from(buf))
                 }
                 None => Body::Traces(encode::traces_request(traces, &self.resources)),

@@ -408,21 +408,22 @@ fn write_line(
 }
 
 /// The URL of a request's signal and its body, protobuf or JSON.
+/// Pre-encoded bodies are shared, not copied (a retry sends the same bytes).
 fn http_request<'u>(
     urls: &'u [String; 3],
     json: bool,
     body: &Body,
-) -> Result<(&'u str, Vec<u8>), Outcome> {
-    fn encoded<M: prost::Message + serde::Serialize>(r: &M, json: bool) -> Vec<u8> {
+) -> Result<(&'u str, bytes::Bytes), Outcome> {
+    fn encoded<M: prost::Message + serde::Serialize>(r: &M, json: bool) -> bytes::Bytes {
         if json {
-            encode::to_json_line(r).into_bytes()
+            encode::to_json_line(r).into_bytes().into()
         } else {
-            r.encode_to_vec()
+            r.encode_to_vec().into()
         }
     }
     Ok(match body {
-        Body::TracesWire(b) if !json => (&urls[0], b.to_vec()),
-        Body::LogsWire(b) if !json => (&urls[2], b.to_vec()),
+        Body::TracesWire(b) if !json => (&urls[0], b.clone()),
+        Body::LogsWire(b) if !json => (&urls[2], b.clone()),
         Body::TracesWire(_) | Body::LogsWire(_) => {
             return Err(Outcome::Fail(
                 "internal: wire-encoded traces cannot be sent as JSON".into(),
@@ -456,7 +457,7 @@ async fn http_send(
     let mut req = client.post(url).header("content-type", ctype);
     let payload = if gzip {
         req = req.header("content-encoding", "gzip");
-        gzip_bytes(&raw)
+        bytes::Bytes::from(gzip_bytes(&raw))
     } else {
         raw
     };

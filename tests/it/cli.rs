@@ -306,6 +306,93 @@ fn bench_reports_rate_cost_size_and_memory() {
 }
 
 #[test]
+fn bench_sends_all_signals_to_its_own_sink_and_costs_each_stage() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("bench.json");
+    for protocol in ["http", "grpc"] {
+        let out = Otelsim::new()
+            .cli(&format!(
+                "bench --spans 3000 --signals all --to sink --protocol {protocol}"
+            ))
+            .seed(3)
+            .report(&report)
+            .run_ok();
+        let r = read_json(&report);
+        let spans = r["spans"].as_u64().unwrap();
+        assert!(spans >= 3000, "{r}");
+        // Every span went to the sink and came back acknowledged.
+        assert_eq!(r["spans_acked"].as_u64(), Some(spans), "{r}");
+        assert!(r["log_records"].as_u64().unwrap() > 0, "{r}");
+        assert!(r["metric_points"].as_u64().unwrap() > 0, "{r}");
+        assert_eq!(r["protocol"], protocol, "{r}");
+        for stage in ["generate", "derive", "encode", "send"] {
+            assert!(
+                r["stages_us_per_span"][stage].as_f64().unwrap() > 0.0,
+                "{stage} in {r}"
+            );
+        }
+        assert!(out.contains("by stage"), "{out}");
+    }
+}
+
+#[test]
+fn bench_traces_to_null_costs_no_derive_and_no_send() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("bench.json");
+    Otelsim::new()
+        .cli("bench --spans 2000")
+        .seed(3)
+        .report(&report)
+        .run_ok();
+    let r = read_json(&report);
+    assert_eq!(r["signals"], "traces", "{r}");
+    assert_eq!(r["to"], "null", "{r}");
+    assert_eq!(r["spans_acked"].as_u64(), Some(0), "{r}");
+    assert_eq!(r["log_records"].as_u64(), Some(0), "{r}");
+    let stages = &r["stages_us_per_span"];
+    assert_eq!(stages["derive"].as_f64(), Some(0.0), "{r}");
+    assert_eq!(stages["send"].as_f64(), Some(0.0), "{r}");
+    assert!(stages["encode"].as_f64().unwrap() > 0.0, "{r}");
+}
+
+/// `scripts/bench-load.sh compare` with one binary on both sides: every row is paired and
+/// its ratios parse. (The figures themselves are the machine's: nothing is asserted on them
+/// but that they are positive numbers.)
+#[test]
+fn bench_load_compare_pairs_every_row_and_prints_its_ratios() {
+    let out = std::process::Command::new("bash")
+        .arg(repo().join("scripts/bench-load.sh"))
+        .args(["compare", BIN, BIN])
+        .env("RUNS", "1")
+        .env("COUNT", "30")
+        .env("SPANS", "2000")
+        .env("LIMIT", "60")
+        .current_dir(repo())
+        .output()
+        .expect("bash runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for row in ["bench", "default-http", "traces-http", "traces-grpc"] {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{row} ")))
+            .unwrap_or_else(|| panic!("no {row} row in {text}"));
+        assert!(line.contains("pairs 1 "), "{line}");
+        let ratios: Vec<f64> = line
+            .split("ratio ")
+            .skip(1)
+            .map(|r| r.split_whitespace().next().unwrap().parse().unwrap())
+            .collect();
+        assert_eq!(ratios.len(), 3, "{line}");
+        assert!(ratios.iter().all(|r| r.is_finite() && *r > 0.0), "{line}");
+    }
+}
+
+#[test]
 fn output_otlp_json_writes_the_bytes_of_output_file() {
     let dir = tempfile::tempdir().unwrap();
     let file = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
