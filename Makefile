@@ -127,7 +127,8 @@ duckdb-py:
 ## bindings, which carries it) into .duckdb/lib, for the `duckdb` feature. Compiling
 ## DuckDB's C++ from source instead took 93 min on a shared 2-core machine.
 libduckdb:
-	@if [ ! -f "$(DUCKDB_LIB_DIR)/libduckdb.so" ]; then \
+	@if [ ! -f "$(DUCKDB_LIB_DIR)/libduckdb.so" ] \
+	    || [ "$$(cat "$(DUCKDB_LIB_DIR)/VERSION" 2>/dev/null)" != "$(LIBDUCKDB_NPM_VERSION)" ]; then \
 		case "$$(uname -m)" in \
 		  x86_64) platform=linux-x64 ;; aarch64) platform=linux-arm64 ;; \
 		  *) echo "no prebuilt libduckdb for $$(uname -m); see README, Session store" >&2; exit 1 ;; \
@@ -136,7 +137,8 @@ libduckdb:
 		echo "== fetching libduckdb $(LIBDUCKDB_NPM_VERSION) ($$platform) into $(DUCKDB_LIB_DIR)"; \
 		(cd "$$tmp" && npm pack --silent "@duckdb/node-bindings-$$platform@$(LIBDUCKDB_NPM_VERSION)" >/dev/null \
 		  && tar xzf ./*.tgz package/libduckdb.so) \
-		&& mkdir -p "$(DUCKDB_LIB_DIR)" && mv "$$tmp/package/libduckdb.so" "$(DUCKDB_LIB_DIR)/"; \
+		&& mkdir -p "$(DUCKDB_LIB_DIR)" && mv "$$tmp/package/libduckdb.so" "$(DUCKDB_LIB_DIR)/" \
+		&& echo "$(LIBDUCKDB_NPM_VERSION)" > "$(DUCKDB_LIB_DIR)/VERSION"; \
 		status=$$?; rm -rf "$$tmp"; exit $$status; \
 	fi
 
@@ -154,4 +156,4 @@ jaeger-ui:
 
 clean:
 	$(CARGO) clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) .duckdb
