@@ -13,8 +13,7 @@ use super::counters::{Counters, CountersSnapshot};
 use super::{BoxFuture, Writer, WriterSink};
 use crate::class::SpanClass;
 use crate::plan::Keys;
-use crate::record::{AttrValue, LogRecord, SpanRecord, StatusCode, TraceRecord};
-use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use crate::record::{AttrValue, SpanRecord, StatusCode, TraceRecord};
 use serde_json::{json, Map, Value};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -160,20 +159,8 @@ impl WriterSink for AgentTraceSink {
         Box::pin(async {})
     }
 
-    fn logs<'a>(&'a mut self, logs: &'a [LogRecord]) -> BoxFuture<'a, ()> {
-        let c = &self.shared.counters.logs;
-        c.dropped.fetch_add(logs.len() as u64, Relaxed);
-        Box::pin(async {})
-    }
-
-    fn metrics<'a>(
-        &'a mut self,
-        _request: &'a ExportMetricsServiceRequest,
-        points: u64,
-    ) -> BoxFuture<'a, ()> {
-        let c = &self.shared.counters.points;
-        c.dropped.fetch_add(points, Relaxed);
-        Box::pin(async {})
+    fn counters(&self) -> &Counters {
+        &self.shared.counters
     }
 }
 
@@ -523,48 +510,40 @@ fn text_of(messages: &Value, role: Option<&str>) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join("\n"))
 }
 
+/// The agent turn's OpenInference `attr` (`input.value`, `output.value`), if set.
+fn turn_value(spans: &[&SpanRecord], attr: &str) -> Option<String> {
+    spans
+        .iter()
+        .find(|s| s.class.class == SpanClass::Orchestrate)
+        .and_then(|s| s.attr(attr))
+        .and_then(AttrValue::as_str)
+        .map(str::to_string)
+}
+
+/// The turn's LLM calls.
+fn llm_calls<'a>(spans: &'a [&'a SpanRecord]) -> impl Iterator<Item = &'a SpanRecord> {
+    spans
+        .iter()
+        .copied()
+        .filter(|s| s.class.class == SpanClass::LlmCall)
+}
+
 /// What the user said in a turn: the agent turn's `input.value`, else the last
 /// user message its first LLM call read.
 fn user_input(spans: &[&SpanRecord], k: &Keys) -> Option<String> {
-    let turn = spans
-        .iter()
-        .find(|s| s.class.class == SpanClass::Orchestrate);
-    if let Some(v) = turn
-        .and_then(|s| s.attr("input.value"))
-        .and_then(AttrValue::as_str)
-    {
-        return Some(v.to_string());
-    }
-    let mut llm: Vec<&&SpanRecord> = spans
-        .iter()
-        .filter(|s| s.class.class == SpanClass::LlmCall)
-        .collect();
-    llm.sort_by_key(|s| s.start_ns);
-    llm.first()
-        .and_then(|s| json_attr(s, &k.input_messages))
-        .and_then(|m| text_of(&m, Some("user")))
+    turn_value(spans, "input.value").or_else(|| {
+        let first = llm_calls(spans).min_by_key(|s| s.start_ns)?;
+        text_of(&json_attr(first, &k.input_messages)?, Some("user"))
+    })
 }
 
 /// What the agent answered: the agent turn's `output.value`, else the text of
 /// its last LLM call's output.
 fn turn_output(spans: &[&SpanRecord], k: &Keys) -> Option<String> {
-    let turn = spans
-        .iter()
-        .find(|s| s.class.class == SpanClass::Orchestrate);
-    if let Some(v) = turn
-        .and_then(|s| s.attr("output.value"))
-        .and_then(AttrValue::as_str)
-    {
-        return Some(v.to_string());
-    }
-    let mut llm: Vec<&&SpanRecord> = spans
-        .iter()
-        .filter(|s| s.class.class == SpanClass::LlmCall)
-        .collect();
-    llm.sort_by_key(|s| s.end_ns);
-    llm.last()
-        .and_then(|s| json_attr(s, &k.output_messages))
-        .and_then(|m| text_of(&m, None))
+    turn_value(spans, "output.value").or_else(|| {
+        let last = llm_calls(spans).max_by_key(|s| s.end_ns)?;
+        text_of(&json_attr(last, &k.output_messages)?, None)
+    })
 }
 
 /// `llm.request`, its `thinking` steps and `llm.response` of one LLM call.

@@ -236,14 +236,25 @@ pub trait WriterSink: Send {
         spans: usize,
         parts: &'a [[u8; 16]],
     ) -> BoxFuture<'a, ()>;
-    /// A batch of log records.
-    fn logs<'a>(&'a mut self, logs: &'a [LogRecord]) -> BoxFuture<'a, ()>;
-    /// One collected metrics request of `points` data points.
+    /// Its writer's counters.
+    fn counters(&self) -> &Counters;
+    /// A batch of log records. By default the sink writes spans only (its
+    /// counters say so from the start, `Counters::spans_only`): they are dropped.
+    fn logs<'a>(&'a mut self, logs: &'a [LogRecord]) -> BoxFuture<'a, ()> {
+        let dropped = &self.counters().logs.dropped;
+        dropped.fetch_add(logs.len() as u64, Relaxed);
+        Box::pin(async {})
+    }
+    /// One collected metrics request of `points` data points; dropped by default,
+    /// as log records are.
     fn metrics<'a>(
         &'a mut self,
-        request: &'a ExportMetricsServiceRequest,
+        _request: &'a ExportMetricsServiceRequest,
         points: u64,
-    ) -> BoxFuture<'a, ()>;
+    ) -> BoxFuture<'a, ()> {
+        self.counters().points.dropped.fetch_add(points, Relaxed);
+        Box::pin(async {})
+    }
 }
 
 /// How reports name an OTLP output with this configuration.

@@ -190,6 +190,10 @@ struct OtlpSink {
 }
 
 impl WriterSink for OtlpSink {
+    fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
     fn traces<'a>(
         &'a mut self,
         traces: &'a [TraceRecord],

@@ -8,8 +8,7 @@
 use super::counters::{Counters, CountersSnapshot};
 use super::session::{Assembler, Session, SessionKeys};
 use super::{BoxFuture, Writer, WriterSink};
-use crate::record::{LogRecord, TraceRecord};
-use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use crate::record::TraceRecord;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 
@@ -167,19 +166,8 @@ impl WriterSink for SessionSink {
         })
     }
 
-    fn logs<'a>(&'a mut self, logs: &'a [LogRecord]) -> BoxFuture<'a, ()> {
-        let dropped = &self.counters.logs.dropped;
-        dropped.fetch_add(logs.len() as u64, Relaxed);
-        Box::pin(async {})
-    }
-
-    fn metrics<'a>(
-        &'a mut self,
-        _request: &'a ExportMetricsServiceRequest,
-        points: u64,
-    ) -> BoxFuture<'a, ()> {
-        self.counters.points.dropped.fetch_add(points, Relaxed);
-        Box::pin(async {})
+    fn counters(&self) -> &Counters {
+        &self.counters
     }
 }
 

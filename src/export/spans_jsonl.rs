@@ -10,9 +10,8 @@
 
 use super::{BoxFuture, Counters, CountersSnapshot, Writer, WriterSink};
 use crate::encode::Resources;
-use crate::record::{AttrValue, LogRecord, SpanRecord, StatusCode, TraceRecord};
+use crate::record::{AttrValue, SpanRecord, StatusCode, TraceRecord};
 use anyhow::{Context, Result};
-use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use serde_json::{json, Map, Value};
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -158,23 +157,8 @@ impl WriterSink for SpansJsonlSink {
         })
     }
 
-    fn logs<'a>(&'a mut self, logs: &'a [LogRecord]) -> BoxFuture<'a, ()> {
-        Box::pin(async move {
-            self.counters
-                .logs
-                .dropped
-                .fetch_add(logs.len() as u64, Relaxed);
-        })
-    }
-
-    fn metrics<'a>(
-        &'a mut self,
-        _request: &'a ExportMetricsServiceRequest,
-        points: u64,
-    ) -> BoxFuture<'a, ()> {
-        Box::pin(async move {
-            self.counters.points.dropped.fetch_add(points, Relaxed);
-        })
+    fn counters(&self) -> &Counters {
+        &self.counters
     }
 }
 
