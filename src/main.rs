@@ -7,13 +7,21 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// mimalloc's `mi_option_arena_eager_commit` (index 4 of its option enum).
 const MI_OPTION_ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
+/// mimalloc's `mi_option_purge_delay` (index 15), in ms.
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
-/// Runs before `main` and before the first allocation: arenas then commit memory
-/// as it is used instead of up front, which measured ≈ 40 MB less peak RSS with
-/// log records on, at the same speed.
+/// Runs before `main` and before the first allocation. Arenas commit memory as
+/// it is used instead of up front, which measured ≈ 40 MB less peak RSS with log
+/// records on, at the same speed. Freed memory goes back to the system after
+/// 500 ms instead of 10: each export request's buffer (≈ 0.5 MB) was returned
+/// and faulted in again, ≈ 70,000 page faults and 0.1–0.2 s of system CPU per
+/// 400,000 spans; now ≈ 18,000, for ≈ 10 MB more peak RSS.
 extern "C" fn allocator_options() {
-    // SAFETY: sets one integer option; no allocation has happened yet.
-    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_ARENA_EAGER_COMMIT, 0) };
+    // SAFETY: sets two integer options; no allocation has happened yet.
+    unsafe {
+        libmimalloc_sys::mi_option_set(MI_OPTION_ARENA_EAGER_COMMIT, 0);
+        libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 500);
+    }
 }
 
 #[cfg(target_os = "linux")]

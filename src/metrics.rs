@@ -12,6 +12,7 @@ use crate::model::semconv::Semconv;
 use crate::model::AttrValue;
 use crate::plan::World;
 use crate::record::{Key, ServiceId, SpanRecord, StatusCode, TraceRecord};
+use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -403,6 +404,8 @@ pub type Sample = (f64, u64, [u8; 16], [u8; 8]);
 pub struct Series {
     name_idx: usize,
     service: ServiceId,
+    /// The attribute set written out: what orders a metric's series in a collection.
+    id: String,
     /// Point attributes.
     pub attrs: Vec<(Key, AttrValue)>,
     /// Sum of the measurements.
@@ -429,8 +432,9 @@ pub struct Aggregator {
     start_ns: u64,
     last_collect_ns: u64,
     /// Series by (metric name, service), then by their attribute set written out
-    /// (`key=value\u{1f}`…): the order they are reported in.
-    series: BTreeMap<(usize, ServiceId), BTreeMap<String, Series>>,
+    /// (`key=value\u{1f}`…). Hashed, not ordered: a lookup per measurement; a
+    /// collection sorts by the written-out set, the order series are reported in.
+    series: FxHashMap<(usize, ServiceId), FxHashMap<String, Series>>,
     per_metric: Vec<usize>,
     /// The specs that may match a span of each class seen so far, in plan order.
     candidates: Vec<(ClassOf, Vec<usize>)>,
@@ -474,7 +478,7 @@ impl Aggregator {
             temporality,
             start_ns,
             last_collect_ns: start_ns,
-            series: BTreeMap::new(),
+            series: FxHashMap::default(),
             per_metric,
             candidates: Vec::new(),
             id: String::new(),
@@ -595,9 +599,10 @@ impl Aggregator {
                     (self.id.clone(), attrs)
                 };
                 let nb = spec.bounds.as_ref().map_or(0, |b| b.len() + 1);
-                of_metric.entry(id).or_insert_with(|| Series {
+                of_metric.entry(id.clone()).or_insert_with(|| Series {
                     name_idx,
                     service,
+                    id,
                     attrs,
                     sum: 0.0,
                     count: 0,
@@ -639,7 +644,7 @@ impl Aggregator {
             return None;
         }
         let mut by_service: BTreeMap<ServiceId, BTreeMap<usize, Vec<&Series>>> = BTreeMap::new();
-        for s in self.series.values().flat_map(BTreeMap::values) {
+        for s in self.series.values().flat_map(FxHashMap::values) {
             by_service
                 .entry(s.service)
                 .or_default()
@@ -652,7 +657,8 @@ impl Aggregator {
             .map(|(service, metrics)| {
                 let metrics = metrics
                     .into_iter()
-                    .map(|(name_idx, series)| {
+                    .map(|(name_idx, mut series)| {
+                        series.sort_unstable_by(|a, b| a.id.cmp(&b.id));
                         let spec = &self.plan.specs[self
                             .spec_name
                             .iter()
@@ -684,7 +690,7 @@ impl Aggregator {
             self.series.clear();
             self.per_metric.iter_mut().for_each(|n| *n = 0);
         } else {
-            for s in self.series.values_mut().flat_map(BTreeMap::values_mut) {
+            for s in self.series.values_mut().flat_map(FxHashMap::values_mut) {
                 s.exemplars.iter_mut().for_each(|e| *e = None);
             }
         }

@@ -9,7 +9,7 @@
 
 use super::Resources;
 use crate::model::AttrValue;
-use crate::record::{Key, LogRecord, ServiceId, SpanKind, SpanRecord, StatusCode, TraceRecord};
+use crate::record::{LogRecord, ServiceId, SpanKind, SpanRecord, StatusCode, TraceRecord};
 use prost::Message as _;
 use std::collections::{BTreeMap, HashMap};
 
@@ -103,24 +103,50 @@ fn put_array(buf: &mut Vec<u8>, items: &[std::sync::Arc<str>]) {
     }
 }
 
-fn key_value_len(k: &str, v: &AttrValue) -> usize {
-    delimited(1, k.len()) + delimited(2, any_value_len(v))
-}
-
 fn put_key_value(buf: &mut Vec<u8>, field: u32, k: &str, v: &AttrValue) {
+    let value = any_value_len(v);
     put_tag(buf, field, LEN);
-    put_varint(buf, key_value_len(k, v) as u64);
+    put_varint(buf, (delimited(1, k.len()) + delimited(2, value)) as u64);
     put_bytes(buf, 1, k.as_bytes());
     put_tag(buf, 2, LEN);
-    put_varint(buf, any_value_len(v) as u64);
+    put_varint(buf, value as u64);
     put_any_value(buf, v);
 }
 
-fn attrs_len(field: u32, attrs: &[(Key, AttrValue)]) -> usize {
-    attrs
-        .iter()
-        .map(|(k, v)| delimited(field, key_value_len(k, v)))
-        .sum()
+/// Writes the length-delimited field `field` whose body `put` writes, in one pass:
+/// room for a length of `guess` bytes is kept before the body, and the body is
+/// moved only when its length turns out to need another width. Guessed right,
+/// nothing is measured twice or moved (a separate length pass over every
+/// attribute cost as much as writing them).
+#[inline]
+fn put_nested(buf: &mut Vec<u8>, field: u32, guess: usize, put: impl FnOnce(&mut Vec<u8>)) {
+    put_tag(buf, field, LEN);
+    let at = buf.len();
+    buf.resize(at + guess, 0);
+    put(buf);
+    let len = buf.len() - at - guess;
+    let need = varint_len(len as u64);
+    if need != guess {
+        move_body(buf, at + guess, at + need);
+    }
+    let mut v = len as u64;
+    for b in &mut buf[at..at + need] {
+        *b = (v as u8 & 0x7f) | if v >= 0x80 { 0x80 } else { 0 };
+        v >>= 7;
+    }
+}
+
+/// Moves the bytes from `from` to the end of `buf` so that they start at `to`.
+#[inline(never)]
+fn move_body(buf: &mut Vec<u8>, from: usize, to: usize) {
+    let end = buf.len();
+    if to < from {
+        buf.copy_within(from..end, to);
+        buf.truncate(end - (from - to));
+    } else {
+        buf.resize(end + (to - from), 0);
+        buf.copy_within(from..end, to);
+    }
 }
 
 fn kind_number(k: SpanKind) -> u64 {
@@ -133,16 +159,6 @@ fn kind_number(k: SpanKind) -> u64 {
     }
 }
 
-fn status_len(s: &SpanRecord) -> usize {
-    let msg = s.status_message.as_deref().unwrap_or("");
-    let code = status_code(s.status);
-    (if msg.is_empty() {
-        0
-    } else {
-        delimited(2, msg.len())
-    }) + if code == 0 { 0 } else { 2 }
-}
-
 fn status_code(s: StatusCode) -> u64 {
     match s {
         StatusCode::Unset => 0,
@@ -153,36 +169,6 @@ fn status_code(s: StatusCode) -> u64 {
 
 /// Sampled, parent not remote: the flags otelsim's spans and links carry.
 const SPAN_FLAGS: u32 = 0x100 | 0x01;
-
-fn span_len(s: &SpanRecord) -> usize {
-    let mut n = delimited(1, 16) + delimited(2, 8);
-    if s.parent_span_id.is_some() {
-        n += delimited(4, 8);
-    }
-    n += tag_len(16) + 4; // flags, fixed32
-    n += delimited(5, s.name.len());
-    n += 1 + varint_len(kind_number(s.kind));
-    n += 2 * 9; // start, end (fixed64)
-    n += attrs_len(9, &s.attrs);
-    for e in &s.events {
-        n += delimited(11, event_len(e));
-    }
-    for _ in &s.links {
-        n += delimited(13, link_len());
-    }
-    n += delimited(15, status_len(s));
-    n
-}
-
-fn event_len(e: &crate::record::Event) -> usize {
-    (if e.time_ns != 0 { 9 } else { 0 })
-        + (if e.name.is_empty() {
-            0
-        } else {
-            delimited(2, e.name.len())
-        })
-        + attrs_len(3, &e.attrs)
-}
 
 fn link_len() -> usize {
     delimited(1, 16) + delimited(2, 8) + tag_len(6) + 4
@@ -208,18 +194,19 @@ fn put_span(buf: &mut Vec<u8>, trace_id: &[u8; 16], s: &SpanRecord) {
         put_key_value(buf, 9, k, v);
     }
     for e in &s.events {
-        put_tag(buf, 11, LEN);
-        put_varint(buf, event_len(e) as u64);
-        if e.time_ns != 0 {
-            put_tag(buf, 1, I64);
-            buf.extend_from_slice(&e.time_ns.to_le_bytes());
-        }
-        if !e.name.is_empty() {
-            put_bytes(buf, 2, e.name.as_bytes());
-        }
-        for (k, v) in &e.attrs {
-            put_key_value(buf, 3, k, v);
-        }
+        // Most events (a tool selection, a retry) fit in 127 bytes; an exception may not.
+        put_nested(buf, 11, 1, |buf| {
+            if e.time_ns != 0 {
+                put_tag(buf, 1, I64);
+                buf.extend_from_slice(&e.time_ns.to_le_bytes());
+            }
+            if !e.name.is_empty() {
+                put_bytes(buf, 2, e.name.as_bytes());
+            }
+            for (k, v) in &e.attrs {
+                put_key_value(buf, 3, k, v);
+            }
+        });
     }
     for (tid, sid) in &s.links {
         put_tag(buf, 13, LEN);
@@ -229,45 +216,35 @@ fn put_span(buf: &mut Vec<u8>, trace_id: &[u8; 16], s: &SpanRecord) {
         put_tag(buf, 6, I32);
         buf.extend_from_slice(&SPAN_FLAGS.to_le_bytes());
     }
-    put_tag(buf, 15, LEN);
-    put_varint(buf, status_len(s) as u64);
     let msg = s.status_message.as_deref().unwrap_or("");
+    let code = status_code(s.status);
+    let status = (if msg.is_empty() {
+        0
+    } else {
+        delimited(2, msg.len())
+    }) + if code == 0 { 0 } else { 2 };
+    put_tag(buf, 15, LEN);
+    put_varint(buf, status as u64);
     if !msg.is_empty() {
         put_bytes(buf, 2, msg.as_bytes());
     }
-    let code = status_code(s.status);
     if code != 0 {
         put_tag(buf, 3, VARINT);
         put_varint(buf, code);
     }
 }
 
-/// A span with the id of the trace it belongs to.
 /// `logs.proto` LogRecord fields: what `encode::logs_request` sets, in the same form.
-fn log_len(r: &LogRecord) -> usize {
-    let body = AttrValue::Str(r.body.clone());
-    let event = r.event_name;
-    9 + 9 // time, observed time (fixed64)
-        + 1 + varint_len(r.severity.number() as u64)
-        + delimited(3, r.severity.text().len())
-        + delimited(5, any_value_len(&body))
-        + attrs_len(6, &r.attrs)
-        + 5 // flags (fixed32)
-        + delimited(9, 16)
-        + delimited(10, 8)
-        + if event.is_empty() { 0 } else { delimited(12, event.len()) }
-}
-
 fn put_log(buf: &mut Vec<u8>, r: &LogRecord) {
     put_tag(buf, 1, I64);
     buf.extend_from_slice(&r.time_ns.to_le_bytes());
     put_tag(buf, 2, VARINT);
     put_varint(buf, r.severity.number() as u64);
     put_bytes(buf, 3, r.severity.text().as_bytes());
-    let body = AttrValue::Str(r.body.clone());
+    // The body: an AnyValue holding a string.
     put_tag(buf, 5, LEN);
-    put_varint(buf, any_value_len(&body) as u64);
-    put_any_value(buf, &body);
+    put_varint(buf, delimited(1, r.body.len()) as u64);
+    put_bytes(buf, 1, r.body.as_bytes());
     for (k, v) in &r.attrs {
         put_key_value(buf, 6, k, v);
     }
@@ -286,9 +263,8 @@ fn put_log(buf: &mut Vec<u8>, r: &LogRecord) {
 /// Sampled, like the span the record belongs to.
 const LOG_FLAGS: u32 = 0x01;
 
-/// Items grouped by resource and scope, each with its encoded length (computed
-/// once: the length pass is the costliest part of encoding).
-type Groups<'a, T> = BTreeMap<&'a ServiceId, BTreeMap<&'a str, Vec<(T, usize)>>>;
+/// Items grouped by resource and scope, in the order the prost path groups them.
+type Groups<'a, T> = BTreeMap<&'a ServiceId, BTreeMap<&'a str, Vec<T>>>;
 
 type SpanOf<'a> = (&'a [u8; 16], &'a SpanRecord);
 
@@ -309,17 +285,8 @@ impl WireEncoder {
         }
     }
 
-    fn resource_bytes(&mut self, key: &ServiceId) -> &[u8] {
-        if !self.cache.contains_key(key) {
-            let bytes = self.resources.resource(*key).encode_to_vec();
-            self.cache.insert(*key, bytes);
-        }
-        &self.cache[key]
-    }
-
     /// Encodes every span of `traces` as one `ExportTraceServiceRequest`, grouped by
     /// resource and scope exactly like `encode::traces_request`.
-    /// An `ExportTraceServiceRequest` of every span of `traces`.
     pub fn traces(&mut self, traces: &[TraceRecord], out: &mut Vec<u8>) {
         let mut groups: Groups<'_, SpanOf<'_>> = BTreeMap::new();
         for t in traces {
@@ -329,10 +296,11 @@ impl WireEncoder {
                     .or_default()
                     .entry(&t.scope)
                     .or_default()
-                    .push(((&t.trace_id, s), span_len(s)));
+                    .push((&t.trace_id, s));
             }
         }
-        self.envelope(groups, out, |buf, (tid, s)| put_span(buf, tid, s));
+        // A span is 128 bytes to 16 KiB: a two-byte length.
+        self.envelope(groups, out, 2, |buf, (tid, s)| put_span(buf, tid, s));
     }
 
     /// An `ExportLogsServiceRequest` of `records` (it decodes to what
@@ -345,69 +313,53 @@ impl WireEncoder {
                 .or_default()
                 .entry(&r.scope)
                 .or_default()
-                .push((r, log_len(r)));
+                .push(r);
         }
-        self.envelope(groups, out, |buf, r| put_log(buf, r));
+        self.envelope(groups, out, 2, |buf, r| put_log(buf, r));
     }
 
     /// The request around the items. Traces and logs share the layout: request
     /// field 1 = resource group {1 resource, 2 scope group {1 scope, 2 item, 3
-    /// schema url}, 3 schema url}.
+    /// schema url}, 3 schema url}. `item_guess`: the usual width of an item's length.
     fn envelope<T>(
         &mut self,
         groups: Groups<'_, T>,
         out: &mut Vec<u8>,
+        item_guess: usize,
         put_item: impl Fn(&mut Vec<u8>, &T),
     ) {
-        let schema = self.resources.schema_url().to_string();
-        let schema_len = if schema.is_empty() {
-            0
-        } else {
-            delimited(3, schema.len())
-        };
+        for rk in groups.keys() {
+            if !self.cache.contains_key(rk) {
+                let bytes = self.resources.resource(**rk).encode_to_vec();
+                self.cache.insert(**rk, bytes);
+            }
+        }
+        let schema = self.resources.schema_url();
+        let version = self.version;
+        let scope_msg = |name: &str| delimited(1, name.len()) + delimited(2, version.len());
         for (rk, scopes) in groups {
-            let resource = self.resource_bytes(rk).to_vec();
-            let scope_lens: Vec<(usize, usize)> = scopes
-                .iter()
-                .map(|(name, items)| {
-                    let scope_msg = delimited(1, name.len()) + delimited(2, self.version.len());
-                    let body = delimited(1, scope_msg)
-                        + items
-                            .iter()
-                            .map(|(_, len)| delimited(2, *len))
-                            .sum::<usize>()
-                        + schema_len;
-                    (scope_msg, body)
-                })
-                .collect();
-            let group_len = delimited(1, resource.len())
-                + scope_lens
-                    .iter()
-                    .map(|(_, b)| delimited(2, *b))
-                    .sum::<usize>()
-                + schema_len;
-            put_tag(out, 1, LEN);
-            put_varint(out, group_len as u64);
-            put_bytes(out, 1, &resource);
-            for ((name, items), (scope_msg, body)) in scopes.iter().zip(&scope_lens) {
-                put_tag(out, 2, LEN);
-                put_varint(out, *body as u64);
-                put_tag(out, 1, LEN);
-                put_varint(out, *scope_msg as u64);
-                put_bytes(out, 1, name.as_bytes());
-                put_bytes(out, 2, self.version.as_bytes());
-                for (item, len) in items {
-                    put_tag(out, 2, LEN);
-                    put_varint(out, *len as u64);
-                    put_item(out, item);
+            let resource = &self.cache[rk];
+            // A request of hundreds of items is 16 KiB to 2 MiB: a three-byte length.
+            put_nested(out, 1, 3, |out| {
+                put_bytes(out, 1, resource);
+                for (name, items) in &scopes {
+                    put_nested(out, 2, 3, |out| {
+                        put_tag(out, 1, LEN);
+                        put_varint(out, scope_msg(name) as u64);
+                        put_bytes(out, 1, name.as_bytes());
+                        put_bytes(out, 2, version.as_bytes());
+                        for item in items {
+                            put_nested(out, 2, item_guess, |out| put_item(out, item));
+                        }
+                        if !schema.is_empty() {
+                            put_bytes(out, 3, schema.as_bytes());
+                        }
+                    });
                 }
                 if !schema.is_empty() {
                     put_bytes(out, 3, schema.as_bytes());
                 }
-            }
-            if !schema.is_empty() {
-                put_bytes(out, 3, schema.as_bytes());
-            }
+            });
         }
     }
 }
@@ -433,6 +385,20 @@ mod tests {
         }
         assert_eq!(tag_len(15), 1);
         assert_eq!(tag_len(16), 2);
+    }
+
+    #[test]
+    fn nested_lengths_are_minimal_whatever_the_guess() {
+        for n in [0usize, 1, 127, 128, 16383, 16384, 2_097_151, 2_097_152] {
+            let body = vec![7u8; n];
+            let mut expected = vec![9u8];
+            put_bytes(&mut expected, 2, &body);
+            for guess in 1..=4 {
+                let mut buf = vec![9u8];
+                put_nested(&mut buf, 2, guess, |b| b.extend_from_slice(&body));
+                assert!(buf == expected, "length {n}, guess {guess}");
+            }
+        }
     }
 
     #[test]
