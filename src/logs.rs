@@ -10,7 +10,7 @@ use crate::record::{Key, LogRecord, Severity, SpanRecord, StatusCode, TraceRecor
 use std::sync::Arc;
 
 /// Attributes copied from the span onto its records (when the span has them).
-fn key_attrs(world: &World) -> [&Key; 12] {
+fn key_attrs(world: &World) -> [Key; 12] {
     let k = &world.keys;
     [
         &k.session_id,
@@ -26,6 +26,74 @@ fn key_attrs(world: &World) -> [&Key; 12] {
         &k.turn_index,
         &k.agent_target,
     ]
+    .map(Key::clone)
+}
+
+/// The control plane's attributes a policy record or a block copies, in this order.
+const POLICY_ATTRS: [&str; 5] = [
+    "policy.decision",
+    "policy.engine",
+    "policy.rule.id",
+    "block.reason",
+    "request.outcome",
+];
+
+/// Derives log records from traces. Made once per producer: the keys it reads are
+/// looked up (and prefixed) once, and one message buffer serves every record.
+pub struct Deriver {
+    key_attrs: [Key; 12],
+    /// [`POLICY_ATTRS`] with the active prefix.
+    policy: [Key; 5],
+    request_outcome: Key,
+    response_outcome: Key,
+    message: String,
+}
+
+impl Deriver {
+    /// A deriver for the records of `world`'s traces.
+    pub fn new(world: &World) -> Self {
+        let prefixed = |short: &str| -> Key { Arc::from(world.prefix.attr(short).as_str()) };
+        Deriver {
+            key_attrs: key_attrs(world),
+            policy: POLICY_ATTRS.map(prefixed),
+            request_outcome: prefixed("request.outcome"),
+            response_outcome: prefixed("response.outcome"),
+            message: String::new(),
+        }
+    }
+
+    /// Appends the records of one trace of `world` (the world it was made for) to
+    /// `out`, in span order.
+    pub fn derive(&mut self, world: &World, trace: &TraceRecord, out: &mut Vec<LogRecord>) {
+        let mut e = Emit {
+            world,
+            d: self,
+            trace,
+            out,
+        };
+        for (i, s) in trace.spans.iter().enumerate() {
+            // The records of each span class (attempts first: they carry their step's class).
+            match (s.class.attempt, s.class.class) {
+                (true, _) if s.status == StatusCode::Error => e.retry(i, s),
+                (true, _) => {}
+                (false, SpanClass::Orchestrate) => e.turn(s),
+                (false, SpanClass::LlmCall) => e.llm_call(s),
+                (false, SpanClass::McpToolExecute) => e.tool_call(s),
+                (false, SpanClass::ValidationPolicy) => e.policy(s),
+                (false, class @ (SpanClass::RequestValidation | SpanClass::ResponseValidation)) => {
+                    e.blocked(s, class)
+                }
+                _ => {}
+            }
+            e.events(s);
+        }
+    }
+}
+
+/// Appends the records of one trace to `out`, in span order (a [`Deriver`] made
+/// for this trace alone; producers keep one).
+pub fn derive(world: &World, trace: &TraceRecord, out: &mut Vec<LogRecord>) {
+    Deriver::new(world).derive(world, trace, out);
 }
 
 /// A span attribute as the text of a message (nothing when unset), written
@@ -48,25 +116,29 @@ impl std::fmt::Display for Shown<'_> {
 
 struct Emit<'a> {
     world: &'a World,
+    d: &'a mut Deriver,
     trace: &'a TraceRecord,
     out: &'a mut Vec<LogRecord>,
 }
 
 impl Emit<'_> {
-    /// A record for `span` at `time_ns` (clamped inside the span).
+    /// A record for `span` at `time_ns` (clamped inside the span), its message
+    /// written from `body` into the deriver's buffer (one allocation: the record's own).
     fn record(
         &mut self,
         span: &SpanRecord,
         time_ns: u64,
         severity: Severity,
         event: &'static str,
-        body: String,
-        extra: Vec<(Key, AttrValue)>,
+        body: std::fmt::Arguments<'_>,
+        extra: impl IntoIterator<Item = (Key, AttrValue)>,
     ) {
+        use std::fmt::Write as _;
         // The event's name goes in the record's EventName field only: the
         // `event.name` attribute is deprecated in the conventions.
-        let mut attrs: Vec<(Key, AttrValue)> = Vec::with_capacity(10 + extra.len());
-        for k in key_attrs(self.world) {
+        let extra = extra.into_iter();
+        let mut attrs: Vec<(Key, AttrValue)> = Vec::with_capacity(10 + extra.size_hint().0);
+        for k in &self.d.key_attrs {
             if let Some(v) = span.attr(k) {
                 attrs.push((k.clone(), v.clone()));
             }
@@ -77,11 +149,14 @@ impl Emit<'_> {
                 None => attrs.push((k, v)),
             }
         }
+        let message = &mut self.d.message;
+        message.clear();
+        let _ = message.write_fmt(body);
         self.out.push(LogRecord {
             time_ns: time_ns.clamp(span.start_ns, span.end_ns),
             severity,
             event_name: event,
-            body: Arc::from(body),
+            body: Arc::from(message.as_str()),
             attrs,
             trace_id: self.trace.trace_id,
             span_id: span.span_id,
@@ -89,31 +164,7 @@ impl Emit<'_> {
             service: span.service,
         });
     }
-}
 
-/// Appends the records of one trace to `out`, in span order.
-pub fn derive(world: &World, trace: &TraceRecord, out: &mut Vec<LogRecord>) {
-    let mut e = Emit { world, trace, out };
-    for (i, s) in trace.spans.iter().enumerate() {
-        // The records of each span class (attempts first: they carry their step's class).
-        match (s.class.attempt, s.class.class) {
-            (true, _) if s.status == StatusCode::Error => e.retry(i, s),
-            (true, _) => {}
-            (false, SpanClass::Orchestrate) => e.turn(s),
-            (false, SpanClass::LlmCall) => e.llm_call(s),
-            (false, SpanClass::McpToolExecute) => e.tool_call(s),
-            (false, SpanClass::ValidationPolicy) => e.policy(s),
-            (false, class @ (SpanClass::RequestValidation | SpanClass::ResponseValidation)) => {
-                e.blocked(s, class)
-            }
-            _ => {}
-        }
-        e.events(s);
-    }
-}
-
-/// The records of each span class.
-impl Emit<'_> {
     /// A failed attempt followed by another attempt of the same call: a retry was scheduled.
     fn retry(&mut self, i: usize, s: &SpanRecord) {
         let k = &self.world.keys;
@@ -123,13 +174,14 @@ impl Emit<'_> {
             .find(|n| n.parent_span_id == s.parent_span_id && n.name == s.name);
         if let Some(next) = next {
             let wait_ms = next.start_ns.saturating_sub(s.end_ns) as f64 / 1e6;
+            let delay = (k.retry_delay_ms.clone(), AttrValue::Double(round3(wait_ms)));
             self.record(
                 s,
                 s.end_ns,
                 Severity::Warn,
                 "retry.scheduled",
-                format!("Attempt failed with {err}; retrying in {wait_ms:.0} ms"),
-                vec![(k.retry_delay_ms.clone(), AttrValue::Double(round3(wait_ms)))],
+                format_args!("Attempt failed with {err}; retrying in {wait_ms:.0} ms"),
+                [delay],
             );
         }
     }
@@ -139,15 +191,16 @@ impl Emit<'_> {
         let k = &self.world.keys;
         let failed = s.status == StatusCode::Error;
         let dur_ms = s.duration_ns() as f64 / 1e6;
+        let duration = (k.duration_ms.clone(), AttrValue::Double(round3(dur_ms)));
+        let outcome = text(s, &k.a2a_outcome);
         self.record(
             s,
             s.start_ns,
             Severity::Info,
             "turn.start",
-            "Agent turn started".into(),
-            vec![],
+            format_args!("Agent turn started"),
+            [],
         );
-        let outcome = text(s, &k.a2a_outcome);
         let sev = if failed {
             Severity::Error
         } else {
@@ -158,181 +211,177 @@ impl Emit<'_> {
             s.end_ns,
             sev,
             "turn.end",
-            format!("Agent turn completed with outcome {outcome} in {dur_ms:.0} ms"),
-            vec![(k.duration_ms.clone(), AttrValue::Double(round3(dur_ms)))],
+            format_args!("Agent turn completed with outcome {outcome} in {dur_ms:.0} ms"),
+            [duration],
         );
     }
 
     /// An LLM call: model, tokens, or why it failed.
     fn llm_call(&mut self, s: &SpanRecord) {
         let k = &self.world.keys;
-        let failed = s.status == StatusCode::Error;
         let dur_ms = s.duration_ns() as f64 / 1e6;
-        let err = text(s, "error.type");
         let (provider, model) = (text(s, &k.provider), text(s, &k.request_model));
-        let (sev, body) = if failed {
-            (
+        let duration = (k.duration_ms.clone(), AttrValue::Double(round3(dur_ms)));
+        let tokens = [&k.input_tokens, &k.output_tokens]
+            .map(|key| s.attr(key).map(|v| (key.clone(), v.clone())));
+        let extra = std::iter::once(duration).chain(tokens.into_iter().flatten());
+        if s.status == StatusCode::Error {
+            let err = text(s, "error.type");
+            self.record(
+                s,
+                s.end_ns,
                 Severity::Error,
-                format!("LLM call to {provider}/{model} failed: {err}"),
-            )
+                "llm.call.completed",
+                format_args!("LLM call to {provider}/{model} failed: {err}"),
+                extra,
+            );
         } else {
-            (
+            let (input, output) = (text(s, &k.input_tokens), text(s, &k.output_tokens));
+            self.record(
+                s,
+                s.end_ns,
                 Severity::Info,
-                format!(
-                    "LLM call completed: {provider}/{model}, {} input / {} output tokens",
-                    text(s, &k.input_tokens),
-                    text(s, &k.output_tokens)
+                "llm.call.completed",
+                format_args!(
+                    "LLM call completed: {provider}/{model}, {input} input / {output} output tokens"
                 ),
-            )
-        };
-        let mut extra = vec![(k.duration_ms.clone(), AttrValue::Double(round3(dur_ms)))];
-        for key in [&k.input_tokens, &k.output_tokens] {
-            if let Some(v) = s.attr(key) {
-                extra.push((key.clone(), v.clone()));
-            }
+                extra,
+            );
         }
-        self.record(s, s.end_ns, sev, "llm.call.completed", body, extra);
     }
 
     /// An MCP tool call: completed or failed.
     fn tool_call(&mut self, s: &SpanRecord) {
         let k = &self.world.keys;
-        let failed = s.status == StatusCode::Error;
         let dur_ms = s.duration_ns() as f64 / 1e6;
-        let err = text(s, "error.type");
         let tool = text(s, &k.tool_name);
-        let (sev, event, body) = if failed {
-            (
+        let duration = (k.duration_ms.clone(), AttrValue::Double(round3(dur_ms)));
+        if s.status == StatusCode::Error {
+            let err = text(s, "error.type");
+            let why = s.status_message.as_deref().unwrap_or("");
+            self.record(
+                s,
+                s.end_ns,
                 Severity::Error,
                 "tool.call.failed",
-                format!(
-                    "Tool call {tool} failed: {err} ({})",
-                    s.status_message.as_deref().unwrap_or("")
-                ),
-            )
+                format_args!("Tool call {tool} failed: {err} ({why})"),
+                [duration],
+            );
         } else {
-            (
+            self.record(
+                s,
+                s.end_ns,
                 Severity::Info,
                 "tool.call.completed",
-                format!("Tool call {tool} completed in {dur_ms:.0} ms"),
-            )
-        };
-        self.record(
-            s,
-            s.end_ns,
-            sev,
-            event,
-            body,
-            vec![(k.duration_ms.clone(), AttrValue::Double(round3(dur_ms)))],
-        );
+                format_args!("Tool call {tool} completed in {dur_ms:.0} ms"),
+                [duration],
+            );
+        }
     }
 
     /// A policy check: its decision.
     fn policy(&mut self, s: &SpanRecord) {
-        let world = self.world;
         let failed = s.status == StatusCode::Error;
-        let decision = text(s, &world.prefix.attr("policy.decision")).to_string();
-        let sev = match decision.as_str() {
+        let [decision_key, engine_key, ..] = &self.d.policy;
+        let decision = s.attr(decision_key);
+        let engine = text(s, engine_key);
+        let sev = match decision.and_then(AttrValue::as_str) {
             _ if failed => Severity::Error,
-            "block" => Severity::Warn,
+            Some("block") => Severity::Warn,
             _ => Severity::Info,
         };
+        let attrs = self.policy_attrs(s);
+        let decision = Shown(decision);
         self.record(
             s,
             s.end_ns,
             sev,
             "policy.decision",
-            format!(
-                "Policy decision {decision} (engine {})",
-                text(s, &world.prefix.attr("policy.engine"))
-            ),
-            policy_attrs(world, s),
+            format_args!("Policy decision {decision} (engine {engine})"),
+            attrs,
         );
     }
 
     /// A request or response the control plane blocked.
     fn blocked(&mut self, s: &SpanRecord, class: SpanClass) {
-        let world = self.world;
         let request = class == SpanClass::RequestValidation;
         let outcome_key = if request {
-            "request.outcome"
+            &self.d.request_outcome
         } else {
-            "response.outcome"
+            &self.d.response_outcome
         };
-        let outcome = text(s, &world.prefix.attr(outcome_key)).to_string();
-        if outcome == "blocked" {
-            let reason = text(s, &world.prefix.attr("block.reason"));
+        if s.attr(outcome_key).and_then(AttrValue::as_str) == Some("blocked") {
+            let reason = text(s, &self.d.policy[3]);
             let (event, what) = if request {
                 ("request.blocked", "Request")
             } else {
                 ("response.blocked", "Response")
             };
+            let attrs = self.policy_attrs(s);
             self.record(
                 s,
                 s.end_ns,
                 Severity::Warn,
                 event,
-                format!("{what} blocked: {reason}"),
-                policy_attrs(world, s),
+                format_args!("{what} blocked: {reason}"),
+                attrs,
             );
         }
+    }
+
+    /// The span's control-plane attributes ([`POLICY_ATTRS`]) that are set.
+    fn policy_attrs(&self, s: &SpanRecord) -> Vec<(Key, AttrValue)> {
+        self.d
+            .policy
+            .iter()
+            .filter_map(|key| s.attr(key).map(|v| (key.clone(), v.clone())))
+            .collect()
     }
 
     /// Exceptions and validation errors recorded as span events.
     fn events(&mut self, s: &SpanRecord) {
         let k = &self.world.keys;
         for ev in &s.events {
+            let find = |key: &Key| ev.attrs.iter().find(|(k2, _)| k2 == key).map(|(_, v)| v);
             if *ev.name == *k.exception {
-                let t = ev
-                    .attrs
-                    .iter()
-                    .find(|(k2, _)| *k2 == k.exception_type)
-                    .map(|(_, v)| v.to_string())
-                    .unwrap_or_default();
-                let m = ev
-                    .attrs
-                    .iter()
-                    .find(|(k2, _)| *k2 == k.exception_message)
-                    .map(|(_, v)| v.to_string())
-                    .unwrap_or_default();
+                let t = Shown(find(&k.exception_type));
+                let m = Shown(find(&k.exception_message));
                 self.record(
                     s,
                     ev.time_ns,
                     Severity::Error,
                     "exception",
-                    format!("{t}: {m}"),
-                    ev.attrs.clone(),
+                    format_args!("{t}: {m}"),
+                    ev.attrs.iter().cloned(),
                 );
             } else if ev.name.ends_with("validation.error") {
-                let attrs = ev.attrs.clone();
-                let what: Vec<String> = attrs.iter().map(|(_, v)| v.to_string()).collect();
+                let what = Values(&ev.attrs);
                 self.record(
                     s,
                     ev.time_ns,
                     Severity::Warn,
                     "validation.error",
-                    format!("Validation error: {}", what.join(" ")),
-                    attrs,
+                    format_args!("Validation error: {what}"),
+                    ev.attrs.iter().cloned(),
                 );
             }
         }
     }
 }
 
-fn policy_attrs(world: &World, s: &SpanRecord) -> Vec<(Key, AttrValue)> {
-    [
-        "policy.decision",
-        "policy.engine",
-        "policy.rule.id",
-        "block.reason",
-        "request.outcome",
-    ]
-    .iter()
-    .filter_map(|short| {
-        let key = world.prefix.attr(short);
-        s.attr(&key).map(|v| (Arc::from(key.as_str()), v.clone()))
-    })
-    .collect()
+/// Attribute values as text, separated by spaces.
+struct Values<'a>(&'a [(Key, AttrValue)]);
+
+impl std::fmt::Display for Values<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, (_, v)) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            v.fmt(f)?;
+        }
+        Ok(())
+    }
 }
 
 fn round3(x: f64) -> f64 {

@@ -311,6 +311,8 @@ struct Bench<'a> {
     batch: Vec<TraceRecord>,
     batch_spans: usize,
     logs: Vec<LogRecord>,
+    /// Derives the log records of the batch.
+    deriver: crate::logs::Deriver,
     trace_bytes: u64,
     log_records: u64,
     metric_points: u64,
@@ -339,7 +341,7 @@ impl Bench<'_> {
             let world = &self.prep.world;
             for t in &self.batch {
                 agg.record(world, t, recorded_ns);
-                crate::logs::derive(world, t, &mut self.logs);
+                self.deriver.derive(world, t, &mut self.logs);
             }
             self.clock.mark(Clock::DERIVE);
         }
@@ -499,6 +501,7 @@ fn measure(
         batch: Vec::new(),
         batch_spans: 0,
         logs: Vec::new(),
+        deriver: crate::logs::Deriver::new(&prep.world),
         trace_bytes: 0,
         log_records: 0,
         metric_points: 0,

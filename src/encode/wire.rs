@@ -170,6 +170,21 @@ fn status_code(s: StatusCode) -> u64 {
 /// Sampled, parent not remote: the flags otelsim's spans and links carry.
 const SPAN_FLAGS: u32 = 0x100 | 0x01;
 
+fn event_len(e: &crate::record::Event) -> usize {
+    let attrs: usize = e
+        .attrs
+        .iter()
+        .map(|(k, v)| delimited(3, delimited(1, k.len()) + delimited(2, any_value_len(v))))
+        .sum();
+    (if e.time_ns != 0 { 9 } else { 0 })
+        + (if e.name.is_empty() {
+            0
+        } else {
+            delimited(2, e.name.len())
+        })
+        + attrs
+}
+
 fn link_len() -> usize {
     delimited(1, 16) + delimited(2, 8) + tag_len(6) + 4
 }
@@ -194,19 +209,19 @@ fn put_span(buf: &mut Vec<u8>, trace_id: &[u8; 16], s: &SpanRecord) {
         put_key_value(buf, 9, k, v);
     }
     for e in &s.events {
-        // Most events (a tool selection, a retry) fit in 127 bytes; an exception may not.
-        put_nested(buf, 11, 1, |buf| {
-            if e.time_ns != 0 {
-                put_tag(buf, 1, I64);
-                buf.extend_from_slice(&e.time_ns.to_le_bytes());
-            }
-            if !e.name.is_empty() {
-                put_bytes(buf, 2, e.name.as_bytes());
-            }
-            for (k, v) in &e.attrs {
-                put_key_value(buf, 3, k, v);
-            }
-        });
+        // Events are few and small: measured first, as their length varies around 127 bytes.
+        put_tag(buf, 11, LEN);
+        put_varint(buf, event_len(e) as u64);
+        if e.time_ns != 0 {
+            put_tag(buf, 1, I64);
+            buf.extend_from_slice(&e.time_ns.to_le_bytes());
+        }
+        if !e.name.is_empty() {
+            put_bytes(buf, 2, e.name.as_bytes());
+        }
+        for (k, v) in &e.attrs {
+            put_key_value(buf, 3, k, v);
+        }
     }
     for (tid, sid) in &s.links {
         put_tag(buf, 13, LEN);
@@ -263,6 +278,11 @@ fn put_log(buf: &mut Vec<u8>, r: &LogRecord) {
 /// Sampled, like the span the record belongs to.
 const LOG_FLAGS: u32 = 0x01;
 
+/// The usual size of an encoded span and log record: their lengths are guessed
+/// from it (a wrong guess costs moving the item, or its group, by a byte or two).
+const SPAN_BYTES: usize = 900;
+const LOG_BYTES: usize = 350;
+
 /// Items grouped by resource and scope, in the order the prost path groups them.
 type Groups<'a, T> = BTreeMap<&'a ServiceId, BTreeMap<&'a str, Vec<T>>>;
 
@@ -299,8 +319,9 @@ impl WireEncoder {
                     .push((&t.trace_id, s));
             }
         }
-        // A span is 128 bytes to 16 KiB: a two-byte length.
-        self.envelope(groups, out, 2, |buf, (tid, s)| put_span(buf, tid, s));
+        self.envelope(groups, out, SPAN_BYTES, |buf, (tid, s)| {
+            put_span(buf, tid, s)
+        });
     }
 
     /// An `ExportLogsServiceRequest` of `records` (it decodes to what
@@ -315,19 +336,21 @@ impl WireEncoder {
                 .or_default()
                 .push(r);
         }
-        self.envelope(groups, out, 2, |buf, r| put_log(buf, r));
+        self.envelope(groups, out, LOG_BYTES, |buf, r| put_log(buf, r));
     }
 
     /// The request around the items. Traces and logs share the layout: request
     /// field 1 = resource group {1 resource, 2 scope group {1 scope, 2 item, 3
-    /// schema url}, 3 schema url}. `item_guess`: the usual width of an item's length.
+    /// schema url}, 3 schema url}. `item_bytes`: an item's usual size, from which
+    /// the width of each length is guessed.
     fn envelope<T>(
         &mut self,
         groups: Groups<'_, T>,
         out: &mut Vec<u8>,
-        item_guess: usize,
+        item_bytes: usize,
         put_item: impl Fn(&mut Vec<u8>, &T),
     ) {
+        let guess = |items: usize| varint_len((items * item_bytes) as u64);
         for rk in groups.keys() {
             if !self.cache.contains_key(rk) {
                 let bytes = self.resources.resource(**rk).encode_to_vec();
@@ -339,17 +362,17 @@ impl WireEncoder {
         let scope_msg = |name: &str| delimited(1, name.len()) + delimited(2, version.len());
         for (rk, scopes) in groups {
             let resource = &self.cache[rk];
-            // A request of hundreds of items is 16 KiB to 2 MiB: a three-byte length.
-            put_nested(out, 1, 3, |out| {
+            let items = scopes.values().map(Vec::len).sum();
+            put_nested(out, 1, guess(items), |out| {
                 put_bytes(out, 1, resource);
                 for (name, items) in &scopes {
-                    put_nested(out, 2, 3, |out| {
+                    put_nested(out, 2, guess(items.len()), |out| {
                         put_tag(out, 1, LEN);
                         put_varint(out, scope_msg(name) as u64);
                         put_bytes(out, 1, name.as_bytes());
                         put_bytes(out, 2, version.as_bytes());
                         for item in items {
-                            put_nested(out, 2, item_guess, |out| put_item(out, item));
+                            put_nested(out, 2, guess(1), |out| put_item(out, item));
                         }
                         if !schema.is_empty() {
                             put_bytes(out, 3, schema.as_bytes());

@@ -154,6 +154,8 @@ struct Worker {
     realtime: bool,
     /// Interval jitter has its own stream so it does not shift the picks' streams.
     jitter_rng: Pcg64Mcg,
+    /// Derives the log records of its picks.
+    logs: crate::logs::Deriver,
     r: WorkerResult,
 }
 
@@ -165,6 +167,7 @@ impl Worker {
             held: Held::default(),
             realtime: sh.spec.timing == Timing::Realtime,
             jitter_rng: Pcg64Mcg::seed_from_u64(stream_seed(sh.seed ^ 0x5eed, index as u64)),
+            logs: crate::logs::Deriver::new(&sh.prep.world),
             r: WorkerResult {
                 counts: BTreeMap::new(),
                 lag: LagStats::new(LATE_AFTER_NS),
@@ -397,7 +400,7 @@ impl Worker {
         let mut logs = Vec::new();
         if settings.logs.unwrap_or(plan.emit_logs) && self.sh.wants(Signal::Logs) {
             for t in &traces {
-                crate::logs::derive(&prep.world, t, &mut logs);
+                self.logs.derive(&prep.world, t, &mut logs);
             }
         }
         let spans = traces.iter().map(|t| t.spans.len() as u64).sum();
