@@ -5,6 +5,7 @@
 //! trace never spans two export requests.
 
 pub mod metrics;
+mod room;
 pub mod wire;
 
 use crate::model::AttrValue;
