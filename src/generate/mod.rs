@@ -296,7 +296,9 @@ fn generate_part<R: Rng + ?Sized>(
         plan,
         input,
         rng,
-        spans: Vec::with_capacity(16),
+        // A 2 KiB block (14 spans): a power of two, which the allocator serves
+        // without over-allocating.
+        spans: Vec::with_capacity(2048 / std::mem::size_of::<SpanRecord>()),
         tasks: 0,
         goal_target: None,
         goal: None,
