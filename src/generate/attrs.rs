@@ -965,25 +965,27 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
     /// Role attributes, declared attributes, outcome attributes and semconv
     /// fill, in that order; then the failure, if any.
     pub(super) fn finish_span(&mut self, idx: usize, node: &Node, o: &Outcome<'_>) {
-        let mut set = self.role_attrs(idx, node, o);
-        let role = set.len();
-        for (key, gen) in &node.attrs {
-            set.push((key.clone(), gen.sample(self.rng)));
-        }
-        let k = &self.world.keys;
+        // The role's attributes go in a vector reused from span to span.
+        let mut set = std::mem::take(&mut self.role_set);
+        set.clear();
+        self.role_attrs(idx, node, o, &mut set);
         let span = &mut self.spans[idx];
         // The role's attributes are distinct, and the span holds only its identity
-        // attributes yet: they are appended; a declared value replaces one.
-        debug_assert!(set[..role]
+        // attributes yet: they are appended.
+        debug_assert!(set
             .iter()
             .enumerate()
             .all(|(i, (key, _))| span.attr(key).is_none()
                 && !set[..i].iter().any(|(other, _)| other == key)));
-        let mut set = set.into_iter();
-        span.attrs.extend(set.by_ref().take(role));
-        for (key, v) in set {
-            span.set_attr(key, v);
+        span.attrs.append(&mut set);
+        self.role_set = set;
+        // A declared value replaces one.
+        for (key, gen) in &node.attrs {
+            let v = gen.sample(self.rng);
+            self.spans[idx].set_attr(key.clone(), v);
         }
+        let k = &self.world.keys;
+        let span = &mut self.spans[idx];
         // Outcome attributes follow the status, whatever a declared literal says.
         if o.failed.is_some() {
             if span.attr(&k.step_outcome).is_some() {
@@ -1178,21 +1180,26 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
     }
 
     /// The per-role rules: what the generator sets from the trace's state.
-    fn role_attrs(&mut self, idx: usize, node: &Node, o: &Outcome<'_>) -> Vec<(Key, AttrValue)> {
+    fn role_attrs(
+        &mut self,
+        idx: usize,
+        node: &Node,
+        o: &Outcome<'_>,
+        set: &mut Vec<(Key, AttrValue)>,
+    ) {
         let k = &self.world.keys;
         let dur_ms = self.spans[idx].duration_ns() as f64 / MS;
-        let mut set: Vec<(Key, AttrValue)> = Vec::with_capacity(16);
         let outcome = self.world.lit(if o.failed.is_some() {
             "fail"
         } else {
             "success"
         });
         match node.role {
-            Role::Orchestrate => self.orchestrate_attrs(o.failed.is_some(), &mut set),
+            Role::Orchestrate => self.orchestrate_attrs(o.failed.is_some(), set),
             Role::Planner | Role::Compose => set.push((k.step_outcome.clone(), outcome)),
             Role::Rag => {
                 set.push((k.step_outcome.clone(), outcome));
-                self.retrieval_attrs(&mut set);
+                self.retrieval_attrs(set);
             }
             Role::Task => {
                 self.tasks += 1;
@@ -1202,10 +1209,10 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
                 set.push((k.step_outcome.clone(), outcome));
             }
             Role::Llm => {
-                self.llm_attrs(node, dur_ms, o.failed.is_some(), &mut set);
-                self.agent_loop_attrs(node, o.failed.is_some(), &mut set);
+                self.llm_attrs(node, dur_ms, o.failed.is_some(), set);
+                self.agent_loop_attrs(node, o.failed.is_some(), set);
                 if o.failed.is_none() {
-                    self.thinking(idx, node, &mut set);
+                    self.thinking(idx, node, set);
                 }
             }
             Role::ToolsRecommend => {
@@ -1227,7 +1234,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
             }
             Role::McpExecute => {
                 set.push((k.step_outcome.clone(), outcome));
-                self.tool_call_attrs(o, &mut set);
+                self.tool_call_attrs(o, set);
                 // The execution carries the call's payloads as the conventions place
                 // them (UIs show a tool's parameters and output from this span); each
                 // attempt repeats them for the request it made.
@@ -1242,7 +1249,6 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
             }
             Role::McpAttempt | Role::ControlPlane | Role::Generic => {}
         }
-        set
     }
 
     /// The agent turn: its outcome, target agent, end user, redaction, the
