@@ -12,7 +12,6 @@ use crate::plan::World;
 use crate::record::{Key, SpanRecord};
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 /// Names built so far, per operation and target: the targets come from the
@@ -33,38 +32,9 @@ thread_local! {
     static NAMES: RefCell<Names> = RefCell::new(Names::default());
 }
 
-/// A multiplicative hash of short texts (the step of rustc's FxHash): the names
-/// are few and come from the run's own files, so SipHash's resistance to chosen
-/// keys buys nothing here and costs most of a lookup.
-#[derive(Default)]
-struct TextHasher(u64);
-
-impl TextHasher {
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
-    }
-}
-
-impl Hasher for TextHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.add(u64::from_le_bytes(word));
-        }
-    }
-
-    fn write_u8(&mut self, b: u8) {
-        self.add(u64::from(b));
-    }
-
-    fn finish(&self) -> u64 {
-        // The table indexes by the low bits: bring the well-mixed high bits down.
-        self.0.rotate_left(26)
-    }
-}
-
-type Fast = BuildHasherDefault<TextHasher>;
+/// The names are few and come from the run's own files: SipHash's resistance to
+/// chosen keys buys nothing here and cost most of a lookup.
+type Fast = rustc_hash::FxBuildHasher;
 
 /// Renames the trace's GenAI spans after their operation and target.
 pub(super) fn apply(world: &World, spans: &mut [SpanRecord]) {
