@@ -162,15 +162,39 @@ pub struct SpanRecord {
     pub links: Vec<([u8; 16], [u8; 8])>,
 }
 
+/// Whether two attribute keys are the same text, cheaply: the lengths first, then
+/// the same allocation (keys are interned, so a match is usually the same one),
+/// then the last eight bytes (keys of one family share their start, `gen_ai.`,
+/// `vendor.`, and differ at the end), and only then every byte.
+#[inline]
+fn same_key(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    if std::ptr::eq(a.as_ptr(), b.as_ptr()) {
+        return true;
+    }
+    if let (Some(x), Some(y)) = (a.last_chunk::<8>(), b.last_chunk::<8>()) {
+        if x != y {
+            return false;
+        }
+    }
+    a == b
+}
+
 impl SpanRecord {
     /// The value of the attribute `key`, if set.
     pub fn attr(&self, key: &str) -> Option<&AttrValue> {
-        self.attrs.iter().find(|(k, _)| &**k == key).map(|(_, v)| v)
+        self.attrs
+            .iter()
+            .find(|(k, _)| same_key(k, key))
+            .map(|(_, v)| v)
     }
 
     /// Sets an attribute, replacing its value in place when already set.
     pub fn set_attr(&mut self, key: Key, value: AttrValue) {
-        match self.attrs.iter_mut().find(|(k, _)| *k == key) {
+        match self.attrs.iter_mut().find(|(k, _)| same_key(k, &key)) {
             Some((_, v)) => *v = value,
             None => self.attrs.push((key, value)),
         }
@@ -178,12 +202,67 @@ impl SpanRecord {
 
     /// Removes the attribute `key`, if set.
     pub fn remove_attr(&mut self, key: &str) {
-        self.attrs.retain(|(k, _)| &**k != key);
+        self.attrs.retain(|(k, _)| !same_key(k, key));
     }
 
     /// End minus start, in ns (0 if the end comes first).
     pub fn duration_ns(&self) -> u64 {
         self.end_ns.saturating_sub(self.start_ns)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_match_by_text_whatever_their_allocation() {
+        let texts = [
+            "",
+            "a",
+            "b",
+            "gen_ai",
+            "gen_ai.x",
+            "gen_ai.y",
+            "gen_ai.request.model",
+            "gen_ai.response.model",
+            "vendor.step.outcome",
+            "xendor.step.outcome",
+        ];
+        for a in texts {
+            for b in texts {
+                let owned = String::from(b);
+                assert_eq!(same_key(a, &owned), a == b, "{a:?} vs {b:?}");
+            }
+            assert!(same_key(a, a));
+        }
+    }
+
+    #[test]
+    fn setting_an_attribute_replaces_it_by_text() {
+        let mut s = SpanRecord {
+            span_id: [1; 8],
+            parent_span_id: None,
+            name: Arc::from("s"),
+            kind: SpanKind::Internal,
+            start_ns: 0,
+            end_ns: 1,
+            attrs: Vec::new(),
+            events: Vec::new(),
+            status: StatusCode::Unset,
+            status_message: None,
+            service: ServiceId(0),
+            class: ClassOf::step(crate::class::SpanClass::Planner),
+            links: Vec::new(),
+        };
+        s.set_attr(Arc::from("vendor.step.outcome"), AttrValue::str("success"));
+        s.set_attr(Arc::from("vendor.task.outcome"), AttrValue::Int(1));
+        s.set_attr(Arc::from("vendor.step.outcome"), AttrValue::str("fail"));
+        assert_eq!(s.attrs.len(), 2);
+        assert_eq!(s.attr("vendor.step.outcome"), Some(&AttrValue::str("fail")));
+        s.remove_attr("vendor.step.outcome");
+        assert_eq!(s.attr("vendor.step.outcome"), None);
+        assert_eq!(s.attr("vendor.task.outcome"), Some(&AttrValue::Int(1)));
     }
 }
 

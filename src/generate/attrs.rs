@@ -740,13 +740,15 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
     pub(super) fn identity_attrs(&self, node: &Node) -> Vec<(Key, AttrValue)> {
         let k = &self.world.keys;
         let class_name = &node.class_name;
-        // Room for every attribute of the span, so setting them never reallocates:
-        // model calls and MCP requests carry the most.
-        let room = match node.role {
-            Role::Llm => 32,
-            Role::McpExecute => 24,
-            _ => 20,
+        // Room for the span's attributes, so setting them seldom reallocates: a 1 KiB
+        // block (at most 25 attributes), the largest the allocator serves on its fast
+        // path; a model call carries up to ~40 and gets 2 KiB (a power of two, which
+        // the allocator also serves without over-allocating).
+        let block = match node.role {
+            Role::Llm => 2048,
+            _ => 1024,
         };
+        let room = block / std::mem::size_of::<(Key, AttrValue)>();
         let mut attrs: Vec<(Key, AttrValue)> = Vec::with_capacity(room);
         attrs.push((k.span_class.clone(), AttrValue::Str(class_name.clone())));
         if node.service_call {
@@ -917,7 +919,10 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
     pub(super) fn mcp_session(&mut self) -> Arc<str> {
         if self.mcp_session.is_none() {
             let bytes: [u8; 8] = self.rng.random();
-            self.mcp_session = Some(Arc::from(format!("mcps_{}", hex::encode(bytes))));
+            let mut id = String::with_capacity(21);
+            id.push_str("mcps_");
+            push_hex(&mut id, &bytes);
+            self.mcp_session = Some(Arc::from(id));
         }
         self.mcp_session.clone().unwrap_or_else(|| Arc::from(""))
     }
@@ -960,25 +965,27 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
     /// Role attributes, declared attributes, outcome attributes and semconv
     /// fill, in that order; then the failure, if any.
     pub(super) fn finish_span(&mut self, idx: usize, node: &Node, o: &Outcome<'_>) {
-        let mut set = self.role_attrs(idx, node, o);
-        let role = set.len();
-        for (key, gen) in &node.attrs {
-            set.push((key.clone(), gen.sample(self.rng)));
-        }
-        let k = &self.world.keys;
+        // The role's attributes go in a vector reused from span to span.
+        let mut set = std::mem::take(&mut self.role_set);
+        set.clear();
+        self.role_attrs(idx, node, o, &mut set);
         let span = &mut self.spans[idx];
         // The role's attributes are distinct, and the span holds only its identity
-        // attributes yet: they are appended; a declared value replaces one.
-        debug_assert!(set[..role]
+        // attributes yet: they are appended.
+        debug_assert!(set
             .iter()
             .enumerate()
             .all(|(i, (key, _))| span.attr(key).is_none()
                 && !set[..i].iter().any(|(other, _)| other == key)));
-        let mut set = set.into_iter();
-        span.attrs.extend(set.by_ref().take(role));
-        for (key, v) in set {
-            span.set_attr(key, v);
+        span.attrs.append(&mut set);
+        self.role_set = set;
+        // A declared value replaces one.
+        for (key, gen) in &node.attrs {
+            let v = gen.sample(self.rng);
+            self.spans[idx].set_attr(key.clone(), v);
         }
+        let k = &self.world.keys;
+        let span = &mut self.spans[idx];
         // Outcome attributes follow the status, whatever a declared literal says.
         if o.failed.is_some() {
             if span.attr(&k.step_outcome).is_some() {
@@ -1173,37 +1180,39 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
     }
 
     /// The per-role rules: what the generator sets from the trace's state.
-    fn role_attrs(&mut self, idx: usize, node: &Node, o: &Outcome<'_>) -> Vec<(Key, AttrValue)> {
+    fn role_attrs(
+        &mut self,
+        idx: usize,
+        node: &Node,
+        o: &Outcome<'_>,
+        set: &mut Vec<(Key, AttrValue)>,
+    ) {
         let k = &self.world.keys;
         let dur_ms = self.spans[idx].duration_ns() as f64 / MS;
-        let mut set: Vec<(Key, AttrValue)> = Vec::with_capacity(16);
         let outcome = self.world.lit(if o.failed.is_some() {
             "fail"
         } else {
             "success"
         });
         match node.role {
-            Role::Orchestrate => self.orchestrate_attrs(o.failed.is_some(), &mut set),
+            Role::Orchestrate => self.orchestrate_attrs(o.failed.is_some(), set),
             Role::Planner | Role::Compose => set.push((k.step_outcome.clone(), outcome)),
             Role::Rag => {
                 set.push((k.step_outcome.clone(), outcome));
-                self.retrieval_attrs(&mut set);
+                self.retrieval_attrs(set);
             }
             Role::Task => {
                 self.tasks += 1;
-                set.push((
-                    k.task_id.clone(),
-                    AttrValue::Str(Arc::from(format!("task_{}", self.tasks))),
-                ));
+                set.push((k.task_id.clone(), self.world.task_id(self.tasks)));
                 let tt = node.task_type.clone().unwrap_or_else(|| Arc::from("other"));
                 set.push((k.task_type.clone(), AttrValue::Str(tt)));
                 set.push((k.step_outcome.clone(), outcome));
             }
             Role::Llm => {
-                self.llm_attrs(node, dur_ms, o.failed.is_some(), &mut set);
-                self.agent_loop_attrs(node, o.failed.is_some(), &mut set);
+                self.llm_attrs(node, dur_ms, o.failed.is_some(), set);
+                self.agent_loop_attrs(node, o.failed.is_some(), set);
                 if o.failed.is_none() {
-                    self.thinking(idx, node, &mut set);
+                    self.thinking(idx, node, set);
                 }
             }
             Role::ToolsRecommend => {
@@ -1225,7 +1234,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
             }
             Role::McpExecute => {
                 set.push((k.step_outcome.clone(), outcome));
-                self.tool_call_attrs(o, &mut set);
+                self.tool_call_attrs(o, set);
                 // The execution carries the call's payloads as the conventions place
                 // them (UIs show a tool's parameters and output from this span); each
                 // attempt repeats them for the request it made.
@@ -1240,7 +1249,6 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
             }
             Role::McpAttempt | Role::ControlPlane | Role::Generic => {}
         }
-        set
     }
 
     /// The agent turn: its outcome, target agent, end user, redaction, the
@@ -1292,26 +1300,26 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
                 }
             }
         }
-        let usage: Key = Arc::from(crate::export::REASONING_TOKENS);
+        let usage = k.reasoning_tokens.clone();
         self.spans[idx].set_attr(usage.clone(), AttrValue::Int(tokens));
         let asked = self.input.sample.map_or("", |s| &*s.user_input);
-        let asked: String = asked.chars().take(120).collect();
+        // The first 120 characters of what the user asked.
+        let asked = match asked.char_indices().nth(120) {
+            Some((end, _)) => &asked[..end],
+            None => asked,
+        };
         let content = match &node.tool {
             Some(t) => format!("User: \"{asked}\" → the {} tool covers this; call it, then answer from its result.", t.name),
             None => format!("User: \"{asked}\" → answer from the conversation and the tool results so far."),
         };
-        let p = &self.world.prefix;
         let at = self.spans[idx].start_ns + self.spans[idx].duration_ns() * 3 / 10;
         self.spans[idx].events.push(Event {
-            name: Arc::from(crate::export::thinking_event_name(&p.active)),
+            name: k.thinking_event.clone(),
             time_ns: at,
             attrs: vec![
+                (k.thinking_stage.clone(), AttrValue::str(&r.stage)),
                 (
-                    Arc::from(p.attr(crate::export::THINKING_STAGE)),
-                    AttrValue::str(&r.stage),
-                ),
-                (
-                    Arc::from(p.attr(crate::export::THINKING_CONTENT)),
+                    k.thinking_content.clone(),
                     AttrValue::Str(Arc::from(content)),
                 ),
                 (usage, AttrValue::Int(tokens)),
@@ -1321,7 +1329,10 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
 
     fn tool_selection_event(&mut self, idx: usize, t: &ToolRef, calls: &[ToolCall]) {
         let k = &self.world.keys;
-        let input = self.input.sample.map_or("", |s| &*s.user_input);
+        let input = match self.input.sample {
+            Some(s) => AttrValue::Str(s.user_input.clone()),
+            None => AttrValue::str(""),
+        };
         let one = [&t.name];
         let names: Vec<&Key> = calls.iter().map(|c| &c.name).collect();
         let tools = if names.is_empty() {
@@ -1329,20 +1340,23 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
         } else {
             &names[..]
         };
-        let entries: Vec<serde_json::Value> = tools
+        let choices: Vec<(&str, f64)> = tools
             .iter()
-            .map(|name| serde_json::json!({"tool_name": &***name, "trigger_summary": format!("user request maps to {name}"), "confidence": (self.rng.random_range(0.80..0.97_f64) * 100.0).round() / 100.0}))
+            .map(|name| {
+                let confidence = (self.rng.random_range(0.80..0.97_f64) * 100.0).round() / 100.0;
+                (&***name, confidence)
+            })
             .collect();
-        let plan = serde_json::json!({ "tool_plan": entries });
+        let plan = tool_plan_json(&choices);
         let at = self.spans[idx].start_ns + self.spans[idx].duration_ns() / 2;
         self.spans[idx].events.push(Event {
             name: k.tool_selection_event.clone(),
             time_ns: at,
             attrs: vec![
-                (k.tool_selection_input.clone(), AttrValue::str(input)),
+                (k.tool_selection_input.clone(), input),
                 (
                     k.tool_selection_plan.clone(),
-                    AttrValue::Str(Arc::from(plan.to_string())),
+                    AttrValue::Str(Arc::from(plan)),
                 ),
             ],
         });
@@ -1536,6 +1550,43 @@ fn response_id<R: Rng + ?Sized>(style: IdStyle, rng: &mut R) -> Arc<str> {
         }
     }
     Arc::from(id)
+}
+
+/// The tool-selection event's plan, `{"tool_plan":[{"confidence":…,"tool_name":…,
+/// "trigger_summary":"user request maps to …"},…]}`, written straight out: the bytes
+/// `serde_json` gives that object (keys sorted), without building a `Value` per span.
+fn tool_plan_json(choices: &[(&str, f64)]) -> String {
+    // Strings and numbers go through serde_json, so escaping and float digits match.
+    fn json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
+        // Writing to a Vec cannot fail, and a string or a number always serializes.
+        serde_json::to_writer(&mut *out, v).unwrap_or_default();
+    }
+    let mut out = Vec::with_capacity(32 + choices.len() * 96);
+    out.extend_from_slice(b"{\"tool_plan\":[");
+    for (i, (name, confidence)) in choices.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"confidence\":");
+        json(&mut out, confidence);
+        out.extend_from_slice(b",\"tool_name\":");
+        json(&mut out, *name);
+        out.extend_from_slice(b",\"trigger_summary\":");
+        json(&mut out, &format!("user request maps to {name}"));
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"]}");
+    // Only valid UTF-8 went in: ASCII punctuation and serde_json's output.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Appends `bytes` as lower-case hex digits.
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
 }
 
 /// Sets again the duration attributes the fill gave `span` (of `node`), after
@@ -1794,6 +1845,23 @@ mod tests {
             set_by_code(&w, Role::McpAttempt, true, "vendor.retry.reason"),
             Some(When::Retry)
         );
+    }
+
+    #[test]
+    fn the_tool_plan_is_the_json_serde_json_writes() {
+        let choices = [
+            ("claims_create", 0.85),
+            ("say \"hi\"\\ \u{1}\n é/", 0.8),
+            ("", 0.97),
+        ];
+        for n in 0..=choices.len() {
+            let entries: Vec<serde_json::Value> = choices[..n]
+                .iter()
+                .map(|(name, c)| serde_json::json!({"tool_name": name, "trigger_summary": format!("user request maps to {name}"), "confidence": c}))
+                .collect();
+            let want = serde_json::json!({ "tool_plan": entries }).to_string();
+            assert_eq!(tool_plan_json(&choices[..n]), want);
+        }
     }
 
     #[test]

@@ -296,7 +296,9 @@ fn generate_part<R: Rng + ?Sized>(
         plan,
         input,
         rng,
-        spans: Vec::with_capacity(16),
+        // A 2 KiB block (14 spans): a power of two, which the allocator serves
+        // without over-allocating.
+        spans: Vec::with_capacity(2048 / std::mem::size_of::<SpanRecord>()),
         tasks: 0,
         goal_target: None,
         goal: None,
@@ -306,6 +308,7 @@ fn generate_part<R: Rng + ?Sized>(
         requested_call: None,
         call_ids: Vec::new(),
         model: None,
+        role_set: Vec::with_capacity(24),
     };
     if let Some(g) = goal {
         let fires = g.rate >= 1.0 || (g.rate > 0.0 && b.rng.random_bool(g.rate));
@@ -362,6 +365,8 @@ struct Builder<'a, 'r, R: Rng + ?Sized> {
     /// The call ids of the turn's tool calls, by slot, once an agent-loop LLM call asked
     /// for them.
     call_ids: Vec<String>,
+    /// The role attributes of the span being finished: one vector for the trace.
+    role_set: Vec<(Key, AttrValue)>,
 }
 
 /// What happened to a span instance, for `finish_span`.

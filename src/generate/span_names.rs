@@ -14,15 +14,27 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// Names built so far, per (operation, target): the targets come from the
+/// Names built so far, per operation and target: the targets come from the
 /// configuration (models, tools, agents, data sources), so the set is small and a
 /// span reuses its name instead of formatting it. Bounded in case a run's targets
 /// are not.
 const MAX_CACHED: usize = 4096;
 
-thread_local! {
-    static NAMES: RefCell<HashMap<(Key, Key), Key>> = RefCell::new(HashMap::new());
+/// The name cache: operation → target → name, looked up by text without cloning
+/// either key.
+#[derive(Default)]
+struct Names {
+    by_op: HashMap<Key, HashMap<Key, Key, Fast>, Fast>,
+    len: usize,
 }
+
+thread_local! {
+    static NAMES: RefCell<Names> = RefCell::new(Names::default());
+}
+
+/// The names are few and come from the run's own files: SipHash's resistance to
+/// chosen keys buys nothing here and cost most of a lookup.
+type Fast = rustc_hash::FxBuildHasher;
 
 /// Renames the trace's GenAI spans after their operation and target.
 pub(super) fn apply(world: &World, spans: &mut [SpanRecord]) {
@@ -54,13 +66,36 @@ pub(super) fn apply(world: &World, spans: &mut [SpanRecord]) {
 fn named(op: &Key, target: &Key) -> Key {
     NAMES.with(|cache| {
         let mut cache = cache.borrow_mut();
-        if let Some(n) = cache.get(&(op.clone(), target.clone())) {
+        if let Some(n) = cache.by_op.get(&**op).and_then(|t| t.get(&**target)) {
             return n.clone();
         }
         let n: Key = Arc::from(format!("{op} {target}"));
-        if cache.len() < MAX_CACHED {
-            cache.insert((op.clone(), target.clone()), n.clone());
+        if cache.len < MAX_CACHED {
+            cache.len += 1;
+            let targets = cache.by_op.entry(op.clone()).or_default();
+            targets.insert(target.clone(), n.clone());
         }
         n
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_name_is_the_operation_and_its_target_cached_or_not() {
+        let k = |s: &str| -> Key { Arc::from(s) };
+        let (chat, tool) = (k("chat"), k("tools/call"));
+        for _ in 0..2 {
+            assert_eq!(&*named(&chat, &k("gpt-4o")), "chat gpt-4o");
+            assert_eq!(&*named(&chat, &k("gpt-4o-mini")), "chat gpt-4o-mini");
+            assert_eq!(&*named(&tool, &k("gpt-4o")), "tools/call gpt-4o");
+        }
+        // Texts of every length up to and past a word land on their own names.
+        for n in 0..20 {
+            let target = k(&"x".repeat(n));
+            assert_eq!(*named(&chat, &target), *format!("chat {target}"));
+        }
+    }
 }

@@ -242,6 +242,14 @@ pub struct Keys {
     pub jsonrpc_request_id: Key,
     /// `network.transport` of an MCP request.
     pub network_transport: Key,
+    /// `gen_ai.usage.reasoning.output_tokens`: a reasoning model's thinking tokens.
+    pub reasoning_tokens: Key,
+    /// `<prefix>.gen_ai.thinking`: the name of a thinking event.
+    pub thinking_event: Key,
+    /// `<prefix>.thinking.stage` on a thinking event.
+    pub thinking_stage: Key,
+    /// `<prefix>.thinking.content` on a thinking event.
+    pub thinking_content: Key,
 }
 
 impl Keys {
@@ -331,6 +339,10 @@ impl Keys {
             mcp_protocol_version: k("mcp.protocol.version"),
             jsonrpc_request_id: k("jsonrpc.request.id"),
             network_transport: k("network.transport"),
+            reasoning_tokens: k(crate::export::REASONING_TOKENS),
+            thinking_event: k(&crate::export::thinking_event_name(&p.active)),
+            thinking_stage: v(crate::export::THINKING_STAGE),
+            thinking_content: v(crate::export::THINKING_CONTENT),
         }
     }
 }
@@ -560,6 +572,8 @@ pub struct World {
     literals: Vec<Arc<str>>,
     /// `jsonrpc.request.id` 1, 2, …: the ids of a trace's first MCP requests.
     jsonrpc_ids: Vec<AttrValue>,
+    /// `<prefix>.task.id` `task_1`, `task_2`, …: the ids of a trace's first task spans.
+    task_ids: Vec<AttrValue>,
     /// One-item string arrays the generator writes over and over: each finish
     /// reason, as the `gen_ai.response.finish_reasons` enum allows it.
     literal_arrays: Vec<(&'static str, Arc<[Arc<str>]>)>,
@@ -601,6 +615,9 @@ const LITERALS: &[&str] = &[
 /// `jsonrpc.request.id` values made once; a trace with more MCP requests makes the rest.
 const JSONRPC_IDS: u32 = 16;
 
+/// `<prefix>.task.id` values made once; a trace with more task spans makes the rest.
+const TASK_IDS: u32 = 32;
+
 /// Finish reasons: the one-item arrays `gen_ai.response.finish_reasons` takes.
 const FINISH_REASONS: &[&str] = &["stop", "length", "tool_call", "error"];
 
@@ -618,6 +635,14 @@ impl World {
         match self.jsonrpc_ids.get(n.wrapping_sub(1) as usize) {
             Some(v) => v.clone(),
             None => AttrValue::str(&n.to_string()),
+        }
+    }
+
+    /// `<prefix>.task.id` of the `n`-th task span (1-based) of a trace.
+    pub fn task_id(&self, n: u32) -> AttrValue {
+        match self.task_ids.get(n.wrapping_sub(1) as usize) {
+            Some(v) => v.clone(),
+            None => AttrValue::str(&format!("task_{n}")),
         }
     }
 
@@ -757,6 +782,9 @@ impl World {
             literal_arrays: Vec::new(),
             jsonrpc_ids: (1..=JSONRPC_IDS)
                 .map(|i| AttrValue::str(&i.to_string()))
+                .collect(),
+            task_ids: (1..=TASK_IDS)
+                .map(|i| AttrValue::str(&format!("task_{i}")))
                 .collect(),
             mcp_transport: AttrValue::str("tcp"),
             mcp_protocol_version: AttrValue::str(MCP_PROTOCOL_VERSION),
