@@ -422,6 +422,92 @@ mod tests {
         assert!(r.bytes() < 400_000, "{}", r.bytes());
     }
 
+    /// A trace request whose `ResourceSpans` sends its resource twice, as two
+    /// pieces prost merges into one.
+    fn resource_in_two_pieces() -> Vec<u8> {
+        use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, KeyValue};
+        use opentelemetry_proto::tonic::resource::v1::Resource;
+        use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+        let piece = |key: &str, value: &str| {
+            let resource = Resource {
+                attributes: vec![KeyValue {
+                    key: key.into(),
+                    value: Some(AnyValue {
+                        value: Some(Value::StringValue(value.into())),
+                    }),
+                }],
+                ..Default::default()
+            };
+            ResourceSpans {
+                resource: Some(resource),
+                ..Default::default()
+            }
+            .encode_to_vec()
+        };
+        let spans = ResourceSpans {
+            scope_spans: vec![ScopeSpans {
+                spans: vec![Span {
+                    trace_id: vec![1; 16],
+                    span_id: vec![2; 8],
+                    name: "op".into(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+        .encode_to_vec();
+        // Fields of one message may come in any number of pieces.
+        let resource_spans = [
+            piece("service.name", "svc"),
+            piece("otelsim.run.id", "r1"),
+            spans,
+        ]
+        .concat();
+        let mut body = vec![0x0a];
+        prost::encoding::encode_varint(resource_spans.len() as u64, &mut body);
+        body.extend_from_slice(&resource_spans);
+        body
+    }
+
+    #[test]
+    fn a_merged_resource_is_counted_as_prost_decodes_it() {
+        let body = resource_in_two_pieces();
+        assert!(wire::check(wire::Request::Traces, &body).is_err());
+        let budget = Budget::new(64 << 20);
+        let d = decode(
+            Signal::Traces,
+            Wire::Protobuf,
+            false,
+            &body,
+            &LIMITS,
+            &mut budget.reservation(),
+        )
+        .expect("valid");
+        assert_eq!(d.request.items(), 1);
+        let stats = super::super::stats::SinkStats::new(false);
+        stats.record(
+            super::super::stats::Transport::HttpProtobuf,
+            d.payload_bytes,
+            d.request,
+        );
+        let snap = stats.snapshot();
+        assert_eq!(snap.spans_by_service.get("svc"), Some(&1), "{snap:?}");
+        assert_eq!(snap.runs.get("r1").map(|r| r.spans), Some(1), "{snap:?}");
+        // The same request, plain, reads the same.
+        let plain = ExportTraceServiceRequest::decode(&*body)
+            .expect("prost")
+            .encode_to_vec();
+        assert!(wire::check(wire::Request::Traces, &plain).is_ok());
+        let again = super::super::stats::SinkStats::new(false);
+        again.record_traces(
+            super::super::stats::Transport::HttpProtobuf,
+            d.payload_bytes,
+            ExportTraceServiceRequest::decode(&*plain).expect("prost"),
+        );
+        assert_eq!(again.snapshot(), snap);
+    }
+
     #[test]
     fn json_items_are_counted_after_decoding() {
         let budget = Budget::new(64 << 20);
