@@ -1,6 +1,11 @@
 //! The path every request body takes, whatever the transport: gunzip (bounded),
 //! scan (bounded), reserve, decode. Nothing is decoded before the scanner has
 //! bounded what decoding costs and the memory budget has room for it.
+//!
+//! "Decode" is, for a plain protobuf body (nearly all of them), only a check
+//! (`wire::check`): the counters then read the body where it lies. Other
+//! bodies (JSON, or protobuf the check leaves to prost) are decoded with prost
+//! and re-encoded, so every accepted request reaches the counters as protobuf.
 
 use std::borrow::Cow;
 use std::io::Read as _;
@@ -128,7 +133,7 @@ impl From<BudgetError> for Refusal {
 }
 
 /// An accepted export request: its body as protobuf (as it arrived when that
-/// was plain, else as prost re-encoded it), which [`super::view`] reads in place.
+/// was plain, else as prost re-encoded it), which the sink's views read in place.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Decoded<'a> {
     signal: Signal,
@@ -147,7 +152,7 @@ impl<'a> Decoded<'a> {
         self.items
     }
 
-    /// The request as protobuf, in the plain form [`wire::check`] accepts.
+    /// The request as protobuf, in the plain form `wire::check` accepts.
     pub fn protobuf(&self) -> &[u8] {
         &self.body
     }

@@ -362,7 +362,7 @@ impl SinkStats {
         body: &[u8],
     ) -> Accepted {
         let request = RequestView(body);
-        // The last span with valid ids is refused on purpose: find where it is.
+        // The last span with valid ids is refused on purpose: its place among them.
         let refused_on_purpose = take_one(&self.partials_left)
             .then(|| {
                 request

@@ -49,6 +49,17 @@ fn varint(buf: &[u8], pos: usize) -> Result<(u64, usize), Unusual> {
     }
 }
 
+/// The field number in a field's key: prost refuses a key past `u32::MAX` and
+/// field number 0.
+#[inline]
+fn field_number(key: u64) -> Result<u32, Unusual> {
+    u32::try_from(key)
+        .ok()
+        .map(|k| k >> 3)
+        .filter(|n| *n != 0)
+        .ok_or(Unusual)
+}
+
 fn varint_long(buf: &[u8], pos: usize) -> Result<(u64, usize), Unusual> {
     let mut value = 0u64;
     for i in 0..10 {
@@ -69,10 +80,7 @@ impl<'a> Fields<'a> {
     #[inline]
     fn read(&mut self) -> Result<(u32, Value<'a>), Unusual> {
         let (key, pos) = varint(self.buf, self.pos)?;
-        let number = u32::try_from(key >> 3)
-            .ok()
-            .filter(|n| *n != 0)
-            .ok_or(Unusual)?;
+        let number = field_number(key)?;
         let (value, end) = match key & 7 {
             0 => {
                 let (v, end) = varint(self.buf, pos)?;
@@ -411,10 +419,7 @@ fn check_message(msg: Msg, body: &[u8], depth: usize, out: &mut Checked) -> Resu
     let mut pos = 0;
     while pos < body.len() {
         let (key, at) = varint(body, pos)?;
-        let number = u32::try_from(key >> 3)
-            .ok()
-            .filter(|n| *n != 0)
-            .ok_or(Unusual)?;
+        let number = field_number(key)?;
         let (kind, oneof) = table
             .get(number as usize)
             .copied()
@@ -603,5 +608,10 @@ mod tests {
             Ok(Checked { items: 0 })
         );
         assert_eq!(check(Request::Traces, &[0x0b]), Err(Unusual));
+        // Field number 0, and a key past u32::MAX (field 2^30), which prost refuses.
+        assert_eq!(check(Request::Traces, &[0x00, 0x00]), Err(Unusual));
+        let past = [0x80, 0x80, 0x80, 0x80, 0x20, 0x00];
+        assert_eq!(check(Request::Traces, &past), Err(Unusual));
+        assert!(ExportTraceServiceRequest::decode(&past[..]).is_err());
     }
 }
