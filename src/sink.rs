@@ -30,6 +30,8 @@ pub mod otlp_json;
 pub mod runs;
 pub mod scan;
 mod stats;
+mod view;
+mod wire;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

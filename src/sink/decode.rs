@@ -1,6 +1,11 @@
 //! The path every request body takes, whatever the transport: gunzip (bounded),
 //! scan (bounded), reserve, decode. Nothing is decoded before the scanner has
 //! bounded what decoding costs and the memory budget has room for it.
+//!
+//! "Decode" is, for a plain protobuf body (nearly all of them), only a check
+//! (`wire::check`): the counters then read the body where it lies. Other
+//! bodies (JSON, or protobuf the check leaves to prost) are decoded with prost
+//! and re-encoded, so every accepted request reaches the counters as protobuf.
 
 use std::borrow::Cow;
 use std::io::Read as _;
@@ -8,12 +13,12 @@ use std::io::Read as _;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use prost::Message as _;
+use prost::Message;
 
 use super::budget::{BudgetError, Reservation};
 use super::otlp_json;
 use super::scan::{JsonScan, ProtoScan, Root, ScanError, ScanLimits, Shape};
-use super::stats::data_points;
+use super::wire;
 
 /// Bodies are gunzipped this much at a time, and scanned after each piece.
 const GUNZIP_CHUNK: usize = 64 * 1024;
@@ -127,49 +132,68 @@ impl From<BudgetError> for Refusal {
     }
 }
 
-/// A decoded export request.
+/// An accepted export request: its body as protobuf (as it arrived when that
+/// was plain, else as prost re-encoded it), which the sink's views read in place.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Decoded {
-    /// A trace export.
-    Traces(ExportTraceServiceRequest),
-    /// A metrics export.
-    Metrics(ExportMetricsServiceRequest),
-    /// A logs export.
-    Logs(ExportLogsServiceRequest),
+pub struct Decoded<'a> {
+    signal: Signal,
+    body: Cow<'a, [u8]>,
+    items: u64,
 }
 
-impl Decoded {
+impl<'a> Decoded<'a> {
+    /// Which export it is.
+    pub fn signal(&self) -> Signal {
+        self.signal
+    }
+
     /// Spans, metric data points or log records in it.
     pub fn items(&self) -> u64 {
+        self.items
+    }
+
+    /// The request as protobuf, in the plain form `wire::check` accepts.
+    pub fn protobuf(&self) -> &[u8] {
+        &self.body
+    }
+
+    /// A request prost decoded, re-encoded (its bytes reserved first).
+    fn from_message(
+        signal: Signal,
+        message: &impl Message,
+        reservation: &mut Reservation,
+    ) -> Result<Self, Refusal> {
+        reservation.try_grow(message.encoded_len())?;
+        let body = message.encode_to_vec();
+        let checked = wire::check(signal.request(), &body).map_err(|_| {
+            Refusal::new(
+                RefusalKind::Malformed,
+                format!("invalid {signal:?} payload: it does not re-encode as plain OTLP"),
+            )
+        })?;
+        Ok(Decoded {
+            signal,
+            body: Cow::Owned(body),
+            items: checked.items,
+        })
+    }
+}
+
+impl Signal {
+    fn request(self) -> wire::Request {
         match self {
-            Decoded::Traces(r) => r
-                .resource_spans
-                .iter()
-                .flat_map(|rs| &rs.scope_spans)
-                .map(|ss| ss.spans.len() as u64)
-                .sum(),
-            Decoded::Metrics(r) => r
-                .resource_metrics
-                .iter()
-                .flat_map(|rm| &rm.scope_metrics)
-                .flat_map(|sm| &sm.metrics)
-                .map(data_points)
-                .sum(),
-            Decoded::Logs(r) => r
-                .resource_logs
-                .iter()
-                .flat_map(|rl| &rl.scope_logs)
-                .map(|sl| sl.log_records.len() as u64)
-                .sum(),
+            Signal::Traces => wire::Request::Traces,
+            Signal::Metrics => wire::Request::Metrics,
+            Signal::Logs => wire::Request::Logs,
         }
     }
 }
 
 /// A request that passed every check, with what it cost.
 #[derive(Clone, Debug, PartialEq)]
-pub struct DecodedRequest {
+pub struct DecodedRequest<'a> {
     /// The request.
-    pub request: Decoded,
+    pub request: Decoded<'a>,
     /// Its body's size after gunzip.
     pub payload_bytes: usize,
     /// What the scanner predicted (items: exact for protobuf, 0 for JSON).
@@ -204,14 +228,14 @@ impl Scan {
 /// Gunzips (if `gzip`), scans and decodes one request body, holding every
 /// byte it allocates in `reservation` first. The body itself must already be
 /// held there by whoever read it.
-pub fn decode(
+pub fn decode<'a>(
     signal: Signal,
     wire: Wire,
     gzip: bool,
-    body: &[u8],
+    body: &'a [u8],
     limits: &RequestLimits,
     reservation: &mut Reservation,
-) -> Result<DecodedRequest, Refusal> {
+) -> Result<DecodedRequest<'a>, Refusal> {
     let scan_limits = ScanLimits {
         max_items: limits.max_items,
         max_decoded_bytes: limits.max_decoded_bytes,
@@ -240,28 +264,53 @@ pub fn decode(
             format!("invalid {signal:?} payload: {e}"),
         )
     };
-    let request = match (signal, wire) {
-        (Signal::Traces, Wire::Protobuf) => {
-            Decoded::Traces(ExportTraceServiceRequest::decode(&*payload).map_err(|e| invalid(&e))?)
-        }
-        (Signal::Traces, Wire::Json) => {
-            Decoded::Traces(otlp_json::decode_traces(&payload).map_err(|e| invalid(&e))?)
-        }
-        (Signal::Metrics, Wire::Protobuf) => Decoded::Metrics(
-            ExportMetricsServiceRequest::decode(&*payload).map_err(|e| invalid(&e))?,
-        ),
-        (Signal::Metrics, Wire::Json) => {
-            Decoded::Metrics(otlp_json::decode_metrics(&payload).map_err(|e| invalid(&e))?)
-        }
-        (Signal::Logs, Wire::Protobuf) => {
-            Decoded::Logs(ExportLogsServiceRequest::decode(&*payload).map_err(|e| invalid(&e))?)
-        }
-        (Signal::Logs, Wire::Json) => {
-            Decoded::Logs(otlp_json::decode_logs(&payload).map_err(|e| invalid(&e))?)
-        }
+    let payload_bytes = payload.len();
+    let request = match wire {
+        // The common case: a plain body, read where it lies.
+        Wire::Protobuf => match wire::check(signal.request(), &payload) {
+            Ok(checked) => Decoded {
+                signal,
+                body: payload,
+                items: checked.items,
+            },
+            // Malformed, or valid in a form the views do not read: prost decides.
+            Err(wire::Unusual) => match signal {
+                Signal::Traces => {
+                    let m =
+                        ExportTraceServiceRequest::decode(&*payload).map_err(|e| invalid(&e))?;
+                    Decoded::from_message(signal, &m, reservation)?
+                }
+                Signal::Metrics => {
+                    let m =
+                        ExportMetricsServiceRequest::decode(&*payload).map_err(|e| invalid(&e))?;
+                    Decoded::from_message(signal, &m, reservation)?
+                }
+                Signal::Logs => {
+                    let m = ExportLogsServiceRequest::decode(&*payload).map_err(|e| invalid(&e))?;
+                    Decoded::from_message(signal, &m, reservation)?
+                }
+            },
+        },
+        Wire::Json => match signal {
+            Signal::Traces => Decoded::from_message(
+                signal,
+                &otlp_json::decode_traces(&payload).map_err(|e| invalid(&e))?,
+                reservation,
+            )?,
+            Signal::Metrics => Decoded::from_message(
+                signal,
+                &otlp_json::decode_metrics(&payload).map_err(|e| invalid(&e))?,
+                reservation,
+            )?,
+            Signal::Logs => Decoded::from_message(
+                signal,
+                &otlp_json::decode_logs(&payload).map_err(|e| invalid(&e))?,
+                reservation,
+            )?,
+        },
     };
     // The JSON scanner does not know the schema; count what was decoded.
-    if request.items() > limits.max_items {
+    if request.items > limits.max_items {
         return Err(ScanError::TooLarge(format!(
             "the request holds more than {} spans, log records or metric points (the sink's \
              limit per request); send smaller batches",
@@ -271,7 +320,7 @@ pub fn decode(
     }
     Ok(DecodedRequest {
         request,
-        payload_bytes: payload.len(),
+        payload_bytes,
         shape,
     })
 }
@@ -376,6 +425,92 @@ mod tests {
         assert_eq!(err.kind, RefusalKind::TooLarge, "{err:?}");
         // Refused after a piece or two of the 800 KB it inflates to.
         assert!(r.bytes() < 400_000, "{}", r.bytes());
+    }
+
+    /// A trace request whose `ResourceSpans` sends its resource twice, as two
+    /// pieces prost merges into one.
+    fn resource_in_two_pieces() -> Vec<u8> {
+        use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, KeyValue};
+        use opentelemetry_proto::tonic::resource::v1::Resource;
+        use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+        let piece = |key: &str, value: &str| {
+            let resource = Resource {
+                attributes: vec![KeyValue {
+                    key: key.into(),
+                    value: Some(AnyValue {
+                        value: Some(Value::StringValue(value.into())),
+                    }),
+                }],
+                ..Default::default()
+            };
+            ResourceSpans {
+                resource: Some(resource),
+                ..Default::default()
+            }
+            .encode_to_vec()
+        };
+        let spans = ResourceSpans {
+            scope_spans: vec![ScopeSpans {
+                spans: vec![Span {
+                    trace_id: vec![1; 16],
+                    span_id: vec![2; 8],
+                    name: "op".into(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+        .encode_to_vec();
+        // Fields of one message may come in any number of pieces.
+        let resource_spans = [
+            piece("service.name", "svc"),
+            piece("otelsim.run.id", "r1"),
+            spans,
+        ]
+        .concat();
+        let mut body = vec![0x0a];
+        prost::encoding::encode_varint(resource_spans.len() as u64, &mut body);
+        body.extend_from_slice(&resource_spans);
+        body
+    }
+
+    #[test]
+    fn a_merged_resource_is_counted_as_prost_decodes_it() {
+        let body = resource_in_two_pieces();
+        assert!(wire::check(wire::Request::Traces, &body).is_err());
+        let budget = Budget::new(64 << 20);
+        let d = decode(
+            Signal::Traces,
+            Wire::Protobuf,
+            false,
+            &body,
+            &LIMITS,
+            &mut budget.reservation(),
+        )
+        .expect("valid");
+        assert_eq!(d.request.items(), 1);
+        let stats = super::super::stats::SinkStats::new(false);
+        stats.record(
+            super::super::stats::Transport::HttpProtobuf,
+            d.payload_bytes,
+            d.request,
+        );
+        let snap = stats.snapshot();
+        assert_eq!(snap.spans_by_service.get("svc"), Some(&1), "{snap:?}");
+        assert_eq!(snap.runs.get("r1").map(|r| r.spans), Some(1), "{snap:?}");
+        // The same request, plain, reads the same.
+        let plain = ExportTraceServiceRequest::decode(&*body)
+            .expect("prost")
+            .encode_to_vec();
+        assert!(wire::check(wire::Request::Traces, &plain).is_ok());
+        let again = super::super::stats::SinkStats::new(false);
+        again.record_traces(
+            super::super::stats::Transport::HttpProtobuf,
+            d.payload_bytes,
+            ExportTraceServiceRequest::decode(&*plain).expect("prost"),
+        );
+        assert_eq!(again.snapshot(), snap);
     }
 
     #[test]

@@ -17,11 +17,7 @@ use std::collections::BTreeMap;
 // non-cryptographic hash; ids and keys here are not attacker-chosen in any way that matters.
 use rustc_hash::FxHashMap as HashMap;
 
-use opentelemetry_proto::tonic::common::v1::any_value::Value;
-use opentelemetry_proto::tonic::common::v1::KeyValue;
-use opentelemetry_proto::tonic::logs::v1::ResourceLogs;
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
+use super::view::{LogView, ResourceView, SpanView};
 
 pub use crate::ids::RUN_ID_KEY;
 
@@ -152,24 +148,16 @@ pub(crate) struct Runs {
 }
 
 /// The run a resource's telemetry belongs to: its run id, or [`UNATTRIBUTED_RUN`].
-fn run_of(resource: Option<&Resource>) -> &str {
+fn run_of(resource: Option<ResourceView<'_>>) -> &str {
     run_id(resource).unwrap_or(UNATTRIBUTED_RUN)
 }
 
 /// The run id in a resource, if any.
-fn run_id(resource: Option<&Resource>) -> Option<&str> {
+fn run_id(resource: Option<ResourceView<'_>>) -> Option<&str> {
     resource?
-        .attributes
-        .iter()
-        .find_map(|kv| (kv.key == RUN_ID_KEY).then(|| str_value(kv)).flatten())
+        .attributes()
+        .find_map(|kv| (kv.key == RUN_ID_KEY).then(|| kv.str_value()).flatten())
         .filter(|id| id.len() <= MAX_RUN_ID_LEN)
-}
-
-fn str_value(kv: &KeyValue) -> Option<&str> {
-    match kv.value.as_ref()?.value.as_ref()? {
-        Value::StringValue(s) => Some(s),
-        _ => None,
-    }
 }
 
 /// Session ids are kept per trace; `mcp.session.id` is the MCP server's own
@@ -201,115 +189,121 @@ impl Runs {
         self.runs.get_mut(id).expect("present")
     }
 
-    /// Counts the spans of each resource's run and keeps ids, times and values of the tracked ones.
-    pub(crate) fn record_spans(&mut self, resource_spans: &[ResourceSpans]) {
-        for rs in resource_spans {
-            let id = run_of(rs.resource.as_ref()).to_string();
-            let full = self.tracked_spans >= self.max_spans;
-            let run = self.run(&id);
-            note_resource(run, rs.resource.as_ref());
-            let mut tracked = 0;
-            for ss in &rs.scope_spans {
-                for span in &ss.spans {
-                    run.spans += 1;
-                    let (Ok(trace_id), Ok(span_id)) = (
-                        <[u8; 16]>::try_from(span.trace_id.as_slice()),
-                        <[u8; 8]>::try_from(span.span_id.as_slice()),
-                    ) else {
+    /// Counts the spans of a resource's run and keeps ids, times and values of the tracked ones.
+    pub(crate) fn record_spans(
+        &mut self,
+        resource: Option<ResourceView<'_>>,
+        spans: &[SpanView<'_>],
+    ) {
+        let id = run_of(resource).to_string();
+        let full = self.tracked_spans >= self.max_spans;
+        let run = self.run(&id);
+        note_resource(run, resource);
+        let mut tracked = 0;
+        for span in spans {
+            run.spans += 1;
+            let (Ok(trace_id), Ok(span_id)) = (
+                <[u8; 16]>::try_from(span.trace_id),
+                <[u8; 8]>::try_from(span.span_id),
+            ) else {
+                run.invalid_ids += 1;
+                continue;
+            };
+            // Whole traces or none: a trace admitted while there was room
+            // keeps all its spans, so the cap never cuts one in two.
+            let trace = match run.traces.get_mut(&trace_id) {
+                Some(t) => t,
+                None if full => {
+                    run.untracked_spans += 1;
+                    continue;
+                }
+                None => run.traces.entry(trace_id).or_default(),
+            };
+            tracked += 1;
+            let parent = match span.parent_span_id.len() {
+                0 => [0; 8],
+                _ => match <[u8; 8]>::try_from(span.parent_span_id) {
+                    Ok(p) => p,
+                    Err(_) => {
                         run.invalid_ids += 1;
-                        continue;
-                    };
-                    // Whole traces or none: a trace admitted while there was room
-                    // keeps all its spans, so the cap never cuts one in two.
-                    let trace = match run.traces.get_mut(&trace_id) {
-                        Some(t) => t,
-                        None if full => {
-                            run.untracked_spans += 1;
-                            continue;
-                        }
-                        None => run.traces.entry(trace_id).or_default(),
-                    };
-                    tracked += 1;
-                    let parent = match span.parent_span_id.len() {
-                        0 => [0; 8],
-                        _ => match <[u8; 8]>::try_from(span.parent_span_id.as_slice()) {
-                            Ok(p) => p,
-                            Err(_) => {
-                                run.invalid_ids += 1;
-                                // An unreadable parent: never present, so reported as an orphan.
-                                [0xff; 8]
-                            }
-                        },
-                    };
-                    trace.spans.push(SpanLite {
-                        id: span_id,
-                        parent,
-                        start: span.start_time_unix_nano,
-                        end: span.end_time_unix_nano,
-                    });
-                    for kv in &span.attributes {
-                        let Some(v) = str_value(kv) else { continue };
-                        if is_session_key(&kv.key) {
-                            let h = fx_hash(v);
-                            match trace.session {
-                                None => trace.session = Some(h),
-                                Some(first) if first != h => {
-                                    run.session_mismatches += 1;
-                                    if run.session_problems.len() < MAX_LISTED_PROBLEMS {
-                                        run.session_problems.push(Problem {
-                                            kind: "session_mismatch".into(),
-                                            trace_id: hex::encode(trace_id),
-                                            span_id: hex::encode(span_id),
-                                            detail: format!(
-                                                "{} is `{}`, unlike an earlier span of the trace",
-                                                short(&kv.key),
-                                                short(v)
-                                            ),
-                                        });
-                                    }
-                                }
-                                Some(_) => {}
+                        // An unreadable parent: never present, so reported as an orphan.
+                        [0xff; 8]
+                    }
+                },
+            };
+            trace.spans.push(SpanLite {
+                id: span_id,
+                parent,
+                start: span.start,
+                end: span.end,
+            });
+            for kv in span.attributes() {
+                let Some(v) = kv.str_bytes else { continue };
+                if is_session_key(kv.key) {
+                    let h = fx_hash(v);
+                    match trace.session {
+                        None => trace.session = Some(h),
+                        Some(first) if first != h => {
+                            run.session_mismatches += 1;
+                            if run.session_problems.len() < MAX_LISTED_PROBLEMS {
+                                run.session_problems.push(Problem {
+                                    kind: "session_mismatch".into(),
+                                    trace_id: hex::encode(trace_id),
+                                    span_id: hex::encode(span_id),
+                                    detail: format!(
+                                        "{} is `{}`, unlike an earlier span of the trace",
+                                        short(kv.key),
+                                        short(&String::from_utf8_lossy(v))
+                                    ),
+                                });
                             }
                         }
-                        note_value(&mut run.values, &kv.key, v, &trace_id);
+                        Some(_) => {}
                     }
                 }
+                note_value(&mut run.values, kv.key, v, &trace_id);
             }
-            self.tracked_spans += tracked;
         }
+        self.tracked_spans += tracked;
     }
 
-    /// Counts log records of the resource's run and notes their string attributes.
-    pub(crate) fn record_logs(&mut self, resource_logs: &[ResourceLogs]) {
-        for rl in resource_logs {
-            let id = run_of(rl.resource.as_ref()).to_string();
-            let per_trace = id == UNATTRIBUTED_RUN;
-            let run = self.run(&id);
-            note_resource(run, rl.resource.as_ref());
-            for r in rl.scope_logs.iter().flat_map(|sl| &sl.log_records) {
-                run.log_records += 1;
-                let trace = <[u8; 16]>::try_from(r.trace_id.as_slice()).unwrap_or([0; 16]);
-                if per_trace && trace != [0; 16] {
-                    let room = run.trace_logs.len() < MAX_TRACES_WITH_LOGS;
-                    match run.trace_logs.get_mut(&trace) {
-                        Some(n) => *n += 1,
-                        None if room => {
-                            run.trace_logs.insert(trace, 1);
-                        }
-                        None => {}
+    /// Counts the log records of a resource's run and notes their string
+    /// attributes; returns how many there were.
+    pub(crate) fn record_logs<'a>(
+        &mut self,
+        resource: Option<ResourceView<'_>>,
+        records: impl Iterator<Item = LogView<'a>>,
+    ) -> u64 {
+        let mut count = 0;
+        let id = run_of(resource).to_string();
+        let per_trace = id == UNATTRIBUTED_RUN;
+        let run = self.run(&id);
+        note_resource(run, resource);
+        for r in records {
+            count += 1;
+            run.log_records += 1;
+            let trace = <[u8; 16]>::try_from(r.trace_id).unwrap_or([0; 16]);
+            if per_trace && trace != [0; 16] {
+                let room = run.trace_logs.len() < MAX_TRACES_WITH_LOGS;
+                match run.trace_logs.get_mut(&trace) {
+                    Some(n) => *n += 1,
+                    None if room => {
+                        run.trace_logs.insert(trace, 1);
                     }
+                    None => {}
                 }
-                for kv in &r.attributes {
-                    if let Some(v) = str_value(kv) {
-                        note_value(&mut run.values, &kv.key, v, &trace);
-                    }
+            }
+            for kv in r.attributes() {
+                if let Some(v) = kv.str_bytes {
+                    note_value(&mut run.values, kv.key, v, &trace);
                 }
             }
         }
+        count
     }
 
     /// Counts metric points of the resource's run.
-    pub(crate) fn record_points(&mut self, resource: Option<&Resource>, points: u64) {
+    pub(crate) fn record_points(&mut self, resource: Option<ResourceView<'_>>, points: u64) {
         let id = run_of(resource).to_string();
         let run = self.run(&id);
         note_resource(run, resource);
@@ -330,18 +324,18 @@ impl Runs {
 
 /// Resource attributes (e.g. the component) are checked like span attributes;
 /// once per request group is enough to see every distinct value.
-fn note_resource(run: &mut RunState, resource: Option<&Resource>) {
-    for kv in resource.map_or(&[][..], |r| &r.attributes) {
-        if let Some(v) = str_value(kv) {
-            note_value(&mut run.values, &kv.key, v, &[0; 16]);
+fn note_resource(run: &mut RunState, resource: Option<ResourceView<'_>>) {
+    for kv in resource.iter().flat_map(|r| r.attributes()) {
+        if let Some(v) = kv.str_bytes {
+            note_value(&mut run.values, kv.key, v, &[0; 16]);
         }
     }
 }
 
-fn fx_hash(s: &str) -> u64 {
+fn fx_hash(s: &[u8]) -> u64 {
     use std::hash::{BuildHasher as _, Hasher as _};
     let mut h = rustc_hash::FxBuildHasher.build_hasher();
-    h.write(s.as_bytes());
+    h.write(s);
     h.finish()
 }
 
@@ -354,27 +348,39 @@ fn short(s: &str) -> String {
     }
 }
 
-fn note_value(values: &mut HashMap<String, KeyValues>, key: &str, v: &str, trace: &[u8; 16]) {
+/// Notes string value `v` (UTF-8) of attribute `key`.
+fn note_value(values: &mut HashMap<String, KeyValues>, key: &str, v: &[u8], trace: &[u8; 16]) {
     if key.len() > MAX_KEY_LEN {
         return;
     }
-    if !values.contains_key(key) {
-        if values.len() >= MAX_KEYS {
-            return;
-        }
-        values.insert(key.to_string(), KeyValues::default());
+    // One lookup for a key seen before (nearly every time).
+    if let Some(kv) = values.get_mut(key) {
+        return note_key_value(kv, v, trace);
     }
-    let Some(kv) = values.get_mut(key) else {
+    if values.len() >= MAX_KEYS {
         return;
-    };
+    }
+    note_key_value(values.entry(key.to_string()).or_default(), v, trace);
+}
+
+fn note_key_value(kv: &mut KeyValues, v: &[u8], trace: &[u8; 16]) {
     if kv.free_text {
         return;
     }
+    // A long value is never among those kept, so only short ones are read as text.
+    let v = match std::str::from_utf8(v) {
+        Ok(v) if v.len() <= MAX_ENUM_VALUE_LEN => v,
+        _ => {
+            kv.free_text = true;
+            kv.values = HashMap::default();
+            return;
+        }
+    };
     if let Some(seen) = kv.values.get_mut(v) {
         seen.count += 1;
         return;
     }
-    if v.len() > MAX_ENUM_VALUE_LEN || kv.values.len() >= MAX_VALUES_PER_KEY {
+    if kv.values.len() >= MAX_VALUES_PER_KEY {
         kv.free_text = true;
         kv.values = HashMap::default();
         return;

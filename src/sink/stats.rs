@@ -11,11 +11,13 @@ use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequ
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
 use opentelemetry_proto::tonic::metrics::v1::{metric::Data, Metric};
-use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 
-use super::decode::Decoded;
+use prost::Message as _;
+
+use super::decode::{Decoded, Signal};
 use super::distinct::DistinctIds;
 use super::runs::{RunSeen, Runs, DEFAULT_MAX_TRACKED_SPANS, UNATTRIBUTED_RUN};
+use super::view::{self, RequestView, ResourceView, SpanView};
 
 /// Scope-name prefix otelsim uses to tag the scenario a span belongs to.
 pub const SCENARIO_SCOPE_PREFIX: &str = "otelsim.";
@@ -324,11 +326,17 @@ impl SinkStats {
     }
 
     /// Counts an accepted request of any signal; `payload_bytes` is its uncompressed size.
-    pub fn record(&self, transport: Transport, payload_bytes: usize, request: Decoded) -> Accepted {
-        match request {
-            Decoded::Traces(r) => return self.record_traces(transport, payload_bytes, r),
-            Decoded::Metrics(r) => self.record_metrics(transport, payload_bytes, r),
-            Decoded::Logs(r) => self.record_logs(transport, payload_bytes, r),
+    pub fn record(
+        &self,
+        transport: Transport,
+        payload_bytes: usize,
+        request: Decoded<'_>,
+    ) -> Accepted {
+        let body = request.protobuf();
+        match request.signal() {
+            Signal::Traces => return self.record_trace_body(transport, payload_bytes, body),
+            Signal::Metrics => self.record_metrics(transport, payload_bytes, body),
+            Signal::Logs => self.record_logs(transport, payload_bytes, body),
         }
         Accepted::default()
     }
@@ -340,15 +348,89 @@ impl SinkStats {
         &self,
         transport: Transport,
         payload_bytes: usize,
-        mut request: ExportTraceServiceRequest,
+        request: ExportTraceServiceRequest,
     ) -> Accepted {
-        let error_code = StatusCode::Error as i32;
-        let invalid = refuse_invalid_ids(&mut request);
-        let injected = if take_one(&self.partials_left) {
-            refuse_last_span(&mut request)
-        } else {
-            0
-        };
+        self.record_trace_body(transport, payload_bytes, &request.encode_to_vec())
+    }
+
+    /// [`Self::record_traces`] of a trace request's protobuf body that
+    /// `wire::check` accepted.
+    fn record_trace_body(
+        &self,
+        transport: Transport,
+        payload_bytes: usize,
+        body: &[u8],
+    ) -> Accepted {
+        let request = RequestView(body);
+        // The last span with valid ids is refused on purpose: its place among them.
+        let refused_on_purpose = take_one(&self.partials_left)
+            .then(|| {
+                request
+                    .resources()
+                    .flat_map(|rs| rs.scopes())
+                    .flat_map(|ss| ss.spans())
+                    .filter(SpanView::valid_ids)
+                    .count()
+                    .checked_sub(1)
+            })
+            .flatten();
+        let injected = u64::from(refused_on_purpose.is_some());
+        let mut invalid = 0u64;
+        let mut valid = 0usize;
+        let mut spans: Vec<SpanView<'_>> = Vec::new();
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        let c = &mut inner.counters;
+        c.trace_requests += 1;
+        count_request(c, transport, payload_bytes);
+        for rs in request.resources() {
+            let resource = rs.resource();
+            let service = service_of(resource);
+            spans.clear();
+            for ss in rs.scopes() {
+                let first = spans.len();
+                for span in ss.spans() {
+                    if !span.valid_ids() {
+                        invalid += 1;
+                        continue;
+                    }
+                    valid += 1;
+                    if Some(valid - 1) != refused_on_purpose {
+                        spans.push(span);
+                    }
+                }
+                let kept = &spans[first..];
+                if kept.is_empty() {
+                    continue;
+                }
+                let n = kept.len() as u64;
+                c.spans += n;
+                bump(&mut c.spans_by_service, service, n);
+                bump(&mut c.spans_by_scenario, scenario_named(ss.scope_name()), n);
+                for span in kept {
+                    bump(&mut c.spans_by_name, span.name, 1);
+                    c.error_spans += u64::from(span.error);
+                    if let Ok(id) = <[u8; 16]>::try_from(span.trace_id) {
+                        inner.trace_ids.insert(id);
+                    }
+                }
+            }
+            inner.runs.record_spans(resource, &spans);
+        }
+        c.injected_partial_spans += injected;
+        c.invalid_id_spans += invalid;
+        if self.keep_requests {
+            // Kept as prost would have decoded it, without the refused spans.
+            let mut request = ExportTraceServiceRequest::decode(body).unwrap_or_default();
+            refuse_invalid_ids(&mut request);
+            if injected > 0 {
+                refuse_last_span(&mut request);
+            }
+            inner
+                .kept_traces
+                .push(ReceivedTraces { transport, request });
+        }
+        drop(guard);
         let mut messages = Vec::new();
         if invalid > 0 {
             messages.push(format!(
@@ -358,64 +440,24 @@ impl SinkStats {
         if injected > 0 {
             messages.push(PARTIAL_MESSAGE.to_string());
         }
-        let mut inner = self.lock();
-        inner.counters.injected_partial_spans += injected;
-        inner.counters.invalid_id_spans += invalid;
-        let inner = &mut *inner;
-        let c = &mut inner.counters;
-        c.trace_requests += 1;
-        count_request(c, transport, payload_bytes);
-        inner.runs.record_spans(&request.resource_spans);
-        for rs in &request.resource_spans {
-            let service = service_of(rs.resource.as_ref());
-            for ss in &rs.scope_spans {
-                let n = ss.spans.len() as u64;
-                if n == 0 {
-                    continue;
-                }
-                c.spans += n;
-                bump(&mut c.spans_by_service, service, n);
-                bump(&mut c.spans_by_scenario, scenario_of(ss.scope.as_ref()), n);
-                for span in &ss.spans {
-                    bump(&mut c.spans_by_name, &span.name, 1);
-                    if span.status.as_ref().is_some_and(|s| s.code == error_code) {
-                        c.error_spans += 1;
-                    }
-                    // Spans with invalid ids were refused above.
-                    if let Ok(id) = <[u8; 16]>::try_from(span.trace_id.as_slice()) {
-                        inner.trace_ids.insert(id);
-                    }
-                }
-            }
-        }
-        if self.keep_requests {
-            inner
-                .kept_traces
-                .push(ReceivedTraces { transport, request });
-        }
         Accepted {
             rejected: invalid + injected,
             message: messages.join("; "),
         }
     }
 
-    /// Counts an accepted metrics request; `payload_bytes` is its uncompressed size.
-    pub fn record_metrics(
-        &self,
-        transport: Transport,
-        payload_bytes: usize,
-        request: ExportMetricsServiceRequest,
-    ) {
+    /// Counts an accepted metrics request (its protobuf body); `payload_bytes`
+    /// is its uncompressed size.
+    fn record_metrics(&self, transport: Transport, payload_bytes: usize, body: &[u8]) {
         let mut inner = self.lock();
         let mut points = 0;
-        for rm in &request.resource_metrics {
+        for rm in RequestView(body).resources() {
             let n: u64 = rm
-                .scope_metrics
-                .iter()
-                .flat_map(|sm| &sm.metrics)
-                .map(data_points)
+                .scopes()
+                .flat_map(|sm| sm.entries())
+                .map(view::data_points)
                 .sum();
-            inner.runs.record_points(rm.resource.as_ref(), n);
+            inner.runs.record_points(rm.resource(), n);
             points += n;
         }
         let c = &mut inner.counters;
@@ -423,30 +465,27 @@ impl SinkStats {
         count_request(c, transport, payload_bytes);
         c.metric_points += points;
         if self.keep_requests {
+            let request = ExportMetricsServiceRequest::decode(body).unwrap_or_default();
             inner.kept_metrics.push(request);
         }
     }
 
-    /// Counts an accepted logs request; `payload_bytes` is its uncompressed size.
-    pub fn record_logs(
-        &self,
-        transport: Transport,
-        payload_bytes: usize,
-        request: ExportLogsServiceRequest,
-    ) {
+    /// Counts an accepted logs request (its protobuf body); `payload_bytes` is
+    /// its uncompressed size.
+    fn record_logs(&self, transport: Transport, payload_bytes: usize, body: &[u8]) {
         let mut inner = self.lock();
-        let records: u64 = request
-            .resource_logs
-            .iter()
-            .flat_map(|rl| &rl.scope_logs)
-            .map(|sl| sl.log_records.len() as u64)
-            .sum();
-        inner.runs.record_logs(&request.resource_logs);
+        let mut records = 0;
+        for rl in RequestView(body).resources() {
+            records += inner
+                .runs
+                .record_logs(rl.resource(), rl.scopes().flat_map(|sl| sl.log_records()));
+        }
         let c = &mut inner.counters;
         c.logs_requests += 1;
         count_request(c, transport, payload_bytes);
         c.log_records += records;
         if self.keep_requests {
+            let request = ExportLogsServiceRequest::decode(body).unwrap_or_default();
             inner.kept_logs.push(request);
         }
     }
@@ -517,27 +556,26 @@ fn bump(map: &mut BTreeMap<String, u64>, key: &str, n: u64) {
     *map.entry(key.to_owned()).or_insert(0) += n;
 }
 
-/// Key of `spans_by_service` for a resource without `service.name`.
-pub const NO_SERVICE: &str = "(none)";
-
 /// The resource's `service.name`, or [`NO_SERVICE`].
-pub fn service_of(resource: Option<&opentelemetry_proto::tonic::resource::v1::Resource>) -> &str {
-    use opentelemetry_proto::tonic::common::v1::any_value::Value;
+fn service_of(resource: Option<ResourceView<'_>>) -> &str {
     resource
-        .and_then(|r| r.attributes.iter().find(|kv| kv.key == "service.name"))
-        .and_then(|kv| kv.value.as_ref()?.value.as_ref())
-        .and_then(|v| match v {
-            Value::StringValue(s) => Some(s.as_str()),
-            _ => None,
-        })
+        .and_then(|r| r.attributes().find(|kv| kv.key == "service.name"))
+        .and_then(|kv| kv.str_value())
         .unwrap_or(NO_SERVICE)
 }
+
+/// Key of `spans_by_service` for a resource without `service.name`.
+pub const NO_SERVICE: &str = "(none)";
 
 /// Scenario name encoded in the scope name (`otelsim.<scenario>`), or
 /// [`OTHER_SCENARIO`] for spans that did not come from an otelsim scenario.
 pub fn scenario_of(scope: Option<&InstrumentationScope>) -> &str {
-    scope
-        .and_then(|s| s.name.strip_prefix(SCENARIO_SCOPE_PREFIX))
+    scenario_named(scope.map(|s| s.name.as_str()))
+}
+
+/// [`scenario_of`] a scope named `name` (`None`: no scope).
+fn scenario_named(name: Option<&str>) -> &str {
+    name.and_then(|n| n.strip_prefix(SCENARIO_SCOPE_PREFIX))
         .filter(|rest| !rest.is_empty())
         .unwrap_or(OTHER_SCENARIO)
 }
