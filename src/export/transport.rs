@@ -13,6 +13,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::Trac
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use prost::Message as _;
 use std::io::Write as _;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tonic::transport::Channel;
@@ -41,18 +42,42 @@ type GrpcHeaders = Vec<(
     tonic::metadata::MetadataValue<tonic::metadata::Ascii>,
 )>;
 
+/// The connections of one endpoint, taken in turn: request after request goes
+/// to the next one.
+pub(super) struct RoundRobin<T> {
+    items: Vec<T>,
+    next: AtomicUsize,
+}
+
+impl<T> RoundRobin<T> {
+    /// `n` (at least 1) items made by `make`.
+    fn new(n: usize, make: impl FnMut(usize) -> Result<T>) -> Result<RoundRobin<T>> {
+        Ok(RoundRobin {
+            items: (0..n.max(1)).map(make).collect::<Result<_>>()?,
+            next: AtomicUsize::new(0),
+        })
+    }
+
+    /// The next connection in turn.
+    fn next(&self) -> &T {
+        &self.items[self.next.fetch_add(1, Relaxed) % self.items.len()]
+    }
+}
+
 #[derive(Clone)]
 pub(super) enum Transport {
     Grpc {
-        /// traces, metrics, logs (clones of one channel unless signal endpoints differ)
-        channels: Arc<[Channel; 3]>,
+        /// traces, metrics, logs: each its channels, one connection apiece (the same
+        /// channels unless signal endpoints differ).
+        channels: Arc<[Arc<RoundRobin<Channel>>; 3]>,
         /// The URL of each channel, for diagnosis.
         urls: Arc<[String; 3]>,
         headers: Arc<GrpcHeaders>,
         gzip: bool,
     },
     Http {
-        client: reqwest::Client,
+        /// Clients with a connection pool each, taken in turn.
+        clients: Arc<RoundRobin<reqwest::Client>>,
         /// traces, metrics, logs
         urls: Arc<[String; 3]>,
         json: bool,
@@ -274,10 +299,16 @@ impl Transport {
                     }
                     Ok(endpoint.connect_lazy())
                 };
-                let base = channel(&cfg.endpoint)?;
-                let pick = |i: usize| -> Result<Channel> {
+                // Each channel is a connection of its own (made when first used).
+                let channels = |url: &str| -> Result<Arc<RoundRobin<Channel>>> {
+                    Ok(Arc::new(RoundRobin::new(cfg.connections, |_| {
+                        channel(url)
+                    })?))
+                };
+                let base = channels(&cfg.endpoint)?;
+                let pick = |i: usize| -> Result<Arc<RoundRobin<Channel>>> {
                     match &cfg.signal_endpoints[i] {
-                        Some(url) => channel(url),
+                        Some(url) => channels(url),
                         None => Ok(base.clone()),
                     }
                 };
@@ -295,16 +326,25 @@ impl Transport {
                     None => http_signal_url(&cfg.endpoint, name),
                 };
                 let urls = [url(0, "traces"), url(1, "metrics"), url(2, "logs")];
-                let mut client = reqwest::Client::builder()
-                    .default_headers(http_headers(cfg)?)
-                    .timeout(cfg.request_timeout)
-                    .connect_timeout(Duration::from_secs(3));
-                if urls.iter().any(|u| crate::tls::is_https(u)) {
-                    client = client
-                        .use_preconfigured_tls(cfg.tls.rustls_config(&[crate::tls::ALPN_HTTP1])?);
-                }
+                let headers = http_headers(cfg)?;
+                let tls = urls
+                    .iter()
+                    .any(|u| crate::tls::is_https(u))
+                    .then(|| cfg.tls.rustls_config(&[crate::tls::ALPN_HTTP1]))
+                    .transpose()?;
+                // A client per connection: each has its own pool, so they cannot share one.
+                let client = |_| -> Result<reqwest::Client> {
+                    let mut client = reqwest::Client::builder()
+                        .default_headers(headers.clone())
+                        .timeout(cfg.request_timeout)
+                        .connect_timeout(Duration::from_secs(3));
+                    if let Some(tls) = &tls {
+                        client = client.use_preconfigured_tls(tls.clone());
+                    }
+                    client.build().context("cannot build the HTTP client")
+                };
                 Transport::Http {
-                    client: client.build().context("cannot build the HTTP client")?,
+                    clients: Arc::new(RoundRobin::new(cfg.connections, client)?),
                     urls: Arc::new(urls),
                     json: cfg.protocol == Protocol::HttpJson,
                     gzip: cfg.gzip,
@@ -358,7 +398,7 @@ impl Transport {
                     Body::Metrics(_) => (&channels[1], "MetricsService"),
                     Body::Logs(_) | Body::LogsWire(_) => (&channels[2], "LogsService"),
                 };
-                match grpc_send(channel, headers, *gzip, body, bytes).await {
+                match grpc_send(channel.next(), headers, *gzip, body, bytes).await {
                     Outcome::NotAccepted { answer, failure } => Outcome::NotAccepted {
                         answer: format!("{answer} for {service}/Export"),
                         failure,
@@ -367,12 +407,12 @@ impl Transport {
                 }
             }
             Transport::Http {
-                client,
+                clients,
                 urls,
                 json,
                 gzip,
                 secrets,
-            } => http_send(client, urls, (*json, *gzip), secrets, body, bytes).await,
+            } => http_send(clients.next(), urls, (*json, *gzip), secrets, body, bytes).await,
         }
     }
 }
