@@ -122,6 +122,9 @@ pub struct ExportArgs {
     /// [default: fail at once with exit 3]
     #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub wait_for_endpoint: Option<std::time::Duration>,
+    /// Connections used in turn [default: 1, enough on one host]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=64))]
+    pub connections: Option<u8>,
     /// Mask SSNs, cards, e-mails and phones in all outputs. Env: OTELSIM_MASK_PII=1
     #[arg(long)]
     pub mask_pii: bool,
@@ -266,6 +269,8 @@ pub struct GlobalArgs {
     pub request_timeout: Option<std::time::Duration>,
     /// `--wait-for-endpoint`.
     pub wait_for_endpoint: Option<std::time::Duration>,
+    /// `--connections`.
+    pub connections: Option<u8>,
     /// `--metrics`.
     pub metrics: bool,
     /// `--no-metrics`.
@@ -385,6 +390,7 @@ impl SharedArgs {
             retry_budget: e.retry_budget.or(b.retry_budget),
             request_timeout: e.request_timeout.or(b.request_timeout),
             wait_for_endpoint: e.wait_for_endpoint.or(b.wait_for_endpoint),
+            connections: e.connections.or(b.connections),
             tls_ca: tls.tls_ca.or_else(|| self.tls.tls_ca.clone()),
             insecure: tls.insecure || self.tls.insecure,
             tls_cert: id.tls_cert.or_else(|| self.identity.tls_cert.clone()),
@@ -460,6 +466,7 @@ impl SharedArgs {
                 ("--retry-budget", e.retry_budget.is_some()),
                 ("--request-timeout", e.request_timeout.is_some()),
                 ("--wait-for-endpoint", e.wait_for_endpoint.is_some()),
+                ("--connections", e.connections.is_some()),
                 ("--mask-pii", e.mask_pii),
             ],
         );

@@ -561,6 +561,9 @@ impl Settings {
                 optional_signals: [false, !g.metrics, !g.logs],
                 quiet: g.quiet,
                 wait_for_endpoint: g.wait_for_endpoint,
+                connections: g
+                    .connections
+                    .map_or(crate::export::DEFAULT_CONNECTIONS, usize::from),
                 tls,
                 ..ExportConfig::default()
             },

@@ -76,6 +76,10 @@ const GRPC_MAX_STREAMS: u32 = 128;
 /// Largest header block of a gRPC request (HTTP/2 headers are otherwise
 /// buffered up to 16 MiB by default).
 const GRPC_MAX_HEADER_BYTES: u32 = 64 * 1024;
+/// The largest HTTP/2 frame the gRPC listener takes (HTTP/2's default is 16 KiB):
+/// a client sends a request in frames of at most this, one write each, so
+/// larger frames cost a sender on the same machine fewer writes and packets.
+const GRPC_MAX_FRAME_BYTES: u32 = 1 << 20;
 
 /// How long [`RunningSink::shutdown`] waits for in-flight requests before
 /// aborting a server, so a stuck client cannot hang shutdown forever (tonic
@@ -248,7 +252,8 @@ pub async fn start(opts: SinkOptions) -> anyhow::Result<RunningSink> {
     // and keep idle connections open; the idle timeout finds dead peers too.
     let mut grpc_server = tonic::transport::Server::builder()
         .max_concurrent_streams(GRPC_MAX_STREAMS)
-        .http2_max_header_list_size(GRPC_MAX_HEADER_BYTES);
+        .http2_max_header_list_size(GRPC_MAX_HEADER_BYTES)
+        .max_frame_size(Some(GRPC_MAX_FRAME_BYTES));
     let mut http_tls = None;
     if let Some(tls) = &opts.tls {
         grpc_server = grpc_server

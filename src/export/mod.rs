@@ -93,6 +93,9 @@ impl Protocol {
     }
 }
 
+/// Connections to the receiver unless `--connections` says otherwise.
+pub const DEFAULT_CONNECTIONS: usize = 1;
+
 /// How an OTLP writer sends: endpoint, protocol, batching, concurrency, retries, TLS.
 #[derive(Clone, Debug)]
 pub struct ExportConfig {
@@ -120,6 +123,9 @@ pub struct ExportConfig {
     pub signal_endpoints: [Option<String>; 3],
     /// Requests in flight at once (1 for file output, whose order must not vary).
     pub concurrency: usize,
+    /// Connections to the receiver that requests take in turn (`--connections`):
+    /// gRPC channels, or HTTP clients with a pool each.
+    pub connections: usize,
     /// Batches that may wait for a free sender before producers block (backpressure).
     pub queue_batches: usize,
     /// Timeout of each request attempt (`--request-timeout`).
@@ -154,6 +160,7 @@ impl Default for ExportConfig {
             linger: Some(Duration::from_millis(200)),
             signal_endpoints: [None, None, None],
             concurrency: 4,
+            connections: DEFAULT_CONNECTIONS,
             queue_batches: 16,
             request_timeout: Duration::from_secs(10),
             retry_budget: Duration::from_secs(15),

@@ -13,6 +13,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::Trac
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use prost::Message as _;
 use std::io::Write as _;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tonic::transport::Channel;
@@ -41,18 +42,42 @@ type GrpcHeaders = Vec<(
     tonic::metadata::MetadataValue<tonic::metadata::Ascii>,
 )>;
 
+/// The connections of one endpoint, taken in turn: request after request goes
+/// to the next one.
+pub(super) struct RoundRobin<T> {
+    items: Vec<T>,
+    next: AtomicUsize,
+}
+
+impl<T> RoundRobin<T> {
+    /// `n` (at least 1) items made by `make`.
+    fn new(n: usize, make: impl FnMut(usize) -> Result<T>) -> Result<RoundRobin<T>> {
+        Ok(RoundRobin {
+            items: (0..n.max(1)).map(make).collect::<Result<_>>()?,
+            next: AtomicUsize::new(0),
+        })
+    }
+
+    /// The next connection in turn.
+    fn next(&self) -> &T {
+        &self.items[self.next.fetch_add(1, Relaxed) % self.items.len()]
+    }
+}
+
 #[derive(Clone)]
 pub(super) enum Transport {
     Grpc {
-        /// traces, metrics, logs (clones of one channel unless signal endpoints differ)
-        channels: Arc<[Channel; 3]>,
+        /// traces, metrics, logs: each its channels, one connection apiece (the same
+        /// channels unless signal endpoints differ).
+        channels: Arc<[Arc<RoundRobin<Channel>>; 3]>,
         /// The URL of each channel, for diagnosis.
         urls: Arc<[String; 3]>,
         headers: Arc<GrpcHeaders>,
         gzip: bool,
     },
     Http {
-        client: reqwest::Client,
+        /// Clients with a connection pool each, taken in turn.
+        clients: Arc<RoundRobin<reqwest::Client>>,
         /// traces, metrics, logs
         urls: Arc<[String; 3]>,
         json: bool,
@@ -274,10 +299,16 @@ impl Transport {
                     }
                     Ok(endpoint.connect_lazy())
                 };
-                let base = channel(&cfg.endpoint)?;
-                let pick = |i: usize| -> Result<Channel> {
+                // Each channel is a connection of its own (made when first used).
+                let channels = |url: &str| -> Result<Arc<RoundRobin<Channel>>> {
+                    Ok(Arc::new(RoundRobin::new(cfg.connections, |_| {
+                        channel(url)
+                    })?))
+                };
+                let base = channels(&cfg.endpoint)?;
+                let pick = |i: usize| -> Result<Arc<RoundRobin<Channel>>> {
                     match &cfg.signal_endpoints[i] {
-                        Some(url) => channel(url),
+                        Some(url) => channels(url),
                         None => Ok(base.clone()),
                     }
                 };
@@ -295,16 +326,25 @@ impl Transport {
                     None => http_signal_url(&cfg.endpoint, name),
                 };
                 let urls = [url(0, "traces"), url(1, "metrics"), url(2, "logs")];
-                let mut client = reqwest::Client::builder()
-                    .default_headers(http_headers(cfg)?)
-                    .timeout(cfg.request_timeout)
-                    .connect_timeout(Duration::from_secs(3));
-                if urls.iter().any(|u| crate::tls::is_https(u)) {
-                    client = client
-                        .use_preconfigured_tls(cfg.tls.rustls_config(&[crate::tls::ALPN_HTTP1])?);
-                }
+                let headers = http_headers(cfg)?;
+                let tls = urls
+                    .iter()
+                    .any(|u| crate::tls::is_https(u))
+                    .then(|| cfg.tls.rustls_config(&[crate::tls::ALPN_HTTP1]))
+                    .transpose()?;
+                // A client per connection: each has its own pool, so they cannot share one.
+                let client = |_| -> Result<reqwest::Client> {
+                    let mut client = reqwest::Client::builder()
+                        .default_headers(headers.clone())
+                        .timeout(cfg.request_timeout)
+                        .connect_timeout(Duration::from_secs(3));
+                    if let Some(tls) = &tls {
+                        client = client.use_preconfigured_tls(tls.clone());
+                    }
+                    client.build().context("cannot build the HTTP client")
+                };
                 Transport::Http {
-                    client: client.build().context("cannot build the HTTP client")?,
+                    clients: Arc::new(RoundRobin::new(cfg.connections, client)?),
                     urls: Arc::new(urls),
                     json: cfg.protocol == Protocol::HttpJson,
                     gzip: cfg.gzip,
@@ -358,7 +398,7 @@ impl Transport {
                     Body::Metrics(_) => (&channels[1], "MetricsService"),
                     Body::Logs(_) | Body::LogsWire(_) => (&channels[2], "LogsService"),
                 };
-                match grpc_send(channel, headers, *gzip, body, bytes).await {
+                match grpc_send(channel.next(), headers, *gzip, body, bytes).await {
                     Outcome::NotAccepted { answer, failure } => Outcome::NotAccepted {
                         answer: format!("{answer} for {service}/Export"),
                         failure,
@@ -367,12 +407,12 @@ impl Transport {
                 }
             }
             Transport::Http {
-                client,
+                clients,
                 urls,
                 json,
                 gzip,
                 secrets,
-            } => http_send(client, urls, (*json, *gzip), secrets, body, bytes).await,
+            } => http_send(clients.next(), urls, (*json, *gzip), secrets, body, bytes).await,
         }
     }
 }
@@ -635,8 +675,11 @@ async fn grpc_send(
     }
 }
 
-/// Sends a pre-encoded export request (traces or logs) through tonic: a codec
-/// that writes the bytes as they are and decodes the response's partial success.
+/// Sends a pre-encoded export request (traces or logs) through tonic without
+/// copying it: tonic's encoder would copy every request into its own buffer,
+/// so the request goes out with an empty body that [`WireChannel`] replaces
+/// with the gRPC message prefix and the shared bytes. Status, timeouts and
+/// response decoding stay tonic's.
 async fn grpc_export_wire(
     channel: &Channel,
     headers: &GrpcHeaders,
@@ -646,8 +689,20 @@ async fn grpc_export_wire(
     bytes: &mut u64,
 ) -> Outcome {
     *bytes += body.len() as u64;
-    let mut grpc = tonic::client::Grpc::new(channel.clone()).max_encoding_message_size(64 << 20);
+    let payload = if gzip {
+        bytes::Bytes::from(gzip_bytes(body))
+    } else {
+        body.clone()
+    };
+    if payload.len() > MAX_GRPC_MESSAGE {
+        return classify(tonic::Status::out_of_range(format!(
+            "encoded message length too large: found {} bytes, the limit is: {MAX_GRPC_MESSAGE} bytes",
+            payload.len()
+        )));
+    }
+    let mut grpc = tonic::client::Grpc::new(WireChannel(channel.clone()));
     if gzip {
+        // Only for the `grpc-encoding` header: the payload is compressed above.
         grpc = grpc.send_compressed(tonic::codec::CompressionEncoding::Gzip);
     }
     if let Err(e) = grpc.ready().await {
@@ -657,10 +712,9 @@ async fn grpc_export_wire(
         };
     }
     let path = tonic::codegen::http::uri::PathAndQuery::from_static(path);
-    match grpc
-        .unary(with_headers(body.clone(), headers), path, WireCodec)
-        .await
-    {
+    let mut req = with_headers((), headers);
+    req.extensions_mut().insert(WireMessage { gzip, payload });
+    match grpc.unary(req, path, WireCodec).await {
         Ok(resp) => {
             let ps = resp.into_inner().partial_success.unwrap_or_default();
             Outcome::Ok {
@@ -669,6 +723,92 @@ async fn grpc_export_wire(
             }
         }
         Err(s) => classify(s),
+    }
+}
+
+/// The largest gRPC message sent (what tonic was told for the other requests).
+const MAX_GRPC_MESSAGE: usize = 64 << 20;
+
+/// The message of a pre-encoded request, carried to [`WireChannel`] in the
+/// request's extensions; `gzip`: `payload` is compressed.
+#[derive(Clone)]
+struct WireMessage {
+    gzip: bool,
+    payload: bytes::Bytes,
+}
+
+/// A channel that sends a request carrying a [`WireMessage`] with that
+/// message as its body (prefix, then the shared bytes); other requests pass as they are.
+#[derive(Clone)]
+struct WireChannel(Channel);
+
+impl tonic::codegen::Service<tonic::codegen::http::Request<tonic::body::Body>> for WireChannel {
+    type Response = <Channel as tonic::codegen::Service<
+        tonic::codegen::http::Request<tonic::body::Body>,
+    >>::Response;
+    type Error = <Channel as tonic::codegen::Service<
+        tonic::codegen::http::Request<tonic::body::Body>,
+    >>::Error;
+    type Future = <Channel as tonic::codegen::Service<
+        tonic::codegen::http::Request<tonic::body::Body>,
+    >>::Future;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: tonic::codegen::http::Request<tonic::body::Body>) -> Self::Future {
+        if let Some(m) = req.extensions_mut().remove::<WireMessage>() {
+            *req.body_mut() = tonic::body::Body::new(WireBody::new(m));
+        }
+        self.0.call(req)
+    }
+}
+
+/// A gRPC request body of one message: its 5-byte prefix (compressed flag,
+/// big-endian length), then the message bytes, shared and not copied.
+struct WireBody {
+    /// The frames still to send, in order.
+    frames: [Option<bytes::Bytes>; 2],
+}
+
+impl WireBody {
+    fn new(m: WireMessage) -> WireBody {
+        let mut prefix = [0u8; 5];
+        prefix[0] = u8::from(m.gzip);
+        // Checked against MAX_GRPC_MESSAGE, far below 4 GiB.
+        prefix[1..].copy_from_slice(&(m.payload.len() as u32).to_be_bytes());
+        WireBody {
+            frames: [
+                Some(bytes::Bytes::copy_from_slice(&prefix)),
+                Some(m.payload),
+            ],
+        }
+    }
+}
+
+impl hyper::body::Body for WireBody {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<bytes::Bytes>, Self::Error>>> {
+        let next = self.get_mut().frames.iter_mut().find_map(Option::take);
+        std::task::Poll::Ready(next.map(|b| Ok(hyper::body::Frame::data(b))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.frames.iter().all(Option::is_none)
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        let len = self.frames.iter().flatten().map(|b| b.len() as u64).sum();
+        hyper::body::SizeHint::with_exact(len)
     }
 }
 
@@ -688,21 +828,22 @@ struct WirePartialSuccess {
     error_message: String,
 }
 
-/// Encodes pre-encoded protobuf bytes as they are; decodes the export response.
+/// The codec of a pre-encoded request: nothing to encode (the body is
+/// [`WireChannel`]'s); decodes the export response.
 #[derive(Clone, Copy, Default)]
 struct WireCodec;
 
-struct WireEncoderCodec;
+struct NoEncoder;
 struct ResponseDecoder;
 
 impl tonic::codec::Codec for WireCodec {
-    type Encode = bytes::Bytes;
+    type Encode = ();
     type Decode = WireResponse;
-    type Encoder = WireEncoderCodec;
+    type Encoder = NoEncoder;
     type Decoder = ResponseDecoder;
 
     fn encoder(&mut self) -> Self::Encoder {
-        WireEncoderCodec
+        NoEncoder
     }
 
     fn decoder(&mut self) -> Self::Decoder {
@@ -710,18 +851,20 @@ impl tonic::codec::Codec for WireCodec {
     }
 }
 
-impl tonic::codec::Encoder for WireEncoderCodec {
-    type Item = bytes::Bytes;
+impl tonic::codec::Encoder for NoEncoder {
+    type Item = ();
     type Error = tonic::Status;
 
-    fn encode(
-        &mut self,
-        item: bytes::Bytes,
-        dst: &mut tonic::codec::EncodeBuf<'_>,
-    ) -> Result<(), tonic::Status> {
-        use bytes::BufMut as _;
-        dst.put_slice(&item);
-        Ok(())
+    fn encode(&mut self, (): (), _: &mut tonic::codec::EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        // Reached only if the body was not replaced: never send an empty message.
+        Err(tonic::Status::internal(
+            "internal: the pre-encoded request body was not attached",
+        ))
+    }
+
+    fn buffer_settings(&self) -> tonic::codec::BufferSettings {
+        // Nothing is ever encoded here: no buffer to allocate per request.
+        tonic::codec::BufferSettings::new(0, 0)
     }
 }
 

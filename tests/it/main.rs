@@ -10,6 +10,7 @@ mod support;
 
 mod bad_input;
 mod cli;
+mod connections;
 mod delivery;
 mod deploy;
 mod export_e2e;
