@@ -165,7 +165,7 @@ impl<'a> Decoded<'a> {
     ) -> Result<Self, Refusal> {
         reservation.try_grow(message.encoded_len())?;
         let body = message.encode_to_vec();
-        let checked = wire::check(signal.request(), &body).map_err(|_| {
+        let checked = wire::check(signal.root(), &body).map_err(|_| {
             Refusal::new(
                 RefusalKind::Malformed,
                 format!("invalid {signal:?} payload: it does not re-encode as plain OTLP"),
@@ -180,11 +180,12 @@ impl<'a> Decoded<'a> {
 }
 
 impl Signal {
-    fn request(self) -> wire::Request {
+    /// The export request a body of this signal is.
+    fn root(self) -> Root {
         match self {
-            Signal::Traces => wire::Request::Traces,
-            Signal::Metrics => wire::Request::Metrics,
-            Signal::Logs => wire::Request::Logs,
+            Signal::Traces => Root::Traces,
+            Signal::Metrics => Root::Metrics,
+            Signal::Logs => Root::Logs,
         }
     }
 }
@@ -241,14 +242,7 @@ pub fn decode<'a>(
         max_decoded_bytes: limits.max_decoded_bytes,
     };
     let mut scan = match wire {
-        Wire::Protobuf => Scan::Proto(ProtoScan::new(
-            match signal {
-                Signal::Traces => Root::Traces,
-                Signal::Metrics => Root::Metrics,
-                Signal::Logs => Root::Logs,
-            },
-            scan_limits,
-        )),
+        Wire::Protobuf => Scan::Proto(ProtoScan::new(signal.root(), scan_limits)),
         Wire::Json => Scan::Json(JsonScan::new(scan_limits)),
     };
     let payload: Cow<'_, [u8]> = if gzip {
@@ -267,7 +261,7 @@ pub fn decode<'a>(
     let payload_bytes = payload.len();
     let request = match wire {
         // The common case: a plain body, read where it lies.
-        Wire::Protobuf => match wire::check(signal.request(), &payload) {
+        Wire::Protobuf => match wire::check(signal.root(), &payload) {
             Ok(checked) => Decoded {
                 signal,
                 body: payload,
@@ -478,7 +472,7 @@ mod tests {
     #[test]
     fn a_merged_resource_is_counted_as_prost_decodes_it() {
         let body = resource_in_two_pieces();
-        assert!(wire::check(wire::Request::Traces, &body).is_err());
+        assert!(wire::check(Root::Traces, &body).is_err());
         let budget = Budget::new(64 << 20);
         let d = decode(
             Signal::Traces,
@@ -503,7 +497,7 @@ mod tests {
         let plain = ExportTraceServiceRequest::decode(&*body)
             .expect("prost")
             .encode_to_vec();
-        assert!(wire::check(wire::Request::Traces, &plain).is_ok());
+        assert!(wire::check(Root::Traces, &plain).is_ok());
         let again = super::super::stats::SinkStats::new(false);
         again.record_traces(
             super::super::stats::Transport::HttpProtobuf,

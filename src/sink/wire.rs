@@ -8,6 +8,8 @@
 //! prost merges) goes the slow way, through prost, which decides whether it is
 //! valid and re-encodes it in the plain form the views read.
 
+use super::scan::Root;
+
 /// Deepest nesting [`check`] follows (prost's recursion limit).
 const MAX_DEPTH: usize = 100;
 
@@ -127,17 +129,6 @@ impl<'a> Iterator for Fields<'a> {
         }
         Some(field)
     }
-}
-
-/// Which export request a body is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Request {
-    /// `ExportTraceServiceRequest`.
-    Traces,
-    /// `ExportMetricsServiceRequest`.
-    Metrics,
-    /// `ExportLogsServiceRequest`.
-    Logs,
 }
 
 /// The OTLP messages (field numbers and types from the OTLP protos).
@@ -397,11 +388,11 @@ pub struct Checked {
 /// Accepts `body` when prost decodes it without error, to exactly what the
 /// views read: every known field of the wire type its schema says, every string
 /// UTF-8, packed runs whole, no singular message or oneof sent twice.
-pub fn check(request: Request, body: &[u8]) -> Result<Checked, Unusual> {
+pub fn check(request: Root, body: &[u8]) -> Result<Checked, Unusual> {
     let root = match request {
-        Request::Traces => Msg::TracesRequest,
-        Request::Metrics => Msg::MetricsRequest,
-        Request::Logs => Msg::LogsRequest,
+        Root::Traces => Msg::TracesRequest,
+        Root::Metrics => Msg::MetricsRequest,
+        Root::Logs => Msg::LogsRequest,
     };
     let mut checked = Checked::default();
     check_message(root, body, 0, &mut checked)?;
@@ -562,18 +553,15 @@ mod tests {
     #[test]
     fn a_plain_request_is_accepted_and_its_items_counted() {
         let body = request(3).encode_to_vec();
-        assert_eq!(check(Request::Traces, &body), Ok(Checked { items: 3 }));
-        assert_eq!(check(Request::Traces, &[]), Ok(Checked { items: 0 }));
+        assert_eq!(check(Root::Traces, &body), Ok(Checked { items: 3 }));
+        assert_eq!(check(Root::Traces, &[]), Ok(Checked { items: 0 }));
     }
 
     #[test]
     fn what_prost_refuses_or_merges_is_unusual() {
         let body = request(1).encode_to_vec();
         // Truncated.
-        assert_eq!(
-            check(Request::Traces, &body[..body.len() - 1]),
-            Err(Unusual)
-        );
+        assert_eq!(check(Root::Traces, &body[..body.len() - 1]), Err(Unusual));
         // A span name that is not UTF-8: find "s" (0x2a 0x01 0x73) and break it.
         let at = body
             .windows(3)
@@ -581,13 +569,13 @@ mod tests {
             .expect("name");
         let mut bad = body.clone();
         bad[at + 2] = 0xff;
-        assert_eq!(check(Request::Traces, &bad), Err(Unusual));
+        assert_eq!(check(Root::Traces, &bad), Err(Unusual));
         assert!(ExportTraceServiceRequest::decode(&*bad).is_err());
         // A span name sent as a number.
         let mut wrong_type = body.clone();
         wrong_type[at] = 0x28;
         wrong_type[at + 1] = 0x01;
-        assert_eq!(check(Request::Traces, &wrong_type), Err(Unusual));
+        assert_eq!(check(Root::Traces, &wrong_type), Err(Unusual));
         assert!(ExportTraceServiceRequest::decode(&*wrong_type).is_err());
         // The resource sent twice (prost merges the two): valid, but unusual.
         let rs = &request(0).resource_spans[0];
@@ -601,17 +589,17 @@ mod tests {
         let mut body = vec![0x0a, twice.len() as u8];
         body.extend_from_slice(&twice);
         assert!(ExportTraceServiceRequest::decode(&*body).is_ok());
-        assert_eq!(check(Request::Traces, &body), Err(Unusual));
+        assert_eq!(check(Root::Traces, &body), Err(Unusual));
         // Unknown fields of any wire type but groups are skipped.
         assert_eq!(
-            check(Request::Traces, &[0xf8, 0x01, 0x05, 0x15, 1, 2, 3, 4]),
+            check(Root::Traces, &[0xf8, 0x01, 0x05, 0x15, 1, 2, 3, 4]),
             Ok(Checked { items: 0 })
         );
-        assert_eq!(check(Request::Traces, &[0x0b]), Err(Unusual));
+        assert_eq!(check(Root::Traces, &[0x0b]), Err(Unusual));
         // Field number 0, and a key past u32::MAX (field 2^30), which prost refuses.
-        assert_eq!(check(Request::Traces, &[0x00, 0x00]), Err(Unusual));
+        assert_eq!(check(Root::Traces, &[0x00, 0x00]), Err(Unusual));
         let past = [0x80, 0x80, 0x80, 0x80, 0x20, 0x00];
-        assert_eq!(check(Request::Traces, &past), Err(Unusual));
+        assert_eq!(check(Root::Traces, &past), Err(Unusual));
         assert!(ExportTraceServiceRequest::decode(&past[..]).is_err());
     }
 }
