@@ -431,10 +431,18 @@ pub struct Aggregator {
     temporality: Temporality,
     start_ns: u64,
     last_collect_ns: u64,
-    /// Series by (metric name, service), then by their attribute set written out
-    /// (`key=value\u{1f}`…). Hashed, not ordered: a lookup per measurement; a
-    /// collection sorts by the written-out set, the order series are reported in.
-    series: FxHashMap<(usize, ServiceId), FxHashMap<String, Series>>,
+    /// Every series, in the order they were first measured.
+    series: Vec<Series>,
+    /// Index in `series` by (metric name, service), then by the attribute set
+    /// written out (`key=value\u{1f}`…). Hashed, not ordered: a collection sorts
+    /// by the written-out set, the order series are reported in.
+    by_id: FxHashMap<(usize, ServiceId), FxHashMap<String, usize>>,
+    /// Index in `series` by [`Aggregator::values_key`]: the lookup of each
+    /// measurement, without writing the keys out or formatting numbers. Sets that
+    /// fell into the overflow series are not kept here, so it stays bounded.
+    by_values: FxHashMap<Vec<u8>, usize>,
+    /// The values key of the measurement at hand (reused).
+    key: Vec<u8>,
     per_metric: Vec<usize>,
     /// The specs that may match a span of each class seen so far, in plan order.
     candidates: Vec<(ClassOf, Vec<usize>)>,
@@ -478,7 +486,10 @@ impl Aggregator {
             temporality,
             start_ns,
             last_collect_ns: start_ns,
-            series: FxHashMap::default(),
+            series: Vec::new(),
+            by_id: FxHashMap::default(),
+            by_values: FxHashMap::default(),
+            key: Vec::new(),
             per_metric,
             candidates: Vec::new(),
             id: String::new(),
@@ -555,17 +566,69 @@ impl Aggregator {
         dims.chain(fixed).chain(error)
     }
 
-    fn measure(
+    /// What identifies the series of a measurement of spec `spec_idx` on `s` under
+    /// `service`, written into `key`: the spec, the service, and the value (or
+    /// absence) of each of its dimensions and of `error.type`. Specs fix their
+    /// other point attributes, so equal keys mean equal attribute sets.
+    fn values_key(
+        key: &mut Vec<u8>,
+        spec_idx: usize,
+        spec: &MetricSpec,
+        world: &World,
+        s: &SpanRecord,
+        service: ServiceId,
+    ) {
+        key.clear();
+        key.extend_from_slice(&(spec_idx as u32).to_le_bytes());
+        key.extend_from_slice(&service.0.to_le_bytes());
+        let error = (spec.error_dim && s.status == StatusCode::Error)
+            .then(|| s.attr(&world.keys.error_type))
+            .flatten();
+        for v in spec.dims.iter().map(|d| s.attr(d)).chain([error]) {
+            match v {
+                None => key.push(0),
+                Some(AttrValue::Str(t)) => {
+                    key.push(1);
+                    key.extend_from_slice(&(t.len() as u32).to_le_bytes());
+                    key.extend_from_slice(t.as_bytes());
+                }
+                Some(AttrValue::Int(i)) => {
+                    key.push(2);
+                    key.extend_from_slice(&i.to_le_bytes());
+                }
+                Some(AttrValue::Double(d)) => {
+                    key.push(3);
+                    key.extend_from_slice(&d.to_bits().to_le_bytes());
+                }
+                Some(AttrValue::Bool(b)) => key.extend_from_slice(&[4, u8::from(*b)]),
+                Some(AttrValue::StrArray(items)) => {
+                    key.push(5);
+                    key.extend_from_slice(&(items.len() as u32).to_le_bytes());
+                    for t in items.iter() {
+                        key.extend_from_slice(&(t.len() as u32).to_le_bytes());
+                        key.extend_from_slice(t.as_bytes());
+                    }
+                }
+            }
+        }
+    }
+
+    /// The index in `series` of the series a measurement of spec `spec_idx` on `s`
+    /// under `service` adds to, made when new; the written-out attribute set
+    /// (`id`) is built only for a set not seen before.
+    fn series_of(
         &mut self,
         spec_idx: usize,
         world: &World,
-        trace: &TraceRecord,
         s: &SpanRecord,
-        v: f64,
-        recorded_ns: u64,
-    ) {
+        service: ServiceId,
+    ) -> usize {
         use std::fmt::Write as _;
         let spec = &self.plan.specs[spec_idx];
+        Self::values_key(&mut self.key, spec_idx, spec, world, s, service);
+        if let Some(&i) = self.by_values.get(&self.key) {
+            return i;
+        }
         let name_idx = self.spec_name[spec_idx];
         self.id.clear();
         for (k, v) in Self::point_attrs(spec, world, s) {
@@ -580,26 +643,31 @@ impl Aggregator {
             }
             self.id.push('\u{1f}');
         }
-        // Metrics are reported per service (a plane's components report on the plane).
-        let service = world.services.get(s.service).metrics_on;
-        let of_metric = self.series.entry((name_idx, service)).or_default();
-        let series = match of_metric.get_mut(self.id.as_str()) {
-            Some(series) => series,
+        let of_metric = self.by_id.entry((name_idx, service)).or_default();
+        // Another spec of the same metric may have made this set's series already.
+        if let Some(&i) = of_metric.get(self.id.as_str()) {
+            self.by_values.insert(self.key.clone(), i);
+            return i;
+        }
+        let overflow = self.per_metric[name_idx] >= MAX_SERIES_PER_METRIC;
+        let (id, attrs) = if overflow {
+            // Cardinality guard, as OTel SDKs do: new attribute sets share one
+            // overflow series.
+            let attrs = vec![(Arc::from("otel.metric.overflow"), AttrValue::Bool(true))];
+            ("otel.metric.overflow".to_string(), attrs)
+        } else {
+            self.per_metric[name_idx] += 1;
+            let attrs = Self::point_attrs(spec, world, s)
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            (self.id.clone(), attrs)
+        };
+        let i = match of_metric.get(id.as_str()) {
+            Some(&i) => i,
             None => {
-                let (id, attrs) = if self.per_metric[name_idx] >= MAX_SERIES_PER_METRIC {
-                    // Cardinality guard, as OTel SDKs do: new attribute sets share one
-                    // overflow series.
-                    let attrs = vec![(Arc::from("otel.metric.overflow"), AttrValue::Bool(true))];
-                    ("otel.metric.overflow".to_string(), attrs)
-                } else {
-                    self.per_metric[name_idx] += 1;
-                    let attrs = Self::point_attrs(spec, world, s)
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect();
-                    (self.id.clone(), attrs)
-                };
                 let nb = spec.bounds.as_ref().map_or(0, |b| b.len() + 1);
-                of_metric.entry(id.clone()).or_insert_with(|| Series {
+                of_metric.insert(id.clone(), self.series.len());
+                self.series.push(Series {
                     name_idx,
                     service,
                     id,
@@ -610,9 +678,30 @@ impl Aggregator {
                     max: f64::NEG_INFINITY,
                     buckets: vec![0; nb],
                     exemplars: vec![None; nb],
-                })
+                });
+                self.series.len() - 1
             }
         };
+        if !overflow {
+            self.by_values.insert(self.key.clone(), i);
+        }
+        i
+    }
+
+    fn measure(
+        &mut self,
+        spec_idx: usize,
+        world: &World,
+        trace: &TraceRecord,
+        s: &SpanRecord,
+        v: f64,
+        recorded_ns: u64,
+    ) {
+        // Metrics are reported per service (a plane's components report on the plane).
+        let service = world.services.get(s.service).metrics_on;
+        let i = self.series_of(spec_idx, world, s, service);
+        let spec = &self.plan.specs[spec_idx];
+        let series = &mut self.series[i];
         series.sum += v;
         series.count += 1;
         series.min = series.min.min(v);
@@ -644,7 +733,7 @@ impl Aggregator {
             return None;
         }
         let mut by_service: BTreeMap<ServiceId, BTreeMap<usize, Vec<&Series>>> = BTreeMap::new();
-        for s in self.series.values().flat_map(FxHashMap::values) {
+        for s in &self.series {
             by_service
                 .entry(s.service)
                 .or_default()
@@ -688,9 +777,11 @@ impl Aggregator {
     pub fn done(&mut self) {
         if self.temporality == Temporality::Delta {
             self.series.clear();
+            self.by_id.clear();
+            self.by_values.clear();
             self.per_metric.iter_mut().for_each(|n| *n = 0);
         } else {
-            for s in self.series.values_mut().flat_map(FxHashMap::values_mut) {
+            for s in &mut self.series {
                 s.exemplars.iter_mut().for_each(|e| *e = None);
             }
         }

@@ -482,3 +482,102 @@ fn file_output_is_spec_shaped_otlp_json_and_windows_hold_their_exemplars() {
     }
     assert!(exemplars > 0);
 }
+
+/// Per metric name: (series, measurements), from one collection.
+fn series_and_counts(c: &otelsim::metrics::Collection<'_>) -> HashMap<String, (usize, u64)> {
+    let mut out: HashMap<String, (usize, u64)> = HashMap::new();
+    for (_, metrics) in &c.services {
+        for m in metrics {
+            let e = out.entry(m.name.to_string()).or_default();
+            e.0 += m.series.len();
+            e.1 += m.series.iter().map(|s| s.count).sum::<u64>();
+        }
+    }
+    out
+}
+
+#[test]
+fn past_its_series_cap_a_metric_counts_new_attribute_sets_in_one_overflow_series() {
+    use otelsim::metrics::{Aggregator, MetricsPlan, Temporality, MAX_SERIES_PER_METRIC};
+    use otelsim::model::AttrValue;
+    let opts = otelsim::plan::WorldOptions {
+        vendor: "vendor".into(),
+        ..Default::default()
+    };
+    let prep = otelsim::run::prepare(&Default::default(), &opts).expect("bundled files");
+    let world = &prep.world;
+    let t0 = 1_800_000_000_000_000_000;
+    let mut rng = <rand_pcg::Pcg64Mcg as rand::SeedableRng>::seed_from_u64(5);
+    let traces =
+        otelsim::run::generate_iteration(world, &prep.plans["new_claim_phone"], t0, 0, &mut rng);
+    let tenant = world.keys.tenant_id.clone();
+    let as_tenant = |n: usize| {
+        let mut ts = traces.clone();
+        for s in ts.iter_mut().flat_map(|t| t.spans.iter_mut()) {
+            if s.attr(&tenant).is_some() {
+                s.set_attr(tenant.clone(), AttrValue::str(&format!("tenant-{n}")));
+            }
+        }
+        ts
+    };
+    let aggregator = || {
+        Aggregator::new(
+            MetricsPlan::new(world, &prep.registry.semconv),
+            Temporality::Cumulative,
+            t0 - 1,
+        )
+    };
+    // What one pick measures, per metric.
+    let mut one = aggregator();
+    for t in &as_tenant(0) {
+        one.record(world, t, t0);
+    }
+    let one = one.collect(t0 + 1).expect("a collection");
+    let per_pick = series_and_counts(&one);
+    // Many more tenants than a metric may have series, then the first tenant again.
+    let picks = MAX_SERIES_PER_METRIC + 300;
+    let mut many = aggregator();
+    for n in (0..picks).chain([0]) {
+        for t in &as_tenant(n) {
+            many.record(world, t, t0);
+        }
+    }
+    let c = many.collect(t0 + 1).expect("a collection");
+    let seen = series_and_counts(&c);
+    let mut capped = 0;
+    for (name, (series, count)) in &seen {
+        let (one_series, one_count) = per_pick[name];
+        // Nothing measured is lost: every pick counts, in some series.
+        assert_eq!(*count, one_count * (picks as u64 + 1), "{name}");
+        assert!(
+            *series <= MAX_SERIES_PER_METRIC + one_series,
+            "{name}: {series} series"
+        );
+        if *series > MAX_SERIES_PER_METRIC {
+            capped += 1;
+        }
+    }
+    assert!(
+        capped > 0,
+        "a metric with the tenant as a dimension reached its cap: {seen:?}"
+    );
+    let overflow = c
+        .services
+        .iter()
+        .flat_map(|(_, ms)| ms.iter().flat_map(|m| m.series.iter()))
+        .filter(|s| s.attrs.iter().any(|(k, _)| &**k == "otel.metric.overflow"))
+        .collect::<Vec<_>>();
+    assert!(!overflow.is_empty(), "an overflow series");
+    // The first tenant, measured again after the cap, went back to its own series.
+    let first = AttrValue::str("tenant-0");
+    let of_first = |c: &otelsim::metrics::Collection<'_>| -> u64 {
+        c.services
+            .iter()
+            .flat_map(|(_, ms)| ms.iter().flat_map(|m| m.series.iter()))
+            .filter(|s| s.attrs.iter().any(|(k, v)| *k == tenant && *v == first))
+            .map(|s| s.count)
+            .sum()
+    };
+    assert!(of_first(&one) > 0, "tenant-0's series");
+    assert_eq!(of_first(&c), 2 * of_first(&one), "tenant-0 measured twice");
+}
