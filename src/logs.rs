@@ -6,7 +6,7 @@
 use crate::class::SpanClass;
 use crate::model::AttrValue;
 use crate::plan::World;
-use crate::record::{Key, LogRecord, Severity, SpanRecord, StatusCode, TraceRecord};
+use crate::record::{same_key, Key, LogRecord, Severity, SpanRecord, StatusCode, TraceRecord};
 use std::sync::Arc;
 
 /// Attributes copied from the span onto its records (when the span has them).
@@ -82,7 +82,7 @@ impl Deriver {
             let len = k.len();
             let maybe = len >= 64 || self.key_lens & (1 << len) != 0;
             if let Some(i) = maybe
-                .then(|| self.key_attrs.iter().position(|key| **key == **k))
+                .then(|| self.key_attrs.iter().position(|key| same_key(key, k)))
                 .flatten()
             {
                 found[i] = found[i].or(Some(v));

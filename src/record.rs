@@ -167,7 +167,7 @@ pub struct SpanRecord {
 /// then the last eight bytes (keys of one family share their start, `gen_ai.`,
 /// `vendor.`, and differ at the end), and only then every byte.
 #[inline]
-fn same_key(a: &str, b: &str) -> bool {
+pub(crate) fn same_key(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
     if a.len() != b.len() {
         return false;

@@ -77,18 +77,9 @@ impl Compiler<'_> {
                 if grpc {
                     self.rpc(&mut work, "rpc.client", op, st, d);
                 } else {
-                    work.class_name = key("http.client");
                     let (method, route) = split_http(op);
-                    self.lit(
-                        &mut work,
-                        "http.request.method",
-                        AttrValue::str(method),
-                        st,
-                        d,
-                    );
                     let url = format!("https://{address}{}", fill_route(route));
-                    self.lit(&mut work, "url.full", AttrValue::str(&url), st, d);
-                    work.response_status = ResponseStatus::Http;
+                    self.http_client(&mut work, method, &url, st, d);
                 }
                 self.peer(&mut work, name, &address, Some(EXTERNAL_PORT), st, d);
                 work.handled_by = callee;
@@ -137,18 +128,9 @@ impl Compiler<'_> {
                     self.rpc(&mut client, "rpc.client", op, st, d);
                     self.peer(&mut client, name, &address, Some(GRPC_PORT), st, d);
                 } else {
-                    client.class_name = key("http.client");
-                    self.lit(
-                        &mut client,
-                        "http.request.method",
-                        AttrValue::str(method),
-                        st,
-                        d,
-                    );
                     let url = format!("http://{address}:{SERVICE_PORT}{}", fill_route(route));
-                    self.lit(&mut client, "url.full", AttrValue::str(&url), st, d);
+                    self.http_client(&mut client, method, &url, st, d);
                     self.peer(&mut client, name, &address, Some(SERVICE_PORT), st, d);
-                    client.response_status = ResponseStatus::Http;
                 }
                 client.handled_by = None;
                 work.probability = 1.0;
@@ -198,6 +180,15 @@ impl Compiler<'_> {
         self.lit(n, "rpc.system.name", AttrValue::str("grpc"), st, d);
         self.lit(n, "rpc.method", AttrValue::str(op), st, d);
         n.response_status = ResponseStatus::Grpc;
+    }
+
+    /// An HTTP CLIENT span's class, `http.request.method` and `url.full`; its status
+    /// code comes from the outcome.
+    fn http_client(&self, n: &mut Node, method: &str, url: &str, st: &StepDef, d: &mut Diags) {
+        n.class_name = key("http.client");
+        self.lit(n, "http.request.method", AttrValue::str(method), st, d);
+        self.lit(n, "url.full", AttrValue::str(url), st, d);
+        n.response_status = ResponseStatus::Http;
     }
 
     /// `peer.service`, `server.address` and `server.port` (where known) of a CLIENT span.
