@@ -195,7 +195,7 @@ pub struct SdkEngine {
     resources: Resources,
     opts: SdkOptions,
     pipelines: RwLock<HashMap<ServiceId, Arc<BatchSpanProcessor>>>,
-    scopes: RwLock<HashMap<Arc<str>, InstrumentationScope>>,
+    scopes: RwLock<HashMap<crate::record::Key, InstrumentationScope>>,
     tally: Arc<Tally>,
     offered: AtomicU64,
     /// Spans whose pipeline could not be built (counted as failed).
@@ -300,13 +300,13 @@ impl SdkEngine {
         Ok(p)
     }
 
-    fn scope(&self, name: &Arc<str>) -> InstrumentationScope {
+    fn scope(&self, name: &crate::record::Key) -> InstrumentationScope {
         if let Some(s) = self.scopes.read().ok().and_then(|m| m.get(name).cloned()) {
             return s;
         }
         let s = convert::scope(name, self.resources.schema_url());
         if let Ok(mut m) = self.scopes.write() {
-            m.insert(name.clone(), s.clone());
+            m.insert(*name, s.clone());
         }
         s
     }

@@ -19,6 +19,7 @@ pub mod generate;
 pub mod ids;
 pub mod incidents;
 pub mod input_file;
+pub mod intern;
 pub mod load_profile;
 pub mod logs;
 pub mod metrics;

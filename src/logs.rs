@@ -55,7 +55,7 @@ pub struct Deriver {
 impl Deriver {
     /// A deriver for the records of `world`'s traces.
     pub fn new(world: &World) -> Self {
-        let prefixed = |short: &str| -> Key { Arc::from(world.prefix.attr(short).as_str()) };
+        let prefixed = |short: &str| -> Key { Key::from(world.prefix.attr(short).as_str()) };
         let key_attrs = key_attrs(world);
         let key_lens = key_attrs
             .iter()
@@ -171,7 +171,7 @@ impl Emit<'_> {
         let extra = extra.into_iter();
         let mut attrs: Vec<(Key, AttrValue)> = Vec::with_capacity(10 + extra.size_hint().0);
         for (k, v) in self.d.key_attrs_of(span) {
-            attrs.push((k.clone(), v.clone()));
+            attrs.push((*k, v.clone()));
         }
         for (k, v) in extra {
             match attrs.iter_mut().find(|(ek, _)| *ek == k) {
@@ -190,7 +190,7 @@ impl Emit<'_> {
             attrs,
             trace_id: self.trace.trace_id,
             span_id: span.span_id,
-            scope: self.trace.scope.clone(),
+            scope: self.trace.scope,
             service: span.service,
         });
     }
@@ -204,7 +204,7 @@ impl Emit<'_> {
             .find(|n| n.parent_span_id == s.parent_span_id && n.name == s.name);
         if let Some(next) = next {
             let wait_ms = next.start_ns.saturating_sub(s.end_ns) as f64 / 1e6;
-            let delay = (k.retry_delay_ms.clone(), AttrValue::Double(round3(wait_ms)));
+            let delay = (k.retry_delay_ms, AttrValue::Double(round3(wait_ms)));
             self.record(
                 s,
                 s.end_ns,
@@ -224,7 +224,7 @@ impl Emit<'_> {
         let k = &self.world.keys;
         let failed = s.status == StatusCode::Error;
         let dur_ms = s.duration_ns() as f64 / 1e6;
-        let duration = (k.duration_ms.clone(), AttrValue::Double(round3(dur_ms)));
+        let duration = (k.duration_ms, AttrValue::Double(round3(dur_ms)));
         let outcome = text(s, &k.a2a_outcome);
         self.record(
             s,
@@ -257,9 +257,9 @@ impl Emit<'_> {
         let k = &self.world.keys;
         let dur_ms = s.duration_ns() as f64 / 1e6;
         let (provider, model) = (text(s, &k.provider), text(s, &k.request_model));
-        let duration = (k.duration_ms.clone(), AttrValue::Double(round3(dur_ms)));
-        let tokens = [&k.input_tokens, &k.output_tokens]
-            .map(|key| s.attr(key).map(|v| (key.clone(), v.clone())));
+        let duration = (k.duration_ms, AttrValue::Double(round3(dur_ms)));
+        let tokens =
+            [&k.input_tokens, &k.output_tokens].map(|key| s.attr(key).map(|v| (*key, v.clone())));
         let extra = std::iter::once(duration).chain(tokens.into_iter().flatten());
         if s.status == StatusCode::Error {
             let err = text(s, "error.type");
@@ -291,7 +291,7 @@ impl Emit<'_> {
         let k = &self.world.keys;
         let dur_ms = s.duration_ns() as f64 / 1e6;
         let tool = text(s, &k.tool_name);
-        let duration = (k.duration_ms.clone(), AttrValue::Double(round3(dur_ms)));
+        let duration = (k.duration_ms, AttrValue::Double(round3(dur_ms)));
         if s.status == StatusCode::Error {
             let err = text(s, "error.type");
             let why = s.status_message.as_deref().unwrap_or("");
@@ -370,7 +370,7 @@ impl Emit<'_> {
         self.d
             .policy
             .iter()
-            .filter_map(|key| s.attr(key).map(|v| (key.clone(), v.clone())))
+            .filter_map(|key| s.attr(key).map(|v| (*key, v.clone())))
             .collect()
     }
 

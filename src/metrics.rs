@@ -14,7 +14,6 @@ use crate::plan::World;
 use crate::record::{Key, ServiceId, SpanRecord, StatusCode, TraceRecord};
 use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 /// Aggregation temporality of sums and histograms: `cumulative` (every point counts from the
 /// run's start; the default) or `delta` (each point counts since the previous collection).
@@ -96,7 +95,7 @@ impl SpanMatch {
     /// A class as written in the semconv file (prefix already removed).
     fn written(class: &str) -> SpanMatch {
         match ClassOf::parse(class) {
-            c if c.class == SpanClass::Other => SpanMatch::Named(Arc::from(class)),
+            c if c.class == SpanClass::Other => SpanMatch::Named(Key::from(class)),
             c => SpanMatch::Class(c),
         }
     }
@@ -123,66 +122,49 @@ fn builtin_table(
             SpanClass::Orchestrate,
             "turn",
             "agent turns",
-            vec![
-                tenant.clone(),
-                k.agent_target.clone(),
-                k.a2a_outcome.clone(),
-            ],
+            vec![*tenant, k.agent_target, k.a2a_outcome],
         ),
         (
             SpanClass::McpToolExecute,
             "tool",
             "MCP tool calls",
-            vec![tenant.clone(), k.tool_name.clone(), k.step_outcome.clone()],
+            vec![*tenant, k.tool_name, k.step_outcome],
         ),
         (
             SpanClass::LlmCall,
             "llm",
             "LLM calls",
-            vec![
-                tenant.clone(),
-                k.provider.clone(),
-                k.request_model.clone(),
-                k.step_outcome.clone(),
-            ],
+            vec![*tenant, k.provider, k.request_model, k.step_outcome],
         ),
         (
             SpanClass::ToolsRecommend,
             "tools.recommend",
             "tool recommendations",
-            vec![
-                tenant.clone(),
-                k.selection_strategy.clone(),
-                k.step_outcome.clone(),
-            ],
+            vec![*tenant, k.selection_strategy, k.step_outcome],
         ),
         (
             SpanClass::RequestValidation,
             "request.validation",
             "control-plane request validations",
-            vec![
-                tenant.clone(),
-                attr("request.outcome"),
-                attr("block.reason"),
-            ],
+            vec![*tenant, attr("request.outcome"), attr("block.reason")],
         ),
         (
             SpanClass::ContextAugment,
             "rag",
             "retrievals",
-            vec![tenant.clone(), attr("rag.source"), k.step_outcome.clone()],
+            vec![*tenant, attr("rag.source"), k.step_outcome],
         ),
         (
             SpanClass::RagRetrieve,
             "rag.retrieve",
             "retrievals",
-            vec![tenant.clone(), k.step_outcome.clone()],
+            vec![*tenant, k.step_outcome],
         ),
         (
             SpanClass::A2aCall,
             "a2a",
             "agent-to-agent calls",
-            vec![tenant.clone(), k.step_outcome.clone()],
+            vec![*tenant, k.step_outcome],
         ),
     ]
 }
@@ -219,7 +201,7 @@ impl MetricsPlan {
         let p = &world.prefix;
         let k = &world.keys;
         let mut specs: Vec<MetricSpec> = Vec::new();
-        let key = |s: &str| -> Key { Arc::from(s) };
+        let key = |s: &str| -> Key { Key::from(s) };
         for m in &sc.metrics {
             let Some(span) = &m.aligns_with_span else {
                 continue;
@@ -229,8 +211,8 @@ impl MetricsPlan {
             let histogram = m.instrument.eq_ignore_ascii_case("histogram");
             let value = match &m.value_attribute {
                 Some(a) => Value::Attr(key(&p.rewrite(a))),
-                None if name.contains("tokens.input") => Value::Attr(k.input_tokens.clone()),
-                None if name.contains("tokens.output") => Value::Attr(k.output_tokens.clone()),
+                None if name.contains("tokens.input") => Value::Attr(k.input_tokens),
+                None if name.contains("tokens.output") => Value::Attr(k.output_tokens),
                 None if histogram && m.unit == "s" => Value::DurationS,
                 None if histogram => Value::DurationMs,
                 None => Value::One,
@@ -264,7 +246,7 @@ impl MetricsPlan {
             });
         }
         // A built-in is skipped when the file covers its span class or already uses its name.
-        let dims = |names: &[&Key]| names.iter().map(|k| (*k).clone()).collect::<Vec<Key>>();
+        let dims = |names: &[&Key]| names.iter().map(|k| *(*k)).collect::<Vec<Key>>();
         let attr = |short: &str| -> Key { key(&p.attr(short)) };
         for (class, base, what, dim_keys) in builtin_table(k, &attr) {
             let spans = SpanMatch::Class(ClassOf::step(class));
@@ -318,7 +300,7 @@ impl MetricsPlan {
                     unit: "{token}".into(),
                     bounds: None,
                     spans: llm.clone(),
-                    value: Value::Attr(v.clone()),
+                    value: Value::Attr(*v),
                     dims: dims(&[tenant, &k.provider, &k.request_model]),
                     fixed: Vec::new(),
                     error_dim: false,
@@ -333,11 +315,11 @@ impl MetricsPlan {
             unit: "USD".into(),
             bounds: None,
             spans: llm.clone(),
-            value: Value::Attr(world.cost_key.clone()),
+            value: Value::Attr(world.cost_key),
             dims: dims(&[tenant, &k.provider, &k.request_model]),
             fixed: Vec::new(),
             error_dim: false,
-            requires: Some(world.cost_key.clone()),
+            requires: Some(world.cost_key),
         });
         specs.push(MetricSpec {
             name: p.attr("tool.retry.attempts"),
@@ -350,7 +332,7 @@ impl MetricsPlan {
             dims: dims(&[tenant, &k.tool_name, &k.retry_reason, &k.attempt_outcome]),
             fixed: Vec::new(),
             error_dim: false,
-            requires: Some(k.retry_reason.clone()),
+            requires: Some(k.retry_reason),
         });
         // Standard OTel GenAI client metrics.
         let genai_dims = dims(&[&k.op_name, &k.provider, &k.request_model, &k.response_model]);
@@ -373,11 +355,11 @@ impl MetricsPlan {
                 unit: "{token}".into(),
                 bounds: Some(TOKEN_BOUNDS.to_vec()),
                 spans: llm.clone(),
-                value: Value::Attr(v.clone()),
+                value: Value::Attr(*v),
                 dims: genai_dims.clone(),
-                fixed: vec![(k.token_type.clone(), AttrValue::str(which))],
+                fixed: vec![(k.token_type, AttrValue::str(which))],
                 error_dim: false,
-                requires: Some(v.clone()),
+                requires: Some(*v),
             });
         }
         specs.push(MetricSpec {
@@ -653,12 +635,15 @@ impl Aggregator {
         let (id, attrs) = if overflow {
             // Cardinality guard, as OTel SDKs do: new attribute sets share one
             // overflow series.
-            let attrs = vec![(Arc::from("otel.metric.overflow"), AttrValue::Bool(true))];
+            let attrs = vec![(
+                Key::from_static("otel.metric.overflow"),
+                AttrValue::Bool(true),
+            )];
             ("otel.metric.overflow".to_string(), attrs)
         } else {
             self.per_metric[name_idx] += 1;
             let attrs = Self::point_attrs(spec, world, s)
-                .map(|(k, v)| (k.clone(), v.clone()))
+                .map(|(k, v)| (*k, v.clone()))
                 .collect();
             (self.id.clone(), attrs)
         };

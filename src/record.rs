@@ -8,8 +8,8 @@ use std::sync::Arc;
 /// An attribute value as otelsim emits it.
 #[derive(Clone, Debug, PartialEq)]
 pub enum AttrValue {
-    /// A string, shared rather than copied.
-    Str(Arc<str>),
+    /// A string: interned when the plan made it, else shared rather than copied.
+    Str(Text),
     /// A 64-bit integer.
     Int(i64),
     /// A 64-bit float.
@@ -24,7 +24,7 @@ pub enum AttrValue {
 impl AttrValue {
     /// A string value (one allocation).
     pub fn str(s: &str) -> Self {
-        AttrValue::Str(Arc::from(s))
+        AttrValue::Str(Text::Shared(Arc::from(s)))
     }
 
     /// The text of a string value; `None` for the others.
@@ -32,6 +32,14 @@ impl AttrValue {
         match self {
             AttrValue::Str(s) => Some(s),
             _ => None,
+        }
+    }
+
+    /// Interns a string value's text (see [`crate::intern::intern`]: for the plan's
+    /// values, never per span).
+    pub fn intern(&mut self) {
+        if let AttrValue::Str(t @ Text::Shared(_)) = self {
+            *t = Text::interned(t);
         }
     }
 
@@ -111,8 +119,7 @@ pub enum StatusCode {
     Error,
 }
 
-/// An attribute key or other shared name: one allocation, cloned by reference count.
-pub type Key = Arc<str>;
+pub use crate::intern::{Key, Text};
 
 /// A span event (an exception, a validation error, a tool selection).
 #[derive(Clone, Debug, PartialEq)]
@@ -138,8 +145,8 @@ pub struct SpanRecord {
     pub span_id: [u8; 8],
     /// The parent's span id; `None` for the trace's root.
     pub parent_span_id: Option<[u8; 8]>,
-    /// Span name, prefix applied.
-    pub name: Key,
+    /// Span name, prefix applied: interned when it comes from the plan.
+    pub name: Text,
     /// OTel span kind, from the plan's node.
     pub kind: SpanKind,
     /// Start, Unix time in ns (relative to 0 until the trace is laid out).
@@ -243,7 +250,7 @@ mod tests {
         let mut s = SpanRecord {
             span_id: [1; 8],
             parent_span_id: None,
-            name: Arc::from("s"),
+            name: Text::interned("s"),
             kind: SpanKind::Internal,
             start_ns: 0,
             end_ns: 1,
@@ -255,9 +262,15 @@ mod tests {
             class: ClassOf::step(crate::class::SpanClass::Planner),
             links: Vec::new(),
         };
-        s.set_attr(Arc::from("vendor.step.outcome"), AttrValue::str("success"));
-        s.set_attr(Arc::from("vendor.task.outcome"), AttrValue::Int(1));
-        s.set_attr(Arc::from("vendor.step.outcome"), AttrValue::str("fail"));
+        s.set_attr(
+            Key::from_static("vendor.step.outcome"),
+            AttrValue::str("success"),
+        );
+        s.set_attr(Key::from_static("vendor.task.outcome"), AttrValue::Int(1));
+        s.set_attr(
+            Key::from_static("vendor.step.outcome"),
+            AttrValue::str("fail"),
+        );
         assert_eq!(s.attrs.len(), 2);
         assert_eq!(s.attr("vendor.step.outcome"), Some(&AttrValue::str("fail")));
         s.remove_attr("vendor.step.outcome");

@@ -10,7 +10,7 @@ pub mod wire;
 
 use crate::model::AttrValue;
 use crate::plan::World;
-use crate::record::{LogRecord, ServiceId, SpanKind, SpanRecord, StatusCode, TraceRecord};
+use crate::record::{Key, LogRecord, ServiceId, SpanKind, SpanRecord, StatusCode, TraceRecord};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{
@@ -179,13 +179,13 @@ pub fn scope_named(name: &str) -> InstrumentationScope {
 
 /// One export request holding every span of `traces`.
 pub fn traces_request(traces: &[TraceRecord], resources: &Resources) -> ExportTraceServiceRequest {
-    let mut groups: BTreeMap<ServiceId, BTreeMap<Arc<str>, Vec<Span>>> = BTreeMap::new();
+    let mut groups: BTreeMap<ServiceId, BTreeMap<Key, Vec<Span>>> = BTreeMap::new();
     for t in traces {
         for s in &t.spans {
             groups
                 .entry(s.service)
                 .or_default()
-                .entry(t.scope.clone())
+                .entry(t.scope)
                 .or_default()
                 .push(encode_span(&t.trace_id, s));
         }
@@ -210,19 +210,19 @@ pub fn traces_request(traces: &[TraceRecord], resources: &Resources) -> ExportTr
 
 /// One export request holding `records`, grouped by resource and scope.
 pub fn logs_request(records: &[LogRecord], resources: &Resources) -> ExportLogsServiceRequest {
-    let mut groups: BTreeMap<ServiceId, BTreeMap<Arc<str>, Vec<OtlpLogRecord>>> = BTreeMap::new();
+    let mut groups: BTreeMap<ServiceId, BTreeMap<Key, Vec<OtlpLogRecord>>> = BTreeMap::new();
     for r in records {
         groups
             .entry(r.service)
             .or_default()
-            .entry(r.scope.clone())
+            .entry(r.scope)
             .or_default()
             .push(OtlpLogRecord {
                 time_unix_nano: r.time_ns,
                 observed_time_unix_nano: r.time_ns,
                 severity_number: r.severity.number(),
                 severity_text: r.severity.text().to_string(),
-                body: Some(any_value(&AttrValue::Str(r.body.clone()))),
+                body: Some(any_value(&AttrValue::Str(r.body.clone().into()))),
                 attributes: r.attrs.iter().map(|(k, v)| key_value(k, v)).collect(),
                 dropped_attributes_count: 0,
                 flags: 0x01, // sampled, like the span it belongs to

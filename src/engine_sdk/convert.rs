@@ -2,7 +2,7 @@
 //! keeping ids, parent ids, timestamps, kind, attributes, events, status and links
 //! exactly as generated.
 
-use crate::record::{AttrValue, Event, SpanKind, SpanRecord, StatusCode};
+use crate::record::{AttrValue, Event, SpanKind, SpanRecord, StatusCode, Text};
 use opentelemetry::trace::{
     self as api, SpanContext, SpanId, Status, TraceFlags, TraceId, TraceState,
 };
@@ -16,8 +16,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 fn value(v: &AttrValue) -> Value {
     match v {
-        // Arc clones: no string copy per attribute.
-        AttrValue::Str(s) => Value::from(s.clone()),
+        // No string copy per attribute: interned texts stay static, shared ones are Arc clones.
+        AttrValue::Str(Text::Static(s)) => Value::from(*s),
+        AttrValue::Str(Text::Shared(s)) => Value::from(s.clone()),
         AttrValue::Int(i) => Value::I64(*i),
         AttrValue::Double(d) => Value::F64(*d),
         AttrValue::Bool(b) => Value::Bool(*b),
@@ -30,7 +31,7 @@ fn value(v: &AttrValue) -> Value {
 fn attributes(attrs: &[(crate::record::Key, AttrValue)]) -> Vec<KeyValue> {
     attrs
         .iter()
-        .map(|(k, v)| KeyValue::new(Key::from(k.clone()), value(v)))
+        .map(|(k, v)| KeyValue::new(Key::from_static_str(k.as_str()), value(v)))
         .collect()
 }
 

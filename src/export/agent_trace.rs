@@ -13,7 +13,7 @@ use super::counters::{Counters, CountersSnapshot};
 use super::{BoxFuture, Writer, WriterSink};
 use crate::class::SpanClass;
 use crate::plan::Keys;
-use crate::record::{AttrValue, SpanRecord, StatusCode, TraceRecord};
+use crate::record::{AttrValue, SpanRecord, StatusCode, Text, TraceRecord};
 use serde_json::{json, Map, Value};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -119,7 +119,7 @@ impl Writer for AgentTraceWriter {
 struct AgentTraceSink {
     shared: Arc<Shared>,
     /// The session being received: its id and its traces so far.
-    open: Vec<(Arc<str>, Vec<TraceRecord>)>,
+    open: Vec<(Text, Vec<TraceRecord>)>,
 }
 
 impl AgentTraceSink {
@@ -226,7 +226,7 @@ fn write_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 /// The session a trace belongs to: `gen_ai.conversation.id`, else
 /// `<prefix>.session.id`, else its own trace id.
-pub fn session_of(t: &TraceRecord, keys: &Keys) -> Arc<str> {
+pub fn session_of(t: &TraceRecord, keys: &Keys) -> Text {
     t.spans
         .iter()
         .find_map(
@@ -235,7 +235,7 @@ pub fn session_of(t: &TraceRecord, keys: &Keys) -> Arc<str> {
                 _ => None,
             },
         )
-        .unwrap_or_else(|| Arc::from(hex::encode(t.trace_id)))
+        .unwrap_or_else(|| Text::from(hex::encode(t.trace_id)))
 }
 
 /// A session id as a folder name: anything but letters, digits, `-`, `_` and `.` becomes `_`.

@@ -127,7 +127,7 @@ impl Writer for EventsJsonlWriter {
 /// One producer's handle: holds the session being received.
 struct EventsSink {
     shared: Arc<Shared>,
-    open: Option<(Arc<str>, Vec<TraceRecord>)>,
+    open: Option<(crate::record::Text, Vec<TraceRecord>)>,
 }
 
 impl Drop for EventsSink {

@@ -552,8 +552,8 @@ impl Batcher {
             self.push(
                 TraceRecord {
                     trace_id,
-                    scope: scope.clone(),
-                    scenario: scenario.clone(),
+                    scope,
+                    scenario,
                     spans: chunk,
                 },
                 true,

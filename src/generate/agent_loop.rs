@@ -8,9 +8,8 @@
 use super::Builder;
 use crate::model::AttrValue;
 use crate::plan::{LlmPhase, Node, ToolCall};
-use crate::record::Key;
+use crate::record::{Key, Text};
 use rand::Rng;
-use std::sync::Arc;
 
 /// What the answering call says when a tool it relied on failed.
 const FAILED_TOOL_REPLY: &str = r#"[{"finish_reason":"stop","parts":[{"content":"I couldn't finish that: one of our systems returned an error. Nothing was changed; please try again in a few minutes.","type":"text"}],"role":"assistant"}]"#;
@@ -18,9 +17,9 @@ const FAILED_TOOL_REPLY: &str = r#"[{"finish_reason":"stop","parts":[{"content":
 impl<R: Rng + ?Sized> Builder<'_, '_, R> {
     /// The `error.type` of each of this trace's first `n` tool calls that failed, in
     /// the order they ran (they all ran before the answering call).
-    fn tool_failures(&self, n: usize) -> Vec<Option<Key>> {
+    fn tool_failures(&self, n: usize) -> Vec<Option<Text>> {
         let k = &self.world.keys;
-        let mut out: Vec<Option<Key>> = self
+        let mut out: Vec<Option<Text>> = self
             .spans
             .iter()
             .filter(|s| {
@@ -30,7 +29,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
                 (s.status == crate::record::StatusCode::Error).then(|| {
                     match s.attr(&k.error_type) {
                         Some(AttrValue::Str(t)) => t.clone(),
-                        _ => Arc::from("tool_error"),
+                        _ => Text::from("tool_error"),
                     }
                 })
             })
@@ -89,7 +88,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
                 out.push(']');
                 (
                     sample.input_messages.clone(),
-                    AttrValue::Str(Arc::from(out)),
+                    AttrValue::Str(out.into()),
                     "tool_call",
                 )
             }
@@ -126,7 +125,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
                 } else {
                     sample.output_messages.clone()
                 };
-                (AttrValue::Str(Arc::from(inp)), output, "stop")
+                (AttrValue::Str(inp.into()), output, "stop")
             }
         };
         let text_len = |v: &AttrValue| v.as_str().map_or(0, str::len);

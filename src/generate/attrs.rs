@@ -29,7 +29,7 @@ use crate::plan::{
     closest_allowed, AttrGen, CacheReport, ContentEvent, IdStyle, Keys, Node, ResponseStatus,
     Retry, Role, ScenarioPlan, ToolCall, ToolRef, World,
 };
-use crate::record::{Event, Key, ServiceId, StatusCode};
+use crate::record::{Event, Key, ServiceId, StatusCode, Text};
 use rand::Rng;
 use std::sync::Arc;
 
@@ -505,7 +505,7 @@ fn coerce(v: &AttrValue, ty: AttrType) -> Option<AttrValue> {
     match (ty, v) {
         (AttrType::Any, v) => Some(v.clone()),
         (AttrType::StringArray, StrArray(_)) => Some(v.clone()),
-        (AttrType::StringArray, Str(s)) => Some(StrArray(Arc::from([s.clone()]))),
+        (AttrType::StringArray, Str(s)) => Some(StrArray(Arc::from([Arc::from(s.clone())]))),
         (AttrType::String, Str(_)) => Some(v.clone()),
         (AttrType::String, other) => Some(AttrValue::str(&other.to_string())),
         (AttrType::Int, Int(_)) | (AttrType::Double, Double(_)) | (AttrType::Bool, Bool(_)) => {
@@ -640,7 +640,7 @@ fn rules(
         .filter_map(
             |(key, def)| match source(world, role, attempt, &key, def, site) {
                 Source::Fill(how, _) => Some(FillAttr {
-                    key: Arc::from(key.as_str()),
+                    key: Key::from(key.as_str()),
                     how,
                     attempt,
                 }),
@@ -728,7 +728,7 @@ pub fn owned_by_code(k: &Keys, name: &str) -> bool {
 /// What the fill's derived values need to know about the span being finished.
 pub(super) struct FillCtx<'x> {
     /// The span's `error.type`, when it failed.
-    pub failed: Option<&'x Key>,
+    pub failed: Option<&'x Text>,
     /// The MCP tool the span names (a tool call's, possibly injected).
     pub tool: Option<&'x ToolRef>,
     /// The wait before this attempt, for an attempt after the first.
@@ -750,31 +750,28 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
         };
         let room = block / std::mem::size_of::<(Key, AttrValue)>();
         let mut attrs: Vec<(Key, AttrValue)> = Vec::with_capacity(room);
-        attrs.push((k.span_class.clone(), AttrValue::Str(class_name.clone())));
+        attrs.push((k.span_class, AttrValue::Str((*class_name).into())));
         if node.service_call {
             // Service traffic knows its request, not the agent's session or tenant.
             attrs.push((
-                k.request_id.clone(),
-                AttrValue::Str(self.input.request_id.clone()),
+                k.request_id,
+                AttrValue::Str(self.input.request_id.clone().into()),
             ));
             return attrs;
         }
         attrs.push((
-            k.session_id.clone(),
-            AttrValue::Str(self.input.session_id.clone()),
+            k.session_id,
+            AttrValue::Str(self.input.session_id.clone().into()),
         ));
         attrs.push((
-            k.conversation_id.clone(),
-            AttrValue::Str(self.input.session_id.clone()),
+            k.conversation_id,
+            AttrValue::Str(self.input.session_id.clone().into()),
         ));
         attrs.push((
-            k.request_id.clone(),
-            AttrValue::Str(self.input.request_id.clone()),
+            k.request_id,
+            AttrValue::Str(self.input.request_id.clone().into()),
         ));
-        attrs.push((
-            k.tenant_id.clone(),
-            AttrValue::Str(self.plan.tenant_id.clone()),
-        ));
+        attrs.push((k.tenant_id, AttrValue::Str(self.plan.tenant_id.into())));
         attrs
     }
 
@@ -791,7 +788,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
         success: bool,
         call_id: Option<&str>,
         tool: Option<&ToolRef>,
-        prev_error: Option<&Key>,
+        prev_error: Option<&Text>,
         forced: Option<&ForcedAttempt>,
     ) {
         let session = (node.role == Role::McpExecute).then(|| self.mcp_session());
@@ -802,77 +799,72 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
         });
         let k = &self.world.keys;
         let s = &mut self.spans[idx];
-        s.attrs[0].1 = AttrValue::Str(retry.attempt_class.clone());
+        s.attrs[0].1 = AttrValue::Str(retry.attempt_class.into());
         if let Some(sess) = session {
-            s.set_attr(k.mcp_session.clone(), AttrValue::Str(sess));
+            s.set_attr(k.mcp_session, AttrValue::Str(sess.into()));
         }
         if node.role == Role::McpExecute {
-            s.set_attr(k.mcp_method.clone(), self.world.lit("tools/call"));
+            s.set_attr(k.mcp_method, self.world.lit("tools/call"));
             if let Some(t) = &node.tool {
-                s.set_attr(k.tool_name.clone(), AttrValue::Str(t.name.clone()));
+                s.set_attr(k.tool_name, AttrValue::Str(t.name.into()));
             }
             if let Some(c) = call_id {
-                s.set_attr(k.mcp_call_id.clone(), AttrValue::str(c));
+                s.set_attr(k.mcp_call_id, AttrValue::str(c));
             }
-            s.set_attr(k.attempt_index.clone(), AttrValue::Int(i64::from(i) + 1));
+            s.set_attr(k.attempt_index, AttrValue::Int(i64::from(i) + 1));
             s.set_attr(
-                k.attempt_outcome.clone(),
+                k.attempt_outcome,
                 self.world.lit(if success { "success" } else { "fail" }),
             );
             // What an MCP client records on each request (keys nothing set before).
             s.attrs.push((
-                k.mcp_protocol_version.clone(),
+                k.mcp_protocol_version,
                 self.world.mcp_protocol_version.clone(),
             ));
             if let Some(id) = request_id {
-                s.attrs.push((k.jsonrpc_request_id.clone(), id));
+                s.attrs.push((k.jsonrpc_request_id, id));
             }
-            s.attrs.push((
-                k.network_transport.clone(),
-                self.world.mcp_transport.clone(),
-            ));
+            s.attrs
+                .push((k.network_transport, self.world.mcp_transport.clone()));
             if let Some(t) = tool.or(node.tool.as_ref()) {
-                s.attrs.push((
-                    k.server_address.clone(),
-                    AttrValue::Str(t.server_address.clone()),
-                ));
                 s.attrs
-                    .push((k.server_port.clone(), AttrValue::Int(t.server_port)));
+                    .push((k.server_address, AttrValue::Str(t.server_address.into())));
+                s.attrs.push((k.server_port, AttrValue::Int(t.server_port)));
             }
         } else {
-            s.set_attr(k.retry_attempt.clone(), AttrValue::Int(i64::from(i) + 1));
+            s.set_attr(k.retry_attempt, AttrValue::Int(i64::from(i) + 1));
             s.set_attr(
-                k.step_outcome.clone(),
+                k.step_outcome,
                 self.world.lit(if success { "success" } else { "fail" }),
             );
         }
         if let Some(prev) = prev_error {
-            s.set_attr(k.retry_reason.clone(), self.world.lit(retry_reason(prev)));
+            s.set_attr(k.retry_reason, self.world.lit(retry_reason(prev)));
         }
         if let Some(code) = forced.and_then(|f| f.http_status) {
-            s.set_attr(k.http_status.clone(), AttrValue::Int(code));
+            s.set_attr(k.http_status, AttrValue::Int(code));
         }
         // Every attempt carries the call's payloads, a failed one included (its result
         // is the error the tool answered with).
         if let Some(p) = &node.tool_payload {
             if let Some(a) = &p.arguments {
-                s.set_attr(k.tool_call_arguments.clone(), a.clone());
+                s.set_attr(k.tool_call_arguments, a.clone());
             }
             if let Some(r) = &p.result {
-                s.set_attr(k.tool_call_result.clone(), r.clone());
+                s.set_attr(k.tool_call_result, r.clone());
             }
         }
     }
 
     /// A failed attempt of a call whose result is only config.yaml's sample of a
     /// success answers with its error instead.
-    pub(super) fn failed_attempt_result(&mut self, idx: usize, node: &Node, error_type: &Key) {
+    pub(super) fn failed_attempt_result(&mut self, idx: usize, node: &Node, error_type: &Text) {
         if let Some(r) = node
             .tool_payload
             .as_ref()
             .and_then(|p| tool_result(p, Some(error_type)))
         {
-            self.spans[idx].set_attr(self.world.keys.tool_call_result.clone(), r);
+            self.spans[idx].set_attr(self.world.keys.tool_call_result, r);
         }
     }
 
@@ -904,13 +896,13 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
                 redacted.map(|r| &r.1),
             ),
         };
-        let mut attrs = vec![(raw_key.clone(), text.clone())];
+        let mut attrs = vec![(*raw_key, text.clone())];
         if let Some(r) = red {
-            attrs.push((red_key.clone(), r.clone()));
+            attrs.push((*red_key, r.clone()));
         }
         let s = &mut self.spans[idx];
         s.events.push(Event {
-            name: name.clone(),
+            name: *name,
             time_ns: s.start_ns,
             attrs,
         });
@@ -933,13 +925,13 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
         &mut self,
         idx: usize,
         node: &Node,
-        error_type: &Key,
+        error_type: &Text,
         exception: Option<&(Arc<str>, Arc<str>)>,
     ) {
         let k = &self.world.keys;
         let s = &mut self.spans[idx];
         s.status = StatusCode::Error;
-        s.set_attr(k.error_type.clone(), AttrValue::Str(error_type.clone()));
+        s.set_attr(k.error_type, AttrValue::Str(error_type.clone()));
         let (etype, emsg): (Arc<str>, Arc<str>) = match exception {
             Some((t, m)) => (t.clone(), m.clone()),
             None => (
@@ -953,11 +945,11 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
         }
         let at = s.end_ns.saturating_sub(1_000).max(s.start_ns);
         s.events.push(Event {
-            name: k.exception.clone(),
+            name: k.exception,
             time_ns: at,
             attrs: vec![
-                (k.exception_type.clone(), AttrValue::Str(etype)),
-                (k.exception_message.clone(), AttrValue::Str(emsg)),
+                (k.exception_type, AttrValue::Str(etype.into())),
+                (k.exception_message, AttrValue::Str(emsg.into())),
             ],
         });
     }
@@ -982,24 +974,24 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
         // A declared value replaces one.
         for (key, gen) in &node.attrs {
             let v = gen.sample(self.rng);
-            self.spans[idx].set_attr(key.clone(), v);
+            self.spans[idx].set_attr(*key, v);
         }
         let k = &self.world.keys;
         let span = &mut self.spans[idx];
         // Outcome attributes follow the status, whatever a declared literal says.
         if o.failed.is_some() {
             if span.attr(&k.step_outcome).is_some() {
-                span.set_attr(k.step_outcome.clone(), self.world.lit("fail"));
+                span.set_attr(k.step_outcome, self.world.lit("fail"));
             }
             if span.attr(&k.step_outcome_cp).is_some() {
-                span.set_attr(k.step_outcome_cp.clone(), self.world.lit("fail"));
+                span.set_attr(k.step_outcome_cp, self.world.lit("fail"));
             }
             if span.attr(&k.a2a_outcome).is_some() {
-                span.set_attr(k.a2a_outcome.clone(), self.world.lit("error"));
+                span.set_attr(k.a2a_outcome, self.world.lit("error"));
             }
             // A recommendation that failed selected nothing.
             if node.role == Role::ToolsRecommend && span.attr(&k.tools_selected).is_some() {
-                span.set_attr(k.tools_selected.clone(), AttrValue::Int(0));
+                span.set_attr(k.tools_selected, AttrValue::Int(0));
             }
         }
         for e in &node.events {
@@ -1009,7 +1001,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
             }
             let mut attrs = e.attrs.clone();
             for (key, gen) in &e.sampled {
-                attrs.push((key.clone(), gen.sample(self.rng)));
+                attrs.push((*key, gen.sample(self.rng)));
             }
             let span = &mut self.spans[idx];
             // A file's own events are stamped at their span's start, as the format does.
@@ -1019,7 +1011,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
                 span.start_ns + span.duration_ns() / 3
             };
             span.events.push(Event {
-                name: e.name.clone(),
+                name: e.name,
                 time_ns: at,
                 attrs,
             });
@@ -1030,12 +1022,12 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
             ResponseStatus::None => {}
             ResponseStatus::Http => {
                 let code = o.failed.map_or(200, |t| http_status(t).max(500));
-                let k = self.world.keys.http_status.clone();
+                let k = self.world.keys.http_status;
                 self.spans[idx].set_attr(k, AttrValue::Int(code));
             }
             ResponseStatus::Grpc => {
                 let code = o.failed.map_or("OK", |t| grpc_status(t));
-                let k = self.world.keys.rpc_status.clone();
+                let k = self.world.keys.rpc_status;
                 self.spans[idx].set_attr(k, AttrValue::str(code));
             }
         }
@@ -1057,7 +1049,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
             }
         }
         if let Some(code) = o.http_status {
-            let k = self.world.keys.http_status.clone();
+            let k = self.world.keys.http_status;
             self.spans[idx].set_attr(k, AttrValue::Int(code));
         }
     }
@@ -1074,7 +1066,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
                 Fill::Derived(d) => self.derive(idx, *d, c),
             };
             if let Some(v) = v {
-                self.spans[idx].attrs.push((f.key.clone(), v));
+                self.spans[idx].attrs.push((f.key, v));
             }
         }
     }
@@ -1086,13 +1078,13 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
         let below = &self.spans[idx + 1..];
         Some(match d {
             Derived::DurationMs { integer } => duration_ms(span.duration_ns(), integer),
-            Derived::EndUser => AttrValue::Str(self.input.enduser_id.clone()),
-            Derived::AgentTarget => AttrValue::Str(self.plan.agent_id.clone()?),
-            Derived::Redaction => AttrValue::Str(self.plan.redaction.clone()),
+            Derived::EndUser => AttrValue::Str(self.input.enduser_id.clone().into()),
+            Derived::AgentTarget => AttrValue::Str(self.plan.agent_id?.into()),
+            Derived::Redaction => AttrValue::Str(self.plan.redaction.into()),
             Derived::Turn => AttrValue::Int(i64::from(self.input.turn_index.unwrap_or(1))),
-            Derived::ToolName => AttrValue::Str(c.tool?.name.clone()),
-            Derived::ServerUuid => AttrValue::Str(c.tool?.server_uuid.clone()),
-            Derived::ToolUuid => AttrValue::Str(c.tool?.tool_uuid.clone()),
+            Derived::ToolName => AttrValue::Str(c.tool?.name.into()),
+            Derived::ServerUuid => AttrValue::Str(c.tool?.server_uuid.into()),
+            Derived::ToolUuid => AttrValue::Str(c.tool?.tool_uuid.into()),
             Derived::RequestedCallId => {
                 let tool = c.tool?;
                 AttrValue::str(&self.requested_call_id(idx, tool))
@@ -1155,7 +1147,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
             .id_formats
             .mcp_tool_call_id
             .render(self.rng, &self.plan.tenant_id);
-        self.requested_call = Some((tool.name.clone(), id.clone()));
+        self.requested_call = Some((tool.name, id.clone()));
         id
     }
 
@@ -1196,17 +1188,17 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
         });
         match node.role {
             Role::Orchestrate => self.orchestrate_attrs(o.failed.is_some(), set),
-            Role::Planner | Role::Compose => set.push((k.step_outcome.clone(), outcome)),
+            Role::Planner | Role::Compose => set.push((k.step_outcome, outcome)),
             Role::Rag => {
-                set.push((k.step_outcome.clone(), outcome));
+                set.push((k.step_outcome, outcome));
                 self.retrieval_attrs(set);
             }
             Role::Task => {
                 self.tasks += 1;
-                set.push((k.task_id.clone(), self.world.task_id(self.tasks)));
-                let tt = node.task_type.clone().unwrap_or_else(|| Arc::from("other"));
-                set.push((k.task_type.clone(), AttrValue::Str(tt)));
-                set.push((k.step_outcome.clone(), outcome));
+                set.push((k.task_id, self.world.task_id(self.tasks)));
+                let tt = node.task_type.unwrap_or(Key::from_static("other"));
+                set.push((k.task_type, AttrValue::Str(tt.into())));
+                set.push((k.step_outcome, outcome));
             }
             Role::Llm => {
                 self.llm_attrs(node, dur_ms, o.failed.is_some(), set);
@@ -1216,34 +1208,28 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
                 }
             }
             Role::ToolsRecommend => {
-                set.push((k.step_outcome.clone(), outcome));
-                set.push((
-                    k.selection_latency.clone(),
-                    AttrValue::Int(dur_ms.round() as i64),
-                ));
+                set.push((k.step_outcome, outcome));
+                set.push((k.selection_latency, AttrValue::Int(dur_ms.round() as i64)));
                 if let Some(t) = &node.tool {
-                    set.push((k.tool_name.clone(), AttrValue::Str(t.name.clone())));
-                    set.push((
-                        k.tools_available.clone(),
-                        AttrValue::Int(t.server_tool_count),
-                    ));
+                    set.push((k.tool_name, AttrValue::Str(t.name.into())));
+                    set.push((k.tools_available, AttrValue::Int(t.server_tool_count)));
                     if !node.verbatim {
                         self.tool_selection_event(idx, t, &node.tool_calls);
                     }
                 }
             }
             Role::McpExecute => {
-                set.push((k.step_outcome.clone(), outcome));
+                set.push((k.step_outcome, outcome));
                 self.tool_call_attrs(o, set);
                 // The execution carries the call's payloads as the conventions place
                 // them (UIs show a tool's parameters and output from this span); each
                 // attempt repeats them for the request it made.
                 if let Some(p) = &node.tool_payload {
                     if let Some(a) = &p.arguments {
-                        set.push((k.tool_call_arguments.clone(), a.clone()));
+                        set.push((k.tool_call_arguments, a.clone()));
                     }
                     if let Some(r) = tool_result(p, o.failed) {
-                        set.push((k.tool_call_result.clone(), r));
+                        set.push((k.tool_call_result, r));
                     }
                 }
             }
@@ -1256,30 +1242,27 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
     fn orchestrate_attrs(&mut self, failed: bool, set: &mut Vec<(Key, AttrValue)>) {
         let k = &self.world.keys;
         set.push((
-            k.a2a_outcome.clone(),
+            k.a2a_outcome,
             self.world.lit(if failed { "error" } else { "success" }),
         ));
         if let Some(a) = &self.plan.agent_id {
-            set.push((k.agent_target.clone(), AttrValue::Str(a.clone())));
+            set.push((k.agent_target, AttrValue::Str((*a).into())));
             // The GenAI conventions' names for the agent the turn invokes.
-            set.push((k.agent_id.clone(), AttrValue::Str(a.clone())));
-            set.push((k.agent_name.clone(), AttrValue::Str(a.clone())));
+            set.push((k.agent_id, AttrValue::Str((*a).into())));
+            set.push((k.agent_name, AttrValue::Str((*a).into())));
         }
         set.push((
-            k.enduser.clone(),
-            AttrValue::Str(self.input.enduser_id.clone()),
+            k.enduser,
+            AttrValue::Str(self.input.enduser_id.clone().into()),
         ));
-        set.push((
-            k.redaction.clone(),
-            AttrValue::Str(self.plan.redaction.clone()),
-        ));
-        set.push((k.op_name.clone(), self.world.lit("invoke_agent")));
+        set.push((k.redaction, AttrValue::Str(self.plan.redaction.into())));
+        set.push((k.op_name, self.world.lit("invoke_agent")));
         // The provider (required) and model of the agent: the ones its model calls use.
         let m = &self.world.models[self.turn_model()];
-        set.push((k.provider.clone(), m.provider.clone()));
-        set.push((k.request_model.clone(), m.model.clone()));
+        set.push((k.provider, m.provider.clone()));
+        set.push((k.request_model, m.model.clone()));
         if let Some(t) = self.input.turn_index {
-            set.push((k.turn_index.clone(), AttrValue::Int(i64::from(t))));
+            set.push((k.turn_index, AttrValue::Int(i64::from(t))));
         }
     }
 
@@ -1300,8 +1283,8 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
                 }
             }
         }
-        let usage = k.reasoning_tokens.clone();
-        self.spans[idx].set_attr(usage.clone(), AttrValue::Int(tokens));
+        let usage = k.reasoning_tokens;
+        self.spans[idx].set_attr(usage, AttrValue::Int(tokens));
         let asked = self.input.sample.map_or("", |s| &*s.user_input);
         // The first 120 characters of what the user asked.
         let asked = match asked.char_indices().nth(120) {
@@ -1314,14 +1297,11 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
         };
         let at = self.spans[idx].start_ns + self.spans[idx].duration_ns() * 3 / 10;
         self.spans[idx].events.push(Event {
-            name: k.thinking_event.clone(),
+            name: k.thinking_event,
             time_ns: at,
             attrs: vec![
-                (k.thinking_stage.clone(), AttrValue::str(&r.stage)),
-                (
-                    k.thinking_content.clone(),
-                    AttrValue::Str(Arc::from(content)),
-                ),
+                (k.thinking_stage, AttrValue::str(&r.stage)),
+                (k.thinking_content, AttrValue::Str(content.into())),
                 (usage, AttrValue::Int(tokens)),
             ],
         });
@@ -1330,7 +1310,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
     fn tool_selection_event(&mut self, idx: usize, t: &ToolRef, calls: &[ToolCall]) {
         let k = &self.world.keys;
         let input = match self.input.sample {
-            Some(s) => AttrValue::Str(s.user_input.clone()),
+            Some(s) => AttrValue::Str(s.user_input.clone().into()),
             None => AttrValue::str(""),
         };
         let one = [&t.name];
@@ -1350,14 +1330,11 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
         let plan = tool_plan_json(&choices);
         let at = self.spans[idx].start_ns + self.spans[idx].duration_ns() / 2;
         self.spans[idx].events.push(Event {
-            name: k.tool_selection_event.clone(),
+            name: k.tool_selection_event,
             time_ns: at,
             attrs: vec![
-                (k.tool_selection_input.clone(), input),
-                (
-                    k.tool_selection_plan.clone(),
-                    AttrValue::Str(Arc::from(plan)),
-                ),
+                (k.tool_selection_input, input),
+                (k.tool_selection_plan, AttrValue::Str(plan.into())),
             ],
         });
     }
@@ -1365,27 +1342,24 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
     /// An MCP tool call: operation, tool and server, call ids, retries, session.
     fn tool_call_attrs(&mut self, o: &Outcome<'_>, set: &mut Vec<(Key, AttrValue)>) {
         let k = &self.world.keys;
-        set.push((k.op_name.clone(), self.world.lit("execute_tool")));
+        set.push((k.op_name, self.world.lit("execute_tool")));
         if let Some(t) = o.tool {
-            set.push((k.tool_name.clone(), AttrValue::Str(t.name.clone())));
-            set.push((
-                k.mcp_server_uuid.clone(),
-                AttrValue::Str(t.server_uuid.clone()),
-            ));
-            set.push((k.mcp_tool_uuid.clone(), AttrValue::Str(t.tool_uuid.clone())));
+            set.push((k.tool_name, AttrValue::Str(t.name.into())));
+            set.push((k.mcp_server_uuid, AttrValue::Str(t.server_uuid.into())));
+            set.push((k.mcp_tool_uuid, AttrValue::Str(t.tool_uuid.into())));
         }
         if let Some(c) = o.call_id {
             let c = AttrValue::str(c);
-            set.push((k.mcp_call_id.clone(), c.clone()));
-            set.push((k.tool_call_id.clone(), c));
+            set.push((k.mcp_call_id, c.clone()));
+            set.push((k.tool_call_id, c));
         }
         set.push((
-            k.retry_count.clone(),
+            k.retry_count,
             AttrValue::Int(i64::from(o.attempts.saturating_sub(1))),
         ));
-        set.push((k.retry_policy.clone(), self.world.retry_policy.clone()));
-        set.push((k.mcp_method.clone(), self.world.lit("tools/call")));
-        set.push((k.mcp_session.clone(), AttrValue::Str(self.mcp_session())));
+        set.push((k.retry_policy, self.world.retry_policy.clone()));
+        set.push((k.mcp_method, self.world.lit("tools/call")));
+        set.push((k.mcp_session, AttrValue::Str(self.mcp_session().into())));
     }
 
     fn llm_attrs(
@@ -1397,24 +1371,24 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
     ) {
         let m = &self.world.models[self.turn_model()];
         let k = &self.world.keys;
-        set.push((k.op_name.clone(), self.world.lit("chat")));
-        set.push((k.provider.clone(), m.provider.clone()));
+        set.push((k.op_name, self.world.lit("chat")));
+        set.push((k.provider, m.provider.clone()));
         if self.world.semconv_has_gen_ai_system {
             let allowed = self.world.enums.get("gen_ai.system");
             let v = match allowed {
                 Some(a) if !a.contains(&m.provider) => crate::plan::closest_allowed(&m.provider, a),
                 _ => m.provider.clone(),
             };
-            set.push((k.system.clone(), v));
+            set.push((k.system, v));
         }
-        set.push((k.request_model.clone(), m.model.clone()));
-        set.push((k.response_model.clone(), m.model.clone()));
+        set.push((k.request_model, m.model.clone()));
+        set.push((k.response_model, m.model.clone()));
         // What a real client records of the request: where it went, its token cap.
-        set.push((k.server_address.clone(), m.server.0.clone()));
-        set.push((k.server_port.clone(), m.server.1.clone()));
-        set.push((k.max_tokens.clone(), AttrValue::Int(m.max_tokens)));
+        set.push((k.server_address, m.server.0.clone()));
+        set.push((k.server_port, m.server.1.clone()));
+        set.push((k.max_tokens, AttrValue::Int(m.max_tokens)));
         if let Some(g) = &m.guardrail_id {
-            set.push((k.guardrail_id.clone(), g.clone()));
+            set.push((k.guardrail_id, g.clone()));
         }
         let user_len = self.input.sample.map_or(0, |s| s.user_input.len());
         let reply_len = self.input.sample.map_or(0, |s| s.reply_len);
@@ -1430,8 +1404,8 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
             ((text + dur_ms * self.rng.random_range(0.02..0.05)) as i64).max(1)
         };
         let output_tokens = wanted.min(m.max_tokens);
-        set.push((k.input_tokens.clone(), AttrValue::Int(input_tokens)));
-        set.push((k.output_tokens.clone(), AttrValue::Int(output_tokens)));
+        set.push((k.input_tokens, AttrValue::Int(input_tokens)));
+        set.push((k.output_tokens, AttrValue::Int(output_tokens)));
         if !failed {
             self.cache_usage(m.api.cache, prefix, set);
         }
@@ -1440,32 +1414,32 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
             _ if wanted > m.max_tokens => "length",
             _ => "stop",
         };
-        set.push((k.finish_reasons.clone(), self.world.lit_array(reason)));
+        set.push((k.finish_reasons, self.world.lit_array(reason)));
         if self.world.semconv_declares(&k.finish_reason) {
-            set.push((k.finish_reason.clone(), self.world.lit(reason)));
+            set.push((k.finish_reason, self.world.lit(reason)));
         }
         if !failed {
             let id = response_id(m.api.response_id, self.rng);
-            set.push((k.response_id.clone(), AttrValue::Str(id)));
+            set.push((k.response_id, AttrValue::Str(id.into())));
         }
         if self.world.semconv_declares(&k.request_type) {
-            set.push((k.request_type.clone(), self.world.lit("chat")));
+            set.push((k.request_type, self.world.lit("chat")));
         }
         set.push((
-            k.step_outcome.clone(),
+            k.step_outcome,
             self.world.lit(if failed { "fail" } else { "success" }),
         ));
         if let Some(t) = &node.tool {
-            set.push((k.tool_name.clone(), AttrValue::Str(t.name.clone())));
+            set.push((k.tool_name, AttrValue::Str(t.name.into())));
         }
         if let Some(sample) = self.input.sample.filter(|_| node.capture) {
-            set.push((k.input_messages.clone(), sample.input_messages.clone()));
+            set.push((k.input_messages, sample.input_messages.clone()));
             if !failed {
-                set.push((k.output_messages.clone(), sample.output_messages.clone()));
+                set.push((k.output_messages, sample.output_messages.clone()));
             }
             if let Some((ui, lr)) = &sample.redacted {
-                set.push((k.input_redacted.clone(), ui.clone()));
-                set.push((k.output_redacted.clone(), lr.clone()));
+                set.push((k.input_redacted, ui.clone()));
+                set.push((k.output_redacted, lr.clone()));
             }
         }
     }
@@ -1497,10 +1471,10 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
         let k = &self.world.keys;
         let hit = self.rng.random_bool(0.7);
         let read = if hit { prefix } else { 0 };
-        set.push((k.cache_read_tokens.clone(), AttrValue::Int(read)));
+        set.push((k.cache_read_tokens, AttrValue::Int(read)));
         if report == CacheReport::ReadAndCreation {
             let written = if hit { 0 } else { prefix };
-            set.push((k.cache_creation_tokens.clone(), AttrValue::Int(written)));
+            set.push((k.cache_creation_tokens, AttrValue::Int(written)));
         }
     }
 }
@@ -1598,7 +1572,7 @@ pub(super) fn refresh_durations(span: &mut crate::record::SpanRecord, node: &Nod
         };
         // A value the scenario declares is the scenario's.
         if span.attr(&f.key).is_some() && !node.attrs.iter().any(|(k, _)| *k == f.key) {
-            span.set_attr(f.key.clone(), duration_ms(span.duration_ns(), integer));
+            span.set_attr(f.key, duration_ms(span.duration_ns(), integer));
         }
     }
 }
@@ -1681,9 +1655,9 @@ fn exception_message(error_type: &str) -> &'static str {
 /// A tool call's `gen_ai.tool.call.result`: what the scenario wrote, or config.yaml's
 /// sample of a success; a failed call with only the sample answers with its error
 /// (the shape the agent loop's tool message gives it).
-fn tool_result(p: &crate::plan::ToolPayload, failed: Option<&Key>) -> Option<AttrValue> {
+fn tool_result(p: &crate::plan::ToolPayload, failed: Option<&Text>) -> Option<AttrValue> {
     match failed {
-        Some(t) if p.result_is_sample && p.result.is_some() => Some(AttrValue::Str(Arc::from(
+        Some(t) if p.result_is_sample && p.result.is_some() => Some(AttrValue::Str(Text::from(
             serde_json::json!({"error": {"type": &**t}}).to_string(),
         ))),
         _ => p.result.clone(),

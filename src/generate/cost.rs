@@ -30,6 +30,6 @@ pub fn annotate(world: &World, spans: &mut [SpanRecord]) {
             int(&k.output_tokens),
         );
         let cost = crate::export::session::round_cost(cost);
-        s.set_attr(world.cost_key.clone(), AttrValue::Double(cost));
+        s.set_attr(world.cost_key, AttrValue::Double(cost));
     }
 }

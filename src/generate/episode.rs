@@ -8,7 +8,6 @@
 use crate::model::episode::EpisodeDef;
 use crate::record::{AttrValue, Key, SpanRecord};
 use rand::Rng;
-use std::sync::Arc;
 
 /// Personal data an observation may carry on purpose (`inject_pii`), so masking can be tested.
 const PII: &[&str] = &[
@@ -27,7 +26,7 @@ pub fn annotate<R: Rng + ?Sized>(
     spans: &mut [SpanRecord],
     rng: &mut R,
 ) {
-    let k = |s: &str| -> Key { Arc::from(format!("{prefix}.{s}")) };
+    let k = |s: &str| -> Key { Key::from(format!("{prefix}.{s}")) };
     let (episode, timestep, env_step) = (
         format!("{prefix}.episode"),
         format!("{prefix}.episode.timestep"),
@@ -88,7 +87,10 @@ pub fn annotate<R: Rng + ?Sized>(
     if let Some(root) = spans.iter_mut().find(|s| *s.name == *episode) {
         if let Some(a) = agent {
             // The agent acting in the environment (the origin of its actions).
-            root.set_attr(Arc::from("gen_ai.agent.id"), AttrValue::Str(a.clone()));
+            root.set_attr(
+                Key::from_static("gen_ai.agent.id"),
+                AttrValue::Str((*a).into()),
+            );
         }
         root.set_attr(k("environment.name"), environment);
         root.set_attr(k("episode.length"), AttrValue::Int(n as i64));

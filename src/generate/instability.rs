@@ -10,7 +10,7 @@ use super::nonzero_id;
 use crate::class::{ClassOf, SpanClass};
 use crate::model::instability::{InstabilityDef, Noise};
 use crate::plan::{ScenarioPlan, World};
-use crate::record::{AttrValue, Key, SpanKind, SpanRecord, StatusCode, TraceRecord};
+use crate::record::{AttrValue, Key, SpanKind, SpanRecord, StatusCode, Text, TraceRecord};
 use rand::Rng;
 use rand_distr::{Distribution, Normal};
 use std::sync::Arc;
@@ -98,7 +98,7 @@ struct Spans<'a> {
 
 impl Spans<'_> {
     fn key(&self, short: &str) -> Key {
-        Arc::from(self.world.prefix.attr(&format!("instability.{short}")))
+        Key::from(self.world.prefix.attr(&format!("instability.{short}")))
     }
 
     fn push<R: Rng + ?Sized>(
@@ -111,17 +111,17 @@ impl Spans<'_> {
     ) -> usize {
         let k = &self.world.keys;
         let attrs = vec![
-            (k.session_id.clone(), AttrValue::Str(self.session.clone())),
+            (k.session_id, AttrValue::Str(self.session.clone().into())),
             (
-                k.conversation_id.clone(),
-                AttrValue::Str(self.session.clone()),
+                k.conversation_id,
+                AttrValue::Str(self.session.clone().into()),
             ),
             (self.key("event"), AttrValue::str(event)),
         ];
         self.spans.push(SpanRecord {
             span_id: nonzero_id::<8, R>(rng),
             parent_span_id: parent,
-            name: Arc::from(self.world.prefix.attr(name)),
+            name: Text::interned(&self.world.prefix.attr(name)),
             kind: SpanKind::Internal,
             start_ns: start,
             end_ns: end,
@@ -225,7 +225,7 @@ pub fn session<R: Rng + ?Sized>(
             ),
             _ => (args(topic, k, def, rng), None),
         };
-        b.set(idx, "args", AttrValue::Str(Arc::from(a)));
+        b.set(idx, "args", AttrValue::Str(a.into()));
         if let Some(n) = notes {
             b.set(idx, "notes", AttrValue::str(n));
         }
@@ -245,7 +245,7 @@ pub fn session<R: Rng + ?Sized>(
                 let c = b.push(rng, "agent.branch", "branch", Some(id), (s, e));
                 b.set(c, "turn", AttrValue::Int(i as i64 + 1));
                 let v = serde_json::json!({"query": topic, "plan": plan_name, "top_k": k + u32::from(plan_name == "B")});
-                b.set(c, "args", AttrValue::Str(Arc::from(v.to_string())));
+                b.set(c, "args", AttrValue::Str(Text::from(v.to_string())));
                 end = end.max(e + MS);
             }
             b.spans[idx].end_ns = end;
@@ -269,8 +269,8 @@ pub fn session<R: Rng + ?Sized>(
     }
     vec![TraceRecord {
         trace_id,
-        scope: plan.scope.clone(),
-        scenario: plan.name.clone(),
+        scope: plan.scope,
+        scenario: plan.name,
         spans: b.spans,
     }]
 }

@@ -31,7 +31,7 @@ use crate::model::AttrValue;
 use crate::plan::{
     Injection, Node, Part, PlannedSample, RetryPlan, Role, ScenarioPlan, ToolRef, World,
 };
-use crate::record::{Key, SpanKind, SpanRecord, StatusCode, TraceRecord};
+use crate::record::{Key, SpanKind, SpanRecord, StatusCode, Text, TraceRecord};
 use rand::Rng;
 use std::sync::Arc;
 
@@ -332,10 +332,8 @@ fn generate_part<R: Rng + ?Sized>(
     }
     TraceRecord {
         trace_id,
-        scope: sample
-            .and_then(|s| s.scope.clone())
-            .unwrap_or_else(|| plan.scope.clone()),
-        scenario: plan.name.clone(),
+        scope: sample.and_then(|s| s.scope).unwrap_or(plan.scope),
+        scenario: plan.name,
         spans: b.spans,
     }
 }
@@ -352,7 +350,7 @@ struct Builder<'a, 'r, R: Rng + ?Sized> {
     /// The goal targeting of this trace (the plan's, or the turn's own tree's).
     goal: Option<&'a crate::plan::GoalPlan>,
     /// The `error.type` the next forced failure takes instead of a sampled one.
-    forced_type: Option<Key>,
+    forced_type: Option<Text>,
     /// `mcp.session.id`: one MCP client session per trace, made on first use.
     mcp_session: Option<Arc<str>>,
     /// JSON-RPC requests sent on that session so far (`jsonrpc.request.id` counts them).
@@ -373,7 +371,7 @@ struct Builder<'a, 'r, R: Rng + ?Sized> {
 #[derive(Clone, Copy)]
 struct Outcome<'a> {
     /// The `error.type` if the span failed (its own failure or a propagated one).
-    failed: Option<&'a Key>,
+    failed: Option<&'a Text>,
     /// Whether the failure is the span's own (so its declared exception applies).
     own: bool,
     attempts: u32,
@@ -389,7 +387,7 @@ struct Outcome<'a> {
 #[derive(Default)]
 struct Injected {
     /// The span itself fails with this type.
-    step_error: Option<Key>,
+    step_error: Option<Text>,
     /// The tool call's one attempt fails like this.
     attempt: Option<ForcedAttempt>,
     /// The call goes to another division's tool.
@@ -402,14 +400,14 @@ struct Injected {
 #[derive(Default)]
 struct ChildFailures {
     /// The first failure of a child that propagates to its parent.
-    propagated: Option<Key>,
+    propagated: Option<Text>,
     /// The first failure of any child.
-    any: Option<Key>,
+    any: Option<Text>,
 }
 
 /// The single failing attempt a goal forces on a tool call.
 struct ForcedAttempt {
-    error_type: Key,
+    error_type: Text,
     latency_ms: f64,
     http_status: Option<i64>,
     exception: Option<(Arc<str>, Arc<str>)>,
@@ -420,7 +418,7 @@ struct Item {
     first: usize,
     end: usize,
     dur: u64,
-    failed: Option<Key>,
+    failed: Option<Text>,
     /// Fixed gap before this item (retry backoff), instead of a random one.
     backoff: Option<u64>,
 }
@@ -438,7 +436,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
         self.spans.push(SpanRecord {
             span_id,
             parent_span_id: parent,
-            name,
+            name: name.into(),
             kind,
             start_ns: 0,
             end_ns: 0,
@@ -456,7 +454,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
     /// Builds one instance of `node` (and its subtree) at relative time 0.
     fn instance(&mut self, node: &Node, parent: Option<[u8; 8]>, forced_fail: bool) -> Item {
         let first = self.spans.len();
-        let idx = self.new_span(node.name.clone(), node.kind, parent, node);
+        let idx = self.new_span(node.name, node.kind, parent, node);
         let span_id = self.spans[idx].span_id;
         let mut injected = self.injection(node);
         // An incident in force on the service this span handles a request of
@@ -478,7 +476,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
         };
         let mut own_type = match injected.step_error.clone().or(forced_type) {
             Some(t) => Some(t),
-            None => own_fail.then(|| as_key(node.error.types.sample(self.rng))),
+            None => own_fail.then(|| as_text(node.error.types.sample(self.rng))),
         };
         // A tool call fails through its requests: the step's own drawn failure is its
         // attempts' (each answers with the error), not a call failing around
@@ -574,7 +572,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
         // A goal's tool-call failure replaces the attempts; a step failure is the span's own.
         out.exception = self.goal.and_then(|g| g.exception.clone());
         match injection {
-            Injection::FailStep { error_type } => out.step_error = Some(error_type.clone()),
+            Injection::FailStep { error_type } => out.step_error = Some((*error_type).into()),
             Injection::FailToolCall {
                 error_type,
                 http_status,
@@ -583,7 +581,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
                 let status = (!http_status.is_empty())
                     .then(|| http_status[self.rng.random_range(0..http_status.len())]);
                 out.attempt = Some(ForcedAttempt {
-                    error_type: error_type.clone(),
+                    error_type: (*error_type).into(),
                     latency_ms: latency.sample(self.rng),
                     http_status: status,
                     exception: out.exception.clone(),
@@ -598,7 +596,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
                     out.tool = Some(targets[self.rng.random_range(0..targets.len())].clone());
                 }
                 out.attempt = Some(ForcedAttempt {
-                    error_type: error_type.clone(),
+                    error_type: (*error_type).into(),
                     latency_ms: latency.sample(self.rng),
                     http_status: None,
                     exception: out.exception.clone(),
@@ -657,7 +655,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
 
     /// The `error.type` of the first failed step among `items` (whole subtrees); a
     /// failed attempt that a retry recovered from is no failed step.
-    fn first_error_type(&self, items: &[Item]) -> Option<Key> {
+    fn first_error_type(&self, items: &[Item]) -> Option<Text> {
         let k = &self.world.keys.error_type;
         items
             .iter()
@@ -681,20 +679,20 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
         tool: Option<&ToolRef>,
         forced: Option<&ForcedAttempt>,
         items: &mut Vec<Item>,
-    ) -> (u32, Option<Key>) {
+    ) -> (u32, Option<Text>) {
         let mut last_fail = None;
         let max = match (&retry.plan, forced) {
             (_, Some(_)) => 1,
             (RetryPlan::Random { max_attempts, .. }, None) => *max_attempts,
             (RetryPlan::Scripted(s), None) => s.len() as u32,
         };
-        let mut prev_error: Option<Key> = None;
+        let mut prev_error: Option<Text> = None;
         let mut made = 0;
         for i in 0..max {
             let (success, error_type, latency) = self.draw_attempt(retry, forced, i);
             let retryable = match &retry.plan {
                 RetryPlan::Random { retryable, .. } => {
-                    retryable.is_empty() || retryable.contains(&error_type)
+                    retryable.is_empty() || retryable.iter().any(|r| **r == *error_type)
                 }
                 RetryPlan::Scripted(_) => true,
             };
@@ -706,10 +704,10 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
                 Role::McpExecute => Role::McpAttempt.genai_kind().unwrap_or(node.kind),
                 _ => node.kind,
             };
-            let idx = self.new_span(retry.attempt_name.clone(), kind, Some(parent), node);
+            let idx = self.new_span(retry.attempt_name, kind, Some(parent), node);
             let attempt_id = self.spans[idx].span_id;
             let mut sub: Vec<Item> = Vec::new();
-            let mut sub_fail: Option<Key> = None;
+            let mut sub_fail: Option<Text> = None;
             if is_last {
                 for child in &node.children {
                     if child.probability < 1.0 && !self.rng.random_bool(child.probability) {
@@ -782,7 +780,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
         retry: &crate::plan::Retry,
         forced: Option<&ForcedAttempt>,
         i: u32,
-    ) -> (bool, Key, f64) {
+    ) -> (bool, Text, f64) {
         match (&retry.plan, forced) {
             (_, Some(f)) => (false, f.error_type.clone(), f.latency_ms),
             (
@@ -805,13 +803,13 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
                 let ok = p >= 1.0 || (p > 0.0 && self.rng.random_bool(p));
                 (
                     ok,
-                    as_key(error_types.sample(self.rng)),
+                    as_text(error_types.sample(self.rng)),
                     retry.attempt_latency.sample(self.rng),
                 )
             }
             (RetryPlan::Scripted(script), None) => {
                 let a = &script[i as usize];
-                (a.success, a.error_type.clone(), a.latency.sample(self.rng))
+                (a.success, a.error_type.into(), a.latency.sample(self.rng))
             }
         }
     }
@@ -879,10 +877,10 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
     }
 }
 
-fn as_key(v: &AttrValue) -> Key {
+fn as_text(v: &AttrValue) -> Text {
     match v {
         AttrValue::Str(s) => s.clone(),
-        other => Arc::from(other.to_string()),
+        other => Text::from(other.to_string()),
     }
 }
 

@@ -14,7 +14,6 @@ use crate::class::SpanClass;
 use crate::model::AttrValue;
 use crate::plan::{Role, World};
 use crate::record::{Key, SpanRecord, StatusCode};
-use std::sync::Arc;
 
 /// Which attribute families describe GenAI work (`--genai-profile`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -69,7 +68,7 @@ pub struct OiKeys {
 
 impl Default for OiKeys {
     fn default() -> Self {
-        let k = |s: &str| -> Key { Arc::from(s) };
+        let k = |s: &str| -> Key { Key::from(s) };
         OiKeys {
             kind: k("openinference.span.kind"),
             input: k("input.value"),
@@ -122,9 +121,12 @@ pub(super) fn annotate(world: &World, input: &RequestInput<'_>, spans: &mut [Spa
     }
     let oi = &world.oi_keys;
     let k = &world.keys;
-    let texts = input
-        .sample
-        .map(|s| (AttrValue::Str(s.user_input.clone()), s.answer.clone()));
+    let texts = input.sample.map(|s| {
+        (
+            AttrValue::Str(s.user_input.clone().into()),
+            s.answer.clone(),
+        )
+    });
     for s in spans.iter_mut() {
         let role = Role::of(s.class);
         if !profile.otel() {
@@ -132,11 +134,11 @@ pub(super) fn annotate(world: &World, input: &RequestInput<'_>, spans: &mut [Spa
             s.remove_attr(&k.input_messages);
             s.remove_attr(&k.output_messages);
         }
-        s.set_attr(oi.kind.clone(), oi.kinds[kind_of(role)].clone());
+        s.set_attr(oi.kind, oi.kinds[kind_of(role)].clone());
         let root = s.parent_span_id.is_none();
         if root || role == Role::Orchestrate {
-            s.set_attr(oi.user.clone(), AttrValue::Str(input.enduser_id.clone()));
-            s.set_attr(oi.session.clone(), AttrValue::Str(input.session_id.clone()));
+            s.set_attr(oi.user, AttrValue::Str(input.enduser_id.clone().into()));
+            s.set_attr(oi.session, AttrValue::Str(input.session_id.clone().into()));
         }
         if role == Role::McpExecute {
             // A tool's input and output are its call's arguments and result.
@@ -145,8 +147,8 @@ pub(super) fn annotate(world: &World, input: &RequestInput<'_>, spans: &mut [Spa
                 (&k.tool_call_result, &oi.output, &oi.output_mime),
             ] {
                 if let Some(v) = s.attr(from).cloned() {
-                    s.set_attr(to.clone(), v);
-                    s.set_attr(mime.clone(), oi.json.clone());
+                    s.set_attr(*to, v);
+                    s.set_attr(*mime, oi.json.clone());
                 }
             }
             continue;
@@ -166,11 +168,11 @@ pub(super) fn annotate(world: &World, input: &RequestInput<'_>, spans: &mut [Spa
                     (s.status != StatusCode::Error).then(|| answer.clone()),
                 ),
             };
-            s.set_attr(oi.input.clone(), inp);
-            s.set_attr(oi.input_mime.clone(), oi.text.clone());
+            s.set_attr(oi.input, inp);
+            s.set_attr(oi.input_mime, oi.text.clone());
             if let Some(out) = out {
-                s.set_attr(oi.output.clone(), out);
-                s.set_attr(oi.output_mime.clone(), oi.text.clone());
+                s.set_attr(oi.output, out);
+                s.set_attr(oi.output_mime, oi.text.clone());
             }
         }
     }

@@ -7,7 +7,6 @@ use super::Builder;
 use crate::model::AttrValue;
 use crate::record::Key;
 use rand::Rng;
-use std::sync::Arc;
 
 impl<R: Rng + ?Sized> Builder<'_, '_, R> {
     /// The retrieval attributes of a `context.augment` / `rag.retrieve` span.
@@ -51,15 +50,18 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
                 serde_json::json!({"id": id, "score": score, "content": content})
             })
             .collect();
-        let key = |s: &str| -> Key { Arc::from(s) };
+        let key = Key::from_static;
         // The same query and documents as OpenInference lists them, for LLM UIs.
         if self.world.genai_profile.openinference() {
             if let Some(s) = self.input.sample {
-                set.push((key("input.value"), AttrValue::Str(s.user_input.clone())));
+                set.push((
+                    key("input.value"),
+                    AttrValue::Str(s.user_input.clone().into()),
+                ));
             }
             for (n, (i, score)) in picked.iter().zip(&scores).enumerate() {
                 let (id, content) = &r.documents[*i];
-                let doc = |f: &str| key(&format!("retrieval.documents.{n}.document.{f}"));
+                let doc = |f: &str| Key::from(format!("retrieval.documents.{n}.document.{f}"));
                 set.push((doc("id"), AttrValue::str(id)));
                 set.push((doc("score"), AttrValue::Double(*score)));
                 set.push((doc("content"), AttrValue::str(content)));
@@ -72,7 +74,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
         if let Some(s) = self.input.sample {
             set.push((
                 key("gen_ai.retrieval.query.text"),
-                AttrValue::Str(s.user_input.clone()),
+                AttrValue::Str(s.user_input.clone().into()),
             ));
         }
         set.push((

@@ -9,10 +9,9 @@
 
 use crate::model::AttrValue;
 use crate::plan::World;
-use crate::record::{Key, SpanRecord};
+use crate::record::{Key, SpanRecord, Text};
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::Arc;
 
 /// Names built so far, per operation and target: the targets come from the
 /// configuration (models, tools, agents, data sources), so the set is small and a
@@ -24,7 +23,7 @@ const MAX_CACHED: usize = 4096;
 /// either key.
 #[derive(Default)]
 struct Names {
-    by_op: HashMap<Key, HashMap<Key, Key, Fast>, Fast>,
+    by_op: HashMap<Key, HashMap<Key, Text, Fast>, Fast>,
     len: usize,
 }
 
@@ -47,7 +46,7 @@ pub(super) fn apply(world: &World, spans: &mut [SpanRecord]) {
             (Some(AttrValue::Str(op)), _) | (None, Some(AttrValue::Str(op))) => op,
             _ => continue,
         };
-        let target_key = match &**op {
+        let target_key = match op.as_str() {
             "chat" | "text_completion" | "generate_content" | "embeddings" => &k.request_model,
             "execute_tool" | "tools/call" => &k.tool_name,
             "invoke_agent" | "create_agent" => &k.agent_name,
@@ -62,19 +61,23 @@ pub(super) fn apply(world: &World, spans: &mut [SpanRecord]) {
     }
 }
 
-/// `"{op} {target}"`, from the cache when it was built before.
-fn named(op: &Key, target: &Key) -> Key {
+/// `"{op} {target}"`, from the cache when it was built before. Cached names are
+/// interned; past the cache's bound a name is made for its span alone, so targets
+/// that never repeat cost memory only while their spans live.
+fn named(op: &str, target: &str) -> Text {
     NAMES.with(|cache| {
         let mut cache = cache.borrow_mut();
-        if let Some(n) = cache.by_op.get(&**op).and_then(|t| t.get(&**target)) {
+        if let Some(n) = cache.by_op.get(op).and_then(|t| t.get(target)) {
             return n.clone();
         }
-        let n: Key = Arc::from(format!("{op} {target}"));
-        if cache.len < MAX_CACHED {
-            cache.len += 1;
-            let targets = cache.by_op.entry(op.clone()).or_default();
-            targets.insert(target.clone(), n.clone());
+        let name = format!("{op} {target}");
+        if cache.len >= MAX_CACHED {
+            return Text::from(name);
         }
+        cache.len += 1;
+        let n = Text::interned(&name);
+        let targets = cache.by_op.entry(Key::from(op)).or_default();
+        targets.insert(Key::from(target), n.clone());
         n
     })
 }
@@ -85,17 +88,16 @@ mod tests {
 
     #[test]
     fn a_name_is_the_operation_and_its_target_cached_or_not() {
-        let k = |s: &str| -> Key { Arc::from(s) };
-        let (chat, tool) = (k("chat"), k("tools/call"));
+        let (chat, tool) = ("chat", "tools/call");
         for _ in 0..2 {
-            assert_eq!(&*named(&chat, &k("gpt-4o")), "chat gpt-4o");
-            assert_eq!(&*named(&chat, &k("gpt-4o-mini")), "chat gpt-4o-mini");
-            assert_eq!(&*named(&tool, &k("gpt-4o")), "tools/call gpt-4o");
+            assert_eq!(&*named(chat, "gpt-4o"), "chat gpt-4o");
+            assert_eq!(&*named(chat, "gpt-4o-mini"), "chat gpt-4o-mini");
+            assert_eq!(&*named(tool, "gpt-4o"), "tools/call gpt-4o");
         }
         // Texts of every length up to and past a word land on their own names.
         for n in 0..20 {
-            let target = k(&"x".repeat(n));
-            assert_eq!(*named(&chat, &target), *format!("chat {target}"));
+            let target = "x".repeat(n);
+            assert_eq!(*named(chat, &target), *format!("chat {target}"));
         }
     }
 }

@@ -13,7 +13,7 @@ use crate::model::semconv::Semconv;
 use crate::plan::content::{higher_latency_attrs, payload_for, payload_text};
 
 pub(super) fn key(s: &str) -> Key {
-    Arc::from(s)
+    Key::from(s)
 }
 
 /// The written name of a class the compiler builds itself.
@@ -34,9 +34,15 @@ pub struct Compiler<'a> {
 impl<'a> Compiler<'a> {
     /// Resolves one scenario into its plan; `None` (with errors in `d`) when it cannot run.
     pub fn scenario(&self, s: &ScenarioDef, d: &mut Diags) -> Option<ScenarioPlan> {
-        if let Some(v) = &s.v2 {
-            return self.v2(s, v, d);
-        }
+        let mut plan = match &s.v2 {
+            Some(v) => self.v2(s, v, d),
+            None => self.v1(s, d),
+        }?;
+        plan.intern_texts();
+        Some(plan)
+    }
+
+    fn v1(&self, s: &ScenarioDef, d: &mut Diags) -> Option<ScenarioPlan> {
         let tenant = self.tenant_id(s);
         let mut goal = None;
         let server = s
@@ -551,7 +557,7 @@ impl<'a> Compiler<'a> {
         let attempt_name = key(&format!("{}.attempt", n.name));
         let attempt_class = key(&format!("{}{ATTEMPT_SUFFIX}", n.class_name));
         n.retry = match &st.retry {
-            Some(r) => Some(self.random_retry(r, attempt_name, attempt_class.clone(), st, d)),
+            Some(r) => Some(self.random_retry(r, attempt_name, attempt_class, st, d)),
             // An MCP tool call always has at least one attempt span (semconv two-level model).
             None if n.role == Role::McpExecute => Some(Retry {
                 plan: RetryPlan::Scripted(vec![ScriptedAttempt {
@@ -829,7 +835,7 @@ impl<'a> Compiler<'a> {
                     let k = &self.world.keys;
                     let mut lit = |key_: &Key, v: AttrValue, path: &str, d: &mut Diags| {
                         let v = self.world.normalise(key_, v, Pos::default(), path, d);
-                        tr.attrs.push((key_.clone(), AttrGen::Literal(v)));
+                        tr.attrs.push((*key_, AttrGen::Literal(v)));
                     };
                     lit(
                         &k.selection_strategy,
@@ -866,7 +872,7 @@ impl<'a> Compiler<'a> {
                 StepKind::Compose => {
                     let mut c = self.latency_node(profile, SpanClass::ResponseCompose);
                     c.attrs.push((
-                        self.world.keys.response_format.clone(),
+                        self.world.keys.response_format,
                         AttrGen::Literal(AttrValue::str("a2a_json")),
                     ));
                     c.injection = injector.compose_injection().map(|inj| (0, inj));
@@ -1147,8 +1153,8 @@ impl<'a> Compiler<'a> {
             };
             n.error.types = Categorical::uniform(vec![AttrValue::str(et)]).expect("one");
         }
-        let step_key = self.world.keys.step_outcome.clone();
-        let cp_key = self.world.keys.step_outcome_cp.clone();
+        let step_key = self.world.keys.step_outcome;
+        let cp_key = self.world.keys.step_outcome_cp;
         let cp_allowed: Vec<AttrValue> =
             self.world.enums.get(&*cp_key).cloned().unwrap_or_else(|| {
                 ["pass", "fail", "block", "skip"]
@@ -1178,9 +1184,9 @@ impl<'a> Compiler<'a> {
                     "skip" => "skipped",
                     _ => "fail",
                 };
-                n.attrs.push((cp_key.clone(), AttrGen::Literal(cp)));
+                n.attrs.push((cp_key, AttrGen::Literal(cp)));
                 n.attrs
-                    .push((step_key.clone(), AttrGen::Literal(AttrValue::str(step))));
+                    .push((step_key, AttrGen::Literal(AttrValue::str(step))));
                 continue;
             }
             let v = self
@@ -1517,7 +1523,7 @@ impl GoalInjector {
     fn tool_injection(&self, c: &Compiler<'_>, tool: &str, d: &mut Diags) -> Option<Injection> {
         match self.kind {
             GoalKind::FailTool => Some(Injection::FailToolCall {
-                error_type: self.error_type.clone(),
+                error_type: self.error_type,
                 http_status: self.http_status.clone(),
                 latency: self.latency.clone(),
             }),
@@ -1538,7 +1544,7 @@ impl GoalInjector {
                 }
                 Some(Injection::WrongDivision {
                     targets,
-                    error_type: self.error_type.clone(),
+                    error_type: self.error_type,
                     latency: self.latency.clone(),
                 })
             }
@@ -1547,14 +1553,14 @@ impl GoalInjector {
     }
 
     fn recommend_injection(&self) -> Option<Injection> {
-        (self.kind == GoalKind::FailRecommend).then(|| Injection::FailStep {
-            error_type: self.error_type.clone(),
+        (self.kind == GoalKind::FailRecommend).then_some(Injection::FailStep {
+            error_type: self.error_type,
         })
     }
 
     fn compose_injection(&self) -> Option<Injection> {
-        (self.kind == GoalKind::FailCompose).then(|| Injection::FailStep {
-            error_type: self.error_type.clone(),
+        (self.kind == GoalKind::FailCompose).then_some(Injection::FailStep {
+            error_type: self.error_type,
         })
     }
 

@@ -26,7 +26,7 @@ use crate::class::{ClassOf, SpanClass};
 use crate::model::config::Sample;
 use crate::model::distribution::{Categorical, Count, Distribution};
 use crate::model::AttrValue;
-use crate::record::{Key, ServiceId, SpanKind};
+use crate::record::{Key, ServiceId, SpanKind, Text};
 use std::sync::Arc;
 
 /// What a span is, which decides the attributes the generator adds.
@@ -409,7 +409,7 @@ impl ToolCall {
             }
         };
         ToolCall {
-            name: Arc::from(name),
+            name: Key::from(name),
             call_part: split(
                 serde_json::json!({"type": "tool_call", "id": ID_MARK, "name": name, "arguments": json(arguments)}),
             ),
@@ -611,8 +611,8 @@ impl PlannedSample {
             user_input: Arc::from(s.user_input.as_str()),
             reply_len: answer.len(),
             answer: AttrValue::str(answer),
-            input_messages: AttrValue::Str(Arc::from(input.to_string())),
-            output_messages: AttrValue::Str(Arc::from(output.to_string())),
+            input_messages: AttrValue::Str(Text::from(input.to_string())),
+            output_messages: AttrValue::Str(Text::from(output.to_string())),
             redacted,
             raw,
             turn_parts: None,
@@ -689,4 +689,71 @@ pub struct ScenarioPlan {
     pub episode: Option<Arc<crate::model::episode::EpisodeDef>>,
     /// `track_costs`: LLM spans carry `<prefix>.llm.cost.usd` from config.yaml `prices`.
     pub track_costs: bool,
+}
+
+impl ScenarioPlan {
+    /// Interns the string values its spans copy (literals, choices, error types,
+    /// event attributes, conversation texts), so copying one into a span, and
+    /// dropping it, touches no reference count that every worker shares.
+    pub fn intern_texts(&mut self) {
+        for p in &mut self.parts {
+            p.root.intern_texts();
+        }
+        for s in self.turns.iter_mut().chain(&mut self.samples) {
+            s.intern_texts();
+        }
+    }
+}
+
+impl PlannedSample {
+    fn intern_texts(&mut self) {
+        self.answer.intern();
+        self.input_messages.intern();
+        self.output_messages.intern();
+        let redacted = self.redacted.iter_mut().flat_map(|(a, b)| [a, b]);
+        let raw = self.raw.iter_mut().flat_map(|c| {
+            let redacted = c.redacted.iter_mut().flat_map(|(a, b)| [a, b]);
+            [&mut c.user, &mut c.reply].into_iter().chain(redacted)
+        });
+        redacted.chain(raw).for_each(AttrValue::intern);
+        if let Some(tp) = &mut self.turn_parts {
+            let tp = Arc::make_mut(tp);
+            let windows = tp.by_window.iter_mut().flatten();
+            for p in tp.parts.iter_mut().chain(windows) {
+                p.root.intern_texts();
+            }
+        }
+    }
+}
+
+impl AttrGen {
+    fn intern_texts(&mut self) {
+        match self {
+            AttrGen::Literal(v) => v.intern(),
+            AttrGen::Choice(c) => c.values.iter_mut().for_each(AttrValue::intern),
+            AttrGen::Numeric { .. } => {}
+        }
+    }
+}
+
+impl Node {
+    fn intern_texts(&mut self) {
+        self.attrs.iter_mut().for_each(|(_, g)| g.intern_texts());
+        self.error
+            .types
+            .values
+            .iter_mut()
+            .for_each(AttrValue::intern);
+        for e in &mut self.events {
+            e.attrs.iter_mut().for_each(|(_, v)| v.intern());
+            e.sampled.iter_mut().for_each(|(_, g)| g.intern_texts());
+        }
+        if let Some(p) = &mut self.tool_payload {
+            p.arguments
+                .iter_mut()
+                .chain(&mut p.result)
+                .for_each(AttrValue::intern);
+        }
+        self.children.iter_mut().for_each(Node::intern_texts);
+    }
 }

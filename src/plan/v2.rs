@@ -209,7 +209,7 @@ impl Compiler<'_> {
         };
         let p = &self.world.prefix;
         let redaction = AttrValue::str(&s.redaction);
-        let redaction_key = self.world.keys.redaction.clone();
+        let redaction_key = self.world.keys.redaction;
         // The control-plane request part.
         let mut request = plan.cp_request.as_ref().map(|_| {
             let mut n = self.v2_node(
@@ -221,9 +221,9 @@ impl Compiler<'_> {
             n.attrs
                 .push((key(&p.attr("request.outcome")), lit("allowed")));
             n.attrs
-                .push((redaction_key.clone(), AttrGen::Literal(redaction.clone())));
+                .push((redaction_key, AttrGen::Literal(redaction.clone())));
             n.attrs.push((
-                self.world.keys.agent_target.clone(),
+                self.world.keys.agent_target,
                 AttrGen::Literal(AttrValue::str(s.context.agent.as_deref().unwrap_or(""))),
             ));
             n
@@ -241,7 +241,7 @@ impl Compiler<'_> {
                 n.attrs
                     .push((key(&p.attr("validation.result")), lit("valid")));
                 n.attrs
-                    .push((redaction_key.clone(), AttrGen::Literal(redaction.clone())));
+                    .push((redaction_key, AttrGen::Literal(redaction.clone())));
                 req.children.push(n);
             }
             if has(&plan.cp_request, "policy.validation") {
@@ -268,7 +268,7 @@ impl Compiler<'_> {
                 n.attrs
                     .push((key(&p.attr("policy.engine")), lit("default")));
                 n.attrs
-                    .push((redaction_key.clone(), AttrGen::Literal(redaction.clone())));
+                    .push((redaction_key, AttrGen::Literal(redaction.clone())));
                 req.children.push(n);
             }
             let outcome = event_value(t, "request.validation", "request.outcome", p);
@@ -295,7 +295,7 @@ impl Compiler<'_> {
                         .push((key(&p.attr(&format!("augment.{what}.action"))), lit(action)));
                 }
                 n.attrs
-                    .push((redaction_key.clone(), AttrGen::Literal(redaction.clone())));
+                    .push((redaction_key, AttrGen::Literal(redaction.clone())));
                 req.children.push(n);
             }
         }
@@ -315,7 +315,7 @@ impl Compiler<'_> {
             n.attrs
                 .push((key(&p.attr("response.outcome")), lit("allowed")));
             n.attrs
-                .push((redaction_key.clone(), AttrGen::Literal(redaction.clone())));
+                .push((redaction_key, AttrGen::Literal(redaction.clone())));
             if list.iter().any(|c| c == "policy.validation") {
                 let mut pol = self.v2_node(
                     SpanClass::PolicyValidation,
@@ -329,7 +329,7 @@ impl Compiler<'_> {
                 pol.attrs
                     .push((key(&p.attr("policy.engine")), lit("default")));
                 pol.attrs
-                    .push((redaction_key.clone(), AttrGen::Literal(redaction.clone())));
+                    .push((redaction_key, AttrGen::Literal(redaction.clone())));
                 n.children.push(pol);
             }
             n
@@ -351,8 +351,7 @@ impl Compiler<'_> {
         // A failed control-plane check fails the agent turn too.
         if let (Some(a2a), Some(et)) = (turn.as_mut(), cp_error) {
             fail(a2a, et);
-            a2a.attrs
-                .push((self.world.keys.a2a_outcome.clone(), lit("error")));
+            a2a.attrs.push((self.world.keys.a2a_outcome, lit("error")));
         }
         // Assemble: response validation under the agent turn (or the request), the turn under the request.
         match (request, turn, response) {
@@ -398,10 +397,8 @@ impl Compiler<'_> {
         let listed = |c: &str| list.iter().any(|x| x == c);
         let wrap = listed("task.execute");
         let mut a2a = self.v2_node(SpanClass::Orchestrate, None, false, lat("a2a.orchestrate"));
-        a2a.attrs.push((
-            k.redaction.clone(),
-            AttrGen::Literal(AttrValue::str(&s.redaction)),
-        ));
+        a2a.attrs
+            .push((k.redaction, AttrGen::Literal(AttrValue::str(&s.redaction))));
         if let Some((_, attrs)) = v
             .profile_conditions
             .iter()
@@ -464,7 +461,7 @@ impl Compiler<'_> {
             ] {
                 if let Some(m) = explicit {
                     llm.attrs
-                        .push((msg_key.clone(), AttrGen::Literal(AttrValue::str(m))));
+                        .push((*msg_key, AttrGen::Literal(AttrValue::str(m))));
                 }
             }
             llm.capture = t.capture;
@@ -481,18 +478,18 @@ impl Compiler<'_> {
                 tr.tool = Some(first.clone());
                 let names: Vec<&str> = chain.iter().map(|c| &*c.name).collect();
                 tr.attrs.push((
-                    k.tool_name.clone(),
+                    k.tool_name,
                     AttrGen::Literal(AttrValue::str(&names.join(","))),
                 ));
                 tr.attrs.push((
-                    k.tools_selected.clone(),
+                    k.tools_selected,
                     AttrGen::Literal(AttrValue::Int(
                         (chain.len() as i64).min(first.server_tool_count),
                     )),
                 ));
                 tr.attrs.push((
-                    k.mcp_server_uuid.clone(),
-                    AttrGen::Literal(AttrValue::Str(first.server_uuid.clone())),
+                    k.mcp_server_uuid,
+                    AttrGen::Literal(AttrValue::Str(first.server_uuid.into())),
                 ));
             }
             a2a.children.push(task(tr, "tool_recommendation"));
@@ -548,9 +545,7 @@ impl Compiler<'_> {
             false,
             lat("response.compose"),
         );
-        compose
-            .attrs
-            .push((k.response_format.clone(), lit("a2a_json")));
+        compose.attrs.push((k.response_format, lit("a2a_json")));
         a2a.children.push(compose);
         a2a
     }
@@ -609,8 +604,8 @@ impl Compiler<'_> {
                 // An event's outcome attributes replace the span's defaults.
                 if SYNCED.contains(&short) && !synced.contains(k) {
                     root.attrs.retain(|(rk, _)| rk != k);
-                    root.attrs.push((k.clone(), AttrGen::Literal(v.clone())));
-                    synced.push(k.clone());
+                    root.attrs.push((*k, AttrGen::Literal(v.clone())));
+                    synced.push(*k);
                 }
                 if (&**k == "error.type" || short == "error.type") && error_type.is_none() {
                     error_type = Some(v.to_string());
@@ -651,7 +646,7 @@ impl Compiler<'_> {
 /// event says why, so the generator records none.
 fn fail(n: &mut Node, error_type: Key) {
     n.error.rate = 1.0;
-    n.error.types = Categorical::uniform(vec![AttrValue::Str(error_type)]).expect("one");
+    n.error.types = Categorical::uniform(vec![AttrValue::Str(error_type.into())]).expect("one");
     n.error.exception = None;
 }
 
@@ -659,7 +654,7 @@ fn fail(n: &mut Node, error_type: Key) {
 fn first_failure(n: &Node) -> Option<Key> {
     if n.error.rate >= 1.0 {
         if let AttrValue::Str(t) = n.error.types.values.first()? {
-            return Some(t.clone());
+            return Some(Key::from(t));
         }
     }
     n.children.iter().find_map(first_failure)

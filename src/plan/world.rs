@@ -254,8 +254,8 @@ pub struct Keys {
 
 impl Keys {
     fn new(p: &Prefixer) -> Self {
-        let k = |s: &str| -> Key { Arc::from(s) };
-        let v = |s: &str| -> Key { Arc::from(p.attr(s).as_str()) };
+        let k = |s: &str| -> Key { Key::from(s) };
+        let v = |s: &str| -> Key { Key::from(p.attr(s).as_str()) };
         Keys {
             session_id: v("session.id"),
             conversation_id: k("gen_ai.conversation.id"),
@@ -625,7 +625,7 @@ impl World {
     /// `s` as an attribute value, shared when it is one of the common literals.
     pub fn lit(&self, s: &str) -> AttrValue {
         match self.literals.iter().find(|l| ***l == *s) {
-            Some(l) => AttrValue::Str(l.clone()),
+            Some(l) => AttrValue::Str(l.clone().into()),
             None => AttrValue::str(s),
         }
     }
@@ -740,7 +740,7 @@ impl World {
         )
         .unwrap_or_else(|| Categorical::uniform(vec![AttrValue::Int(0)]).expect("one value"));
 
-        let cost_key: Key = Arc::from(format!(
+        let cost_key: Key = Key::from(format!(
             "{}.{}",
             prefix.active,
             crate::export::session::COST_SUFFIX
@@ -802,7 +802,7 @@ impl World {
                 (*r, Arc::from([item]))
             })
             .collect();
-        let transport = world.keys.network_transport.clone();
+        let transport = world.keys.network_transport;
         world.mcp_transport = world.normalise(
             &transport,
             world.mcp_transport.clone(),
@@ -810,7 +810,7 @@ impl World {
             "network.transport of MCP requests",
             d,
         );
-        let rp = world.keys.retry_policy.clone();
+        let rp = world.keys.retry_policy;
         world.retry_policy = world.normalise(
             &rp,
             world.retry_policy.clone(),
@@ -930,7 +930,7 @@ impl World {
         // A single string for a string-array attribute is its one item.
         let value = match value {
             AttrValue::Str(s) if self.string_arrays.contains(key) => {
-                AttrValue::StrArray(Arc::from([s]))
+                AttrValue::StrArray(Arc::from([Arc::from(s)]))
             }
             v => v,
         };
@@ -942,9 +942,9 @@ impl World {
             let fixed: Vec<Arc<str>> = items
                 .iter()
                 .map(|item| {
-                    let v = AttrValue::Str(item.clone());
+                    let v = AttrValue::Str(item.clone().into());
                     match self.normalise_item(key, v, allowed, pos, path, d) {
-                        AttrValue::Str(s) => s,
+                        AttrValue::Str(s) => Arc::from(s),
                         other => Arc::from(other.to_string()),
                     }
                 })

@@ -62,8 +62,8 @@ impl Held {
                     at,
                     Item::Span(TraceRecord {
                         trace_id: t.trace_id,
-                        scope: t.scope.clone(),
-                        scenario: t.scenario.clone(),
+                        scope: t.scope,
+                        scenario: t.scenario,
                         spans: vec![s],
                     }),
                 );

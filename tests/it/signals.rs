@@ -510,12 +510,12 @@ fn past_its_series_cap_a_metric_counts_new_attribute_sets_in_one_overflow_series
     let mut rng = <rand_pcg::Pcg64Mcg as rand::SeedableRng>::seed_from_u64(5);
     let traces =
         otelsim::run::generate_iteration(world, &prep.plans["new_claim_phone"], t0, 0, &mut rng);
-    let tenant = world.keys.tenant_id.clone();
+    let tenant = world.keys.tenant_id;
     let as_tenant = |n: usize| {
         let mut ts = traces.clone();
         for s in ts.iter_mut().flat_map(|t| t.spans.iter_mut()) {
             if s.attr(&tenant).is_some() {
-                s.set_attr(tenant.clone(), AttrValue::str(&format!("tenant-{n}")));
+                s.set_attr(tenant, AttrValue::str(&format!("tenant-{n}")));
             }
         }
         ts

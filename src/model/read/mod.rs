@@ -18,13 +18,13 @@ pub mod scenario;
 
 use crate::diag::Diags;
 use crate::model::AttrValue;
+use crate::record::Text;
 use crate::yaml::{join, Kind, Node};
-use std::sync::Arc;
 
 /// A scalar YAML node as an attribute value; lists and mappings are not attribute values.
 pub fn attr_from_node(node: &Node) -> Option<AttrValue> {
     Some(match &node.kind {
-        Kind::Str(s) => AttrValue::Str(Arc::from(s.as_str())),
+        Kind::Str(s) => AttrValue::Str(Text::from(s.as_str())),
         Kind::Int(i) => AttrValue::Int(*i),
         Kind::Float(f) => AttrValue::Double(*f),
         Kind::Bool(b) => AttrValue::Bool(*b),
