@@ -8,6 +8,7 @@
 //! metric point and log record ends up counted as delivered or failed, per writer.
 
 mod agent_trace;
+mod buffers;
 mod counters;
 pub(crate) mod direct;
 pub mod duckdb;

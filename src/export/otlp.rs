@@ -3,6 +3,7 @@
 //! format). A bounded queue of encoded batches with backpressure, concurrent
 //! senders, retries on transient errors within a budget, partial success.
 
+use super::buffers::Buffers;
 use super::counters::{AckLog, Counters, CountersSnapshot, TraceDigest};
 use super::transport::{Outcome, Transport};
 use super::{BoxFuture, ExportConfig, Secrets, Signal, Writer, WriterSink};
@@ -28,6 +29,13 @@ pub(crate) enum Body {
     LogsWire(bytes::Bytes),
     Metrics(ExportMetricsServiceRequest),
     Logs(ExportLogsServiceRequest),
+    /// A wire-format request of `signal` (traces or logs) compressed with gzip
+    /// once for all its attempts; `raw_len`: its size before.
+    Gzipped {
+        signal: Signal,
+        payload: bytes::Bytes,
+        raw_len: u64,
+    },
 }
 
 /// A batch ready to send: how many items (spans, points, records) it holds and,
@@ -40,12 +48,28 @@ struct Batch {
     parts: Vec<[u8; 16]>,
 }
 
-impl Batch {
-    fn signal(&self) -> Signal {
-        match self.body {
+impl Body {
+    /// The signal whose export request this is.
+    pub(crate) fn signal(&self) -> Signal {
+        match self {
             Body::Traces(_) | Body::TracesWire(_) => Signal::Traces,
             Body::Metrics(_) => Signal::Metrics,
             Body::Logs(_) | Body::LogsWire(_) => Signal::Logs,
+            Body::Gzipped { signal, .. } => *signal,
+        }
+    }
+}
+
+impl Batch {
+    fn signal(&self) -> Signal {
+        self.body.signal()
+    }
+
+    /// Done with (acknowledged, failed or dropped): its encode buffer goes back
+    /// to `buffers` when no one else holds it.
+    fn done(self, buffers: &Buffers) {
+        if let Body::TracesWire(b) | Body::LogsWire(b) = self.body {
+            buffers.give_bytes(b);
         }
     }
 }
@@ -60,11 +84,13 @@ pub struct OtlpWriter {
     resources: Resources,
     counters: Arc<Counters>,
     acks: Option<Arc<AckLog>>,
+    buffers: Arc<Buffers>,
 }
 
 /// What every sender of one writer shares.
 struct Sending {
     transport: Transport,
+    buffers: Arc<Buffers>,
     cfg: Arc<ExportConfig>,
     counters: Arc<Counters>,
     acks: Option<Arc<AckLog>>,
@@ -91,9 +117,17 @@ impl OtlpWriter {
         let counters = Arc::new(Counters::default());
         let (btx, brx) = mpsc::channel::<Batch>(cfg.queue_batches.max(1));
         let brx = Arc::new(tokio::sync::Mutex::new(brx));
+        // A buffer is busy while its request waits in the queue or is sent, and
+        // while a producer encodes into it: that many idle ones (and a producer's
+        // one) cover every buffer the queue and senders give back before the
+        // producers take them again.
+        let buffers = Arc::new(Buffers::new(
+            cfg.queue_batches.max(1) + cfg.concurrency.max(1) + 1,
+        ));
         let cfg = Arc::new(cfg);
         let sending = Arc::new(Sending {
             transport: transport.clone(),
+            buffers: buffers.clone(),
             cfg: cfg.clone(),
             counters: counters.clone(),
             acks: acks.clone(),
@@ -107,8 +141,9 @@ impl OtlpWriter {
             senders.push(tokio::spawn(async move {
                 loop {
                     let next = brx.lock().await.recv().await;
-                    let Some(batch) = next else { break };
-                    sending.send_with_retry(batch).await;
+                    let Some(mut batch) = next else { break };
+                    sending.send_with_retry(&mut batch).await;
+                    batch.done(&sending.buffers);
                 }
             }));
         }
@@ -121,6 +156,7 @@ impl OtlpWriter {
             resources,
             counters,
             acks,
+            buffers,
         })
     }
 }
@@ -143,6 +179,7 @@ impl Writer for OtlpWriter {
             btx: self.btx.clone(),
             counters: self.counters.clone(),
             acks: self.acks.clone(),
+            buffers: self.buffers.clone(),
             max_batch_logs: self.cfg.max_batch_logs.max(1),
             resources: self.resources.clone(),
             track: self.acks.is_some(),
@@ -157,10 +194,12 @@ impl Writer for OtlpWriter {
     fn finish(self: Box<Self>) -> BoxFuture<'static, CountersSnapshot> {
         Box::pin(async move {
             let OtlpWriter {
+                label,
                 btx,
                 senders,
                 transport,
                 counters,
+                buffers,
                 ..
             } = *self;
             drop(btx);
@@ -168,6 +207,10 @@ impl Writer for OtlpWriter {
                 let _ = s.await;
             }
             transport.flush();
+            // For tests and measurements: how often a request reused a buffer.
+            if std::env::var_os("OTELSIM_BUFFER_STATS").is_some() {
+                eprintln!("otelsim: {label}: request buffers: {}", buffers.stats());
+            }
             counters.snapshot()
         })
     }
@@ -179,6 +222,8 @@ struct OtlpSink {
     btx: mpsc::Sender<Batch>,
     counters: Arc<Counters>,
     acks: Option<Arc<AckLog>>,
+    /// Where trace and log requests are encoded, and their buffers come back to.
+    buffers: Arc<Buffers>,
     max_batch_logs: usize,
     resources: Resources,
     /// Whether batches carry trace digests for the ack log.
@@ -205,7 +250,7 @@ impl WriterSink for OtlpSink {
                 Some(w) => {
                     // Sized by the last request, so the buffer is not grown (and copied) as
                     // it fills.
-                    let mut buf = Vec::with_capacity(spans * self.bytes_per_span);
+                    let mut buf = self.buffers.take(spans * self.bytes_per_span);
                     w.traces(traces, &mut buf);
                     self.bytes_per_span = buf.len() / spans.max(1) + 64;
                     Body::TracesWire(bytes::Bytes::from(buf))
@@ -232,7 +277,7 @@ impl WriterSink for OtlpSink {
             for chunk in logs.chunks(self.max_batch_logs) {
                 let body = match &mut self.wire {
                     Some(w) => {
-                        let mut buf = Vec::with_capacity(chunk.len() * 400);
+                        let mut buf = self.buffers.take(chunk.len() * 400);
                         w.logs(chunk, &mut buf);
                         Body::LogsWire(bytes::Bytes::from(buf))
                     }
@@ -272,6 +317,7 @@ impl OtlpSink {
         // The receiver does not take this signal: nothing more of it is sent.
         if sc.is_off() {
             sc.dropped.fetch_add(batch.items, Relaxed);
+            batch.done(&self.buffers);
             return;
         }
         if let Err(mpsc::error::SendError(batch)) = self.btx.send(batch).await {
@@ -281,6 +327,7 @@ impl OtlpSink {
                 a.record_failed(&batch.parts);
             }
             self.counters.note_error("export pipeline stopped");
+            batch.done(&self.buffers);
         }
     }
 }
@@ -307,8 +354,9 @@ impl Sending {
     /// Sends one batch, retrying transient failures within the retry budget
     /// (counted from its first failed attempt, so a slow first answer costs
     /// none of it); counts it as acknowledged, failed, or dropped because the
-    /// receiver does not accept its signal.
-    async fn send_with_retry(&self, batch: Batch) {
+    /// receiver does not accept its signal. A wire-format body to be sent
+    /// gzipped is compressed once, first, and its raw buffer given back.
+    async fn send_with_retry(&self, batch: &mut Batch) {
         let (cfg, counters) = (&*self.cfg, &*self.counters);
         let sc = counters.of(batch.signal());
         // Queued before the receiver refused the signal.
@@ -316,6 +364,13 @@ impl Sending {
             sc.dropped.fetch_add(batch.items, Relaxed);
             return;
         }
+        if let Some(gzipped) = self.transport.gzip_once(&batch.body) {
+            let raw = std::mem::replace(&mut batch.body, gzipped);
+            if let Body::TracesWire(b) | Body::LogsWire(b) = raw {
+                self.buffers.give_bytes(b);
+            }
+        }
+        let batch = &*batch;
         sc.requests_sent.fetch_add(1, Relaxed);
         sc.sent.fetch_add(batch.items, Relaxed);
         let mut failing_since: Option<Instant> = None;
@@ -323,7 +378,7 @@ impl Sending {
         loop {
             // Once the endpoint has been failing past the budget, stop trying: the run is failing.
             if let Some(reason) = counters.fatal() {
-                self.fail(&batch, &reason);
+                self.fail(batch, &reason);
                 return;
             }
             let mut bytes = 0;
@@ -347,8 +402,8 @@ impl Sending {
             | Outcome::Fail(failure)
             | Outcome::NotAccepted { failure, .. } = &outcome
             {
-                if let Some(diagnosis) = self.diagnose(&batch, failure).await {
-                    self.stop_run(&batch, &diagnosis);
+                if let Some(diagnosis) = self.diagnose(batch, failure).await {
+                    self.stop_run(batch, &diagnosis);
                     return;
                 }
             }
@@ -382,7 +437,7 @@ impl Sending {
                         self.secrets.scrub(&answer)
                     );
                     if cfg.optional_signals[signal.index()] {
-                        self.turn_off(&batch, &why);
+                        self.turn_off(batch, &why);
                     } else {
                         // Traces, or a signal the user asked for by name: it must arrive.
                         let asked = match signal {
@@ -390,18 +445,18 @@ impl Sending {
                             s => format!(", and --{} asks for them", s.name()),
                         };
                         let failure = self.secrets.scrub(&failure);
-                        self.fail(&batch, &format!("{why}{asked}: {failure}"));
+                        self.fail(batch, &format!("{why}{asked}: {failure}"));
                     }
                     return;
                 }
                 Outcome::Fail(msg) => {
-                    self.fail(&batch, &self.secrets.scrub(&msg));
+                    self.fail(batch, &self.secrets.scrub(&msg));
                     return;
                 }
                 Outcome::TooLarge(msg) => {
                     let msg = self.secrets.scrub(&msg);
                     self.fail(
-                        &batch,
+                        batch,
                         &format!(
                             "the receiver refused a request of {} ({} {}) as too large, not retried: {msg}",
                             human_bytes(bytes),
@@ -412,7 +467,7 @@ impl Sending {
                     return;
                 }
                 Outcome::Fatal(msg) => {
-                    self.stop_run(&batch, &self.secrets.scrub(&msg));
+                    self.stop_run(batch, &self.secrets.scrub(&msg));
                     return;
                 }
                 Outcome::Retry(msg, hint) => (self.secrets.scrub(&msg), hint),
@@ -434,7 +489,7 @@ impl Sending {
                 } else {
                     format!("gave up after {:.1?} of retries", since.elapsed())
                 };
-                self.fail(&batch, &format!("{why}: {msg}"));
+                self.fail(batch, &format!("{why}: {msg}"));
                 return;
             }
             counters.retries.fetch_add(1, Relaxed);

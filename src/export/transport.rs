@@ -2,7 +2,7 @@
 //! OTLP/JSON lines to a file. One `send` per encoded batch, classified as
 //! accepted (with partial-success rejections), transient, or permanent.
 
-use super::{Body, ExportConfig, Protocol};
+use super::{Body, ExportConfig, Protocol, Signal};
 use crate::encode;
 use anyhow::{anyhow, bail, Context as _, Result};
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
@@ -362,6 +362,27 @@ impl Transport {
         )
     }
 
+    /// `body` compressed, once for all its attempts, when this transport sends
+    /// it gzipped: a wire-format request to an endpoint (`None`: sent as it is,
+    /// or compressed per attempt).
+    pub(super) fn gzip_once(&self, body: &Body) -> Option<Body> {
+        let gzip = match self {
+            Transport::Grpc { gzip, .. } => *gzip,
+            Transport::Http { gzip, json, .. } => *gzip && !*json,
+            Transport::File { .. } => false,
+        };
+        let (signal, raw) = match body {
+            Body::TracesWire(b) => (Signal::Traces, b),
+            Body::LogsWire(b) => (Signal::Logs, b),
+            _ => return None,
+        };
+        gzip.then(|| Body::Gzipped {
+            signal,
+            payload: gzip_bytes(raw).into(),
+            raw_len: raw.len() as u64,
+        })
+    }
+
     pub(super) fn flush(&self) {
         if let Transport::File { out, .. } = self {
             if let Ok(mut w) = out.lock() {
@@ -376,11 +397,7 @@ impl Transport {
             Transport::Grpc { urls, .. } | Transport::Http { urls, .. } => urls,
             Transport::File { .. } => return None,
         };
-        Some(match body {
-            Body::Traces(_) | Body::TracesWire(_) => &urls[0],
-            Body::Metrics(_) => &urls[1],
-            Body::Logs(_) | Body::LogsWire(_) => &urls[2],
-        })
+        Some(&urls[body.signal().index()])
     }
 
     /// Sends one batch once; `bytes` receives the bytes put on the wire.
@@ -393,10 +410,12 @@ impl Transport {
                 gzip,
                 ..
             } => {
-                let (channel, service) = match body {
-                    Body::Traces(_) | Body::TracesWire(_) => (&channels[0], "TraceService"),
-                    Body::Metrics(_) => (&channels[1], "MetricsService"),
-                    Body::Logs(_) | Body::LogsWire(_) => (&channels[2], "LogsService"),
+                let signal = body.signal();
+                let channel = &channels[signal.index()];
+                let service = match signal {
+                    Signal::Traces => "TraceService",
+                    Signal::Metrics => "MetricsService",
+                    Signal::Logs => "LogsService",
                 };
                 match grpc_send(channel.next(), headers, *gzip, body, bytes).await {
                     Outcome::NotAccepted { answer, failure } => Outcome::NotAccepted {
@@ -427,7 +446,7 @@ fn write_line(
 ) -> Outcome {
     let line = match body {
         Body::Traces(r) => encode::to_json_line(r),
-        Body::TracesWire(_) | Body::LogsWire(_) => {
+        Body::TracesWire(_) | Body::LogsWire(_) | Body::Gzipped { .. } => {
             return Outcome::Fail("internal: wire-encoded requests cannot go to a JSON file".into())
         }
         Body::Metrics(r) => encode::to_json_line(r),
@@ -447,13 +466,14 @@ fn write_line(
     }
 }
 
-/// The URL of a request's signal and its body, protobuf or JSON.
-/// Pre-encoded bodies are shared, not copied (a retry sends the same bytes).
+/// The URL of a request's signal and its body, protobuf or JSON, and whether
+/// that body is compressed already. Pre-encoded bodies are shared, not copied
+/// (a retry sends the same bytes).
 fn http_request<'u>(
     urls: &'u [String; 3],
     json: bool,
     body: &Body,
-) -> Result<(&'u str, bytes::Bytes), Outcome> {
+) -> Result<(&'u str, bytes::Bytes, bool), Outcome> {
     fn encoded<M: prost::Message + serde::Serialize>(r: &M, json: bool) -> bytes::Bytes {
         if json {
             encode::to_json_line(r).into_bytes().into()
@@ -462,16 +482,19 @@ fn http_request<'u>(
         }
     }
     Ok(match body {
-        Body::TracesWire(b) if !json => (&urls[0], b.clone()),
-        Body::LogsWire(b) if !json => (&urls[2], b.clone()),
-        Body::TracesWire(_) | Body::LogsWire(_) => {
+        Body::TracesWire(b) if !json => (&urls[0], b.clone(), false),
+        Body::LogsWire(b) if !json => (&urls[2], b.clone(), false),
+        Body::Gzipped {
+            signal, payload, ..
+        } if !json => (&urls[signal.index()], payload.clone(), true),
+        Body::TracesWire(_) | Body::LogsWire(_) | Body::Gzipped { .. } => {
             return Err(Outcome::Fail(
                 "internal: wire-encoded traces cannot be sent as JSON".into(),
             ))
         }
-        Body::Traces(r) => (&urls[0], encoded(r, json)),
-        Body::Metrics(r) => (&urls[1], encoded(r, json)),
-        Body::Logs(r) => (&urls[2], encoded(r, json)),
+        Body::Traces(r) => (&urls[0], encoded(r, json), false),
+        Body::Metrics(r) => (&urls[1], encoded(r, json), false),
+        Body::Logs(r) => (&urls[2], encoded(r, json), false),
     })
 }
 
@@ -485,7 +508,7 @@ async fn http_send(
     body: &Body,
     bytes: &mut u64,
 ) -> Outcome {
-    let (url, raw) = match http_request(urls, json, body) {
+    let (url, raw, gzipped) = match http_request(urls, json, body) {
         Ok(r) => r,
         Err(o) => return o,
     };
@@ -495,8 +518,10 @@ async fn http_send(
         "application/x-protobuf"
     };
     let mut req = client.post(url).header("content-type", ctype);
-    let payload = if gzip {
+    if gzip || gzipped {
         req = req.header("content-encoding", "gzip");
+    }
+    let payload = if gzip && !gzipped {
         bytes::Bytes::from(gzip_bytes(&raw))
     } else {
         raw
@@ -636,14 +661,43 @@ async fn grpc_send(
     body: &Body,
     bytes: &mut u64,
 ) -> Outcome {
+    // Wire-format requests are traces or logs.
+    let wire_path = |signal: Signal| match signal {
+        Signal::Logs => "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+        _ => "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+    };
+    // Counted before compression, as tonic's own requests are.
+    let uncompressed = |b: &bytes::Bytes, bytes: &mut u64| {
+        *bytes += b.len() as u64;
+        WireMessage {
+            gzip,
+            payload: if gzip {
+                gzip_bytes(b).into()
+            } else {
+                b.clone()
+            },
+        }
+    };
     match body {
         Body::TracesWire(b) => {
-            let path = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
-            grpc_export_wire(channel, headers, gzip, path, b, bytes).await
+            let message = uncompressed(b, bytes);
+            grpc_export_wire(channel, headers, wire_path(Signal::Traces), message).await
         }
         Body::LogsWire(b) => {
-            let path = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
-            grpc_export_wire(channel, headers, gzip, path, b, bytes).await
+            let message = uncompressed(b, bytes);
+            grpc_export_wire(channel, headers, wire_path(Signal::Logs), message).await
+        }
+        Body::Gzipped {
+            signal,
+            payload,
+            raw_len,
+        } => {
+            *bytes += raw_len;
+            let message = WireMessage {
+                gzip: true,
+                payload: payload.clone(),
+            };
+            grpc_export_wire(channel, headers, wire_path(*signal), message).await
         }
         Body::Traces(r) => grpc_export!(
             TraceServiceClient,
@@ -675,33 +729,25 @@ async fn grpc_send(
     }
 }
 
-/// Sends a pre-encoded export request (traces or logs) through tonic without
-/// copying it: tonic's encoder would copy every request into its own buffer,
-/// so the request goes out with an empty body that [`WireChannel`] replaces
-/// with the gRPC message prefix and the shared bytes. Status, timeouts and
-/// response decoding stay tonic's.
+/// Sends a pre-encoded export request (traces or logs, compressed or not)
+/// through tonic without copying it: tonic's encoder would copy every request
+/// into its own buffer, so the request goes out with an empty body that
+/// [`WireChannel`] replaces with the gRPC message prefix and the shared bytes.
+/// Status, timeouts and response decoding stay tonic's.
 async fn grpc_export_wire(
     channel: &Channel,
     headers: &GrpcHeaders,
-    gzip: bool,
     path: &'static str,
-    body: &bytes::Bytes,
-    bytes: &mut u64,
+    message: WireMessage,
 ) -> Outcome {
-    *bytes += body.len() as u64;
-    let payload = if gzip {
-        bytes::Bytes::from(gzip_bytes(body))
-    } else {
-        body.clone()
-    };
-    if payload.len() > MAX_GRPC_MESSAGE {
+    if message.payload.len() > MAX_GRPC_MESSAGE {
         return classify(tonic::Status::out_of_range(format!(
             "encoded message length too large: found {} bytes, the limit is: {MAX_GRPC_MESSAGE} bytes",
-            payload.len()
+            message.payload.len()
         )));
     }
     let mut grpc = tonic::client::Grpc::new(WireChannel(channel.clone()));
-    if gzip {
+    if message.gzip {
         // Only for the `grpc-encoding` header: the payload is compressed above.
         grpc = grpc.send_compressed(tonic::codec::CompressionEncoding::Gzip);
     }
@@ -713,7 +759,7 @@ async fn grpc_export_wire(
     }
     let path = tonic::codegen::http::uri::PathAndQuery::from_static(path);
     let mut req = with_headers((), headers);
-    req.extensions_mut().insert(WireMessage { gzip, payload });
+    req.extensions_mut().insert(message);
     match grpc.unary(req, path, WireCodec).await {
         Ok(resp) => {
             let ps = resp.into_inner().partial_success.unwrap_or_default();
@@ -908,10 +954,11 @@ fn http_partial_success(data: &[u8], json: bool, body: &Body) -> (u64, String) {
     if data.is_empty() {
         return (0, String::new());
     }
-    let field = match body {
-        Body::Traces(_) | Body::TracesWire(_) => "rejectedSpans",
-        Body::Metrics(_) => "rejectedDataPoints",
-        Body::Logs(_) | Body::LogsWire(_) => "rejectedLogRecords",
+    let signal = body.signal();
+    let field = match signal {
+        Signal::Traces => "rejectedSpans",
+        Signal::Metrics => "rejectedDataPoints",
+        Signal::Logs => "rejectedLogRecords",
     };
     if json {
         let v: serde_json::Value = serde_json::from_slice(data).unwrap_or_default();
@@ -925,16 +972,16 @@ fn http_partial_success(data: &[u8], json: bool, body: &Body) -> (u64, String) {
             ps["errorMessage"].as_str().unwrap_or_default().to_string(),
         );
     }
-    let decoded = match body {
-        Body::Traces(_) | Body::TracesWire(_) => ExportTraceServiceResponse::decode(data)
+    let decoded = match signal {
+        Signal::Traces => ExportTraceServiceResponse::decode(data)
             .ok()
             .and_then(|r| r.partial_success)
             .map(|p| (p.rejected_spans, p.error_message)),
-        Body::Metrics(_) => ExportMetricsServiceResponse::decode(data)
+        Signal::Metrics => ExportMetricsServiceResponse::decode(data)
             .ok()
             .and_then(|r| r.partial_success)
             .map(|p| (p.rejected_data_points, p.error_message)),
-        Body::Logs(_) | Body::LogsWire(_) => ExportLogsServiceResponse::decode(data)
+        Signal::Logs => ExportLogsServiceResponse::decode(data)
             .ok()
             .and_then(|r| r.partial_success)
             .map(|p| (p.rejected_log_records, p.error_message)),

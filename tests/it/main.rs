@@ -9,6 +9,7 @@ mod alloc;
 mod support;
 
 mod bad_input;
+mod buffers;
 mod cli;
 mod connections;
 mod delivery;
