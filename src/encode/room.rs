@@ -45,6 +45,18 @@ impl<'a> Room<'a> {
         self.byte(v as u8);
     }
 
+    /// Appends the `N` bytes of `b` (a few header bytes), with one check.
+    #[inline]
+    pub(crate) fn array<const N: usize>(&mut self, b: [u8; N]) {
+        assert!(
+            N <= self.end - self.len,
+            "encoder wrote past its reserved room"
+        );
+        // SAFETY: the `N` bytes from `len` are inside the allocation (checked above).
+        unsafe { std::ptr::write_unaligned(self.buf.as_mut_ptr().add(self.len).cast(), b) };
+        self.len += N;
+    }
+
     /// Appends `b`.
     #[inline]
     pub(crate) fn bytes(&mut self, b: &[u8]) {
@@ -80,8 +92,9 @@ mod tests {
             r.byte(3);
             r.varint(300);
             r.bytes(b"abc");
+            r.array([9, 8]);
         }
-        assert_eq!(buf, [1, 2, 3, 0xac, 0x02, b'a', b'b', b'c']);
+        assert_eq!(buf, [1, 2, 3, 0xac, 0x02, b'a', b'b', b'c', 9, 8]);
     }
 
     #[test]

@@ -92,14 +92,27 @@ fn put_key_value(buf: &mut Vec<u8>, field: u32, k: &str, v: &AttrValue) {
     let kv = delimited(1, k.len()) + delimited(2, value);
     // Every byte of the pair written after one capacity check.
     let mut r = Room::new(buf, 15 + kv);
-    r.varint((u64::from(field) << 3) | u64::from(LEN));
-    r.varint(kv as u64);
-    r.byte((1 << 3) | LEN);
-    r.varint(k.len() as u64);
-    r.bytes(k.as_bytes());
-    r.byte((2 << 3) | LEN);
-    r.varint(value as u64);
+    if field < 16 && kv < 0x80 {
+        // Most pairs: every tag and length is one byte, so the headers are written
+        // whole rather than as varints.
+        let tag = (field as u8) << 3 | LEN;
+        r.array([tag, kv as u8, (1 << 3) | LEN, k.len() as u8]);
+        r.bytes(k.as_bytes());
+        r.array([(2 << 3) | LEN, value as u8]);
+    } else {
+        r.varint((u64::from(field) << 3) | u64::from(LEN));
+        r.varint(kv as u64);
+        r.byte((1 << 3) | LEN);
+        r.varint(k.len() as u64);
+        r.bytes(k.as_bytes());
+        r.byte((2 << 3) | LEN);
+        r.varint(value as u64);
+    }
     match v {
+        AttrValue::Str(s) if value < 0x80 => {
+            r.array([(1 << 3) | LEN, s.len() as u8]);
+            r.bytes(s.as_bytes());
+        }
         AttrValue::Str(s) => {
             r.byte((1 << 3) | LEN);
             r.varint(s.len() as u64);
@@ -484,6 +497,37 @@ mod tests {
             put_array(&mut b, arc_items);
             assert_eq!(b, expected, "{items:?}");
             assert_eq!(any_value_len(&v), expected.len());
+        }
+    }
+
+    #[test]
+    fn attribute_pairs_encode_as_prost_does_around_one_byte_lengths() {
+        use opentelemetry_proto::tonic::common::v1::KeyValue;
+        use opentelemetry_proto::tonic::trace::v1::Span;
+        for klen in [1, 60, 120, 127, 128, 200] {
+            let key = "k".repeat(klen);
+            let mut values = vec![
+                AttrValue::Int(-1),
+                AttrValue::Int(300),
+                AttrValue::Double(0.5),
+                AttrValue::Bool(true),
+            ];
+            for slen in [0, 1, 100, 117, 118, 119, 125, 126, 127, 128, 200, 20_000] {
+                values.push(AttrValue::str(&"v".repeat(slen)));
+            }
+            for v in values {
+                // As a span's attribute (field 9): the pair inside its tag and length.
+                let span = Span {
+                    attributes: vec![KeyValue {
+                        key: key.clone(),
+                        value: Some(super::super::any_value(&v)),
+                    }],
+                    ..Default::default()
+                };
+                let mut b = Vec::new();
+                put_key_value(&mut b, 9, &key, &v);
+                assert_eq!(b, span.encode_to_vec(), "key of {klen} bytes, {v:?}");
+            }
         }
     }
 }
