@@ -200,6 +200,10 @@ impl Msg {
             (Msg::ResourceSpans, 2) => many(Msg::ScopeSpans),
             (Msg::ScopeSpans, 1) => one(Msg::Scope),
             (Msg::ScopeSpans, 2) => items(Msg::Span),
+            // schema_url.
+            (Msg::ResourceSpans | Msg::ScopeSpans, 3)
+            | (Msg::ResourceLogs | Msg::ScopeLogs, 3)
+            | (Msg::ResourceMetrics | Msg::ScopeMetrics, 3) => text,
             (Msg::Span, 1..=5) => text,
             (Msg::Span, 9) => many(Msg::KeyValue),
             (Msg::Span, 11) => many(Msg::Event),
@@ -843,6 +847,20 @@ mod tests {
         assert_eq!(shape.items, 10);
         assert!(shape.decoded_bytes >= 10 * size_of::<Span>(), "{shape:?}");
         assert!(shape.decoded_bytes < 100 * body.len(), "{shape:?}");
+    }
+
+    #[test]
+    fn schema_urls_are_charged() {
+        let mut request = traces(1);
+        let plain = scan_protobuf(Root::Traces, &request.encode_to_vec(), ROOMY).expect("plain");
+        request.resource_spans[0].schema_url = "u".repeat(1000);
+        request.resource_spans[0].scope_spans[0].schema_url = "u".repeat(1000);
+        let body = request.encode_to_vec();
+        let with_urls = scan_protobuf(Root::Traces, &body, ROOMY).expect("urls");
+        assert!(
+            with_urls.decoded_bytes >= plain.decoded_bytes + 2000,
+            "{plain:?} {with_urls:?}"
+        );
     }
 
     #[test]
