@@ -22,7 +22,7 @@
 //! charges each array element as the message its array's member name says
 //! (the largest one for a name it does not know).
 
-use super::schema::{Field, Msg};
+use super::schema::{Entry, Field, Msg};
 use super::wire::{varint, BadVarint};
 use std::mem::size_of;
 
@@ -84,22 +84,29 @@ impl ScanLimits {
         max_decoded_bytes: usize::MAX,
     };
 
+    #[inline]
     fn check(&self, shape: &Shape) -> Result<(), ScanError> {
+        if shape.items > self.max_items || shape.decoded_bytes > self.max_decoded_bytes {
+            return Err(self.exceeded(shape));
+        }
+        Ok(())
+    }
+
+    /// The error of a `shape` over a limit.
+    #[cold]
+    fn exceeded(&self, shape: &Shape) -> ScanError {
         if shape.items > self.max_items {
-            return Err(ScanError::TooLarge(format!(
+            return ScanError::TooLarge(format!(
                 "the request holds more than {} spans, log records or metric points (the \
                  sink's limit per request); send smaller batches",
                 self.max_items
-            )));
+            ));
         }
-        if shape.decoded_bytes > self.max_decoded_bytes {
-            return Err(ScanError::TooLarge(format!(
-                "the request would take more than {} bytes of memory to decode (the sink's \
-                 limit per request); send smaller batches",
-                self.max_decoded_bytes
-            )));
-        }
-        Ok(())
+        ScanError::TooLarge(format!(
+            "the request would take more than {} bytes of memory to decode (the sink's \
+             limit per request); send smaller batches",
+            self.max_decoded_bytes
+        ))
     }
 }
 
@@ -115,15 +122,15 @@ pub enum Root {
 }
 
 /// A message being walked: its kind, where it ends, and which of its fields
-/// have come, a bit per field number (modulo 64): `charged`, the repeated ones
-/// whose first element has been charged; `seen`, while the body is plain,
-/// every known one (so a singular message or oneof member sent twice shows).
+/// have come, a bit per field number: `charged` (modulo 64), the repeated
+/// ones whose first element has been charged; `seen`, the singular messages
+/// and oneof members (all below 32).
 #[derive(Clone, Copy, Debug)]
 struct Frame {
     msg: Msg,
     end: usize,
     charged: u64,
-    seen: u64,
+    seen: u32,
 }
 
 impl Frame {
@@ -196,7 +203,10 @@ impl ProtoScan {
             self.plain &= plain_bytes(field, bytes);
         }
         loop {
-            self.close_finished()?;
+            // Only where the open message ends (never for the request's).
+            if self.pos >= self.stack[self.stack.len() - 1].end {
+                self.close_finished()?;
+            }
             if self.pos >= body.len() {
                 return Ok(());
             }
@@ -213,7 +223,8 @@ impl ProtoScan {
             let start = self.pos + key_len;
             let rest = body.get(start..).unwrap_or_default();
             let top = self.stack.len() - 1;
-            let field = self.stack[top].msg.field(number);
+            let entry = self.stack[top].msg.entry(number);
+            let field = entry.field;
             let next = match wire {
                 0 => match varint(rest)? {
                     Some((_, n)) => start + n,
@@ -226,18 +237,16 @@ impl ProtoScan {
                         return Ok(());
                     };
                     let data = start + n;
-                    let len = usize::try_from(len)
-                        .ok()
-                        .filter(|l| {
-                            data.checked_add(*l)
-                                .is_some_and(|e| e <= self.stack[top].end)
-                        })
-                        .ok_or_else(|| {
-                            ScanError::Malformed(format!(
+                    let room = self.stack[top].end.checked_sub(data);
+                    let len = match usize::try_from(len) {
+                        Ok(len) if room.is_some_and(|room| len <= room) => len,
+                        _ => {
+                            return Err(ScanError::Malformed(format!(
                                 "field {number} is longer than the message holding it"
-                            ))
-                        })?;
-                    self.note(field, number, wire, len);
+                            )))
+                        }
+                    };
+                    self.note(entry, number, wire);
                     self.length_delimited(field, number, body, data, len)?;
                     self.limits.check(&self.shape)?;
                     self.pos = match field {
@@ -252,7 +261,7 @@ impl ProtoScan {
                     )))
                 }
             };
-            self.note(field, number, wire, 0);
+            self.note(entry, number, wire);
             if let Field::Varints | Field::Fixed64s = field {
                 // An unpacked repeated number: one more element.
                 self.shape.decoded_bytes += self.stack[top].element(number, 8);
@@ -263,30 +272,22 @@ impl ProtoScan {
     }
 
     /// Notes whether field `number` of the open message, sent as wire type
-    /// `wire` (`len` bytes if length-delimited), leaves the body plain: prost
-    /// refuses a wire type the schema does not say (and packed fixed64s that
-    /// are not whole); a singular message or a oneof member sent twice would be
+    /// `wire`, leaves the body plain: prost refuses a wire type the schema
+    /// does not say; a singular message or a oneof member sent twice would be
     /// merged or replaced.
     #[inline]
-    fn note(&mut self, field: Field, number: u32, wire: u64, len: usize) {
-        if !self.plain || field == Field::Unknown {
-            return;
+    fn note(&mut self, entry: Entry, number: u32, wire: u64) {
+        if entry.wires & (1 << wire) == 0 {
+            self.plain = false;
         }
-        let top = self.stack.len() - 1;
-        let frame = &mut self.stack[top];
-        let bit = 1u64 << (number % 64);
-        let oneof = frame.msg.oneof();
-        let singular_twice = matches!(
-            field,
-            Field::Message {
-                repeated: false,
-                ..
+        if entry.once != 0 {
+            let top = self.stack.len() - 1;
+            let frame = &mut self.stack[top];
+            if frame.seen & entry.once != 0 {
+                self.plain = false;
             }
-        ) && frame.seen & bit != 0;
-        let second_member = oneof & bit != 0 && frame.seen & oneof != 0;
-        let partial_run = field == Field::Fixed64s && wire == 2 && !len.is_multiple_of(8);
-        self.plain = field.takes(wire) && !singular_twice && !second_member && !partial_run;
-        frame.seen |= bit;
+            frame.seen |= 1 << number;
+        }
     }
 
     /// Charges a length-delimited field (its bytes at `data..data + len` in
@@ -331,6 +332,10 @@ impl ProtoScan {
             Field::Bytes => self.shape.decoded_bytes += len,
             Field::Fixed64s | Field::Varints => {
                 let min_wire = if field == Field::Fixed64s { 8 } else { 1 };
+                // A packed run of fixed64s that is not whole.
+                if !len.is_multiple_of(min_wire) {
+                    self.plain = false;
+                }
                 // Charged as if every element were its own first push after a doubling.
                 self.shape.decoded_bytes +=
                     GROWTH * 8 * len.div_ceil(min_wire) + self.stack[top].element(number, 8);

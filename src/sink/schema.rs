@@ -91,19 +91,34 @@ pub(super) enum Field {
 }
 
 impl Field {
-    /// Whether prost decodes this field from wire type `wire` (unknown fields from any).
-    #[inline]
-    pub(super) fn takes(self, wire: u64) -> bool {
+    /// The wire types prost decodes this field from, a bit per wire type
+    /// (unknown fields from any).
+    const fn wires(self) -> u8 {
         match self {
-            Field::Unknown => true,
-            Field::Varint => wire == 0,
-            Field::Fixed64 => wire == 1,
-            Field::Fixed32 => wire == 5,
-            Field::Varints => wire == 0 || wire == 2,
-            Field::Fixed64s => wire == 1 || wire == 2,
-            Field::Message { .. } | Field::Text { .. } | Field::Bytes => wire == 2,
+            Field::Unknown => 0xff,
+            Field::Varint => 1 << 0,
+            Field::Fixed64 => 1 << 1,
+            Field::Fixed32 => 1 << 5,
+            Field::Varints => 1 << 0 | 1 << 2,
+            Field::Fixed64s => 1 << 1 | 1 << 2,
+            Field::Message { .. } | Field::Text { .. } | Field::Bytes => 1 << 2,
         }
     }
+}
+
+/// One field of one message, as the scan's walk reads it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Entry {
+    /// What it is.
+    pub(super) field: Field,
+    /// The wire types prost decodes it from, a bit per wire type.
+    pub(super) wires: u8,
+    /// Fields of the message (a bit per field number) that must not have come
+    /// before this one for prost to decode what the views read: itself if it
+    /// is a singular message (a second is merged into the first), the whole
+    /// oneof if it is a member of one the views read (a second member
+    /// replaces the first); 0 for anything else.
+    pub(super) once: u32,
 }
 
 impl Msg {
@@ -288,8 +303,7 @@ impl Msg {
     /// The members of the message's oneof that the views read (an attribute's
     /// value, a metric's data), a bit per field number: a second member would
     /// replace or merge into the first.
-    #[inline]
-    pub(super) const fn oneof(self) -> u64 {
+    const fn oneof(self) -> u64 {
         match self {
             Msg::AnyValue => 0b1111_1110,
             Msg::Metric => 1 << 5 | 1 << 7 | 1 << 9 | 1 << 10 | 1 << 11,
@@ -297,13 +311,35 @@ impl Msg {
         }
     }
 
-    /// What field `number` of this message is.
+    /// Field `number` of this message.
     #[inline]
-    pub(super) fn field(self, number: u32) -> Field {
-        FIELDS[self as usize]
-            .get(number as usize)
-            .copied()
-            .unwrap_or(Field::Unknown)
+    pub(super) fn entry(self, number: u32) -> Entry {
+        match FIELDS[self as usize].get(number as usize) {
+            Some(entry) => *entry,
+            None => UNKNOWN,
+        }
+    }
+
+    /// [`Msg::schema`] and [`Msg::oneof`], for the walk.
+    const fn make_entry(self, number: u32) -> Entry {
+        let field = self.schema(number);
+        let bit = 1 << number;
+        let singular = matches!(
+            field,
+            Field::Message {
+                repeated: false,
+                ..
+            }
+        );
+        let mut once = if singular { bit } else { 0 };
+        if self.oneof() & bit as u64 != 0 {
+            once |= self.oneof() as u32;
+        }
+        Entry {
+            field,
+            wires: field.wires(),
+            once,
+        }
     }
 
     /// Every message, in declaration order (`ALL[m as usize] == m`).
@@ -350,15 +386,22 @@ const MESSAGES: usize = Msg::KeyValueList as usize + 1;
 /// Field numbers below this are in [`FIELDS`] (OTLP's highest is 16).
 const TABLE_FIELDS: usize = 17;
 
-/// [`Msg::schema`] as a table, indexed by message and field number: the scan's
+/// A field not in the schema.
+const UNKNOWN: Entry = Entry {
+    field: Field::Unknown,
+    wires: 0xff,
+    once: 0,
+};
+
+/// Every message's entries, indexed by message and field number: the scan's
 /// hot path is one lookup per field.
-static FIELDS: [[Field; TABLE_FIELDS]; MESSAGES] = {
-    let mut table = [[Field::Unknown; TABLE_FIELDS]; MESSAGES];
+static FIELDS: [[Entry; TABLE_FIELDS]; MESSAGES] = {
+    let mut table = [[UNKNOWN; TABLE_FIELDS]; MESSAGES];
     let mut m = 0;
     while m < MESSAGES {
         let mut n = 0;
         while n < TABLE_FIELDS {
-            table[m][n] = Msg::ALL[m].schema(n as u32);
+            table[m][n] = Msg::ALL[m].make_entry(n as u32);
             n += 1;
         }
         m += 1;
@@ -375,10 +418,15 @@ mod tests {
         for (i, msg) in Msg::ALL.into_iter().enumerate() {
             assert_eq!(msg as usize, i, "{msg:?}");
             for n in 0..64 {
-                assert_eq!(msg.field(n), msg.schema(n), "{msg:?} {n}");
+                let entry = msg.entry(n);
+                assert_eq!(entry.field, msg.schema(n), "{msg:?} {n}");
+                if n >= TABLE_FIELDS as u32 {
+                    assert_eq!(entry, UNKNOWN, "{msg:?} {n}");
+                }
                 // Oneof members are known fields.
                 if msg.oneof() & 1 << n != 0 {
-                    assert_ne!(msg.schema(n), Field::Unknown, "{msg:?} {n}");
+                    assert_ne!(entry.field, Field::Unknown, "{msg:?} {n}");
+                    assert_eq!(entry.once as u64, msg.oneof(), "{msg:?} {n}");
                 }
             }
         }
