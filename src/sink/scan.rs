@@ -383,6 +383,7 @@ impl ProtoScan {
 
 /// Whether the bytes of a string or packed run of `field` decode as the views
 /// read them: text is UTF-8, a packed run of varints holds whole ones.
+#[inline]
 fn plain_bytes(field: Field, bytes: &[u8]) -> bool {
     match field {
         // Nearly all text is ASCII, which is quicker to tell.
