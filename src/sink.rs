@@ -29,6 +29,7 @@ mod listen;
 pub mod otlp_json;
 pub mod runs;
 pub mod scan;
+mod schema;
 mod stats;
 mod view;
 mod wire;

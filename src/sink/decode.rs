@@ -2,9 +2,9 @@
 //! scan (bounded), reserve, decode. Nothing is decoded before the scanner has
 //! bounded what decoding costs and the memory budget has room for it.
 //!
-//! "Decode" is, for a plain protobuf body (nearly all of them), only a check
-//! (`wire::check`): the counters then read the body where it lies. Other
-//! bodies (JSON, or protobuf the check leaves to prost) are decoded with prost
+//! "Decode" is, for a plain protobuf body (nearly all of them), nothing at all:
+//! the scan found it plain, and the counters read it where it lies. Other
+//! bodies (JSON, or protobuf the scan leaves to prost) are decoded with prost
 //! and re-encoded, so every accepted request reaches the counters as protobuf.
 
 use std::borrow::Cow;
@@ -17,8 +17,9 @@ use prost::Message;
 
 use super::budget::{BudgetError, Reservation};
 use super::otlp_json;
-use super::scan::{JsonScan, ProtoScan, Root, ScanError, ScanLimits, Shape};
-use super::wire;
+use super::scan::{
+    scan_protobuf, JsonScan, ProtoScan, Root, ScanError, ScanLimits, Scanned, Shape,
+};
 
 /// Bodies are gunzipped this much at a time, and scanned after each piece.
 const GUNZIP_CHUNK: usize = 64 * 1024;
@@ -152,7 +153,7 @@ impl<'a> Decoded<'a> {
         self.items
     }
 
-    /// The request as protobuf, in the plain form `wire::check` accepts.
+    /// The request as protobuf, in the plain form the views read.
     pub fn protobuf(&self) -> &[u8] {
         &self.body
     }
@@ -165,16 +166,19 @@ impl<'a> Decoded<'a> {
     ) -> Result<Self, Refusal> {
         reservation.try_grow(message.encoded_len())?;
         let body = message.encode_to_vec();
-        let checked = wire::check(signal.root(), &body).map_err(|_| {
-            Refusal::new(
-                RefusalKind::Malformed,
-                format!("invalid {signal:?} payload: it does not re-encode as plain OTLP"),
-            )
-        })?;
+        let scanned = scan_protobuf(signal.root(), &body, ScanLimits::NONE)
+            .ok()
+            .filter(|s| s.plain)
+            .ok_or_else(|| {
+                Refusal::new(
+                    RefusalKind::Malformed,
+                    format!("invalid {signal:?} payload: it does not re-encode as plain OTLP"),
+                )
+            })?;
         Ok(Decoded {
             signal,
             body: Cow::Owned(body),
-            items: checked.items,
+            items: scanned.shape.items,
         })
     }
 }
@@ -215,12 +219,15 @@ impl Scan {
         }
     }
 
-    fn finish(self, body: &[u8]) -> Result<Shape, ScanError> {
+    fn finish(self, body: &[u8]) -> Result<Scanned, ScanError> {
         match self {
             Scan::Proto(s) => s.finish(body),
             Scan::Json(mut s) => {
                 s.advance(body)?;
-                Ok(s.shape())
+                Ok(Scanned {
+                    shape: s.shape(),
+                    plain: false,
+                })
             }
         }
     }
@@ -250,7 +257,7 @@ pub fn decode<'a>(
     } else {
         Cow::Borrowed(body)
     };
-    let shape = scan.finish(&payload)?;
+    let Scanned { shape, plain } = scan.finish(&payload)?;
     reservation.try_grow(shape.decoded_bytes)?;
     let invalid = |e: &dyn std::fmt::Display| {
         Refusal::new(
@@ -261,29 +268,26 @@ pub fn decode<'a>(
     let payload_bytes = payload.len();
     let request = match wire {
         // The common case: a plain body, read where it lies.
-        Wire::Protobuf => match wire::check(signal.root(), &payload) {
-            Ok(checked) => Decoded {
-                signal,
-                body: payload,
-                items: checked.items,
-            },
-            // Malformed, or valid in a form the views do not read: prost decides.
-            Err(wire::Unusual) => match signal {
-                Signal::Traces => {
-                    let m =
-                        ExportTraceServiceRequest::decode(&*payload).map_err(|e| invalid(&e))?;
-                    Decoded::from_message(signal, &m, reservation)?
-                }
-                Signal::Metrics => {
-                    let m =
-                        ExportMetricsServiceRequest::decode(&*payload).map_err(|e| invalid(&e))?;
-                    Decoded::from_message(signal, &m, reservation)?
-                }
-                Signal::Logs => {
-                    let m = ExportLogsServiceRequest::decode(&*payload).map_err(|e| invalid(&e))?;
-                    Decoded::from_message(signal, &m, reservation)?
-                }
-            },
+        Wire::Protobuf if plain => Decoded {
+            signal,
+            body: payload,
+            items: shape.items,
+        },
+        // Invalid in a way only prost tells, or valid in a form the views do
+        // not read: prost decides.
+        Wire::Protobuf => match signal {
+            Signal::Traces => {
+                let m = ExportTraceServiceRequest::decode(&*payload).map_err(|e| invalid(&e))?;
+                Decoded::from_message(signal, &m, reservation)?
+            }
+            Signal::Metrics => {
+                let m = ExportMetricsServiceRequest::decode(&*payload).map_err(|e| invalid(&e))?;
+                Decoded::from_message(signal, &m, reservation)?
+            }
+            Signal::Logs => {
+                let m = ExportLogsServiceRequest::decode(&*payload).map_err(|e| invalid(&e))?;
+                Decoded::from_message(signal, &m, reservation)?
+            }
         },
         Wire::Json => match signal {
             Signal::Traces => Decoded::from_message(
@@ -472,7 +476,8 @@ mod tests {
     #[test]
     fn a_merged_resource_is_counted_as_prost_decodes_it() {
         let body = resource_in_two_pieces();
-        assert!(wire::check(Root::Traces, &body).is_err());
+        let scanned = scan_protobuf(Root::Traces, &body, ScanLimits::NONE).expect("well-formed");
+        assert!(!scanned.plain);
         let budget = Budget::new(64 << 20);
         let d = decode(
             Signal::Traces,
@@ -497,7 +502,11 @@ mod tests {
         let plain = ExportTraceServiceRequest::decode(&*body)
             .expect("prost")
             .encode_to_vec();
-        assert!(wire::check(Root::Traces, &plain).is_ok());
+        assert!(
+            scan_protobuf(Root::Traces, &plain, ScanLimits::NONE)
+                .expect("well-formed")
+                .plain
+        );
         let again = super::super::stats::SinkStats::new(false);
         again.record_traces(
             super::super::stats::Transport::HttpProtobuf,

@@ -1,4 +1,5 @@
-//! Predicts what decoding a request body will cost, before it is decoded.
+//! Walks a request body once, before it is decoded: bounds what decoding it
+//! will cost, and for protobuf tells whether the sink can read it in place.
 //!
 //! A protobuf message can decode to far more memory than its wire size: two
 //! bytes (`0a 00`) are an empty `ResourceSpans` of about a hundred bytes, so a
@@ -8,26 +9,21 @@
 //! byte string) and the number of items (spans, log records, metric points) it
 //! holds, so the sink can refuse a request before it costs anything.
 //!
-//! [`ProtoScan`] knows the OTLP schema (which field is which message) and can
-//! be fed a body as it grows, so a gzip bomb is stopped after the first few
-//! decompressed megabytes. [`JsonScan`] counts objects, members, array
-//! elements and string bytes, and charges each array element as the message its
-//! array's member name says (the largest one for a name it does not know).
+//! [`ProtoScan`] walks by the OTLP schema ([`super::schema`]) and can be fed a
+//! body as it grows, so a gzip bomb is stopped after the first few
+//! decompressed megabytes. The same walk finds whether the body is plain:
+//! whether prost would decode it to exactly what the sink's views
+//! ([`super::view`]) read from its bytes. It is stricter than prost on purpose:
+//! an unusual body (such as a resource sent in two pieces, which prost merges,
+//! or a string that is not UTF-8, which prost refuses) goes the slow way,
+//! through prost, which decides whether it is valid and re-encodes it plainly.
+//!
+//! [`JsonScan`] counts objects, members, array elements and string bytes, and
+//! charges each array element as the message its array's member name says
+//! (the largest one for a name it does not know).
 
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{
-    AnyValue, ArrayValue, EntityRef, InstrumentationScope, KeyValue, KeyValueList,
-};
-use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
-use opentelemetry_proto::tonic::metrics::v1::{
-    exponential_histogram_data_point::Buckets, summary_data_point::ValueAtQuantile, Exemplar,
-    ExponentialHistogramDataPoint, HistogramDataPoint, Metric, NumberDataPoint, ResourceMetrics,
-    ScopeMetrics, SummaryDataPoint,
-};
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{span, ResourceSpans, ScopeSpans, Span, Status};
+use super::schema::{Entry, Field, Msg};
+use super::wire::{varint, BadVarint};
 use std::mem::size_of;
 
 /// Deepest nesting accepted; prost refuses deeper messages too.
@@ -47,6 +43,12 @@ pub enum ScanError {
     TooLarge(String),
 }
 
+impl From<BadVarint> for ScanError {
+    fn from(_: BadVarint) -> Self {
+        ScanError::Malformed("invalid varint".into())
+    }
+}
+
 /// What a scan found (so far, for a scan that is still being fed).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Shape {
@@ -54,6 +56,16 @@ pub struct Shape {
     pub items: u64,
     /// Upper bound of the heap memory decoding allocates, in bytes.
     pub decoded_bytes: usize,
+}
+
+/// What the scan of a whole body found.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Scanned {
+    /// Its items and decoding cost.
+    pub shape: Shape,
+    /// Whether it is protobuf that prost would decode to exactly what the
+    /// sink's views read from it (never so for JSON).
+    pub plain: bool,
 }
 
 /// The limits a scan enforces.
@@ -66,26 +78,39 @@ pub struct ScanLimits {
 }
 
 impl ScanLimits {
+    /// No limit at all (for bodies the sink made itself).
+    pub const NONE: ScanLimits = ScanLimits {
+        max_items: u64::MAX,
+        max_decoded_bytes: usize::MAX,
+    };
+
+    #[inline]
     fn check(&self, shape: &Shape) -> Result<(), ScanError> {
-        if shape.items > self.max_items {
-            return Err(ScanError::TooLarge(format!(
-                "the request holds more than {} spans, log records or metric points (the \
-                 sink's limit per request); send smaller batches",
-                self.max_items
-            )));
-        }
-        if shape.decoded_bytes > self.max_decoded_bytes {
-            return Err(ScanError::TooLarge(format!(
-                "the request would take more than {} bytes of memory to decode (the sink's \
-                 limit per request); send smaller batches",
-                self.max_decoded_bytes
-            )));
+        if shape.items > self.max_items || shape.decoded_bytes > self.max_decoded_bytes {
+            return Err(self.exceeded(shape));
         }
         Ok(())
     }
+
+    /// The error of a `shape` over a limit.
+    #[cold]
+    fn exceeded(&self, shape: &Shape) -> ScanError {
+        if shape.items > self.max_items {
+            return ScanError::TooLarge(format!(
+                "the request holds more than {} spans, log records or metric points (the \
+                 sink's limit per request); send smaller batches",
+                self.max_items
+            ));
+        }
+        ScanError::TooLarge(format!(
+            "the request would take more than {} bytes of memory to decode (the sink's \
+             limit per request); send smaller batches",
+            self.max_decoded_bytes
+        ))
+    }
 }
 
-/// The OTLP messages, as far as their memory cost goes.
+/// Which export request a body is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Root {
     /// `ExportTraceServiceRequest`.
@@ -96,264 +121,33 @@ pub enum Root {
     Logs,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-enum Msg {
-    TracesRequest,
-    ResourceSpans,
-    ScopeSpans,
-    Span,
-    Event,
-    Link,
-    Status,
-    LogsRequest,
-    ResourceLogs,
-    ScopeLogs,
-    LogRecord,
-    MetricsRequest,
-    ResourceMetrics,
-    ScopeMetrics,
-    Metric,
-    /// Gauge and Sum: both hold number points in field 1.
-    NumberSeries,
-    Histogram,
-    ExpHistogram,
-    Summary,
-    NumberPoint,
-    HistogramPoint,
-    ExpPoint,
-    Buckets,
-    SummaryPoint,
-    Quantile,
-    Exemplar,
-    Resource,
-    Scope,
-    EntityRef,
-    KeyValue,
-    AnyValue,
-    ArrayValue,
-    KeyValueList,
-}
-
-impl Msg {
-    /// The size of the decoded struct (what one Vec element of it takes).
-    const fn size(self) -> usize {
-        match self {
-            Msg::TracesRequest => size_of::<ExportTraceServiceRequest>(),
-            Msg::ResourceSpans => size_of::<ResourceSpans>(),
-            Msg::ScopeSpans => size_of::<ScopeSpans>(),
-            Msg::Span => size_of::<Span>(),
-            Msg::Event => size_of::<span::Event>(),
-            Msg::Link => size_of::<span::Link>(),
-            Msg::Status => size_of::<Status>(),
-            Msg::LogsRequest => size_of::<ExportLogsServiceRequest>(),
-            Msg::ResourceLogs => size_of::<ResourceLogs>(),
-            Msg::ScopeLogs => size_of::<ScopeLogs>(),
-            Msg::LogRecord => size_of::<LogRecord>(),
-            Msg::MetricsRequest => size_of::<ExportMetricsServiceRequest>(),
-            Msg::ResourceMetrics => size_of::<ResourceMetrics>(),
-            Msg::ScopeMetrics => size_of::<ScopeMetrics>(),
-            Msg::Metric | Msg::NumberSeries | Msg::Histogram | Msg::ExpHistogram | Msg::Summary => {
-                size_of::<Metric>()
-            }
-            Msg::NumberPoint => size_of::<NumberDataPoint>(),
-            Msg::HistogramPoint => size_of::<HistogramDataPoint>(),
-            Msg::ExpPoint => size_of::<ExponentialHistogramDataPoint>(),
-            Msg::Buckets => size_of::<Buckets>(),
-            Msg::SummaryPoint => size_of::<SummaryDataPoint>(),
-            Msg::Quantile => size_of::<ValueAtQuantile>(),
-            Msg::Exemplar => size_of::<Exemplar>(),
-            Msg::Resource => size_of::<Resource>(),
-            Msg::Scope => size_of::<InstrumentationScope>(),
-            Msg::EntityRef => size_of::<EntityRef>(),
-            Msg::KeyValue => size_of::<KeyValue>(),
-            Msg::AnyValue => size_of::<AnyValue>(),
-            Msg::ArrayValue => size_of::<ArrayValue>(),
-            Msg::KeyValueList => size_of::<KeyValueList>(),
-        }
-    }
-
-    /// What field `number` of this message is (field numbers from the OTLP protos).
-    const fn field(self, number: u32) -> Field {
-        use Field::{Bytes, Numbers, Scalar};
-        const fn message(msg: Msg, repeated: bool, item: bool) -> Field {
-            Field::Message {
-                msg,
-                size: msg.size() as u32,
-                repeated,
-                item,
-            }
-        }
-        const fn one(msg: Msg) -> Field {
-            message(msg, false, false)
-        }
-        const fn many(msg: Msg) -> Field {
-            message(msg, true, false)
-        }
-        const fn items(msg: Msg) -> Field {
-            message(msg, true, true)
-        }
-        let text = Bytes { repeated: false };
-        match (self, number) {
-            (Msg::TracesRequest, 1) => many(Msg::ResourceSpans),
-            (Msg::ResourceSpans, 1) => one(Msg::Resource),
-            (Msg::ResourceSpans, 2) => many(Msg::ScopeSpans),
-            (Msg::ScopeSpans, 1) => one(Msg::Scope),
-            (Msg::ScopeSpans, 2) => items(Msg::Span),
-            (Msg::Span, 1..=5) => text,
-            (Msg::Span, 9) => many(Msg::KeyValue),
-            (Msg::Span, 11) => many(Msg::Event),
-            (Msg::Span, 13) => many(Msg::Link),
-            (Msg::Span, 15) => one(Msg::Status),
-            (Msg::Event, 2) => text,
-            (Msg::Event, 3) => many(Msg::KeyValue),
-            (Msg::Link, 1..=3) => text,
-            (Msg::Link, 4) => many(Msg::KeyValue),
-            (Msg::Status, 2) => text,
-            (Msg::LogsRequest, 1) => many(Msg::ResourceLogs),
-            (Msg::ResourceLogs, 1) => one(Msg::Resource),
-            (Msg::ResourceLogs, 2) => many(Msg::ScopeLogs),
-            (Msg::ScopeLogs, 1) => one(Msg::Scope),
-            (Msg::ScopeLogs, 2) => items(Msg::LogRecord),
-            (Msg::LogRecord, 3 | 9 | 10 | 12) => text,
-            (Msg::LogRecord, 5) => one(Msg::AnyValue),
-            (Msg::LogRecord, 6) => many(Msg::KeyValue),
-            (Msg::MetricsRequest, 1) => many(Msg::ResourceMetrics),
-            (Msg::ResourceMetrics, 1) => one(Msg::Resource),
-            (Msg::ResourceMetrics, 2) => many(Msg::ScopeMetrics),
-            (Msg::ScopeMetrics, 1) => one(Msg::Scope),
-            (Msg::ScopeMetrics, 2) => many(Msg::Metric),
-            (Msg::Metric, 1..=3) => text,
-            (Msg::Metric, 5 | 7) => one(Msg::NumberSeries),
-            (Msg::Metric, 9) => one(Msg::Histogram),
-            (Msg::Metric, 10) => one(Msg::ExpHistogram),
-            (Msg::Metric, 11) => one(Msg::Summary),
-            (Msg::Metric, 12) => many(Msg::KeyValue),
-            (Msg::NumberSeries, 1) => items(Msg::NumberPoint),
-            (Msg::Histogram, 1) => items(Msg::HistogramPoint),
-            (Msg::ExpHistogram, 1) => items(Msg::ExpPoint),
-            (Msg::Summary, 1) => items(Msg::SummaryPoint),
-            (Msg::NumberPoint, 7) => many(Msg::KeyValue),
-            (Msg::NumberPoint, 5) => many(Msg::Exemplar),
-            (Msg::HistogramPoint, 9) => many(Msg::KeyValue),
-            (Msg::HistogramPoint, 6 | 7) => Numbers { min_wire: 8 },
-            (Msg::HistogramPoint, 8) => many(Msg::Exemplar),
-            (Msg::ExpPoint, 1) => many(Msg::KeyValue),
-            (Msg::ExpPoint, 8 | 9) => one(Msg::Buckets),
-            (Msg::ExpPoint, 11) => many(Msg::Exemplar),
-            (Msg::Buckets, 2) => Numbers { min_wire: 1 },
-            (Msg::SummaryPoint, 7) => many(Msg::KeyValue),
-            (Msg::SummaryPoint, 6) => many(Msg::Quantile),
-            (Msg::Exemplar, 7) => many(Msg::KeyValue),
-            (Msg::Exemplar, 4 | 5) => text,
-            (Msg::Resource, 1) => many(Msg::KeyValue),
-            (Msg::Resource, 3) => many(Msg::EntityRef),
-            (Msg::EntityRef, 1 | 2) => text,
-            (Msg::EntityRef, 3 | 4) => Bytes { repeated: true },
-            (Msg::Scope, 1 | 2) => text,
-            (Msg::Scope, 3) => many(Msg::KeyValue),
-            (Msg::KeyValue, 1) => text,
-            (Msg::KeyValue, 2) => one(Msg::AnyValue),
-            (Msg::AnyValue, 1 | 7) => text,
-            (Msg::AnyValue, 5) => one(Msg::ArrayValue),
-            (Msg::AnyValue, 6) => one(Msg::KeyValueList),
-            (Msg::ArrayValue, 1) => many(Msg::AnyValue),
-            (Msg::KeyValueList, 1) => many(Msg::KeyValue),
-            _ => Scalar,
-        }
-    }
-
-    /// Every message, in declaration order (`ALL[m as usize] == m`).
-    const ALL: [Msg; 33] = [
-        Msg::TracesRequest,
-        Msg::ResourceSpans,
-        Msg::ScopeSpans,
-        Msg::Span,
-        Msg::Event,
-        Msg::Link,
-        Msg::Status,
-        Msg::LogsRequest,
-        Msg::ResourceLogs,
-        Msg::ScopeLogs,
-        Msg::LogRecord,
-        Msg::MetricsRequest,
-        Msg::ResourceMetrics,
-        Msg::ScopeMetrics,
-        Msg::Metric,
-        Msg::NumberSeries,
-        Msg::Histogram,
-        Msg::ExpHistogram,
-        Msg::Summary,
-        Msg::NumberPoint,
-        Msg::HistogramPoint,
-        Msg::ExpPoint,
-        Msg::Buckets,
-        Msg::SummaryPoint,
-        Msg::Quantile,
-        Msg::Exemplar,
-        Msg::Resource,
-        Msg::Scope,
-        Msg::EntityRef,
-        Msg::KeyValue,
-        Msg::AnyValue,
-        Msg::ArrayValue,
-        Msg::KeyValueList,
-    ];
-}
-
-/// Field numbers below this are looked up in [`FIELDS`]; OTLP uses none above 15
-/// that the scan cares about (span flags, 16, is a number).
-const TABLE_FIELDS: usize = 16;
-
-/// [`Msg::field`] as a table: the scan's hot path is one lookup per field.
-static FIELDS: [[Field; TABLE_FIELDS]; Msg::ALL.len()] = {
-    let mut table = [[Field::Scalar; TABLE_FIELDS]; Msg::ALL.len()];
-    let mut m = 0;
-    while m < Msg::ALL.len() {
-        let mut n = 0;
-        while n < TABLE_FIELDS {
-            table[m][n] = Msg::ALL[m].field(n as u32);
-            n += 1;
-        }
-        m += 1;
-    }
-    table
-};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Field {
-    /// A nested message, `size` bytes decoded; repeated ones are Vec elements,
-    /// `item` ones count as items.
-    Message {
-        msg: Msg,
-        size: u32,
-        repeated: bool,
-        item: bool,
-    },
-    /// A string or byte string: its length is heap memory (plus a Vec element if repeated).
-    Bytes { repeated: bool },
-    /// A repeated number (8 bytes decoded); `min_wire` is its smallest encoding in
-    /// a packed run (1 for varints, 8 for fixed64 and double).
-    Numbers { min_wire: usize },
-    /// A single number, or a field prost does not know (it skips those).
-    Scalar,
-}
-
-/// A message being walked: its kind, where it ends, and which of its repeated
-/// fields have had their first element (as a bit per field number below 64).
+/// A message being walked: its kind, where it ends, and which of its fields
+/// have come, a bit per field number: `charged` (modulo 64), the repeated
+/// ones whose first element has been charged; `seen`, the singular messages
+/// and oneof members (all below 32).
 #[derive(Clone, Copy, Debug)]
 struct Frame {
     msg: Msg,
     end: usize,
-    seen: u64,
+    charged: u64,
+    seen: u32,
 }
 
 impl Frame {
+    fn new(msg: Msg, end: usize) -> Self {
+        Frame {
+            msg,
+            end,
+            charged: 0,
+            seen: 0,
+        }
+    }
+
     /// Charge for one more element of repeated field `number` of `size` bytes.
     fn element(&mut self, number: u32, size: usize) -> usize {
         let bit = 1u64 << (number % 64);
-        if self.seen & bit == 0 {
-            self.seen |= bit;
+        if self.charged & bit == 0 {
+            self.charged |= bit;
             FIRST_ELEMENTS * size
         } else {
             GROWTH * size
@@ -372,53 +166,23 @@ pub struct ProtoScan {
     /// string is being skipped.
     pos: usize,
     shape: Shape,
-}
-
-/// A varint at the start of `b`: its value and length, `Ok(None)` when `b` ends first.
-#[inline]
-fn varint(b: &[u8]) -> Result<Option<(u64, usize)>, ScanError> {
-    // Most tags and lengths are one byte.
-    match b.first() {
-        Some(&x) if x < 0x80 => Ok(Some((u64::from(x), 1))),
-        None => Ok(None),
-        Some(_) => varint_long(b),
-    }
-}
-
-fn varint_long(b: &[u8]) -> Result<Option<(u64, usize)>, ScanError> {
-    let mut value = 0u64;
-    for (i, byte) in b.iter().take(10).enumerate() {
-        value |= u64::from(byte & 0x7f) << (7 * i);
-        if byte & 0x80 == 0 {
-            if i == 9 && *byte > 1 {
-                break;
-            }
-            return Ok(Some((value, i + 1)));
-        }
-    }
-    if b.len() >= 10 {
-        return Err(ScanError::Malformed("invalid varint".into()));
-    }
-    Ok(None)
+    /// Whether everything walked so far is plain.
+    plain: bool,
+    /// A string or packed run walked past before all its bytes had come (its
+    /// field and where its bytes lie): they are looked at once they have.
+    pending: Option<(Field, usize, usize)>,
 }
 
 impl ProtoScan {
     /// A scan of one request of kind `root`.
     pub fn new(root: Root, limits: ScanLimits) -> Self {
-        let msg = match root {
-            Root::Traces => Msg::TracesRequest,
-            Root::Metrics => Msg::MetricsRequest,
-            Root::Logs => Msg::LogsRequest,
-        };
         ProtoScan {
             limits,
-            stack: vec![Frame {
-                msg,
-                end: usize::MAX,
-                seen: 0,
-            }],
+            stack: vec![Frame::new(Msg::request(root), usize::MAX)],
             pos: 0,
             shape: Shape::default(),
+            plain: true,
+            pending: None,
         }
     }
 
@@ -430,8 +194,19 @@ impl ProtoScan {
     /// Walks `body` (everything received so far: the same bytes as the last
     /// call, and perhaps more) as far as it is complete.
     pub fn advance(&mut self, body: &[u8]) -> Result<(), ScanError> {
+        if let Some((field, start, end)) = self.pending {
+            // The walk stands at `end`: nothing more to do until it has come.
+            let Some(bytes) = body.get(start..end) else {
+                return Ok(());
+            };
+            self.pending = None;
+            self.plain &= plain_bytes(field, bytes);
+        }
         loop {
-            self.close_finished()?;
+            // Only where the open message ends (never for the request's).
+            if self.pos >= self.stack[self.stack.len() - 1].end {
+                self.close_finished()?;
+            }
             if self.pos >= body.len() {
                 return Ok(());
             }
@@ -444,15 +219,13 @@ impl ProtoScan {
                 .ok_or_else(|| {
                     ScanError::Malformed(format!("invalid field number {}", key >> 3))
                 })?;
+            let wire = key & 7;
             let start = self.pos + key_len;
             let rest = body.get(start..).unwrap_or_default();
             let top = self.stack.len() - 1;
-            let field = FIELDS
-                .get(self.stack[top].msg as usize)
-                .and_then(|fields| fields.get(number as usize))
-                .copied()
-                .unwrap_or(Field::Scalar);
-            let next = match key & 7 {
+            let entry = self.stack[top].msg.entry(number);
+            let field = entry.field;
+            let next = match wire {
                 0 => match varint(rest)? {
                     Some((_, n)) => start + n,
                     None => return Ok(()),
@@ -464,18 +237,17 @@ impl ProtoScan {
                         return Ok(());
                     };
                     let data = start + n;
-                    let len = usize::try_from(len)
-                        .ok()
-                        .filter(|l| {
-                            data.checked_add(*l)
-                                .is_some_and(|e| e <= self.stack[top].end)
-                        })
-                        .ok_or_else(|| {
-                            ScanError::Malformed(format!(
+                    let room = self.stack[top].end.checked_sub(data);
+                    let len = match usize::try_from(len) {
+                        Ok(len) if room.is_some_and(|room| len <= room) => len,
+                        _ => {
+                            return Err(ScanError::Malformed(format!(
                                 "field {number} is longer than the message holding it"
-                            ))
-                        })?;
-                    self.length_delimited(field, number, data, len)?;
+                            )))
+                        }
+                    };
+                    self.note(entry, number, wire);
+                    self.length_delimited(field, number, body, data, len)?;
                     self.limits.check(&self.shape)?;
                     self.pos = match field {
                         Field::Message { .. } => data,
@@ -489,7 +261,8 @@ impl ProtoScan {
                     )))
                 }
             };
-            if let Field::Numbers { .. } = field {
+            self.note(entry, number, wire);
+            if let Field::Varints | Field::Fixed64s = field {
                 // An unpacked repeated number: one more element.
                 self.shape.decoded_bytes += self.stack[top].element(number, 8);
                 self.limits.check(&self.shape)?;
@@ -498,11 +271,32 @@ impl ProtoScan {
         }
     }
 
-    /// Charges a length-delimited field and opens it if it is a message.
+    /// Notes whether field `number` of the open message, sent as wire type
+    /// `wire`, leaves the body plain: prost refuses a wire type the schema
+    /// does not say; a singular message or a oneof member sent twice would be
+    /// merged or replaced.
+    #[inline]
+    fn note(&mut self, entry: Entry, number: u32, wire: u64) {
+        if entry.wires & (1 << wire) == 0 {
+            self.plain = false;
+        }
+        if entry.once != 0 {
+            let top = self.stack.len() - 1;
+            let frame = &mut self.stack[top];
+            if frame.seen & entry.once != 0 {
+                self.plain = false;
+            }
+            frame.seen |= 1 << number;
+        }
+    }
+
+    /// Charges a length-delimited field (its bytes at `data..data + len` in
+    /// `body`, perhaps not all there yet) and opens it if it is a message.
     fn length_delimited(
         &mut self,
         field: Field,
         number: u32,
+        body: &[u8],
         data: usize,
         len: usize,
     ) -> Result<(), ScanError> {
@@ -525,25 +319,34 @@ impl ProtoScan {
                         "messages nested deeper than {MAX_DEPTH}"
                     )));
                 }
-                self.stack.push(Frame {
-                    msg,
-                    end: data + len,
-                    seen: 0,
-                });
+                self.stack.push(Frame::new(msg, data + len));
+                return Ok(());
             }
-            Field::Bytes { repeated } => {
+            Field::Text { repeated } => {
                 if repeated {
                     self.shape.decoded_bytes +=
                         self.stack[top].element(number, size_of::<String>());
                 }
                 self.shape.decoded_bytes += len;
             }
-            Field::Numbers { min_wire } => {
+            Field::Bytes => self.shape.decoded_bytes += len,
+            Field::Fixed64s | Field::Varints => {
+                let min_wire = if field == Field::Fixed64s { 8 } else { 1 };
+                // A packed run of fixed64s that is not whole.
+                if !len.is_multiple_of(min_wire) {
+                    self.plain = false;
+                }
                 // Charged as if every element were its own first push after a doubling.
                 self.shape.decoded_bytes +=
                     GROWTH * 8 * len.div_ceil(min_wire) + self.stack[top].element(number, 8);
             }
-            Field::Scalar => {}
+            Field::Unknown | Field::Varint | Field::Fixed64 | Field::Fixed32 => return Ok(()),
+        }
+        if self.plain && matches!(field, Field::Text { .. } | Field::Varints) {
+            match body.get(data..data + len) {
+                Some(bytes) => self.plain = plain_bytes(field, bytes),
+                None => self.pending = Some((field, data, data + len)),
+            }
         }
         Ok(())
     }
@@ -566,17 +369,41 @@ impl ProtoScan {
     }
 
     /// Ends the scan of a `body` that is now complete.
-    pub fn finish(mut self, body: &[u8]) -> Result<Shape, ScanError> {
+    pub fn finish(mut self, body: &[u8]) -> Result<Scanned, ScanError> {
         self.advance(body)?;
         if self.pos != body.len() || self.stack.len() > 1 {
             return Err(ScanError::Malformed("the message is truncated".into()));
         }
-        Ok(self.shape)
+        Ok(Scanned {
+            shape: self.shape,
+            plain: self.plain,
+        })
+    }
+}
+
+/// Whether the bytes of a string or packed run of `field` decode as the views
+/// read them: text is UTF-8, a packed run of varints holds whole ones.
+#[inline]
+fn plain_bytes(field: Field, bytes: &[u8]) -> bool {
+    match field {
+        // Nearly all text is ASCII, which is quicker to tell.
+        Field::Text { .. } => bytes.is_ascii() || std::str::from_utf8(bytes).is_ok(),
+        Field::Varints => {
+            let mut pos = 0;
+            while pos < bytes.len() {
+                match varint(&bytes[pos..]) {
+                    Ok(Some((_, n))) => pos += n,
+                    _ => return false,
+                }
+            }
+            true
+        }
+        _ => true,
     }
 }
 
 /// Scans a complete protobuf body in one go.
-pub fn scan_protobuf(root: Root, body: &[u8], limits: ScanLimits) -> Result<Shape, ScanError> {
+pub fn scan_protobuf(root: Root, body: &[u8], limits: ScanLimits) -> Result<Scanned, ScanError> {
     ProtoScan::new(root, limits).finish(body)
 }
 
@@ -784,12 +611,27 @@ pub fn scan_json(body: &[u8], limits: ScanLimits) -> Result<Shape, ScanError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, ArrayValue, KeyValue};
+    use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+    use opentelemetry_proto::tonic::resource::v1::Resource;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
     use prost::Message as _;
 
-    const ROOMY: ScanLimits = ScanLimits {
-        max_items: u64::MAX,
-        max_decoded_bytes: usize::MAX,
-    };
+    const ROOMY: ScanLimits = ScanLimits::NONE;
+
+    /// The shape of a whole body.
+    fn shape_of(root: Root, body: &[u8]) -> Shape {
+        scan_protobuf(root, body, ROOMY).expect("valid").shape
+    }
+
+    /// Whether a whole, well-formed body is plain.
+    fn plain(body: &[u8]) -> bool {
+        scan_protobuf(Root::Traces, body, ROOMY)
+            .expect("well-formed")
+            .plain
+    }
 
     fn span(id: u8) -> Span {
         Span {
@@ -799,11 +641,7 @@ mod tests {
             attributes: vec![KeyValue {
                 key: "k".into(),
                 value: Some(AnyValue {
-                    value: Some(
-                        opentelemetry_proto::tonic::common::v1::any_value::Value::StringValue(
-                            "v".into(),
-                        ),
-                    ),
+                    value: Some(any_value::Value::StringValue("v".into())),
                 }),
             }],
             ..Default::default()
@@ -823,26 +661,26 @@ mod tests {
     }
 
     #[test]
-    fn the_field_table_is_the_schema() {
-        for (i, msg) in Msg::ALL.into_iter().enumerate() {
-            assert_eq!(msg as usize, i, "{msg:?}");
-            for n in 0..TABLE_FIELDS as u32 {
-                assert_eq!(FIELDS[i][n as usize], msg.field(n), "{msg:?} {n}");
-            }
-            // Nothing the scan must see lies past the table.
-            for n in TABLE_FIELDS as u32..64 {
-                assert_eq!(msg.field(n), Field::Scalar, "{msg:?} {n}");
-            }
-        }
-    }
-
-    #[test]
     fn counts_spans_and_charges_at_least_their_structs() {
         let body = traces(10).encode_to_vec();
-        let shape = scan_protobuf(Root::Traces, &body, ROOMY).expect("valid");
+        let shape = shape_of(Root::Traces, &body);
         assert_eq!(shape.items, 10);
         assert!(shape.decoded_bytes >= 10 * size_of::<Span>(), "{shape:?}");
         assert!(shape.decoded_bytes < 100 * body.len(), "{shape:?}");
+    }
+
+    #[test]
+    fn schema_urls_are_charged() {
+        let mut request = traces(1);
+        let plain = shape_of(Root::Traces, &request.encode_to_vec());
+        request.resource_spans[0].schema_url = "u".repeat(1000);
+        request.resource_spans[0].scope_spans[0].schema_url = "u".repeat(1000);
+        let body = request.encode_to_vec();
+        let with_urls = shape_of(Root::Traces, &body);
+        assert!(
+            with_urls.decoded_bytes >= plain.decoded_bytes + 2000,
+            "{plain:?} {with_urls:?}"
+        );
     }
 
     #[test]
@@ -900,9 +738,8 @@ mod tests {
         // A nested length that runs past its parent.
         let err = scan_protobuf(Root::Traces, b"\x0a\x02\x12\x05", ROOMY).expect_err("overrun");
         assert!(matches!(err, ScanError::Malformed(_)), "{err:?}");
-        // Deep AnyValue arrays.
         // Deep AnyValue arrays in a log record's body.
-        use opentelemetry_proto::tonic::common::v1::any_value::Value;
+        use any_value::Value;
         let mut deep = AnyValue::default();
         for _ in 0..200 {
             deep = AnyValue {
@@ -924,6 +761,99 @@ mod tests {
         .encode_to_vec();
         let err = scan_protobuf(Root::Logs, &v, ROOMY).expect_err("deep");
         assert!(matches!(err, ScanError::Malformed(_)), "{err:?}");
+    }
+
+    /// A trace request with a resource and `spans` spans named "s".
+    fn with_resource(spans: usize) -> ExportTraceServiceRequest {
+        let mut request = traces(spans);
+        request.resource_spans[0].resource = Some(Resource {
+            attributes: vec![KeyValue {
+                key: "service.name".into(),
+                value: Some(AnyValue {
+                    value: Some(any_value::Value::StringValue("svc".into())),
+                }),
+            }],
+            ..Default::default()
+        });
+        request
+    }
+
+    /// Where the span name "s" (0x2a 0x01 0x73) starts in `body`.
+    fn span_name(body: &[u8]) -> usize {
+        body.windows(3)
+            .position(|w| w == [0x2a, 0x01, b's'])
+            .expect("name")
+    }
+
+    /// `body` with its span name broken: not UTF-8.
+    fn broken_name(body: &[u8]) -> Vec<u8> {
+        let mut bad = body.to_vec();
+        bad[span_name(body) + 2] = 0xff;
+        bad
+    }
+
+    #[test]
+    fn what_prost_encodes_is_plain_and_its_items_counted() {
+        let body = with_resource(3).encode_to_vec();
+        let scanned = scan_protobuf(Root::Traces, &body, ROOMY).expect("valid");
+        assert_eq!((scanned.shape.items, scanned.plain), (3, true));
+        assert!(plain(&[]));
+        // Unknown fields of any wire type but groups are skipped.
+        assert!(plain(&[0xf8, 0x01, 0x05, 0x15, 1, 2, 3, 4]));
+    }
+
+    #[test]
+    fn what_prost_refuses_or_merges_is_not_plain() {
+        let body = with_resource(1).encode_to_vec();
+        // A span name that is not UTF-8.
+        let bad = broken_name(&body);
+        assert!(!plain(&bad));
+        assert!(ExportTraceServiceRequest::decode(&*bad).is_err());
+        // A span name sent as a number (129, two bytes).
+        let at = span_name(&body);
+        let mut wrong_type = body.clone();
+        wrong_type[at..at + 3].copy_from_slice(&[0x28, 0x81, 0x01]);
+        assert!(!plain(&wrong_type));
+        assert!(ExportTraceServiceRequest::decode(&*wrong_type).is_err());
+        // The resource sent twice (prost merges the two): valid, but not plain.
+        let rs = &with_resource(0).resource_spans[0];
+        let resource = rs.resource.as_ref().expect("resource").encode_to_vec();
+        let mut twice = Vec::new();
+        for _ in 0..2 {
+            twice.push(0x0a);
+            twice.push(resource.len() as u8);
+            twice.extend_from_slice(&resource);
+        }
+        let mut body = vec![0x0a, twice.len() as u8];
+        body.extend_from_slice(&twice);
+        assert!(ExportTraceServiceRequest::decode(&*body).is_ok());
+        assert!(!plain(&body));
+        // An attribute value holding a string and then an int (prost keeps the int).
+        let field = |key: u8, inner: &[u8]| [&[key, inner.len() as u8][..], inner].concat();
+        let request = |any: &[u8]| {
+            let span = field(0x4a, &field(0x12, any));
+            field(0x0a, &field(0x12, &field(0x12, &span)))
+        };
+        assert!(plain(&request(&[0x0a, 0x01, b'v'])));
+        let both = request(&[0x0a, 0x01, b'v', 0x18, 0x07]);
+        assert!(ExportTraceServiceRequest::decode(&*both).is_ok());
+        assert!(!plain(&both));
+    }
+
+    #[test]
+    fn plainness_is_found_however_the_body_comes() {
+        let body = with_resource(3).encode_to_vec();
+        let bad = broken_name(&body);
+        for (body, plain) in [(&body, true), (&bad, false)] {
+            let whole = scan_protobuf(Root::Traces, body, ROOMY).expect("whole");
+            assert_eq!(whole.plain, plain);
+            // Every split, including inside the broken name.
+            for split in 0..body.len() {
+                let mut scan = ProtoScan::new(Root::Traces, ROOMY);
+                scan.advance(&body[..split]).expect("prefix");
+                assert_eq!(scan.finish(body).expect("rest"), whole, "split at {split}");
+            }
+        }
     }
 
     #[test]

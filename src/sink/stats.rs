@@ -354,7 +354,7 @@ impl SinkStats {
     }
 
     /// [`Self::record_traces`] of a trace request's protobuf body that
-    /// `wire::check` accepted.
+    /// the scan found plain.
     fn record_trace_body(
         &self,
         transport: Transport,

@@ -1,18 +1,13 @@
 //! The parts of an OTLP request the sink counts, read in place from a body
-//! that [`super::wire::check`] accepted: nothing is copied or allocated per
+//! that the scan ([`super::scan::ProtoScan`]) found plain: nothing is copied or allocated per
 //! span. Each view is a message's bytes; its accessors walk them. On a body
-//! that was not checked they read what they can and never panic.
+//! that was not found plain they read what they can and never panic.
 
 use super::wire::{fields, Value};
 
-/// The fields of `body` as far as they are readable.
-fn each(body: &[u8]) -> impl Iterator<Item = (u32, Value<'_>)> {
-    fields(body).map_while(Result::ok)
-}
-
 /// The messages (or strings) in field `number` of `body`, in order.
 fn each_len(body: &[u8], number: u32) -> impl Iterator<Item = &[u8]> {
-    each(body).filter_map(move |(n, v)| match v {
+    fields(body).filter_map(move |(n, v)| match v {
         Value::Len(b) if n == number => Some(b),
         _ => None,
     })
@@ -24,7 +19,7 @@ fn last_len(body: &[u8], number: u32) -> Option<&[u8]> {
     each_len(body, number).last()
 }
 
-/// Text that `check` found to be UTF-8.
+/// Text that the scan found to be UTF-8.
 fn text(b: &[u8]) -> &str {
     std::str::from_utf8(b).unwrap_or_default()
 }
@@ -111,7 +106,7 @@ impl<'a> Attribute<'a> {
     fn new(kv: &'a [u8]) -> Self {
         let mut key = "";
         let mut str_bytes = None;
-        for (n, v) in each(kv) {
+        for (n, v) in fields(kv) {
             match (n, v) {
                 (1, Value::Len(b)) => key = text(b),
                 (2, Value::Len(any)) => str_bytes = string_value(any),
@@ -130,7 +125,7 @@ impl<'a> Attribute<'a> {
 /// The string in an `AnyValue`, if it holds one (the last member of its oneof wins).
 fn string_value(any: &[u8]) -> Option<&[u8]> {
     let mut value = None;
-    for (n, v) in each(any) {
+    for (n, v) in fields(any) {
         value = match (n, v) {
             (1, Value::Len(b)) => Some(b),
             (2..=7, _) => None,
@@ -180,7 +175,7 @@ impl<'a> SpanView<'a> {
             end: 0,
             error: false,
         };
-        for (n, v) in each(body) {
+        for (n, v) in fields(body) {
             match (n, v) {
                 (1, Value::Len(b)) => s.trace_id = b,
                 (2, Value::Len(b)) => s.span_id = b,
@@ -215,7 +210,7 @@ impl<'a> SpanView<'a> {
 /// A `Status`'s code (the last one sent; prost reads an enum as an i32).
 fn status_code(status: &[u8]) -> u64 {
     let mut code = 0;
-    for (n, v) in each(status) {
+    for (n, v) in fields(status) {
         if let (3, Value::Varint(c)) = (n, v) {
             code = u64::from(c as i32 as u32);
         }
@@ -247,7 +242,7 @@ impl<'a> LogView<'a> {
 /// exponential histogram or summary it holds them).
 pub(crate) fn data_points(metric: &[u8]) -> u64 {
     let mut points = 0;
-    for (n, v) in each(metric) {
+    for (n, v) in fields(metric) {
         if let (5 | 7 | 9 | 10 | 11, Value::Len(data)) = (n, v) {
             points = each_len(data, 1).count() as u64;
         }
