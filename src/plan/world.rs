@@ -9,7 +9,7 @@ use crate::model::semconv::{
     AttrType, Semconv, ERROR_TYPES, GENAI_STRING_ARRAYS, RESPONSE_FORMATS, STEP_OUTCOMES,
 };
 use crate::model::AttrValue;
-use crate::record::Key;
+use crate::record::{Key, Text};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -569,7 +569,7 @@ pub struct World {
     /// `string[]` and those the GenAI conventions fix ([`GENAI_STRING_ARRAYS`]).
     pub string_arrays: std::collections::HashSet<String>,
     /// Attribute values the generator writes over and over, allocated once.
-    literals: Vec<Arc<str>>,
+    literals: &'static [&'static str],
     /// `jsonrpc.request.id` 1, 2, …: the ids of a trace's first MCP requests.
     jsonrpc_ids: Vec<AttrValue>,
     /// `<prefix>.task.id` `task_1`, `task_2`, …: the ids of a trace's first task spans.
@@ -624,8 +624,8 @@ const FINISH_REASONS: &[&str] = &["stop", "length", "tool_call", "error"];
 impl World {
     /// `s` as an attribute value, shared when it is one of the common literals.
     pub fn lit(&self, s: &str) -> AttrValue {
-        match self.literals.iter().find(|l| ***l == *s) {
-            Some(l) => AttrValue::Str(l.clone().into()),
+        match self.literals.iter().find(|l| **l == s) {
+            Some(l) => AttrValue::Str(Text::Static(l)),
             None => AttrValue::str(s),
         }
     }
@@ -653,6 +653,31 @@ impl World {
             Some((_, l)) => AttrValue::StrArray(l.clone()),
             None => AttrValue::str_array(&[s]),
         }
+    }
+
+    /// Interns the string values spans copy from the world (models, providers, enums,
+    /// ids), as `ScenarioPlan::intern_texts` does for a scenario's.
+    fn intern_texts(&mut self) {
+        self.enums
+            .values_mut()
+            .flatten()
+            .for_each(AttrValue::intern);
+        for m in &mut self.models {
+            m.provider.intern();
+            m.model.intern();
+            m.guardrail_id.iter_mut().for_each(AttrValue::intern);
+            m.server.0.intern();
+            m.server.1.intern();
+        }
+        self.model_weights
+            .values
+            .iter_mut()
+            .for_each(AttrValue::intern);
+        self.jsonrpc_ids.iter_mut().for_each(AttrValue::intern);
+        self.task_ids.iter_mut().for_each(AttrValue::intern);
+        self.retry_policy.intern();
+        self.mcp_transport.intern();
+        self.mcp_protocol_version.intern();
     }
 
     /// Builds the world of a run; values normalised to the semconv enums are warnings in `d`.
@@ -778,7 +803,7 @@ impl World {
             retrieval: cfg.retrieval.clone(),
             prices: cfg.prices.clone(),
             cost_key,
-            literals: LITERALS.iter().map(|l| Arc::from(*l)).collect(),
+            literals: LITERALS,
             literal_arrays: Vec::new(),
             jsonrpc_ids: (1..=JSONRPC_IDS)
                 .map(|i| AttrValue::str(&i.to_string()))
@@ -843,6 +868,7 @@ impl World {
         let mut seen = std::collections::HashSet::new();
         rd.items.retain(|i| seen.insert(i.to_string()));
         d.items.append(&mut rd.items);
+        world.intern_texts();
         world
     }
 
