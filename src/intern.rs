@@ -53,12 +53,6 @@ impl Deref for Key {
     }
 }
 
-impl AsRef<str> for Key {
-    fn as_ref(&self) -> &str {
-        self.0
-    }
-}
-
 impl Borrow<str> for Key {
     fn borrow(&self) -> &str {
         self.0
@@ -75,24 +69,6 @@ impl From<&str> for Key {
 impl From<String> for Key {
     fn from(s: String) -> Self {
         Key(intern(&s))
-    }
-}
-
-impl From<&String> for Key {
-    fn from(s: &String) -> Self {
-        Key(intern(s))
-    }
-}
-
-impl PartialEq<str> for Key {
-    fn eq(&self, other: &str) -> bool {
-        self.0 == other
-    }
-}
-
-impl PartialEq<&str> for Key {
-    fn eq(&self, other: &&str) -> bool {
-        self.0 == *other
     }
 }
 
@@ -146,27 +122,9 @@ impl Deref for Text {
     }
 }
 
-impl AsRef<str> for Text {
-    fn as_ref(&self) -> &str {
-        self.as_str()
-    }
-}
-
-impl Borrow<str> for Text {
-    fn borrow(&self) -> &str {
-        self.as_str()
-    }
-}
-
 impl From<Arc<str>> for Text {
     fn from(s: Arc<str>) -> Self {
         Text::Shared(s)
-    }
-}
-
-impl From<&Arc<str>> for Text {
-    fn from(s: &Arc<str>) -> Self {
-        Text::Shared(s.clone())
     }
 }
 
@@ -215,18 +173,6 @@ impl PartialEq for Text {
 }
 
 impl Eq for Text {}
-
-impl std::hash::Hash for Text {
-    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
-        self.as_str().hash(h)
-    }
-}
-
-impl PartialEq<str> for Text {
-    fn eq(&self, other: &str) -> bool {
-        self.as_str() == other
-    }
-}
 
 impl fmt::Debug for Text {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

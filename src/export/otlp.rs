@@ -58,6 +58,14 @@ impl Body {
             Body::Gzipped { signal, .. } => *signal,
         }
     }
+
+    /// Done with: a wire-encoded body's buffer goes back to `buffers` when no
+    /// one else holds it.
+    fn give_back(self, buffers: &Buffers) {
+        if let Body::TracesWire(b) | Body::LogsWire(b) = self {
+            buffers.give_bytes(b);
+        }
+    }
 }
 
 impl Batch {
@@ -68,9 +76,7 @@ impl Batch {
     /// Done with (acknowledged, failed or dropped): its encode buffer goes back
     /// to `buffers` when no one else holds it.
     fn done(self, buffers: &Buffers) {
-        if let Body::TracesWire(b) | Body::LogsWire(b) = self.body {
-            buffers.give_bytes(b);
-        }
+        self.body.give_back(buffers);
     }
 }
 
@@ -365,10 +371,7 @@ impl Sending {
             return;
         }
         if let Some(gzipped) = self.transport.gzip_once(&batch.body) {
-            let raw = std::mem::replace(&mut batch.body, gzipped);
-            if let Body::TracesWire(b) | Body::LogsWire(b) = raw {
-                self.buffers.give_bytes(b);
-            }
+            std::mem::replace(&mut batch.body, gzipped).give_back(&self.buffers);
         }
         let batch = &*batch;
         sc.requests_sent.fetch_add(1, Relaxed);

@@ -666,26 +666,19 @@ async fn grpc_send(
         Signal::Logs => "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
         _ => "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
     };
-    // Counted before compression, as tonic's own requests are.
-    let uncompressed = |b: &bytes::Bytes, bytes: &mut u64| {
-        *bytes += b.len() as u64;
-        WireMessage {
-            gzip,
-            payload: if gzip {
-                gzip_bytes(b).into()
-            } else {
-                b.clone()
-            },
-        }
-    };
     match body {
-        Body::TracesWire(b) => {
-            let message = uncompressed(b, bytes);
-            grpc_export_wire(channel, headers, wire_path(Signal::Traces), message).await
-        }
-        Body::LogsWire(b) => {
-            let message = uncompressed(b, bytes);
-            grpc_export_wire(channel, headers, wire_path(Signal::Logs), message).await
+        Body::TracesWire(b) | Body::LogsWire(b) => {
+            // Counted before compression, as tonic's own requests are.
+            *bytes += b.len() as u64;
+            let message = WireMessage {
+                gzip,
+                payload: if gzip {
+                    gzip_bytes(b).into()
+                } else {
+                    b.clone()
+                },
+            };
+            grpc_export_wire(channel, headers, wire_path(body.signal()), message).await
         }
         Body::Gzipped {
             signal,

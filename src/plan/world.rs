@@ -568,8 +568,6 @@ pub struct World {
     /// Attributes whose values are string arrays: those the file declares
     /// `string[]` and those the GenAI conventions fix ([`GENAI_STRING_ARRAYS`]).
     pub string_arrays: std::collections::HashSet<String>,
-    /// Attribute values the generator writes over and over, allocated once.
-    literals: &'static [&'static str],
     /// `jsonrpc.request.id` 1, 2, …: the ids of a trace's first MCP requests.
     jsonrpc_ids: Vec<AttrValue>,
     /// `<prefix>.task.id` `task_1`, `task_2`, …: the ids of a trace's first task spans.
@@ -624,7 +622,7 @@ const FINISH_REASONS: &[&str] = &["stop", "length", "tool_call", "error"];
 impl World {
     /// `s` as an attribute value, shared when it is one of the common literals.
     pub fn lit(&self, s: &str) -> AttrValue {
-        match self.literals.iter().find(|l| **l == s) {
+        match LITERALS.iter().find(|l| **l == s) {
             Some(l) => AttrValue::Str(Text::Static(l)),
             None => AttrValue::str(s),
         }
@@ -803,7 +801,6 @@ impl World {
             retrieval: cfg.retrieval.clone(),
             prices: cfg.prices.clone(),
             cost_key,
-            literals: LITERALS,
             literal_arrays: Vec::new(),
             jsonrpc_ids: (1..=JSONRPC_IDS)
                 .map(|i| AttrValue::str(&i.to_string()))
