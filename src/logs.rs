@@ -73,11 +73,8 @@ impl Deriver {
 
     /// The span's values of `key_attrs`, in that order (the first value of a key
     /// set twice, as `SpanRecord::attr` finds it), in one pass over its attributes.
-    fn key_attrs_of<'s>(
-        &'s self,
-        span: &'s SpanRecord,
-    ) -> impl Iterator<Item = (&'s Key, &'s AttrValue)> {
-        let mut found: [Option<&AttrValue>; 12] = [None; 12];
+    fn key_attrs_of<'s>(&self, span: &'s SpanRecord) -> Found<'s> {
+        let mut found: Found<'s> = [None; 12];
         for (k, v) in &span.attrs {
             let len = k.len();
             let maybe = len >= 64 || self.key_lens & (1 << len) != 0;
@@ -88,10 +85,7 @@ impl Deriver {
                 found[i] = found[i].or(Some(v));
             }
         }
-        self.key_attrs
-            .iter()
-            .zip(found)
-            .filter_map(|(k, v)| Some((k, v?)))
+        found
     }
 
     /// Appends the records of one trace of `world` (the world it was made for) to
@@ -128,21 +122,44 @@ pub fn derive(world: &World, trace: &TraceRecord, out: &mut Vec<LogRecord>) {
     Deriver::new(world).derive(world, trace, out);
 }
 
-/// A span attribute as the text of a message (nothing when unset), written
-/// straight into the message: no string of its own.
-fn text<'s>(s: &'s SpanRecord, key: &str) -> Shown<'s> {
-    Shown(s.attr(key))
-}
+/// A span's values of [`key_attrs`], by slot.
+type Found<'s> = [Option<&'s AttrValue>; 12];
+// Slots of `Found` the messages read.
+const TOOL_NAME: usize = 4;
+const PROVIDER: usize = 6;
+const REQUEST_MODEL: usize = 7;
+const ERROR_TYPE: usize = 8;
+const A2A_OUTCOME: usize = 9;
 
-/// An attribute value as text, or nothing.
-struct Shown<'a>(Option<&'a AttrValue>);
+/// A record's message, written piece by piece into the deriver's buffer:
+/// through `format_args!`, the formatting machinery cost half of a record.
+struct Message<'m>(&'m mut String);
 
-impl std::fmt::Display for Shown<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0 {
-            Some(v) => v.fmt(f),
-            None => Ok(()),
+impl Message<'_> {
+    /// Appends words.
+    fn s(self, text: &str) -> Self {
+        self.0.push_str(text);
+        self
+    }
+
+    /// Appends a value as text (nothing when unset).
+    fn v(self, v: Option<&AttrValue>) -> Self {
+        match v {
+            Some(AttrValue::Str(t)) => self.0.push_str(t),
+            Some(AttrValue::Int(i)) => self.0.push_str(itoa::Buffer::new().format(*i)),
+            Some(other) => {
+                use std::fmt::Write as _;
+                let _ = write!(self.0, "{other}");
+            }
+            None => {}
         }
+        self
+    }
+
+    /// Appends a whole number.
+    fn n(self, n: u64) -> Self {
+        self.0.push_str(itoa::Buffer::new().format(n));
+        self
     }
 }
 
@@ -154,24 +171,31 @@ struct Emit<'a> {
 }
 
 impl Emit<'_> {
-    /// A record for `span` at `time_ns` (clamped inside the span), its message
-    /// written from `body` into the deriver's buffer (one allocation: the record's own).
+    /// The message of the next record, empty.
+    fn message(&mut self) -> Message<'_> {
+        self.d.message.clear();
+        Message(&mut self.d.message)
+    }
+
+    /// A record for `span` at `time_ns` (clamped inside the span) carrying the
+    /// span's key attributes (`found`) and `extra`, with the message last written.
     fn record(
         &mut self,
         span: &SpanRecord,
+        found: &Found<'_>,
         time_ns: u64,
         severity: Severity,
         event: &'static str,
-        body: std::fmt::Arguments<'_>,
         extra: impl IntoIterator<Item = (Key, AttrValue)>,
     ) {
-        use std::fmt::Write as _;
         // The event's name goes in the record's EventName field only: the
         // `event.name` attribute is deprecated in the conventions.
         let extra = extra.into_iter();
         let mut attrs: Vec<(Key, AttrValue)> = Vec::with_capacity(10 + extra.size_hint().0);
-        for (k, v) in self.d.key_attrs_of(span) {
-            attrs.push((*k, v.clone()));
+        for (k, v) in self.d.key_attrs.iter().zip(found) {
+            if let Some(v) = v {
+                attrs.push((*k, (*v).clone()));
+            }
         }
         for (k, v) in extra {
             match attrs.iter_mut().find(|(ek, _)| *ek == k) {
@@ -179,14 +203,11 @@ impl Emit<'_> {
                 None => attrs.push((k, v)),
             }
         }
-        let message = &mut self.d.message;
-        message.clear();
-        let _ = message.write_fmt(body);
         self.out.push(LogRecord {
             time_ns: time_ns.clamp(span.start_ns, span.end_ns),
             severity,
             event_name: event,
-            body: Arc::from(message.as_str()),
+            body: Arc::from(self.d.message.as_str()),
             attrs,
             trace_id: self.trace.trace_id,
             span_id: span.span_id,
@@ -198,22 +219,25 @@ impl Emit<'_> {
     /// A failed attempt followed by another attempt of the same call: a retry was scheduled.
     fn retry(&mut self, i: usize, s: &SpanRecord) {
         let k = &self.world.keys;
-        let err = text(s, "error.type");
         let next = self.trace.spans[i + 1..]
             .iter()
             .find(|n| n.parent_span_id == s.parent_span_id && n.name == s.name);
         if let Some(next) = next {
+            let found = self.d.key_attrs_of(s);
             let wait_ms = next.start_ns.saturating_sub(s.end_ns) as f64 / 1e6;
             let delay = (k.retry_delay_ms, AttrValue::Double(round3(wait_ms)));
+            self.message()
+                .s("Attempt failed with ")
+                .v(found[ERROR_TYPE])
+                .s("; retrying in ")
+                .n(whole_ms(wait_ms))
+                .s(" ms");
             self.record(
                 s,
+                &found,
                 s.end_ns,
                 Severity::Warn,
                 "retry.scheduled",
-                format_args!(
-                    "Attempt failed with {err}; retrying in {} ms",
-                    whole_ms(wait_ms)
-                ),
                 [delay],
             );
         }
@@ -222,120 +246,106 @@ impl Emit<'_> {
     /// An agent turn: its start and its end with the outcome.
     fn turn(&mut self, s: &SpanRecord) {
         let k = &self.world.keys;
+        let found = self.d.key_attrs_of(s);
         let failed = s.status == StatusCode::Error;
         let dur_ms = s.duration_ns() as f64 / 1e6;
         let duration = (k.duration_ms, AttrValue::Double(round3(dur_ms)));
-        let outcome = text(s, &k.a2a_outcome);
-        self.record(
-            s,
-            s.start_ns,
-            Severity::Info,
-            "turn.start",
-            format_args!("Agent turn started"),
-            [],
-        );
+        self.message().s("Agent turn started");
+        self.record(s, &found, s.start_ns, Severity::Info, "turn.start", []);
         let sev = if failed {
             Severity::Error
         } else {
             Severity::Info
         };
-        self.record(
-            s,
-            s.end_ns,
-            sev,
-            "turn.end",
-            format_args!(
-                "Agent turn completed with outcome {outcome} in {} ms",
-                whole_ms(dur_ms)
-            ),
-            [duration],
-        );
+        self.message()
+            .s("Agent turn completed with outcome ")
+            .v(found[A2A_OUTCOME])
+            .s(" in ")
+            .n(whole_ms(dur_ms))
+            .s(" ms");
+        self.record(s, &found, s.end_ns, sev, "turn.end", [duration]);
     }
 
     /// An LLM call: model, tokens, or why it failed.
     fn llm_call(&mut self, s: &SpanRecord) {
         let k = &self.world.keys;
+        let found = self.d.key_attrs_of(s);
         let dur_ms = s.duration_ns() as f64 / 1e6;
-        let (provider, model) = (text(s, &k.provider), text(s, &k.request_model));
         let duration = (k.duration_ms, AttrValue::Double(round3(dur_ms)));
-        let tokens =
-            [&k.input_tokens, &k.output_tokens].map(|key| s.attr(key).map(|v| (*key, v.clone())));
-        let extra = std::iter::once(duration).chain(tokens.into_iter().flatten());
-        if s.status == StatusCode::Error {
-            let err = text(s, "error.type");
-            self.record(
-                s,
-                s.end_ns,
-                Severity::Error,
-                "llm.call.completed",
-                format_args!("LLM call to {provider}/{model} failed: {err}"),
-                extra,
-            );
+        let tokens = [&k.input_tokens, &k.output_tokens].map(|key| s.attr(key).map(|v| (*key, v)));
+        let m = self
+            .message()
+            .s("LLM call ")
+            .s(if s.status == StatusCode::Error {
+                "to "
+            } else {
+                "completed: "
+            })
+            .v(found[PROVIDER])
+            .s("/")
+            .v(found[REQUEST_MODEL]);
+        let sev = if s.status == StatusCode::Error {
+            m.s(" failed: ").v(found[ERROR_TYPE]);
+            Severity::Error
         } else {
-            let (input, output) = (text(s, &k.input_tokens), text(s, &k.output_tokens));
-            self.record(
-                s,
-                s.end_ns,
-                Severity::Info,
-                "llm.call.completed",
-                format_args!(
-                    "LLM call completed: {provider}/{model}, {input} input / {output} output tokens"
-                ),
-                extra,
-            );
-        }
+            let [input, output] = tokens.map(|t| t.map(|(_, v)| v));
+            m.s(", ")
+                .v(input)
+                .s(" input / ")
+                .v(output)
+                .s(" output tokens");
+            Severity::Info
+        };
+        let extra = std::iter::once(duration)
+            .chain(tokens.into_iter().flatten().map(|(k, v)| (k, v.clone())));
+        self.record(s, &found, s.end_ns, sev, "llm.call.completed", extra);
     }
 
     /// An MCP tool call: completed or failed.
     fn tool_call(&mut self, s: &SpanRecord) {
         let k = &self.world.keys;
+        let found = self.d.key_attrs_of(s);
         let dur_ms = s.duration_ns() as f64 / 1e6;
-        let tool = text(s, &k.tool_name);
         let duration = (k.duration_ms, AttrValue::Double(round3(dur_ms)));
+        let m = self.message().s("Tool call ").v(found[TOOL_NAME]);
         if s.status == StatusCode::Error {
-            let err = text(s, "error.type");
             let why = s.status_message.as_deref().unwrap_or("");
+            m.s(" failed: ").v(found[ERROR_TYPE]).s(" (").s(why).s(")");
             self.record(
                 s,
+                &found,
                 s.end_ns,
                 Severity::Error,
                 "tool.call.failed",
-                format_args!("Tool call {tool} failed: {err} ({why})"),
                 [duration],
             );
         } else {
-            self.record(
-                s,
-                s.end_ns,
-                Severity::Info,
-                "tool.call.completed",
-                format_args!("Tool call {tool} completed in {} ms", whole_ms(dur_ms)),
-                [duration],
-            );
+            m.s(" completed in ").n(whole_ms(dur_ms)).s(" ms");
+            let event = "tool.call.completed";
+            self.record(s, &found, s.end_ns, Severity::Info, event, [duration]);
         }
     }
 
     /// A policy check: its decision.
     fn policy(&mut self, s: &SpanRecord) {
+        let found = self.d.key_attrs_of(s);
         let failed = s.status == StatusCode::Error;
         let [decision_key, engine_key, ..] = &self.d.policy;
         let decision = s.attr(decision_key);
-        let engine = text(s, engine_key);
+        let engine = s.attr(engine_key);
         let sev = match decision.and_then(AttrValue::as_str) {
             _ if failed => Severity::Error,
             Some("block") => Severity::Warn,
             _ => Severity::Info,
         };
         let attrs = self.policy_attrs(s);
-        let decision = Shown(decision);
-        self.record(
-            s,
-            s.end_ns,
-            sev,
-            "policy.decision",
-            format_args!("Policy decision {decision} (engine {engine})"),
-            attrs,
-        );
+        self.message()
+            .s("Policy decision ")
+            .v(decision)
+            .s(" (engine ")
+            .v(engine)
+            .s(")");
+        self.record(s, &found, s.end_ns, sev, "policy.decision", attrs);
     }
 
     /// A request or response the control plane blocked.
@@ -347,21 +357,16 @@ impl Emit<'_> {
             &self.d.response_outcome
         };
         if s.attr(outcome_key).and_then(AttrValue::as_str) == Some("blocked") {
-            let reason = text(s, &self.d.policy[3]);
+            let found = self.d.key_attrs_of(s);
+            let reason = s.attr(&self.d.policy[3]);
             let (event, what) = if request {
                 ("request.blocked", "Request")
             } else {
                 ("response.blocked", "Response")
             };
             let attrs = self.policy_attrs(s);
-            self.record(
-                s,
-                s.end_ns,
-                Severity::Warn,
-                event,
-                format_args!("{what} blocked: {reason}"),
-                attrs,
-            );
+            self.message().s(what).s(" blocked: ").v(reason);
+            self.record(s, &found, s.end_ns, Severity::Warn, event, attrs);
         }
     }
 
@@ -377,46 +382,27 @@ impl Emit<'_> {
     /// Exceptions and validation errors recorded as span events.
     fn events(&mut self, s: &SpanRecord) {
         let k = &self.world.keys;
+        if s.events.is_empty() {
+            return;
+        }
+        let found = self.d.key_attrs_of(s);
         for ev in &s.events {
             let find = |key: &Key| ev.attrs.iter().find(|(k2, _)| k2 == key).map(|(_, v)| v);
             if *ev.name == *k.exception {
-                let t = Shown(find(&k.exception_type));
-                let m = Shown(find(&k.exception_message));
-                self.record(
-                    s,
-                    ev.time_ns,
-                    Severity::Error,
-                    "exception",
-                    format_args!("{t}: {m}"),
-                    ev.attrs.iter().cloned(),
-                );
+                let (t, m) = (find(&k.exception_type), find(&k.exception_message));
+                self.message().v(t).s(": ").v(m);
+                let attrs = ev.attrs.iter().cloned();
+                self.record(s, &found, ev.time_ns, Severity::Error, "exception", attrs);
             } else if ev.name.ends_with("validation.error") {
-                let what = Values(&ev.attrs);
-                self.record(
-                    s,
-                    ev.time_ns,
-                    Severity::Warn,
-                    "validation.error",
-                    format_args!("Validation error: {what}"),
-                    ev.attrs.iter().cloned(),
-                );
+                let mut m = self.message().s("Validation error: ");
+                for (i, (_, v)) in ev.attrs.iter().enumerate() {
+                    m = m.s(if i > 0 { " " } else { "" }).v(Some(v));
+                }
+                let attrs = ev.attrs.iter().cloned();
+                let event = "validation.error";
+                self.record(s, &found, ev.time_ns, Severity::Warn, event, attrs);
             }
         }
-    }
-}
-
-/// Attribute values as text, separated by spaces.
-struct Values<'a>(&'a [(Key, AttrValue)]);
-
-impl std::fmt::Display for Values<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for (i, (_, v)) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str(" ")?;
-            }
-            v.fmt(f)?;
-        }
-        Ok(())
     }
 }
 
