@@ -2,8 +2,7 @@
 //! directly. The sender's task writes a request onto its connection's stream
 //! and reads the answer itself; only h2's connection task (the socket) sits
 //! between. (A tonic channel passed every request through a buffer task,
-//! hyper's dispatch task and a task per request body, on this 2-core
-//! machine a fifth of the export's CPU.)
+//! hyper's dispatch task and a task per request body as well.)
 //!
 //! One [`Connection`] is one HTTP/2 connection, made when first used and made
 //! again when it has died (GOAWAY, reset, EOF). Answers become a
@@ -78,8 +77,13 @@ impl Endpoint {
             .ok_or_else(|| anyhow!("invalid gRPC endpoint `{shown}`: no host"))?;
         let port = parsed.port_or_known_default().unwrap_or(4317);
         let https = crate::tls::is_https(url);
-        // Only host and port: gRPC paths are the services', a path in the endpoint is not used.
-        let authority = Authority::try_from(format!("{host}:{port}"))
+        // Host and port as written (a default port left out): gRPC paths are the
+        // services', a path in the endpoint is not used.
+        let authority = match parsed.port() {
+            Some(p) => format!("{host}:{p}"),
+            None => host.to_string(),
+        };
+        let authority = Authority::try_from(authority)
             .with_context(|| format!("invalid gRPC endpoint `{shown}`"))?;
         let host = host
             .trim_start_matches('[')
@@ -608,6 +612,43 @@ mod tests {
         assert!(decode_reply(framed(0, &reply).slice(..6), &HeaderMap::new()).is_err());
         assert!(decode_reply(Bytes::new(), &HeaderMap::new()).is_err());
         assert!(decode_reply(framed(0, b"\xff\xff"), &HeaderMap::new()).is_err());
+    }
+
+    #[test]
+    fn the_authority_is_the_endpoints_host_and_port_as_written() {
+        let tls = ClientTls::default();
+        for (url, authority, host, port) in [
+            (
+                "http://collector.example",
+                "collector.example",
+                "collector.example",
+                80,
+            ),
+            (
+                "http://collector.example:4317/ignored",
+                "collector.example:4317",
+                "collector.example",
+                4317,
+            ),
+            ("http://[::1]:4317", "[::1]:4317", "::1", 4317),
+            (
+                "http://user:pw@10.0.0.1:4317",
+                "10.0.0.1:4317",
+                "10.0.0.1",
+                4317,
+            ),
+        ] {
+            let e = Endpoint::new(url, &tls, &[]).unwrap();
+            assert_eq!(e.authority.as_str(), authority, "{url}");
+            assert_eq!((e.host.as_str(), e.port), (host, port), "{url}");
+            assert!(e.tls.is_none());
+            let req = e.request("/s/Export", true);
+            assert_eq!(
+                req.uri().to_string(),
+                format!("http://{authority}/s/Export")
+            );
+            assert_eq!(req.headers()["grpc-encoding"], "gzip");
+        }
     }
 
     #[test]
