@@ -1,6 +1,6 @@
 //! TLS for the OTLP exporter (client) and for `otelsim sink` (server): PEM
 //! files read and checked with errors that name the flag and the file, the
-//! rustls, tonic and reqwest configurations built from them, the verifier
+//! rustls configurations built from them (and the sink's tonic one), the verifier
 //! behind `--insecure`, and how certificate failures are recognised.
 //!
 //! Only rustls with the ring backend is used.
@@ -202,24 +202,6 @@ impl ClientTls {
         };
         config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
         Ok(config)
-    }
-
-    /// Applies these settings to a tonic endpoint whose URL is `https://`.
-    pub fn tonic_endpoint(
-        &self,
-        endpoint: tonic::transport::Endpoint,
-    ) -> Result<tonic::transport::Endpoint> {
-        use tonic::transport::{ClientTlsConfig, Identity};
-        let mut tls = ClientTlsConfig::new().timeout(HANDSHAKE_TIMEOUT);
-        if let Some((cert, key)) = &self.identity {
-            tls = tls.identity(Identity::from_pem(cert, key));
-        }
-        let endpoint = if self.insecure {
-            endpoint.tls_config_with_verifier(tls, Arc::new(AcceptAnyServerCert::new()))
-        } else {
-            endpoint.tls_config(tls.trust_anchors(self.roots()?.roots))
-        };
-        endpoint.context("cannot configure TLS for the gRPC endpoint")
     }
 }
 

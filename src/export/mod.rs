@@ -13,6 +13,7 @@ mod counters;
 pub(crate) mod direct;
 pub mod duckdb;
 mod events_jsonl;
+mod grpc;
 mod otlp;
 mod probe;
 mod secrets;

@@ -2,21 +2,18 @@
 //! OTLP/JSON lines to a file. One `send` per encoded batch, classified as
 //! accepted (with partial-success rejections), transient, or permanent.
 
+use super::grpc;
 use super::{Body, ExportConfig, Protocol, Signal};
 use crate::encode;
 use anyhow::{anyhow, bail, Context as _, Result};
-use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
-use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use prost::Message as _;
 use std::io::Write as _;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tonic::transport::Channel;
 
 pub(super) enum Outcome {
     /// Accepted; `rejected` items were refused by the receiver (OTLP partial success).
@@ -36,11 +33,6 @@ pub(super) enum Outcome {
     /// /v1/metrics`), `failure` is the message should the batch fail.
     NotAccepted { answer: String, failure: String },
 }
-
-type GrpcHeaders = Vec<(
-    tonic::metadata::MetadataKey<tonic::metadata::Ascii>,
-    tonic::metadata::MetadataValue<tonic::metadata::Ascii>,
-)>;
 
 /// The connections of one endpoint, taken in turn: request after request goes
 /// to the next one.
@@ -67,12 +59,11 @@ impl<T> RoundRobin<T> {
 #[derive(Clone)]
 pub(super) enum Transport {
     Grpc {
-        /// traces, metrics, logs: each its channels, one connection apiece (the same
-        /// channels unless signal endpoints differ).
-        channels: Arc<[Arc<RoundRobin<Channel>>; 3]>,
-        /// The URL of each channel, for diagnosis.
+        /// traces, metrics, logs: each its HTTP/2 connections (the same ones
+        /// unless signal endpoints differ).
+        connections: Arc<[Arc<RoundRobin<grpc::Connection>>; 3]>,
+        /// The URL of each signal's endpoint, for diagnosis.
         urls: Arc<[String; 3]>,
-        headers: Arc<GrpcHeaders>,
         gzip: bool,
     },
     Http {
@@ -224,19 +215,6 @@ async fn handshake(
         })
 }
 
-fn grpc_headers(cfg: &ExportConfig) -> Result<GrpcHeaders> {
-    cfg.headers
-        .iter()
-        .map(|(k, v)| {
-            let key = tonic::metadata::MetadataKey::from_bytes(k.to_ascii_lowercase().as_bytes())
-                .map_err(|_| anyhow!("invalid header name `{k}`"))?;
-            let val = tonic::metadata::MetadataValue::try_from(v.as_str())
-                .map_err(|_| anyhow!("invalid value for header `{k}`"))?;
-            Ok((key, val))
-        })
-        .collect()
-}
-
 /// Configured headers as HTTP headers (auth tokens and the like).
 fn http_headers(cfg: &ExportConfig) -> Result<reqwest::header::HeaderMap> {
     let mut map = reqwest::header::HeaderMap::new();
@@ -287,36 +265,28 @@ impl Transport {
         let signal = |i: usize| cfg.signal_endpoints[i].clone();
         Ok(match cfg.protocol {
             Protocol::Grpc => {
-                let channel = |url: &str| -> Result<Channel> {
-                    let mut endpoint = tonic::transport::Endpoint::from_shared(endpoint_url(url))
-                        .with_context(|| {
-                            format!("invalid gRPC endpoint `{}`", super::redact_url(url))
-                        })?
-                        .connect_timeout(Duration::from_secs(3))
-                        .timeout(cfg.request_timeout);
-                    if crate::tls::is_https(url) {
-                        endpoint = cfg.tls.tonic_endpoint(endpoint)?;
-                    }
-                    Ok(endpoint.connect_lazy())
-                };
-                // Each channel is a connection of its own (made when first used).
-                let channels = |url: &str| -> Result<Arc<RoundRobin<Channel>>> {
+                // Each endpoint's connections, made when first used.
+                let connections = |url: &str| -> Result<Arc<RoundRobin<grpc::Connection>>> {
+                    let endpoint = Arc::new(grpc::Endpoint::new(
+                        &endpoint_url(url),
+                        &cfg.tls,
+                        &cfg.headers,
+                    )?);
                     Ok(Arc::new(RoundRobin::new(cfg.connections, |_| {
-                        channel(url)
+                        Ok(grpc::Connection::new(endpoint.clone()))
                     })?))
                 };
-                let base = channels(&cfg.endpoint)?;
-                let pick = |i: usize| -> Result<Arc<RoundRobin<Channel>>> {
+                let base = connections(&cfg.endpoint)?;
+                let pick = |i: usize| -> Result<Arc<RoundRobin<grpc::Connection>>> {
                     match &cfg.signal_endpoints[i] {
-                        Some(url) => channels(url),
+                        Some(url) => connections(url),
                         None => Ok(base.clone()),
                     }
                 };
                 let url = |i: usize| endpoint_url(signal(i).as_deref().unwrap_or(&cfg.endpoint));
                 Transport::Grpc {
-                    channels: Arc::new([pick(0)?, pick(1)?, pick(2)?]),
+                    connections: Arc::new([pick(0)?, pick(1)?, pick(2)?]),
                     urls: Arc::new([url(0), url(1), url(2)]),
-                    headers: Arc::new(grpc_headers(cfg)?),
                     gzip: cfg.gzip,
                 }
             }
@@ -405,19 +375,16 @@ impl Transport {
         match self {
             Transport::File { out, path } => write_line(out, path, body, bytes),
             Transport::Grpc {
-                channels,
-                headers,
-                gzip,
-                ..
+                connections, gzip, ..
             } => {
                 let signal = body.signal();
-                let channel = &channels[signal.index()];
+                let connection = connections[signal.index()].next();
                 let service = match signal {
                     Signal::Traces => "TraceService",
                     Signal::Metrics => "MetricsService",
                     Signal::Logs => "LogsService",
                 };
-                match grpc_send(channel.next(), headers, *gzip, body, bytes).await {
+                match grpc_send(connection, *gzip, body, bytes).await {
                     Outcome::NotAccepted { answer, failure } => Outcome::NotAccepted {
                         answer: format!("{answer} for {service}/Export"),
                         failure,
@@ -607,7 +574,7 @@ fn classify(status: tonic::Status) -> Outcome {
         | Code::Unknown => Outcome::Retry(msg, crate::rpc_status::retry_delay(status.details())),
         // What tonic answers to a message over its size limit.
         Code::OutOfRange => Outcome::TooLarge(msg),
-        // No such service here (also what tonic makes of a plain HTTP 404).
+        // No such service here (also a plain HTTP 404, by the gRPC spec's mapping).
         Code::Unimplemented => Outcome::NotAccepted {
             answer: "gRPC UNIMPLEMENTED".into(),
             failure: msg,
@@ -624,302 +591,71 @@ fn says_too_large(message: &str) -> bool {
         || (m.contains("exceeds") && m.contains("limit"))
 }
 
-fn with_headers<T>(msg: T, headers: &GrpcHeaders) -> tonic::Request<T> {
-    let mut req = tonic::Request::new(msg);
-    for (k, v) in headers {
-        req.metadata_mut().insert(k.clone(), v.clone());
+/// The path of a signal's `Export` method.
+fn grpc_path(signal: Signal) -> &'static str {
+    match signal {
+        Signal::Traces => "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+        Signal::Metrics => "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+        Signal::Logs => "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
     }
-    req
 }
 
-/// One gRPC export of any signal: the three services differ only in client type
-/// and in the partial-success field that counts rejected items.
-macro_rules! grpc_export {
-    ($client:ident, $channel:expr, $headers:expr, $gzip:expr, $req:expr, $bytes:expr, $rejected:ident) => {{
-        *$bytes += $req.encoded_len() as u64;
-        let mut c = $client::new($channel.clone()).max_encoding_message_size(64 << 20);
-        if $gzip {
-            c = c.send_compressed(tonic::codec::CompressionEncoding::Gzip);
-        }
-        match c.export(with_headers($req.clone(), $headers)).await {
-            Ok(resp) => {
-                let ps = resp.into_inner().partial_success.unwrap_or_default();
-                Outcome::Ok {
-                    rejected: ps.$rejected.max(0) as u64,
-                    message: ps.error_message,
-                }
-            }
-            Err(s) => classify(s),
-        }
-    }};
-}
-
+/// One gRPC export of any signal. Pre-encoded requests go out as they are
+/// (their bytes shared, not copied); the others are encoded here.
 async fn grpc_send(
-    channel: &Channel,
-    headers: &GrpcHeaders,
+    connection: &grpc::Connection,
     gzip: bool,
     body: &Body,
     bytes: &mut u64,
 ) -> Outcome {
-    // Wire-format requests are traces or logs.
-    let wire_path = |signal: Signal| match signal {
-        Signal::Logs => "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
-        _ => "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
-    };
-    match body {
-        Body::TracesWire(b) | Body::LogsWire(b) => {
-            // Counted before compression, as tonic's own requests are.
-            *bytes += b.len() as u64;
-            let message = WireMessage {
-                gzip,
-                payload: if gzip {
-                    gzip_bytes(b).into()
-                } else {
-                    b.clone()
-                },
-            };
-            grpc_export_wire(channel, headers, wire_path(body.signal()), message).await
-        }
+    // Counted before compression.
+    let (raw_len, message) = match body {
+        Body::TracesWire(b) | Body::LogsWire(b) => (b.len() as u64, grpc_message(b.clone(), gzip)),
         Body::Gzipped {
-            signal,
-            payload,
-            raw_len,
-        } => {
-            *bytes += raw_len;
-            let message = WireMessage {
+            payload, raw_len, ..
+        } => (
+            *raw_len,
+            grpc::Message {
                 gzip: true,
                 payload: payload.clone(),
-            };
-            grpc_export_wire(channel, headers, wire_path(*signal), message).await
-        }
-        Body::Traces(r) => grpc_export!(
-            TraceServiceClient,
-            channel,
-            headers,
-            gzip,
-            r,
-            bytes,
-            rejected_spans
+            },
         ),
-        Body::Metrics(r) => grpc_export!(
-            MetricsServiceClient,
-            channel,
-            headers,
-            gzip,
-            r,
-            bytes,
-            rejected_data_points
-        ),
-        Body::Logs(r) => grpc_export!(
-            LogsServiceClient,
-            channel,
-            headers,
-            gzip,
-            r,
-            bytes,
-            rejected_log_records
-        ),
-    }
-}
-
-/// Sends a pre-encoded export request (traces or logs, compressed or not)
-/// through tonic without copying it: tonic's encoder would copy every request
-/// into its own buffer, so the request goes out with an empty body that
-/// [`WireChannel`] replaces with the gRPC message prefix and the shared bytes.
-/// Status, timeouts and response decoding stay tonic's.
-async fn grpc_export_wire(
-    channel: &Channel,
-    headers: &GrpcHeaders,
-    path: &'static str,
-    message: WireMessage,
-) -> Outcome {
+        Body::Traces(r) => encoded_message(r, gzip),
+        Body::Metrics(r) => encoded_message(r, gzip),
+        Body::Logs(r) => encoded_message(r, gzip),
+    };
+    *bytes += raw_len;
     if message.payload.len() > MAX_GRPC_MESSAGE {
         return classify(tonic::Status::out_of_range(format!(
             "encoded message length too large: found {} bytes, the limit is: {MAX_GRPC_MESSAGE} bytes",
             message.payload.len()
         )));
     }
-    let mut grpc = tonic::client::Grpc::new(WireChannel(channel.clone()));
-    if message.gzip {
-        // Only for the `grpc-encoding` header: the payload is compressed above.
-        grpc = grpc.send_compressed(tonic::codec::CompressionEncoding::Gzip);
-    }
-    if let Err(e) = grpc.ready().await {
-        return match crate::tls::problem(&e) {
-            Some(p) => Outcome::Fatal(format!("gRPC channel not ready: {p}")),
-            None => Outcome::Retry(format!("gRPC channel not ready: {e}"), None),
-        };
-    }
-    let path = tonic::codegen::http::uri::PathAndQuery::from_static(path);
-    let mut req = with_headers((), headers);
-    req.extensions_mut().insert(message);
-    match grpc.unary(req, path, WireCodec).await {
-        Ok(resp) => {
-            let ps = resp.into_inner().partial_success.unwrap_or_default();
-            Outcome::Ok {
-                rejected: ps.rejected.max(0) as u64,
-                message: ps.error_message,
-            }
-        }
+    match connection.export(grpc_path(body.signal()), message).await {
+        Ok(reply) => Outcome::Ok {
+            rejected: reply.rejected.max(0) as u64,
+            message: reply.message,
+        },
         Err(s) => classify(s),
     }
 }
 
-/// The largest gRPC message sent (what tonic was told for the other requests).
+/// `raw` as a gRPC message, compressed when `gzip`.
+fn grpc_message(raw: bytes::Bytes, gzip: bool) -> grpc::Message {
+    grpc::Message {
+        gzip,
+        payload: if gzip { gzip_bytes(&raw).into() } else { raw },
+    }
+}
+
+/// A prost request as a gRPC message, with its size before compression.
+fn encoded_message(request: &impl prost::Message, gzip: bool) -> (u64, grpc::Message) {
+    let raw = bytes::Bytes::from(request.encode_to_vec());
+    (raw.len() as u64, grpc_message(raw, gzip))
+}
+
+/// The largest gRPC message sent.
 const MAX_GRPC_MESSAGE: usize = 64 << 20;
-
-/// The message of a pre-encoded request, carried to [`WireChannel`] in the
-/// request's extensions; `gzip`: `payload` is compressed.
-#[derive(Clone)]
-struct WireMessage {
-    gzip: bool,
-    payload: bytes::Bytes,
-}
-
-/// A channel that sends a request carrying a [`WireMessage`] with that
-/// message as its body (prefix, then the shared bytes); other requests pass as they are.
-#[derive(Clone)]
-struct WireChannel(Channel);
-
-impl tonic::codegen::Service<tonic::codegen::http::Request<tonic::body::Body>> for WireChannel {
-    type Response = <Channel as tonic::codegen::Service<
-        tonic::codegen::http::Request<tonic::body::Body>,
-    >>::Response;
-    type Error = <Channel as tonic::codegen::Service<
-        tonic::codegen::http::Request<tonic::body::Body>,
-    >>::Error;
-    type Future = <Channel as tonic::codegen::Service<
-        tonic::codegen::http::Request<tonic::body::Body>,
-    >>::Future;
-
-    fn poll_ready(
-        &mut self,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Self::Error>> {
-        self.0.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut req: tonic::codegen::http::Request<tonic::body::Body>) -> Self::Future {
-        if let Some(m) = req.extensions_mut().remove::<WireMessage>() {
-            *req.body_mut() = tonic::body::Body::new(WireBody::new(m));
-        }
-        self.0.call(req)
-    }
-}
-
-/// A gRPC request body of one message: its 5-byte prefix (compressed flag,
-/// big-endian length), then the message bytes, shared and not copied.
-struct WireBody {
-    /// The frames still to send, in order.
-    frames: [Option<bytes::Bytes>; 2],
-}
-
-impl WireBody {
-    fn new(m: WireMessage) -> WireBody {
-        let mut prefix = [0u8; 5];
-        prefix[0] = u8::from(m.gzip);
-        // Checked against MAX_GRPC_MESSAGE, far below 4 GiB.
-        prefix[1..].copy_from_slice(&(m.payload.len() as u32).to_be_bytes());
-        WireBody {
-            frames: [
-                Some(bytes::Bytes::copy_from_slice(&prefix)),
-                Some(m.payload),
-            ],
-        }
-    }
-}
-
-impl hyper::body::Body for WireBody {
-    type Data = bytes::Bytes;
-    type Error = std::convert::Infallible;
-
-    fn poll_frame(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<hyper::body::Frame<bytes::Bytes>, Self::Error>>> {
-        let next = self.get_mut().frames.iter_mut().find_map(Option::take);
-        std::task::Poll::Ready(next.map(|b| Ok(hyper::body::Frame::data(b))))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.frames.iter().all(Option::is_none)
-    }
-
-    fn size_hint(&self) -> hyper::body::SizeHint {
-        let len = self.frames.iter().flatten().map(|b| b.len() as u64).sum();
-        hyper::body::SizeHint::with_exact(len)
-    }
-}
-
-/// `Export{Trace,Logs}ServiceResponse`: both are `{1: partial_success {1: rejected
-/// count, 2: error_message}}`, so one message decodes either.
-#[derive(Clone, PartialEq, prost::Message)]
-struct WireResponse {
-    #[prost(message, optional, tag = "1")]
-    partial_success: Option<WirePartialSuccess>,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct WirePartialSuccess {
-    #[prost(int64, tag = "1")]
-    rejected: i64,
-    #[prost(string, tag = "2")]
-    error_message: String,
-}
-
-/// The codec of a pre-encoded request: nothing to encode (the body is
-/// [`WireChannel`]'s); decodes the export response.
-#[derive(Clone, Copy, Default)]
-struct WireCodec;
-
-struct NoEncoder;
-struct ResponseDecoder;
-
-impl tonic::codec::Codec for WireCodec {
-    type Encode = ();
-    type Decode = WireResponse;
-    type Encoder = NoEncoder;
-    type Decoder = ResponseDecoder;
-
-    fn encoder(&mut self) -> Self::Encoder {
-        NoEncoder
-    }
-
-    fn decoder(&mut self) -> Self::Decoder {
-        ResponseDecoder
-    }
-}
-
-impl tonic::codec::Encoder for NoEncoder {
-    type Item = ();
-    type Error = tonic::Status;
-
-    fn encode(&mut self, (): (), _: &mut tonic::codec::EncodeBuf<'_>) -> Result<(), tonic::Status> {
-        // Reached only if the body was not replaced: never send an empty message.
-        Err(tonic::Status::internal(
-            "internal: the pre-encoded request body was not attached",
-        ))
-    }
-
-    fn buffer_settings(&self) -> tonic::codec::BufferSettings {
-        // Nothing is ever encoded here: no buffer to allocate per request.
-        tonic::codec::BufferSettings::new(0, 0)
-    }
-}
-
-impl tonic::codec::Decoder for ResponseDecoder {
-    type Item = WireResponse;
-    type Error = tonic::Status;
-
-    fn decode(
-        &mut self,
-        src: &mut tonic::codec::DecodeBuf<'_>,
-    ) -> Result<Option<Self::Item>, tonic::Status> {
-        WireResponse::decode(src)
-            .map(Some)
-            .map_err(|e| tonic::Status::internal(format!("cannot decode the export response: {e}")))
-    }
-}
 
 /// A response body for an error message: its text (scrubbed of secrets, then
 /// cut short) when it is text, else its size.

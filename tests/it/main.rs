@@ -20,6 +20,7 @@ mod first_hour;
 mod genai_conventions;
 mod genai_profile;
 mod golden;
+mod grpc_client;
 mod hardening_export;
 mod hostile_input;
 mod house;
