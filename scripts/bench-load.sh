@@ -11,11 +11,17 @@
 #                                      and traces only over gRPC, unpaced into one `otelsim sink`):
 #                                      per row the medians of each and the median of the paired
 #                                      NEW/OLD ratios of CPU µs per span, spans/s and peak RSS
+#   scripts/bench-load.sh instructions OLD_BIN NEW_BIN
+#                                      the same rows counted in instructions under valgrind's callgrind
+#                                      (whole process, every thread): they repeat to a fraction of a per
+#                                      cent where CPU time on a shared machine varies by ±15 %
 #
 # Env: DURATION (10s; rate: 60s), RECEIVERS ("sink rotel"), PROTOCOLS ("grpc http/protobuf"),
 #      ENGINES ("native sdk"), RATES ("10000 100000"), WORKERS (default: cores), OTELSIM, ROTEL;
 #      compare: RUNS (5 pairs), COUNT (20000 picks a run), SPANS (400000 for the bench stage),
-#      ROWS ("bench default-http traces-http traces-grpc"), LIMIT (120 s per command).
+#      ROWS ("bench default-http traces-http traces-grpc"), LIMIT (120 s per command);
+#      instructions: ISPANS (60000 for the bench rows), ICOUNT (5000 picks a run), ROWS
+#      ("bench bench-all default-http traces-http traces-grpc").
 set -euo pipefail
 MODE=${1:-throughput}
 OTELSIM=${OTELSIM:-target/release/otelsim}
@@ -137,6 +143,49 @@ for row, pairs in runs.items():
 PY
 }
 
+# Instructions one command executes, every thread, under callgrind (the count is in
+# the "summary:" line of its output file).
+count_instructions() { # out-file, command...
+  local out=$1; shift
+  timeout "${LIMIT:-600}" valgrind --tool=callgrind --callgrind-out-file="$out" "$@" >/dev/null 2>&1 || true
+  awk '/^(summary|totals):/ { print $2; exit }' "$out" 2>/dev/null || true
+}
+
+instructions() {
+  local old=$1 new=$2 row who bin n args
+  OTELSIM=$new start_receiver sink
+  printf '%-13s %16s %16s %8s   %s\n' row OLD NEW NEW/OLD "per span (OLD → NEW)"
+  for row in ${ROWS:-bench bench-all default-http traces-http traces-grpc}; do
+    case "$row" in
+      bench) args=(bench -q --spans "${ISPANS:-60000}") ;;
+      bench-all) args=(bench -q --spans "${ISPANS:-60000}" --signals all) ;;
+      default-http) args=(run -q --count "${ICOUNT:-5000}" --interval 0 --seed 1 --protocol http/protobuf --endpoint "http://127.0.0.1:$HTTP") ;;
+      traces-http) args=(run -q --count "${ICOUNT:-5000}" --interval 0 --seed 1 --protocol http/protobuf --endpoint "http://127.0.0.1:$HTTP" --no-metrics --no-logs) ;;
+      traces-grpc) args=(run -q --count "${ICOUNT:-5000}" --interval 0 --seed 1 --protocol grpc --endpoint "http://127.0.0.1:$GRPC" --no-metrics --no-logs) ;;
+      *) echo "unknown row $row (bench bench-all default-http traces-http traces-grpc)" >&2; exit 2 ;;
+    esac
+    [ "$row" = "${row#bench}" ] && args+=(--report "$WORK/i.json")
+    for who in old new; do
+      bin=$old; [ "$who" = new ] && bin=$new
+      rm -f "$WORK/i.json"
+      n=$(count_instructions "$WORK/cg.$who" "$bin" "${args[@]}")
+      eval "n_$who=\${n:-nan}"
+    done
+    # Per span: a bench row's spans, a run's spans generated (the seed makes the same picks).
+    python3 - "$row" "$n_old" "$n_new" "${ISPANS:-60000}" "$WORK/i.json" <<'PY'
+import json, sys
+row, old, new, spans = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+if not row.startswith("bench"):
+    try:
+        spans = json.load(open(sys.argv[5]))["report"]["export"]["spans"]["generated"]
+    except (OSError, ValueError, KeyError):
+        spans = float("nan")
+print(f"{row:<13} {old:>16,.0f} {new:>16,.0f} {new / old:>8.3f}   {old / spans:,.0f} → {new / spans:,.0f}")
+PY
+  done
+  stop_receiver
+}
+
 workers=()
 [ -n "${WORKERS:-}" ] && workers=(--workers "$WORKERS")
 case "$MODE" in
@@ -164,5 +213,9 @@ case "$MODE" in
   compare)
     [ $# -eq 3 ] || { echo "usage: $0 compare OLD_BIN NEW_BIN" >&2; exit 2; }
     compare "$2" "$3" ;;
-  *) echo "usage: $0 throughput|rate|compare OLD_BIN NEW_BIN" >&2; exit 2 ;;
+  instructions)
+    [ $# -eq 3 ] || { echo "usage: $0 instructions OLD_BIN NEW_BIN" >&2; exit 2; }
+    command -v valgrind >/dev/null || { echo "instructions needs valgrind (Debian: apt-get install valgrind)" >&2; exit 2; }
+    instructions "$2" "$3" ;;
+  *) echo "usage: $0 throughput|rate|compare|instructions OLD_BIN NEW_BIN" >&2; exit 2 ;;
 esac
