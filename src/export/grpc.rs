@@ -65,18 +65,21 @@ pub(super) struct Endpoint {
 }
 
 impl Endpoint {
-    /// The endpoint of `url` (`http://` or `https://`, checked before), with
-    /// `tls` for `https://` and the configured `headers` as gRPC metadata.
-    pub(super) fn new(url: &str, tls: &ClientTls, headers: &[(String, String)]) -> Result<Self> {
-        let shown = super::redact_url(url);
-        let parsed =
-            reqwest::Url::parse(url).with_context(|| format!("invalid gRPC endpoint `{shown}`"))?;
+    /// The endpoint of `parsed` (as `transport::parse_endpoint` read and checked
+    /// it: `http://` or `https://`, with a host), with `tls` for `https://` and
+    /// the configured `headers` as gRPC metadata.
+    pub(super) fn new(
+        parsed: &reqwest::Url,
+        tls: &ClientTls,
+        headers: &[(String, String)],
+    ) -> Result<Self> {
+        let shown = super::redact_url(parsed.as_str());
         let host = parsed
             .host_str()
             .filter(|h| !h.is_empty())
             .ok_or_else(|| anyhow!("invalid gRPC endpoint `{shown}`: no host"))?;
         let port = parsed.port_or_known_default().unwrap_or(4317);
-        let https = crate::tls::is_https(url);
+        let https = parsed.scheme() == "https";
         // Host and port as written (a default port left out): gRPC paths are the
         // services', a path in the endpoint is not used.
         let authority = match parsed.port() {
@@ -602,7 +605,7 @@ mod tests {
                 4317,
             ),
         ] {
-            let e = Endpoint::new(url, &tls, &[]).unwrap();
+            let e = Endpoint::new(&reqwest::Url::parse(url).unwrap(), &tls, &[]).unwrap();
             assert_eq!(e.authority.as_str(), authority, "{url}");
             assert_eq!((e.host.as_str(), e.port), (host, port), "{url}");
             assert!(e.tls.is_none());

@@ -268,7 +268,7 @@ impl Transport {
                 // Each endpoint's connections, made when first used.
                 let connections = |url: &str| -> Result<Arc<RoundRobin<grpc::Connection>>> {
                     let endpoint = Arc::new(grpc::Endpoint::new(
-                        &endpoint_url(url),
+                        &parse_endpoint(url)?,
                         &cfg.tls,
                         &cfg.headers,
                     )?);

@@ -177,28 +177,15 @@ async fn serve(
         } => {
             let mut response = grpc(&code.to_string()).header("grpc-message", message);
             if let Some(d) = details {
-                response = response.header("grpc-status-details-bin", base64(&d));
+                // Unpadded, as gRPC sends binary headers.
+                use base64::Engine as _;
+                let encoded = base64::engine::general_purpose::STANDARD_NO_PAD.encode(&d);
+                response = response.header("grpc-status-details-bin", encoded);
             }
             respond.send_response(response.body(()).unwrap(), true)?;
         }
     }
     Ok(())
-}
-
-/// Standard base64 without padding, as gRPC sends binary headers.
-fn base64(data: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in data.chunks(3) {
-        let mut n = 0u32;
-        for (i, b) in chunk.iter().enumerate() {
-            n |= u32::from(*b) << (16 - 8 * i);
-        }
-        for i in 0..=chunk.len() {
-            out.push(A[(n >> (18 - 6 * i)) as usize & 63] as char);
-        }
-    }
-    out
 }
 
 /// An encoded `google.rpc.Status` asking to retry after `delay`.
