@@ -154,7 +154,7 @@ pub struct SpanRecord {
     /// End, Unix time in ns (relative to 0 until the trace is laid out).
     pub end_ns: u64,
     /// Attributes in the order they were set.
-    pub attrs: Vec<(Key, AttrValue)>,
+    pub attrs: Attrs,
     /// Events in the order they were recorded.
     pub events: Vec<Event>,
     /// Status code: `Error` when the span failed.
@@ -190,26 +190,145 @@ pub(crate) fn same_key(a: &str, b: &str) -> bool {
     a == b
 }
 
-impl SpanRecord {
-    /// The value of the attribute `key`, if set.
-    pub fn attr(&self, key: &str) -> Option<&AttrValue> {
-        self.attrs
+/// The bit of `key` in [`Attrs`]' summary of present keys: from the key's length and
+/// last eight bytes (where the keys of one family differ), so that equal texts share
+/// a bit whatever their allocation.
+#[inline]
+fn key_bit(key: &str) -> u64 {
+    let b = key.as_bytes();
+    let tail = match b.last_chunk::<8>() {
+        Some(t) => u64::from_le_bytes(*t),
+        None => b.iter().fold(0, |h, &x| h << 8 | u64::from(x)),
+    };
+    let h = (tail ^ b.len() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    1 << (h >> 58)
+}
+
+/// A span's attributes in the order they were set, with a summary of which keys
+/// are present (one bit per key, [`key_bit`]). Most lookups made while a span is
+/// built ask for keys it does not have yet (the rules that fill it, a value set
+/// for the first time), and the summary answers them without a scan of the span.
+///
+/// It reads as a slice of (key, value) pairs; every change goes through a method
+/// that keeps the summary true.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Attrs {
+    list: Vec<(Key, AttrValue)>,
+    /// The union of the present keys' bits: a key whose bit is clear is absent.
+    present: u64,
+}
+
+impl Attrs {
+    /// No attributes, with room for `n`.
+    pub fn with_capacity(n: usize) -> Self {
+        Attrs {
+            list: Vec::with_capacity(n),
+            present: 0,
+        }
+    }
+
+    /// The value of `key`, if set.
+    #[inline]
+    pub fn get(&self, key: &str) -> Option<&AttrValue> {
+        if self.present & key_bit(key) == 0 {
+            return None;
+        }
+        self.list
             .iter()
             .find(|(k, _)| same_key(k, key))
             .map(|(_, v)| v)
     }
 
-    /// Sets an attribute, replacing its value in place when already set.
-    pub fn set_attr(&mut self, key: Key, value: AttrValue) {
-        match self.attrs.iter_mut().find(|(k, _)| same_key(k, &key)) {
-            Some((_, v)) => *v = value,
-            None => self.attrs.push((key, value)),
+    /// Appends `key`, which the caller knows is not set yet.
+    #[inline]
+    pub fn push(&mut self, key: Key, value: AttrValue) {
+        debug_assert!(self.get(&key).is_none(), "{key:?} is already set");
+        self.present |= key_bit(&key);
+        self.list.push((key, value));
+    }
+
+    /// Sets `key`, replacing its value in place when already set.
+    #[inline]
+    pub fn set(&mut self, key: Key, value: AttrValue) {
+        let bit = key_bit(&key);
+        if self.present & bit != 0 {
+            if let Some((_, v)) = self.list.iter_mut().find(|(k, _)| same_key(k, &key)) {
+                *v = value;
+                return;
+            }
         }
+        self.present |= bit;
+        self.list.push((key, value));
+    }
+
+    /// Removes `key`, if set.
+    pub fn remove(&mut self, key: &str) {
+        if self.present & key_bit(key) != 0 {
+            self.retain(|k, _| !same_key(k, key));
+        }
+    }
+
+    /// Keeps the attributes for which `keep` says so, in order.
+    pub fn retain(&mut self, mut keep: impl FnMut(&Key, &AttrValue) -> bool) {
+        self.list.retain(|(k, v)| keep(k, v));
+        self.present = self.list.iter().fold(0, |m, (k, _)| m | key_bit(k));
+    }
+
+    /// Every value, to change in place (keys stay as they are).
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut AttrValue> {
+        self.list.iter_mut().map(|(_, v)| v)
+    }
+
+    /// Moves `more`'s attributes to the end: keys the caller knows are not set yet
+    /// (and distinct).
+    pub fn append(&mut self, more: &mut Vec<(Key, AttrValue)>) {
+        for (k, _) in more.iter() {
+            debug_assert!(self.get(k).is_none(), "{k:?} is already set");
+            self.present |= key_bit(k);
+        }
+        self.list.append(more);
+    }
+}
+
+impl std::ops::Deref for Attrs {
+    type Target = [(Key, AttrValue)];
+    fn deref(&self) -> &Self::Target {
+        &self.list
+    }
+}
+
+impl From<Vec<(Key, AttrValue)>> for Attrs {
+    /// The attributes of `list`, whose keys are distinct.
+    fn from(list: Vec<(Key, AttrValue)>) -> Self {
+        let present = list.iter().fold(0, |m, (k, _)| m | key_bit(k));
+        Attrs { list, present }
+    }
+}
+
+impl<'a> IntoIterator for &'a Attrs {
+    type Item = &'a (Key, AttrValue);
+    type IntoIter = std::slice::Iter<'a, (Key, AttrValue)>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.list.iter()
+    }
+}
+
+impl SpanRecord {
+    /// The value of the attribute `key`, if set.
+    #[inline]
+    pub fn attr(&self, key: &str) -> Option<&AttrValue> {
+        self.attrs.get(key)
+    }
+
+    /// Sets an attribute, replacing its value in place when already set.
+    #[inline]
+    pub fn set_attr(&mut self, key: Key, value: AttrValue) {
+        self.attrs.set(key, value);
     }
 
     /// Removes the attribute `key`, if set.
     pub fn remove_attr(&mut self, key: &str) {
-        self.attrs.retain(|(k, _)| !same_key(k, key));
+        self.attrs.remove(key);
     }
 
     /// End minus start, in ns (0 if the end comes first).
@@ -246,6 +365,52 @@ mod tests {
     }
 
     #[test]
+    fn the_summary_of_present_keys_never_hides_a_key() {
+        // Keys of one family, of every length from 1 to 40, set, replaced and removed
+        // in turn: after each change every key reads as the plain list says.
+        let keys: Vec<String> = (1..=40)
+            .map(|n| format!("vendor.{}", "x".repeat(n)))
+            .chain((0..40).map(|i| format!("gen_ai.k{i}")))
+            .chain(["", "a", "ab"].map(String::from))
+            .collect();
+        let mut attrs = Attrs::default();
+        let mut plain: Vec<(String, i64)> = Vec::new();
+        let check = |attrs: &Attrs, plain: &[(String, i64)]| {
+            for k in &keys {
+                // Asked with another allocation of the same text.
+                let asked = k.clone();
+                let want = plain.iter().find(|(p, _)| p == k).map(|(_, v)| *v);
+                assert_eq!(
+                    attrs.get(&asked),
+                    want.map(AttrValue::Int).as_ref(),
+                    "{k:?}"
+                );
+            }
+            assert_eq!(attrs.len(), plain.len());
+        };
+        for (i, k) in keys.iter().enumerate() {
+            attrs.set(Key::from(k.as_str()), AttrValue::Int(i as i64));
+            plain.push((k.clone(), i as i64));
+            check(&attrs, &plain);
+        }
+        for (i, k) in keys.iter().enumerate().step_by(3) {
+            attrs.set(Key::from(k.as_str()), AttrValue::Int(-(i as i64)));
+            plain.iter_mut().find(|(p, _)| p == k).unwrap().1 = -(i as i64);
+        }
+        check(&attrs, &plain);
+        for k in keys.iter().step_by(2) {
+            attrs.remove(k);
+            plain.retain(|(p, _)| p != k);
+            check(&attrs, &plain);
+        }
+        attrs.retain(|k, _| k.len() % 2 == 0);
+        plain.retain(|(p, _)| p.len() % 2 == 0);
+        check(&attrs, &plain);
+        let rebuilt = Attrs::from(attrs.to_vec());
+        check(&rebuilt, &plain);
+    }
+
+    #[test]
     fn setting_an_attribute_replaces_it_by_text() {
         let mut s = SpanRecord {
             span_id: [1; 8],
@@ -254,7 +419,7 @@ mod tests {
             kind: SpanKind::Internal,
             start_ns: 0,
             end_ns: 1,
-            attrs: Vec::new(),
+            attrs: Attrs::default(),
             events: Vec::new(),
             status: StatusCode::Unset,
             status_message: None,

@@ -7,7 +7,7 @@
 //! output: it replaces SSNs, payment card numbers (Luhn-valid), e-mail
 //! addresses and phone numbers, and leaves ids, dates and other numbers alone.
 
-use crate::record::{AttrValue, Key, LogRecord, TraceRecord};
+use crate::record::{AttrValue, LogRecord, TraceRecord};
 use std::borrow::Cow;
 use std::sync::Arc;
 
@@ -265,8 +265,8 @@ fn masked_value(v: &AttrValue) -> Option<AttrValue> {
     }
 }
 
-fn mask_attrs(attrs: &mut [(Key, AttrValue)]) {
-    for (_, v) in attrs.iter_mut() {
+fn mask_values<'a>(values: impl Iterator<Item = &'a mut AttrValue>) {
+    for v in values {
         if let Some(m) = masked_value(v) {
             *v = m;
         }
@@ -277,9 +277,9 @@ fn mask_attrs(attrs: &mut [(Key, AttrValue)]) {
 /// attributes, status messages.
 pub fn mask_trace(t: &mut TraceRecord) {
     for s in &mut t.spans {
-        mask_attrs(&mut s.attrs);
+        mask_values(s.attrs.values_mut());
         for e in &mut s.events {
-            mask_attrs(&mut e.attrs);
+            mask_values(e.attrs.iter_mut().map(|(_, v)| v));
         }
         if let Some(m) = &s.status_message {
             if let Cow::Owned(m) = mask_pii(m) {
@@ -294,7 +294,7 @@ pub fn mask_log(l: &mut LogRecord) {
     if let Cow::Owned(m) = mask_pii(&l.body) {
         l.body = m.into();
     }
-    mask_attrs(&mut l.attrs);
+    mask_values(l.attrs.iter_mut().map(|(_, v)| v));
 }
 
 #[cfg(test)]

@@ -223,7 +223,8 @@ mod tests {
             attrs: vec![(
                 "gen_ai.conversation.id".into(),
                 AttrValue::str(&format!("s{session}")),
-            )],
+            )]
+            .into(),
             events: Vec::new(),
             status: StatusCode::Unset,
             status_message: None,

@@ -799,7 +799,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
         });
         let k = &self.world.keys;
         let s = &mut self.spans[idx];
-        s.attrs[0].1 = AttrValue::Str(retry.attempt_class.into());
+        s.set_attr(k.span_class, AttrValue::Str(retry.attempt_class.into()));
         if let Some(sess) = session {
             s.set_attr(k.mcp_session, AttrValue::Str(sess.into()));
         }
@@ -817,19 +817,19 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
                 self.world.lit(if success { "success" } else { "fail" }),
             );
             // What an MCP client records on each request (keys nothing set before).
-            s.attrs.push((
+            s.attrs.push(
                 k.mcp_protocol_version,
                 self.world.mcp_protocol_version.clone(),
-            ));
+            );
             if let Some(id) = request_id {
-                s.attrs.push((k.jsonrpc_request_id, id));
+                s.attrs.push(k.jsonrpc_request_id, id);
             }
             s.attrs
-                .push((k.network_transport, self.world.mcp_transport.clone()));
+                .push(k.network_transport, self.world.mcp_transport.clone());
             if let Some(t) = tool.or(node.tool.as_ref()) {
                 s.attrs
-                    .push((k.server_address, AttrValue::Str(t.server_address.into())));
-                s.attrs.push((k.server_port, AttrValue::Int(t.server_port)));
+                    .push(k.server_address, AttrValue::Str(t.server_address.into()));
+                s.attrs.push(k.server_port, AttrValue::Int(t.server_port));
             }
         } else {
             s.set_attr(k.retry_attempt, AttrValue::Int(i64::from(i) + 1));
@@ -1066,7 +1066,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
                 Fill::Derived(d) => self.derive(idx, *d, c),
             };
             if let Some(v) = v {
-                self.spans[idx].attrs.push((f.key, v));
+                self.spans[idx].attrs.push(f.key, v);
             }
         }
     }

@@ -125,7 +125,7 @@ impl Spans<'_> {
             kind: SpanKind::Internal,
             start_ns: start,
             end_ns: end,
-            attrs,
+            attrs: attrs.into(),
             events: Vec::new(),
             status: StatusCode::Unset,
             status_message: None,

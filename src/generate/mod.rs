@@ -440,7 +440,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
             kind,
             start_ns: 0,
             end_ns: 0,
-            attrs,
+            attrs: attrs.into(),
             events: Vec::new(),
             status: StatusCode::Unset,
             status_message: None,
