@@ -75,14 +75,16 @@ impl Deriver {
     /// set twice, as `SpanRecord::attr` finds it), in one pass over its attributes.
     fn key_attrs_of<'s>(&self, span: &'s SpanRecord) -> Found<'s> {
         let mut found: Found<'s> = [None; 12];
-        for (k, v) in &span.attrs {
-            let len = k.len();
-            let maybe = len >= 64 || self.key_lens & (1 << len) != 0;
-            if let Some(i) = maybe
-                .then(|| self.key_attrs.iter().position(|key| same_key(key, k)))
-                .flatten()
-            {
-                found[i] = found[i].or(Some(v));
+        for part in span.attrs.slices() {
+            for (k, v) in part {
+                let len = k.len();
+                let maybe = len >= 64 || self.key_lens & (1 << len) != 0;
+                if let Some(i) = maybe
+                    .then(|| self.key_attrs.iter().position(|key| same_key(key, k)))
+                    .flatten()
+                {
+                    found[i] = found[i].or(Some(v));
+                }
             }
         }
         found

@@ -3,7 +3,7 @@
 
 use crate::class::ClassOf;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// An attribute value as otelsim emits it.
 #[derive(Clone, Debug, PartialEq)]
@@ -204,39 +204,92 @@ fn key_bit(key: &str) -> u64 {
     1 << (h >> 58)
 }
 
+/// Attributes that every span of a trace carries with the same values (its session,
+/// conversation, request and tenant): held once per trace instead of copied into
+/// each span, and written once per trace by the wire encoder.
+#[derive(Debug, Default)]
+pub struct SharedAttrs {
+    list: Vec<(Key, AttrValue)>,
+    present: u64,
+    /// The pairs as OTLP span attributes, made by the wire encoder when it first
+    /// writes them.
+    span_wire: OnceLock<Vec<u8>>,
+}
+
+impl SharedAttrs {
+    /// The shared pairs of `list`, whose keys are distinct.
+    pub fn new(list: Vec<(Key, AttrValue)>) -> Arc<Self> {
+        let present = list.iter().fold(0, |m, (k, _)| m | key_bit(k));
+        Arc::new(SharedAttrs {
+            list,
+            present,
+            span_wire: OnceLock::new(),
+        })
+    }
+
+    /// The pairs, in order.
+    pub fn pairs(&self) -> &[(Key, AttrValue)] {
+        &self.list
+    }
+
+    /// The pairs as written by `encode` (the wire encoder's span attributes), made once.
+    pub fn span_wire(&self, encode: impl FnOnce(&[(Key, AttrValue)]) -> Vec<u8>) -> &[u8] {
+        self.span_wire.get_or_init(|| encode(&self.list))
+    }
+}
+
 /// A span's attributes in the order they were set, with a summary of which keys
 /// are present (one bit per key, [`key_bit`]). Most lookups made while a span is
 /// built ask for keys it does not have yet (the rules that fill it, a value set
 /// for the first time), and the summary answers them without a scan of the span.
 ///
-/// It reads as a slice of (key, value) pairs; every change goes through a method
-/// that keeps the summary true.
-#[derive(Clone, Debug, Default, PartialEq)]
+/// The span's own pairs may be joined by its trace's [`SharedAttrs`], which read as
+/// if they stood at position `shared_at` of the list. Changing one of them, or
+/// removing or changing values wholesale, first copies them into the list.
+#[derive(Clone, Debug, Default)]
 pub struct Attrs {
     list: Vec<(Key, AttrValue)>,
-    /// The union of the present keys' bits: a key whose bit is clear is absent.
+    /// The union of the present keys' bits (shared ones too): a key whose bit is
+    /// clear is absent.
     present: u64,
+    shared: Option<Arc<SharedAttrs>>,
+    shared_at: usize,
 }
+
+/// One attribute: its key and value.
+pub type Pair = (Key, AttrValue);
+
+/// The pairs of an [`Attrs`], in order.
+pub type AttrsIter<'a> = std::iter::Chain<
+    std::iter::Chain<
+        std::slice::Iter<'a, (Key, AttrValue)>,
+        std::slice::Iter<'a, (Key, AttrValue)>,
+    >,
+    std::slice::Iter<'a, (Key, AttrValue)>,
+>;
 
 impl Attrs {
     /// No attributes, with room for `n`.
     pub fn with_capacity(n: usize) -> Self {
         Attrs {
             list: Vec::with_capacity(n),
-            present: 0,
+            ..Attrs::default()
         }
     }
 
     /// The value of `key`, if set.
-    #[inline]
+    #[inline(always)]
     pub fn get(&self, key: &str) -> Option<&AttrValue> {
         if self.present & key_bit(key) == 0 {
             return None;
         }
-        self.list
-            .iter()
-            .find(|(k, _)| same_key(k, key))
-            .map(|(_, v)| v)
+        // Each part searched on its own: a chained iterator measured slower.
+        let find = |pairs: &'_ [(Key, AttrValue)]| pairs.iter().position(|(k, _)| same_key(k, key));
+        if let Some(i) = find(&self.list) {
+            return Some(&self.list[i].1);
+        }
+        let shared = self.shared.as_deref()?;
+        find(&shared.list).map(|i| &shared.list[i].1)
     }
 
     /// Appends `key`, which the caller knows is not set yet.
@@ -252,6 +305,11 @@ impl Attrs {
     pub fn set(&mut self, key: Key, value: AttrValue) {
         let bit = key_bit(&key);
         if self.present & bit != 0 {
+            if self.shared.as_ref().is_some_and(|s| {
+                s.present & bit != 0 && s.list.iter().any(|(k, _)| same_key(k, &key))
+            }) {
+                self.unshare();
+            }
             if let Some((_, v)) = self.list.iter_mut().find(|(k, _)| same_key(k, &key)) {
                 *v = value;
                 return;
@@ -259,6 +317,24 @@ impl Attrs {
         }
         self.present |= bit;
         self.list.push((key, value));
+    }
+
+    /// Joins the trace's shared pairs, which read as if appended now; none of their
+    /// keys may be set yet.
+    pub fn share(&mut self, shared: Arc<SharedAttrs>) {
+        debug_assert!(self.shared.is_none(), "already sharing");
+        debug_assert!(shared.list.iter().all(|(k, _)| self.get(k).is_none()));
+        self.present |= shared.present;
+        self.shared_at = self.list.len();
+        self.shared = Some(shared);
+    }
+
+    /// Copies the shared pairs into the span's own list, in their place.
+    fn unshare(&mut self) {
+        if let Some(shared) = self.shared.take() {
+            let at = self.shared_at;
+            self.list.splice(at..at, shared.list.iter().cloned());
+        }
     }
 
     /// Removes `key`, if set.
@@ -270,12 +346,14 @@ impl Attrs {
 
     /// Keeps the attributes for which `keep` says so, in order.
     pub fn retain(&mut self, mut keep: impl FnMut(&Key, &AttrValue) -> bool) {
+        self.unshare();
         self.list.retain(|(k, v)| keep(k, v));
         self.present = self.list.iter().fold(0, |m, (k, _)| m | key_bit(k));
     }
 
     /// Every value, to change in place (keys stay as they are).
     pub fn values_mut(&mut self) -> impl Iterator<Item = &mut AttrValue> {
+        self.unshare();
         self.list.iter_mut().map(|(_, v)| v)
     }
 
@@ -288,12 +366,56 @@ impl Attrs {
         }
         self.list.append(more);
     }
+
+    /// The pairs in three parts: the own pairs before the shared ones, the shared
+    /// ones (if any), and the own pairs after them.
+    #[inline]
+    pub fn parts(&self) -> (&[Pair], Option<&SharedAttrs>, &[Pair]) {
+        match &self.shared {
+            Some(s) => {
+                let (before, after) = self.list.split_at(self.shared_at);
+                (before, Some(s), after)
+            }
+            None => (&self.list, None, &[]),
+        }
+    }
+
+    /// Every pair, in order, in up to three slices: a loop over each is cheaper than
+    /// [`Attrs::iter`]'s chained iterator where it counts.
+    #[inline]
+    pub fn slices(&self) -> [&[(Key, AttrValue)]; 3] {
+        let (before, shared, after) = self.parts();
+        [before, shared.map_or(&[][..], SharedAttrs::pairs), after]
+    }
+
+    /// Every pair, in order.
+    #[inline]
+    pub fn iter(&self) -> AttrsIter<'_> {
+        let (before, shared, after) = self.parts();
+        let shared = shared.map_or(&[][..], SharedAttrs::pairs);
+        before.iter().chain(shared).chain(after)
+    }
+
+    /// How many pairs.
+    pub fn len(&self) -> usize {
+        self.list.len() + self.shared.as_ref().map_or(0, |s| s.list.len())
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The pairs, copied.
+    pub fn to_vec(&self) -> Vec<(Key, AttrValue)> {
+        self.iter().cloned().collect()
+    }
 }
 
-impl std::ops::Deref for Attrs {
-    type Target = [(Key, AttrValue)];
-    fn deref(&self) -> &Self::Target {
-        &self.list
+impl PartialEq for Attrs {
+    /// The same pairs in the same order, shared or not.
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
     }
 }
 
@@ -301,15 +423,19 @@ impl From<Vec<(Key, AttrValue)>> for Attrs {
     /// The attributes of `list`, whose keys are distinct.
     fn from(list: Vec<(Key, AttrValue)>) -> Self {
         let present = list.iter().fold(0, |m, (k, _)| m | key_bit(k));
-        Attrs { list, present }
+        Attrs {
+            list,
+            present,
+            ..Attrs::default()
+        }
     }
 }
 
 impl<'a> IntoIterator for &'a Attrs {
     type Item = &'a (Key, AttrValue);
-    type IntoIter = std::slice::Iter<'a, (Key, AttrValue)>;
+    type IntoIter = AttrsIter<'a>;
     fn into_iter(self) -> Self::IntoIter {
-        self.list.iter()
+        self.iter()
     }
 }
 
@@ -408,6 +534,59 @@ mod tests {
         check(&attrs, &plain);
         let rebuilt = Attrs::from(attrs.to_vec());
         check(&rebuilt, &plain);
+    }
+
+    #[test]
+    fn shared_pairs_read_in_their_place_and_are_copied_before_they_change() {
+        let k = |s: &'static str| Key::from_static(s);
+        let shared = SharedAttrs::new(vec![
+            (k("vendor.session.id"), AttrValue::str("s1")),
+            (k("vendor.tenant.id"), AttrValue::str("t1")),
+        ]);
+        let mut a = Attrs::default();
+        a.push(k("vendor.span.class"), AttrValue::str("llm"));
+        a.share(shared.clone());
+        a.push(k("gen_ai.request.model"), AttrValue::str("m"));
+        let owned = Attrs::from(vec![
+            (k("vendor.span.class"), AttrValue::str("llm")),
+            (k("vendor.session.id"), AttrValue::str("s1")),
+            (k("vendor.tenant.id"), AttrValue::str("t1")),
+            (k("gen_ai.request.model"), AttrValue::str("m")),
+        ]);
+        // Read as if the shared pairs stood after the first: order, length, lookups, equality.
+        assert_eq!(a.to_vec(), owned.to_vec());
+        assert_eq!(a.len(), 4);
+        assert_eq!(a, owned);
+        assert_eq!(a.get("vendor.tenant.id"), Some(&AttrValue::str("t1")));
+        let [before, mid, after] = a.slices();
+        assert_eq!((before.len(), mid.len(), after.len()), (1, 2, 1));
+        // A shared key set on one span changes that span alone, in place.
+        let mut b = a.clone();
+        b.set(k("vendor.tenant.id"), AttrValue::str("t2"));
+        assert_eq!(b.get("vendor.tenant.id"), Some(&AttrValue::str("t2")));
+        assert_eq!(
+            b.iter().nth(2).map(|(k, _)| k.as_str()),
+            Some("vendor.tenant.id")
+        );
+        assert_eq!(a.get("vendor.tenant.id"), Some(&AttrValue::str("t1")));
+        assert_eq!(shared.pairs()[1].1, AttrValue::str("t1"));
+        // Removing one, or changing values wholesale, keeps the others in order.
+        let mut c = a.clone();
+        c.remove("vendor.session.id");
+        let keys: Vec<&str> = c.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "vendor.span.class",
+                "vendor.tenant.id",
+                "gen_ai.request.model"
+            ]
+        );
+        assert_eq!(c.get("vendor.session.id"), None);
+        let mut d = a.clone();
+        d.values_mut().for_each(|v| *v = AttrValue::Int(0));
+        assert!(d.iter().all(|(_, v)| *v == AttrValue::Int(0)) && d.len() == 4);
+        assert_eq!(a.get("vendor.session.id"), Some(&AttrValue::str("s1")));
     }
 
     #[test]

@@ -240,7 +240,21 @@ fn put_span(buf: &mut Vec<u8>, trace_id: &[u8; 16], s: &SpanRecord) {
     r.byte((8 << 3) | I64);
     r.bytes(&s.end_ns.to_le_bytes());
     drop(r);
-    for (k, v) in &s.attrs {
+    let (before, shared, after) = s.attrs.parts();
+    for (k, v) in before {
+        put_key_value(buf, 9, k, v);
+    }
+    if let Some(shared) = shared {
+        // The trace's shared pairs are written once per trace and copied after.
+        buf.extend_from_slice(shared.span_wire(|pairs| {
+            let mut wire = Vec::new();
+            for (k, v) in pairs {
+                put_key_value(&mut wire, 9, k, v);
+            }
+            wire
+        }));
+    }
+    for (k, v) in after {
         put_key_value(buf, 9, k, v);
     }
     for e in &s.events {

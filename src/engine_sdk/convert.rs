@@ -28,9 +28,11 @@ fn value(v: &AttrValue) -> Value {
     }
 }
 
-fn attributes(attrs: &[(crate::record::Key, AttrValue)]) -> Vec<KeyValue> {
+fn attributes<'a>(
+    attrs: impl IntoIterator<Item = &'a (crate::record::Key, AttrValue)>,
+) -> Vec<KeyValue> {
     attrs
-        .iter()
+        .into_iter()
         .map(|(k, v)| KeyValue::new(Key::from_static_str(k.as_str()), value(v)))
         .collect()
 }

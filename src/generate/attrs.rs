@@ -29,7 +29,7 @@ use crate::plan::{
     closest_allowed, AttrGen, CacheReport, ContentEvent, IdStyle, Keys, Node, ResponseStatus,
     Retry, Role, ScenarioPlan, ToolCall, ToolRef, World,
 };
-use crate::record::{Event, Key, ServiceId, StatusCode, Text};
+use crate::record::{Attrs, Event, Key, ServiceId, SharedAttrs, StatusCode, Text};
 use rand::Rng;
 use std::sync::Arc;
 
@@ -737,7 +737,7 @@ pub(super) struct FillCtx<'x> {
 
 impl<R: Rng + ?Sized> Builder<'_, '_, R> {
     /// Attributes every span carries first: its class and the request's identity.
-    pub(super) fn identity_attrs(&self, node: &Node) -> Vec<(Key, AttrValue)> {
+    pub(super) fn identity_attrs(&mut self, node: &Node) -> Attrs {
         let k = &self.world.keys;
         let class_name = &node.class_name;
         // Room for the span's attributes, so setting them seldom reallocates: a 1 KiB
@@ -749,30 +749,39 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
             _ => 1024,
         };
         let room = block / std::mem::size_of::<(Key, AttrValue)>();
-        let mut attrs: Vec<(Key, AttrValue)> = Vec::with_capacity(room);
-        attrs.push((k.span_class, AttrValue::Str((*class_name).into())));
+        let mut attrs = Attrs::with_capacity(room);
+        attrs.push(k.span_class, AttrValue::Str((*class_name).into()));
         if node.service_call {
             // Service traffic knows its request, not the agent's session or tenant.
-            attrs.push((
+            attrs.push(
                 k.request_id,
                 AttrValue::Str(self.input.request_id.clone().into()),
-            ));
+            );
             return attrs;
         }
-        attrs.push((
-            k.session_id,
-            AttrValue::Str(self.input.session_id.clone().into()),
-        ));
-        attrs.push((
-            k.conversation_id,
-            AttrValue::Str(self.input.session_id.clone().into()),
-        ));
-        attrs.push((
-            k.request_id,
-            AttrValue::Str(self.input.request_id.clone().into()),
-        ));
-        attrs.push((k.tenant_id, AttrValue::Str(self.plan.tenant_id.into())));
+        attrs.share(self.trace_identity());
         attrs
+    }
+
+    /// The session, conversation, request and tenant every agent span of the trace
+    /// carries: made with the trace's first span, then shared.
+    fn trace_identity(&mut self) -> Arc<SharedAttrs> {
+        let k = &self.world.keys;
+        let (input, tenant) = (self.input, self.plan.tenant_id);
+        self.identity
+            .get_or_insert_with(|| {
+                let session = || AttrValue::Str(input.session_id.clone().into());
+                SharedAttrs::new(vec![
+                    (k.session_id, session()),
+                    (k.conversation_id, session()),
+                    (
+                        k.request_id,
+                        AttrValue::Str(input.request_id.clone().into()),
+                    ),
+                    (k.tenant_id, AttrValue::Str(tenant.into())),
+                ])
+            })
+            .clone()
     }
 
     /// The attributes of attempt `i` (0-based) of a retried step: a tool call's

@@ -31,7 +31,7 @@ use crate::model::AttrValue;
 use crate::plan::{
     Injection, Node, Part, PlannedSample, RetryPlan, Role, ScenarioPlan, ToolRef, World,
 };
-use crate::record::{Key, SpanKind, SpanRecord, StatusCode, Text, TraceRecord};
+use crate::record::{Key, SharedAttrs, SpanKind, SpanRecord, StatusCode, Text, TraceRecord};
 use rand::Rng;
 use std::sync::Arc;
 
@@ -309,6 +309,7 @@ fn generate_part<R: Rng + ?Sized>(
         call_ids: Vec::new(),
         model: None,
         role_set: Vec::with_capacity(24),
+        identity: None,
     };
     if let Some(g) = goal {
         let fires = g.rate >= 1.0 || (g.rate > 0.0 && b.rng.random_bool(g.rate));
@@ -365,6 +366,8 @@ struct Builder<'a, 'r, R: Rng + ?Sized> {
     call_ids: Vec<String>,
     /// The role attributes of the span being finished: one vector for the trace.
     role_set: Vec<(Key, AttrValue)>,
+    /// The identity pairs the trace's agent spans share, made with the first of them.
+    identity: Option<Arc<SharedAttrs>>,
 }
 
 /// What happened to a span instance, for `finish_span`.
@@ -440,7 +443,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
             kind,
             start_ns: 0,
             end_ns: 0,
-            attrs: attrs.into(),
+            attrs,
             events: Vec::new(),
             status: StatusCode::Unset,
             status_message: None,
