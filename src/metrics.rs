@@ -467,6 +467,9 @@ struct SpecUse {
 /// read: a span looks each up once, however many specs read it.
 struct ClassSpecs {
     keys: Vec<Key>,
+    /// Where each key was last found in a span's attributes: spans of one class
+    /// mostly set them in the same order, so it is usually where the next has it.
+    hints: Vec<usize>,
     uses: Vec<SpecUse>,
 }
 
@@ -505,7 +508,8 @@ impl ClassSpecs {
                 error: spec.error_dim.then(|| slot(error_type)),
             })
             .collect();
-        ClassSpecs { keys, uses }
+        let hints = vec![0; keys.len()];
+        ClassSpecs { keys, hints, uses }
     }
 }
 
@@ -513,16 +517,18 @@ impl ClassSpecs {
 struct Lookups<'s> {
     span: &'s SpanRecord,
     keys: &'s [Key],
+    hints: &'s mut [usize],
     /// Bit i: slot i was looked up.
     done: u32,
     memo: [Option<&'s AttrValue>; MEMO_SLOTS],
 }
 
 impl<'s> Lookups<'s> {
-    fn new(span: &'s SpanRecord, keys: &'s [Key]) -> Self {
+    fn new(span: &'s SpanRecord, keys: &'s [Key], hints: &'s mut [usize]) -> Self {
         Lookups {
             span,
             keys,
+            hints,
             done: 0,
             memo: [None; MEMO_SLOTS],
         }
@@ -531,13 +537,30 @@ impl<'s> Lookups<'s> {
     fn get(&mut self, slot: Slot) -> Option<&'s AttrValue> {
         let i = usize::from(slot);
         if i >= MEMO_SLOTS {
-            return self.span.attr(&self.keys[i]);
+            return self.find(i);
         }
         if self.done & (1 << i) == 0 {
             self.done |= 1 << i;
-            self.memo[i] = self.span.attr(&self.keys[i]);
+            self.memo[i] = self.find(i);
         }
         self.memo[i]
+    }
+
+    /// The value of key `i`: where the last span of the class had it, else by a scan.
+    fn find(&mut self, i: usize) -> Option<&'s AttrValue> {
+        let key = self.keys[i].as_str();
+        let attrs: &'s [(Key, AttrValue)] = &self.span.attrs;
+        if let Some((k, v)) = attrs.get(self.hints[i]) {
+            if std::ptr::eq(k.as_str(), key) {
+                return Some(v);
+            }
+        }
+        let at = attrs.iter().position(|(k, _)| {
+            let k = k.as_str();
+            k.len() == key.len() && (std::ptr::eq(k, key) || k == key)
+        })?;
+        self.hints[i] = at;
+        Some(&attrs[at].1)
     }
 }
 
@@ -596,8 +619,9 @@ impl Aggregator {
             }
             let of_class = self.classes[c]
                 .get_or_insert_with(|| ClassSpecs::new(&self.plan, s.class, world.keys.error_type));
-            let mut attrs = Lookups::new(s, &of_class.keys);
-            for u in &of_class.uses {
+            let ClassSpecs { keys, hints, uses } = of_class;
+            let mut attrs = Lookups::new(s, keys, hints);
+            for u in uses.iter() {
                 let spec = &self.plan.specs[u.spec];
                 // Candidates of a class or of every attempt match by construction.
                 if matches!(spec.spans, SpanMatch::Named(_)) && !spec.spans.matches(s, class_key) {
