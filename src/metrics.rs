@@ -11,9 +11,11 @@ use crate::class::{ClassOf, SpanClass};
 use crate::model::semconv::Semconv;
 use crate::model::AttrValue;
 use crate::plan::World;
+use crate::record::Text;
 use crate::record::{Key, ServiceId, SpanRecord, StatusCode, TraceRecord};
 use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
 
 /// Aggregation temporality of sums and histograms: `cumulative` (every point counts from the
 /// run's start; the default) or `delta` (each point counts since the previous collection).
@@ -437,6 +439,9 @@ struct Table {
     by_values: FxHashMap<Vec<u8>, usize>,
     /// The values key of the measurement at hand (reused).
     key: Vec<u8>,
+    /// Index in `series` by [`FastKey`]: the lookup of measurements whose
+    /// values are all interned texts, numbers or absent (bounded the same way).
+    by_fast: FxHashMap<FastKey, usize>,
     per_metric: Vec<usize>,
     /// The attribute set of the measurement at hand, written out (reused: no
     /// allocation per measurement).
@@ -561,6 +566,70 @@ impl<'s> Lookups<'s> {
         })?;
         self.hints[i] = at;
         Some(&attrs[at].1)
+    }
+}
+
+/// Values a [`FastKey`] holds at most: a spec's dimensions and `error.type`.
+const FAST_VALUES: usize = 6;
+
+/// A series key with nothing to copy or compare byte by byte: the spec and the
+/// service, then each value as two words, its kind (with a text's length) and
+/// its content. A text made by the plan is interned or a literal: one
+/// allocation that lives for the process, so its address and length identify
+/// it. Sets with a text made per trace, an array or more values take the
+/// written [`Table::values_key`] instead. Equal keys mean equal attribute sets.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct FastKey {
+    /// Spec index and service.
+    head: u64,
+    words: [u64; 2 * FAST_VALUES],
+}
+
+impl FastKey {
+    /// Kinds, in a value's first word above a text's length (which never
+    /// reaches 2^56 bytes).
+    const TEXT: u64 = 1 << 56;
+    const INT: u64 = 2 << 56;
+    const DOUBLE: u64 = 3 << 56;
+    const BOOL: u64 = 4 << 56;
+
+    /// The key of a measurement of spec `u` on the span of `attrs` under
+    /// `service`, if every value of it can be keyed by identity.
+    fn of(u: &SpecUse, attrs: &mut Lookups<'_>, service: ServiceId) -> Option<FastKey> {
+        if u.dims.len() >= FAST_VALUES {
+            return None;
+        }
+        let mut key = FastKey {
+            head: (u.spec as u64) << 16 | u64::from(service.0),
+            words: [0; 2 * FAST_VALUES],
+        };
+        let error = u
+            .error
+            .filter(|_| attrs.span.status == StatusCode::Error)
+            .and_then(|e| attrs.get(e));
+        let values = u.dims.iter().map(|d| attrs.get(*d)).chain([error]);
+        for (i, v) in values.enumerate() {
+            let (kind, word) = match v {
+                None => (0, 0),
+                Some(AttrValue::Str(Text::Static(t))) => {
+                    (Self::TEXT | t.len() as u64, t.as_ptr() as u64)
+                }
+                Some(AttrValue::Int(n)) => (Self::INT, *n as u64),
+                Some(AttrValue::Double(d)) => (Self::DOUBLE, d.to_bits()),
+                Some(AttrValue::Bool(b)) => (Self::BOOL, u64::from(*b)),
+                Some(AttrValue::Str(Text::Shared(_)) | AttrValue::StrArray(_)) => return None,
+            };
+            key.words[2 * i] = kind;
+            key.words[2 * i + 1] = word;
+        }
+        Some(key)
+    }
+}
+
+impl Hash for FastKey {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        h.write_u64(self.head);
+        self.words.iter().for_each(|w| h.write_u64(*w));
     }
 }
 
@@ -722,9 +791,19 @@ impl Table {
         service: ServiceId,
     ) -> usize {
         use std::fmt::Write as _;
-        Self::values_key(&mut self.key, u, attrs, service);
-        if let Some(&i) = self.by_values.get(&self.key) {
-            return i;
+        let fast = FastKey::of(u, attrs, service);
+        match &fast {
+            Some(k) => {
+                if let Some(&i) = self.by_fast.get(k) {
+                    return i;
+                }
+            }
+            None => {
+                Self::values_key(&mut self.key, u, attrs, service);
+                if let Some(&i) = self.by_values.get(&self.key) {
+                    return i;
+                }
+            }
         }
         let s = attrs.span;
         self.id.clear();
@@ -743,7 +822,7 @@ impl Table {
         let of_metric = self.by_id.entry((name_idx, service)).or_default();
         // Another spec of the same metric may have made this set's series already.
         if let Some(&i) = of_metric.get(self.id.as_str()) {
-            self.by_values.insert(self.key.clone(), i);
+            self.remember(fast, i);
             return i;
         }
         let overflow = self.per_metric[name_idx] >= MAX_SERIES_PER_METRIC;
@@ -783,9 +862,18 @@ impl Table {
             }
         };
         if !overflow {
-            self.by_values.insert(self.key.clone(), i);
+            self.remember(fast, i);
         }
         i
+    }
+
+    /// Keeps the key of the measurement at hand (`fast`, else the written
+    /// `key`), leading to series `i`.
+    fn remember(&mut self, fast: Option<FastKey>, i: usize) {
+        match fast {
+            Some(k) => self.by_fast.insert(k, i),
+            None => self.by_values.insert(self.key.clone(), i),
+        };
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -884,6 +972,7 @@ impl Aggregator {
             self.table.series.clear();
             self.table.by_id.clear();
             self.table.by_values.clear();
+            self.table.by_fast.clear();
             self.table.per_metric.iter_mut().for_each(|n| *n = 0);
         } else {
             for s in &mut self.table.series {
@@ -918,4 +1007,66 @@ pub struct CollectedMetric<'a> {
     pub spec: &'a MetricSpec,
     /// Its series under one service.
     pub series: Vec<&'a Series>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Series (by written-out set) and measurement counts of a collection, per metric.
+    fn counts(c: &Collection<'_>) -> BTreeMap<String, Vec<(String, u64)>> {
+        let mut out: BTreeMap<String, Vec<(String, u64)>> = BTreeMap::new();
+        for (_, metrics) in &c.services {
+            for m in metrics {
+                let e = out.entry(m.name.to_string()).or_default();
+                e.extend(m.series.iter().map(|s| (s.id.clone(), s.count)));
+                e.sort();
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn an_interned_text_and_a_copy_of_it_measure_into_one_series() {
+        let opts = crate::plan::WorldOptions {
+            vendor: "vendor".into(),
+            ..Default::default()
+        };
+        let prep = crate::run::prepare(&Default::default(), &opts).expect("bundled files");
+        let world = &prep.world;
+        let t0 = 1_800_000_000_000_000_000;
+        let mut rng = <rand_pcg::Pcg64Mcg as rand::SeedableRng>::seed_from_u64(3);
+        let traces =
+            crate::run::generate_iteration(world, &prep.plans["new_claim_phone"], t0, 0, &mut rng);
+        // The same traces with every string value made per trace (keyed by its bytes).
+        let mut copied = traces.clone();
+        for s in copied.iter_mut().flat_map(|t| t.spans.iter_mut()) {
+            let texts: Vec<(Key, Text)> = s
+                .attrs
+                .iter()
+                .filter_map(|(k, v)| Some((*k, Text::from(v.as_str()?))))
+                .collect();
+            for (k, t) in texts {
+                s.set_attr(k, AttrValue::Str(t));
+            }
+        }
+        let aggregator = || {
+            Aggregator::new(
+                MetricsPlan::new(world, &prep.registry.semconv),
+                Temporality::Cumulative,
+                t0 - 1,
+            )
+        };
+        let mut twice = aggregator();
+        let mut mixed = aggregator();
+        for t in traces.iter().chain(&traces) {
+            twice.record(world, t, t0);
+        }
+        for t in traces.iter().chain(&copied) {
+            mixed.record(world, t, t0);
+        }
+        let twice = counts(&twice.collect(t0 + 1).expect("a collection"));
+        assert!(twice.values().flatten().any(|(_, n)| *n >= 2));
+        assert_eq!(counts(&mixed.collect(t0 + 1).expect("a collection")), twice);
+    }
 }
