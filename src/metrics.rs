@@ -465,6 +465,9 @@ struct SpecUse {
     dims: Vec<Slot>,
     /// The slot of `error.type`, for a spec with `error_dim`.
     error: Option<Slot>,
+    /// The key and series of the spec's last measurement on this class (by
+    /// [`FastKey`]): spans in a row often repeat a set.
+    last: Option<(FastKey, usize)>,
 }
 
 /// The specs that may measure a span of one class (those of its class, every
@@ -511,6 +514,7 @@ impl ClassSpecs {
                 },
                 dims: spec.dims.iter().map(|d| slot(*d)).collect(),
                 error: spec.error_dim.then(|| slot(error_type)),
+                last: None,
             })
             .collect();
         let hints = vec![0; keys.len()];
@@ -690,7 +694,7 @@ impl Aggregator {
                 .get_or_insert_with(|| ClassSpecs::new(&self.plan, s.class, world.keys.error_type));
             let ClassSpecs { keys, hints, uses } = of_class;
             let mut attrs = Lookups::new(s, keys, hints);
-            for u in uses.iter() {
+            for u in uses.iter_mut() {
                 let spec = &self.plan.specs[u.spec];
                 // Candidates of a class or of every attempt match by construction.
                 if matches!(spec.spans, SpanMatch::Named(_)) && !spec.spans.matches(s, class_key) {
@@ -783,7 +787,7 @@ impl Table {
     /// attribute set (`id`) is built only for a set not seen before.
     fn series_of(
         &mut self,
-        u: &SpecUse,
+        u: &mut SpecUse,
         spec: &MetricSpec,
         name_idx: usize,
         world: &World,
@@ -794,7 +798,13 @@ impl Table {
         let fast = FastKey::of(u, attrs, service);
         match &fast {
             Some(k) => {
+                if let Some((last, i)) = &u.last {
+                    if last == k {
+                        return *i;
+                    }
+                }
                 if let Some(&i) = self.by_fast.get(k) {
+                    u.last = Some((*k, i));
                     return i;
                 }
             }
@@ -822,7 +832,7 @@ impl Table {
         let of_metric = self.by_id.entry((name_idx, service)).or_default();
         // Another spec of the same metric may have made this set's series already.
         if let Some(&i) = of_metric.get(self.id.as_str()) {
-            self.remember(fast, i);
+            self.remember(u, fast, i);
             return i;
         }
         let overflow = self.per_metric[name_idx] >= MAX_SERIES_PER_METRIC;
@@ -862,24 +872,29 @@ impl Table {
             }
         };
         if !overflow {
-            self.remember(fast, i);
+            self.remember(u, fast, i);
         }
         i
     }
 
     /// Keeps the key of the measurement at hand (`fast`, else the written
     /// `key`), leading to series `i`.
-    fn remember(&mut self, fast: Option<FastKey>, i: usize) {
+    fn remember(&mut self, u: &mut SpecUse, fast: Option<FastKey>, i: usize) {
         match fast {
-            Some(k) => self.by_fast.insert(k, i),
-            None => self.by_values.insert(self.key.clone(), i),
-        };
+            Some(k) => {
+                self.by_fast.insert(k, i);
+                u.last = Some((k, i));
+            }
+            None => {
+                self.by_values.insert(self.key.clone(), i);
+            }
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
     fn measure(
         &mut self,
-        u: &SpecUse,
+        u: &mut SpecUse,
         spec: &MetricSpec,
         name_idx: usize,
         world: &World,
@@ -973,6 +988,8 @@ impl Aggregator {
             self.table.by_id.clear();
             self.table.by_values.clear();
             self.table.by_fast.clear();
+            let uses = self.classes.iter_mut().flatten().flat_map(|c| &mut c.uses);
+            uses.for_each(|u| u.last = None);
             self.table.per_metric.iter_mut().for_each(|n| *n = 0);
         } else {
             for s in &mut self.table.series {
