@@ -11,9 +11,11 @@ use crate::class::{ClassOf, SpanClass};
 use crate::model::semconv::Semconv;
 use crate::model::AttrValue;
 use crate::plan::World;
+use crate::record::Text;
 use crate::record::{Key, ServiceId, SpanRecord, StatusCode, TraceRecord};
 use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
 
 /// Aggregation temporality of sums and histograms: `cumulative` (every point counts from the
 /// run's start; the default) or `delta` (each point counts since the previous collection).
@@ -413,27 +415,226 @@ pub struct Aggregator {
     temporality: Temporality,
     start_ns: u64,
     last_collect_ns: u64,
+    /// The specs that may measure a span of each class, by [`class_index`]; made
+    /// the first time a span of the class is seen.
+    classes: Vec<Option<ClassSpecs>>,
+    table: Table,
+    /// Measurements were recorded since the last collection.
+    dirty: bool,
+}
+
+/// The series and their indexes (apart from the plan, so that a span's lookups
+/// can borrow the plan while a measurement updates the series).
+#[derive(Default)]
+struct Table {
     /// Every series, in the order they were first measured.
     series: Vec<Series>,
     /// Index in `series` by (metric name, service), then by the attribute set
     /// written out (`key=value\u{1f}`…). Hashed, not ordered: a collection sorts
     /// by the written-out set, the order series are reported in.
     by_id: FxHashMap<(usize, ServiceId), FxHashMap<String, usize>>,
-    /// Index in `series` by [`Aggregator::values_key`]: the lookup of each
+    /// Index in `series` by [`Table::values_key`]: the lookup of each
     /// measurement, without writing the keys out or formatting numbers. Sets that
     /// fell into the overflow series are not kept here, so it stays bounded.
     by_values: FxHashMap<Vec<u8>, usize>,
     /// The values key of the measurement at hand (reused).
     key: Vec<u8>,
+    /// Index in `series` by [`FastKey`]: the lookup of measurements whose
+    /// values are all interned texts, numbers or absent (bounded the same way).
+    by_fast: FxHashMap<FastKey, usize>,
     per_metric: Vec<usize>,
-    /// The specs that may match a span of each class seen so far, in plan order.
-    candidates: Vec<(ClassOf, Vec<usize>)>,
     /// The attribute set of the measurement at hand, written out (reused: no
     /// allocation per measurement).
     id: String,
     measurements: u64,
-    /// Measurements were recorded since the last collection.
-    dirty: bool,
+}
+
+/// Where a spec reads a span attribute: a slot of its class's [`Lookups`].
+type Slot = u8;
+
+/// Slots remembered per span; a class whose specs read more keys looks the
+/// others up at each use.
+const MEMO_SLOTS: usize = 16;
+
+/// How one spec measures the spans of one class, its attributes as slots.
+struct SpecUse {
+    spec: usize,
+    requires: Option<Slot>,
+    /// The slot of a `Value::Attr`.
+    value: Option<Slot>,
+    dims: Vec<Slot>,
+    /// The slot of `error.type`, for a spec with `error_dim`.
+    error: Option<Slot>,
+    /// The key and series of the spec's last measurement on this class (by
+    /// [`FastKey`]): spans in a row often repeat a set.
+    last: Option<(FastKey, usize)>,
+}
+
+/// The specs that may measure a span of one class (those of its class, every
+/// attempt's, those matched by name), in plan order, and the distinct keys they
+/// read: a span looks each up once, however many specs read it.
+struct ClassSpecs {
+    keys: Vec<Key>,
+    /// Where each key was last found in a span's attributes: spans of one class
+    /// mostly set them in the same order, so it is usually where the next has it.
+    hints: Vec<usize>,
+    uses: Vec<SpecUse>,
+}
+
+/// The index of a class in [`Aggregator::classes`].
+fn class_index(class: ClassOf) -> usize {
+    class.class as usize * 2 + usize::from(class.attempt)
+}
+
+impl ClassSpecs {
+    fn new(plan: &MetricsPlan, class: ClassOf, error_type: Key) -> ClassSpecs {
+        let mut keys: Vec<Key> = Vec::new();
+        let mut slot = |k: Key| -> Slot {
+            let i = keys.iter().position(|x| *x == k).unwrap_or_else(|| {
+                keys.push(k);
+                keys.len() - 1
+            });
+            Slot::try_from(i).expect("fewer than 256 keys per span class")
+        };
+        let uses = plan
+            .specs
+            .iter()
+            .enumerate()
+            .filter(|(_, spec)| match &spec.spans {
+                SpanMatch::Class(c) => *c == class,
+                SpanMatch::AnyAttempt => class.attempt,
+                SpanMatch::Named(_) => true,
+            })
+            .map(|(i, spec)| SpecUse {
+                spec: i,
+                requires: spec.requires.map(&mut slot),
+                value: match spec.value {
+                    Value::Attr(a) => Some(slot(a)),
+                    _ => None,
+                },
+                dims: spec.dims.iter().map(|d| slot(*d)).collect(),
+                error: spec.error_dim.then(|| slot(error_type)),
+                last: None,
+            })
+            .collect();
+        let hints = vec![0; keys.len()];
+        ClassSpecs { keys, hints, uses }
+    }
+}
+
+/// The attributes one span's specs read, each looked up at most once.
+struct Lookups<'s> {
+    span: &'s SpanRecord,
+    keys: &'s [Key],
+    hints: &'s mut [usize],
+    /// Bit i: slot i was looked up.
+    done: u32,
+    memo: [Option<&'s AttrValue>; MEMO_SLOTS],
+}
+
+impl<'s> Lookups<'s> {
+    fn new(span: &'s SpanRecord, keys: &'s [Key], hints: &'s mut [usize]) -> Self {
+        Lookups {
+            span,
+            keys,
+            hints,
+            done: 0,
+            memo: [None; MEMO_SLOTS],
+        }
+    }
+
+    fn get(&mut self, slot: Slot) -> Option<&'s AttrValue> {
+        let i = usize::from(slot);
+        if i >= MEMO_SLOTS {
+            return self.find(i);
+        }
+        if self.done & (1 << i) == 0 {
+            self.done |= 1 << i;
+            self.memo[i] = self.find(i);
+        }
+        self.memo[i]
+    }
+
+    /// The value of key `i`: where the last span of the class had it, else by a scan.
+    fn find(&mut self, i: usize) -> Option<&'s AttrValue> {
+        let key = self.keys[i].as_str();
+        let attrs: &'s [(Key, AttrValue)] = &self.span.attrs;
+        if let Some((k, v)) = attrs.get(self.hints[i]) {
+            if std::ptr::eq(k.as_str(), key) {
+                return Some(v);
+            }
+        }
+        let at = attrs.iter().position(|(k, _)| {
+            let k = k.as_str();
+            k.len() == key.len() && (std::ptr::eq(k, key) || k == key)
+        })?;
+        self.hints[i] = at;
+        Some(&attrs[at].1)
+    }
+}
+
+/// Values a [`FastKey`] holds at most: a spec's dimensions and `error.type`.
+const FAST_VALUES: usize = 6;
+
+/// A series key with nothing to copy or compare byte by byte: the spec and the
+/// service, then each value as two words, its kind (with a text's length) and
+/// its content. A text made by the plan is interned or a literal: one
+/// allocation that lives for the process, so its address and length identify
+/// it. Sets with a text made per trace, an array or more values take the
+/// written [`Table::values_key`] instead. Equal keys mean equal attribute sets.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct FastKey {
+    /// Spec index and service.
+    head: u64,
+    words: [u64; 2 * FAST_VALUES],
+}
+
+impl FastKey {
+    /// Kinds, in a value's first word above a text's length (which never
+    /// reaches 2^56 bytes).
+    const TEXT: u64 = 1 << 56;
+    const INT: u64 = 2 << 56;
+    const DOUBLE: u64 = 3 << 56;
+    const BOOL: u64 = 4 << 56;
+
+    /// The key of a measurement of spec `u` on the span of `attrs` under
+    /// `service`, if every value of it can be keyed by identity.
+    fn of(u: &SpecUse, attrs: &mut Lookups<'_>, service: ServiceId) -> Option<FastKey> {
+        if u.dims.len() >= FAST_VALUES {
+            return None;
+        }
+        let mut key = FastKey {
+            head: (u.spec as u64) << 16 | u64::from(service.0),
+            words: [0; 2 * FAST_VALUES],
+        };
+        let error = u
+            .error
+            .filter(|_| attrs.span.status == StatusCode::Error)
+            .and_then(|e| attrs.get(e));
+        let values = u.dims.iter().map(|d| attrs.get(*d)).chain([error]);
+        for (i, v) in values.enumerate() {
+            let (kind, word) = match v {
+                None => (0, 0),
+                Some(AttrValue::Str(Text::Static(t))) => {
+                    (Self::TEXT | t.len() as u64, t.as_ptr() as u64)
+                }
+                Some(AttrValue::Int(n)) => (Self::INT, *n as u64),
+                Some(AttrValue::Double(d)) => (Self::DOUBLE, d.to_bits()),
+                Some(AttrValue::Bool(b)) => (Self::BOOL, u64::from(*b)),
+                Some(AttrValue::Str(Text::Shared(_)) | AttrValue::StrArray(_)) => return None,
+            };
+            key.words[2 * i] = kind;
+            key.words[2 * i + 1] = word;
+        }
+        Some(key)
+    }
+}
+
+impl Hash for FastKey {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        h.write_u64(self.head);
+        self.words.iter().for_each(|w| h.write_u64(*w));
+    }
 }
 
 fn value_f64(v: &AttrValue) -> Option<f64> {
@@ -460,7 +661,10 @@ impl Aggregator {
                 }
             })
             .collect();
-        let per_metric = vec![0; names.len()];
+        let table = Table {
+            per_metric: vec![0; names.len()],
+            ..Table::default()
+        };
         Aggregator {
             plan,
             names,
@@ -468,14 +672,8 @@ impl Aggregator {
             temporality,
             start_ns,
             last_collect_ns: start_ns,
-            series: Vec::new(),
-            by_id: FxHashMap::default(),
-            by_values: FxHashMap::default(),
-            key: Vec::new(),
-            per_metric,
-            candidates: Vec::new(),
-            id: String::new(),
-            measurements: 0,
+            classes: Vec::new(),
+            table,
             dirty: false,
         }
     }
@@ -488,45 +686,40 @@ impl Aggregator {
         self.dirty = true;
         let class_key = &world.keys.span_class;
         for s in &trace.spans {
-            let c = self.candidates_of(s.class);
-            for j in 0..self.candidates[c].1.len() {
-                let i = self.candidates[c].1[j];
-                let spec = &self.plan.specs[i];
-                if !spec.spans.matches(s, class_key)
-                    || spec.requires.as_ref().is_some_and(|r| s.attr(r).is_none())
-                {
+            let c = class_index(s.class);
+            if self.classes.len() <= c {
+                self.classes.resize_with(c + 1, || None);
+            }
+            let of_class = self.classes[c]
+                .get_or_insert_with(|| ClassSpecs::new(&self.plan, s.class, world.keys.error_type));
+            let ClassSpecs { keys, hints, uses } = of_class;
+            let mut attrs = Lookups::new(s, keys, hints);
+            for u in uses.iter_mut() {
+                let spec = &self.plan.specs[u.spec];
+                // Candidates of a class or of every attempt match by construction.
+                if matches!(spec.spans, SpanMatch::Named(_)) && !spec.spans.matches(s, class_key) {
+                    continue;
+                }
+                if u.requires.is_some_and(|r| attrs.get(r).is_none()) {
                     continue;
                 }
                 let value = match &spec.value {
                     Value::One => Some(1.0),
                     Value::DurationMs => Some(s.duration_ns() as f64 / 1e6),
                     Value::DurationS => Some(s.duration_ns() as f64 / 1e9),
-                    Value::Attr(a) => s.attr(a).and_then(value_f64),
+                    Value::Attr(_) => u.value.and_then(|v| attrs.get(v)).and_then(value_f64),
                 };
                 if let Some(v) = value {
-                    self.measure(i, world, trace, s, v, recorded_ns);
+                    let name_idx = self.spec_name[u.spec];
+                    self.table
+                        .measure(u, spec, name_idx, world, trace, &mut attrs, v, recorded_ns);
                 }
             }
         }
     }
+}
 
-    /// The index in `candidates` of the specs that may match a span of `class`
-    /// (those of its class, every attempt's, those matched by name), found once per class.
-    fn candidates_of(&mut self, class: ClassOf) -> usize {
-        if let Some(i) = self.candidates.iter().position(|(c, _)| *c == class) {
-            return i;
-        }
-        let specs = (0..self.plan.specs.len())
-            .filter(|&i| match &self.plan.specs[i].spans {
-                SpanMatch::Class(c) => *c == class,
-                SpanMatch::AnyAttempt => class.attempt,
-                SpanMatch::Named(_) => true,
-            })
-            .collect();
-        self.candidates.push((class, specs));
-        self.candidates.len() - 1
-    }
-
+impl Table {
     /// The point attributes of a measurement of `spec` on span `s`, in the order the series
     /// id writes them.
     fn point_attrs<'s>(
@@ -548,25 +741,19 @@ impl Aggregator {
         dims.chain(fixed).chain(error)
     }
 
-    /// What identifies the series of a measurement of spec `spec_idx` on `s` under
-    /// `service`, written into `key`: the spec, the service, and the value (or
-    /// absence) of each of its dimensions and of `error.type`. Specs fix their
-    /// other point attributes, so equal keys mean equal attribute sets.
-    fn values_key(
-        key: &mut Vec<u8>,
-        spec_idx: usize,
-        spec: &MetricSpec,
-        world: &World,
-        s: &SpanRecord,
-        service: ServiceId,
-    ) {
+    /// What identifies the series of a measurement of spec `u` on the span of
+    /// `attrs` under `service`, written into `key`: the spec, the service, and the
+    /// value (or absence) of each of its dimensions and of `error.type`. Specs fix
+    /// their other point attributes, so equal keys mean equal attribute sets.
+    fn values_key(key: &mut Vec<u8>, u: &SpecUse, attrs: &mut Lookups<'_>, service: ServiceId) {
         key.clear();
-        key.extend_from_slice(&(spec_idx as u32).to_le_bytes());
+        key.extend_from_slice(&(u.spec as u32).to_le_bytes());
         key.extend_from_slice(&service.0.to_le_bytes());
-        let error = (spec.error_dim && s.status == StatusCode::Error)
-            .then(|| s.attr(&world.keys.error_type))
-            .flatten();
-        for v in spec.dims.iter().map(|d| s.attr(d)).chain([error]) {
+        let error = u
+            .error
+            .filter(|_| attrs.span.status == StatusCode::Error)
+            .and_then(|e| attrs.get(e));
+        for v in u.dims.iter().map(|d| attrs.get(*d)).chain([error]) {
             match v {
                 None => key.push(0),
                 Some(AttrValue::Str(t)) => {
@@ -595,23 +782,40 @@ impl Aggregator {
         }
     }
 
-    /// The index in `series` of the series a measurement of spec `spec_idx` on `s`
-    /// under `service` adds to, made when new; the written-out attribute set
-    /// (`id`) is built only for a set not seen before.
+    /// The index in `series` of the series a measurement of spec `u` on the span
+    /// of `attrs` under `service` adds to, made when new; the written-out
+    /// attribute set (`id`) is built only for a set not seen before.
     fn series_of(
         &mut self,
-        spec_idx: usize,
+        u: &mut SpecUse,
+        spec: &MetricSpec,
+        name_idx: usize,
         world: &World,
-        s: &SpanRecord,
+        attrs: &mut Lookups<'_>,
         service: ServiceId,
     ) -> usize {
         use std::fmt::Write as _;
-        let spec = &self.plan.specs[spec_idx];
-        Self::values_key(&mut self.key, spec_idx, spec, world, s, service);
-        if let Some(&i) = self.by_values.get(&self.key) {
-            return i;
+        let fast = FastKey::of(u, attrs, service);
+        match &fast {
+            Some(k) => {
+                if let Some((last, i)) = &u.last {
+                    if last == k {
+                        return *i;
+                    }
+                }
+                if let Some(&i) = self.by_fast.get(k) {
+                    u.last = Some((*k, i));
+                    return i;
+                }
+            }
+            None => {
+                Self::values_key(&mut self.key, u, attrs, service);
+                if let Some(&i) = self.by_values.get(&self.key) {
+                    return i;
+                }
+            }
         }
-        let name_idx = self.spec_name[spec_idx];
+        let s = attrs.span;
         self.id.clear();
         for (k, v) in Self::point_attrs(spec, world, s) {
             self.id.push_str(k);
@@ -628,7 +832,7 @@ impl Aggregator {
         let of_metric = self.by_id.entry((name_idx, service)).or_default();
         // Another spec of the same metric may have made this set's series already.
         if let Some(&i) = of_metric.get(self.id.as_str()) {
-            self.by_values.insert(self.key.clone(), i);
+            self.remember(u, fast, i);
             return i;
         }
         let overflow = self.per_metric[name_idx] >= MAX_SERIES_PER_METRIC;
@@ -668,24 +872,41 @@ impl Aggregator {
             }
         };
         if !overflow {
-            self.by_values.insert(self.key.clone(), i);
+            self.remember(u, fast, i);
         }
         i
     }
 
+    /// Keeps the key of the measurement at hand (`fast`, else the written
+    /// `key`), leading to series `i`.
+    fn remember(&mut self, u: &mut SpecUse, fast: Option<FastKey>, i: usize) {
+        match fast {
+            Some(k) => {
+                self.by_fast.insert(k, i);
+                u.last = Some((k, i));
+            }
+            None => {
+                self.by_values.insert(self.key.clone(), i);
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
     fn measure(
         &mut self,
-        spec_idx: usize,
+        u: &mut SpecUse,
+        spec: &MetricSpec,
+        name_idx: usize,
         world: &World,
         trace: &TraceRecord,
-        s: &SpanRecord,
+        attrs: &mut Lookups<'_>,
         v: f64,
         recorded_ns: u64,
     ) {
+        let s = attrs.span;
         // Metrics are reported per service (a plane's components report on the plane).
         let service = world.services.get(s.service).metrics_on;
-        let i = self.series_of(spec_idx, world, s, service);
-        let spec = &self.plan.specs[spec_idx];
+        let i = self.series_of(u, spec, name_idx, world, attrs, service);
         let series = &mut self.series[i];
         series.sum += v;
         series.count += 1;
@@ -699,7 +920,9 @@ impl Aggregator {
         }
         self.measurements += 1;
     }
+}
 
+impl Aggregator {
     /// Everything since the last collection, stamped `now_ns`, grouped by
     /// service and metric (`None` when there is nothing to report); `done`
     /// must be called once it has been encoded.
@@ -714,11 +937,11 @@ impl Aggregator {
         }
         self.last_collect_ns = now_ns;
         self.dirty = false;
-        if self.series.is_empty() {
+        if self.table.series.is_empty() {
             return None;
         }
         let mut by_service: BTreeMap<ServiceId, BTreeMap<usize, Vec<&Series>>> = BTreeMap::new();
-        for s in &self.series {
+        for s in &self.table.series {
             by_service
                 .entry(s.service)
                 .or_default()
@@ -761,12 +984,15 @@ impl Aggregator {
     /// which describe the last interval only.
     pub fn done(&mut self) {
         if self.temporality == Temporality::Delta {
-            self.series.clear();
-            self.by_id.clear();
-            self.by_values.clear();
-            self.per_metric.iter_mut().for_each(|n| *n = 0);
+            self.table.series.clear();
+            self.table.by_id.clear();
+            self.table.by_values.clear();
+            self.table.by_fast.clear();
+            let uses = self.classes.iter_mut().flatten().flat_map(|c| &mut c.uses);
+            uses.for_each(|u| u.last = None);
+            self.table.per_metric.iter_mut().for_each(|n| *n = 0);
         } else {
-            for s in &mut self.series {
+            for s in &mut self.table.series {
                 s.exemplars.iter_mut().for_each(|e| *e = None);
             }
         }
@@ -774,7 +1000,7 @@ impl Aggregator {
 
     /// Measurements recorded so far: one per matching span and metric.
     pub fn measurements(&self) -> u64 {
-        self.measurements
+        self.table.measurements
     }
 }
 
@@ -798,4 +1024,66 @@ pub struct CollectedMetric<'a> {
     pub spec: &'a MetricSpec,
     /// Its series under one service.
     pub series: Vec<&'a Series>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Series (by written-out set) and measurement counts of a collection, per metric.
+    fn counts(c: &Collection<'_>) -> BTreeMap<String, Vec<(String, u64)>> {
+        let mut out: BTreeMap<String, Vec<(String, u64)>> = BTreeMap::new();
+        for (_, metrics) in &c.services {
+            for m in metrics {
+                let e = out.entry(m.name.to_string()).or_default();
+                e.extend(m.series.iter().map(|s| (s.id.clone(), s.count)));
+                e.sort();
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn an_interned_text_and_a_copy_of_it_measure_into_one_series() {
+        let opts = crate::plan::WorldOptions {
+            vendor: "vendor".into(),
+            ..Default::default()
+        };
+        let prep = crate::run::prepare(&Default::default(), &opts).expect("bundled files");
+        let world = &prep.world;
+        let t0 = 1_800_000_000_000_000_000;
+        let mut rng = <rand_pcg::Pcg64Mcg as rand::SeedableRng>::seed_from_u64(3);
+        let traces =
+            crate::run::generate_iteration(world, &prep.plans["new_claim_phone"], t0, 0, &mut rng);
+        // The same traces with every string value made per trace (keyed by its bytes).
+        let mut copied = traces.clone();
+        for s in copied.iter_mut().flat_map(|t| t.spans.iter_mut()) {
+            let texts: Vec<(Key, Text)> = s
+                .attrs
+                .iter()
+                .filter_map(|(k, v)| Some((*k, Text::from(v.as_str()?))))
+                .collect();
+            for (k, t) in texts {
+                s.set_attr(k, AttrValue::Str(t));
+            }
+        }
+        let aggregator = || {
+            Aggregator::new(
+                MetricsPlan::new(world, &prep.registry.semconv),
+                Temporality::Cumulative,
+                t0 - 1,
+            )
+        };
+        let mut twice = aggregator();
+        let mut mixed = aggregator();
+        for t in traces.iter().chain(&traces) {
+            twice.record(world, t, t0);
+        }
+        for t in traces.iter().chain(&copied) {
+            mixed.record(world, t, t0);
+        }
+        let twice = counts(&twice.collect(t0 + 1).expect("a collection"));
+        assert!(twice.values().flatten().any(|(_, n)| *n >= 2));
+        assert_eq!(counts(&mixed.collect(t0 + 1).expect("a collection")), twice);
+    }
 }
