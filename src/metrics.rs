@@ -12,7 +12,7 @@ use crate::model::semconv::Semconv;
 use crate::model::AttrValue;
 use crate::plan::World;
 use crate::record::Text;
-use crate::record::{Key, ServiceId, SpanRecord, StatusCode, TraceRecord};
+use crate::record::{Attrs, Key, ServiceId, SpanRecord, StatusCode, TraceRecord};
 use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
@@ -450,7 +450,7 @@ struct Table {
 }
 
 /// Where a spec reads a span attribute: a slot of its class's [`Lookups`].
-type Slot = u8;
+type Slot = usize;
 
 /// Slots remembered per span; a class whose specs read more keys looks the
 /// others up at each use.
@@ -494,7 +494,7 @@ impl ClassSpecs {
                 keys.push(k);
                 keys.len() - 1
             });
-            Slot::try_from(i).expect("fewer than 256 keys per span class")
+            i
         };
         let uses = plan
             .specs
@@ -544,7 +544,7 @@ impl<'s> Lookups<'s> {
     }
 
     fn get(&mut self, slot: Slot) -> Option<&'s AttrValue> {
-        let i = usize::from(slot);
+        let i = slot;
         if i >= MEMO_SLOTS {
             return self.find(i);
         }
@@ -558,18 +558,15 @@ impl<'s> Lookups<'s> {
     /// The value of key `i`: where the last span of the class had it, else by a scan.
     fn find(&mut self, i: usize) -> Option<&'s AttrValue> {
         let key = self.keys[i].as_str();
-        let attrs: &'s [(Key, AttrValue)] = &self.span.attrs;
-        if let Some((k, v)) = attrs.get(self.hints[i]) {
+        let attrs: &'s Attrs = &self.span.attrs;
+        if let Some((k, v)) = attrs.get_at(self.hints[i]) {
             if std::ptr::eq(k.as_str(), key) {
                 return Some(v);
             }
         }
-        let at = attrs.iter().position(|(k, _)| {
-            let k = k.as_str();
-            k.len() == key.len() && (std::ptr::eq(k, key) || k == key)
-        })?;
+        let at = attrs.position(key)?;
         self.hints[i] = at;
-        Some(&attrs[at].1)
+        attrs.get_at(at).map(|(_, v)| v)
     }
 }
 

@@ -380,6 +380,35 @@ impl Attrs {
         }
     }
 
+    /// The pair at position `i` of the order [`Attrs::iter`] reads.
+    #[inline]
+    pub fn get_at(&self, i: usize) -> Option<&Pair> {
+        let [before, shared, after] = self.slices();
+        match i.checked_sub(before.len()) {
+            None => before.get(i),
+            Some(j) => match j.checked_sub(shared.len()) {
+                None => shared.get(j),
+                Some(l) => after.get(l),
+            },
+        }
+    }
+
+    /// The position of `key` in the order [`Attrs::iter`] reads, if set.
+    #[inline]
+    pub fn position(&self, key: &str) -> Option<usize> {
+        if self.present & key_bit(key) == 0 {
+            return None;
+        }
+        let mut at = 0;
+        for part in self.slices() {
+            if let Some(i) = part.iter().position(|(k, _)| same_key(k, key)) {
+                return Some(at + i);
+            }
+            at += part.len();
+        }
+        None
+    }
+
     /// Every pair, in order, in up to three slices: a loop over each is cheaper than
     /// [`Attrs::iter`]'s chained iterator where it counts.
     #[inline]
