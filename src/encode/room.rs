@@ -57,6 +57,24 @@ impl<'a> Room<'a> {
         self.len += N;
     }
 
+    /// Appends the `N` bytes of `head` (a field's header) and then `b`, with one check.
+    #[inline]
+    pub(crate) fn array_and_bytes<const N: usize>(&mut self, head: [u8; N], b: &[u8]) {
+        // No overflow: a slice holds at most `isize::MAX` bytes, and `N` is a few.
+        assert!(
+            N + b.len() <= self.end - self.len,
+            "encoder wrote past its reserved room"
+        );
+        // SAFETY: the `N + b.len()` bytes from `len` are inside the allocation
+        // (checked above); `b` cannot overlap them, as they are not yet part of any slice.
+        unsafe {
+            let at = self.buf.as_mut_ptr().add(self.len);
+            std::ptr::write_unaligned(at.cast(), head);
+            copy(b.as_ptr(), at.add(N), b.len());
+        }
+        self.len += N + b.len();
+    }
+
     /// Appends `b`.
     #[inline]
     pub(crate) fn bytes(&mut self, b: &[u8]) {
@@ -140,8 +158,12 @@ mod tests {
             r.varint(300);
             r.bytes(b"abc");
             r.array([9, 8]);
+            r.array_and_bytes([7], b"de");
         }
-        assert_eq!(buf, [1, 2, 3, 0xac, 0x02, b'a', b'b', b'c', 9, 8]);
+        assert_eq!(
+            buf,
+            [1, 2, 3, 0xac, 0x02, b'a', b'b', b'c', 9, 8, 7, b'd', b'e']
+        );
     }
 
     #[test]
@@ -162,6 +184,14 @@ mod tests {
                 assert_eq!(buf, expected, "{n} bytes from {from} to {at}");
             }
         }
+    }
+
+    #[test]
+    #[should_panic(expected = "past its reserved room")]
+    fn a_header_and_body_past_the_room_panic_too() {
+        let mut buf = Vec::new();
+        let mut r = Room::new(&mut buf, 4);
+        r.array_and_bytes([2, 3], &[4; 4096]);
     }
 
     #[test]

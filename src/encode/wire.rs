@@ -87,7 +87,31 @@ fn put_array(buf: &mut Vec<u8>, items: &[std::sync::Arc<str>]) {
     }
 }
 
+/// One attribute: a `KeyValue` as field `field` of its message.
+#[inline]
 fn put_key_value(buf: &mut Vec<u8>, field: u32, k: &str, v: &AttrValue) {
+    // Most pairs: a string value, with key and value short enough that every tag and
+    // length is one byte. Written inline with two capacity checks, no length measured
+    // as a varint; the others out of line.
+    if let AttrValue::Str(s) = v {
+        let (k, s) = (k.as_bytes(), s.as_bytes());
+        if field < 16 && k.len() + s.len() < 0x80 - 6 {
+            // The pair: key (2 + k), value (2, then the AnyValue: 2 + s).
+            let kv = k.len() + s.len() + 6;
+            let mut r = Room::new(buf, 2 + kv);
+            let tag = (field as u8) << 3 | LEN;
+            r.array_and_bytes([tag, kv as u8, (1 << 3) | LEN, k.len() as u8], k);
+            let value = s.len() as u8;
+            r.array_and_bytes([(2 << 3) | LEN, value + 2, (1 << 3) | LEN, value], s);
+            return;
+        }
+    }
+    put_any_key_value(buf, field, k, v);
+}
+
+/// Any attribute, whatever the widths of its tags and lengths.
+#[inline(never)]
+fn put_any_key_value(buf: &mut Vec<u8>, field: u32, k: &str, v: &AttrValue) {
     let value = any_value_len(v);
     let kv = delimited(1, k.len()) + delimited(2, value);
     // Every byte of the pair written after one capacity check.
@@ -512,7 +536,9 @@ mod tests {
                 AttrValue::Double(0.5),
                 AttrValue::Bool(true),
             ];
-            for slen in [0, 1, 100, 117, 118, 119, 125, 126, 127, 128, 200, 20_000] {
+            for slen in [
+                0, 1, 100, 117, 118, 119, 120, 121, 125, 126, 127, 128, 200, 20_000,
+            ] {
                 values.push(AttrValue::str(&"v".repeat(slen)));
             }
             for v in values {
