@@ -87,8 +87,9 @@ fn put_array(buf: &mut Vec<u8>, items: &[std::sync::Arc<str>]) {
     }
 }
 
-/// One attribute: a `KeyValue` as field `field` of its message.
-#[inline]
+/// One attribute: a `KeyValue` as field `field` of its message. Inlined into its
+/// loops: the call and its saved registers cost a fifth of the short path.
+#[inline(always)]
 fn put_key_value(buf: &mut Vec<u8>, field: u32, k: &str, v: &AttrValue) {
     // Most pairs: a string value, with key and value short enough that every tag and
     // length is one byte. Written inline with two capacity checks, no length measured
