@@ -91,23 +91,35 @@ fn put_array(buf: &mut Vec<u8>, items: &[std::sync::Arc<str>]) {
 /// loops: the call and its saved registers cost a fifth of the short path.
 #[inline(always)]
 fn put_key_value(buf: &mut Vec<u8>, field: u32, k: &str, v: &AttrValue) {
-    // Most pairs: a string value, with key and value short enough that every tag and
-    // length is one byte. Written inline with two capacity checks, no length measured
-    // as a varint; the others out of line.
-    if let AttrValue::Str(s) = v {
-        let (k, s) = (k.as_bytes(), s.as_bytes());
-        if field < 16 && k.len() + s.len() < 0x80 - 6 {
+    // Most pairs: a string or integer value, with a key and value short enough that
+    // every tag and length is one byte. Written inline with few capacity checks, no
+    // length measured twice; the others out of line.
+    let tag = (field as u8) << 3 | LEN;
+    let kb = k.as_bytes();
+    match v {
+        AttrValue::Str(s) if field < 16 && kb.len() + s.len() < 0x80 - 6 => {
             // The pair: key (2 + k), value (2, then the AnyValue: 2 + s).
-            let kv = k.len() + s.len() + 6;
+            let kv = kb.len() + s.len() + 6;
             let mut r = Room::new(buf, 2 + kv);
-            let tag = (field as u8) << 3 | LEN;
-            r.array_and_bytes([tag, kv as u8, (1 << 3) | LEN, k.len() as u8], k);
+            r.array_and_bytes([tag, kv as u8, (1 << 3) | LEN, kb.len() as u8], kb);
             let value = s.len() as u8;
-            r.array_and_bytes([(2 << 3) | LEN, value + 2, (1 << 3) | LEN, value], s);
-            return;
+            r.array_and_bytes(
+                [(2 << 3) | LEN, value + 2, (1 << 3) | LEN, value],
+                s.as_bytes(),
+            );
         }
+        // Integers (token counts, sizes): 1 to 10 bytes.
+        AttrValue::Int(i) if field < 16 && kb.len() < 0x80 - 15 => {
+            let n = varint_len(*i as u64);
+            // The pair: key (2 + k), value (2, then the AnyValue: 1 + n).
+            let kv = kb.len() + 5 + n;
+            let mut r = Room::new(buf, 2 + kv);
+            r.array_and_bytes([tag, kv as u8, (1 << 3) | LEN, kb.len() as u8], kb);
+            r.array([(2 << 3) | LEN, 1 + n as u8, (3 << 3) | VARINT]);
+            r.varint(*i as u64);
+        }
+        _ => put_any_key_value(buf, field, k, v),
     }
-    put_any_key_value(buf, field, k, v);
 }
 
 /// Any attribute, whatever the widths of its tags and lengths.
@@ -529,7 +541,7 @@ mod tests {
     fn attribute_pairs_encode_as_prost_does_around_one_byte_lengths() {
         use opentelemetry_proto::tonic::common::v1::KeyValue;
         use opentelemetry_proto::tonic::trace::v1::Span;
-        for klen in [1, 60, 120, 127, 128, 200] {
+        for klen in [1, 60, 112, 113, 120, 127, 128, 200] {
             let key = "k".repeat(klen);
             let mut values = vec![
                 AttrValue::Int(-1),
