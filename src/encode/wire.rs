@@ -253,29 +253,22 @@ fn link_len() -> usize {
 /// Writes the fields of one span (the envelope writes its tag and length).
 fn put_span(buf: &mut Vec<u8>, trace_id: &[u8; 16], s: &SpanRecord) {
     // The fixed fields: at most 18 + 10 + 10 + 6 + (name + 6) + 2 + 9 + 9 bytes.
+    // Each header goes out with its field's bytes, under one capacity check.
     let mut r = Room::new(buf, 70 + s.name.len());
-    r.byte((1 << 3) | LEN);
-    r.byte(16);
-    r.bytes(trace_id);
-    r.byte((2 << 3) | LEN);
-    r.byte(8);
-    r.bytes(&s.span_id);
+    r.array_and_bytes([(1 << 3) | LEN, 16], trace_id);
+    r.array_and_bytes([(2 << 3) | LEN, 8], &s.span_id);
     if let Some(p) = &s.parent_span_id {
-        r.byte((4 << 3) | LEN);
-        r.byte(8);
-        r.bytes(p);
+        r.array_and_bytes([(4 << 3) | LEN, 8], p);
     }
-    r.varint((16 << 3) | u64::from(I32));
-    r.bytes(&SPAN_FLAGS.to_le_bytes());
+    // Field 16 has a two-byte tag: (16 << 3) | I32 as a varint.
+    r.array_and_bytes([0x80 | I32, 1], &SPAN_FLAGS.to_le_bytes());
     r.byte((5 << 3) | LEN);
     r.varint(s.name.len() as u64);
     r.bytes(s.name.as_bytes());
-    r.byte((6 << 3) | VARINT);
-    r.varint(kind_number(s.kind));
-    r.byte((7 << 3) | I64);
-    r.bytes(&s.start_ns.to_le_bytes());
-    r.byte((8 << 3) | I64);
-    r.bytes(&s.end_ns.to_le_bytes());
+    // Kinds are 1 to 5: one varint byte.
+    r.array([(6 << 3) | VARINT, kind_number(s.kind) as u8]);
+    r.array_and_bytes([(7 << 3) | I64], &s.start_ns.to_le_bytes());
+    r.array_and_bytes([(8 << 3) | I64], &s.end_ns.to_le_bytes());
     drop(r);
     for (k, v) in &s.attrs {
         put_key_value(buf, 9, k, v);
@@ -325,8 +318,7 @@ fn put_span(buf: &mut Vec<u8>, trace_id: &[u8; 16], s: &SpanRecord) {
 fn put_log(buf: &mut Vec<u8>, r: &LogRecord) {
     let (severity, body) = (r.severity.text(), r.body.as_bytes());
     let mut room = Room::new(buf, 40 + severity.len() + body.len());
-    room.byte((1 << 3) | I64);
-    room.bytes(&r.time_ns.to_le_bytes());
+    room.array_and_bytes([(1 << 3) | I64], &r.time_ns.to_le_bytes());
     room.byte((2 << 3) | VARINT);
     room.varint(r.severity.number() as u64);
     room.byte((3 << 3) | LEN);
@@ -344,16 +336,10 @@ fn put_log(buf: &mut Vec<u8>, r: &LogRecord) {
     }
     let event = r.event_name.as_bytes();
     let mut room = Room::new(buf, 60 + event.len());
-    room.byte((8 << 3) | I32);
-    room.bytes(&LOG_FLAGS.to_le_bytes());
-    room.byte((9 << 3) | LEN);
-    room.byte(16);
-    room.bytes(&r.trace_id);
-    room.byte((10 << 3) | LEN);
-    room.byte(8);
-    room.bytes(&r.span_id);
-    room.byte((11 << 3) | I64);
-    room.bytes(&r.time_ns.to_le_bytes());
+    room.array_and_bytes([(8 << 3) | I32], &LOG_FLAGS.to_le_bytes());
+    room.array_and_bytes([(9 << 3) | LEN, 16], &r.trace_id);
+    room.array_and_bytes([(10 << 3) | LEN, 8], &r.span_id);
+    room.array_and_bytes([(11 << 3) | I64], &r.time_ns.to_le_bytes());
     if !event.is_empty() {
         room.byte((12 << 3) | LEN);
         room.varint(event.len() as u64);
