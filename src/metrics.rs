@@ -11,8 +11,7 @@ use crate::class::{ClassOf, SpanClass};
 use crate::model::semconv::Semconv;
 use crate::model::AttrValue;
 use crate::plan::World;
-use crate::record::Text;
-use crate::record::{Attrs, Key, ServiceId, SpanRecord, StatusCode, TraceRecord};
+use crate::record::{Attrs, Key, ServiceId, SpanRecord, StatusCode, Text, TraceRecord};
 use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
@@ -490,11 +489,10 @@ impl ClassSpecs {
     fn new(plan: &MetricsPlan, class: ClassOf, error_type: Key) -> ClassSpecs {
         let mut keys: Vec<Key> = Vec::new();
         let mut slot = |k: Key| -> Slot {
-            let i = keys.iter().position(|x| *x == k).unwrap_or_else(|| {
+            keys.iter().position(|x| *x == k).unwrap_or_else(|| {
                 keys.push(k);
                 keys.len() - 1
-            });
-            i
+            })
         };
         let uses = plan
             .specs
@@ -543,8 +541,7 @@ impl<'s> Lookups<'s> {
         }
     }
 
-    fn get(&mut self, slot: Slot) -> Option<&'s AttrValue> {
-        let i = slot;
+    fn get(&mut self, i: Slot) -> Option<&'s AttrValue> {
         if i >= MEMO_SLOTS {
             return self.find(i);
         }
