@@ -552,6 +552,13 @@ impl<'s> Lookups<'s> {
         self.memo[i]
     }
 
+    /// The `error.type` a measurement of `u` is keyed by: the span's, when `u`
+    /// keeps it and the span failed.
+    fn error_of(&mut self, u: &SpecUse) -> Option<&'s AttrValue> {
+        let slot = u.error.filter(|_| self.span.status == StatusCode::Error)?;
+        self.get(slot)
+    }
+
     /// The value of key `i`: where the last span of the class had it, else by a scan.
     fn find(&mut self, i: usize) -> Option<&'s AttrValue> {
         let key = self.keys[i].as_str();
@@ -601,10 +608,7 @@ impl FastKey {
             head: (u.spec as u64) << 16 | u64::from(service.0),
             words: [0; 2 * FAST_VALUES],
         };
-        let error = u
-            .error
-            .filter(|_| attrs.span.status == StatusCode::Error)
-            .and_then(|e| attrs.get(e));
+        let error = attrs.error_of(u);
         let values = u.dims.iter().map(|d| attrs.get(*d)).chain([error]);
         for (i, v) in values.enumerate() {
             let (kind, word) = match v {
@@ -743,10 +747,7 @@ impl Table {
         key.clear();
         key.extend_from_slice(&(u.spec as u32).to_le_bytes());
         key.extend_from_slice(&service.0.to_le_bytes());
-        let error = u
-            .error
-            .filter(|_| attrs.span.status == StatusCode::Error)
-            .and_then(|e| attrs.get(e));
+        let error = attrs.error_of(u);
         for v in u.dims.iter().map(|d| attrs.get(*d)).chain([error]) {
             match v {
                 None => key.push(0),

@@ -204,12 +204,20 @@ fn key_bit(key: &str) -> u64 {
     1 << (h >> 58)
 }
 
+/// One attribute: its key and value.
+pub type Pair = (Key, AttrValue);
+
+/// The summary bits of the keys of `pairs`.
+fn key_bits(pairs: &[Pair]) -> u64 {
+    pairs.iter().fold(0, |m, (k, _)| m | key_bit(k))
+}
+
 /// Attributes that every span of a trace carries with the same values (its session,
 /// conversation, request and tenant): held once per trace instead of copied into
 /// each span, and written once per trace by the wire encoder.
 #[derive(Debug, Default)]
 pub struct SharedAttrs {
-    list: Vec<(Key, AttrValue)>,
+    list: Vec<Pair>,
     present: u64,
     /// The pairs as OTLP span attributes, made by the wire encoder when it first
     /// writes them.
@@ -218,8 +226,8 @@ pub struct SharedAttrs {
 
 impl SharedAttrs {
     /// The shared pairs of `list`, whose keys are distinct.
-    pub fn new(list: Vec<(Key, AttrValue)>) -> Arc<Self> {
-        let present = list.iter().fold(0, |m, (k, _)| m | key_bit(k));
+    pub fn new(list: Vec<Pair>) -> Arc<Self> {
+        let present = key_bits(&list);
         Arc::new(SharedAttrs {
             list,
             present,
@@ -228,12 +236,12 @@ impl SharedAttrs {
     }
 
     /// The pairs, in order.
-    pub fn pairs(&self) -> &[(Key, AttrValue)] {
+    pub fn pairs(&self) -> &[Pair] {
         &self.list
     }
 
     /// The pairs as written by `encode` (the wire encoder's span attributes), made once.
-    pub fn span_wire(&self, encode: impl FnOnce(&[(Key, AttrValue)]) -> Vec<u8>) -> &[u8] {
+    pub fn span_wire(&self, encode: impl FnOnce(&[Pair]) -> Vec<u8>) -> &[u8] {
         self.span_wire.get_or_init(|| encode(&self.list))
     }
 }
@@ -248,7 +256,7 @@ impl SharedAttrs {
 /// removing or changing values wholesale, first copies them into the list.
 #[derive(Clone, Debug, Default)]
 pub struct Attrs {
-    list: Vec<(Key, AttrValue)>,
+    list: Vec<Pair>,
     /// The union of the present keys' bits (shared ones too): a key whose bit is
     /// clear is absent.
     present: u64,
@@ -256,16 +264,10 @@ pub struct Attrs {
     shared_at: usize,
 }
 
-/// One attribute: its key and value.
-pub type Pair = (Key, AttrValue);
-
 /// The pairs of an [`Attrs`], in order.
 pub type AttrsIter<'a> = std::iter::Chain<
-    std::iter::Chain<
-        std::slice::Iter<'a, (Key, AttrValue)>,
-        std::slice::Iter<'a, (Key, AttrValue)>,
-    >,
-    std::slice::Iter<'a, (Key, AttrValue)>,
+    std::iter::Chain<std::slice::Iter<'a, Pair>, std::slice::Iter<'a, Pair>>,
+    std::slice::Iter<'a, Pair>,
 >;
 
 impl Attrs {
@@ -284,7 +286,7 @@ impl Attrs {
             return None;
         }
         // Each part searched on its own: a chained iterator measured slower.
-        let find = |pairs: &'_ [(Key, AttrValue)]| pairs.iter().position(|(k, _)| same_key(k, key));
+        let find = |pairs: &'_ [Pair]| pairs.iter().position(|(k, _)| same_key(k, key));
         if let Some(i) = find(&self.list) {
             return Some(&self.list[i].1);
         }
@@ -348,7 +350,7 @@ impl Attrs {
     pub fn retain(&mut self, mut keep: impl FnMut(&Key, &AttrValue) -> bool) {
         self.unshare();
         self.list.retain(|(k, v)| keep(k, v));
-        self.present = self.list.iter().fold(0, |m, (k, _)| m | key_bit(k));
+        self.present = key_bits(&self.list);
     }
 
     /// Every value, to change in place (keys stay as they are).
@@ -359,7 +361,7 @@ impl Attrs {
 
     /// Moves `more`'s attributes to the end: keys the caller knows are not set yet
     /// (and distinct).
-    pub fn append(&mut self, more: &mut Vec<(Key, AttrValue)>) {
+    pub fn append(&mut self, more: &mut Vec<Pair>) {
         for (k, _) in more.iter() {
             debug_assert!(self.get(k).is_none(), "{k:?} is already set");
             self.present |= key_bit(k);
@@ -412,7 +414,7 @@ impl Attrs {
     /// Every pair, in order, in up to three slices: a loop over each is cheaper than
     /// [`Attrs::iter`]'s chained iterator where it counts.
     #[inline]
-    pub fn slices(&self) -> [&[(Key, AttrValue)]; 3] {
+    pub fn slices(&self) -> [&[Pair]; 3] {
         let (before, shared, after) = self.parts();
         [before, shared.map_or(&[][..], SharedAttrs::pairs), after]
     }
@@ -420,8 +422,7 @@ impl Attrs {
     /// Every pair, in order.
     #[inline]
     pub fn iter(&self) -> AttrsIter<'_> {
-        let (before, shared, after) = self.parts();
-        let shared = shared.map_or(&[][..], SharedAttrs::pairs);
+        let [before, shared, after] = self.slices();
         before.iter().chain(shared).chain(after)
     }
 
@@ -436,7 +437,7 @@ impl Attrs {
     }
 
     /// The pairs, copied.
-    pub fn to_vec(&self) -> Vec<(Key, AttrValue)> {
+    pub fn to_vec(&self) -> Vec<Pair> {
         self.iter().cloned().collect()
     }
 }
@@ -448,10 +449,10 @@ impl PartialEq for Attrs {
     }
 }
 
-impl From<Vec<(Key, AttrValue)>> for Attrs {
+impl From<Vec<Pair>> for Attrs {
     /// The attributes of `list`, whose keys are distinct.
-    fn from(list: Vec<(Key, AttrValue)>) -> Self {
-        let present = list.iter().fold(0, |m, (k, _)| m | key_bit(k));
+    fn from(list: Vec<Pair>) -> Self {
+        let present = key_bits(&list);
         Attrs {
             list,
             present,
@@ -461,7 +462,7 @@ impl From<Vec<(Key, AttrValue)>> for Attrs {
 }
 
 impl<'a> IntoIterator for &'a Attrs {
-    type Item = &'a (Key, AttrValue);
+    type Item = &'a Pair;
     type IntoIter = AttrsIter<'a>;
     fn into_iter(self) -> Self::IntoIter {
         self.iter()
