@@ -6,6 +6,7 @@
 
 #![warn(missing_docs)]
 
+pub mod allocator;
 pub mod app;
 pub mod bench;
 pub mod class;

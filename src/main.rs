@@ -2,8 +2,9 @@
 
 // Generation allocates and frees many small attribute vectors per span; mimalloc
 // measured faster than the system allocator on that pattern (see README, Load testing).
+// Word-aligned requests take its plain, fast paths (see `allocator`).
 #[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOC: otelsim::allocator::Allocator = otelsim::allocator::Allocator;
 
 /// mimalloc's `mi_option_arena_eager_commit` (index 4 of its option enum).
 const MI_OPTION_ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
