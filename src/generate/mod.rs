@@ -310,6 +310,8 @@ fn generate_part<R: Rng + ?Sized>(
         model: None,
         role_set: Vec::with_capacity(24),
         identity: None,
+        gaps: Vec::new(),
+        weights: Vec::new(),
     };
     if let Some(g) = goal {
         let fires = g.rate >= 1.0 || (g.rate > 0.0 && b.rng.random_bool(g.rate));
@@ -368,6 +370,9 @@ struct Builder<'a, 'r, R: Rng + ?Sized> {
     role_set: Vec<(Key, AttrValue)>,
     /// The identity pairs the trace's agent spans share, made with the first of them.
     identity: Option<Arc<SharedAttrs>>,
+    /// `layout`'s gaps and free-gap weights, reused.
+    gaps: Vec<u64>,
+    weights: Vec<(usize, f64)>,
 }
 
 /// What happened to a span instance, for `finish_span`.
@@ -845,7 +850,8 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
             }
             return sampled.max(window + tail);
         }
-        let mut gaps: Vec<u64> = Vec::with_capacity(items.len());
+        let mut gaps = std::mem::take(&mut self.gaps);
+        gaps.clear();
         for (i, it) in items.iter().enumerate() {
             gaps.push(match (i, it.backoff) {
                 (0, _) => lead,
@@ -857,18 +863,17 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
         // Spread spare time over the free gaps (never the backoff ones) as the parent's own work.
         if sampled > busy {
             let slack = (sampled - busy) as f64;
-            let free: Vec<usize> = (0..gaps.len())
-                .filter(|&i| i == 0 || items[i].backoff.is_none())
-                .collect();
-            let weights: Vec<f64> = free
-                .iter()
-                .map(|_| self.rng.random_range(0.05..1.0))
-                .collect();
-            let tail_w = self.rng.random_range(0.05..1.0);
-            let total: f64 = weights.iter().sum::<f64>() + tail_w;
-            for (g, w) in free.iter().zip(&weights) {
-                gaps[*g] += (slack * w / total) as u64;
+            let mut weights = std::mem::take(&mut self.weights);
+            weights.clear();
+            for i in (0..gaps.len()).filter(|&i| i == 0 || items[i].backoff.is_none()) {
+                weights.push((i, self.rng.random_range(0.05..1.0)));
             }
+            let tail_w = self.rng.random_range(0.05..1.0);
+            let total: f64 = weights.iter().map(|(_, w)| w).sum::<f64>() + tail_w;
+            for &(g, w) in &weights {
+                gaps[g] += (slack * w / total) as u64;
+            }
+            self.weights = weights;
         }
         let mut cursor = 0;
         for (it, gap) in items.iter().zip(&gaps) {
@@ -876,6 +881,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
             shift(&mut self.spans[it.first..it.end], cursor);
             cursor += it.dur;
         }
+        self.gaps = gaps;
         sampled.max(cursor + tail)
     }
 }
