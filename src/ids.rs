@@ -7,7 +7,6 @@
 pub const RUN_ID_KEY: &str = "otelsim.run.id";
 
 use rand::Rng;
-use std::fmt::Write as _;
 
 #[derive(Clone, Debug, PartialEq)]
 enum Part {
@@ -84,17 +83,29 @@ impl IdTemplate {
                     let mut b: [u8; 16] = rng.random();
                     b[6] = (b[6] & 0x0f) | 0x40;
                     b[8] = (b[8] & 0x3f) | 0x80;
-                    for (i, byte) in b.iter().enumerate() {
-                        if matches!(i, 4 | 6 | 8 | 10) {
-                            out.push('-');
-                        }
-                        let _ = write!(out, "{byte:02x}");
-                    }
+                    push_uuid(&mut out, &b);
                 }
             }
         }
         out
     }
+}
+
+/// `b` as a version-4 UUID's text (8-4-4-4-12 lowercase hex digits), written as
+/// one piece: formatting each byte measured ≈ 400 instructions per id.
+fn push_uuid(out: &mut String, b: &[u8; 16]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut text = [b'-'; 36];
+    let mut at = 0;
+    for (i, byte) in b.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            at += 1;
+        }
+        text[at] = DIGITS[usize::from(byte >> 4)];
+        text[at + 1] = DIGITS[usize::from(byte & 0x0f)];
+        at += 2;
+    }
+    out.push_str(std::str::from_utf8(&text).expect("hex digits and dashes are ASCII"));
 }
 
 fn push_hex<R: Rng + ?Sized>(out: &mut String, rng: &mut R, n: usize) {
@@ -119,6 +130,23 @@ mod tests {
         let u = IdTemplate::parse("{uuid}").unwrap().render(&mut rng, "");
         assert_eq!(u.len(), 36);
         assert_eq!(&u[14..15], "4");
+    }
+
+    #[test]
+    fn uuids_read_as_their_bytes() {
+        let mut out = String::new();
+        let b: [u8; 16] = std::array::from_fn(|i| (i as u8) * 17 + 3);
+        push_uuid(&mut out, &b);
+        let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+        let want = [
+            &hex[0..8],
+            &hex[8..12],
+            &hex[12..16],
+            &hex[16..20],
+            &hex[20..32],
+        ]
+        .join("-");
+        assert_eq!(out, want);
     }
 
     #[test]
