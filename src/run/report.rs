@@ -291,8 +291,12 @@ impl serde::Serialize for AckedTraces {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap as _;
         let mut m = s.serialize_map(Some(self.0.len()))?;
+        // Each id's hex written into a stack buffer: `hex::encode` built a String
+        // a character at a time, most of this report's cost on long runs.
+        let mut text = [0u8; 32];
         for (id, n) in &self.0 {
-            m.serialize_entry(&hex::encode(id), n)?;
+            hex::encode_to_slice(id, &mut text).expect("32 hex digits for 16 bytes");
+            m.serialize_entry(std::str::from_utf8(&text).expect("hex is ASCII"), n)?;
         }
         m.end()
     }
