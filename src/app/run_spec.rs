@@ -414,8 +414,8 @@ fn backfill(
 /// The most workers a run starts; more would only contend for the same cores.
 const MAX_WORKERS: usize = 1024;
 
-/// How many workers: as asked (when the run can be split), else one per core,
-/// or one where a single writer is needed.
+/// How many workers: as asked (when the run can be split), else one per core (one
+/// fewer when the receiver runs on this host), or one where a single writer is needed.
 fn workers(
     asked: Option<usize>,
     sequential: bool,
@@ -435,8 +435,35 @@ fn workers(
         // One writer keeps file output and --start-time runs reproducible: which
         // worker takes a pick decides its timestamps.
         None if sequential || s.output_files().next().is_some() || start_time_given => Ok(1),
-        None => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
+        None => {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            // A receiver on this host needs a core of its own: on 2 shared cores, one
+            // worker beside `otelsim sink` used 9-11 % less CPU per span than two, at
+            // the same throughput (README, Benchmarks).
+            let local = s.sends_otlp() && receivers_on_this_host(&s.export);
+            Ok(if local { (cores - 1).max(1) } else { cores })
+        }
     }
+}
+
+/// Whether every endpoint the OTLP output sends to is a loopback address
+/// (`localhost`, 127.0.0.0/8, `::1`).
+fn receivers_on_this_host(e: &crate::export::ExportConfig) -> bool {
+    let loopback = |url: &str| {
+        let host = url.parse::<http::Uri>().ok().and_then(|u| {
+            u.host()
+                .map(|h| h.trim_matches(['[', ']']).to_ascii_lowercase())
+        });
+        match host.as_deref() {
+            Some("localhost") => true,
+            Some(h) => h
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback()),
+            None => false,
+        }
+    };
+    let mut endpoints = e.signal_endpoints.iter().flatten();
+    loopback(&e.endpoint) && endpoints.all(|u| loopback(u))
 }
 
 /// `--engine sdk` sends traces only, over OTLP/gRPC or OTLP/HTTP protobuf.
@@ -563,4 +590,52 @@ fn check_dir(p: &std::path::Path) -> std::io::Result<()> {
     let probe = p.join(format!(".otelsim-probe-{}", std::process::id()));
     std::fs::File::create(&probe)?;
     std::fs::remove_file(&probe)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::receivers_on_this_host;
+    use crate::export::ExportConfig;
+
+    fn config(endpoint: &str, signals: [Option<&str>; 3]) -> ExportConfig {
+        ExportConfig {
+            endpoint: endpoint.to_string(),
+            signal_endpoints: signals.map(|s| s.map(str::to_string)),
+            ..ExportConfig::default()
+        }
+    }
+
+    #[test]
+    fn a_receiver_is_on_this_host_only_when_every_endpoint_is_loopback() {
+        for local in [
+            "http://localhost:4317",
+            "http://LOCALHOST:4318/v1/traces",
+            "http://127.0.0.1:4317",
+            "https://127.8.9.10",
+            "http://[::1]:4318",
+        ] {
+            assert!(receivers_on_this_host(&config(local, [None; 3])), "{local}");
+        }
+        for remote in [
+            "http://collector:4317",
+            "http://10.0.0.7:4318",
+            "https://[2001:db8::1]:4317",
+            "http://localhost.example.com:4317",
+            "not a url",
+        ] {
+            assert!(
+                !receivers_on_this_host(&config(remote, [None; 3])),
+                "{remote}"
+            );
+        }
+        let mixed = config(
+            "http://localhost:4318",
+            [
+                None,
+                Some("http://metrics.example.com:4318/v1/metrics"),
+                None,
+            ],
+        );
+        assert!(!receivers_on_this_host(&mixed));
+    }
 }

@@ -293,6 +293,26 @@ fn workers_share_a_real_rate() {
 }
 
 #[test]
+fn a_receiver_on_this_host_leaves_it_a_core() {
+    let rt = runtime();
+    let sink = start_sink(&rt);
+    let dir = tempfile::tempdir().unwrap();
+    let rep = dir.path().join("w.json");
+    otelsim()
+        .cli("run --count 40 --interval 0 --seed 3")
+        .endpoint(sink.grpc_endpoint())
+        .report(&rep)
+        .run_ok();
+    let r = read_json(&rep);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert_eq!(r["report"]["workers"], (cores - 1).max(1));
+    assert_eq!(
+        r["report"]["export"]["spans"]["acked"].as_u64(),
+        Some(sink.stats.snapshot().spans)
+    );
+}
+
+#[test]
 fn load_profiles_are_validated_with_file_line_and_key() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("load.yaml");
