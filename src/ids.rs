@@ -135,7 +135,7 @@ mod tests {
     #[test]
     fn uuids_read_as_their_bytes() {
         let mut out = String::new();
-        let b: [u8; 16] = std::array::from_fn(|i| (i as u8) * 17 + 3);
+        let b: [u8; 16] = std::array::from_fn(|i| (i as u8).wrapping_mul(17).wrapping_add(3));
         push_uuid(&mut out, &b);
         let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
         let want = [
