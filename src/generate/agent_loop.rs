@@ -5,6 +5,7 @@
 //! so a UI links each request to its execution. The JSON is assembled from pieces
 //! rendered at compile time: a request only adds its call ids.
 
+use super::attrs::lit;
 use super::Builder;
 use crate::model::AttrValue;
 use crate::plan::{LlmPhase, Node, ToolCall};
@@ -133,7 +134,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
         let prompt = (text_len(&input) / 4) as i64 + self.rng.random_range(120..400);
         let completion = ((text_len(&output) / 4) as i64).max(1);
         let k = &self.world.keys;
-        let (finish_one, finish) = (self.world.lit(finish), self.world.lit_array(finish));
+        let (finish_one, finish) = (lit(finish), self.world.lit_array(finish));
         for (key, value) in set.iter_mut() {
             if *key == k.input_messages {
                 *value = input.clone();

@@ -813,7 +813,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
             s.set_attr(k.mcp_session, AttrValue::Str(sess.into()));
         }
         if node.role == Role::McpExecute {
-            s.set_attr(k.mcp_method, self.world.lit("tools/call"));
+            s.set_attr(k.mcp_method, lit("tools/call"));
             if let Some(t) = &node.tool {
                 s.set_attr(k.tool_name, AttrValue::Str(t.name.into()));
             }
@@ -823,7 +823,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
             s.set_attr(k.attempt_index, AttrValue::Int(i64::from(i) + 1));
             s.set_attr(
                 k.attempt_outcome,
-                self.world.lit(if success { "success" } else { "fail" }),
+                lit(if success { "success" } else { "fail" }),
             );
             // What an MCP client records on each request (keys nothing set before).
             s.attrs.push(
@@ -844,11 +844,11 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
             s.set_attr(k.retry_attempt, AttrValue::Int(i64::from(i) + 1));
             s.set_attr(
                 k.step_outcome,
-                self.world.lit(if success { "success" } else { "fail" }),
+                lit(if success { "success" } else { "fail" }),
             );
         }
         if let Some(prev) = prev_error {
-            s.set_attr(k.retry_reason, self.world.lit(retry_reason(prev)));
+            s.set_attr(k.retry_reason, lit(retry_reason(prev)));
         }
         if let Some(code) = forced.and_then(|f| f.http_status) {
             s.set_attr(k.http_status, AttrValue::Int(code));
@@ -990,13 +990,13 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
         // Outcome attributes follow the status, whatever a declared literal says.
         if o.failed.is_some() {
             if span.attr(&k.step_outcome).is_some() {
-                span.set_attr(k.step_outcome, self.world.lit("fail"));
+                span.set_attr(k.step_outcome, lit("fail"));
             }
             if span.attr(&k.step_outcome_cp).is_some() {
-                span.set_attr(k.step_outcome_cp, self.world.lit("fail"));
+                span.set_attr(k.step_outcome_cp, lit("fail"));
             }
             if span.attr(&k.a2a_outcome).is_some() {
-                span.set_attr(k.a2a_outcome, self.world.lit("error"));
+                span.set_attr(k.a2a_outcome, lit("error"));
             }
             // A recommendation that failed selected nothing.
             if node.role == Role::ToolsRecommend && span.attr(&k.tools_selected).is_some() {
@@ -1190,7 +1190,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
     ) {
         let k = &self.world.keys;
         let dur_ms = self.spans[idx].duration_ns() as f64 / MS;
-        let outcome = self.world.lit(if o.failed.is_some() {
+        let outcome = lit(if o.failed.is_some() {
             "fail"
         } else {
             "success"
@@ -1250,10 +1250,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
     /// agent's provider and model, and the turn.
     fn orchestrate_attrs(&mut self, failed: bool, set: &mut Vec<(Key, AttrValue)>) {
         let k = &self.world.keys;
-        set.push((
-            k.a2a_outcome,
-            self.world.lit(if failed { "error" } else { "success" }),
-        ));
+        set.push((k.a2a_outcome, lit(if failed { "error" } else { "success" })));
         if let Some(a) = &self.plan.agent_id {
             set.push((k.agent_target, AttrValue::Str((*a).into())));
             // The GenAI conventions' names for the agent the turn invokes.
@@ -1265,7 +1262,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
             AttrValue::Str(self.input.enduser_id.clone().into()),
         ));
         set.push((k.redaction, AttrValue::Str(self.plan.redaction.into())));
-        set.push((k.op_name, self.world.lit("invoke_agent")));
+        set.push((k.op_name, lit("invoke_agent")));
         // The provider (required) and model of the agent: the ones its model calls use.
         let m = &self.world.models[self.turn_model()];
         set.push((k.provider, m.provider.clone()));
@@ -1351,7 +1348,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
     /// An MCP tool call: operation, tool and server, call ids, retries, session.
     fn tool_call_attrs(&mut self, o: &Outcome<'_>, set: &mut Vec<(Key, AttrValue)>) {
         let k = &self.world.keys;
-        set.push((k.op_name, self.world.lit("execute_tool")));
+        set.push((k.op_name, lit("execute_tool")));
         if let Some(t) = o.tool {
             set.push((k.tool_name, AttrValue::Str(t.name.into())));
             set.push((k.mcp_server_uuid, AttrValue::Str(t.server_uuid.into())));
@@ -1367,7 +1364,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
             AttrValue::Int(i64::from(o.attempts.saturating_sub(1))),
         ));
         set.push((k.retry_policy, self.world.retry_policy.clone()));
-        set.push((k.mcp_method, self.world.lit("tools/call")));
+        set.push((k.mcp_method, lit("tools/call")));
         set.push((k.mcp_session, AttrValue::Str(self.mcp_session().into())));
     }
 
@@ -1380,7 +1377,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
     ) {
         let m = &self.world.models[self.turn_model()];
         let k = &self.world.keys;
-        set.push((k.op_name, self.world.lit("chat")));
+        set.push((k.op_name, lit("chat")));
         set.push((k.provider, m.provider.clone()));
         if self.world.semconv_has_gen_ai_system {
             let allowed = self.world.enums.get("gen_ai.system");
@@ -1425,19 +1422,16 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
         };
         set.push((k.finish_reasons, self.world.lit_array(reason)));
         if self.world.semconv_declares(&k.finish_reason) {
-            set.push((k.finish_reason, self.world.lit(reason)));
+            set.push((k.finish_reason, lit(reason)));
         }
         if !failed {
             let id = response_id(m.api.response_id, self.rng);
             set.push((k.response_id, AttrValue::Str(id.into())));
         }
         if self.world.semconv_declares(&k.request_type) {
-            set.push((k.request_type, self.world.lit("chat")));
+            set.push((k.request_type, lit("chat")));
         }
-        set.push((
-            k.step_outcome,
-            self.world.lit(if failed { "fail" } else { "success" }),
-        ));
+        set.push((k.step_outcome, lit(if failed { "fail" } else { "success" })));
         if let Some(t) = &node.tool {
             set.push((k.tool_name, AttrValue::Str(t.name.into())));
         }
@@ -1561,6 +1555,12 @@ fn tool_plan_json(choices: &[(&str, f64)]) -> String {
     out.extend_from_slice(b"]}");
     // Only valid UTF-8 went in: ASCII punctuation and serde_json's output.
     String::from_utf8(out).unwrap_or_default()
+}
+
+/// A literal text as an attribute value (outcomes, operation names, reasons):
+/// copied as it is, with no table to search and nothing allocated.
+pub(super) fn lit(s: &'static str) -> AttrValue {
+    AttrValue::Str(Text::Static(s))
 }
 
 /// Appends `bytes` as lower-case hex digits.
