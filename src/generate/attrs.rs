@@ -1533,28 +1533,74 @@ fn response_id<R: Rng + ?Sized>(style: IdStyle, rng: &mut R) -> Arc<str> {
 /// "trigger_summary":"user request maps to …"},…]}`, written straight out: the bytes
 /// `serde_json` gives that object (keys sorted), without building a `Value` per span.
 fn tool_plan_json(choices: &[(&str, f64)]) -> String {
-    // Strings and numbers go through serde_json, so escaping and float digits match.
-    fn json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
-        // Writing to a Vec cannot fail, and a string or a number always serializes.
-        serde_json::to_writer(&mut *out, v).unwrap_or_default();
-    }
-    let mut out = Vec::with_capacity(32 + choices.len() * 96);
-    out.extend_from_slice(b"{\"tool_plan\":[");
+    let mut out = String::with_capacity(32 + choices.len() * 96);
+    out.push_str("{\"tool_plan\":[");
     for (i, (name, confidence)) in choices.iter().enumerate() {
         if i > 0 {
-            out.push(b',');
+            out.push(',');
         }
-        out.extend_from_slice(b"{\"confidence\":");
-        json(&mut out, confidence);
-        out.extend_from_slice(b",\"tool_name\":");
-        json(&mut out, *name);
-        out.extend_from_slice(b",\"trigger_summary\":");
-        json(&mut out, &format!("user request maps to {name}"));
-        out.push(b'}');
+        out.push_str("{\"confidence\":");
+        push_confidence(&mut out, *confidence);
+        out.push_str(",\"tool_name\":\"");
+        push_json_escaped(&mut out, name);
+        // The summary's fixed start needs no escaping: its JSON is the name's, prefixed.
+        out.push_str("\",\"trigger_summary\":\"user request maps to ");
+        push_json_escaped(&mut out, name);
+        out.push_str("\"}");
     }
-    out.extend_from_slice(b"]}");
-    // Only valid UTF-8 went in: ASCII punctuation and serde_json's output.
-    String::from_utf8(out).unwrap_or_default()
+    out.push_str("]}");
+    out
+}
+
+/// Appends `c` as serde_json writes it. A confidence is a whole number of
+/// hundredths: those are written once into a table, the rest on the spot.
+fn push_confidence(out: &mut String, c: f64) {
+    static HUNDREDTHS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let n = (c * 100.0).round();
+    // Compared bit for bit with the table's value, so that -0.0 is not 0.0.
+    if (0.0..=100.0).contains(&n) && (f64::from(n as u8) / 100.0).to_bits() == c.to_bits() {
+        let table = HUNDREDTHS.get_or_init(|| {
+            (0..=100)
+                .map(|i| serde_json::to_string(&(f64::from(i) / 100.0)).unwrap_or_default())
+                .collect()
+        });
+        out.push_str(&table[usize::from(n as u8)]);
+    } else {
+        // A number always serializes.
+        out.push_str(&serde_json::to_string(&c).unwrap_or_default());
+    }
+}
+
+/// Appends the inside of `s` as a JSON string, escaped as serde_json escapes it:
+/// the quote, the backslash and control characters (short forms where JSON has
+/// them, else `\u00xx`); everything else as it is.
+fn push_json_escaped(out: &mut String, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut plain = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let short = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0x00..=0x1f => "",
+            _ => continue,
+        };
+        // `b` is ASCII: `i` is a character boundary.
+        out.push_str(&s[plain..i]);
+        if short.is_empty() {
+            out.push_str("\\u00");
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0x0f)]));
+        } else {
+            out.push_str(short);
+        }
+        plain = i + 1;
+    }
+    out.push_str(&s[plain..]);
 }
 
 /// A literal text as an attribute value (outcomes, operation names, reasons):
@@ -1836,6 +1882,11 @@ mod tests {
             ("claims_create", 0.85),
             ("say \"hi\"\\ \u{1}\n é/", 0.8),
             ("", 0.97),
+            ("tab\t\r\u{8}\u{c}\u{1f}\u{7f} ✓", 0.805),
+            ("zero", -0.0),
+            ("one", 1.0),
+            ("small", 0.07),
+            ("big", 123.45),
         ];
         for n in 0..=choices.len() {
             let entries: Vec<serde_json::Value> = choices[..n]
