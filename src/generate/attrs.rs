@@ -1421,14 +1421,14 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
             _ => "stop",
         };
         set.push((k.finish_reasons, self.world.lit_array(reason)));
-        if self.world.semconv_declares(&k.finish_reason) {
+        if self.world.declares_llm_finish_reason {
             set.push((k.finish_reason, lit(reason)));
         }
         if !failed {
             let id = response_id(m.api.response_id, self.rng);
             set.push((k.response_id, AttrValue::Str(id.into())));
         }
-        if self.world.semconv_declares(&k.request_type) {
+        if self.world.declares_llm_request_type {
             set.push((k.request_type, lit("chat")));
         }
         set.push((k.step_outcome, lit(if failed { "fail" } else { "success" })));
