@@ -41,7 +41,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
     }
 
     /// The call id of the turn's tool call `slot`, made on first use.
-    pub(super) fn slot_call_id(&mut self, slot: u32) -> String {
+    pub(super) fn slot_call_id(&mut self, slot: u32) -> &str {
         while self.call_ids.len() <= slot as usize {
             let id = self
                 .world
@@ -50,7 +50,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
                 .render(self.rng, &self.plan.tenant_id);
             self.call_ids.push(id);
         }
-        self.call_ids[slot as usize].clone()
+        &self.call_ids[slot as usize]
     }
 
     /// The assistant message that asks for the turn's tool calls.
@@ -60,9 +60,8 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
             if i > 0 {
                 out.push(',');
             }
-            let id = self.slot_call_id(i as u32);
             out.push_str(&c.call_part.0);
-            out.push_str(&id);
+            out.push_str(self.slot_call_id(i as u32));
             out.push_str(&c.call_part.1);
         }
         out.push_str(r#"],"role":"assistant"}"#);
@@ -114,7 +113,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
                         ),
                         None => {
                             inp.push_str(&c.response_message.0);
-                            inp.push_str(&id);
+                            inp.push_str(id);
                             inp.push_str(&c.response_message.1);
                         }
                     }

@@ -1165,7 +1165,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
     pub(super) fn mcp_call_id(&mut self, node: &Node) -> String {
         // In an agent loop the LLM asked for this call by its slot.
         if let Some(slot) = node.call_slot.filter(|_| !self.call_ids.is_empty()) {
-            return self.slot_call_id(slot);
+            return self.slot_call_id(slot).to_string();
         }
         let asked = self
             .requested_call
