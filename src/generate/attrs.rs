@@ -591,6 +591,9 @@ pub fn attach_semconv_fill<'a>(
             planned_tasks,
         };
         let mut fill = rules(world, sc, n.role, false, &n.class_name, &site);
+        // The step's declared attributes are set before its fill, which would
+        // skip their keys on every span: their rules are left out.
+        fill.retain(|f| !n.attrs.iter().any(|(k, _)| *k == f.key));
         if let Some(r) = &n.retry {
             let role = Role::of(ClassOf {
                 class: n.class.class,
