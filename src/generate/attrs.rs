@@ -29,7 +29,7 @@ use crate::plan::{
     closest_allowed, AttrGen, CacheReport, ContentEvent, IdStyle, Keys, Node, ResponseStatus,
     Retry, Role, ScenarioPlan, ToolCall, ToolRef, World,
 };
-use crate::record::{Attrs, Event, Key, ServiceId, SharedAttrs, StatusCode, Text};
+use crate::record::{same_key, Attrs, Event, Key, ServiceId, SharedAttrs, StatusCode, Text};
 use rand::Rng;
 use std::sync::Arc;
 
@@ -1286,7 +1286,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
         let tokens = i64::from(self.rng.random_range(r.tokens.0..=r.tokens.1));
         let k = &self.world.keys;
         for (key, value) in set.iter_mut() {
-            if *key == k.output_tokens {
+            if same_key(key, &k.output_tokens) {
                 if let AttrValue::Int(n) = value {
                     *n += tokens;
                 }
@@ -1574,10 +1574,25 @@ fn push_confidence(out: &mut String, c: f64) {
     }
 }
 
+/// `{"error":{"type":…}}`: what a tool that failed with `error_type` answers, as
+/// serde_json writes it.
+pub(super) fn error_json(error_type: &str) -> String {
+    let mut out = String::with_capacity(24 + error_type.len());
+    push_error_json(&mut out, error_type);
+    out
+}
+
+/// Appends `{"error":{"type":…}}` (see [`error_json`]).
+pub(super) fn push_error_json(out: &mut String, error_type: &str) {
+    out.push_str("{\"error\":{\"type\":\"");
+    push_json_escaped(out, error_type);
+    out.push_str("\"}}");
+}
+
 /// Appends the inside of `s` as a JSON string, escaped as serde_json escapes it:
 /// the quote, the backslash and control characters (short forms where JSON has
 /// them, else `\u00xx`); everything else as it is.
-fn push_json_escaped(out: &mut String, s: &str) {
+pub(super) fn push_json_escaped(out: &mut String, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut plain = 0;
     for (i, b) in s.bytes().enumerate() {
@@ -1715,9 +1730,9 @@ fn exception_message(error_type: &str) -> &'static str {
 /// (the shape the agent loop's tool message gives it).
 fn tool_result(p: &crate::plan::ToolPayload, failed: Option<&Text>) -> Option<AttrValue> {
     match failed {
-        Some(t) if p.result_is_sample && p.result.is_some() => Some(AttrValue::Str(Text::from(
-            serde_json::json!({"error": {"type": &**t}}).to_string(),
-        ))),
+        Some(t) if p.result_is_sample && p.result.is_some() => {
+            Some(AttrValue::Str(Text::from(error_json(t))))
+        }
         _ => p.result.clone(),
     }
 }
@@ -1898,6 +1913,14 @@ mod tests {
                 .collect();
             let want = serde_json::json!({ "tool_plan": entries }).to_string();
             assert_eq!(tool_plan_json(&choices[..n]), want);
+        }
+    }
+
+    #[test]
+    fn a_failed_tools_answer_is_the_json_serde_json_writes() {
+        for t in ["timeout", "", "say \"no\"\\ \u{2}"] {
+            let want = serde_json::json!({"error": {"type": t}}).to_string();
+            assert_eq!(error_json(t), want);
         }
     }
 
