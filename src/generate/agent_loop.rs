@@ -5,10 +5,11 @@
 //! so a UI links each request to its execution. The JSON is assembled from pieces
 //! rendered at compile time: a request only adds its call ids.
 
+use super::attrs::{lit, push_error_json, push_json_escaped};
 use super::Builder;
 use crate::model::AttrValue;
 use crate::plan::{LlmPhase, Node, ToolCall};
-use crate::record::{Key, Text};
+use crate::record::{same_key, Key, Text};
 use rand::Rng;
 
 /// What the answering call says when a tool it relied on failed.
@@ -40,7 +41,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
     }
 
     /// The call id of the turn's tool call `slot`, made on first use.
-    pub(super) fn slot_call_id(&mut self, slot: u32) -> String {
+    pub(super) fn slot_call_id(&mut self, slot: u32) -> &str {
         while self.call_ids.len() <= slot as usize {
             let id = self
                 .world
@@ -49,7 +50,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
                 .render(self.rng, &self.plan.tenant_id);
             self.call_ids.push(id);
         }
-        self.call_ids[slot as usize].clone()
+        &self.call_ids[slot as usize]
     }
 
     /// The assistant message that asks for the turn's tool calls.
@@ -59,9 +60,8 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
             if i > 0 {
                 out.push(',');
             }
-            let id = self.slot_call_id(i as u32);
             out.push_str(&c.call_part.0);
-            out.push_str(&id);
+            out.push_str(self.slot_call_id(i as u32));
             out.push_str(&c.call_part.1);
         }
         out.push_str(r#"],"role":"assistant"}"#);
@@ -107,13 +107,10 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
                     inp.push(',');
                     match &failures[i] {
                         // A failed call answers with its error, not the tool's result.
-                        Some(error) => inp.push_str(
-                            &serde_json::json!({"parts": [{"id": id, "response": {"error": {"type": &**error}}, "type": "tool_call_response"}], "role": "tool"})
-                                .to_string(),
-                        ),
+                        Some(error) => push_failed_response(&mut inp, id, error),
                         None => {
                             inp.push_str(&c.response_message.0);
-                            inp.push_str(&id);
+                            inp.push_str(id);
                             inp.push_str(&c.response_message.1);
                         }
                     }
@@ -133,26 +130,54 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
         let prompt = (text_len(&input) / 4) as i64 + self.rng.random_range(120..400);
         let completion = ((text_len(&output) / 4) as i64).max(1);
         let k = &self.world.keys;
-        let (finish_one, finish) = (self.world.lit(finish), self.world.lit_array(finish));
+        let (finish_one, finish) = (lit(finish), self.world.lit_array(finish));
+        // Keys compared as `Attrs` compares them: by length and address first.
+        let is = |key: &Key, other: &Key| same_key(key, other);
         for (key, value) in set.iter_mut() {
-            if *key == k.input_messages {
+            if is(key, &k.input_messages) {
                 *value = input.clone();
-            } else if *key == k.output_messages {
+            } else if is(key, &k.output_messages) {
                 *value = output.clone();
-            } else if *key == k.input_tokens {
+            } else if is(key, &k.input_tokens) {
                 *value = AttrValue::Int(prompt);
-            } else if *key == k.output_tokens {
+            } else if is(key, &k.output_tokens) {
                 *value = AttrValue::Int(completion);
-            } else if *key == k.cache_read_tokens || *key == k.cache_creation_tokens {
+            } else if is(key, &k.cache_read_tokens) || is(key, &k.cache_creation_tokens) {
                 // A cached prefix is part of this prompt.
                 if let AttrValue::Int(n) = value {
                     *n = (*n).min(prompt);
                 }
-            } else if *key == k.finish_reasons {
+            } else if is(key, &k.finish_reasons) {
                 *value = finish.clone();
-            } else if *key == k.finish_reason {
+            } else if is(key, &k.finish_reason) {
                 *value = finish_one.clone();
             }
+        }
+    }
+}
+
+/// Appends the tool message of a call that failed with `error_type`:
+/// `{"parts":[{"id":…,"response":{"error":{"type":…}},"type":"tool_call_response"}],"role":"tool"}`,
+/// as serde_json writes that object (keys sorted).
+fn push_failed_response(out: &mut String, id: &str, error_type: &str) {
+    out.push_str("{\"parts\":[{\"id\":\"");
+    push_json_escaped(out, id);
+    out.push_str("\",\"response\":");
+    push_error_json(out, error_type);
+    out.push_str(",\"type\":\"tool_call_response\"}],\"role\":\"tool\"}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_calls_message_is_the_json_serde_json_writes() {
+        for (id, error) in [("call_1", "timeout"), ("c\"2", "bad\\type\n")] {
+            let want = serde_json::json!({"parts": [{"id": id, "response": {"error": {"type": error}}, "type": "tool_call_response"}], "role": "tool"}).to_string();
+            let mut got = String::new();
+            push_failed_response(&mut got, id, error);
+            assert_eq!(got, want);
         }
     }
 }

@@ -29,7 +29,7 @@ use crate::plan::{
     closest_allowed, AttrGen, CacheReport, ContentEvent, IdStyle, Keys, Node, ResponseStatus,
     Retry, Role, ScenarioPlan, ToolCall, ToolRef, World,
 };
-use crate::record::{Attrs, Event, Key, ServiceId, SharedAttrs, StatusCode, Text};
+use crate::record::{same_key, Attrs, Event, Key, ServiceId, SharedAttrs, StatusCode, Text};
 use rand::Rng;
 use std::sync::Arc;
 
@@ -591,6 +591,9 @@ pub fn attach_semconv_fill<'a>(
             planned_tasks,
         };
         let mut fill = rules(world, sc, n.role, false, &n.class_name, &site);
+        // The step's declared attributes are set before its fill, which would
+        // skip their keys on every span: their rules are left out.
+        fill.retain(|f| !n.attrs.iter().any(|(k, _)| *k == f.key));
         if let Some(r) = &n.retry {
             let role = Role::of(ClassOf {
                 class: n.class.class,
@@ -813,7 +816,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
             s.set_attr(k.mcp_session, AttrValue::Str(sess.into()));
         }
         if node.role == Role::McpExecute {
-            s.set_attr(k.mcp_method, self.world.lit("tools/call"));
+            s.set_attr(k.mcp_method, lit("tools/call"));
             if let Some(t) = &node.tool {
                 s.set_attr(k.tool_name, AttrValue::Str(t.name.into()));
             }
@@ -823,7 +826,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
             s.set_attr(k.attempt_index, AttrValue::Int(i64::from(i) + 1));
             s.set_attr(
                 k.attempt_outcome,
-                self.world.lit(if success { "success" } else { "fail" }),
+                lit(if success { "success" } else { "fail" }),
             );
             // What an MCP client records on each request (keys nothing set before).
             s.attrs.push(
@@ -844,11 +847,11 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
             s.set_attr(k.retry_attempt, AttrValue::Int(i64::from(i) + 1));
             s.set_attr(
                 k.step_outcome,
-                self.world.lit(if success { "success" } else { "fail" }),
+                lit(if success { "success" } else { "fail" }),
             );
         }
         if let Some(prev) = prev_error {
-            s.set_attr(k.retry_reason, self.world.lit(retry_reason(prev)));
+            s.set_attr(k.retry_reason, lit(retry_reason(prev)));
         }
         if let Some(code) = forced.and_then(|f| f.http_status) {
             s.set_attr(k.http_status, AttrValue::Int(code));
@@ -990,13 +993,13 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
         // Outcome attributes follow the status, whatever a declared literal says.
         if o.failed.is_some() {
             if span.attr(&k.step_outcome).is_some() {
-                span.set_attr(k.step_outcome, self.world.lit("fail"));
+                span.set_attr(k.step_outcome, lit("fail"));
             }
             if span.attr(&k.step_outcome_cp).is_some() {
-                span.set_attr(k.step_outcome_cp, self.world.lit("fail"));
+                span.set_attr(k.step_outcome_cp, lit("fail"));
             }
             if span.attr(&k.a2a_outcome).is_some() {
-                span.set_attr(k.a2a_outcome, self.world.lit("error"));
+                span.set_attr(k.a2a_outcome, lit("error"));
             }
             // A recommendation that failed selected nothing.
             if node.role == Role::ToolsRecommend && span.attr(&k.tools_selected).is_some() {
@@ -1165,7 +1168,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
     pub(super) fn mcp_call_id(&mut self, node: &Node) -> String {
         // In an agent loop the LLM asked for this call by its slot.
         if let Some(slot) = node.call_slot.filter(|_| !self.call_ids.is_empty()) {
-            return self.slot_call_id(slot);
+            return self.slot_call_id(slot).to_string();
         }
         let asked = self
             .requested_call
@@ -1190,7 +1193,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
     ) {
         let k = &self.world.keys;
         let dur_ms = self.spans[idx].duration_ns() as f64 / MS;
-        let outcome = self.world.lit(if o.failed.is_some() {
+        let outcome = lit(if o.failed.is_some() {
             "fail"
         } else {
             "success"
@@ -1250,10 +1253,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
     /// agent's provider and model, and the turn.
     fn orchestrate_attrs(&mut self, failed: bool, set: &mut Vec<(Key, AttrValue)>) {
         let k = &self.world.keys;
-        set.push((
-            k.a2a_outcome,
-            self.world.lit(if failed { "error" } else { "success" }),
-        ));
+        set.push((k.a2a_outcome, lit(if failed { "error" } else { "success" })));
         if let Some(a) = &self.plan.agent_id {
             set.push((k.agent_target, AttrValue::Str((*a).into())));
             // The GenAI conventions' names for the agent the turn invokes.
@@ -1265,7 +1265,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
             AttrValue::Str(self.input.enduser_id.clone().into()),
         ));
         set.push((k.redaction, AttrValue::Str(self.plan.redaction.into())));
-        set.push((k.op_name, self.world.lit("invoke_agent")));
+        set.push((k.op_name, lit("invoke_agent")));
         // The provider (required) and model of the agent: the ones its model calls use.
         let m = &self.world.models[self.turn_model()];
         set.push((k.provider, m.provider.clone()));
@@ -1286,7 +1286,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
         let tokens = i64::from(self.rng.random_range(r.tokens.0..=r.tokens.1));
         let k = &self.world.keys;
         for (key, value) in set.iter_mut() {
-            if *key == k.output_tokens {
+            if same_key(key, &k.output_tokens) {
                 if let AttrValue::Int(n) = value {
                     *n += tokens;
                 }
@@ -1351,7 +1351,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
     /// An MCP tool call: operation, tool and server, call ids, retries, session.
     fn tool_call_attrs(&mut self, o: &Outcome<'_>, set: &mut Vec<(Key, AttrValue)>) {
         let k = &self.world.keys;
-        set.push((k.op_name, self.world.lit("execute_tool")));
+        set.push((k.op_name, lit("execute_tool")));
         if let Some(t) = o.tool {
             set.push((k.tool_name, AttrValue::Str(t.name.into())));
             set.push((k.mcp_server_uuid, AttrValue::Str(t.server_uuid.into())));
@@ -1367,7 +1367,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
             AttrValue::Int(i64::from(o.attempts.saturating_sub(1))),
         ));
         set.push((k.retry_policy, self.world.retry_policy.clone()));
-        set.push((k.mcp_method, self.world.lit("tools/call")));
+        set.push((k.mcp_method, lit("tools/call")));
         set.push((k.mcp_session, AttrValue::Str(self.mcp_session().into())));
     }
 
@@ -1380,7 +1380,7 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
     ) {
         let m = &self.world.models[self.turn_model()];
         let k = &self.world.keys;
-        set.push((k.op_name, self.world.lit("chat")));
+        set.push((k.op_name, lit("chat")));
         set.push((k.provider, m.provider.clone()));
         if self.world.semconv_has_gen_ai_system {
             let allowed = self.world.enums.get("gen_ai.system");
@@ -1424,20 +1424,17 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
             _ => "stop",
         };
         set.push((k.finish_reasons, self.world.lit_array(reason)));
-        if self.world.semconv_declares(&k.finish_reason) {
-            set.push((k.finish_reason, self.world.lit(reason)));
+        if self.world.declares_llm_finish_reason {
+            set.push((k.finish_reason, lit(reason)));
         }
         if !failed {
             let id = response_id(m.api.response_id, self.rng);
             set.push((k.response_id, AttrValue::Str(id.into())));
         }
-        if self.world.semconv_declares(&k.request_type) {
-            set.push((k.request_type, self.world.lit("chat")));
+        if self.world.declares_llm_request_type {
+            set.push((k.request_type, lit("chat")));
         }
-        set.push((
-            k.step_outcome,
-            self.world.lit(if failed { "fail" } else { "success" }),
-        ));
+        set.push((k.step_outcome, lit(if failed { "fail" } else { "success" })));
         if let Some(t) = &node.tool {
             set.push((k.tool_name, AttrValue::Str(t.name.into())));
         }
@@ -1539,28 +1536,95 @@ fn response_id<R: Rng + ?Sized>(style: IdStyle, rng: &mut R) -> Arc<str> {
 /// "trigger_summary":"user request maps to …"},…]}`, written straight out: the bytes
 /// `serde_json` gives that object (keys sorted), without building a `Value` per span.
 fn tool_plan_json(choices: &[(&str, f64)]) -> String {
-    // Strings and numbers go through serde_json, so escaping and float digits match.
-    fn json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
-        // Writing to a Vec cannot fail, and a string or a number always serializes.
-        serde_json::to_writer(&mut *out, v).unwrap_or_default();
-    }
-    let mut out = Vec::with_capacity(32 + choices.len() * 96);
-    out.extend_from_slice(b"{\"tool_plan\":[");
+    let mut out = String::with_capacity(32 + choices.len() * 96);
+    out.push_str("{\"tool_plan\":[");
     for (i, (name, confidence)) in choices.iter().enumerate() {
         if i > 0 {
-            out.push(b',');
+            out.push(',');
         }
-        out.extend_from_slice(b"{\"confidence\":");
-        json(&mut out, confidence);
-        out.extend_from_slice(b",\"tool_name\":");
-        json(&mut out, *name);
-        out.extend_from_slice(b",\"trigger_summary\":");
-        json(&mut out, &format!("user request maps to {name}"));
-        out.push(b'}');
+        out.push_str("{\"confidence\":");
+        push_confidence(&mut out, *confidence);
+        out.push_str(",\"tool_name\":\"");
+        push_json_escaped(&mut out, name);
+        // The summary's fixed start needs no escaping: its JSON is the name's, prefixed.
+        out.push_str("\",\"trigger_summary\":\"user request maps to ");
+        push_json_escaped(&mut out, name);
+        out.push_str("\"}");
     }
-    out.extend_from_slice(b"]}");
-    // Only valid UTF-8 went in: ASCII punctuation and serde_json's output.
-    String::from_utf8(out).unwrap_or_default()
+    out.push_str("]}");
+    out
+}
+
+/// Appends `c` as serde_json writes it. A confidence is a whole number of
+/// hundredths: those are written once into a table, the rest on the spot.
+fn push_confidence(out: &mut String, c: f64) {
+    static HUNDREDTHS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let n = (c * 100.0).round();
+    // Compared bit for bit with the table's value, so that -0.0 is not 0.0.
+    if (0.0..=100.0).contains(&n) && (f64::from(n as u8) / 100.0).to_bits() == c.to_bits() {
+        let table = HUNDREDTHS.get_or_init(|| {
+            (0..=100)
+                .map(|i| serde_json::to_string(&(f64::from(i) / 100.0)).unwrap_or_default())
+                .collect()
+        });
+        out.push_str(&table[usize::from(n as u8)]);
+    } else {
+        // A number always serializes.
+        out.push_str(&serde_json::to_string(&c).unwrap_or_default());
+    }
+}
+
+/// `{"error":{"type":…}}`: what a tool that failed with `error_type` answers, as
+/// serde_json writes it.
+pub(super) fn error_json(error_type: &str) -> String {
+    let mut out = String::with_capacity(24 + error_type.len());
+    push_error_json(&mut out, error_type);
+    out
+}
+
+/// Appends `{"error":{"type":…}}` (see [`error_json`]).
+pub(super) fn push_error_json(out: &mut String, error_type: &str) {
+    out.push_str("{\"error\":{\"type\":\"");
+    push_json_escaped(out, error_type);
+    out.push_str("\"}}");
+}
+
+/// Appends the inside of `s` as a JSON string, escaped as serde_json escapes it:
+/// the quote, the backslash and control characters (short forms where JSON has
+/// them, else `\u00xx`); everything else as it is.
+pub(super) fn push_json_escaped(out: &mut String, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut plain = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let short = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0x00..=0x1f => "",
+            _ => continue,
+        };
+        // `b` is ASCII: `i` is a character boundary.
+        out.push_str(&s[plain..i]);
+        if short.is_empty() {
+            out.push_str("\\u00");
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0x0f)]));
+        } else {
+            out.push_str(short);
+        }
+        plain = i + 1;
+    }
+    out.push_str(&s[plain..]);
+}
+
+/// A literal text as an attribute value (outcomes, operation names, reasons):
+/// copied as it is, with no table to search and nothing allocated.
+pub(super) fn lit(s: &'static str) -> AttrValue {
+    AttrValue::Str(Text::Static(s))
 }
 
 /// Appends `bytes` as lower-case hex digits.
@@ -1666,9 +1730,9 @@ fn exception_message(error_type: &str) -> &'static str {
 /// (the shape the agent loop's tool message gives it).
 fn tool_result(p: &crate::plan::ToolPayload, failed: Option<&Text>) -> Option<AttrValue> {
     match failed {
-        Some(t) if p.result_is_sample && p.result.is_some() => Some(AttrValue::Str(Text::from(
-            serde_json::json!({"error": {"type": &**t}}).to_string(),
-        ))),
+        Some(t) if p.result_is_sample && p.result.is_some() => {
+            Some(AttrValue::Str(Text::from(error_json(t))))
+        }
         _ => p.result.clone(),
     }
 }
@@ -1836,6 +1900,11 @@ mod tests {
             ("claims_create", 0.85),
             ("say \"hi\"\\ \u{1}\n é/", 0.8),
             ("", 0.97),
+            ("tab\t\r\u{8}\u{c}\u{1f}\u{7f} ✓", 0.805),
+            ("zero", -0.0),
+            ("one", 1.0),
+            ("small", 0.07),
+            ("big", 123.45),
         ];
         for n in 0..=choices.len() {
             let entries: Vec<serde_json::Value> = choices[..n]
@@ -1844,6 +1913,14 @@ mod tests {
                 .collect();
             let want = serde_json::json!({ "tool_plan": entries }).to_string();
             assert_eq!(tool_plan_json(&choices[..n]), want);
+        }
+    }
+
+    #[test]
+    fn a_failed_tools_answer_is_the_json_serde_json_writes() {
+        for t in ["timeout", "", "say \"no\"\\ \u{2}"] {
+            let want = serde_json::json!({"error": {"type": t}}).to_string();
+            assert_eq!(error_json(t), want);
         }
     }
 

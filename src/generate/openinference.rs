@@ -13,7 +13,7 @@ use super::RequestInput;
 use crate::class::SpanClass;
 use crate::model::AttrValue;
 use crate::plan::{Role, World};
-use crate::record::{Key, SpanRecord, StatusCode};
+use crate::record::{Key, SpanRecord, StatusCode, Text};
 
 /// Which attribute families describe GenAI work (`--genai-profile`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -77,8 +77,9 @@ impl Default for OiKeys {
             output_mime: k("output.mime_type"),
             user: k("user.id"),
             session: k("session.id"),
-            text: AttrValue::str("text/plain"),
-            json: AttrValue::str("application/json"),
+            // Interned: every span copies them, with no reference count to touch.
+            text: AttrValue::Str(Text::interned("text/plain")),
+            json: AttrValue::Str(Text::interned("application/json")),
             kinds: [
                 "AGENT",
                 "LLM",
@@ -88,7 +89,7 @@ impl Default for OiKeys {
                 "GUARDRAIL",
                 "EMBEDDING",
             ]
-            .map(AttrValue::str),
+            .map(|kind| AttrValue::Str(Text::interned(kind))),
         }
     }
 }

@@ -20,10 +20,12 @@ use std::collections::HashMap;
 const MAX_CACHED: usize = 4096;
 
 /// The name cache: operation → target → name, looked up by text without cloning
-/// either key.
+/// either key; and by where the two texts are, when both live for the process
+/// (interned or literal: the usual case), which needs no hashing of their bytes.
 #[derive(Default)]
 struct Names {
     by_op: HashMap<Key, HashMap<Key, Text, Fast>, Fast>,
+    by_address: HashMap<[usize; 4], Text, Fast>,
     len: usize,
 }
 
@@ -64,20 +66,39 @@ pub(super) fn apply(world: &World, spans: &mut [SpanRecord]) {
 /// `"{op} {target}"`, from the cache when it was built before. Cached names are
 /// interned; past the cache's bound a name is made for its span alone, so targets
 /// that never repeat cost memory only while their spans live.
-fn named(op: &str, target: &str) -> Text {
+fn named(op: &Text, target: &Text) -> Text {
+    // A text that lives for the process is never freed: its address and length
+    // identify it.
+    let address = match (op, target) {
+        (Text::Static(o), Text::Static(t)) => {
+            Some([o.as_ptr() as usize, o.len(), t.as_ptr() as usize, t.len()])
+        }
+        _ => None,
+    };
     NAMES.with(|cache| {
         let mut cache = cache.borrow_mut();
-        if let Some(n) = cache.by_op.get(op).and_then(|t| t.get(target)) {
+        if let Some(n) = address.and_then(|a| cache.by_address.get(&a)) {
             return n.clone();
         }
-        let name = format!("{op} {target}");
-        if cache.len >= MAX_CACHED {
-            return Text::from(name);
+        let (op, target) = (op.as_str(), target.as_str());
+        let n = match cache.by_op.get(op).and_then(|t| t.get(target)) {
+            Some(n) => n.clone(),
+            None => {
+                let name = format!("{op} {target}");
+                if cache.len >= MAX_CACHED {
+                    return Text::from(name);
+                }
+                cache.len += 1;
+                let n = Text::interned(&name);
+                let targets = cache.by_op.entry(Key::from(op)).or_default();
+                targets.insert(Key::from(target), n.clone());
+                n
+            }
+        };
+        if let Some(a) = address.filter(|_| cache.len < MAX_CACHED) {
+            cache.len += 1;
+            cache.by_address.insert(a, n.clone());
         }
-        cache.len += 1;
-        let n = Text::interned(&name);
-        let targets = cache.by_op.entry(Key::from(op)).or_default();
-        targets.insert(Key::from(target), n.clone());
         n
     })
 }
@@ -88,16 +109,22 @@ mod tests {
 
     #[test]
     fn a_name_is_the_operation_and_its_target_cached_or_not() {
-        let (chat, tool) = ("chat", "tools/call");
+        let (chat, tool) = (Text::Static("chat"), Text::from("tools/call"));
+        let (model, mini) = (Text::Static("gpt-4o"), Text::interned("gpt-4o-mini"));
         for _ in 0..2 {
-            assert_eq!(&*named(chat, "gpt-4o"), "chat gpt-4o");
-            assert_eq!(&*named(chat, "gpt-4o-mini"), "chat gpt-4o-mini");
-            assert_eq!(&*named(tool, "gpt-4o"), "tools/call gpt-4o");
+            assert_eq!(&*named(&chat, &model), "chat gpt-4o");
+            assert_eq!(&*named(&chat, &mini), "chat gpt-4o-mini");
+            assert_eq!(&*named(&tool, &model), "tools/call gpt-4o");
+            // The same texts elsewhere in memory have the same names.
+            assert_eq!(&*named(&Text::from("chat"), &mini), "chat gpt-4o-mini");
+            assert_eq!(&*named(&Text::interned("chat"), &model), "chat gpt-4o");
         }
         // Texts of every length up to and past a word land on their own names.
         for n in 0..20 {
             let target = "x".repeat(n);
-            assert_eq!(*named(chat, &target), *format!("chat {target}"));
+            for t in [Text::from(target.as_str()), Text::interned(&target)] {
+                assert_eq!(*named(&chat, &t), *format!("chat {target}"));
+            }
         }
     }
 }

@@ -555,6 +555,11 @@ pub struct World {
     pub tenant_override: Option<String>,
     /// Every attribute name the semconv file declares (prefix applied).
     pub declared: std::collections::HashSet<String>,
+    /// Whether the semconv file declares `keys.finish_reason`, which LLM calls then
+    /// carry (looked up once, not per call).
+    pub declares_llm_finish_reason: bool,
+    /// Whether the semconv file declares `keys.request_type`, likewise.
+    pub declares_llm_request_type: bool,
     /// `--genai-profile`: which attribute families describe GenAI work.
     pub genai_profile: crate::generate::GenAiProfile,
     /// The OpenInference keys and span kinds, interned once.
@@ -787,6 +792,8 @@ impl World {
                 .iter()
                 .flat_map(|(_, a)| a.iter().map(|x| prefix.rewrite(&x.name)))
                 .collect(),
+            declares_llm_finish_reason: false,
+            declares_llm_request_type: false,
             string_arrays: sc
                 .sections
                 .iter()
@@ -811,6 +818,8 @@ impl World {
             mcp_transport: AttrValue::str("tcp"),
             mcp_protocol_version: AttrValue::str(MCP_PROTOCOL_VERSION),
         };
+        world.declares_llm_finish_reason = world.semconv_declares(&world.keys.finish_reason);
+        world.declares_llm_request_type = world.semconv_declares(&world.keys.request_type);
         let finish = world.enums.get(&*world.keys.finish_reasons);
         world.literal_arrays = FINISH_REASONS
             .iter()
