@@ -186,6 +186,8 @@ pub fn derive(world: &World, trace: &TraceRecord, out: &mut Vec<LogRecord>) {
 
 /// A span's values of [`key_attrs`], by slot.
 type Found<'s> = [Option<&'s AttrValue>; 12];
+/// The first slots of `Found`: the trace's shared attributes, in their order.
+const SHARED: usize = 4;
 // Slots of `Found` the messages read.
 const TOOL_NAME: usize = 4;
 const PROVIDER: usize = 6;
@@ -261,13 +263,27 @@ impl<'t> Emit<'_, 't> {
         // The event's name goes in the record's EventName field only: the
         // `event.name` attribute is deprecated in the conventions.
         let extra = extra.into_iter();
+        let keys = &self.d.key_attrs.keys;
+        // The span's values of the first key attributes are usually its trace's
+        // shared pairs, in the same order: the record holds those instead of copies.
+        let shared = span.attrs.shared().filter(|s| {
+            let pairs = s.pairs();
+            pairs.len() == SHARED
+                && (0..SHARED).all(|i| found[i].is_some_and(|v| std::ptr::eq(v, &pairs[i].1)))
+        });
+        let own = if shared.is_some() { SHARED } else { 0 };
         let mut attrs: Vec<(Key, AttrValue)> = Vec::with_capacity(10 + extra.size_hint().0);
-        for (k, v) in self.d.key_attrs.keys.iter().zip(found) {
+        for (k, v) in keys[own..].iter().zip(&found[own..]) {
             if let Some(v) = v {
                 attrs.push((*k, (*v).clone()));
             }
         }
+        let mut shared = shared.cloned();
         for (k, v) in extra {
+            // An event's attribute replaces a key attribute of the same name.
+            if let Some(s) = shared.take_if(|_| keys[..SHARED].iter().any(|sk| same_key(sk, &k))) {
+                attrs.splice(0..0, s.pairs().iter().cloned());
+            }
             match attrs.iter_mut().find(|(ek, _)| same_key(ek, &k)) {
                 Some(slot) => slot.1 = v,
                 None => attrs.push((k, v)),
@@ -278,6 +294,7 @@ impl<'t> Emit<'_, 't> {
             severity,
             event_name: event,
             body: Arc::from(self.d.message.as_str()),
+            shared,
             attrs,
             trace_id: self.trace.trace_id,
             span_id: span.span_id,
