@@ -6,7 +6,9 @@
 use crate::class::SpanClass;
 use crate::model::AttrValue;
 use crate::plan::World;
-use crate::record::{same_key, Key, LogRecord, Severity, SpanRecord, StatusCode, TraceRecord};
+use crate::record::{
+    same_key, Key, LogRecord, Pair, Severity, SpanRecord, StatusCode, TraceRecord,
+};
 use std::sync::Arc;
 
 /// Attributes copied from the span onto its records (when the span has them).
@@ -38,15 +40,90 @@ const POLICY_ATTRS: [&str; 5] = [
     "request.outcome",
 ];
 
+/// Keys looked up together in every span, in one pass over its attributes. Each
+/// attribute's key is hashed into a table that names the wanted key with that
+/// hash, if any: most attributes are passed over after one read of the table
+/// (a filter on the key's length alone let half of them through to a comparison
+/// with every wanted key), and a hit is confirmed by comparing the texts.
+struct Lookup<const N: usize> {
+    keys: [Key; N],
+    /// By [`slot_hash`]: the index in `keys` of the one key with that hash,
+    /// [`NONE`], or [`MANY`] (compared with every key).
+    slots: [u8; 256],
+}
+
+const NONE: u8 = u8::MAX;
+const MANY: u8 = u8::MAX - 1;
+
+/// A key's entry in [`Lookup::slots`], from its length and last eight bytes (where
+/// keys of one family, `gen_ai.`, `vendor.`, differ), so that equal texts agree
+/// whatever their allocation.
+#[inline]
+fn slot_hash(key: &str) -> usize {
+    let b = key.as_bytes();
+    let tail = match b.last_chunk::<8>() {
+        Some(t) => u64::from_le_bytes(*t),
+        None => b.iter().fold(0, |h, &x| h << 8 | u64::from(x)),
+    };
+    ((tail ^ b.len() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize
+}
+
+impl<const N: usize> Lookup<N> {
+    fn new(keys: [Key; N]) -> Self {
+        assert!(N < usize::from(MANY));
+        let mut slots = [NONE; 256];
+        for (i, k) in keys.iter().enumerate() {
+            let s = &mut slots[slot_hash(k)];
+            *s = if *s == NONE { i as u8 } else { MANY };
+        }
+        Lookup { keys, slots }
+    }
+
+    /// The values of the keys in the pairs of `parts`, searched in that order (the
+    /// first value of a key set twice).
+    #[inline]
+    fn values<'s>(&self, parts: [&'s [Pair]; 3]) -> [Option<&'s AttrValue>; N] {
+        let mut found = [None; N];
+        for part in parts {
+            for (k, v) in part {
+                let i = match self.slots[slot_hash(k)] {
+                    NONE => continue,
+                    MANY => match self.position(k) {
+                        Some(i) => i,
+                        None => continue,
+                    },
+                    i if same_key(&self.keys[usize::from(i)], k) => usize::from(i),
+                    _ => continue,
+                };
+                found[i] = found[i].or(Some(v));
+            }
+        }
+        found
+    }
+
+    /// The slot of `key` compared with every key: for hashes several keys share
+    /// (out of line, so that the loop over the pairs stays short).
+    #[cold]
+    #[inline(never)]
+    fn position(&self, key: &str) -> Option<usize> {
+        self.keys.iter().position(|k| same_key(k, key))
+    }
+
+    /// The span's values of the keys, as `SpanRecord::attr` finds them (its own
+    /// pairs first, then its trace's shared ones).
+    #[inline]
+    fn attrs_of<'s>(&self, span: &'s SpanRecord) -> [Option<&'s AttrValue>; N] {
+        let (before, shared, after) = span.attrs.parts();
+        self.values([before, after, shared.map_or(&[][..], |s| s.pairs())])
+    }
+}
+
 /// Derives log records from traces. Made once per producer: the keys it reads are
 /// looked up (and prefixed) once, and one message buffer serves every record.
 pub struct Deriver {
-    key_attrs: [Key; 12],
-    /// Bit `n` is set when a key of `key_attrs` is `n` bytes long: most of a span's
-    /// attributes are passed over on their length alone.
-    key_lens: u64,
+    key_attrs: Lookup<12>,
     /// [`POLICY_ATTRS`] with the active prefix.
-    policy: [Key; 5],
+    policy: Lookup<5>,
     request_outcome: Key,
     response_outcome: Key,
     message: String,
@@ -56,38 +133,19 @@ impl Deriver {
     /// A deriver for the records of `world`'s traces.
     pub fn new(world: &World) -> Self {
         let prefixed = |short: &str| -> Key { Key::from(world.prefix.attr(short).as_str()) };
-        let key_attrs = key_attrs(world);
-        let key_lens = key_attrs
-            .iter()
-            .filter(|k| k.len() < 64)
-            .fold(0u64, |m, k| m | 1 << k.len());
         Deriver {
-            key_attrs,
-            key_lens,
-            policy: POLICY_ATTRS.map(prefixed),
+            key_attrs: Lookup::new(key_attrs(world)),
+            policy: Lookup::new(POLICY_ATTRS.map(prefixed)),
             request_outcome: prefixed("request.outcome"),
             response_outcome: prefixed("response.outcome"),
             message: String::new(),
         }
     }
 
-    /// The span's values of `key_attrs`, in that order (the first value of a key
-    /// set twice, as `SpanRecord::attr` finds it), in one pass over its attributes.
+    /// The span's values of `key_attrs`, in that order: the first value of a key
+    /// set twice, in the order of its attributes.
     fn key_attrs_of<'s>(&self, span: &'s SpanRecord) -> Found<'s> {
-        let mut found: Found<'s> = [None; 12];
-        for part in span.attrs.slices() {
-            for (k, v) in part {
-                let len = k.len();
-                let maybe = len >= 64 || self.key_lens & (1 << len) != 0;
-                if let Some(i) = maybe
-                    .then(|| self.key_attrs.iter().position(|key| same_key(key, k)))
-                    .flatten()
-                {
-                    found[i] = found[i].or(Some(v));
-                }
-            }
-        }
-        found
+        self.key_attrs.values(span.attrs.slices())
     }
 
     /// Appends the records of one trace of `world` (the world it was made for) to
@@ -98,8 +156,10 @@ impl Deriver {
             d: self,
             trace,
             out,
+            found: None,
         };
         for (i, s) in trace.spans.iter().enumerate() {
+            e.found = None;
             // The records of each span class (attempts first: they carry their step's class).
             match (s.class.attempt, s.class.class) {
                 (true, _) if s.status == StatusCode::Error => e.retry(i, s),
@@ -126,6 +186,8 @@ pub fn derive(world: &World, trace: &TraceRecord, out: &mut Vec<LogRecord>) {
 
 /// A span's values of [`key_attrs`], by slot.
 type Found<'s> = [Option<&'s AttrValue>; 12];
+/// The first slots of `Found`: the trace's shared attributes, in their order.
+const SHARED: usize = 4;
 // Slots of `Found` the messages read.
 const TOOL_NAME: usize = 4;
 const PROVIDER: usize = 6;
@@ -165,14 +227,22 @@ impl Message<'_> {
     }
 }
 
-struct Emit<'a> {
+struct Emit<'a, 't> {
     world: &'a World,
     d: &'a mut Deriver,
-    trace: &'a TraceRecord,
+    trace: &'t TraceRecord,
     out: &'a mut Vec<LogRecord>,
+    /// The current span's key attributes, once looked up (a span with a record of
+    /// its class and events needs them twice).
+    found: Option<Found<'t>>,
 }
 
-impl Emit<'_> {
+impl<'t> Emit<'_, 't> {
+    /// The key attributes of `span`, the current span.
+    fn found(&mut self, span: &'t SpanRecord) -> Found<'t> {
+        *self.found.get_or_insert_with(|| self.d.key_attrs_of(span))
+    }
+
     /// The message of the next record, empty.
     fn message(&mut self) -> Message<'_> {
         self.d.message.clear();
@@ -193,14 +263,28 @@ impl Emit<'_> {
         // The event's name goes in the record's EventName field only: the
         // `event.name` attribute is deprecated in the conventions.
         let extra = extra.into_iter();
+        let keys = &self.d.key_attrs.keys;
+        // The span's values of the first key attributes are usually its trace's
+        // shared pairs, in the same order: the record holds those instead of copies.
+        let shared = span.attrs.shared().filter(|s| {
+            let pairs = s.pairs();
+            pairs.len() == SHARED
+                && (0..SHARED).all(|i| found[i].is_some_and(|v| std::ptr::eq(v, &pairs[i].1)))
+        });
+        let own = if shared.is_some() { SHARED } else { 0 };
         let mut attrs: Vec<(Key, AttrValue)> = Vec::with_capacity(10 + extra.size_hint().0);
-        for (k, v) in self.d.key_attrs.iter().zip(found) {
+        for (k, v) in keys[own..].iter().zip(&found[own..]) {
             if let Some(v) = v {
                 attrs.push((*k, (*v).clone()));
             }
         }
+        let mut shared = shared.cloned();
         for (k, v) in extra {
-            match attrs.iter_mut().find(|(ek, _)| *ek == k) {
+            // An event's attribute replaces a key attribute of the same name.
+            if let Some(s) = shared.take_if(|_| keys[..SHARED].iter().any(|sk| same_key(sk, &k))) {
+                attrs.splice(0..0, s.pairs().iter().cloned());
+            }
+            match attrs.iter_mut().find(|(ek, _)| same_key(ek, &k)) {
                 Some(slot) => slot.1 = v,
                 None => attrs.push((k, v)),
             }
@@ -210,6 +294,7 @@ impl Emit<'_> {
             severity,
             event_name: event,
             body: Arc::from(self.d.message.as_str()),
+            shared,
             attrs,
             trace_id: self.trace.trace_id,
             span_id: span.span_id,
@@ -219,13 +304,13 @@ impl Emit<'_> {
     }
 
     /// A failed attempt followed by another attempt of the same call: a retry was scheduled.
-    fn retry(&mut self, i: usize, s: &SpanRecord) {
+    fn retry(&mut self, i: usize, s: &'t SpanRecord) {
         let k = &self.world.keys;
         let next = self.trace.spans[i + 1..]
             .iter()
             .find(|n| n.parent_span_id == s.parent_span_id && n.name == s.name);
         if let Some(next) = next {
-            let found = self.d.key_attrs_of(s);
+            let found = self.found(s);
             let wait_ms = next.start_ns.saturating_sub(s.end_ns) as f64 / 1e6;
             let delay = (k.retry_delay_ms, AttrValue::Double(round3(wait_ms)));
             self.message()
@@ -246,9 +331,9 @@ impl Emit<'_> {
     }
 
     /// An agent turn: its start and its end with the outcome.
-    fn turn(&mut self, s: &SpanRecord) {
+    fn turn(&mut self, s: &'t SpanRecord) {
         let k = &self.world.keys;
-        let found = self.d.key_attrs_of(s);
+        let found = self.found(s);
         let failed = s.status == StatusCode::Error;
         let dur_ms = s.duration_ns() as f64 / 1e6;
         let duration = (k.duration_ms, AttrValue::Double(round3(dur_ms)));
@@ -269,9 +354,9 @@ impl Emit<'_> {
     }
 
     /// An LLM call: model, tokens, or why it failed.
-    fn llm_call(&mut self, s: &SpanRecord) {
+    fn llm_call(&mut self, s: &'t SpanRecord) {
         let k = &self.world.keys;
-        let found = self.d.key_attrs_of(s);
+        let found = self.found(s);
         let dur_ms = s.duration_ns() as f64 / 1e6;
         let duration = (k.duration_ms, AttrValue::Double(round3(dur_ms)));
         let tokens = [&k.input_tokens, &k.output_tokens].map(|key| s.attr(key).map(|v| (*key, v)));
@@ -304,9 +389,9 @@ impl Emit<'_> {
     }
 
     /// An MCP tool call: completed or failed.
-    fn tool_call(&mut self, s: &SpanRecord) {
+    fn tool_call(&mut self, s: &'t SpanRecord) {
         let k = &self.world.keys;
-        let found = self.d.key_attrs_of(s);
+        let found = self.found(s);
         let dur_ms = s.duration_ns() as f64 / 1e6;
         let duration = (k.duration_ms, AttrValue::Double(round3(dur_ms)));
         let m = self.message().s("Tool call ").v(found[TOOL_NAME]);
@@ -329,29 +414,28 @@ impl Emit<'_> {
     }
 
     /// A policy check: its decision.
-    fn policy(&mut self, s: &SpanRecord) {
-        let found = self.d.key_attrs_of(s);
+    fn policy(&mut self, s: &'t SpanRecord) {
+        let found = self.found(s);
         let failed = s.status == StatusCode::Error;
-        let [decision_key, engine_key, ..] = &self.d.policy;
-        let decision = s.attr(decision_key);
-        let engine = s.attr(engine_key);
+        let values = self.d.policy.attrs_of(s);
+        let [decision, engine, ..] = values;
         let sev = match decision.and_then(AttrValue::as_str) {
             _ if failed => Severity::Error,
             Some("block") => Severity::Warn,
             _ => Severity::Info,
         };
-        let attrs = self.policy_attrs(s);
         self.message()
             .s("Policy decision ")
             .v(decision)
             .s(" (engine ")
             .v(engine)
             .s(")");
+        let attrs = self.policy_attrs(values);
         self.record(s, &found, s.end_ns, sev, "policy.decision", attrs);
     }
 
     /// A request or response the control plane blocked.
-    fn blocked(&mut self, s: &SpanRecord, class: SpanClass) {
+    fn blocked(&mut self, s: &'t SpanRecord, class: SpanClass) {
         let request = class == SpanClass::RequestValidation;
         let outcome_key = if request {
             &self.d.request_outcome
@@ -359,35 +443,39 @@ impl Emit<'_> {
             &self.d.response_outcome
         };
         if s.attr(outcome_key).and_then(AttrValue::as_str) == Some("blocked") {
-            let found = self.d.key_attrs_of(s);
-            let reason = s.attr(&self.d.policy[3]);
+            let found = self.found(s);
+            let values = self.d.policy.attrs_of(s);
+            let reason = values[3];
             let (event, what) = if request {
                 ("request.blocked", "Request")
             } else {
                 ("response.blocked", "Response")
             };
-            let attrs = self.policy_attrs(s);
             self.message().s(what).s(" blocked: ").v(reason);
+            let attrs = self.policy_attrs(values);
             self.record(s, &found, s.end_ns, Severity::Warn, event, attrs);
         }
     }
 
-    /// The span's control-plane attributes ([`POLICY_ATTRS`]) that are set.
-    fn policy_attrs(&self, s: &SpanRecord) -> Vec<(Key, AttrValue)> {
-        self.d
-            .policy
-            .iter()
-            .filter_map(|key| s.attr(key).map(|v| (*key, v.clone())))
-            .collect()
+    /// The span's control-plane attributes ([`POLICY_ATTRS`]) that are set, from
+    /// their `values`.
+    fn policy_attrs<'v>(
+        &self,
+        values: [Option<&'v AttrValue>; 5],
+    ) -> impl Iterator<Item = (Key, AttrValue)> + 'v {
+        let keys = self.d.policy.keys;
+        keys.into_iter()
+            .zip(values)
+            .filter_map(|(k, v)| Some((k, v?.clone())))
     }
 
     /// Exceptions and validation errors recorded as span events.
-    fn events(&mut self, s: &SpanRecord) {
+    fn events(&mut self, s: &'t SpanRecord) {
         let k = &self.world.keys;
         if s.events.is_empty() {
             return;
         }
-        let found = self.d.key_attrs_of(s);
+        let found = self.found(s);
         for ev in &s.events {
             let find = |key: &Key| ev.attrs.iter().find(|(k2, _)| k2 == key).map(|(_, v)| v);
             if *ev.name == *k.exception {
@@ -420,7 +508,44 @@ fn round3(x: f64) -> f64 {
 
 #[cfg(test)]
 mod tests {
-    use super::whole_ms;
+    use super::{whole_ms, Lookup};
+    use crate::model::AttrValue;
+    use crate::record::{Key, Pair};
+
+    #[test]
+    fn lookups_find_the_first_value_of_each_key_as_a_plain_search_does() {
+        // Keys of one family and of every length around the eight-byte tail, asked
+        // with other allocations of the same texts; `gen_ai.k10` and `gen_ai.k67`
+        // share a hash entry.
+        let texts: Vec<String> = (1..=12)
+            .map(|n| format!("vendor.{}", "x".repeat(n)))
+            .chain(["a", "ab", "gen_ai.k10", "gen_ai.k67", "error.type"].map(String::from))
+            .collect();
+        let wanted: [Key; 6] = [0, 3, 7, 14, 15, 16].map(|i| Key::from(texts[i].as_str()));
+        let lookup = Lookup::new(wanted);
+        let pair = |i: usize, v: i64| -> Pair {
+            let text: &'static str = texts[i].clone().leak();
+            (Key::from_static(text), AttrValue::Int(v))
+        };
+        let pairs: Vec<Pair> = (0..texts.len()).map(|i| pair(i, i as i64)).collect();
+        let again = vec![pair(3, -1), pair(15, -2)];
+        for parts in [
+            [&pairs[..], &[][..], &[][..]],
+            [&pairs[..5], &again[..], &pairs[5..]],
+            [&again[..], &[][..], &pairs[..]],
+            [&pairs[13..], &[][..], &[][..]],
+            [&[][..], &[][..], &[][..]],
+        ] {
+            let want = wanted.map(|k| {
+                parts
+                    .iter()
+                    .flat_map(|p| p.iter())
+                    .find(|(pk, _)| pk.as_str() == k.as_str())
+                    .map(|(_, v)| v)
+            });
+            assert_eq!(lookup.values(parts), want);
+        }
+    }
 
     #[test]
     fn whole_milliseconds_read_as_the_float_formatting_did() {

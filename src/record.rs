@@ -385,6 +385,11 @@ impl Attrs {
         }
     }
 
+    /// The trace's shared pairs the span reads, if any.
+    pub fn shared(&self) -> Option<&Arc<SharedAttrs>> {
+        self.shared.as_ref()
+    }
+
     /// The pair at position `i` of the order [`Attrs::iter`] reads.
     #[inline]
     pub fn get_at(&self, i: usize) -> Option<&Pair> {
@@ -761,7 +766,7 @@ impl Severity {
 }
 
 /// A log record tied to the span it describes.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct LogRecord {
     /// When it happened, Unix time in ns (also sent as its observed time).
     pub time_ns: u64,
@@ -772,7 +777,10 @@ pub struct LogRecord {
     /// The record's event name (OTLP `LogRecord.event_name`: `turn.start`, …),
     /// which is not repeated as an attribute (the `event.name` attribute is deprecated).
     pub event_name: &'static str,
-    /// The span's key attributes (ids, tenant) and the event's own.
+    /// The first of its attributes: its trace's shared ones (session, conversation,
+    /// request, tenant), held rather than copied into every record.
+    pub shared: Option<Arc<SharedAttrs>>,
+    /// The span's other key attributes (ids, tenant) and the event's own, after `shared`.
     pub attrs: Vec<(Key, AttrValue)>,
     /// The trace of the span it describes.
     pub trace_id: [u8; 16],
@@ -782,4 +790,35 @@ pub struct LogRecord {
     pub scope: Key,
     /// The service of the span the record describes.
     pub service: ServiceId,
+}
+
+impl LogRecord {
+    /// Every attribute, in order: the shared ones, then the record's own.
+    pub fn attrs(&self) -> impl Iterator<Item = &Pair> {
+        let shared = self.shared.as_deref().map_or(&[][..], SharedAttrs::pairs);
+        shared.iter().chain(&self.attrs)
+    }
+
+    /// Copies the shared attributes into `attrs`, in their place, so that every
+    /// value can be changed.
+    pub fn unshare(&mut self) {
+        if let Some(shared) = self.shared.take() {
+            self.attrs.splice(0..0, shared.pairs().iter().cloned());
+        }
+    }
+}
+
+impl PartialEq for LogRecord {
+    /// The same fields and attributes, shared or not.
+    fn eq(&self, other: &Self) -> bool {
+        self.time_ns == other.time_ns
+            && self.severity == other.severity
+            && self.body == other.body
+            && self.event_name == other.event_name
+            && self.attrs().eq(other.attrs())
+            && self.trace_id == other.trace_id
+            && self.span_id == other.span_id
+            && self.scope == other.scope
+            && self.service == other.service
+    }
 }

@@ -294,6 +294,7 @@ pub fn mask_log(l: &mut LogRecord) {
     if let Cow::Owned(m) = mask_pii(&l.body) {
         l.body = m.into();
     }
+    l.unshare();
     mask_values(l.attrs.iter_mut().map(|(_, v)| v));
 }
 

@@ -223,7 +223,7 @@ pub fn logs_request(records: &[LogRecord], resources: &Resources) -> ExportLogsS
                 severity_number: r.severity.number(),
                 severity_text: r.severity.text().to_string(),
                 body: Some(any_value(&AttrValue::Str(r.body.clone().into()))),
-                attributes: r.attrs.iter().map(|(k, v)| key_value(k, v)).collect(),
+                attributes: r.attrs().map(|(k, v)| key_value(k, v)).collect(),
                 dropped_attributes_count: 0,
                 flags: 0x01, // sampled, like the span it belongs to
                 trace_id: r.trace_id.to_vec(),

@@ -10,7 +10,9 @@
 use super::room::Room;
 use super::Resources;
 use crate::model::AttrValue;
-use crate::record::{LogRecord, Pair, ServiceId, SpanKind, SpanRecord, StatusCode, TraceRecord};
+use crate::record::{
+    LogRecord, Pair, ServiceId, SharedAttrs, SpanKind, SpanRecord, StatusCode, TraceRecord,
+};
 use prost::Message as _;
 use std::collections::HashMap;
 
@@ -260,6 +262,49 @@ fn link_len() -> usize {
     delimited(1, 16) + delimited(2, 8) + tag_len(6) + 4
 }
 
+/// A trace's shared pairs as span attributes (field 9): written once per trace,
+/// and copied after.
+fn shared_span_wire(shared: &SharedAttrs) -> &[u8] {
+    shared.span_wire(|pairs| {
+        // Sized to fit: grown from empty, it was reallocated three times per trace.
+        let fit: usize = pairs
+            .iter()
+            .map(|(k, v)| 8 + k.len() + any_value_len(v))
+            .sum();
+        let mut wire = Vec::with_capacity(fit);
+        put_pairs(&mut wire, 9, pairs);
+        wire
+    })
+}
+
+/// A trace's shared pairs as log record attributes (field 6), from their bytes
+/// as span attributes: each `KeyValue` is the same after its one-byte tag
+/// (fields 6 and 9 both have one), so the bytes are copied and the tags changed,
+/// rather than every pair written again for each record.
+fn put_shared_log_attrs(buf: &mut Vec<u8>, shared: &SharedAttrs) {
+    let at = buf.len();
+    buf.extend_from_slice(shared_span_wire(shared));
+    let pairs = &mut buf[at..];
+    let mut i = 0;
+    while i < pairs.len() {
+        debug_assert_eq!(pairs[i], (9 << 3) | LEN);
+        pairs[i] = (6 << 3) | LEN;
+        // The pair's length, a varint, and the pair.
+        let mut len = 0usize;
+        let mut shift = 0;
+        loop {
+            i += 1;
+            let b = pairs[i];
+            len |= usize::from(b & 0x7f) << shift;
+            shift += 7;
+            if b < 0x80 {
+                break;
+            }
+        }
+        i += 1 + len;
+    }
+}
+
 /// Writes the fields of one span (the envelope writes its tag and length).
 fn put_span(buf: &mut Vec<u8>, trace_id: &[u8; 16], s: &SpanRecord) {
     // The fixed fields: at most 18 + 10 + 10 + 6 + (name + 6) + 2 + 9 + 9 bytes.
@@ -283,17 +328,7 @@ fn put_span(buf: &mut Vec<u8>, trace_id: &[u8; 16], s: &SpanRecord) {
     let (before, shared, after) = s.attrs.parts();
     put_pairs(buf, 9, before);
     if let Some(shared) = shared {
-        // The trace's shared pairs are written once per trace and copied after.
-        buf.extend_from_slice(shared.span_wire(|pairs| {
-            // Sized to fit: grown from empty, it was reallocated three times per trace.
-            let fit: usize = pairs
-                .iter()
-                .map(|(k, v)| 8 + k.len() + any_value_len(v))
-                .sum();
-            let mut wire = Vec::with_capacity(fit);
-            put_pairs(&mut wire, 9, pairs);
-            wire
-        }));
+        buf.extend_from_slice(shared_span_wire(shared));
     }
     put_pairs(buf, 9, after);
     for e in &s.events {
@@ -352,6 +387,9 @@ fn put_log(buf: &mut Vec<u8>, r: &LogRecord) {
     room.varint(body.len() as u64);
     room.bytes(body);
     drop(room);
+    if let Some(shared) = &r.shared {
+        put_shared_log_attrs(buf, shared);
+    }
     put_pairs(buf, 6, &r.attrs);
     let event = r.event_name.as_bytes();
     let mut room = Room::new(buf, 60 + event.len());
@@ -550,6 +588,27 @@ mod tests {
                 assert!(buf == expected, "length {n}, guess {guess}");
             }
         }
+    }
+
+    #[test]
+    fn shared_pairs_as_log_attributes_read_as_if_written_for_the_record() {
+        use crate::record::{Key, SharedAttrs};
+        // Short pairs, and values long enough for two- and three-byte lengths.
+        let shared = SharedAttrs::new(vec![
+            (Key::from_static("vendor.session.id"), AttrValue::str("s-1")),
+            (Key::from_static("k"), AttrValue::str(&"v".repeat(200))),
+            (Key::from_static("n"), AttrValue::Int(-7)),
+            (
+                Key::from_static("long"),
+                AttrValue::str(&"w".repeat(20_000)),
+            ),
+            (Key::from_static("vendor.tenant.id"), AttrValue::str("t")),
+        ]);
+        let mut b = vec![1u8];
+        put_shared_log_attrs(&mut b, &shared);
+        let mut expected = vec![1u8];
+        put_pairs(&mut expected, 6, shared.pairs());
+        assert!(b == expected);
     }
 
     #[test]
