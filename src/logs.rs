@@ -528,7 +528,7 @@ mod tests {
             (Key::from_static(text), AttrValue::Int(v))
         };
         let pairs: Vec<Pair> = (0..texts.len()).map(|i| pair(i, i as i64)).collect();
-        let again = vec![pair(3, -1), pair(15, -2)];
+        let again = [pair(3, -1), pair(15, -2)];
         for parts in [
             [&pairs[..], &[][..], &[][..]],
             [&pairs[..5], &again[..], &pairs[5..]],
