@@ -60,12 +60,7 @@ const MANY: u8 = u8::MAX - 1;
 /// whatever their allocation.
 #[inline]
 fn slot_hash(key: &str) -> usize {
-    let b = key.as_bytes();
-    let tail = match b.last_chunk::<8>() {
-        Some(t) => u64::from_le_bytes(*t),
-        None => b.iter().fold(0, |h, &x| h << 8 | u64::from(x)),
-    };
-    ((tail ^ b.len() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize
+    (crate::record::key_hash(key) >> 56) as usize
 }
 
 impl<const N: usize> Lookup<N> {

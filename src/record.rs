@@ -195,13 +195,19 @@ pub(crate) fn same_key(a: &str, b: &str) -> bool {
 /// a bit whatever their allocation.
 #[inline]
 fn key_bit(key: &str) -> u64 {
+    1 << (key_hash(key) >> 58)
+}
+
+/// A hash of `key` from its length and last eight bytes: its high bits place the
+/// key in small tables (the summary's bit, the log deriver's slots).
+#[inline]
+pub(crate) fn key_hash(key: &str) -> u64 {
     let b = key.as_bytes();
     let tail = match b.last_chunk::<8>() {
         Some(t) => u64::from_le_bytes(*t),
         None => b.iter().fold(0, |h, &x| h << 8 | u64::from(x)),
     };
-    let h = (tail ^ b.len() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    1 << (h >> 58)
+    (tail ^ b.len() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
 /// One attribute: its key and value.
