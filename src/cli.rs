@@ -1006,9 +1006,8 @@ pub struct RunArgs {
     /// Stop after this long on the run's clock (e.g. 60s, 5m)
     #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION", help_heading = "Load")]
     pub duration: Option<std::time::Duration>,
-    /// Concurrent generators taking turns on one schedule [default: one per core, one fewer
-    /// sending to this host (a loopback endpoint); 1 with a positive --interval, the span
-    /// printers, a file output or --start-time; at most 1024]
+    /// Concurrent generators taking turns on one schedule [default: cores (less 1 to a
+    /// loopback endpoint); 1 with --interval > 0, span printers, a file or --start-time; max 1024]
     #[arg(long, value_name = "N", value_parser = parse_count::<usize>, allow_negative_numbers = true, help_heading = "Load")]
     pub workers: Option<usize>,
     /// Make only shard I of N of the run (needs --seed). Env: OTELSIM_SHARDS
