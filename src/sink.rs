@@ -32,7 +32,7 @@ pub mod scan;
 mod schema;
 mod stats;
 mod view;
-mod wire;
+pub(crate) mod wire;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

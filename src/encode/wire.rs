@@ -290,18 +290,11 @@ fn put_shared_log_attrs(buf: &mut Vec<u8>, shared: &SharedAttrs) {
         debug_assert_eq!(pairs[i], (9 << 3) | LEN);
         pairs[i] = (6 << 3) | LEN;
         // The pair's length, a varint, and the pair.
-        let mut len = 0usize;
-        let mut shift = 0;
-        loop {
-            i += 1;
-            let b = pairs[i];
-            len |= usize::from(b & 0x7f) << shift;
-            shift += 7;
-            if b < 0x80 {
-                break;
-            }
-        }
-        i += 1 + len;
+        let (len, width) = crate::sink::wire::varint(&pairs[i + 1..])
+            .ok()
+            .flatten()
+            .expect("the encoder wrote each pair's whole length");
+        i += 1 + width + len as usize;
     }
 }
 
