@@ -104,12 +104,11 @@ impl<const N: usize> Lookup<N> {
         self.keys.iter().position(|k| same_key(k, key))
     }
 
-    /// The span's values of the keys, as `SpanRecord::attr` finds them (its own
-    /// pairs first, then its trace's shared ones).
+    /// The span's values of the keys (a span holds each key once, so the order
+    /// of its parts does not matter).
     #[inline]
     fn attrs_of<'s>(&self, span: &'s SpanRecord) -> [Option<&'s AttrValue>; N] {
-        let (before, shared, after) = span.attrs.parts();
-        self.values([before, after, shared.map_or(&[][..], |s| s.pairs())])
+        self.values(span.attrs.slices())
     }
 }
 
@@ -137,10 +136,9 @@ impl Deriver {
         }
     }
 
-    /// The span's values of `key_attrs`, in that order: the first value of a key
-    /// set twice, in the order of its attributes.
+    /// The span's values of `key_attrs`, in that order.
     fn key_attrs_of<'s>(&self, span: &'s SpanRecord) -> Found<'s> {
-        self.key_attrs.values(span.attrs.slices())
+        self.key_attrs.attrs_of(span)
     }
 
     /// Appends the records of one trace of `world` (the world it was made for) to
