@@ -213,6 +213,13 @@ pub(crate) fn key_hash(key: &str) -> u64 {
 /// One attribute: its key and value.
 pub type Pair = (Key, AttrValue);
 
+/// Room for a span's attributes, so setting them seldom reallocates: a 1 KiB block
+/// (25 pairs), the largest the allocator serves on its fast path.
+pub const SPAN_ATTRS_ROOM: usize = 1024 / std::mem::size_of::<Pair>();
+/// Room for a model call's, which carries up to ~40: 2 KiB (a power of two, which
+/// the allocator serves without over-allocating).
+pub const MODEL_CALL_ATTRS_ROOM: usize = 2048 / std::mem::size_of::<Pair>();
+
 /// The summary bits of the keys of `pairs`.
 fn key_bits(pairs: &[Pair]) -> u64 {
     pairs.iter().fold(0, |m, (k, _)| m | key_bit(k))
@@ -469,20 +476,17 @@ impl Drop for Attrs {
 /// The spans of a batch are dropped once it is encoded, on the thread that built
 /// them, just before it builds the next batch.
 mod spare_lists {
-    use super::Pair;
+    use super::{Pair, MODEL_CALL_ATTRS_ROOM as LARGE, SPAN_ATTRS_ROOM as SMALL};
     use std::cell::RefCell;
 
     /// Lists kept per capacity class: more than a batch of spans (512) and its
     /// model calls, at most ≈ 3 MB a thread.
     const KEPT: usize = 1024;
-    /// The capacities kept: the generator's two block sizes (1 and 2 KiB).
-    const SMALL: usize = 1024 / std::mem::size_of::<Pair>();
-    const LARGE: usize = 2048 / std::mem::size_of::<Pair>();
-
     thread_local! {
         static SPARE: RefCell<[Vec<Vec<Pair>>; 2]> = const { RefCell::new([Vec::new(), Vec::new()]) };
     }
 
+    /// The class of a list of `capacity`: the two sizes the generator asks for.
     fn class(capacity: usize) -> Option<usize> {
         match capacity {
             SMALL => Some(0),

@@ -29,7 +29,10 @@ use crate::plan::{
     closest_allowed, AttrGen, CacheReport, ContentEvent, IdStyle, Keys, Node, ResponseStatus,
     Retry, Role, ScenarioPlan, ToolCall, ToolRef, World,
 };
-use crate::record::{same_key, Attrs, Event, Key, ServiceId, SharedAttrs, StatusCode, Text};
+use crate::record::{
+    same_key, Attrs, Event, Key, ServiceId, SharedAttrs, StatusCode, Text, MODEL_CALL_ATTRS_ROOM,
+    SPAN_ATTRS_ROOM,
+};
 use rand::Rng;
 use std::sync::Arc;
 
@@ -743,15 +746,10 @@ impl<R: Rng + ?Sized> Builder<'_, '_, R> {
     pub(super) fn identity_attrs(&mut self, node: &Node) -> Attrs {
         let k = &self.world.keys;
         let class_name = &node.class_name;
-        // Room for the span's attributes, so setting them seldom reallocates: a 1 KiB
-        // block (at most 25 attributes), the largest the allocator serves on its fast
-        // path; a model call carries up to ~40 and gets 2 KiB (a power of two, which
-        // the allocator also serves without over-allocating).
-        let block = match node.role {
-            Role::Llm => 2048,
-            _ => 1024,
+        let room = match node.role {
+            Role::Llm => MODEL_CALL_ATTRS_ROOM,
+            _ => SPAN_ATTRS_ROOM,
         };
-        let room = block / std::mem::size_of::<(Key, AttrValue)>();
         let mut attrs = Attrs::with_capacity(room);
         attrs.push(k.span_class, AttrValue::Str((*class_name).into()));
         if node.service_call {
