@@ -9,7 +9,7 @@ use crate::model::semconv::{
     AttrType, Semconv, ERROR_TYPES, GENAI_STRING_ARRAYS, RESPONSE_FORMATS, STEP_OUTCOMES,
 };
 use crate::model::AttrValue;
-use crate::record::{Key, Text};
+use crate::record::Key;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -598,23 +598,6 @@ pub struct WorldOptions {
     pub genai_profile: crate::generate::GenAiProfile,
 }
 
-/// Values the generator uses for every span of a kind (outcomes, operation
-/// names): shared instead of allocated per span.
-const LITERALS: &[&str] = &[
-    "success",
-    "fail",
-    "error",
-    "stop",
-    "skipped",
-    "chat",
-    "execute_tool",
-    "invoke_agent",
-    "tools/call",
-    "timeout",
-    "unavailable",
-    "transient_error",
-];
-
 /// `jsonrpc.request.id` values made once; a trace with more MCP requests makes the rest.
 const JSONRPC_IDS: u32 = 16;
 
@@ -625,14 +608,6 @@ const TASK_IDS: u32 = 32;
 const FINISH_REASONS: &[&str] = &["stop", "length", "tool_call", "error"];
 
 impl World {
-    /// `s` as an attribute value, shared when it is one of the common literals.
-    pub fn lit(&self, s: &str) -> AttrValue {
-        match LITERALS.iter().find(|l| **l == s) {
-            Some(l) => AttrValue::Str(Text::Static(l)),
-            None => AttrValue::str(s),
-        }
-    }
-
     /// `jsonrpc.request.id` of the `n`-th request (1-based) of an MCP session.
     pub fn jsonrpc_id(&self, n: u32) -> AttrValue {
         match self.jsonrpc_ids.get(n.wrapping_sub(1) as usize) {
