@@ -94,16 +94,11 @@ impl IdTemplate {
 /// `b` as a version-4 UUID's text (8-4-4-4-12 lowercase hex digits), written as
 /// one piece: formatting each byte measured ≈ 400 instructions per id.
 fn push_uuid(out: &mut String, b: &[u8; 16]) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut text = [b'-'; 36];
-    let mut at = 0;
-    for (i, byte) in b.iter().enumerate() {
-        if matches!(i, 4 | 6 | 8 | 10) {
-            at += 1;
-        }
-        text[at] = DIGITS[usize::from(byte >> 4)];
-        text[at + 1] = DIGITS[usize::from(byte & 0x0f)];
-        at += 2;
+    // The five groups of bytes and where their digits start.
+    for (bytes, at) in [(0..4, 0), (4..6, 9), (6..8, 14), (8..10, 19), (10..16, 24)] {
+        let digits = &mut text[at..at + 2 * bytes.len()];
+        hex::encode_to_slice(&b[bytes], digits).expect("two digits a byte");
     }
     out.push_str(std::str::from_utf8(&text).expect("hex digits and dashes are ASCII"));
 }
