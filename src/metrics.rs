@@ -11,10 +11,9 @@ use crate::class::{ClassOf, SpanClass};
 use crate::model::semconv::Semconv;
 use crate::model::AttrValue;
 use crate::plan::World;
-use crate::record::{Attrs, Key, ServiceId, SpanRecord, StatusCode, Text, TraceRecord};
+use crate::record::{Key, Pair, ServiceId, SpanRecord, StatusCode, Text, TraceRecord};
 use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
-use std::hash::{Hash, Hasher};
 
 /// Aggregation temporality of sums and histograms: `cumulative` (every point counts from the
 /// run's start; the default) or `delta` (each point counts since the previous collection).
@@ -432,15 +431,14 @@ struct Table {
     /// written out (`key=value\u{1f}`…). Hashed, not ordered: a collection sorts
     /// by the written-out set, the order series are reported in.
     by_id: FxHashMap<(usize, ServiceId), FxHashMap<String, usize>>,
-    /// Index in `series` by [`Table::values_key`]: the lookup of each
-    /// measurement, without writing the keys out or formatting numbers. Sets that
-    /// fell into the overflow series are not kept here, so it stays bounded.
+    /// Index in `series` by [`Table::values_key`]: the lookup of measurements on
+    /// spans whose set has no [`ClassSets`] number (a text made per trace, an
+    /// array, a class past [`MAX_SETS_PER_CLASS`]), without writing the keys out
+    /// or formatting numbers. Sets that fell into the overflow series are not
+    /// kept here, so it stays bounded.
     by_values: FxHashMap<Vec<u8>, usize>,
     /// The values key of the measurement at hand (reused).
     key: Vec<u8>,
-    /// Index in `series` by [`FastKey`]: the lookup of measurements whose
-    /// values are all interned texts, numbers or absent (bounded the same way).
-    by_fast: FxHashMap<FastKey, usize>,
     per_metric: Vec<usize>,
     /// The attribute set of the measurement at hand, written out (reused: no
     /// allocation per measurement).
@@ -448,8 +446,20 @@ struct Table {
     measurements: u64,
 }
 
+/// Where a span's measurements go: its service, and the number of its set among
+/// its class's ([`ClassSets`]; `None` when the set has none).
+#[derive(Clone, Copy)]
+struct SeriesAt {
+    service: ServiceId,
+    set: Option<u32>,
+}
+
 /// Where a spec reads a span attribute: a slot of its class's [`Lookups`].
 type Slot = usize;
+
+/// Where a span had an attribute: in which of its pairs' slices
+/// ([`crate::record::Attrs::slices`]), at which index.
+type Hint = (usize, usize);
 
 /// Slots remembered per span; a class whose specs read more keys looks the
 /// others up at each use.
@@ -464,9 +474,106 @@ struct SpecUse {
     dims: Vec<Slot>,
     /// The slot of `error.type`, for a spec with `error_dim`.
     error: Option<Slot>,
-    /// The key and series of the spec's last measurement on this class (by
-    /// [`FastKey`]): spans in a row often repeat a set.
-    last: Option<(FastKey, usize)>,
+    /// Index in `series` of the spec's series by the number of the span's
+    /// [`ClassSets`] set; [`UNKNOWN`] (or past the end) until first looked up.
+    series: Vec<u32>,
+}
+
+/// A spec's series for a set it has not measured yet (or that fell into overflow).
+const UNKNOWN: u32 = u32::MAX;
+
+/// Sets a class numbers at most; spans with further sets take the written
+/// [`Table::values_key`] path.
+const MAX_SETS_PER_CLASS: usize = 1 << 16;
+
+/// Numbers the distinct value sets of a class's spans: the service and every
+/// value any of the class's specs reads into its series (each dimension once,
+/// `error.type` of a failed span). Equal sets mean each spec's series is the
+/// same, so a span is keyed and hashed once, not once per spec, and each spec
+/// finds its series by the number ([`SpecUse::series`]).
+struct ClassSets {
+    /// The dimension slots of the class's specs, each once.
+    dims: Vec<Slot>,
+    /// The slot of `error.type`, if some spec keeps it.
+    error: Option<Slot>,
+    /// Number by set: the service, then each value as two words (see [`identity`]).
+    numbers: FxHashMap<Box<[u64]>, u32>,
+    /// The set of the span at hand, written in place (its length is the class's).
+    key: Vec<u64>,
+    /// The set and number of the last span numbered: spans in a row often repeat one.
+    last_key: Vec<u64>,
+    last: Option<u32>,
+}
+
+impl ClassSets {
+    /// The sets of a class whose specs read `dims` and, if some keeps it, `error`.
+    fn new(dims: Vec<Slot>, error: Option<Slot>) -> ClassSets {
+        let words = 1 + 2 * (dims.len() + usize::from(error.is_some()));
+        ClassSets {
+            dims,
+            error,
+            numbers: FxHashMap::default(),
+            key: vec![0; words],
+            last_key: vec![0; words],
+            last: None,
+        }
+    }
+
+    /// The number of the set of the span of `attrs` under `service`; `None` when a
+    /// value cannot be keyed by identity or the class has numbered all it may.
+    fn number(&mut self, attrs: &mut Lookups<'_>, service: ServiceId) -> Option<u32> {
+        let (head, values) = self.key.split_at_mut(1);
+        head[0] = u64::from(service.0);
+        let (dims, error) = values.as_chunks_mut::<2>().0.split_at_mut(self.dims.len());
+        for (&d, words) in self.dims.iter().zip(dims) {
+            *words = identity(attrs.get(d))?;
+        }
+        if let (Some(e), Some(words)) = (self.error, error.first_mut()) {
+            let failed = attrs.span.status == StatusCode::Error;
+            *words = identity(failed.then(|| attrs.get(e)).flatten())?;
+        }
+        if self.last.is_some() && self.key == self.last_key {
+            return self.last;
+        }
+        let n = match self.numbers.get(self.key.as_slice()) {
+            Some(&n) => n,
+            None if self.numbers.len() < MAX_SETS_PER_CLASS => {
+                let n = self.numbers.len() as u32;
+                self.numbers.insert(self.key.as_slice().into(), n);
+                n
+            }
+            None => return None,
+        };
+        std::mem::swap(&mut self.key, &mut self.last_key);
+        self.last = Some(n);
+        Some(n)
+    }
+
+    fn clear(&mut self) {
+        self.numbers.clear();
+        self.last = None;
+    }
+}
+
+/// A value (or its absence) as two words with nothing to copy or compare byte
+/// by byte: its kind (with a text's length) and its content. A text made by
+/// the plan is interned or a literal: one allocation that lives for the
+/// process, so its address and length identify it. `None` for a text made per
+/// trace or an array, which only their bytes identify.
+fn identity(v: Option<&AttrValue>) -> Option<[u64; 2]> {
+    // Kinds, in the first word above a text's length (which never reaches 2^56 bytes).
+    const TEXT: u64 = 1 << 56;
+    const INT: u64 = 2 << 56;
+    const DOUBLE: u64 = 3 << 56;
+    const BOOL: u64 = 4 << 56;
+    Some(match v {
+        None => [0, 0],
+        Some(AttrValue::Str(Text::Static(t))) => [TEXT | t.len() as u64, t.as_ptr() as u64],
+        Some(AttrValue::Int(n)) => [INT, *n as u64],
+        Some(AttrValue::Double(d)) => [DOUBLE, d.to_bits()],
+        Some(AttrValue::Bool(b)) => [BOOL, u64::from(*b)],
+        Some(AttrValue::Str(Text::Shared(_)) | AttrValue::StrArray(_)) => return None,
+    })
 }
 
 /// The specs that may measure a span of one class (those of its class, every
@@ -476,8 +583,9 @@ struct ClassSpecs {
     keys: Vec<Key>,
     /// Where each key was last found in a span's attributes: spans of one class
     /// mostly set them in the same order, so it is usually where the next has it.
-    hints: Vec<usize>,
+    hints: Vec<Hint>,
     uses: Vec<SpecUse>,
+    sets: ClassSets,
 }
 
 /// The index of a class in [`Aggregator::classes`].
@@ -494,7 +602,7 @@ impl ClassSpecs {
                 keys.len() - 1
             })
         };
-        let uses = plan
+        let uses: Vec<SpecUse> = plan
             .specs
             .iter()
             .enumerate()
@@ -512,28 +620,41 @@ impl ClassSpecs {
                 },
                 dims: spec.dims.iter().map(|d| slot(*d)).collect(),
                 error: spec.error_dim.then(|| slot(error_type)),
-                last: None,
+                series: Vec::new(),
             })
             .collect();
-        let hints = vec![0; keys.len()];
-        ClassSpecs { keys, hints, uses }
+        let mut dims: Vec<Slot> = uses.iter().flat_map(|u| u.dims.iter().copied()).collect();
+        dims.sort_unstable();
+        dims.dedup();
+        let sets = ClassSets::new(dims, uses.iter().find_map(|u| u.error));
+        let hints = vec![(0, 0); keys.len()];
+        ClassSpecs {
+            keys,
+            hints,
+            uses,
+            sets,
+        }
     }
 }
 
 /// The attributes one span's specs read, each looked up at most once.
 struct Lookups<'s> {
     span: &'s SpanRecord,
+    /// The span's pairs as [`crate::record::Attrs::slices`] reads them, taken once rather than
+    /// at each lookup.
+    parts: [&'s [Pair]; 3],
     keys: &'s [Key],
-    hints: &'s mut [usize],
+    hints: &'s mut [Hint],
     /// Bit i: slot i was looked up.
     done: u32,
     memo: [Option<&'s AttrValue>; MEMO_SLOTS],
 }
 
 impl<'s> Lookups<'s> {
-    fn new(span: &'s SpanRecord, keys: &'s [Key], hints: &'s mut [usize]) -> Self {
+    fn new(span: &'s SpanRecord, keys: &'s [Key], hints: &'s mut [Hint]) -> Self {
         Lookups {
             span,
+            parts: span.attrs.slices(),
             keys,
             hints,
             done: 0,
@@ -562,76 +683,24 @@ impl<'s> Lookups<'s> {
     /// The value of key `i`: where the last span of the class had it, else by a scan.
     fn find(&mut self, i: usize) -> Option<&'s AttrValue> {
         let key = self.keys[i].as_str();
-        let attrs: &'s Attrs = &self.span.attrs;
-        if let Some((k, v)) = attrs.get_at(self.hints[i]) {
+        let (part, at) = self.hints[i];
+        if let Some((k, v)) = self.parts[part].get(at) {
             if std::ptr::eq(k.as_str(), key) {
                 return Some(v);
             }
         }
-        let at = attrs.position(key)?;
-        self.hints[i] = at;
-        attrs.get_at(at).map(|(_, v)| v)
-    }
-}
-
-/// Values a [`FastKey`] holds at most: a spec's dimensions and `error.type`.
-const FAST_VALUES: usize = 6;
-
-/// A series key with nothing to copy or compare byte by byte: the spec and the
-/// service, then each value as two words, its kind (with a text's length) and
-/// its content. A text made by the plan is interned or a literal: one
-/// allocation that lives for the process, so its address and length identify
-/// it. Sets with a text made per trace, an array or more values take the
-/// written [`Table::values_key`] instead. Equal keys mean equal attribute sets.
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct FastKey {
-    /// Spec index and service.
-    head: u64,
-    words: [u64; 2 * FAST_VALUES],
-}
-
-impl FastKey {
-    /// Kinds, in a value's first word above a text's length (which never
-    /// reaches 2^56 bytes).
-    const TEXT: u64 = 1 << 56;
-    const INT: u64 = 2 << 56;
-    const DOUBLE: u64 = 3 << 56;
-    const BOOL: u64 = 4 << 56;
-
-    /// The key of a measurement of spec `u` on the span of `attrs` under
-    /// `service`, if every value of it can be keyed by identity.
-    fn of(u: &SpecUse, attrs: &mut Lookups<'_>, service: ServiceId) -> Option<FastKey> {
-        if u.dims.len() >= FAST_VALUES {
-            return None;
-        }
-        let mut key = FastKey {
-            head: (u.spec as u64) << 16 | u64::from(service.0),
-            words: [0; 2 * FAST_VALUES],
-        };
-        let error = attrs.error_of(u);
-        let values = u.dims.iter().map(|d| attrs.get(*d)).chain([error]);
-        for (i, v) in values.enumerate() {
-            let (kind, word) = match v {
-                None => (0, 0),
-                Some(AttrValue::Str(Text::Static(t))) => {
-                    (Self::TEXT | t.len() as u64, t.as_ptr() as u64)
+        // Its position in the order of `parts` (`None` when absent, cheaply).
+        let mut at = self.span.attrs.position(key)?;
+        for (part, pairs) in self.parts.iter().enumerate() {
+            match pairs.get(at) {
+                Some((_, v)) => {
+                    self.hints[i] = (part, at);
+                    return Some(v);
                 }
-                Some(AttrValue::Int(n)) => (Self::INT, *n as u64),
-                Some(AttrValue::Double(d)) => (Self::DOUBLE, d.to_bits()),
-                Some(AttrValue::Bool(b)) => (Self::BOOL, u64::from(*b)),
-                Some(AttrValue::Str(Text::Shared(_)) | AttrValue::StrArray(_)) => return None,
-            };
-            key.words[2 * i] = kind;
-            key.words[2 * i + 1] = word;
+                None => at -= pairs.len(),
+            }
         }
-        Some(key)
-    }
-}
-
-impl Hash for FastKey {
-    fn hash<H: Hasher>(&self, h: &mut H) {
-        h.write_u64(self.head);
-        self.words.iter().for_each(|w| h.write_u64(*w));
+        None
     }
 }
 
@@ -690,8 +759,20 @@ impl Aggregator {
             }
             let of_class = self.classes[c]
                 .get_or_insert_with(|| ClassSpecs::new(&self.plan, s.class, world.keys.error_type));
-            let ClassSpecs { keys, hints, uses } = of_class;
+            let ClassSpecs {
+                keys,
+                hints,
+                uses,
+                sets,
+            } = of_class;
+            if uses.is_empty() {
+                continue;
+            }
             let mut attrs = Lookups::new(s, keys, hints);
+            // Metrics are reported per service (a plane's components report on the plane).
+            let service = world.services.get(s.service).metrics_on;
+            // The number of the span's set, once a spec measures it (`Some(None)`: none).
+            let mut set: Option<Option<u32>> = None;
             for u in uses.iter_mut() {
                 let spec = &self.plan.specs[u.spec];
                 // Candidates of a class or of every attempt match by construction.
@@ -709,8 +790,19 @@ impl Aggregator {
                 };
                 if let Some(v) = value {
                     let name_idx = self.spec_name[u.spec];
-                    self.table
-                        .measure(u, spec, name_idx, world, trace, &mut attrs, v, recorded_ns);
+                    let set = *set.get_or_insert_with(|| sets.number(&mut attrs, service));
+                    let at = SeriesAt { service, set };
+                    self.table.measure(
+                        u,
+                        spec,
+                        name_idx,
+                        world,
+                        trace,
+                        &mut attrs,
+                        at,
+                        v,
+                        recorded_ns,
+                    );
                 }
             }
         }
@@ -737,6 +829,25 @@ impl Table {
             })
             .flatten();
         dims.chain(fixed).chain(error)
+    }
+
+    /// The attribute set of a measurement of `spec` on span `s`, written into `id`
+    /// (`key=value\u{1f}`…).
+    fn write_id(id: &mut String, spec: &MetricSpec, world: &World, s: &SpanRecord) {
+        use std::fmt::Write as _;
+        id.clear();
+        for (k, v) in Self::point_attrs(spec, world, s) {
+            id.push_str(k);
+            id.push('=');
+            match v {
+                // The common case, without the formatting machinery.
+                AttrValue::Str(v) => id.push_str(v),
+                v => {
+                    let _ = write!(id, "{v}");
+                }
+            }
+            id.push('\u{1f}');
+        }
     }
 
     /// What identifies the series of a measurement of spec `u` on the span of
@@ -778,8 +889,8 @@ impl Table {
     }
 
     /// The index in `series` of the series a measurement of spec `u` on the span
-    /// of `attrs` under `service` adds to, made when new; the written-out
-    /// attribute set (`id`) is built only for a set not seen before.
+    /// of `attrs` at `at` adds to, made when new; the written-out attribute set
+    /// (`id`) is built only the first time the spec meets the span's set.
     fn series_of(
         &mut self,
         u: &mut SpecUse,
@@ -787,22 +898,14 @@ impl Table {
         name_idx: usize,
         world: &World,
         attrs: &mut Lookups<'_>,
-        service: ServiceId,
+        at: SeriesAt,
     ) -> usize {
-        use std::fmt::Write as _;
-        let fast = FastKey::of(u, attrs, service);
-        match &fast {
-            Some(k) => {
-                if let Some((last, i)) = &u.last {
-                    if last == k {
-                        return *i;
-                    }
-                }
-                if let Some(&i) = self.by_fast.get(k) {
-                    u.last = Some((*k, i));
-                    return i;
-                }
-            }
+        let service = at.service;
+        match at.set {
+            Some(n) => match u.series.get(n as usize) {
+                Some(&i) if i != UNKNOWN => return i as usize,
+                _ => {}
+            },
             None => {
                 Self::values_key(&mut self.key, u, attrs, service);
                 if let Some(&i) = self.by_values.get(&self.key) {
@@ -811,23 +914,11 @@ impl Table {
             }
         }
         let s = attrs.span;
-        self.id.clear();
-        for (k, v) in Self::point_attrs(spec, world, s) {
-            self.id.push_str(k);
-            self.id.push('=');
-            match v {
-                // The common case, without the formatting machinery.
-                AttrValue::Str(v) => self.id.push_str(v),
-                v => {
-                    let _ = write!(self.id, "{v}");
-                }
-            }
-            self.id.push('\u{1f}');
-        }
+        Self::write_id(&mut self.id, spec, world, s);
         let of_metric = self.by_id.entry((name_idx, service)).or_default();
         // Another spec of the same metric may have made this set's series already.
         if let Some(&i) = of_metric.get(self.id.as_str()) {
-            self.remember(u, fast, i);
+            self.remember(u, at.set, i);
             return i;
         }
         let overflow = self.per_metric[name_idx] >= MAX_SERIES_PER_METRIC;
@@ -866,21 +957,27 @@ impl Table {
                 self.series.len() - 1
             }
         };
+        // A set in the overflow series is not kept, so that the spec's arrays and
+        // `by_values` stay bounded; it takes this path at each measurement.
         if !overflow {
-            self.remember(u, fast, i);
+            self.remember(u, at.set, i);
         }
         i
     }
 
-    /// Keeps the key of the measurement at hand (`fast`, else the written
-    /// `key`), leading to series `i`.
-    fn remember(&mut self, u: &mut SpecUse, fast: Option<FastKey>, i: usize) {
-        match fast {
-            Some(k) => {
-                self.by_fast.insert(k, i);
-                u.last = Some((k, i));
+    /// Keeps where the measurement at hand leads, series `i`: under the span's
+    /// set number `set` for spec `u`, else under the written `key`.
+    fn remember(&mut self, u: &mut SpecUse, set: Option<u32>, i: usize) {
+        match (set, u32::try_from(i)) {
+            (Some(n), Ok(i)) if i != UNKNOWN => {
+                let n = n as usize;
+                if u.series.len() <= n {
+                    u.series.resize(n + 1, UNKNOWN);
+                }
+                u.series[n] = i;
             }
-            None => {
+            (Some(_), _) => {}
+            (None, _) => {
                 self.by_values.insert(self.key.clone(), i);
             }
         }
@@ -895,13 +992,12 @@ impl Table {
         world: &World,
         trace: &TraceRecord,
         attrs: &mut Lookups<'_>,
+        at: SeriesAt,
         v: f64,
         recorded_ns: u64,
     ) {
         let s = attrs.span;
-        // Metrics are reported per service (a plane's components report on the plane).
-        let service = world.services.get(s.service).metrics_on;
-        let i = self.series_of(u, spec, name_idx, world, attrs, service);
+        let i = self.series_of(u, spec, name_idx, world, attrs, at);
         let series = &mut self.series[i];
         series.sum += v;
         series.count += 1;
@@ -982,9 +1078,11 @@ impl Aggregator {
             self.table.series.clear();
             self.table.by_id.clear();
             self.table.by_values.clear();
-            self.table.by_fast.clear();
-            let uses = self.classes.iter_mut().flatten().flat_map(|c| &mut c.uses);
-            uses.for_each(|u| u.last = None);
+            // The sets' numbers are renumbered from 0 and no spec knows a series any more.
+            for class in self.classes.iter_mut().flatten() {
+                class.sets.clear();
+                class.uses.iter_mut().for_each(|u| u.series.clear());
+            }
             self.table.per_metric.iter_mut().for_each(|n| *n = 0);
         } else {
             for s in &mut self.table.series {
@@ -1036,6 +1134,169 @@ mod tests {
             }
         }
         out
+    }
+
+    /// What a collection of the measurements of `spans` holds, each measured on
+    /// its own as the specs define it (the cardinality guard included), in the
+    /// shape of [`counts`].
+    fn expected<'a>(
+        plan: &MetricsPlan,
+        world: &World,
+        spans: impl Iterator<Item = &'a SpanRecord>,
+    ) -> BTreeMap<String, Vec<(String, u64)>> {
+        let mut by_name: BTreeMap<&str, BTreeMap<(ServiceId, String), u64>> = BTreeMap::new();
+        let mut sets: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut id = String::new();
+        for s in spans {
+            let service = world.services.get(s.service).metrics_on;
+            for spec in &plan.specs {
+                let value = match &spec.value {
+                    Value::Attr(a) => s.attr(a).and_then(value_f64),
+                    _ => Some(1.0),
+                };
+                if !spec.spans.matches(s, &world.keys.span_class)
+                    || spec.requires.is_some_and(|r| s.attr(&r).is_none())
+                    || value.is_none()
+                {
+                    continue;
+                }
+                Table::write_id(&mut id, spec, world, s);
+                let of_name = by_name.entry(spec.name.as_str()).or_default();
+                if !of_name.contains_key(&(service, id.clone())) {
+                    let n = sets.entry(spec.name.as_str()).or_default();
+                    if *n >= MAX_SERIES_PER_METRIC {
+                        id = "otel.metric.overflow".into();
+                    } else {
+                        *n += 1;
+                    }
+                }
+                *of_name.entry((service, id.clone())).or_default() += 1;
+            }
+        }
+        by_name
+            .into_iter()
+            .map(|(name, of_name)| {
+                let mut v: Vec<(String, u64)> =
+                    of_name.into_iter().map(|((_, id), n)| (id, n)).collect();
+                v.sort();
+                (name.to_string(), v)
+            })
+            .collect()
+    }
+
+    /// Records each batch, collects after each, and checks every collection
+    /// against [`expected`] (of the batch when delta, of every batch so far when
+    /// cumulative).
+    fn check_batches(
+        prep: &crate::run::Prepared,
+        temporality: Temporality,
+        batches: &[Vec<TraceRecord>],
+    ) {
+        let world = &prep.world;
+        let plan = MetricsPlan::new(world, &prep.registry.semconv);
+        let t0 = 1_800_000_000_000_000_000;
+        let mut aggregator = Aggregator::new(plan.clone(), temporality, t0 - 1);
+        for (i, batch) in batches.iter().enumerate() {
+            for t in batch {
+                aggregator.record(world, t, t0);
+            }
+            let now = t0 + 1 + i as u64;
+            let got = counts(&aggregator.collect(now).expect("a collection"));
+            let window = match temporality {
+                Temporality::Delta => &batches[i..=i],
+                Temporality::Cumulative => &batches[..=i],
+            };
+            let spans = window.iter().flatten().flat_map(|t| &t.spans);
+            assert_eq!(got, expected(&plan, world, spans), "collection {i}");
+            aggregator.done();
+        }
+    }
+
+    /// Traces of every bundled scenario.
+    fn traces(prep: &crate::run::Prepared, seed: u64) -> Vec<TraceRecord> {
+        let mut rng = <rand_pcg::Pcg64Mcg as rand::SeedableRng>::seed_from_u64(seed);
+        let t0 = 1_800_000_000_000_000_000;
+        (0..3)
+            .flat_map(|i| prep.plans.values().map(move |p| (i, p)))
+            .flat_map(|(i, p)| crate::run::generate_iteration(&prep.world, p, t0, i, &mut rng))
+            .collect()
+    }
+
+    fn prepared() -> crate::run::Prepared {
+        let opts = crate::plan::WorldOptions {
+            vendor: "vendor".into(),
+            ..Default::default()
+        };
+        crate::run::prepare(&Default::default(), &opts).expect("bundled files")
+    }
+
+    #[test]
+    fn spans_that_differ_in_a_value_one_spec_reads_measure_into_its_series_apart() {
+        let prep = prepared();
+        let k = &prep.world.keys;
+        // Values only some specs of a class read (the response model: the GenAI
+        // ones; the tenant: the built-ins), numbers, texts made per trace (keyed
+        // by their bytes), and failures with and without `error.type`.
+        let vary = |seed: u64| {
+            let mut traces = traces(&prep, seed);
+            let spans = traces.iter_mut().flat_map(|t| t.spans.iter_mut());
+            for (i, s) in spans.enumerate() {
+                if s.attr(&k.response_model).is_some() {
+                    let model = ["model-a", "model-b", "model-c"][i % 3];
+                    s.set_attr(k.response_model, AttrValue::Str(Text::interned(model)));
+                }
+                if s.attr(&k.tenant_id).is_some() {
+                    match i % 7 {
+                        0 => s.set_attr(k.tenant_id, AttrValue::Int(i as i64 % 3)),
+                        1 => s.set_attr(k.tenant_id, AttrValue::str("per-trace")),
+                        _ => {}
+                    }
+                }
+                if i % 5 == 0 {
+                    s.status = StatusCode::Error;
+                    if i % 10 == 0 {
+                        let e = ["timeout", "refused"][i % 4 / 2];
+                        s.set_attr(k.error_type, AttrValue::Str(Text::interned(e)));
+                    }
+                }
+            }
+            traces
+        };
+        let batches = [vary(1), vary(2), vary(3)];
+        check_batches(&prep, Temporality::Cumulative, &batches);
+        check_batches(&prep, Temporality::Delta, &batches);
+    }
+
+    #[test]
+    fn sets_past_the_cardinality_guard_keep_overflowing_until_a_delta_collection() {
+        let prep = prepared();
+        let k = &prep.world.keys;
+        let llm = traces(&prep, 4)
+            .into_iter()
+            .find(|t| t.spans.iter().any(|s| s.attr(&k.request_model).is_some()))
+            .expect("a trace with a model call");
+        // A model call per trace, each with a tenant of its own, then the first
+        // tenants again (their series exist: they must not overflow).
+        let tenants = |range: std::ops::Range<i64>| -> Vec<TraceRecord> {
+            range
+                .map(|n| {
+                    let mut t = llm.clone();
+                    for s in &mut t.spans {
+                        if s.attr(&k.tenant_id).is_some() {
+                            s.set_attr(
+                                k.tenant_id,
+                                AttrValue::Int(n % (MAX_SERIES_PER_METRIC as i64 + 300)),
+                            );
+                        }
+                    }
+                    t
+                })
+                .collect()
+        };
+        let over = MAX_SERIES_PER_METRIC as i64 + 300;
+        let batches = [tenants(0..over + 100), tenants(over - 50..over + 50)];
+        check_batches(&prep, Temporality::Cumulative, &batches);
+        check_batches(&prep, Temporality::Delta, &batches);
     }
 
     #[test]
