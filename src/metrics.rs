@@ -482,9 +482,9 @@ struct SpecUse {
 /// A spec's series for a set it has not measured yet (or that fell into overflow).
 const UNKNOWN: u32 = u32::MAX;
 
-/// Sets a class numbers at most; spans with further sets take the written
-/// [`Table::values_key`] path.
-const MAX_SETS_PER_CLASS: usize = 1 << 16;
+/// Sets a class numbers at most (≈ 2 MB of keys for the widest class); spans
+/// with further sets take the written [`Table::values_key`] path.
+const MAX_SETS_PER_CLASS: usize = 1 << 14;
 
 /// Numbers the distinct value sets of a class's spans: the service and every
 /// value any of the class's specs reads into its series (each dimension once,
