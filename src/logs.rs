@@ -120,18 +120,46 @@ pub struct Deriver {
     policy: Lookup<5>,
     request_outcome: Key,
     response_outcome: Key,
+    /// The extra keys of the records of span classes (durations, tokens, retry
+    /// delay, [`POLICY_ATTRS`]) differ from each other and from every key
+    /// attribute, so those records append them without a search.
+    fixed_apart: bool,
     message: String,
+}
+
+/// Where a record's extra attributes come from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Extra {
+    /// Keys the deriver names itself (see [`Deriver::fixed_apart`]).
+    Fixed,
+    /// A span event's own attributes, which may repeat a key attribute.
+    Event,
 }
 
 impl Deriver {
     /// A deriver for the records of `world`'s traces.
     pub fn new(world: &World) -> Self {
         let prefixed = |short: &str| -> Key { Key::from(world.prefix.attr(short).as_str()) };
+        let k = &world.keys;
+        let key_attrs = key_attrs(world);
+        let policy = POLICY_ATTRS.map(prefixed);
+        let fixed = [
+            k.duration_ms,
+            k.retry_delay_ms,
+            k.input_tokens,
+            k.output_tokens,
+        ];
+        let named: Vec<&Key> = key_attrs.iter().chain(&policy).chain(&fixed).collect();
+        let fixed_apart = named
+            .iter()
+            .enumerate()
+            .all(|(i, a)| named[i + 1..].iter().all(|b| !same_key(a, b)));
         Deriver {
-            key_attrs: Lookup::new(key_attrs(world)),
-            policy: Lookup::new(POLICY_ATTRS.map(prefixed)),
+            key_attrs: Lookup::new(key_attrs),
+            policy: Lookup::new(policy),
             request_outcome: prefixed("request.outcome"),
             response_outcome: prefixed("response.outcome"),
+            fixed_apart,
             message: String::new(),
         }
     }
@@ -243,7 +271,8 @@ impl<'t> Emit<'_, 't> {
     }
 
     /// A record for `span` at `time_ns` (clamped inside the span) carrying the
-    /// span's key attributes (`found`) and `extra`, with the message last written.
+    /// span's key attributes (`found`) and `extra` (keys the deriver names), with
+    /// the message last written.
     fn record(
         &mut self,
         span: &SpanRecord,
@@ -253,6 +282,31 @@ impl<'t> Emit<'_, 't> {
         event: &'static str,
         extra: impl IntoIterator<Item = (Key, AttrValue)>,
     ) {
+        self.record_with(span, found, (time_ns, severity, event), Extra::Fixed, extra);
+    }
+
+    /// [`Emit::record`] with the attributes of a span event as `extra`.
+    fn record_event(
+        &mut self,
+        span: &SpanRecord,
+        found: &Found<'_>,
+        time_ns: u64,
+        severity: Severity,
+        event: &'static str,
+        extra: impl IntoIterator<Item = (Key, AttrValue)>,
+    ) {
+        self.record_with(span, found, (time_ns, severity, event), Extra::Event, extra);
+    }
+
+    fn record_with(
+        &mut self,
+        span: &SpanRecord,
+        found: &Found<'_>,
+        (time_ns, severity, event): (u64, Severity, &'static str),
+        from: Extra,
+        extra: impl IntoIterator<Item = (Key, AttrValue)>,
+    ) {
+        let search = from == Extra::Event || !self.d.fixed_apart;
         // The event's name goes in the record's EventName field only: the
         // `event.name` attribute is deprecated in the conventions.
         let extra = extra.into_iter();
@@ -273,6 +327,10 @@ impl<'t> Emit<'_, 't> {
         }
         let mut shared = shared.cloned();
         for (k, v) in extra {
+            if !search {
+                attrs.push((k, v));
+                continue;
+            }
             // An event's attribute replaces a key attribute of the same name.
             if let Some(s) = shared.take_if(|_| keys[..SHARED].iter().any(|sk| same_key(sk, &k))) {
                 attrs.splice(0..0, s.pairs().iter().cloned());
@@ -475,7 +533,7 @@ impl<'t> Emit<'_, 't> {
                 let (t, m) = (find(&k.exception_type), find(&k.exception_message));
                 self.message().v(t).s(": ").v(m);
                 let attrs = ev.attrs.iter().cloned();
-                self.record(s, &found, ev.time_ns, Severity::Error, "exception", attrs);
+                self.record_event(s, &found, ev.time_ns, Severity::Error, "exception", attrs);
             } else if ev.name.ends_with("validation.error") {
                 let mut m = self.message().s("Validation error: ");
                 for (i, (_, v)) in ev.attrs.iter().enumerate() {
@@ -483,7 +541,7 @@ impl<'t> Emit<'_, 't> {
                 }
                 let attrs = ev.attrs.iter().cloned();
                 let event = "validation.error";
-                self.record(s, &found, ev.time_ns, Severity::Warn, event, attrs);
+                self.record_event(s, &found, ev.time_ns, Severity::Warn, event, attrs);
             }
         }
     }
@@ -538,6 +596,61 @@ mod tests {
             });
             assert_eq!(lookup.values(parts), want);
         }
+    }
+
+    #[test]
+    fn records_appending_the_fixed_keys_unsearched_equal_those_that_search() {
+        use super::Deriver;
+        use crate::diag::Diags;
+        use crate::plan::{Compiler, World, WorldOptions};
+        use crate::registry::Registry;
+        use rand::SeedableRng;
+        let reg = Registry::load(&Default::default()).expect("bundled files load");
+        let opts = WorldOptions {
+            vendor: "vendor".into(),
+            ..Default::default()
+        };
+        let world = World::new(&reg.config, &reg.semconv, &opts, &mut Diags::new("test"));
+        let mut fast = Deriver::new(&world);
+        assert!(
+            fast.fixed_apart,
+            "the bundled conventions keep the fixed keys apart"
+        );
+        let mut searching = Deriver::new(&world);
+        searching.fixed_apart = false;
+        let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(7);
+        let (mut records, mut kinds) = (0, std::collections::BTreeSet::new());
+        for sc in reg.filtered(&[]) {
+            let compiler = Compiler {
+                world: &world,
+                cfg: &reg.config,
+                sc: &reg.semconv,
+            };
+            let plan = compiler
+                .scenario(sc, &mut Diags::new("t"))
+                .expect("compiles");
+            for i in 0..20 {
+                let at = 1_800_000_000_000_000_000 + i * 1_000_000_000;
+                for t in crate::run::generate_iteration(&world, &plan, at, i, &mut rng) {
+                    let (mut a, mut b) = (Vec::new(), Vec::new());
+                    fast.derive(&world, &t, &mut a);
+                    searching.derive(&world, &t, &mut b);
+                    assert!(a == b, "scenario {}", sc.name);
+                    records += a.len();
+                    kinds.extend(a.iter().map(|r| r.event_name));
+                }
+            }
+        }
+        // Every kind of record with fixed keys came up, so each path was compared.
+        for kind in [
+            "turn.end",
+            "llm.call.completed",
+            "tool.call.completed",
+            "retry.scheduled",
+        ] {
+            assert!(kinds.contains(kind), "{kind} in {kinds:?}");
+        }
+        assert!(records > 1000, "{records}");
     }
 
     #[test]
