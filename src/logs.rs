@@ -285,19 +285,8 @@ impl<'t> Emit<'_, 't> {
         self.record_with(span, found, (time_ns, severity, event), Extra::Fixed, extra);
     }
 
-    /// [`Emit::record`] with the attributes of a span event as `extra`.
-    fn record_event(
-        &mut self,
-        span: &SpanRecord,
-        found: &Found<'_>,
-        time_ns: u64,
-        severity: Severity,
-        event: &'static str,
-        extra: impl IntoIterator<Item = (Key, AttrValue)>,
-    ) {
-        self.record_with(span, found, (time_ns, severity, event), Extra::Event, extra);
-    }
-
+    /// [`Emit::record`] with `(time_ns, severity, event)` together, and `extra`
+    /// coming `from` the deriver or from a span event.
     fn record_with(
         &mut self,
         span: &SpanRecord,
@@ -533,15 +522,16 @@ impl<'t> Emit<'_, 't> {
                 let (t, m) = (find(&k.exception_type), find(&k.exception_message));
                 self.message().v(t).s(": ").v(m);
                 let attrs = ev.attrs.iter().cloned();
-                self.record_event(s, &found, ev.time_ns, Severity::Error, "exception", attrs);
+                let what = (ev.time_ns, Severity::Error, "exception");
+                self.record_with(s, &found, what, Extra::Event, attrs);
             } else if ev.name.ends_with("validation.error") {
                 let mut m = self.message().s("Validation error: ");
                 for (i, (_, v)) in ev.attrs.iter().enumerate() {
                     m = m.s(if i > 0 { " " } else { "" }).v(Some(v));
                 }
                 let attrs = ev.attrs.iter().cloned();
-                let event = "validation.error";
-                self.record_event(s, &found, ev.time_ns, Severity::Warn, event, attrs);
+                let what = (ev.time_ns, Severity::Warn, "validation.error");
+                self.record_with(s, &found, what, Extra::Event, attrs);
             }
         }
     }
