@@ -122,7 +122,7 @@ pub struct ExportArgs {
     /// [default: fail at once with exit 3]
     #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub wait_for_endpoint: Option<std::time::Duration>,
-    /// Connections used in turn [default: 1, enough on one host]
+    /// Connections used in turn [default: 2 over gRPC, 1 over HTTP]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=64))]
     pub connections: Option<u8>,
     /// Mask SSNs, cards, e-mails and phones in all outputs. Env: OTELSIM_MASK_PII=1

@@ -563,7 +563,7 @@ impl Settings {
                 wait_for_endpoint: g.wait_for_endpoint,
                 connections: g
                     .connections
-                    .map_or(crate::export::DEFAULT_CONNECTIONS, usize::from),
+                    .map_or_else(|| crate::export::default_connections(protocol), usize::from),
                 tls,
                 ..ExportConfig::default()
             },
@@ -635,6 +635,26 @@ mod tests {
         assert_eq!(s.export.endpoint, "http://localhost:4317");
         assert_eq!(s.export.protocol, Protocol::Grpc);
         assert_eq!(s.vendor, "vendor");
+    }
+
+    #[test]
+    fn connections_default_by_protocol_unless_given() {
+        let with = |protocol: &str, connections: Option<u8>| {
+            let g = GlobalArgs {
+                protocol: Protocol::parse(protocol),
+                connections,
+                ..Default::default()
+            };
+            Settings::resolve(&g, &env_of(&[]))
+                .unwrap()
+                .export
+                .connections
+        };
+        assert_eq!(with("grpc", None), 2);
+        assert_eq!(with("http/protobuf", None), 1);
+        assert_eq!(with("http/json", None), 1);
+        assert_eq!(with("grpc", Some(1)), 1);
+        assert_eq!(with("http/protobuf", Some(4)), 4);
     }
 
     #[test]
