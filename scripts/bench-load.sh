@@ -137,8 +137,10 @@ for row, pairs in runs.items():
     for k, name in enumerate(names):
         o = statistics.median(p["old"][k] for p in both)
         n = statistics.median(p["new"][k] for p in both)
-        ratio = statistics.median(p["new"][k] / p["old"][k] for p in both)
-        cells.append(f"{name} {o:,.2f} → {n:,.2f} ratio {ratio:.3f}")
+        # A very short run can read 0.00 s of CPU (the clock counts in ticks): no ratio from it.
+        ratios = [p["new"][k] / p["old"][k] for p in both if p["old"][k] > 0]
+        ratio = f"{statistics.median(ratios):.3f}" if ratios else "n/a"
+        cells.append(f"{name} {o:,.2f} → {n:,.2f} ratio {ratio}")
     print(f"{row:<13} pairs {len(both)} · " + " · ".join(cells))
 PY
 }

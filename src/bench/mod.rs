@@ -263,12 +263,15 @@ impl Sending {
             .enable_all()
             .build()
             .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+        let protocol = match protocol {
+            BenchProtocol::Http => Protocol::HttpProtobuf,
+            BenchProtocol::Grpc => Protocol::Grpc,
+        };
         let cfg = ExportConfig {
             endpoint: sink.endpoint.clone(),
-            protocol: match protocol {
-                BenchProtocol::Http => Protocol::HttpProtobuf,
-                BenchProtocol::Grpc => Protocol::Grpc,
-            },
+            protocol,
+            // As `run` connects by default.
+            connections: crate::export::default_connections(protocol),
             quiet: true,
             ..ExportConfig::default()
         };
