@@ -591,41 +591,30 @@ mod tests {
     #[test]
     fn records_appending_the_fixed_keys_unsearched_equal_those_that_search() {
         use super::Deriver;
-        use crate::diag::Diags;
-        use crate::plan::{Compiler, World, WorldOptions};
-        use crate::registry::Registry;
         use rand::SeedableRng;
-        let reg = Registry::load(&Default::default()).expect("bundled files load");
-        let opts = WorldOptions {
+        let opts = crate::plan::WorldOptions {
             vendor: "vendor".into(),
             ..Default::default()
         };
-        let world = World::new(&reg.config, &reg.semconv, &opts, &mut Diags::new("test"));
-        let mut fast = Deriver::new(&world);
+        let prep = crate::run::prepare(&Default::default(), &opts).expect("bundled files");
+        let world = &prep.world;
+        let mut fast = Deriver::new(world);
         assert!(
             fast.fixed_apart,
             "the bundled conventions keep the fixed keys apart"
         );
-        let mut searching = Deriver::new(&world);
+        let mut searching = Deriver::new(world);
         searching.fixed_apart = false;
         let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(7);
         let (mut records, mut kinds) = (0, std::collections::BTreeSet::new());
-        for sc in reg.filtered(&[]) {
-            let compiler = Compiler {
-                world: &world,
-                cfg: &reg.config,
-                sc: &reg.semconv,
-            };
-            let plan = compiler
-                .scenario(sc, &mut Diags::new("t"))
-                .expect("compiles");
+        for (name, plan) in &prep.plans {
             for i in 0..20 {
                 let at = 1_800_000_000_000_000_000 + i * 1_000_000_000;
-                for t in crate::run::generate_iteration(&world, &plan, at, i, &mut rng) {
+                for t in crate::run::generate_iteration(world, plan, at, i, &mut rng) {
                     let (mut a, mut b) = (Vec::new(), Vec::new());
-                    fast.derive(&world, &t, &mut a);
-                    searching.derive(&world, &t, &mut b);
-                    assert!(a == b, "scenario {}", sc.name);
+                    fast.derive(world, &t, &mut a);
+                    searching.derive(world, &t, &mut b);
+                    assert!(a == b, "scenario {name}");
                     records += a.len();
                     kinds.extend(a.iter().map(|r| r.event_name));
                 }
